@@ -1,0 +1,67 @@
+"""Axon's error types: one root, split by who is at fault.
+
+Every error carries an ``exit_code`` the CLI returns and a one-line message meant for a user.
+Foreign errors (``requests``, ``OSError``, ``tarfile``) are translated at the seam and raised
+``from`` their cause.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthError",
+    "AxonError",
+    "ConfigError",
+    "ConflictError",
+    "IntegrityError",
+    "NotFoundError",
+    "OfflineError",
+    "RegistryError",
+    "UnsafePackageError",
+    "UsageError",
+]
+
+
+class AxonError(Exception):
+    """Root of all Axon errors; ``str(err)`` is one line a user can act on."""
+
+    exit_code = 1
+
+
+class UsageError(AxonError):
+    """The user asked for something malformed (bad reference, bad option value)."""
+
+
+class ConfigError(AxonError):
+    """The configuration file or an environment override is wrong."""
+
+
+class NotFoundError(AxonError):
+    """A model, version, blob or registry does not exist."""
+
+
+class ConflictError(AxonError):
+    """A write clashes with what is there (e.g. republishing a version with other content)."""
+
+
+class IntegrityError(AxonError):
+    """Content does not match its declared size or digest; nothing was installed."""
+
+
+class UnsafePackageError(IntegrityError):
+    """A package tried to write outside its directory, hold links or devices, or is too large."""
+
+
+class RegistryError(AxonError):
+    """The registry could not be reached or answered something unexpected."""
+
+    exit_code = 2
+
+
+class AuthError(RegistryError):
+    """The registry refused the credentials (missing token or missing write role)."""
+
+    exit_code = 1
+
+
+class OfflineError(AxonError):
+    """Offline mode is on and the answer is not in the cache."""
