@@ -1,0 +1,7 @@
+"""``python -m axon``."""
+
+import sys
+
+from axon.cli import main
+
+sys.exit(main())
