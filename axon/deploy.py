@@ -1,8 +1,9 @@
 """``axon deploy``: register an installed model with a running MLOS server over REST.
 
 The server is told the model's name, the plugin the manifest asks for, the absolute path of the
-entry file inside the cache (its ``manifest.yaml`` sits in the same package directory, so the
-server can check digests before loading) and the version.
+entry file inside the cache and the version; ``config`` carries ``axon.manifest`` (the path of
+the package's ``manifest.yaml``, so the server can check digests before loading), ``axon.ref``
+and ``axon.package_sha256``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import requests
 from axon.cache import Cache
 from axon.config import redact_url
 from axon.errors import AxonError, ConflictError, NotFoundError, RegistryError, UsageError
-from axon.manifest import entrypoint
+from axon.manifest import MANIFEST_NAME, entrypoint
 from axon.reference import ModelRef
 
 __all__ = ["DeployResult", "deploy"]
@@ -40,6 +41,8 @@ def deploy(cache: Cache, ref: ModelRef, server: str, name: str | None = None,
         "plugin": manifest.plugin.name,
         "path": str((model.path / entrypoint(manifest)).resolve()),
         "version": manifest.version,
+        "config": {"axon.manifest": str((model.path / MANIFEST_NAME).resolve()),
+                   "axon.ref": model.ref, "axon.package_sha256": model.sha256},
     }
     url = server.rstrip("/") + "/v1/models"
     headers = {"Authorization": f"Bearer {token}"} if token else {}

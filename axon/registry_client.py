@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
 import requests
+import urllib3
 import yaml
 
 from axon.config import RegistryEntry, redact_url
@@ -164,7 +165,9 @@ class HttpSource:
             raise RegistryError(f"registry {self.display}: {rel} is not JSON") from exc
 
     def open_blob(self, digest: str, offset: int) -> BlobStream:
-        headers = {"Range": f"bytes={offset}-"} if offset else {}
+        headers = {"Accept-Encoding": "identity"}
+        if offset:
+            headers["Range"] = f"bytes={offset}-"
         response = self._request("GET", f"blobs/sha256/{digest}", accept=(416,),
                                  headers=headers, stream=True)
         if response.status_code == 416:
@@ -173,9 +176,12 @@ class HttpSource:
         start = offset if response.status_code == 206 else 0
 
         def chunks() -> Iterator[bytes]:
+            # read1 hands over whatever arrived, so an interrupted transfer keeps every
+            # byte received before the cut (iter_content would drop the last short read).
             try:
-                yield from response.iter_content(CHUNK)
-            except requests.RequestException as exc:
+                while chunk := response.raw.read1(CHUNK):
+                    yield chunk
+            except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
                 raise RegistryError(f"download from {self.display} interrupted: "
                                     f"{type(exc).__name__}") from exc
 

@@ -43,25 +43,30 @@ def _attempt(client: RegistryClient, cache: Cache, digest: str, size: int,
         done = offset
         if progress:
             progress(done, size)
+        cause: RegistryError | None = None
         with partial.open(mode) as out:
-            for chunk in stream.chunks:
-                done += len(chunk)
-                if done > size:
-                    out.close()
-                    partial.unlink()
-                    raise IntegrityError(f"blob sha256:{digest[:12]}… is larger than the "
-                                         f"{size} bytes the registry declared; nothing installed")
-                hasher.update(chunk)
-                out.write(chunk)
-                if progress:
-                    progress(done, size)
+            try:
+                for chunk in stream.chunks:
+                    if done + len(chunk) > size:
+                        out.close()
+                        partial.unlink()
+                        raise IntegrityError(
+                            f"blob sha256:{digest[:12]}… is larger than the {size} bytes the "
+                            "registry declared; nothing installed")
+                    done += len(chunk)
+                    hasher.update(chunk)
+                    out.write(chunk)
+                    if progress:
+                        progress(done, size)
+            except RegistryError as exc:
+                cause = exc
             out.flush()
             os.fsync(out.fileno())
     finally:
         stream.close()
     if done < size:
         raise RegistryError(f"download of sha256:{digest[:12]}… stopped at {done} of {size} "
-                            "bytes; run the command again to resume")
+                            "bytes; run the command again to resume") from cause
     if hasher.hexdigest() != digest:
         partial.unlink()
         raise IntegrityError(f"digest mismatch for sha256:{digest[:12]}… (got "
