@@ -188,3 +188,12 @@ def test_two_concurrent_installs_both_succeed(file_registry: pathlib.Path,
     assert cache.verify()[1] == []
     assert [p.name for p in (cache.root / "models" / "test" / "matmul").iterdir()] == ["1.0.0"]
     assert not [p for p in (cache.root / "tmp").iterdir()]
+
+
+def test_mirror_is_used_when_the_registry_is_unreachable(file_registry: pathlib.Path,
+                                                         package: PackageFactory) -> None:
+    publish(RegistryStore(file_registry), package(version="1.0.0"))
+    config = Config()
+    config.add_registry("r", "http://127.0.0.1:9/down", mirrors=(file_registry.as_uri(),))
+    result = Installer(config, "r").install("test/matmul")
+    assert result.installed and result.model.source == "http://127.0.0.1:9/down"
