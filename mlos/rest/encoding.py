@@ -32,7 +32,18 @@ try:
 except ImportError:  # pragma: no cover - orjson is a declared dependency
     orjson = None  # type: ignore[assignment]
 
-__all__ = ["dumps", "enum_name", "enum_prefix", "from_json", "loads", "to_json"]
+__all__ = [
+    "SERIALIZES_NUMPY",
+    "dumps",
+    "enum_name",
+    "enum_prefix",
+    "from_json",
+    "loads",
+    "to_json",
+]
+
+SERIALIZES_NUMPY = orjson is not None
+"""Whether :func:`dumps` writes 1-D numpy arrays of native byte order directly."""
 
 M = TypeVar("M", bound=Message)
 _Render = Callable[[Any], Any]
@@ -46,7 +57,7 @@ _Render = Callable[[Any], Any]
 def dumps(value: Any) -> bytes:
     """`value` as compact UTF-8 JSON."""
     if orjson is not None:
-        return orjson.dumps(value)
+        return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY)
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
 
 

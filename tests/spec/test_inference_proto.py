@@ -13,6 +13,7 @@ import ast
 import importlib.util
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
@@ -23,6 +24,7 @@ from google.protobuf.descriptor import (
     FileDescriptor,
     ServiceDescriptor,
 )
+
 from mlos_generated import inference_pb2
 
 TRITON_FILES = ("model_config_pb2.py", "service_pb2.py")
@@ -174,7 +176,7 @@ def test_infer_request_round_trips_through_triton_classes(
     their_class = message_factory.GetMessageClass(
         triton_pool.FindMessageTypeByName("inference.ModelInferRequest")
     )
-    theirs = their_class.FromString(request.SerializeToString())
+    theirs: Any = their_class.FromString(request.SerializeToString())
     assert theirs.inputs[0].shape == [1, 2]
     assert theirs.parameters["priority"].int64_param == 3
     assert theirs.outputs[0].parameters["binary_data"].bool_param is True
@@ -196,7 +198,7 @@ def test_model_config_parses_in_triton_classes(
     their_class = message_factory.GetMessageClass(
         triton_pool.FindMessageTypeByName("inference.ModelConfigResponse")
     )
-    theirs = their_class.FromString(response.SerializeToString())
+    theirs: Any = their_class.FromString(response.SerializeToString())
     assert theirs.config.input[0].dims == [-1, 4]
     assert theirs.config.output[0].data_type == 13  # TYPE_STRING
     assert theirs.config.WhichOneof("scheduling_choice") == "dynamic_batching"

@@ -1,0 +1,166 @@
+"""The REST server: spec/openapi.yaml, served over the core engine.
+
+    app = create_app(engine, settings)      # an ASGI app for uvicorn
+
+Request path, outermost first:
+
+1. :class:`~mlos.rest.middleware.BodyLimit` — 413 for a body over the limit;
+2. :class:`~mlos.rest.middleware.ErrorBoundary` — every exception becomes an error response
+   (problem details on /v1, `{"error": ...}` on /v2; see :mod:`mlos.rest.problems`);
+3. connexion's middleware: routing by operationId, security, parameter validation, and body
+   parsing and validation by :class:`~mlos.rest.body.JSONBody`;
+4. :class:`Dispatcher` — calls the handler of the operation (:mod:`mlos.rest.management`,
+   :mod:`mlos.rest.inference`).
+
+Connexion's `AsyncApp` would wrap each handler in per-request decorators that inspect its
+signature and rebuild its arguments (about 0.2 ms for a health check, measured); the dispatcher
+hands the handler the routed path parameters and the already-parsed body instead.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+from typing import Any, Protocol
+
+import yaml
+from connexion.middleware import ConnexionMiddleware
+from connexion.middleware.lifespan import LifespanMiddleware
+from connexion.middleware.request_validation import RequestValidationMiddleware
+from connexion.middleware.routing import RoutingMiddleware
+from connexion.middleware.security import SecurityMiddleware
+from connexion.validators import VALIDATOR_MAP
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from mlos.rest.body import JSONBody
+from mlos.rest.inference import Inference
+from mlos.rest.management import Management
+from mlos.rest.middleware import BodyLimit, ErrorBoundary
+from mlos.rest.parameters import CachedParameterValidator
+from mlos.rest.types import BODY_SCOPE_KEY, Call, Dataplane, Handler, ParsedBody
+
+__all__ = [
+    "DEFAULT_MAX_BODY_BYTES",
+    "SPEC_PATH",
+    "Dispatcher",
+    "RestSettings",
+    "create_app",
+    "handlers",
+    "load_spec",
+]
+
+SPEC_PATH = Path(__file__).resolve().parents[2] / "spec" / "openapi.yaml"
+"""spec/openapi.yaml in a source checkout."""
+
+DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
+
+_EMPTY_BODY = ParsedBody()
+
+
+class RestSettings(Protocol):
+    """What the REST server reads from the server settings."""
+
+    @property
+    def max_body_bytes(self) -> int:
+        """Largest request body accepted, in bytes (after Content-Encoding)."""
+        ...
+
+
+def load_spec(path: Path | None = None) -> dict[str, Any]:
+    """The OpenAPI document, as connexion reads it.
+
+    The document is OpenAPI 3.1 written in the subset 3.0 shares; connexion 3 validates
+    documents against the 3.0 schema only, so it is handed over labelled 3.0.3.
+    """
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    document = yaml.load((path or SPEC_PATH).read_text(encoding="utf-8"), Loader=loader)
+    return {**document, "openapi": "3.0.3"}
+
+
+def handlers(engine: Dataplane) -> dict[str, Handler]:
+    """Every operation's handler by operationId: the public coroutine methods of the handlers."""
+    table: dict[str, Handler] = {}
+    for group in (Management(engine), Inference(engine)):
+        for name in dir(type(group)):
+            if not name.startswith("_"):
+                table[name] = getattr(group, name)
+    return table
+
+
+class Dispatcher:
+    """Innermost ASGI app: run the handler of the operation connexion routed the request to."""
+
+    def __init__(self, table: Mapping[str, Handler]) -> None:
+        self._table = dict(table)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        routing = scope.get("extensions", {}).get("connexion_routing", {})
+        handler = self._table.get(routing.get("operation_id"))
+        if handler is None:
+            raise HTTPException(404, f"no operation at {scope['method']} {scope['path']}")
+        body = scope.get(BODY_SCOPE_KEY, _EMPTY_BODY)
+        call = Call(scope.get("path_params", {}), body, Headers(scope=scope))
+        response = await handler(call)
+        await response(scope, receive, send)
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    """Acknowledge startup and shutdown when no lifespan handler was given."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+def create_app(
+    engine: Dataplane,
+    settings: RestSettings | None = None,
+    *,
+    lifespan: Callable[[Any], AbstractAsyncContextManager[Any]] | None = None,
+    spec: Path | None = None,
+) -> ASGIApp:
+    """The ASGI app serving spec/openapi.yaml over `engine`.
+
+    `lifespan` (an async context manager factory taking the app) runs around the server's
+    life, for example to start and stop the engine. The document is read and every operation
+    resolved here, so a missing handler fails at once rather than on the first request.
+    """
+    # Connexion warns on every request to an operation with several request content types
+    # (the inference operations take JSON and binary bodies); that logger says nothing else.
+    logging.getLogger("connexion.operations.openapi3").setLevel(logging.ERROR)
+    table = handlers(engine)
+    validators = {
+        **VALIDATOR_MAP,
+        "body": {"application/json": JSONBody, "application/octet-stream": JSONBody},
+        "parameter": CachedParameterValidator,
+    }
+    connexion_app = ConnexionMiddleware(
+        Dispatcher(table),
+        middlewares=[
+            RoutingMiddleware,
+            SecurityMiddleware,
+            RequestValidationMiddleware,
+            LifespanMiddleware,
+        ],
+        lifespan=lifespan,
+        validator_map=validators,
+    )
+    connexion_app.add_api(load_spec(spec), resolver=lambda operation_id: table[operation_id])
+    _build(connexion_app)
+    limit = settings.max_body_bytes if settings is not None else DEFAULT_MAX_BODY_BYTES
+    return BodyLimit(ErrorBoundary(connexion_app), limit)
+
+
+def _build(app: ConnexionMiddleware) -> None:
+    """Build connexion's middleware stack now (it would otherwise build on the first request)."""
+    app.app, app.middleware_stack = app._build_middleware_stack()

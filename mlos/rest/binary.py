@@ -1,0 +1,211 @@
+"""Inference bodies of the Open Inference Protocol ↔ SMI messages.
+
+Requests and responses are JSON with tensor elements in `data`, or — with Triton's binary tensor
+data extension — JSON followed by raw tensor bytes: a tensor whose parameters carry
+`binary_data_size` takes that many bytes from the binary part, in the order of the tensors.
+Raw bytes are exactly SMI's `Tensor.contents` (little-endian, row-major; BYTES elements with a
+4-byte length prefix), so binary tensors pass through without conversion.
+
+Output format: an output listed in the request with the parameter `binary_data` follows it;
+any other follows the request parameter `binary_data_output` (default false, JSON).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from starlette.responses import Response
+
+from mlos import tensors
+from mlos.errors import InternalError, InvalidArgument
+from mlos.rest.encoding import SERIALIZES_NUMPY, dumps
+from mlos.rest.types import ParsedBody
+from mlos_generated import smi_pb2
+
+__all__ = [
+    "BINARY_DATA",
+    "BINARY_DATA_OUTPUT",
+    "BINARY_DATA_SIZE",
+    "HEADER_LENGTH",
+    "OutputFormat",
+    "decode_request",
+    "encode_response",
+    "parameter_value",
+    "set_parameter",
+]
+
+BINARY_DATA_SIZE = "binary_data_size"
+BINARY_DATA = "binary_data"
+BINARY_DATA_OUTPUT = "binary_data_output"
+HEADER_LENGTH = "Inference-Header-Content-Length"
+
+_INT64_MAX = 2**63 - 1
+_UINT64_MAX = 2**64 - 1
+
+
+@dataclass(frozen=True, slots=True)
+class OutputFormat:
+    """Which outputs a response returns as binary data."""
+
+    binary_default: bool = False
+    binary: Mapping[str, bool] = field(default_factory=dict)
+
+    def is_binary(self, name: str) -> bool:
+        """Whether the output named `name` goes into the binary part."""
+        return self.binary.get(name, self.binary_default)
+
+
+def set_parameter(target: smi_pb2.Parameter, value: Any, where: str) -> None:
+    """Store a JSON parameter value (bool, integer, number or string) in an SMI Parameter."""
+    if isinstance(value, bool):
+        target.bool_param = value
+    elif isinstance(value, int):
+        if value <= _INT64_MAX:
+            target.int64_param = value
+        elif value <= _UINT64_MAX:
+            target.uint64_param = value
+        else:
+            raise InvalidArgument(f"{where}: {value} does not fit 64 bits")
+    elif isinstance(value, float):
+        target.double_param = value
+    elif isinstance(value, str):
+        target.string_param = value
+    else:
+        raise InvalidArgument(f"{where}: a parameter is a string, a number or a boolean")
+
+
+def parameter_value(parameter: smi_pb2.Parameter) -> Any:
+    """The JSON value of an SMI Parameter (None when unset)."""
+    choice = parameter.WhichOneof("choice")
+    return None if choice is None else getattr(parameter, choice)
+
+
+def _parameters(source: Mapping[str, smi_pb2.Parameter]) -> dict[str, Any]:
+    return {key: parameter_value(value) for key, value in source.items()}
+
+
+def _decode_input(
+    spec: Mapping[str, Any], tensor: smi_pb2.Tensor, binary: memoryview, offset: int
+) -> int:
+    """Fill `tensor` from one request input; return the offset after its binary data."""
+    name: str = spec["name"]
+    datatype: str = spec["datatype"]
+    shape: list[int] = spec["shape"]
+    tensor.name = name
+    tensor.datatype = datatype
+    tensor.shape.extend(shape)
+    size: Any = None
+    for key, value in (spec.get("parameters") or {}).items():
+        if key == BINARY_DATA_SIZE:
+            size = value
+        else:
+            set_parameter(tensor.parameters[key], value, f"input {name!r} parameter {key!r}")
+    if size is not None:
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            raise InvalidArgument(f"input {name!r}: binary_data_size must be an integer ≥ 0")
+        if "data" in spec:
+            raise InvalidArgument(f"input {name!r} has both data and binary_data_size")
+        end = offset + size
+        if end > len(binary):
+            raise InvalidArgument(
+                f"input {name!r}: binary_data_size {size} runs past the end of the body "
+                f"({len(binary) - offset} bytes left)"
+            )
+        tensor.contents = bytes(binary[offset:end])
+        return end
+    if "data" not in spec:
+        raise InvalidArgument(f"input {name!r} has neither data nor binary_data_size")
+    tensor.contents = tensors.from_json_data(datatype, shape, spec["data"])
+    return offset
+
+
+def decode_request(
+    body: ParsedBody, model_name: str, model_version: str = ""
+) -> tuple[smi_pb2.InferRequest, OutputFormat]:
+    """The SMI request for a validated inference body, and how to format its response."""
+    document: Mapping[str, Any] = body.json or {}
+    request = smi_pb2.InferRequest(
+        model_name=model_name, model_version=model_version, id=document.get("id", "")
+    )
+    binary_default = False
+    for key, value in (document.get("parameters") or {}).items():
+        if key == BINARY_DATA_OUTPUT:
+            binary_default = bool(value)
+        else:
+            set_parameter(request.parameters[key], value, f"parameter {key!r}")
+
+    offset = 0
+    for spec in document.get("inputs", ()):
+        offset = _decode_input(spec, request.inputs.add(), body.binary, offset)
+    if offset != len(body.binary):
+        raise InvalidArgument(
+            f"{len(body.binary) - offset} bytes of binary data follow the last input's data"
+        )
+
+    binary: dict[str, bool] = {}
+    for spec in document.get("outputs", ()):
+        output = request.outputs.add(name=spec["name"])
+        for key, value in (spec.get("parameters") or {}).items():
+            if key == BINARY_DATA:
+                binary[output.name] = bool(value)
+            else:
+                where = f"output {output.name!r} parameter {key!r}"
+                set_parameter(output.parameters[key], value, where)
+    return request, OutputFormat(binary_default, binary)
+
+
+def _json_data(tensor: smi_pb2.Tensor) -> Any:
+    """Elements of an output for the JSON `data` field."""
+    datatype = tensor.datatype
+    if datatype in ("BYTES", "BF16"):
+        return tensors.to_json_data(datatype, tensor.contents)
+    dtype = tensors.numpy_dtype(datatype)
+    if len(tensor.contents) % dtype.itemsize:
+        raise InternalError(
+            f"output {tensor.name!r}: {len(tensor.contents)} bytes "
+            f"are not whole {datatype} elements"
+        )
+    if SERIALIZES_NUMPY and dtype.isnative:
+        # The JSON encoder writes the array straight from its buffer.
+        return np.frombuffer(tensor.contents, dtype=dtype)
+    return tensors.to_json_data(datatype, tensor.contents)
+
+
+def encode_response(response: smi_pb2.InferResponse, output_format: OutputFormat) -> Response:
+    """The HTTP response for an SMI inference response."""
+    head: dict[str, Any] = {"model_name": response.model_name}
+    if response.model_version:
+        head["model_version"] = response.model_version
+    if response.id:
+        head["id"] = response.id
+    if response.parameters:
+        head["parameters"] = _parameters(response.parameters)
+    outputs: list[dict[str, Any]] = []
+    chunks: list[bytes] = []
+    for tensor in response.outputs:
+        entry: dict[str, Any] = {
+            "name": tensor.name,
+            "datatype": tensor.datatype,
+            "shape": list(tensor.shape),
+        }
+        parameters = _parameters(tensor.parameters)
+        if output_format.is_binary(tensor.name):
+            parameters[BINARY_DATA_SIZE] = len(tensor.contents)
+            chunks.append(tensor.contents)
+        else:
+            entry["data"] = _json_data(tensor)
+        if parameters:
+            entry["parameters"] = parameters
+        outputs.append(entry)
+    head["outputs"] = outputs
+    encoded = dumps(head)
+    if not chunks:
+        return Response(encoded, media_type="application/json")
+    return Response(
+        b"".join((encoded, *chunks)),
+        headers={HEADER_LENGTH: str(len(encoded))},
+        media_type="application/octet-stream",
+    )

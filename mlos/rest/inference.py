@@ -1,0 +1,117 @@
+"""/v2 handlers: the Open Inference Protocol and Triton's extensions, one method per operationId.
+
+Operations that exist with and without `/versions/{version}` share one method: the version is
+empty when the path has none, and the core picks the version to serve.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.responses import Response
+
+from mlos.rest.binary import decode_request, encode_response
+from mlos.rest.encoding import dumps
+from mlos.rest.types import Call, Dataplane
+from mlos_generated import smi_pb2
+
+__all__ = ["Inference"]
+
+
+def _json(document: Any) -> Response:
+    return Response(dumps(document), media_type="application/json")
+
+
+def _status(ok: bool) -> Response:
+    """Health and readiness answer with the status alone: 200 true, 400 false."""
+    return Response(status_code=200 if ok else 400)
+
+
+def _tensors(metadata: list[smi_pb2.TensorMetadata]) -> list[dict[str, Any]]:
+    return [{"name": t.name, "datatype": t.datatype, "shape": list(t.shape)} for t in metadata]
+
+
+def _version(call: Call) -> str:
+    return call.path.get("version", "")
+
+
+class Inference:
+    """The /v2 operations over one core engine."""
+
+    def __init__(self, engine: Dataplane) -> None:
+        self._engine = engine
+
+    # ----- server --------------------------------------------------------------------------
+
+    async def server_metadata(self, call: Call) -> Response:
+        """Name, version and extensions of the server."""
+        return _json(await self._engine.server_metadata())
+
+    async def server_live(self, call: Call) -> Response:
+        """200 when live."""
+        return _status((await self._engine.health()).live)
+
+    async def server_ready(self, call: Call) -> Response:
+        """200 when ready."""
+        return _status((await self._engine.health()).ready)
+
+    # ----- models --------------------------------------------------------------------------
+
+    async def model_metadata(self, call: Call) -> Response:
+        """Inputs, outputs and platform of the version served."""
+        metadata = await self._engine.model_metadata(call.path["name"], _version(call))
+        return _json(
+            {
+                "name": metadata.name,
+                "versions": [metadata.version] if metadata.version else [],
+                "platform": metadata.platform,
+                "inputs": _tensors(list(metadata.inputs)),
+                "outputs": _tensors(list(metadata.outputs)),
+            }
+        )
+
+    async def model_ready(self, call: Call) -> Response:
+        """200 when the model (version) can take requests."""
+        return _status(await self._engine.model_ready(call.path["name"], _version(call)))
+
+    async def model_infer(self, call: Call) -> Response:
+        """Run one inference request."""
+        request, output_format = decode_request(call.body, call.path["name"], _version(call))
+        return encode_response(await self._engine.infer(request), output_format)
+
+    async def model_config(self, call: Call) -> Response:
+        """Triton model configuration."""
+        return _json(await self._engine.model_config(call.path["name"], _version(call)))
+
+    async def all_model_statistics(self, call: Call) -> Response:
+        """Statistics of every model."""
+        return _json(await self._engine.model_statistics())
+
+    async def model_statistics(self, call: Call) -> Response:
+        """Statistics of a model, or of one version."""
+        return _json(await self._engine.model_statistics(call.path["name"], _version(call)))
+
+    model_version_metadata = model_metadata
+    model_version_ready = model_ready
+    model_version_infer = model_infer
+    model_version_config = model_config
+    model_version_statistics = model_statistics
+
+    # ----- repository ----------------------------------------------------------------------
+
+    async def repository_index(self, call: Call) -> Response:
+        """Every registered model version and its state."""
+        index = await self._engine.repository_index()
+        if (call.body.json or {}).get("ready", False):
+            index = [entry for entry in index if entry.get("state") == "READY"]
+        return _json(index)
+
+    async def repository_model_load(self, call: Call) -> Response:
+        """Load (or reload) a registered model."""
+        await self._engine.load_model(call.path["name"])
+        return Response(status_code=200)
+
+    async def repository_model_unload(self, call: Call) -> Response:
+        """Unload a model, keeping its registration."""
+        await self._engine.unload_model(call.path["name"])
+        return Response(status_code=200)

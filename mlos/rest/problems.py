@@ -1,0 +1,152 @@
+"""Errors as HTTP responses: the one table from status codes to HTTP statuses, and the bodies.
+
+/v1 answers with RFC 9457 problem details (`application/problem+json`) that carry the MLOS
+error code; /v2 answers `{"error": "..."}` as the Open Inference Protocol says. Every failure
+the REST transport sees passes through :func:`error_response`, so the two shapes and the
+status table live only here.
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+from starlette.types import Scope
+
+from mlos.errors import MLOSError, StatusCode
+from mlos.rest.encoding import dumps
+
+__all__ = [
+    "HTTP_STATUS",
+    "BodyTooLarge",
+    "code_for_http_status",
+    "error_response",
+    "handle_exception",
+    "http_status_for",
+]
+
+logger = logging.getLogger("mlos.rest")
+
+HTTP_STATUS: dict[StatusCode, int] = {
+    StatusCode.INVALID_ARGUMENT: 400,
+    StatusCode.NOT_FOUND: 404,
+    StatusCode.ALREADY_EXISTS: 409,
+    StatusCode.FAILED_PRECONDITION: 409,
+    StatusCode.UNAVAILABLE: 503,
+    StatusCode.RESOURCE_EXHAUSTED: 429,
+    StatusCode.INCOMPATIBLE_VERSION: 422,
+    StatusCode.DEADLINE_EXCEEDED: 504,
+    StatusCode.UNAUTHENTICATED: 401,
+    StatusCode.PERMISSION_DENIED: 403,
+    StatusCode.UNIMPLEMENTED: 501,
+    StatusCode.INTERNAL: 500,
+}
+"""The HTTP status of each MLOS status code."""
+
+# For errors raised by the HTTP layer itself (routing, media types, body size), the code that
+# problem bodies carry.
+_CODE_OF_HTTP_STATUS: dict[int, StatusCode] = {
+    401: StatusCode.UNAUTHENTICATED,
+    403: StatusCode.PERMISSION_DENIED,
+    404: StatusCode.NOT_FOUND,
+    409: StatusCode.ALREADY_EXISTS,
+    413: StatusCode.RESOURCE_EXHAUSTED,
+    429: StatusCode.RESOURCE_EXHAUSTED,
+    501: StatusCode.UNIMPLEMENTED,
+    503: StatusCode.UNAVAILABLE,
+    504: StatusCode.DEADLINE_EXCEEDED,
+}
+
+PROBLEM_TYPE = "urn:mlos:error:"
+"""Problem `type` URIs are this prefix followed by the lowercase code ("...:not_found")."""
+
+
+class BodyTooLarge(Exception):
+    """A request body exceeds the configured limit (answered with 413)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"request body exceeds the limit of {limit} bytes")
+        self.limit = limit
+
+
+def http_status_for(code: StatusCode) -> int:
+    """The HTTP status for an MLOS status code."""
+    return HTTP_STATUS.get(code, 500)
+
+
+def code_for_http_status(status: int) -> StatusCode:
+    """The MLOS status code reported with an error status that did not come from the core."""
+    if status in _CODE_OF_HTTP_STATUS:
+        return _CODE_OF_HTTP_STATUS[status]
+    return StatusCode.INVALID_ARGUMENT if status < 500 else StatusCode.INTERNAL
+
+
+def _title(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def error_response(
+    path: str,
+    status: int,
+    detail: str,
+    code: StatusCode | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """The error response for `path`: `{"error": ...}` under /v2, problem details elsewhere."""
+    if path == "/v2" or path.startswith("/v2/"):
+        return Response(
+            dumps({"error": detail}), status, headers=headers, media_type="application/json"
+        )
+    code = code if code is not None else code_for_http_status(status)
+    problem = {
+        "type": PROBLEM_TYPE + code.slug,
+        "title": _title(status),
+        "status": status,
+        "detail": detail,
+        "code": code.slug,
+    }
+    return Response(dumps(problem), status, headers=headers, media_type="application/problem+json")
+
+
+def _problem_detail(exc: Exception) -> tuple[int, str, dict[str, str] | None]:
+    """Status, detail and headers of an error raised by connexion or starlette."""
+    from connexion.exceptions import ProblemException
+
+    if isinstance(exc, ProblemException):
+        detail = exc.detail or exc.title or _title(exc.status)
+        return exc.status, str(detail), dict(exc.headers or {}) or None
+    assert isinstance(exc, HTTPException)
+    headers = dict(exc.headers) if exc.headers else None
+    return exc.status_code, str(exc.detail or _title(exc.status_code)), headers
+
+
+def handle_exception(scope: Scope, exc: Exception) -> Response:
+    """Answer any exception that escaped a handler or the middleware below it.
+
+    MLOSError → its status through :data:`HTTP_STATUS`; connexion and starlette HTTP errors
+    (validation, routing, media type) → their status; an oversize body → 413; a body that is
+    not valid UTF-8 → 400; anything else → 500 with a fixed message (the traceback goes to the
+    log, never to the client).
+    """
+    from connexion.exceptions import ProblemException
+
+    path: str = scope.get("path", "")
+    method: str = scope.get("method", "")
+    if isinstance(exc, MLOSError):
+        return error_response(path, http_status_for(exc.code), exc.message, exc.code)
+    if isinstance(exc, ProblemException | HTTPException):
+        status, detail, headers = _problem_detail(exc)
+        if status >= 500:
+            logger.error("request failed: %s %s: %s", method, path, detail)
+        return error_response(path, status, detail, headers=headers)
+    if isinstance(exc, BodyTooLarge):
+        return error_response(path, 413, str(exc), StatusCode.RESOURCE_EXHAUSTED)
+    if isinstance(exc, UnicodeDecodeError):
+        return error_response(path, 400, f"request is not valid UTF-8: {exc.reason}")
+    logger.error("unexpected error in %s %s", method, path, exc_info=exc)
+    return error_response(path, 500, "internal error", StatusCode.INTERNAL)

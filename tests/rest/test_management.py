@@ -1,0 +1,169 @@
+"""/v1: bodies are the JSON rendering of the SMI messages; errors are problem details."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from mlos_generated import smi_pb2
+from tests.rest.conftest import StubEngine
+from tests.rest.schemas import assert_matches
+
+
+async def test_health_ready(client: httpx.AsyncClient) -> None:
+    response = await client.get("/v1/health")
+    assert response.status_code == 200
+    assert response.json() == {"live": True, "ready": True, "plugins": []}
+    assert_matches("HealthResponse", response.json())
+
+
+async def test_health_not_ready_is_503_with_the_same_body(
+    client: httpx.AsyncClient, engine: StubEngine
+) -> None:
+    engine.ready = False
+    await client.post("/v1/plugins", json={"name": "onnx"})
+    response = await client.get("/v1/health")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["ready"] is False and body["live"] is True
+    assert body["plugins"][0]["state"] == "ready"
+    assert_matches("HealthResponse", body)
+
+
+async def test_register_installed_plugin(client: httpx.AsyncClient, engine: StubEngine) -> None:
+    response = await client.post("/v1/plugins", json={"name": "onnx"})
+    assert response.status_code == 201
+    assert response.headers["location"] == "/v1/plugins/onnx"
+    body = response.json()
+    assert_matches("PluginStatus", body)
+    assert body["name"] == "onnx"
+    assert body["state"] == "ready"
+    assert body["source"] == {"entry_point": "onnx"}
+    assert body["info"]["capabilities"]["max_batch_size"] == 0
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("entry_point", "onnx_v2"), ("module", "pkg.mod:Plugin"), ("executable", "/opt/p")],
+)
+async def test_register_plugin_source(
+    client: httpx.AsyncClient, engine: StubEngine, key: str, value: str
+) -> None:
+    response = await client.post("/v1/plugins", json={"name": "p", "version": "2", key: value})
+    assert response.status_code == 201
+    assert response.json()["source"] == {key: value}
+    assert engine.plugins["p"].source.WhichOneof("kind") == key
+
+
+async def test_register_plugin_twice_is_409(client: httpx.AsyncClient) -> None:
+    await client.post("/v1/plugins", json={"name": "onnx"})
+    response = await client.post("/v1/plugins", json={"name": "onnx"})
+    assert response.status_code == 409
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert_matches("Problem", problem)
+    assert problem["code"] == "already_exists"
+    assert "onnx" in problem["detail"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"name": ""},
+        {"name": 3},
+        {"name": "p", "module": "a:B", "executable": "/x"},
+        {"name": "p", "entry_point": "a", "module": "a:B"},
+        [],
+    ],
+)
+async def test_register_plugin_invalid_body_is_400(client: httpx.AsyncClient, body: object) -> None:
+    response = await client.post("/v1/plugins", json=body)
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_argument"
+
+
+async def test_plugin_lifecycle(client: httpx.AsyncClient, engine: StubEngine) -> None:
+    await client.post("/v1/plugins", json={"name": "onnx"})
+    listed = (await client.get("/v1/plugins")).json()
+    assert_matches("ListPluginsResponse", listed)
+    assert [p["name"] for p in listed["plugins"]] == ["onnx"]
+    assert (await client.get("/v1/plugins/onnx")).json()["pid"] == 1234
+
+    unloaded = await client.post("/v1/plugins/onnx/unload")
+    assert unloaded.status_code == 200
+    assert unloaded.json()["state"] == "unloaded"
+    loaded = await client.post("/v1/plugins/onnx/load")
+    assert loaded.json()["state"] == "ready"
+
+    removed = await client.delete("/v1/plugins/onnx")
+    assert removed.status_code == 204
+    assert removed.content == b""
+    assert "onnx" not in engine.plugins
+    missing = await client.get("/v1/plugins/onnx")
+    assert missing.status_code == 404
+    assert missing.json()["code"] == "not_found"
+
+
+async def test_register_model(client: httpx.AsyncClient, engine: StubEngine) -> None:
+    body = {"name": "mlp", "plugin": "onnx", "path": "/m/mlp.onnx", "config": {"threads": "1"}}
+    response = await client.post("/v1/models", json=body)
+    assert response.status_code == 201
+    assert response.headers["location"] == "/v1/models/mlp/versions/1"
+    status = response.json()
+    assert_matches("ModelStatus", status)
+    assert status["state"] == "ready"
+    assert status["config"] == {"threads": "1"}
+    assert status["metadata"]["inputs"] == [{"name": "x", "datatype": "FP32", "shape": [-1]}]
+    assert engine.models["mlp"].path == "/m/mlp.onnx"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"name": "m"}, {"path": "/m"}, {"name": "m", "path": "/m", "config": {"a": 1}}],
+)
+async def test_register_model_invalid_body_is_400(client: httpx.AsyncClient, body: object) -> None:
+    response = await client.post("/v1/models", json=body)
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_argument"
+
+
+async def test_models(client: httpx.AsyncClient, engine: StubEngine) -> None:
+    listed = (await client.get("/v1/models")).json()
+    assert_matches("ListModelsResponse", listed)
+    assert {m["name"] for m in listed["models"]} == {"add", "echo", "upper"}
+
+    model = (await client.get("/v1/models/add")).json()
+    assert_matches("Model", model)
+    assert [v["version"] for v in model["versions"]] == ["1"]
+
+    version = await client.get("/v1/models/add/versions/1")
+    assert version.status_code == 200
+    assert_matches("ModelStatus", version.json())
+    assert (await client.get("/v1/models/add/versions/7")).status_code == 404
+
+    removed = await client.delete("/v1/models/add/versions/1")
+    assert removed.status_code == 200
+    assert_matches("RemoveModelResponse", removed.json())
+    assert [s["name"] for s in removed.json()["removed"]] == ["add"]
+    assert (await client.delete("/v1/models/add")).status_code == 404
+    assert (await client.delete("/v1/models/echo")).json()["removed"][0]["version"] == "1"
+
+
+async def test_resources(client: httpx.AsyncClient) -> None:
+    response = await client.get("/v1/resources")
+    assert response.status_code == 200
+    body = response.json()
+    assert_matches("ResourcesResponse", body)
+    assert body["host"]["memory_total_bytes"] == 2**33
+    assert isinstance(body["host"]["memory_total_bytes"], int)
+
+
+async def test_unknown_enum_values_still_render(
+    client: httpx.AsyncClient, engine: StubEngine
+) -> None:
+    await client.post("/v1/plugins", json={"name": "onnx"})
+    engine.plugins["onnx"].state = smi_pb2.PLUGIN_STATE_FAILED
+    engine.plugins["onnx"].message = "exited with 137"
+    body = (await client.get("/v1/plugins/onnx")).json()
+    assert (body["state"], body["message"]) == ("failed", "exited with 137")
