@@ -1,0 +1,541 @@
+# DO NOT EDIT — generated from spec/openapi.yaml by tools/gen_openapi.py; run `make generate`.
+"""Typed shapes of the REST API: one per schema under components/schemas."""
+
+from typing import Any, Literal, Required, TypeAlias, TypedDict
+
+__all__ = [
+    "ConfigDataType",
+    "Datatype",
+    "ErrorResponse",
+    "GpuResources",
+    "HealthResponse",
+    "HostResources",
+    "InferBatchStatistics",
+    "InferStatistics",
+    "InferenceRequest",
+    "InferenceResponse",
+    "ListModelsResponse",
+    "ListPluginsResponse",
+    "MemoryUsage",
+    "MetadataTensor",
+    "Model",
+    "ModelConfig",
+    "ModelInput",
+    "ModelInstanceGroup",
+    "ModelMetadata",
+    "ModelMetadataResponse",
+    "ModelOutput",
+    "ModelState",
+    "ModelStatistics",
+    "ModelStatisticsResponse",
+    "ModelStatus",
+    "Parameters",
+    "PluginCapabilities",
+    "PluginInfo",
+    "PluginSource",
+    "PluginState",
+    "PluginStatus",
+    "Problem",
+    "ProcessResources",
+    "RegisterModelRequest",
+    "RegisterPluginRequest",
+    "RemoveModelResponse",
+    "RepositoryIndexRequest",
+    "RepositoryIndexResponse",
+    "RepositoryLoadRequest",
+    "RepositoryModel",
+    "RepositoryUnloadRequest",
+    "RequestInput",
+    "RequestOutput",
+    "ResourcesResponse",
+    "ResponseOutput",
+    "ServerMetadataResponse",
+    "SmiVersion",
+    "StatisticDuration",
+    "TensorData",
+    "TensorMetadata",
+]
+
+
+ConfigDataType: TypeAlias = Literal[
+    "TYPE_INVALID",
+    "TYPE_BOOL",
+    "TYPE_UINT8",
+    "TYPE_UINT16",
+    "TYPE_UINT32",
+    "TYPE_UINT64",
+    "TYPE_INT8",
+    "TYPE_INT16",
+    "TYPE_INT32",
+    "TYPE_INT64",
+    "TYPE_FP16",
+    "TYPE_FP32",
+    "TYPE_FP64",
+    "TYPE_STRING",
+    "TYPE_BF16",
+]
+
+
+Datatype: TypeAlias = Literal[
+    "BOOL",
+    "UINT8",
+    "UINT16",
+    "UINT32",
+    "UINT64",
+    "INT8",
+    "INT16",
+    "INT32",
+    "INT64",
+    "FP16",
+    "FP32",
+    "FP64",
+    "BF16",
+    "BYTES",
+]
+
+
+class ErrorResponse(TypedDict):
+    """An Open Inference Protocol error."""
+
+    error: str
+
+
+class GpuResources(TypedDict):
+    """The `GpuResources` schema."""
+
+    index: int
+    memory_total_bytes: int
+    memory_used_bytes: int
+    name: str
+    utilization_percent: int
+
+
+class HealthResponse(TypedDict):
+    """The `HealthResponse` schema."""
+
+    live: bool
+    plugins: list["PluginStatus"]
+    ready: bool
+
+
+class HostResources(TypedDict):
+    """The `HostResources` schema."""
+
+    cpu_count: int
+    cpu_percent: float
+    gpus: list["GpuResources"]
+    memory_available_bytes: int
+    memory_total_bytes: int
+
+
+class InferBatchStatistics(TypedDict):
+    """The `InferBatchStatistics` schema."""
+
+    batch_size: int
+    compute_infer: "StatisticDuration"
+    compute_input: "StatisticDuration"
+    compute_output: "StatisticDuration"
+
+
+class InferStatistics(TypedDict, total=False):
+    """The `InferStatistics` schema."""
+
+    cache_hit: "StatisticDuration"
+    cache_miss: "StatisticDuration"
+    compute_infer: Required["StatisticDuration"]
+    compute_input: Required["StatisticDuration"]
+    compute_output: Required["StatisticDuration"]
+    fail: Required["StatisticDuration"]
+    queue: Required["StatisticDuration"]
+    success: Required["StatisticDuration"]
+
+
+class InferenceRequest(TypedDict, total=False):
+    """An inference request. The parameter `binary_data_output` (boolean) asks for every output
+    as binary data unless the output says otherwise. With no `outputs`, every output of the
+    model is returned.
+    """
+
+    id: str
+    inputs: Required[list["RequestInput"]]
+    outputs: list["RequestOutput"]
+    parameters: "Parameters"
+
+
+class InferenceResponse(TypedDict, total=False):
+    """The `InferenceResponse` schema."""
+
+    id: str
+    model_name: Required[str]
+    model_version: str
+    outputs: Required[list["ResponseOutput"]]
+    parameters: "Parameters"
+
+
+class ListModelsResponse(TypedDict):
+    """The `ListModelsResponse` schema."""
+
+    models: list["ModelStatus"]
+
+
+class ListPluginsResponse(TypedDict):
+    """The `ListPluginsResponse` schema."""
+
+    plugins: list["PluginStatus"]
+
+
+class MemoryUsage(TypedDict):
+    """The `MemoryUsage` schema."""
+
+    byte_size: int
+    id: int
+    type: str
+
+
+class MetadataTensor(TypedDict):
+    """The `MetadataTensor` schema."""
+
+    datatype: "Datatype"
+    name: str
+    shape: list[int]
+
+
+class Model(TypedDict):
+    """The `Model` schema."""
+
+    name: str
+    versions: list["ModelStatus"]
+
+
+class ModelConfig(TypedDict, total=False):
+    """Triton model configuration, as the JSON mapping of inference.ModelConfig
+    (spec/inference.proto) with proto field names.
+    """
+
+    backend: str
+    default_model_filename: str
+    dynamic_batching: dict[str, Any]
+    input: Required[list["ModelInput"]]
+    instance_group: list["ModelInstanceGroup"]
+    max_batch_size: Required[int]
+    name: Required[str]
+    output: Required[list["ModelOutput"]]
+    parameters: dict[str, Any]
+    platform: Required[str]
+    runtime: str
+    version_policy: dict[str, Any]
+
+
+class ModelInput(TypedDict, total=False):
+    """The `ModelInput` schema."""
+
+    allow_ragged_batch: bool
+    data_type: Required["ConfigDataType"]
+    dims: Required[list[int]]
+    format: Literal["FORMAT_NONE", "FORMAT_NHWC", "FORMAT_NCHW"]
+    is_shape_tensor: bool
+    name: Required[str]
+    optional: bool
+
+
+class ModelInstanceGroup(TypedDict, total=False):
+    """The `ModelInstanceGroup` schema."""
+
+    count: int
+    gpus: list[int]
+    kind: Literal["KIND_AUTO", "KIND_GPU", "KIND_CPU", "KIND_MODEL"]
+    name: str
+
+
+class ModelMetadata(TypedDict):
+    """What a plugin reports about a loaded model."""
+
+    inputs: list["TensorMetadata"]
+    max_batch_size: int
+    name: str
+    outputs: list["TensorMetadata"]
+    platform: str
+    plugin: str
+    properties: dict[str, str]
+    version: str
+
+
+class ModelMetadataResponse(TypedDict, total=False):
+    """The `ModelMetadataResponse` schema."""
+
+    inputs: Required[list["MetadataTensor"]]
+    name: Required[str]
+    outputs: Required[list["MetadataTensor"]]
+    platform: Required[str]
+    versions: list[str]
+
+
+class ModelOutput(TypedDict, total=False):
+    """The `ModelOutput` schema."""
+
+    data_type: Required["ConfigDataType"]
+    dims: Required[list[int]]
+    is_shape_tensor: bool
+    label_filename: str
+    name: Required[str]
+
+
+ModelState: TypeAlias = Literal[
+    "unspecified",
+    "loading",
+    "ready",
+    "unavailable",
+    "failed",
+]
+
+
+class ModelStatistics(TypedDict, total=False):
+    """The `ModelStatistics` schema."""
+
+    batch_stats: Required[list["InferBatchStatistics"]]
+    execution_count: Required[int]
+    inference_count: Required[int]
+    inference_stats: Required["InferStatistics"]
+    last_inference: Required[int]
+    memory_usage: list["MemoryUsage"]
+    name: Required[str]
+    response_stats: dict[str, Any]
+    version: Required[str]
+
+
+class ModelStatisticsResponse(TypedDict):
+    """The `ModelStatisticsResponse` schema."""
+
+    model_stats: list["ModelStatistics"]
+
+
+class ModelStatus(TypedDict):
+    """A registered model version."""
+
+    config: dict[str, str]
+    message: str
+    metadata: "ModelMetadata"
+    name: str
+    path: str
+    plugin: str
+    state: "ModelState"
+    version: str
+
+
+Parameters: TypeAlias = dict[str, str | float | bool]
+
+
+class PluginCapabilities(TypedDict):
+    """The `PluginCapabilities` schema."""
+
+    datatypes: list[str]
+    file_extensions: list[str]
+    formats: list[str]
+    gpu: bool
+    max_batch_size: int
+    max_concurrency: int
+    shared_memory: bool
+
+
+class PluginInfo(TypedDict):
+    """What a plugin reports about itself."""
+
+    capabilities: "PluginCapabilities"
+    name: str
+    smi_versions: list["SmiVersion"]
+    version: str
+
+
+class PluginSource(TypedDict, total=False):
+    """Where a plugin comes from; only the key that is set appears."""
+
+    entry_point: str
+    executable: str
+    module: str
+
+
+PluginState: TypeAlias = Literal[
+    "unspecified",
+    "registered",
+    "loading",
+    "ready",
+    "failed",
+    "unloaded",
+]
+
+
+class PluginStatus(TypedDict):
+    """A registered plugin."""
+
+    info: "PluginInfo"
+    message: str
+    models: list[str]
+    name: str
+    pid: int
+    restarts: int
+    source: "PluginSource"
+    state: "PluginState"
+    version: str
+
+
+class Problem(TypedDict):
+    """RFC 9457 problem details with the MLOS error code."""
+
+    code: Literal[
+        "invalid_argument",
+        "not_found",
+        "already_exists",
+        "failed_precondition",
+        "unavailable",
+        "resource_exhausted",
+        "incompatible_version",
+        "deadline_exceeded",
+        "unauthenticated",
+        "permission_denied",
+        "unimplemented",
+        "internal",
+    ]
+    detail: str
+    status: int
+    title: str
+    type: str
+
+
+class ProcessResources(TypedDict):
+    """The `ProcessResources` schema."""
+
+    cpu_percent: float
+    num_fds: int
+    num_threads: int
+    pid: int
+    plugin: str
+    rss_bytes: int
+
+
+class RegisterModelRequest(TypedDict, total=False):
+    """A model version to register and load."""
+
+    config: dict[str, str]
+    name: Required[str]
+    path: Required[str]
+    plugin: str
+    version: str
+
+
+class RegisterPluginRequest(TypedDict, total=False):
+    """A plugin to register. With none of entry_point, module and executable, the installed
+    entry point named `name` is used.
+    """
+
+    entry_point: str
+    executable: str
+    module: str
+    name: Required[str]
+    version: str
+
+
+class RemoveModelResponse(TypedDict):
+    """The `RemoveModelResponse` schema."""
+
+    removed: list["ModelStatus"]
+
+
+class RepositoryIndexRequest(TypedDict, total=False):
+    """The `RepositoryIndexRequest` schema."""
+
+    ready: bool
+
+
+RepositoryIndexResponse: TypeAlias = list["RepositoryModel"]
+
+
+class RepositoryLoadRequest(TypedDict, total=False):
+    """The `RepositoryLoadRequest` schema."""
+
+    parameters: "Parameters"
+
+
+class RepositoryModel(TypedDict, total=False):
+    """The `RepositoryModel` schema."""
+
+    name: Required[str]
+    reason: Required[str]
+    state: Required[str]
+    version: str
+
+
+class RepositoryUnloadRequest(TypedDict, total=False):
+    """The `RepositoryUnloadRequest` schema."""
+
+    parameters: "Parameters"
+
+
+class RequestInput(TypedDict, total=False):
+    """An input tensor. Its elements are in `data`, or, with the `binary_data_size` parameter,
+    in the binary part of the body.
+    """
+
+    data: "TensorData"
+    datatype: Required["Datatype"]
+    name: Required[str]
+    parameters: "Parameters"
+    shape: Required[list[int]]
+
+
+class RequestOutput(TypedDict, total=False):
+    """An output to return. The parameter `binary_data` (boolean) asks for it as binary data."""
+
+    name: Required[str]
+    parameters: "Parameters"
+
+
+class ResourcesResponse(TypedDict):
+    """The `ResourcesResponse` schema."""
+
+    host: "HostResources"
+    plugins: list["ProcessResources"]
+
+
+class ResponseOutput(TypedDict, total=False):
+    """An output tensor. Its elements are in `data`, or, when its parameters carry
+    `binary_data_size`, in the binary part of the body.
+    """
+
+    data: "TensorData"
+    datatype: Required["Datatype"]
+    name: Required[str]
+    parameters: "Parameters"
+    shape: Required[list[int]]
+
+
+class ServerMetadataResponse(TypedDict):
+    """The `ServerMetadataResponse` schema."""
+
+    extensions: list[str]
+    name: str
+    version: str
+
+
+class SmiVersion(TypedDict):
+    """The `SmiVersion` schema."""
+
+    major: int
+    minor: int
+
+
+class StatisticDuration(TypedDict):
+    """The `StatisticDuration` schema."""
+
+    count: int
+    ns: int
+
+
+TensorData: TypeAlias = list[Any]
+
+
+class TensorMetadata(TypedDict):
+    """The `TensorMetadata` schema."""
+
+    datatype: "Datatype"
+    name: str
+    shape: list[int]

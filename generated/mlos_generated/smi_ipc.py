@@ -1,0 +1,484 @@
+# DO NOT EDIT — generated from spec/smi.proto by tools/protoc_gen_mlos_ipc.py;
+# run `make generate`.
+"""IPC method table, clients and servicers for mlos.smi.v1."""
+
+from __future__ import annotations
+
+import abc
+
+from mlos.ipc.channel import Channel
+from mlos.ipc.method import CallContext, Method
+from mlos_generated import smi_pb2
+
+SMI_VERSION = smi_pb2.SmiVersion(major=1, minor=0)
+"""The SMI version this module was generated for."""
+
+PLUGIN_DESCRIBE: Method[smi_pb2.DescribeRequest, smi_pb2.PluginInfo] = Method(
+    id=0x0101,
+    service="mlos.smi.v1.Plugin",
+    name="Describe",
+    handler="describe",
+    request_type=smi_pb2.DescribeRequest,
+    response_type=smi_pb2.PluginInfo,
+)
+
+PLUGIN_LOAD_MODEL: Method[smi_pb2.LoadModelRequest, smi_pb2.LoadModelResponse] = Method(
+    id=0x0102,
+    service="mlos.smi.v1.Plugin",
+    name="LoadModel",
+    handler="load_model",
+    request_type=smi_pb2.LoadModelRequest,
+    response_type=smi_pb2.LoadModelResponse,
+)
+
+PLUGIN_UNLOAD_MODEL: Method[smi_pb2.UnloadModelRequest, smi_pb2.UnloadModelResponse] = Method(
+    id=0x0103,
+    service="mlos.smi.v1.Plugin",
+    name="UnloadModel",
+    handler="unload_model",
+    request_type=smi_pb2.UnloadModelRequest,
+    response_type=smi_pb2.UnloadModelResponse,
+)
+
+PLUGIN_INFER: Method[smi_pb2.InferRequest, smi_pb2.InferResponse] = Method(
+    id=0x0104,
+    service="mlos.smi.v1.Plugin",
+    name="Infer",
+    handler="infer",
+    request_type=smi_pb2.InferRequest,
+    response_type=smi_pb2.InferResponse,
+)
+
+PLUGIN_HEALTH: Method[smi_pb2.PluginHealthRequest, smi_pb2.PluginHealthResponse] = Method(
+    id=0x0105,
+    service="mlos.smi.v1.Plugin",
+    name="Health",
+    handler="health",
+    request_type=smi_pb2.PluginHealthRequest,
+    response_type=smi_pb2.PluginHealthResponse,
+)
+
+PLUGIN_SHUTDOWN: Method[smi_pb2.ShutdownRequest, smi_pb2.ShutdownResponse] = Method(
+    id=0x0106,
+    service="mlos.smi.v1.Plugin",
+    name="Shutdown",
+    handler="shutdown",
+    request_type=smi_pb2.ShutdownRequest,
+    response_type=smi_pb2.ShutdownResponse,
+)
+
+MLOS_HEALTH: Method[smi_pb2.HealthRequest, smi_pb2.HealthResponse] = Method(
+    id=0x0201,
+    service="mlos.smi.v1.MLOS",
+    name="Health",
+    handler="health",
+    request_type=smi_pb2.HealthRequest,
+    response_type=smi_pb2.HealthResponse,
+)
+
+MLOS_REGISTER_PLUGIN: Method[smi_pb2.RegisterPluginRequest, smi_pb2.PluginStatus] = Method(
+    id=0x0202,
+    service="mlos.smi.v1.MLOS",
+    name="RegisterPlugin",
+    handler="register_plugin",
+    request_type=smi_pb2.RegisterPluginRequest,
+    response_type=smi_pb2.PluginStatus,
+)
+
+MLOS_LIST_PLUGINS: Method[smi_pb2.ListPluginsRequest, smi_pb2.ListPluginsResponse] = Method(
+    id=0x0203,
+    service="mlos.smi.v1.MLOS",
+    name="ListPlugins",
+    handler="list_plugins",
+    request_type=smi_pb2.ListPluginsRequest,
+    response_type=smi_pb2.ListPluginsResponse,
+)
+
+MLOS_GET_PLUGIN: Method[smi_pb2.PluginRef, smi_pb2.PluginStatus] = Method(
+    id=0x0204,
+    service="mlos.smi.v1.MLOS",
+    name="GetPlugin",
+    handler="get_plugin",
+    request_type=smi_pb2.PluginRef,
+    response_type=smi_pb2.PluginStatus,
+)
+
+MLOS_LOAD_PLUGIN: Method[smi_pb2.PluginRef, smi_pb2.PluginStatus] = Method(
+    id=0x0205,
+    service="mlos.smi.v1.MLOS",
+    name="LoadPlugin",
+    handler="load_plugin",
+    request_type=smi_pb2.PluginRef,
+    response_type=smi_pb2.PluginStatus,
+)
+
+MLOS_UNLOAD_PLUGIN: Method[smi_pb2.PluginRef, smi_pb2.PluginStatus] = Method(
+    id=0x0206,
+    service="mlos.smi.v1.MLOS",
+    name="UnloadPlugin",
+    handler="unload_plugin",
+    request_type=smi_pb2.PluginRef,
+    response_type=smi_pb2.PluginStatus,
+)
+
+MLOS_REMOVE_PLUGIN: Method[smi_pb2.PluginRef, smi_pb2.RemovePluginResponse] = Method(
+    id=0x0207,
+    service="mlos.smi.v1.MLOS",
+    name="RemovePlugin",
+    handler="remove_plugin",
+    request_type=smi_pb2.PluginRef,
+    response_type=smi_pb2.RemovePluginResponse,
+)
+
+MLOS_REGISTER_MODEL: Method[smi_pb2.RegisterModelRequest, smi_pb2.ModelStatus] = Method(
+    id=0x0208,
+    service="mlos.smi.v1.MLOS",
+    name="RegisterModel",
+    handler="register_model",
+    request_type=smi_pb2.RegisterModelRequest,
+    response_type=smi_pb2.ModelStatus,
+)
+
+MLOS_LIST_MODELS: Method[smi_pb2.ListModelsRequest, smi_pb2.ListModelsResponse] = Method(
+    id=0x0209,
+    service="mlos.smi.v1.MLOS",
+    name="ListModels",
+    handler="list_models",
+    request_type=smi_pb2.ListModelsRequest,
+    response_type=smi_pb2.ListModelsResponse,
+)
+
+MLOS_GET_MODEL: Method[smi_pb2.ModelRef, smi_pb2.Model] = Method(
+    id=0x020A,
+    service="mlos.smi.v1.MLOS",
+    name="GetModel",
+    handler="get_model",
+    request_type=smi_pb2.ModelRef,
+    response_type=smi_pb2.Model,
+)
+
+MLOS_REMOVE_MODEL: Method[smi_pb2.ModelRef, smi_pb2.RemoveModelResponse] = Method(
+    id=0x020B,
+    service="mlos.smi.v1.MLOS",
+    name="RemoveModel",
+    handler="remove_model",
+    request_type=smi_pb2.ModelRef,
+    response_type=smi_pb2.RemoveModelResponse,
+)
+
+MLOS_INFER: Method[smi_pb2.InferRequest, smi_pb2.InferResponse] = Method(
+    id=0x020C,
+    service="mlos.smi.v1.MLOS",
+    name="Infer",
+    handler="infer",
+    request_type=smi_pb2.InferRequest,
+    response_type=smi_pb2.InferResponse,
+)
+
+MLOS_GET_RESOURCES: Method[smi_pb2.ResourcesRequest, smi_pb2.ResourcesResponse] = Method(
+    id=0x020D,
+    service="mlos.smi.v1.MLOS",
+    name="GetResources",
+    handler="get_resources",
+    request_type=smi_pb2.ResourcesRequest,
+    response_type=smi_pb2.ResourcesResponse,
+)
+
+
+METHODS: dict[int, Method[object, object]] = {
+    PLUGIN_DESCRIBE.id: PLUGIN_DESCRIBE,  # type: ignore[dict-item]
+    PLUGIN_LOAD_MODEL.id: PLUGIN_LOAD_MODEL,  # type: ignore[dict-item]
+    PLUGIN_UNLOAD_MODEL.id: PLUGIN_UNLOAD_MODEL,  # type: ignore[dict-item]
+    PLUGIN_INFER.id: PLUGIN_INFER,  # type: ignore[dict-item]
+    PLUGIN_HEALTH.id: PLUGIN_HEALTH,  # type: ignore[dict-item]
+    PLUGIN_SHUTDOWN.id: PLUGIN_SHUTDOWN,  # type: ignore[dict-item]
+    MLOS_HEALTH.id: MLOS_HEALTH,  # type: ignore[dict-item]
+    MLOS_REGISTER_PLUGIN.id: MLOS_REGISTER_PLUGIN,  # type: ignore[dict-item]
+    MLOS_LIST_PLUGINS.id: MLOS_LIST_PLUGINS,  # type: ignore[dict-item]
+    MLOS_GET_PLUGIN.id: MLOS_GET_PLUGIN,  # type: ignore[dict-item]
+    MLOS_LOAD_PLUGIN.id: MLOS_LOAD_PLUGIN,  # type: ignore[dict-item]
+    MLOS_UNLOAD_PLUGIN.id: MLOS_UNLOAD_PLUGIN,  # type: ignore[dict-item]
+    MLOS_REMOVE_PLUGIN.id: MLOS_REMOVE_PLUGIN,  # type: ignore[dict-item]
+    MLOS_REGISTER_MODEL.id: MLOS_REGISTER_MODEL,  # type: ignore[dict-item]
+    MLOS_LIST_MODELS.id: MLOS_LIST_MODELS,  # type: ignore[dict-item]
+    MLOS_GET_MODEL.id: MLOS_GET_MODEL,  # type: ignore[dict-item]
+    MLOS_REMOVE_MODEL.id: MLOS_REMOVE_MODEL,  # type: ignore[dict-item]
+    MLOS_INFER.id: MLOS_INFER,  # type: ignore[dict-item]
+    MLOS_GET_RESOURCES.id: MLOS_GET_RESOURCES,  # type: ignore[dict-item]
+}
+"""Every method of this file by id."""
+
+
+class PluginClient:
+    """Calls the Plugin service over an IPC channel."""
+
+    def __init__(self, channel: Channel) -> None:
+        self.channel = channel
+
+    async def describe(
+        self, request: smi_pb2.DescribeRequest, *, timeout: float | None = None
+    ) -> smi_pb2.PluginInfo:
+        """Call Plugin.Describe."""
+        return await self.channel.call(PLUGIN_DESCRIBE, request, timeout=timeout)
+
+    async def load_model(
+        self, request: smi_pb2.LoadModelRequest, *, timeout: float | None = None
+    ) -> smi_pb2.LoadModelResponse:
+        """Call Plugin.LoadModel."""
+        return await self.channel.call(PLUGIN_LOAD_MODEL, request, timeout=timeout)
+
+    async def unload_model(
+        self, request: smi_pb2.UnloadModelRequest, *, timeout: float | None = None
+    ) -> smi_pb2.UnloadModelResponse:
+        """Call Plugin.UnloadModel."""
+        return await self.channel.call(PLUGIN_UNLOAD_MODEL, request, timeout=timeout)
+
+    async def infer(
+        self, request: smi_pb2.InferRequest, *, timeout: float | None = None
+    ) -> smi_pb2.InferResponse:
+        """Call Plugin.Infer."""
+        return await self.channel.call(PLUGIN_INFER, request, timeout=timeout)
+
+    async def health(
+        self, request: smi_pb2.PluginHealthRequest, *, timeout: float | None = None
+    ) -> smi_pb2.PluginHealthResponse:
+        """Call Plugin.Health."""
+        return await self.channel.call(PLUGIN_HEALTH, request, timeout=timeout)
+
+    async def shutdown(
+        self, request: smi_pb2.ShutdownRequest, *, timeout: float | None = None
+    ) -> smi_pb2.ShutdownResponse:
+        """Call Plugin.Shutdown."""
+        return await self.channel.call(PLUGIN_SHUTDOWN, request, timeout=timeout)
+
+
+class PluginServicer(abc.ABC):
+    """Implements the Plugin service; `mlos.ipc.ServerConnection` dispatches to it."""
+
+    METHODS = (
+        PLUGIN_DESCRIBE,
+        PLUGIN_LOAD_MODEL,
+        PLUGIN_UNLOAD_MODEL,
+        PLUGIN_INFER,
+        PLUGIN_HEALTH,
+        PLUGIN_SHUTDOWN,
+    )
+
+    @abc.abstractmethod
+    async def describe(
+        self, request: smi_pb2.DescribeRequest, context: CallContext
+    ) -> smi_pb2.PluginInfo:
+        """Handle Plugin.Describe."""
+
+    @abc.abstractmethod
+    async def load_model(
+        self, request: smi_pb2.LoadModelRequest, context: CallContext
+    ) -> smi_pb2.LoadModelResponse:
+        """Handle Plugin.LoadModel."""
+
+    @abc.abstractmethod
+    async def unload_model(
+        self, request: smi_pb2.UnloadModelRequest, context: CallContext
+    ) -> smi_pb2.UnloadModelResponse:
+        """Handle Plugin.UnloadModel."""
+
+    @abc.abstractmethod
+    async def infer(
+        self, request: smi_pb2.InferRequest, context: CallContext
+    ) -> smi_pb2.InferResponse:
+        """Handle Plugin.Infer."""
+
+    @abc.abstractmethod
+    async def health(
+        self, request: smi_pb2.PluginHealthRequest, context: CallContext
+    ) -> smi_pb2.PluginHealthResponse:
+        """Handle Plugin.Health."""
+
+    @abc.abstractmethod
+    async def shutdown(
+        self, request: smi_pb2.ShutdownRequest, context: CallContext
+    ) -> smi_pb2.ShutdownResponse:
+        """Handle Plugin.Shutdown."""
+
+
+class MLOSClient:
+    """Calls the MLOS service over an IPC channel."""
+
+    def __init__(self, channel: Channel) -> None:
+        self.channel = channel
+
+    async def health(
+        self, request: smi_pb2.HealthRequest, *, timeout: float | None = None
+    ) -> smi_pb2.HealthResponse:
+        """Call MLOS.Health."""
+        return await self.channel.call(MLOS_HEALTH, request, timeout=timeout)
+
+    async def register_plugin(
+        self, request: smi_pb2.RegisterPluginRequest, *, timeout: float | None = None
+    ) -> smi_pb2.PluginStatus:
+        """Call MLOS.RegisterPlugin."""
+        return await self.channel.call(MLOS_REGISTER_PLUGIN, request, timeout=timeout)
+
+    async def list_plugins(
+        self, request: smi_pb2.ListPluginsRequest, *, timeout: float | None = None
+    ) -> smi_pb2.ListPluginsResponse:
+        """Call MLOS.ListPlugins."""
+        return await self.channel.call(MLOS_LIST_PLUGINS, request, timeout=timeout)
+
+    async def get_plugin(
+        self, request: smi_pb2.PluginRef, *, timeout: float | None = None
+    ) -> smi_pb2.PluginStatus:
+        """Call MLOS.GetPlugin."""
+        return await self.channel.call(MLOS_GET_PLUGIN, request, timeout=timeout)
+
+    async def load_plugin(
+        self, request: smi_pb2.PluginRef, *, timeout: float | None = None
+    ) -> smi_pb2.PluginStatus:
+        """Call MLOS.LoadPlugin."""
+        return await self.channel.call(MLOS_LOAD_PLUGIN, request, timeout=timeout)
+
+    async def unload_plugin(
+        self, request: smi_pb2.PluginRef, *, timeout: float | None = None
+    ) -> smi_pb2.PluginStatus:
+        """Call MLOS.UnloadPlugin."""
+        return await self.channel.call(MLOS_UNLOAD_PLUGIN, request, timeout=timeout)
+
+    async def remove_plugin(
+        self, request: smi_pb2.PluginRef, *, timeout: float | None = None
+    ) -> smi_pb2.RemovePluginResponse:
+        """Call MLOS.RemovePlugin."""
+        return await self.channel.call(MLOS_REMOVE_PLUGIN, request, timeout=timeout)
+
+    async def register_model(
+        self, request: smi_pb2.RegisterModelRequest, *, timeout: float | None = None
+    ) -> smi_pb2.ModelStatus:
+        """Call MLOS.RegisterModel."""
+        return await self.channel.call(MLOS_REGISTER_MODEL, request, timeout=timeout)
+
+    async def list_models(
+        self, request: smi_pb2.ListModelsRequest, *, timeout: float | None = None
+    ) -> smi_pb2.ListModelsResponse:
+        """Call MLOS.ListModels."""
+        return await self.channel.call(MLOS_LIST_MODELS, request, timeout=timeout)
+
+    async def get_model(
+        self, request: smi_pb2.ModelRef, *, timeout: float | None = None
+    ) -> smi_pb2.Model:
+        """Call MLOS.GetModel."""
+        return await self.channel.call(MLOS_GET_MODEL, request, timeout=timeout)
+
+    async def remove_model(
+        self, request: smi_pb2.ModelRef, *, timeout: float | None = None
+    ) -> smi_pb2.RemoveModelResponse:
+        """Call MLOS.RemoveModel."""
+        return await self.channel.call(MLOS_REMOVE_MODEL, request, timeout=timeout)
+
+    async def infer(
+        self, request: smi_pb2.InferRequest, *, timeout: float | None = None
+    ) -> smi_pb2.InferResponse:
+        """Call MLOS.Infer."""
+        return await self.channel.call(MLOS_INFER, request, timeout=timeout)
+
+    async def get_resources(
+        self, request: smi_pb2.ResourcesRequest, *, timeout: float | None = None
+    ) -> smi_pb2.ResourcesResponse:
+        """Call MLOS.GetResources."""
+        return await self.channel.call(MLOS_GET_RESOURCES, request, timeout=timeout)
+
+
+class MLOSServicer(abc.ABC):
+    """Implements the MLOS service; `mlos.ipc.ServerConnection` dispatches to it."""
+
+    METHODS = (
+        MLOS_HEALTH,
+        MLOS_REGISTER_PLUGIN,
+        MLOS_LIST_PLUGINS,
+        MLOS_GET_PLUGIN,
+        MLOS_LOAD_PLUGIN,
+        MLOS_UNLOAD_PLUGIN,
+        MLOS_REMOVE_PLUGIN,
+        MLOS_REGISTER_MODEL,
+        MLOS_LIST_MODELS,
+        MLOS_GET_MODEL,
+        MLOS_REMOVE_MODEL,
+        MLOS_INFER,
+        MLOS_GET_RESOURCES,
+    )
+
+    @abc.abstractmethod
+    async def health(
+        self, request: smi_pb2.HealthRequest, context: CallContext
+    ) -> smi_pb2.HealthResponse:
+        """Handle MLOS.Health."""
+
+    @abc.abstractmethod
+    async def register_plugin(
+        self, request: smi_pb2.RegisterPluginRequest, context: CallContext
+    ) -> smi_pb2.PluginStatus:
+        """Handle MLOS.RegisterPlugin."""
+
+    @abc.abstractmethod
+    async def list_plugins(
+        self, request: smi_pb2.ListPluginsRequest, context: CallContext
+    ) -> smi_pb2.ListPluginsResponse:
+        """Handle MLOS.ListPlugins."""
+
+    @abc.abstractmethod
+    async def get_plugin(
+        self, request: smi_pb2.PluginRef, context: CallContext
+    ) -> smi_pb2.PluginStatus:
+        """Handle MLOS.GetPlugin."""
+
+    @abc.abstractmethod
+    async def load_plugin(
+        self, request: smi_pb2.PluginRef, context: CallContext
+    ) -> smi_pb2.PluginStatus:
+        """Handle MLOS.LoadPlugin."""
+
+    @abc.abstractmethod
+    async def unload_plugin(
+        self, request: smi_pb2.PluginRef, context: CallContext
+    ) -> smi_pb2.PluginStatus:
+        """Handle MLOS.UnloadPlugin."""
+
+    @abc.abstractmethod
+    async def remove_plugin(
+        self, request: smi_pb2.PluginRef, context: CallContext
+    ) -> smi_pb2.RemovePluginResponse:
+        """Handle MLOS.RemovePlugin."""
+
+    @abc.abstractmethod
+    async def register_model(
+        self, request: smi_pb2.RegisterModelRequest, context: CallContext
+    ) -> smi_pb2.ModelStatus:
+        """Handle MLOS.RegisterModel."""
+
+    @abc.abstractmethod
+    async def list_models(
+        self, request: smi_pb2.ListModelsRequest, context: CallContext
+    ) -> smi_pb2.ListModelsResponse:
+        """Handle MLOS.ListModels."""
+
+    @abc.abstractmethod
+    async def get_model(
+        self, request: smi_pb2.ModelRef, context: CallContext
+    ) -> smi_pb2.Model:
+        """Handle MLOS.GetModel."""
+
+    @abc.abstractmethod
+    async def remove_model(
+        self, request: smi_pb2.ModelRef, context: CallContext
+    ) -> smi_pb2.RemoveModelResponse:
+        """Handle MLOS.RemoveModel."""
+
+    @abc.abstractmethod
+    async def infer(
+        self, request: smi_pb2.InferRequest, context: CallContext
+    ) -> smi_pb2.InferResponse:
+        """Handle MLOS.Infer."""
+
+    @abc.abstractmethod
+    async def get_resources(
+        self, request: smi_pb2.ResourcesRequest, context: CallContext
+    ) -> smi_pb2.ResourcesResponse:
+        """Handle MLOS.GetResources."""

@@ -1,0 +1,1 @@
+"""The core engine and its registries; transports call `Engine` and nothing below it."""

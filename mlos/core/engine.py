@@ -1,0 +1,264 @@
+"""The core engine: the one dataplane behind every transport.
+
+REST, gRPC and IPC adapters decode a request, call one method here, and encode the answer.
+Every rule — lifecycle, validation, version resolution, statistics — lives here or below.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Protocol
+
+import mlos
+from mlos.core.model_config import model_config
+from mlos.core.models import ModelRegistry
+from mlos.core.plugins import Backoff, PluginRegistry
+from mlos.core.resources import ResourceMonitor
+from mlos.core.stats import StatsBook
+from mlos.core.store import RegistryStore
+from mlos.errors import InvalidArgument, MLOSError
+from mlos.validation import check_infer_request
+from mlos_generated import smi_pb2
+
+__all__ = ["Engine", "EngineSettings"]
+
+INFER_TIMEOUT = 60.0
+EXTENSIONS = [
+    "binary_tensor_data",
+    "model_configuration",
+    "statistics",
+    "model_repository",
+]
+
+
+class EngineSettings(Protocol):
+    """What the engine needs from the server settings."""
+
+    @property
+    def home(self) -> Path:
+        """The MLOS home directory (registry database, sockets, demo models)."""
+
+
+class Engine:
+    """Plugins, models, inference, health and resources of one MLOS node."""
+
+    def __init__(self, settings: EngineSettings) -> None:
+        self.settings = settings
+        self.home = Path(settings.home).expanduser()
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.store = RegistryStore.sqlite(self.home / "registry.db")
+        backoff = Backoff(
+            initial=float(getattr(settings, "restart_backoff_initial", 0.5)),
+            maximum=float(getattr(settings, "restart_backoff_max", 30.0)),
+        )
+        self.plugins = PluginRegistry(self.store, backoff, self._plugin_ready, self._plugin_down)
+        self.models = ModelRegistry(self.store, self.plugins)
+        self.resource_monitor = ResourceMonitor()
+        self.stats = StatsBook()
+        self.started = False
+
+    # -- lifetime -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start every plugin that should run and load its models (state from the registry)."""
+        await self.plugins.start_all()
+        self.started = True
+
+    async def stop(self) -> None:
+        """Stop every plugin process; the registry keeps what should run next time."""
+        self.started = False
+        await self.plugins.stop_all()
+        self.resource_monitor.close()
+        self.store.close()
+
+    async def _plugin_ready(self, plugin: str) -> None:
+        await self.models.reload_plugin_models(plugin)
+
+    def _plugin_down(self, plugin: str) -> None:
+        self.models.plugin_down(plugin)
+
+    # -- health -------------------------------------------------------------------------------
+
+    async def health(self) -> smi_pb2.HealthResponse:
+        """Live when the core runs; ready when every plugin that should run is ready."""
+        plugins = [self._plugin_status(name) for name in sorted(self.plugins.entries)]
+        ready = self.started and all(entry.ready for entry in self.plugins.should_run())
+        return smi_pb2.HealthResponse(live=True, ready=ready, plugins=plugins)
+
+    def is_ready(self) -> bool:
+        """The readiness that `health` reports, without building the message."""
+        return self.started and all(entry.ready for entry in self.plugins.should_run())
+
+    # -- plugins ------------------------------------------------------------------------------
+
+    def _plugin_status(self, name: str) -> smi_pb2.PluginStatus:
+        models = [f"{e.record.name}/{e.record.version}" for e in self.models.of_plugin(name)]
+        return self.plugins.status(name, models)
+
+    async def register_plugin(self, request: smi_pb2.RegisterPluginRequest) -> smi_pb2.PluginStatus:
+        """Register a plugin; it starts on `load_plugin`."""
+        self.plugins.register(request)
+        return self._plugin_status(request.name)
+
+    async def list_plugins(self) -> smi_pb2.ListPluginsResponse:
+        """Every registered plugin."""
+        return smi_pb2.ListPluginsResponse(
+            plugins=[self._plugin_status(name) for name in sorted(self.plugins.entries)]
+        )
+
+    async def get_plugin(self, name: str) -> smi_pb2.PluginStatus:
+        """One plugin's status."""
+        return self._plugin_status(name)
+
+    async def load_plugin(self, name: str) -> smi_pb2.PluginStatus:
+        """Start the plugin process and load its models."""
+        await self.plugins.load(name)
+        return self._plugin_status(name)
+
+    async def unload_plugin(self, name: str) -> smi_pb2.PluginStatus:
+        """Stop the plugin process; its models stay registered and become unavailable."""
+        await self.plugins.unload(name)
+        return self._plugin_status(name)
+
+    async def remove_plugin(self, name: str) -> None:
+        """Stop and forget a plugin that serves no model."""
+        self.plugins.get(name)
+        self.models.ensure_plugin_unused(name)
+        await self.plugins.remove(name)
+
+    # -- models -------------------------------------------------------------------------------
+
+    async def register_model(self, request: smi_pb2.RegisterModelRequest) -> smi_pb2.ModelStatus:
+        """Load a model version into its plugin and register it."""
+        entry = await self.models.register(request)
+        return entry.status()
+
+    async def list_models(self) -> smi_pb2.ListModelsResponse:
+        """Every model version."""
+        return smi_pb2.ListModelsResponse(models=[e.status() for e in self.models.all()])
+
+    async def get_model(self, name: str, version: str = "") -> smi_pb2.Model:
+        """A model with all its versions, or only `version`."""
+        if version:
+            entries = [self.models.get(name, version)]
+        else:
+            entries = [e for e in self.models.all() if e.record.name == name]
+            if not entries:
+                self.models.versions(name)  # raises NotFound
+        return smi_pb2.Model(name=name, versions=[e.status() for e in entries])
+
+    async def remove_model(self, name: str, version: str = "") -> smi_pb2.RemoveModelResponse:
+        """Unload and forget a version, or all versions."""
+        removed = await self.models.remove(name, version)
+        for entry in removed:
+            self.stats.drop(entry.record.name, entry.record.version)
+        return smi_pb2.RemoveModelResponse(removed=[e.status() for e in removed])
+
+    async def load_model(self, name: str, version: str = "") -> None:
+        """Load registered versions again (Triton's repository load)."""
+        await self.models.set_loaded(name, True, version)
+
+    async def unload_model(self, name: str, version: str = "") -> None:
+        """Unload versions but keep them registered (Triton's repository unload)."""
+        await self.models.set_loaded(name, False, version)
+
+    async def model_metadata(self, name: str, version: str = "") -> smi_pb2.ModelMetadata:
+        """Metadata of the version that would serve a request."""
+        entry = self.models.ready(name, version)
+        assert entry.metadata is not None
+        return entry.metadata
+
+    async def model_ready(self, name: str, version: str = "") -> bool:
+        """Whether a request for this model (version) would be served."""
+        try:
+            self.models.ready(name, version)
+        except MLOSError:
+            return False
+        return True
+
+    def model_versions(self, name: str) -> list[str]:
+        """Registered versions of a model, oldest first."""
+        return [e.record.version for e in self.models.all() if e.record.name == name]
+
+    async def model_config(self, name: str, version: str = "") -> dict[str, Any]:
+        """Triton's model configuration for the serving version."""
+        return model_config(await self.model_metadata(name, version))
+
+    async def model_statistics(self, name: str = "", version: str = "") -> dict[str, Any]:
+        """Triton's statistics for one model (version) or all of them."""
+        if name:
+            entries = [self.models.get(name, version)] if version else [
+                e for e in self.models.all() if e.record.name == name
+            ]
+            if not entries:
+                self.models.versions(name)
+        else:
+            entries = self.models.all()
+        return {
+            "model_stats": [
+                self.stats.of(e.record.name, e.record.version).as_json() for e in entries
+            ]
+        }
+
+    async def repository_index(self) -> list[dict[str, str]]:
+        """Triton's repository index: every version with its state."""
+        names = {
+            smi_pb2.MODEL_STATE_READY: "READY",
+            smi_pb2.MODEL_STATE_LOADING: "LOADING",
+            smi_pb2.MODEL_STATE_UNLOADED: "UNAVAILABLE",
+            smi_pb2.MODEL_STATE_UNAVAILABLE: "UNAVAILABLE",
+            smi_pb2.MODEL_STATE_FAILED: "UNAVAILABLE",
+        }
+        return [
+            {
+                "name": e.record.name,
+                "version": e.record.version,
+                "state": names.get(e.state, "UNKNOWN"),
+                "reason": e.message,
+            }
+            for e in self.models.all()
+        ]
+
+    async def server_metadata(self) -> dict[str, Any]:
+        """Open Inference Protocol server metadata."""
+        return {"name": "mlos", "version": mlos.__version__, "extensions": list(EXTENSIONS)}
+
+    # -- inference ----------------------------------------------------------------------------
+
+    async def infer(self, request: smi_pb2.InferRequest) -> smi_pb2.InferResponse:
+        """Check the request against the model's metadata and run it in the model's plugin."""
+        started = time.perf_counter_ns()
+        if not request.model_name:
+            raise InvalidArgument("an inference request must name a model")
+        entry = self.models.ready(request.model_name, request.model_version)
+        metadata = entry.metadata
+        assert metadata is not None
+        stats = self.stats.of(entry.record.name, entry.record.version)
+        try:
+            check_infer_request(request, metadata)
+            request.model_version = entry.record.version
+            client = self.plugins.client(entry.record.plugin)
+            checked = time.perf_counter_ns()
+            response = await client.infer(request, timeout=INFER_TIMEOUT)
+        except MLOSError:
+            stats.record_failure(time.perf_counter_ns() - started)
+            raise
+        done = time.perf_counter_ns()
+        batch = int(request.inputs[0].shape[0]) if request.inputs and request.inputs[0].shape else 1
+        stats.record_success(batch, checked - started, done - checked)
+        return response
+
+    # -- resources ----------------------------------------------------------------------------
+
+    async def resources(self) -> smi_pb2.ResourcesResponse:
+        """Host inventory and the usage of each running plugin process."""
+        usage = []
+        pids = set()
+        for name in sorted(self.plugins.entries):
+            entry = self.plugins.entries[name]
+            pid = entry.process.pid if entry.process is not None else 0
+            pids.add(pid)
+            usage.append(self.resource_monitor.process(name, pid))
+        self.resource_monitor.forget(pids)
+        return smi_pb2.ResourcesResponse(host=self.resource_monitor.host(), plugins=usage)

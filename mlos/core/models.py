@@ -1,0 +1,288 @@
+"""The model registry: models, their versions, metadata and state.
+
+A model version is registered by loading it into a plugin; only a successful load is persisted,
+so a failed registration leaves nothing behind. When a plugin goes down its models turn
+`unavailable`; when it is back, `reload_plugin_models` loads them again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlos.core.plugins import PluginRegistry
+from mlos.core.store import ModelRecord, RegistryStore
+from mlos.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    MLOSError,
+    NotFound,
+    Unavailable,
+)
+from mlos_generated import smi_pb2
+
+__all__ = ["ModelEntry", "ModelRegistry", "version_key"]
+
+log = logging.getLogger(__name__)
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")
+LOAD_TIMEOUT = 300.0
+
+
+def version_key(version: str) -> tuple[int, tuple[int, ...], str]:
+    """Sort key for versions: numeric dotted versions ("2", "1.10.0") in numeric order first."""
+    parts = version.split(".")
+    if all(part.isdigit() for part in parts):
+        return (0, tuple(int(part) for part in parts), "")
+    return (1, (), version)
+
+
+@dataclass(slots=True)
+class ModelEntry:
+    """A registered model version and what is known about it right now."""
+
+    record: ModelRecord
+    state: int = smi_pb2.MODEL_STATE_UNAVAILABLE
+    metadata: smi_pb2.ModelMetadata | None = None
+    message: str = ""
+
+    @property
+    def ready(self) -> bool:
+        """Loaded in a running plugin."""
+        return self.state == smi_pb2.MODEL_STATE_READY and self.metadata is not None
+
+    def status(self) -> smi_pb2.ModelStatus:
+        """The model version's status message."""
+        record = self.record
+        status = smi_pb2.ModelStatus(
+            name=record.name,
+            version=record.version,
+            plugin=record.plugin,
+            path=record.path,
+            state=self.state,
+            message=self.message,
+            config=record.config,
+        )
+        if self.metadata is not None:
+            status.metadata.CopyFrom(self.metadata)
+        return status
+
+
+class ModelRegistry:
+    """Registers model versions and keeps them loaded in their plugins."""
+
+    def __init__(self, store: RegistryStore, plugins: PluginRegistry) -> None:
+        self.store = store
+        self.plugins = plugins
+        self.entries: dict[str, dict[str, ModelEntry]] = {}
+        for record in store.models():
+            self.entries.setdefault(record.name, {})[record.version] = ModelEntry(record)
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    # -- queries ------------------------------------------------------------------------------
+
+    def versions(self, name: str) -> dict[str, ModelEntry]:
+        """Every version of `name`, or NotFound."""
+        versions = self.entries.get(name)
+        if not versions:
+            raise NotFound(f"no model {name!r} is registered")
+        return versions
+
+    def get(self, name: str, version: str = "") -> ModelEntry:
+        """One version, or the latest when `version` is empty."""
+        versions = self.versions(name)
+        if not version:
+            return versions[max(versions, key=version_key)]
+        try:
+            return versions[version]
+        except KeyError:
+            raise NotFound(f"model {name!r} has no version {version!r}") from None
+
+    def ready(self, name: str, version: str = "") -> ModelEntry:
+        """The version to serve: the one asked for, or the latest ready one; else an error."""
+        if version:
+            entry = self.get(name, version)
+        else:
+            candidates = [e for e in self.versions(name).values() if e.ready]
+            if not candidates:
+                entry = self.get(name)
+            else:
+                entry = max(candidates, key=lambda e: version_key(e.record.version))
+        if not entry.ready:
+            state = smi_pb2.ModelState.Name(entry.state).removeprefix("MODEL_STATE_").lower()
+            detail = f": {entry.message}" if entry.message else ""
+            raise Unavailable(
+                f"model {name!r} version {entry.record.version!r} is {state}{detail}"
+            )
+        return entry
+
+    def all(self) -> list[ModelEntry]:
+        """Every model version, by name then version."""
+        return [
+            entry
+            for name in sorted(self.entries)
+            for _, entry in sorted(self.entries[name].items(), key=lambda kv: version_key(kv[0]))
+        ]
+
+    def of_plugin(self, plugin: str) -> list[ModelEntry]:
+        """Model versions served by `plugin`."""
+        return [entry for entry in self.all() if entry.record.plugin == plugin]
+
+    # -- registration -------------------------------------------------------------------------
+
+    def _lock(self, name: str) -> asyncio.Lock:
+        return self._locks.setdefault(name, asyncio.Lock())
+
+    async def register(self, request: smi_pb2.RegisterModelRequest) -> ModelEntry:
+        """Load a new model version into its plugin and persist it."""
+        name = request.name
+        if not NAME.match(name):
+            raise InvalidArgument(
+                f"model name {name!r} must be 1-128 letters, digits, '_', '.' or '-'"
+            )
+        if request.version and not VERSION.match(request.version):
+            raise InvalidArgument(f"model version {request.version!r} is not a valid version")
+        if not request.path:
+            raise InvalidArgument("a model needs a path to its file or directory")
+        path = Path(request.path).expanduser().resolve()
+        if not path.exists():
+            raise InvalidArgument(f"model path {request.path!r} does not exist")
+        plugin = request.plugin or self._choose_plugin(path)
+        self.plugins.get(plugin)
+        async with self._lock(name):
+            existing = self.entries.get(name, {})
+            version = request.version or _next_version(existing)
+            if version in existing:
+                raise AlreadyExists(f"model {name!r} version {version!r} is registered already")
+            record = ModelRecord(name, version, plugin, str(path), dict(request.config), True)
+            entry = ModelEntry(record, state=smi_pb2.MODEL_STATE_LOADING)
+            await self._load(entry, raise_errors=True)
+            self.store.put_model(record)
+            self.entries.setdefault(name, {})[version] = entry
+        return entry
+
+    def _choose_plugin(self, path: Path) -> str:
+        """The ready plugin that claims the file's extension (or a file's inside a directory)."""
+        suffixes = {path.suffix.lower()} if path.is_file() else {
+            child.suffix.lower() for child in path.iterdir() if child.is_file()
+        }
+        matches = [
+            entry.record.name
+            for entry in self.plugins.entries.values()
+            if entry.ready
+            and entry.info is not None
+            and suffixes & {ext.lower() for ext in entry.info.capabilities.file_extensions}
+        ]
+        if len(matches) == 1:
+            return matches[0]
+        if not matches:
+            raise InvalidArgument(
+                f"no ready plugin accepts {path.name!r}; name a plugin or load one first"
+            )
+        raise InvalidArgument(
+            f"several plugins accept {path.name!r} ({', '.join(sorted(matches))}); name one"
+        )
+
+    async def _load(self, entry: ModelEntry, *, raise_errors: bool) -> None:
+        record = entry.record
+        entry.state = smi_pb2.MODEL_STATE_LOADING
+        try:
+            client = self.plugins.client(record.plugin)
+            response = await client.load_model(
+                smi_pb2.LoadModelRequest(
+                    name=record.name, version=record.version, path=record.path,
+                    config=record.config,
+                ),
+                timeout=LOAD_TIMEOUT,
+            )
+        except MLOSError as exc:
+            entry.state = (
+                smi_pb2.MODEL_STATE_UNAVAILABLE
+                if isinstance(exc, Unavailable)
+                else smi_pb2.MODEL_STATE_FAILED
+            )
+            entry.message = exc.message
+            if raise_errors:
+                raise
+            log.error("model %s/%s failed to load: %s", record.name, record.version, exc.message)
+            return
+        entry.metadata = response.metadata
+        entry.state = smi_pb2.MODEL_STATE_READY
+        entry.message = ""
+
+    async def remove(self, name: str, version: str = "") -> list[ModelEntry]:
+        """Unload and forget one version, or every version when `version` is empty."""
+        async with self._lock(name):
+            versions = self.versions(name)
+            chosen = [self.get(name, version)] if version else list(versions.values())
+            for entry in chosen:
+                await self._unload_from_plugin(entry)
+                self.store.delete_model(name, entry.record.version)
+                del versions[entry.record.version]
+            if not versions:
+                del self.entries[name]
+        return chosen
+
+    async def set_loaded(self, name: str, loaded: bool, version: str = "") -> list[ModelEntry]:
+        """Load or unload registered versions while keeping them registered."""
+        async with self._lock(name):
+            chosen = [self.get(name, version)] if version else list(self.versions(name).values())
+            for entry in chosen:
+                if loaded:
+                    await self._load(entry, raise_errors=True)
+                else:
+                    await self._unload_from_plugin(entry)
+                    entry.state = smi_pb2.MODEL_STATE_UNLOADED
+                record = entry.record
+                if record.loaded != loaded:
+                    entry.record = ModelRecord(
+                        record.name, record.version, record.plugin, record.path, record.config,
+                        loaded,
+                    )
+                    self.store.put_model(entry.record)
+        return chosen
+
+    async def _unload_from_plugin(self, entry: ModelEntry) -> None:
+        if entry.state != smi_pb2.MODEL_STATE_READY:
+            return
+        try:
+            client = self.plugins.client(entry.record.plugin)
+            await client.unload_model(
+                smi_pb2.UnloadModelRequest(name=entry.record.name, version=entry.record.version),
+                timeout=LOAD_TIMEOUT,
+            )
+        except Unavailable:
+            pass  # the process is gone, and the model with it
+
+    def ensure_plugin_unused(self, plugin: str) -> None:
+        """FailedPrecondition when models are registered on `plugin`."""
+        used = [f"{e.record.name}/{e.record.version}" for e in self.of_plugin(plugin)]
+        if used:
+            raise FailedPrecondition(
+                f"plugin {plugin!r} serves model(s) {', '.join(used)}; remove them first"
+            )
+
+    # -- plugin events ------------------------------------------------------------------------
+
+    async def reload_plugin_models(self, plugin: str) -> None:
+        """Load every model that should be loaded on `plugin` (it just became ready)."""
+        for entry in self.of_plugin(plugin):
+            if entry.record.loaded and not entry.ready:
+                await self._load(entry, raise_errors=False)
+
+    def plugin_down(self, plugin: str) -> None:
+        """Mark the models of a stopped or dead plugin unavailable."""
+        for entry in self.of_plugin(plugin):
+            if entry.state in (smi_pb2.MODEL_STATE_READY, smi_pb2.MODEL_STATE_LOADING):
+                entry.state = smi_pb2.MODEL_STATE_UNAVAILABLE
+                entry.message = f"plugin {plugin!r} is not running"
+
+
+def _next_version(existing: dict[str, ModelEntry]) -> str:
+    numeric = [int(v) for v in existing if v.isdigit()]
+    return str(max(numeric, default=0) + 1)

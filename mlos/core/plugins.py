@@ -1,0 +1,275 @@
+"""The plugin registry: registered plugins, their lifecycle, and the supervision of their processes.
+
+Lifecycle: registered → loading → ready → failed / unloaded. A plugin that dies while it should
+run turns `failed` at once; the registry restarts it with exponential back-off and, once it is
+ready again, asks the model registry (through `on_ready`) to load its models back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from mlos.core.store import PluginRecord, RegistryStore
+from mlos.core.supervisor import PluginLaunch, PluginProcess
+from mlos.errors import (
+    AlreadyExists,
+    IncompatibleVersion,
+    InvalidArgument,
+    MLOSError,
+    NotFound,
+    Unavailable,
+)
+from mlos_generated import smi_ipc, smi_pb2
+
+__all__ = ["Backoff", "PluginEntry", "PluginRegistry"]
+
+log = logging.getLogger(__name__)
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Restart delays: `initial`, doubling up to `maximum`; reset after `stable` healthy seconds."""
+
+    initial: float = 0.5
+    maximum: float = 30.0
+    stable: float = 60.0
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait before restart number `attempt` (0-based)."""
+        return float(min(self.maximum, self.initial * (2**attempt)))
+
+
+@dataclass(slots=True)
+class PluginEntry:
+    """A registered plugin and what is known about it right now."""
+
+    record: PluginRecord
+    state: int = smi_pb2.PLUGIN_STATE_REGISTERED
+    process: PluginProcess | None = None
+    info: smi_pb2.PluginInfo | None = None
+    message: str = ""
+    restarts: int = 0
+    attempt: int = 0
+    started_at: float = 0.0
+    restart_task: asyncio.Task[None] | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def ready(self) -> bool:
+        """Running and usable."""
+        return self.state == smi_pb2.PLUGIN_STATE_READY and self.process is not None
+
+
+class PluginRegistry:
+    """Registers, starts, stops and supervises plugins."""
+
+    def __init__(
+        self,
+        store: RegistryStore,
+        backoff: Backoff,
+        on_ready: Callable[[str], Awaitable[None]],
+        on_down: Callable[[str], None],
+    ) -> None:
+        self.store = store
+        self.backoff = backoff
+        self._on_ready = on_ready
+        self._on_down = on_down
+        self.entries: dict[str, PluginEntry] = {
+            record.name: PluginEntry(record) for record in store.plugins()
+        }
+
+    # -- queries ------------------------------------------------------------------------------
+
+    def get(self, name: str) -> PluginEntry:
+        """The entry for `name`, or NotFound."""
+        try:
+            return self.entries[name]
+        except KeyError:
+            raise NotFound(f"no plugin {name!r} is registered") from None
+
+    def client(self, name: str) -> smi_ipc.PluginClient:
+        """The SMI client of a ready plugin, or Unavailable."""
+        entry = self.get(name)
+        process = entry.process
+        if entry.state != smi_pb2.PLUGIN_STATE_READY or process is None or process.client is None:
+            state = smi_pb2.PluginState.Name(entry.state).removeprefix("PLUGIN_STATE_").lower()
+            detail = f": {entry.message}" if entry.message else ""
+            raise Unavailable(f"plugin {name!r} is {state}{detail}")
+        return process.client
+
+    def status(self, name: str, models: list[str] | None = None) -> smi_pb2.PluginStatus:
+        """The plugin's status message."""
+        entry = self.get(name)
+        record = entry.record
+        status = smi_pb2.PluginStatus(
+            name=record.name,
+            version=entry.info.version if entry.info is not None else record.version,
+            state=entry.state,
+            pid=entry.process.pid if entry.process is not None else 0,
+            message=entry.message,
+            restarts=entry.restarts,
+            models=models or [],
+        )
+        setattr(status.source, record.source_kind, record.source)
+        if entry.info is not None:
+            status.info.CopyFrom(entry.info)
+        return status
+
+    def should_run(self) -> list[PluginEntry]:
+        """Plugins that are meant to be running."""
+        return [entry for entry in self.entries.values() if entry.record.loaded]
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def register(self, request: smi_pb2.RegisterPluginRequest) -> PluginEntry:
+        """Record a plugin (it starts on load)."""
+        name = request.name
+        if not NAME.match(name):
+            raise InvalidArgument(
+                f"plugin name {name!r} must be 1-128 letters, digits, '_', '.' or '-'"
+            )
+        if name in self.entries:
+            raise AlreadyExists(f"plugin {name!r} is registered already")
+        kind = request.source.WhichOneof("kind") or "entry_point"
+        source = getattr(request.source, kind) or name
+        launch = PluginLaunch(name, kind, source)
+        launch.check()
+        record = PluginRecord(name, request.version, kind, source, loaded=False)
+        self.store.put_plugin(record)
+        entry = PluginEntry(record)
+        self.entries[name] = entry
+        return entry
+
+    async def load(self, name: str) -> PluginEntry:
+        """Start the plugin process (no-op when ready); remember that it should run."""
+        entry = self.get(name)
+        async with entry.lock:
+            if entry.ready:
+                return entry
+            self._cancel_restart(entry)
+            await self._start(entry)
+            if not entry.record.loaded:
+                entry.record = _with_loaded(entry.record, True)
+                self.store.put_plugin(entry.record)
+        await self._on_ready(name)
+        return entry
+
+    async def _start(self, entry: PluginEntry) -> None:
+        record = entry.record
+        entry.state = smi_pb2.PLUGIN_STATE_LOADING
+        entry.message = ""
+        process = PluginProcess(
+            PluginLaunch(record.name, record.source_kind, record.source), self._process_exited
+        )
+        try:
+            info = await process.start()
+            if record.version and info.version != record.version:
+                await process.stop()
+                raise IncompatibleVersion(
+                    f"plugin {record.name!r} reports version {info.version}, "
+                    f"registered as {record.version}"
+                )
+        except MLOSError as exc:
+            entry.state = smi_pb2.PLUGIN_STATE_FAILED
+            entry.message = exc.message
+            entry.process = None
+            raise
+        entry.process = process
+        entry.info = info
+        entry.state = smi_pb2.PLUGIN_STATE_READY
+        entry.started_at = time.monotonic()
+
+    async def unload(self, name: str) -> PluginEntry:
+        """Stop the plugin process and remember that it should not run."""
+        entry = self.get(name)
+        async with entry.lock:
+            self._cancel_restart(entry)
+            process, entry.process = entry.process, None
+            entry.state = smi_pb2.PLUGIN_STATE_UNLOADED
+            entry.message = ""
+            self._on_down(name)
+            if process is not None:
+                await process.stop()
+            if entry.record.loaded:
+                entry.record = _with_loaded(entry.record, False)
+                self.store.put_plugin(entry.record)
+        return entry
+
+    async def remove(self, name: str) -> None:
+        """Stop and forget the plugin."""
+        await self.unload(name)
+        self.store.delete_plugin(name)
+        del self.entries[name]
+
+    async def start_all(self) -> None:
+        """Start every plugin that should run (after a restart of the core)."""
+        for entry in self.should_run():
+            try:
+                await self.load(entry.record.name)
+            except MLOSError as exc:
+                log.error("plugin %s failed to start: %s", entry.record.name, exc.message)
+                self._schedule_restart(entry)
+
+    async def stop_all(self) -> None:
+        """Stop every plugin process, leaving the desired state untouched."""
+        for entry in self.entries.values():
+            self._cancel_restart(entry)
+            process, entry.process = entry.process, None
+            if process is not None:
+                await process.stop()
+
+    # -- supervision --------------------------------------------------------------------------
+
+    def _process_exited(self, process: PluginProcess) -> None:
+        entry = self.entries.get(process.launch.name)
+        if entry is None or entry.process is not process:
+            return
+        entry.process = None
+        entry.state = smi_pb2.PLUGIN_STATE_FAILED
+        entry.message = process.exit_reason or "plugin process died"
+        log.error("plugin %s: %s", entry.record.name, entry.message)
+        self._on_down(entry.record.name)
+        if time.monotonic() - entry.started_at > self.backoff.stable:
+            entry.attempt = 0
+        self._schedule_restart(entry)
+
+    def _schedule_restart(self, entry: PluginEntry) -> None:
+        if entry.restart_task is not None and not entry.restart_task.done():
+            return
+        entry.restart_task = asyncio.ensure_future(self._restart(entry))
+
+    async def _restart(self, entry: PluginEntry) -> None:
+        name = entry.record.name
+        while entry.record.loaded and not entry.ready and self.entries.get(name) is entry:
+            delay = self.backoff.delay(entry.attempt)
+            entry.attempt += 1
+            await asyncio.sleep(delay)
+            async with entry.lock:
+                if entry.ready:
+                    return
+                try:
+                    await self._start(entry)
+                except MLOSError as exc:
+                    log.error("restart of plugin %s failed: %s", name, exc.message)
+                    continue
+                entry.restarts += 1
+            log.warning("plugin %s restarted (restart %d)", name, entry.restarts)
+            await self._on_ready(name)
+
+    def _cancel_restart(self, entry: PluginEntry) -> None:
+        task = entry.restart_task
+        if task is not None and not task.done() and task is not asyncio.current_task():
+            task.cancel()
+        entry.restart_task = None
+
+
+def _with_loaded(record: PluginRecord, loaded: bool) -> PluginRecord:
+    return PluginRecord(record.name, record.version, record.source_kind, record.source, loaded)
+

@@ -1,0 +1,107 @@
+"""Per-model inference statistics, reported in Triton's statistics format."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["ModelStats", "StatsBook"]
+
+
+@dataclass(slots=True)
+class _Duration:
+    count: int = 0
+    ns: int = 0
+
+    def add(self, ns: int) -> None:
+        self.count += 1
+        self.ns += ns
+
+    def as_json(self) -> dict[str, int]:
+        return {"count": self.count, "ns": self.ns}
+
+
+@dataclass(slots=True)
+class ModelStats:
+    """Counters of one model version."""
+
+    name: str
+    version: str
+    last_inference_ms: int = 0
+    inference_count: int = 0
+    execution_count: int = 0
+    success: _Duration = field(default_factory=_Duration)
+    fail: _Duration = field(default_factory=_Duration)
+    compute_input: _Duration = field(default_factory=_Duration)
+    compute_infer: _Duration = field(default_factory=_Duration)
+    compute_output: _Duration = field(default_factory=_Duration)
+    batches: dict[int, tuple[_Duration, _Duration]] = field(default_factory=dict)
+
+    def record_success(self, batch: int, input_ns: int, infer_ns: int) -> None:
+        """Count a successful request of `batch` items."""
+        self.last_inference_ms = time.time_ns() // 1_000_000
+        self.inference_count += max(batch, 1)
+        self.execution_count += 1
+        self.success.add(input_ns + infer_ns)
+        self.compute_input.add(input_ns)
+        self.compute_infer.add(infer_ns)
+        self.compute_output.add(0)
+        durations = self.batches.setdefault(batch, (_Duration(), _Duration()))
+        durations[0].add(input_ns)
+        durations[1].add(infer_ns)
+
+    def record_failure(self, ns: int) -> None:
+        """Count a failed request."""
+        self.last_inference_ms = time.time_ns() // 1_000_000
+        self.fail.add(ns)
+
+    def as_json(self) -> dict[str, Any]:
+        """Triton's JSON shape (also the JSON mapping of `inference.ModelStatistics`)."""
+        zero = {"count": 0, "ns": 0}
+        return {
+            "name": self.name,
+            "version": self.version,
+            "last_inference": self.last_inference_ms,
+            "inference_count": self.inference_count,
+            "execution_count": self.execution_count,
+            "inference_stats": {
+                "success": self.success.as_json(),
+                "fail": self.fail.as_json(),
+                "queue": dict(zero),
+                "compute_input": self.compute_input.as_json(),
+                "compute_infer": self.compute_infer.as_json(),
+                "compute_output": self.compute_output.as_json(),
+                "cache_hit": dict(zero),
+                "cache_miss": dict(zero),
+            },
+            "batch_stats": [
+                {
+                    "batch_size": size,
+                    "compute_input": durations[0].as_json(),
+                    "compute_infer": durations[1].as_json(),
+                    "compute_output": dict(zero),
+                }
+                for size, durations in sorted(self.batches.items())
+            ],
+            "memory_usage": [],
+        }
+
+
+class StatsBook:
+    """Statistics of every model version, created on first use."""
+
+    def __init__(self) -> None:
+        self._stats: dict[tuple[str, str], ModelStats] = {}
+
+    def of(self, name: str, version: str) -> ModelStats:
+        """The counters of one version."""
+        key = (name, version)
+        stats = self._stats.get(key)
+        if stats is None:
+            stats = self._stats[key] = ModelStats(name, version)
+        return stats
+
+    def drop(self, name: str, version: str) -> None:
+        """Forget a removed version."""
+        self._stats.pop((name, version), None)

@@ -1,0 +1,184 @@
+"""Persistent registry state: plugins and models, in SQLite by default.
+
+The tables are SQLAlchemy Core, so the same code runs on PostgreSQL when several nodes share
+one registry. Every write is one transaction and idempotent (an upsert or a delete by key), so
+replaying it is harmless. Only desired state lives here — what is registered and whether it
+should be loaded; processes, sockets and live status are node-local and never stored.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Engine,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    delete,
+    event,
+    select,
+)
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+__all__ = ["ModelRecord", "PluginRecord", "RegistryStore"]
+
+metadata = MetaData()
+
+plugins_table = Table(
+    "plugins",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("version", String(64), nullable=False, default=""),
+    Column("source_kind", String(16), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("loaded", Boolean, nullable=False, default=False),
+)
+
+models_table = Table(
+    "models",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("version", String(64), primary_key=True),
+    Column("plugin", String(128), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("config", Text, nullable=False, default="{}"),
+    Column("loaded", Boolean, nullable=False, default=True),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PluginRecord:
+    """A registered plugin and whether it should run."""
+
+    name: str
+    version: str
+    source_kind: str  # "entry_point", "module" or "executable"
+    source: str
+    loaded: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRecord:
+    """A registered model version and whether it should be loaded."""
+
+    name: str
+    version: str
+    plugin: str
+    path: str
+    config: dict[str, str] = field(default_factory=dict)
+    loaded: bool = True
+
+
+class RegistryStore:
+    """Reads and writes the registry tables."""
+
+    def __init__(self, url: str) -> None:
+        self.engine: Engine = create_engine(url)
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        metadata.create_all(self.engine)
+
+    @classmethod
+    def sqlite(cls, path: Path) -> RegistryStore:
+        """A store in the SQLite file `path` (created with its folder if missing)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return cls(f"sqlite:///{path}")
+
+    def close(self) -> None:
+        """Release the connection pool."""
+        self.engine.dispose()
+
+    # -- plugins ------------------------------------------------------------------------------
+
+    def plugins(self) -> list[PluginRecord]:
+        """Every registered plugin, by name."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(plugins_table).order_by(plugins_table.c.name))
+            return [PluginRecord(**row._asdict()) for row in rows]
+
+    def put_plugin(self, record: PluginRecord) -> None:
+        """Insert or replace a plugin."""
+        values = {
+            "name": record.name,
+            "version": record.version,
+            "source_kind": record.source_kind,
+            "source": record.source,
+            "loaded": record.loaded,
+        }
+        self._upsert(plugins_table, values, ["name"])
+
+    def delete_plugin(self, name: str) -> None:
+        """Remove a plugin (no error when absent)."""
+        with self.engine.begin() as conn:
+            conn.execute(delete(plugins_table).where(plugins_table.c.name == name))
+
+    # -- models -------------------------------------------------------------------------------
+
+    def models(self) -> list[ModelRecord]:
+        """Every registered model version."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(models_table).order_by(models_table.c.name, models_table.c.version)
+            )
+            return [
+                ModelRecord(
+                    name=row.name,
+                    version=row.version,
+                    plugin=row.plugin,
+                    path=row.path,
+                    config=json.loads(row.config),
+                    loaded=row.loaded,
+                )
+                for row in rows
+            ]
+
+    def put_model(self, record: ModelRecord) -> None:
+        """Insert or replace a model version."""
+        values = {
+            "name": record.name,
+            "version": record.version,
+            "plugin": record.plugin,
+            "path": record.path,
+            "config": json.dumps(record.config, sort_keys=True),
+            "loaded": record.loaded,
+        }
+        self._upsert(models_table, values, ["name", "version"])
+
+    def delete_model(self, name: str, version: str) -> None:
+        """Remove a model version (no error when absent)."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                delete(models_table).where(
+                    (models_table.c.name == name) & (models_table.c.version == version)
+                )
+            )
+
+    def _upsert(self, table: Table, values: dict[str, Any], keys: list[str]) -> None:
+        if self.engine.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            statement: Any = pg_insert(table).values(**values)
+        else:
+            statement = sqlite_insert(table).values(**values)
+        updates = {name: statement.excluded[name] for name in values if name not in keys}
+        statement = statement.on_conflict_do_update(index_elements=keys, set_=updates)
+        with self.engine.begin() as conn:
+            conn.execute(statement)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL keeps readers off the writer's back and makes each commit a cheap append; a commit
+    # is still atomic, and `synchronous=NORMAL` is durable across process crashes.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()

@@ -1,0 +1,193 @@
+"""Plugin processes: start one, speak SMI to it, notice at once when it dies.
+
+Each plugin version runs in its own OS process. The core creates a connected pair of Unix
+sockets, keeps one end and hands the other to the child as an inherited file descriptor, so
+the connection exists before the child runs and nothing is left on the file system. Losing
+the connection (the process crashed, was killed, or exited) fails every call in flight with
+`Unavailable` and is reported through `on_exit` right away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import socket
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from mlos.errors import IncompatibleVersion, InvalidArgument, MLOSError, Unavailable
+from mlos.ipc.channel import Channel
+from mlos_generated import smi_ipc, smi_pb2
+
+__all__ = ["PluginLaunch", "PluginProcess", "check_smi_version"]
+
+log = logging.getLogger(__name__)
+
+DESCRIBE_TIMEOUT = 60.0  # a first import of a heavy framework can take a while
+SHUTDOWN_TIMEOUT = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class PluginLaunch:
+    """How to start a plugin: exactly one of the three sources."""
+
+    name: str
+    source_kind: str  # "entry_point", "module" or "executable"
+    source: str
+
+    def command(self, fd: int) -> list[str]:
+        """The command line of the plugin process, which inherits its socket as `fd`."""
+        if self.source_kind == "executable":
+            return [self.source, "--fd", str(fd)]
+        flag = {"entry_point": "--entry-point", "module": "--module"}.get(self.source_kind)
+        if flag is None:
+            raise InvalidArgument(f"unknown plugin source kind {self.source_kind!r}")
+        return [sys.executable, "-m", "mlos.sdk.host", flag, self.source, "--fd", str(fd)]
+
+    def check(self) -> None:
+        """Fail early when the source cannot possibly start."""
+        if self.source_kind == "executable":
+            found = shutil.which(self.source)
+            if found is None:
+                raise InvalidArgument(f"plugin executable {self.source!r} not found")
+        elif self.source_kind == "entry_point":
+            from importlib.metadata import entry_points
+
+            if not entry_points(group="mlos.plugins", name=self.source):
+                raise InvalidArgument(
+                    f"no installed plugin provides the entry point {self.source!r} "
+                    "(group mlos.plugins); install it with pip or give module/executable"
+                )
+        elif self.source_kind == "module":
+            if ":" not in self.source:
+                raise InvalidArgument("module must look like 'package.module:Class'")
+        else:
+            raise InvalidArgument(f"unknown plugin source kind {self.source_kind!r}")
+
+
+def check_smi_version(info: smi_pb2.PluginInfo) -> None:
+    """Accept a plugin speaking the core's SMI major version at the core's minor or later."""
+    core = smi_ipc.SMI_VERSION
+    for version in info.smi_versions:
+        if version.major == core.major and version.minor >= core.minor:
+            return
+    spoken = ", ".join(f"{v.major}.{v.minor}" for v in info.smi_versions) or "none"
+    raise IncompatibleVersion(
+        f"plugin {info.name!r} speaks SMI {spoken}; this core needs {core.major}.{core.minor} "
+        "or a later minor version"
+    )
+
+
+class PluginProcess:
+    """One running plugin process and its SMI client."""
+
+    def __init__(
+        self, launch: PluginLaunch, on_exit: Callable[[PluginProcess], None]
+    ) -> None:
+        self.launch = launch
+        self._on_exit = on_exit
+        self.process: asyncio.subprocess.Process | None = None
+        self.channel: Channel | None = None
+        self.client: smi_ipc.PluginClient | None = None
+        self.info: smi_pb2.PluginInfo | None = None
+        self.alive = False
+        self._exit_reported = False
+        self._stopping = False
+        self.exit_reason = ""
+
+    @property
+    def pid(self) -> int:
+        """The process id, or 0 when not running."""
+        return self.process.pid if self.process is not None and self.alive else 0
+
+    async def start(self) -> smi_pb2.PluginInfo:
+        """Start the process, describe it and check its SMI version; stop it on any failure."""
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            fd = child.fileno()
+            self.process = await asyncio.create_subprocess_exec(
+                *self.launch.command(fd),
+                stdin=asyncio.subprocess.DEVNULL,
+                pass_fds=(fd,),
+                env={**os.environ, "MLOS_SMI_FD": str(fd)},
+            )
+        except OSError as exc:
+            parent.close()
+            raise Unavailable(f"cannot start plugin {self.launch.name!r}: {exc}") from exc
+        finally:
+            child.close()
+        self.alive = True
+        self.channel = await Channel.from_socket(parent, name=f"plugin {self.launch.name!r}")
+        self.channel.on_close(lambda _exc: self._connection_lost())
+        self.client = smi_ipc.PluginClient(self.channel)
+        try:
+            info = await self.client.describe(
+                smi_pb2.DescribeRequest(core_smi_version=smi_ipc.SMI_VERSION),
+                timeout=DESCRIBE_TIMEOUT,
+            )
+            check_smi_version(info)
+        except MLOSError as exc:
+            reason = exc.message
+            if isinstance(exc, Unavailable):
+                reason = f"plugin process exited during start (exit code {await self._wait()})"
+                exc = Unavailable(f"plugin {self.launch.name!r}: {reason}")
+            await self.stop()
+            self.exit_reason = reason
+            raise exc from None
+        self.info = info
+        return info
+
+    async def _wait(self) -> int | None:
+        if self.process is None:
+            return None
+        with contextlib.suppress(TimeoutError):
+            return await asyncio.wait_for(self.process.wait(), 2.0)
+        return None
+
+    def _connection_lost(self) -> None:
+        self.alive = False
+        if not self._stopping:
+            self.exit_reason = "plugin process died"
+        if not self._exit_reported:
+            self._exit_reported = True
+            self._on_exit(self)
+        if self.process is not None and self.process.returncode is None:
+            # Reap the child so it never lingers as a zombie.
+            asyncio.ensure_future(self._reap())
+
+    async def _reap(self) -> None:
+        if self.process is None:
+            return
+        try:
+            await asyncio.wait_for(self.process.wait(), SHUTDOWN_TIMEOUT)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()
+            await self.process.wait()
+
+    async def stop(self) -> None:
+        """Ask the plugin to shut down, then make sure the process is gone."""
+        self._stopping = True
+        self._exit_reported = True  # a requested stop is not a crash
+        if self.client is not None and self.channel is not None and not self.channel.closed:
+            with contextlib.suppress(MLOSError):
+                await self.client.shutdown(
+                    smi_pb2.ShutdownRequest(deadline_ms=int(SHUTDOWN_TIMEOUT * 1000)),
+                    timeout=SHUTDOWN_TIMEOUT,
+                )
+        if self.process is not None and self.process.returncode is None:
+            try:
+                await asyncio.wait_for(self.process.wait(), SHUTDOWN_TIMEOUT)
+            except TimeoutError:
+                log.warning("plugin %s did not exit in time; killing it", self.launch.name)
+                with contextlib.suppress(ProcessLookupError):
+                    self.process.kill()
+                await self.process.wait()
+        if self.channel is not None:
+            self.channel.close()
+        self.alive = False
+

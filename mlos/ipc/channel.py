@@ -1,0 +1,167 @@
+"""Client side of an IPC connection: typed calls multiplexed by request id."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import socket
+from collections.abc import Callable
+from typing import cast
+
+from google.protobuf.message import DecodeError, Message
+
+from mlos.errors import DeadlineExceeded, InternalError, MLOSError, Unavailable
+from mlos.ipc.framing import DEFAULT_MAX_FRAME, FrameDecoder, FrameKind, ProtocolError, encode_header
+from mlos.ipc.method import Method, RequestT, ResponseT
+from mlos_generated import smi_pb2
+
+__all__ = ["Channel"]
+
+
+class _Pending:
+    """A call waiting for its response."""
+
+    __slots__ = ("future", "method", "timer")
+
+    def __init__(self, future: asyncio.Future[Message], method: Method[Message, Message]) -> None:
+        self.future = future
+        self.method = method
+        self.timer: asyncio.TimerHandle | None = None
+
+
+class Channel(asyncio.Protocol):
+    """One persistent IPC connection to a server; many calls may be in flight at once.
+
+    When the connection drops, every pending call fails with `Unavailable` at once, and the
+    callbacks registered with `on_close` run.
+    """
+
+    def __init__(self, name: str = "peer", max_frame: int = DEFAULT_MAX_FRAME) -> None:
+        self.name = name
+        self._decoder = FrameDecoder(max_frame)
+        self._transport: asyncio.Transport | None = None
+        self._pending: dict[int, _Pending] = {}
+        self._ids = itertools.count(1)
+        self._close_callbacks: list[Callable[[Exception | None], None]] = []
+        self.closed = False
+
+    # -- connecting ---------------------------------------------------------------------------
+
+    @classmethod
+    async def connect(cls, path: str, name: str = "peer") -> Channel:
+        """Open a channel to a server listening on the Unix socket `path`."""
+        loop = asyncio.get_running_loop()
+        try:
+            _, channel = await loop.create_unix_connection(lambda: cls(name), path)
+        except OSError as exc:
+            raise Unavailable(f"cannot connect to {name} at {path}: {exc.strerror}") from exc
+        return channel
+
+    @classmethod
+    async def from_socket(cls, sock: socket.socket, name: str = "peer") -> Channel:
+        """Wrap an already connected Unix stream socket (for example one end of a socketpair)."""
+        loop = asyncio.get_running_loop()
+        _, channel = await loop.create_unix_connection(lambda: cls(name), sock=sock)
+        return channel
+
+    def on_close(self, callback: Callable[[Exception | None], None]) -> None:
+        """Run `callback(exc)` once when the connection is lost."""
+        self._close_callbacks.append(callback)
+
+    # -- asyncio.Protocol ---------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Keep the transport."""
+        self._transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        """Complete the calls whose responses arrived."""
+        try:
+            frames = self._decoder.feed(data)
+        except ProtocolError as exc:
+            self._abort(exc)
+            return
+        for frame in frames:
+            pending = self._pending.pop(frame.request_id, None)
+            if pending is None or pending.future.done():
+                continue  # a response to a call that already timed out
+            if pending.timer is not None:
+                pending.timer.cancel()
+            try:
+                if frame.kind == FrameKind.RESPONSE:
+                    pending.future.set_result(pending.method.response_type.FromString(frame.payload))
+                elif frame.kind == FrameKind.ERROR:
+                    error = smi_pb2.Error.FromString(frame.payload)
+                    pending.future.set_exception(MLOSError.from_proto(error))
+                else:
+                    pending.future.set_exception(
+                        InternalError(f"{self.name} sent an unexpected frame kind {frame.kind}")
+                    )
+            except DecodeError:
+                pending.future.set_exception(
+                    InternalError(f"{self.name} sent an undecodable {pending.method.name} reply")
+                )
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Fail every pending call and tell the owner."""
+        self.closed = True
+        self._transport = None
+        error = Unavailable(f"connection to {self.name} lost")
+        pending, self._pending = self._pending, {}
+        for call in pending.values():
+            if call.timer is not None:
+                call.timer.cancel()
+            if not call.future.done():
+                call.future.set_exception(error)
+        callbacks, self._close_callbacks = self._close_callbacks, []
+        for callback in callbacks:
+            callback(exc)
+
+    def _abort(self, exc: Exception) -> None:
+        if self._transport is not None:
+            self._transport.abort()
+
+    # -- calling ------------------------------------------------------------------------------
+
+    async def call(
+        self,
+        method: Method[RequestT, ResponseT],
+        request: RequestT,
+        *,
+        timeout: float | None = None,
+    ) -> ResponseT:
+        """Send `request` and wait for the response; raise the typed error the server sent."""
+        transport = self._transport
+        if transport is None or self.closed:
+            raise Unavailable(f"connection to {self.name} is closed")
+        loop = asyncio.get_running_loop()
+        request_id = next(self._ids) & 0xFFFFFFFF
+        future: asyncio.Future[Message] = loop.create_future()
+        pending = _Pending(future, method)  # type: ignore[arg-type]
+        timeout_ms = 0
+        if timeout is not None:
+            timeout_ms = max(1, int(timeout * 1000))
+            pending.timer = loop.call_later(timeout, self._expire, request_id, method.name, timeout)
+        self._pending[request_id] = pending
+        payload = request.SerializeToString()
+        header = encode_header(FrameKind.REQUEST, method.id, request_id, len(payload), timeout_ms)
+        transport.write(header + payload)
+        result = await future
+        return result  # type: ignore[return-value]
+
+    def _expire(self, request_id: int, name: str, timeout: float) -> None:
+        pending = self._pending.pop(request_id, None)
+        if pending is not None and not pending.future.done():
+            pending.future.set_exception(
+                DeadlineExceeded(f"{self.name} did not answer {name} within {timeout:g} s")
+            )
+
+    @property
+    def in_flight(self) -> int:
+        """Calls sent and not yet answered."""
+        return len(self._pending)
+
+    def close(self) -> None:
+        """Close the connection; pending calls fail with Unavailable."""
+        if self._transport is not None:
+            self._transport.close()

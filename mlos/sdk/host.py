@@ -1,0 +1,250 @@
+"""The plugin host: runs one `ModelPlugin` in its own process and serves SMI for it.
+
+The core starts it as
+
+    python -m mlos.sdk.host --entry-point onnx --fd 3
+
+with one end of a connected Unix socket pair inherited as file descriptor 3; the process exits
+when that connection closes (the core stopped or died), on Shutdown, or on SIGTERM. For a
+plugin under development it can also listen on a path:
+
+    python -m mlos.sdk.host --module my_plugin:MyPlugin --socket /tmp/my-plugin.sock
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ctypes
+import importlib
+import importlib.metadata
+import logging
+import os
+import signal
+import socket
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from mlos.errors import InvalidArgument, MLOSError, NotFound
+from mlos.ipc.method import CallContext
+from mlos.ipc.server import ServerConnection
+from mlos.loop import run as run_loop
+from mlos.sdk.base import LoadedModel, ModelPlugin, ModelSpec
+from mlos.tensors import from_numpy, to_numpy
+from mlos.validation import check_infer_request
+from mlos_generated import smi_ipc, smi_pb2
+
+__all__ = ["PluginHost", "load_plugin_class", "main"]
+
+log = logging.getLogger("mlos.plugin")
+
+ENTRY_POINT_GROUP = "mlos.plugins"
+
+
+def load_plugin_class(*, entry_point: str | None = None, module: str | None = None) -> type[Any]:
+    """The plugin class named by an entry point in `mlos.plugins` or by "pkg.module:Class"."""
+    if entry_point is not None:
+        found = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP, name=entry_point)
+        if not found:
+            raise NotFound(f"no plugin named {entry_point!r} is installed (entry point group "
+                           f"{ENTRY_POINT_GROUP!r})")
+        loaded: type[Any] = next(iter(found)).load()
+        return loaded
+    if module is None or ":" not in module:
+        raise InvalidArgument(f"plugin module must look like 'package.module:Class', not {module!r}")
+    module_name, _, attribute = module.partition(":")
+    try:
+        imported = importlib.import_module(module_name)
+        cls: type[Any] = getattr(imported, attribute)
+    except (ImportError, AttributeError) as exc:
+        raise NotFound(f"cannot import plugin {module!r}: {exc}") from exc
+    return cls
+
+
+class PluginHost(smi_ipc.PluginServicer):
+    """Serves the SMI `Plugin` service for one plugin instance."""
+
+    def __init__(self, plugin: ModelPlugin) -> None:
+        self.plugin = plugin
+        self.models: dict[tuple[str, str], tuple[LoadedModel, smi_pb2.ModelMetadata]] = {}
+        self._infer_pool = ThreadPoolExecutor(
+            max_workers=max(1, plugin.max_concurrency), thread_name_prefix="infer"
+        )
+        self._load_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="load")
+        self._loading = asyncio.Lock()
+        self.stopped = asyncio.Event()
+
+    async def describe(
+        self, request: smi_pb2.DescribeRequest, context: CallContext
+    ) -> smi_pb2.PluginInfo:
+        """Name, version, SMI versions and capabilities."""
+        return smi_pb2.PluginInfo(
+            name=self.plugin.name,
+            version=self.plugin.version,
+            smi_versions=[smi_ipc.SMI_VERSION],
+            capabilities=self.plugin.capabilities(),
+        )
+
+    async def load_model(
+        self, request: smi_pb2.LoadModelRequest, context: CallContext
+    ) -> smi_pb2.LoadModelResponse:
+        """Load (or replace) a model; all-or-nothing."""
+        spec = ModelSpec(request.name, request.version, Path(request.path), dict(request.config))
+        loop = asyncio.get_running_loop()
+        async with self._loading:
+            try:
+                model = await loop.run_in_executor(self._load_pool, self.plugin.load, spec)
+            except MLOSError:
+                raise
+            except Exception as exc:
+                raise InvalidArgument(f"cannot load {request.path}: {exc}") from exc
+            metadata = smi_pb2.ModelMetadata(
+                name=request.name,
+                version=request.version,
+                plugin=self.plugin.name,
+                platform=model.platform,
+                inputs=[spec.to_proto() for spec in model.inputs],
+                outputs=[spec.to_proto() for spec in model.outputs],
+                max_batch_size=model.max_batch_size,
+                properties=model.properties(),
+            )
+            previous = self.models.get((request.name, request.version))
+            self.models[(request.name, request.version)] = (model, metadata)
+            if previous is not None:
+                await loop.run_in_executor(self._load_pool, previous[0].unload)
+        return smi_pb2.LoadModelResponse(metadata=metadata)
+
+    async def unload_model(
+        self, request: smi_pb2.UnloadModelRequest, context: CallContext
+    ) -> smi_pb2.UnloadModelResponse:
+        """Unload a model; unknown models succeed too."""
+        entry = self.models.pop((request.name, request.version), None)
+        if entry is not None:
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(self._load_pool, entry[0].unload)
+        return smi_pb2.UnloadModelResponse()
+
+    async def infer(
+        self, request: smi_pb2.InferRequest, context: CallContext
+    ) -> smi_pb2.InferResponse:
+        """Check the request, run the model in the inference pool, encode the outputs."""
+        entry = self.models.get((request.model_name, request.model_version))
+        if entry is None:
+            raise NotFound(
+                f"model {request.model_name!r} version {request.model_version!r} is not loaded"
+            )
+        model, metadata = entry
+        check_infer_request(request, metadata)
+        inputs = {tensor.name: to_numpy(tensor) for tensor in request.inputs}
+        wanted = [output.name for output in request.outputs] or [o.name for o in metadata.outputs]
+        loop = asyncio.get_running_loop()
+        results = await loop.run_in_executor(self._infer_pool, model.infer, inputs, wanted)
+        datatypes = {spec.name: spec.datatype for spec in metadata.outputs}
+        response = smi_pb2.InferResponse(
+            model_name=request.model_name, model_version=request.model_version, id=request.id
+        )
+        for name in wanted:
+            if name not in results:
+                raise InvalidArgument(f"the model produced no output {name!r}")
+            response.outputs.append(from_numpy(name, results[name], datatypes.get(name)))
+        return response
+
+    async def health(
+        self, request: smi_pb2.PluginHealthRequest, context: CallContext
+    ) -> smi_pb2.PluginHealthResponse:
+        """Ready, with the loaded models."""
+        return smi_pb2.PluginHealthResponse(
+            ready=True, models=[f"{name}/{version}" for name, version in self.models]
+        )
+
+    async def shutdown(
+        self, request: smi_pb2.ShutdownRequest, context: CallContext
+    ) -> smi_pb2.ShutdownResponse:
+        """Answer, then stop the process."""
+        asyncio.get_running_loop().call_soon(self.stopped.set)
+        return smi_pb2.ShutdownResponse()
+
+    def close(self) -> None:
+        """Unload every model and release the plugin."""
+        for model, _ in self.models.values():
+            with contextlib.suppress(Exception):
+                model.unload()
+        self.models.clear()
+        with contextlib.suppress(Exception):
+            self.plugin.close()
+        self._infer_pool.shutdown(wait=False, cancel_futures=True)
+        self._load_pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to send SIGTERM when the core that started us dies."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+async def _serve(host: PluginHost, fd: int | None, path: str | None) -> None:
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, host.stopped.set)
+    if fd is not None:
+        sock = socket.socket(fileno=fd)
+        _, connection = await loop.create_unix_connection(lambda: ServerConnection(host), sock=sock)
+        lost = connection.lost
+        stop = asyncio.ensure_future(host.stopped.wait())
+        await asyncio.wait([lost, stop], return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        return
+    assert path is not None
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+    server = await loop.create_unix_server(lambda: ServerConnection(host), path)
+    os.chmod(path, 0o600)
+    try:
+        await host.stopped.wait()
+    finally:
+        server.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run a plugin host process."""
+    parser = argparse.ArgumentParser(prog="python -m mlos.sdk.host", description=__doc__)
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--entry-point", help="entry point name in the group mlos.plugins")
+    which.add_argument("--module", help="plugin class as package.module:Class")
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--fd", type=int, help="inherited connected Unix socket")
+    where.add_argument("--socket", help="Unix socket path to listen on")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=os.environ.get("MLOS_LOG_LEVEL", "WARNING").upper(),
+        format="%(asctime)s %(levelname)s plugin[%(process)d] %(name)s: %(message)s",
+    )
+    _die_with_parent()
+    try:
+        cls = load_plugin_class(entry_point=args.entry_point, module=args.module)
+        plugin = cls()
+        if not isinstance(plugin, ModelPlugin):
+            raise InvalidArgument(f"{cls.__qualname__} is not an mlos.sdk.ModelPlugin")
+    except MLOSError as exc:
+        print(f"mlos plugin host: {exc.message}", file=sys.stderr)
+        return 2
+    async def run() -> None:
+        host = PluginHost(plugin)
+        try:
+            await _serve(host, args.fd, args.socket)
+        finally:
+            host.close()
+
+    run_loop(run())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
