@@ -1,0 +1,52 @@
+# MLOS developer entry points. Every target uses the project's own virtual environment (.venv),
+# created and filled by `make install`.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: help install generate check-generated run test lint typecheck check bench clean
+
+help:
+	@echo "make run              set up, generate, and serve the demo model (REST on 127.0.0.1:8080)"
+	@echo "make test             set up, check generated code, lint, type-check, run the whole suite"
+	@echo "make install          create .venv with MLOS, the ONNX plugin and the dev tools"
+	@echo "make generate         rebuild generated/ from spec/"
+	@echo "make check-generated  fail when generated/ differs from what spec/ produces"
+	@echo "make bench            run the latency benchmark (writes bench-results/)"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[onnx,dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+generate: install
+	$(PY) tools/generate.py
+	$(PY) tools/gen_manifest.py --docs docs/axon.md
+
+check-generated: install
+	$(PY) tools/generate.py --check
+
+run: install
+	$(VENV)/bin/mlos serve --demo
+
+lint: install
+	$(VENV)/bin/ruff check mlos axon plugins conformance tools tests
+
+typecheck: install
+	$(VENV)/bin/mypy
+
+test: install check-generated lint typecheck
+	$(PY) -m pytest -q
+
+check: test
+
+bench: install
+	$(VENV)/bin/mlos bench --output bench-results/rest.json
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
