@@ -286,6 +286,7 @@ ModelState: TypeAlias = Literal[
     "ready",
     "unavailable",
     "failed",
+    "unloaded",
 ]
 
 
