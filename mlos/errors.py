@@ -65,7 +65,9 @@ class MLOSError(Exception):
 
     def to_proto(self) -> smi_pb2.Error:
         """This error as the SMI `Error` message."""
-        return smi_pb2.Error(code=int(self.code), message=self.message, details=self.details)
+        return smi_pb2.Error(
+            code=smi_pb2.ErrorCode.ValueType(self.code), message=self.message, details=self.details
+        )
 
     @staticmethod
     def from_proto(error: smi_pb2.Error) -> MLOSError:

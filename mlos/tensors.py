@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from mlos_generated import smi_pb2
 
 from mlos.errors import InvalidArgument
-from mlos_generated import smi_pb2
 
 __all__ = [
     "DATATYPES",
@@ -166,7 +166,9 @@ def from_json_data(datatype: str, shape: Sequence[int], data: Any) -> bytes:
     if datatype == "BYTES":
         flat = np.asarray(data, dtype=object).reshape(-1)
         if flat.size != count:
-            raise InvalidArgument(f"data holds {flat.size} elements, shape {list(shape)} needs {count}")
+            raise InvalidArgument(
+                f"data holds {flat.size} elements, shape {list(shape)} needs {count}"
+            )
         for element in flat:
             if not isinstance(element, str | bytes):
                 raise InvalidArgument("BYTES data must be strings")
@@ -177,7 +179,9 @@ def from_json_data(datatype: str, shape: Sequence[int], data: Any) -> bytes:
     except (TypeError, ValueError, OverflowError) as exc:
         raise InvalidArgument(f"data is not valid {datatype}: {exc}") from exc
     if array.size != count:
-        raise InvalidArgument(f"data holds {array.size} elements, shape {list(shape)} needs {count}")
+        raise InvalidArgument(
+            f"data holds {array.size} elements, shape {list(shape)} needs {count}"
+        )
     if datatype == "BF16":
         # Round to nearest even, keeping the top half of each float32.
         bits = array.astype("<f4").view("<u4")

@@ -2,8 +2,8 @@
 
 For every file that defines services it writes `<file>_ipc.py` beside the `_pb2` module: a
 method table (stable numeric ids, request and response types) and, per service, a typed client
-over `mlos.ipc.Channel` and an abstract servicer that `mlos.ipc.ServerConnection` dispatches to. The SMI
-version declared by the file option `(mlos.smi.v1.smi_version)` becomes `SMI_VERSION`.
+over `mlos.ipc.Channel` and an abstract servicer that `mlos.ipc.ServerConnection` dispatches
+to. The SMI version declared by the file option `(mlos.smi.v1.smi_version)` becomes `SMI_VERSION`.
 
 Method ids are `service_number << 8 | method_number`, both counted from 1 in declaration order,
 so services and methods must only ever be appended.
@@ -28,7 +28,9 @@ def snake_case(name: str) -> str:
 
 def smi_version(proto: FileDescriptorProto) -> str | None:
     """The file's `(smi_version)` option, read from the options' unknown fields."""
-    for field in unknown_fields.UnknownFieldSet(proto.options):
+    fields = unknown_fields.UnknownFieldSet(proto.options)
+    for index in range(len(fields)):
+        field = fields[index]
         if field.field_number == SMI_VERSION_OPTION:
             data = field.data
             return data.decode() if isinstance(data, bytes) else str(data)
@@ -40,7 +42,7 @@ def python_type(type_name: str, proto: FileDescriptorProto, module_alias: str) -
     prefix = f".{proto.package}." if proto.package else "."
     if not type_name.startswith(prefix):
         raise SystemExit(f"protoc-gen-mlos-ipc: {type_name} is not defined in {proto.name}")
-    return f"{module_alias}.{type_name[len(prefix):]}"
+    return f"{module_alias}.{type_name[len(prefix) :]}"
 
 
 def render(proto: FileDescriptorProto) -> str:
@@ -48,9 +50,7 @@ def render(proto: FileDescriptorProto) -> str:
     base = proto.name.rsplit("/", 1)[-1].removesuffix(".proto")
     package_path = proto.name.rsplit("/", 1)[0].replace("/", ".") if "/" in proto.name else ""
     alias = f"{base}_pb2"
-    import_line = (
-        f"from {package_path} import {alias}" if package_path else f"import {alias}"
-    )
+    import_line = f"from {package_path} import {alias}" if package_path else f"import {alias}"
     lines = [
         f"# DO NOT EDIT — generated from spec/{base}.proto by tools/protoc_gen_mlos_ipc.py;",
         "# run `make generate`.",
@@ -154,7 +154,7 @@ def render_servicer(
     lines = [
         "",
         f"class {service.name}Servicer(abc.ABC):",
-        f'    """Implements the {service.name} service; `mlos.ipc.ServerConnection` dispatches to it."""',
+        f'    """Implements {service.name}; `mlos.ipc.ServerConnection` dispatches to it."""',
         "",
         f"    METHODS = ({methods}\n    )",
     ]

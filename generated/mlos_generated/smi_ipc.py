@@ -253,7 +253,7 @@ class PluginClient:
 
 
 class PluginServicer(abc.ABC):
-    """Implements the Plugin service; `mlos.ipc.ServerConnection` dispatches to it."""
+    """Implements Plugin; `mlos.ipc.ServerConnection` dispatches to it."""
 
     METHODS = (
         PLUGIN_DESCRIBE,
@@ -387,7 +387,7 @@ class MLOSClient:
 
 
 class MLOSServicer(abc.ABC):
-    """Implements the MLOS service; `mlos.ipc.ServerConnection` dispatches to it."""
+    """Implements MLOS; `mlos.ipc.ServerConnection` dispatches to it."""
 
     METHODS = (
         MLOS_HEALTH,

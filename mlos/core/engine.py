@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 from typing import Any, Protocol
 
+from mlos_generated import smi_pb2
+
 import mlos
 from mlos.core.model_config import model_config
 from mlos.core.models import ModelRegistry
@@ -19,7 +21,6 @@ from mlos.core.stats import StatsBook
 from mlos.core.store import RegistryStore
 from mlos.errors import InvalidArgument, MLOSError
 from mlos.validation import check_infer_request
-from mlos_generated import smi_pb2
 
 __all__ = ["Engine", "EngineSettings"]
 
@@ -188,9 +189,11 @@ class Engine:
     async def model_statistics(self, name: str = "", version: str = "") -> dict[str, Any]:
         """Triton's statistics for one model (version) or all of them."""
         if name:
-            entries = [self.models.get(name, version)] if version else [
-                e for e in self.models.all() if e.record.name == name
-            ]
+            entries = (
+                [self.models.get(name, version)]
+                if version
+                else [e for e in self.models.all() if e.record.name == name]
+            )
             if not entries:
                 self.models.versions(name)
         else:

@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlos_generated import smi_pb2
+
 from mlos.core.plugins import PluginRegistry
 from mlos.core.store import ModelRecord, RegistryStore
 from mlos.errors import (
@@ -23,7 +25,6 @@ from mlos.errors import (
     NotFound,
     Unavailable,
 )
-from mlos_generated import smi_pb2
 
 __all__ = ["ModelEntry", "ModelRegistry", "version_key"]
 
@@ -47,7 +48,7 @@ class ModelEntry:
     """A registered model version and what is known about it right now."""
 
     record: ModelRecord
-    state: int = smi_pb2.MODEL_STATE_UNAVAILABLE
+    state: smi_pb2.ModelState.ValueType = smi_pb2.MODEL_STATE_UNAVAILABLE
     metadata: smi_pb2.ModelMetadata | None = None
     message: str = ""
 
@@ -116,9 +117,7 @@ class ModelRegistry:
         if not entry.ready:
             state = smi_pb2.ModelState.Name(entry.state).removeprefix("MODEL_STATE_").lower()
             detail = f": {entry.message}" if entry.message else ""
-            raise Unavailable(
-                f"model {name!r} version {entry.record.version!r} is {state}{detail}"
-            )
+            raise Unavailable(f"model {name!r} version {entry.record.version!r} is {state}{detail}")
         return entry
 
     def all(self) -> list[ModelEntry]:
@@ -168,9 +167,11 @@ class ModelRegistry:
 
     def _choose_plugin(self, path: Path) -> str:
         """The ready plugin that claims the file's extension (or a file's inside a directory)."""
-        suffixes = {path.suffix.lower()} if path.is_file() else {
-            child.suffix.lower() for child in path.iterdir() if child.is_file()
-        }
+        suffixes = (
+            {path.suffix.lower()}
+            if path.is_file()
+            else {child.suffix.lower() for child in path.iterdir() if child.is_file()}
+        )
         matches = [
             entry.record.name
             for entry in self.plugins.entries.values()
@@ -195,7 +196,9 @@ class ModelRegistry:
             client = self.plugins.client(record.plugin)
             response = await client.load_model(
                 smi_pb2.LoadModelRequest(
-                    name=record.name, version=record.version, path=record.path,
+                    name=record.name,
+                    version=record.version,
+                    path=record.path,
                     config=record.config,
                 ),
                 timeout=LOAD_TIMEOUT,
@@ -241,7 +244,11 @@ class ModelRegistry:
                 record = entry.record
                 if record.loaded != loaded:
                     entry.record = ModelRecord(
-                        record.name, record.version, record.plugin, record.path, record.config,
+                        record.name,
+                        record.version,
+                        record.plugin,
+                        record.path,
+                        record.config,
                         loaded,
                     )
                     self.store.put_model(entry.record)

@@ -14,6 +14,8 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from mlos_generated import smi_ipc, smi_pb2
+
 from mlos.core.store import PluginRecord, RegistryStore
 from mlos.core.supervisor import PluginLaunch, PluginProcess
 from mlos.errors import (
@@ -24,7 +26,6 @@ from mlos.errors import (
     NotFound,
     Unavailable,
 )
-from mlos_generated import smi_ipc, smi_pb2
 
 __all__ = ["Backoff", "PluginEntry", "PluginRegistry"]
 
@@ -51,7 +52,7 @@ class PluginEntry:
     """A registered plugin and what is known about it right now."""
 
     record: PluginRecord
-    state: int = smi_pb2.PLUGIN_STATE_REGISTERED
+    state: smi_pb2.PluginState.ValueType = smi_pb2.PLUGIN_STATE_REGISTERED
     process: PluginProcess | None = None
     info: smi_pb2.PluginInfo | None = None
     message: str = ""
@@ -272,4 +273,3 @@ class PluginRegistry:
 
 def _with_loaded(record: PluginRecord, loaded: bool) -> PluginRecord:
     return PluginRecord(record.name, record.version, record.source_kind, record.source, loaded)
-

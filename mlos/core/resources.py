@@ -7,7 +7,6 @@ import logging
 from typing import Any
 
 import psutil
-
 from mlos_generated import smi_pb2
 
 __all__ = ["ResourceMonitor"]

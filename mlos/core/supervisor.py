@@ -19,9 +19,10 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from mlos_generated import smi_ipc, smi_pb2
+
 from mlos.errors import IncompatibleVersion, InvalidArgument, MLOSError, Unavailable
 from mlos.ipc.channel import Channel
-from mlos_generated import smi_ipc, smi_pb2
 
 __all__ = ["PluginLaunch", "PluginProcess", "check_smi_version"]
 
@@ -85,9 +86,7 @@ def check_smi_version(info: smi_pb2.PluginInfo) -> None:
 class PluginProcess:
     """One running plugin process and its SMI client."""
 
-    def __init__(
-        self, launch: PluginLaunch, on_exit: Callable[[PluginProcess], None]
-    ) -> None:
+    def __init__(self, launch: PluginLaunch, on_exit: Callable[[PluginProcess], None]) -> None:
         self.launch = launch
         self._on_exit = on_exit
         self.process: asyncio.subprocess.Process | None = None
@@ -98,6 +97,7 @@ class PluginProcess:
         self._exit_reported = False
         self._stopping = False
         self.exit_reason = ""
+        self._reaper: asyncio.Future[None] | None = None
 
     @property
     def pid(self) -> int:
@@ -157,7 +157,7 @@ class PluginProcess:
             self._on_exit(self)
         if self.process is not None and self.process.returncode is None:
             # Reap the child so it never lingers as a zombie.
-            asyncio.ensure_future(self._reap())
+            self._reaper = asyncio.ensure_future(self._reap())
 
     async def _reap(self) -> None:
         if self.process is None:
@@ -190,4 +190,3 @@ class PluginProcess:
         if self.channel is not None:
             self.channel.close()
         self.alive = False
-

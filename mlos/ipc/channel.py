@@ -9,11 +9,17 @@ from collections.abc import Callable
 from typing import cast
 
 from google.protobuf.message import DecodeError, Message
+from mlos_generated import smi_pb2
 
 from mlos.errors import DeadlineExceeded, InternalError, MLOSError, Unavailable
-from mlos.ipc.framing import DEFAULT_MAX_FRAME, FrameDecoder, FrameKind, ProtocolError, encode_header
+from mlos.ipc.framing import (
+    DEFAULT_MAX_FRAME,
+    FrameDecoder,
+    FrameKind,
+    ProtocolError,
+    encode_header,
+)
 from mlos.ipc.method import Method, RequestT, ResponseT
-from mlos_generated import smi_pb2
 
 __all__ = ["Channel"]
 
@@ -89,7 +95,9 @@ class Channel(asyncio.Protocol):
                 pending.timer.cancel()
             try:
                 if frame.kind == FrameKind.RESPONSE:
-                    pending.future.set_result(pending.method.response_type.FromString(frame.payload))
+                    pending.future.set_result(
+                        pending.method.response_type.FromString(frame.payload)
+                    )
                 elif frame.kind == FrameKind.ERROR:
                     error = smi_pb2.Error.FromString(frame.payload)
                     pending.future.set_exception(MLOSError.from_proto(error))

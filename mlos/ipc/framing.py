@@ -79,9 +79,7 @@ class FrameDecoder:
         offset = 0
         size = HEADER.size
         while len(buffer) - offset >= size:
-            length, kind, flags, method, request_id, timeout_ms = HEADER.unpack_from(
-                buffer, offset
-            )
+            length, kind, flags, method, request_id, timeout_ms = HEADER.unpack_from(buffer, offset)
             if length > self.max_frame:
                 raise ProtocolError(f"frame of {length} bytes exceeds the {self.max_frame} limit")
             if kind not in (FrameKind.REQUEST, FrameKind.RESPONSE, FrameKind.ERROR):

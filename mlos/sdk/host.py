@@ -28,6 +28,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from mlos_generated import smi_ipc, smi_pb2
+
 from mlos.errors import InvalidArgument, MLOSError, NotFound
 from mlos.ipc.method import CallContext
 from mlos.ipc.server import ServerConnection
@@ -35,7 +37,6 @@ from mlos.loop import run as run_loop
 from mlos.sdk.base import LoadedModel, ModelPlugin, ModelSpec
 from mlos.tensors import from_numpy, to_numpy
 from mlos.validation import check_infer_request
-from mlos_generated import smi_ipc, smi_pb2
 
 __all__ = ["PluginHost", "load_plugin_class", "main"]
 
@@ -49,12 +50,16 @@ def load_plugin_class(*, entry_point: str | None = None, module: str | None = No
     if entry_point is not None:
         found = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP, name=entry_point)
         if not found:
-            raise NotFound(f"no plugin named {entry_point!r} is installed (entry point group "
-                           f"{ENTRY_POINT_GROUP!r})")
+            raise NotFound(
+                f"no plugin named {entry_point!r} is installed (entry point group "
+                f"{ENTRY_POINT_GROUP!r})"
+            )
         loaded: type[Any] = next(iter(found)).load()
         return loaded
     if module is None or ":" not in module:
-        raise InvalidArgument(f"plugin module must look like 'package.module:Class', not {module!r}")
+        raise InvalidArgument(
+            f"plugin module must look like 'package.module:Class', not {module!r}"
+        )
     module_name, _, attribute = module.partition(":")
     try:
         imported = importlib.import_module(module_name)
@@ -195,7 +200,7 @@ async def _serve(host: PluginHost, fd: int | None, path: str | None) -> None:
         sock = socket.socket(fileno=fd)
         _, connection = await loop.create_unix_connection(lambda: ServerConnection(host), sock=sock)
         lost = connection.lost
-        stop = asyncio.ensure_future(host.stopped.wait())
+        stop: asyncio.Future[Any] = asyncio.ensure_future(host.stopped.wait())
         await asyncio.wait([lost, stop], return_when=asyncio.FIRST_COMPLETED)
         stop.cancel()
         return
@@ -235,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     except MLOSError as exc:
         print(f"mlos plugin host: {exc.message}", file=sys.stderr)
         return 2
+
     async def run() -> None:
         host = PluginHost(plugin)
         try:

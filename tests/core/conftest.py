@@ -1,0 +1,44 @@
+"""A real engine in a temporary home, with the test `double` plugin available as a module."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from mlos_generated import smi_pb2
+
+from mlos.core.engine import Engine
+
+DOUBLE_PLUGIN = "tests.sdk.echo_plugin:EchoPlugin"
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    restart_backoff_initial: float = 0.05
+
+
+@pytest.fixture
+async def engine(tmp_path: Path) -> AsyncIterator[Engine]:
+    engine = Engine(Settings(tmp_path / "home"))
+    await engine.start()
+    yield engine
+    await engine.stop()
+
+
+async def add_double_plugin(engine: Engine, load: bool = True) -> smi_pb2.PluginStatus:
+    """Register (and by default load) the `double` plugin."""
+    status = await engine.register_plugin(
+        smi_pb2.RegisterPluginRequest(name="double", source=smi_pb2.PluginSource(module=DOUBLE_PLUGIN))
+    )
+    if load:
+        status = await engine.load_plugin("double")
+    return status
+
+
+def model_file(tmp_path: Path, name: str = "m.double") -> Path:
+    path = tmp_path / name
+    path.write_text("double")
+    return path

@@ -1,0 +1,204 @@
+"""The engine end to end with a real plugin process: lifecycle, inference, crashes, restarts."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from mlos_generated import smi_pb2
+
+from mlos.core.engine import Engine
+from mlos.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    Unavailable,
+)
+from mlos.tensors import from_numpy, to_numpy
+from tests.core.conftest import DOUBLE_PLUGIN, Settings, add_double_plugin, model_file
+
+
+def infer_request(model: str = "m", rows: int = 2, version: str = "") -> smi_pb2.InferRequest:
+    data = np.arange(rows * 4, dtype=np.float32).reshape(rows, 4)
+    return smi_pb2.InferRequest(model_name=model, model_version=version, inputs=[from_numpy("x", data)])
+
+
+async def wait_until(predicate, timeout: float = 10.0) -> float:
+    """Poll an async predicate; return how long it took."""
+    started = time.monotonic()
+    while not await predicate():
+        if time.monotonic() - started > timeout:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.005)
+    return time.monotonic() - started
+
+
+async def test_lifecycle_register_load_infer(engine: Engine, tmp_path: Path) -> None:
+    status = await add_double_plugin(engine, load=False)
+    assert status.state == smi_pb2.PLUGIN_STATE_REGISTERED and status.pid == 0
+    status = await engine.load_plugin("double")
+    assert status.state == smi_pb2.PLUGIN_STATE_READY and status.pid > 0
+    assert status.info.name == "double" and status.info.smi_versions[0].major == 1
+    model = await engine.register_model(
+        smi_pb2.RegisterModelRequest(name="m", path=str(model_file(tmp_path)))
+    )
+    assert model.version == "1" and model.plugin == "double"
+    assert model.state == smi_pb2.MODEL_STATE_READY
+    assert [t.name for t in model.metadata.inputs] == ["x"]
+    response = await engine.infer(infer_request(rows=3))
+    assert response.model_version == "1"
+    np.testing.assert_array_equal(to_numpy(response.outputs[0]), np.arange(12, dtype=np.float32).reshape(3, 4) * 2)
+    health = await engine.health()
+    assert health.live and health.ready and health.plugins[0].models == ["m/1"]
+    stats = await engine.model_statistics("m")
+    assert stats["model_stats"][0]["inference_count"] == 3
+
+
+async def test_versions_resolve_to_the_latest_ready(engine: Engine, tmp_path: Path) -> None:
+    await add_double_plugin(engine)
+    path = str(model_file(tmp_path))
+    for _ in range(2):
+        await engine.register_model(smi_pb2.RegisterModelRequest(name="m", path=path))
+    await engine.register_model(smi_pb2.RegisterModelRequest(name="m", path=path, version="10"))
+    assert engine.model_versions("m") == ["1", "2", "10"]
+    assert (await engine.infer(infer_request())).model_version == "10"
+    assert (await engine.infer(infer_request(version="1"))).model_version == "1"
+    await engine.unload_model("m", "10")
+    assert (await engine.infer(infer_request())).model_version == "2"
+    with pytest.raises(AlreadyExists):
+        await engine.register_model(smi_pb2.RegisterModelRequest(name="m", path=path, version="2"))
+    removed = await engine.remove_model("m", "1")
+    assert [m.version for m in removed.removed] == ["1"]
+    await engine.remove_model("m")
+    with pytest.raises(NotFound):
+        await engine.get_model("m")
+
+
+async def test_bad_requests_are_typed_errors(engine: Engine, tmp_path: Path) -> None:
+    await add_double_plugin(engine)
+    with pytest.raises(InvalidArgument, match="does not exist"):
+        await engine.register_model(smi_pb2.RegisterModelRequest(name="m", path=str(tmp_path / "none.double")))
+    with pytest.raises(InvalidArgument, match="no ready plugin accepts"):
+        await engine.register_model(smi_pb2.RegisterModelRequest(name="m", path=str(model_file(tmp_path, "m.xyz"))))
+    with pytest.raises(NotFound):
+        await engine.infer(infer_request("nope"))
+    await engine.register_model(smi_pb2.RegisterModelRequest(name="m", path=str(model_file(tmp_path))))
+    bad_shape = smi_pb2.InferRequest(model_name="m", inputs=[from_numpy("x", np.zeros((2, 3), np.float32))])
+    with pytest.raises(InvalidArgument, match=r"shape \[2, 3\].*expects \[-1, 4\]"):
+        await engine.infer(bad_shape)
+    bad_type = smi_pb2.InferRequest(model_name="m", inputs=[from_numpy("x", np.zeros((2, 4), np.int32))])
+    with pytest.raises(InvalidArgument, match="datatype INT32"):
+        await engine.infer(bad_type)
+    bad_name = smi_pb2.InferRequest(model_name="m", inputs=[from_numpy("y", np.zeros((2, 4), np.float32))])
+    with pytest.raises(InvalidArgument, match="no input 'y'"):
+        await engine.infer(bad_name)
+    short = infer_request()
+    short.inputs[0].contents = short.inputs[0].contents[:-4]
+    with pytest.raises(InvalidArgument, match="bytes of data"):
+        await engine.infer(short)
+    with pytest.raises(FailedPrecondition, match="remove them first"):
+        await engine.remove_plugin("double")
+    # Failed calls count in the statistics; the engine keeps serving.
+    assert (await engine.model_statistics("m"))["model_stats"][0]["inference_stats"]["fail"]["count"] == 4
+    assert (await engine.infer(infer_request())).outputs
+
+
+async def test_a_killed_plugin_is_reported_at_once_and_restarted_with_its_models(
+    engine: Engine, tmp_path: Path
+) -> None:
+    status = await add_double_plugin(engine)
+    await engine.register_model(smi_pb2.RegisterModelRequest(name="m", path=str(model_file(tmp_path))))
+    os.kill(status.pid, signal.SIGKILL)
+
+    async def not_ready() -> bool:
+        return not (await engine.health()).ready
+
+    assert await wait_until(not_ready, timeout=1.0) < 1.0
+    with pytest.raises(Unavailable):
+        await engine.infer(infer_request())
+
+    async def serving() -> bool:
+        return await engine.model_ready("m")
+
+    await wait_until(serving, timeout=10.0)
+    restarted = await engine.get_plugin("double")
+    assert restarted.restarts == 1 and restarted.pid not in (0, status.pid)
+    assert (await engine.infer(infer_request())).outputs
+
+
+async def test_in_flight_requests_fail_cleanly_when_the_plugin_dies(engine: Engine, tmp_path: Path) -> None:
+    status = await add_double_plugin(engine)
+    await engine.register_model(smi_pb2.RegisterModelRequest(name="m", path=str(model_file(tmp_path))))
+    os.kill(status.pid, signal.SIGSTOP)  # freeze it so requests stay in flight
+    calls = [asyncio.ensure_future(engine.infer(infer_request())) for _ in range(5)]
+    await asyncio.sleep(0.05)
+    os.kill(status.pid, signal.SIGKILL)
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    assert all(isinstance(r, Unavailable) for r in results)
+
+
+async def test_state_survives_a_restart_of_the_core(tmp_path: Path) -> None:
+    settings = Settings(tmp_path / "home")
+    first = Engine(settings)
+    await first.start()
+    await add_double_plugin(first)
+    await first.register_model(smi_pb2.RegisterModelRequest(name="m", path=str(model_file(tmp_path))))
+    await first.register_model(smi_pb2.RegisterModelRequest(name="m", path=str(model_file(tmp_path)), version="7"))
+    await first.register_plugin(smi_pb2.RegisterPluginRequest(name="idle", source=smi_pb2.PluginSource(module=DOUBLE_PLUGIN)))
+    await first.stop()
+
+    second = Engine(settings)
+    await second.start()
+    try:
+        plugins = {p.name: p.state for p in (await second.list_plugins()).plugins}
+        assert plugins == {"double": smi_pb2.PLUGIN_STATE_READY, "idle": smi_pb2.PLUGIN_STATE_REGISTERED}
+        assert engine_versions(await second.list_models()) == [("m", "1"), ("m", "7")]
+        assert (await second.infer(infer_request())).model_version == "7"
+    finally:
+        await second.stop()
+
+
+def engine_versions(listing: smi_pb2.ListModelsResponse) -> list[tuple[str, str]]:
+    return [(m.name, m.version) for m in listing.models if m.state == smi_pb2.MODEL_STATE_READY]
+
+
+async def test_unload_and_remove_plugin(engine: Engine, tmp_path: Path) -> None:
+    status = await add_double_plugin(engine)
+    await engine.register_model(smi_pb2.RegisterModelRequest(name="m", path=str(model_file(tmp_path))))
+    unloaded = await engine.unload_plugin("double")
+    assert unloaded.state == smi_pb2.PLUGIN_STATE_UNLOADED and unloaded.pid == 0
+    with pytest.raises(ProcessLookupError):
+        os.kill(status.pid, 0)
+    assert (await engine.get_model("m")).versions[0].state == smi_pb2.MODEL_STATE_UNAVAILABLE
+    assert (await engine.load_plugin("double")).state == smi_pb2.PLUGIN_STATE_READY
+    assert await engine.model_ready("m")
+    await engine.remove_model("m")
+    await engine.remove_plugin("double")
+    assert not (await engine.list_plugins()).plugins
+
+
+async def test_registration_checks_the_source(engine: Engine) -> None:
+    with pytest.raises(InvalidArgument, match="entry point 'nope'"):
+        await engine.register_plugin(smi_pb2.RegisterPluginRequest(name="nope"))
+    with pytest.raises(InvalidArgument, match="plugin name"):
+        await engine.register_plugin(smi_pb2.RegisterPluginRequest(name="../x"))
+    await engine.register_plugin(
+        smi_pb2.RegisterPluginRequest(name="broken", source=smi_pb2.PluginSource(module="no.such.module:Plugin"))
+    )
+    with pytest.raises(Unavailable, match="exited during start"):
+        await engine.load_plugin("broken")
+    assert (await engine.get_plugin("broken")).state == smi_pb2.PLUGIN_STATE_FAILED
+
+
+async def test_resources_report_the_host_and_each_plugin_process(engine: Engine) -> None:
+    status = await add_double_plugin(engine)
+    resources = await engine.resources()
+    assert resources.host.cpu_count >= 1 and resources.host.memory_total_bytes > 0
+    (usage,) = resources.plugins
+    assert usage.pid == status.pid and usage.rss_bytes > 1_000_000 and usage.num_threads >= 1
