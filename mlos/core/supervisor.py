@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from mlos_generated import smi_ipc, smi_pb2
 
+from mlos.discovery import find_entry_point
 from mlos.errors import IncompatibleVersion, InvalidArgument, MLOSError, Unavailable
 from mlos.ipc.channel import Channel
 
@@ -56,9 +57,7 @@ class PluginLaunch:
             if found is None:
                 raise InvalidArgument(f"plugin executable {self.source!r} not found")
         elif self.source_kind == "entry_point":
-            from importlib.metadata import entry_points
-
-            if not entry_points(group="mlos.plugins", name=self.source):
+            if find_entry_point(self.source) is None:
                 raise InvalidArgument(
                     f"no installed plugin provides the entry point {self.source!r} "
                     "(group mlos.plugins); install it with pip or give module/executable"

@@ -18,18 +18,19 @@ import asyncio
 import contextlib
 import ctypes
 import importlib
-import importlib.metadata
 import logging
 import os
 import signal
 import socket
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from mlos_generated import smi_ipc, smi_pb2
 
+from mlos.discovery import ENTRY_POINT_GROUP, find_entry_point
 from mlos.errors import InvalidArgument, MLOSError, NotFound
 from mlos.ipc.method import CallContext
 from mlos.ipc.server import ServerConnection
@@ -42,19 +43,21 @@ __all__ = ["PluginHost", "load_plugin_class", "main"]
 
 log = logging.getLogger("mlos.plugin")
 
-ENTRY_POINT_GROUP = "mlos.plugins"
+# Models whose inference takes less than this run inline on the event loop; slower ones run in
+# the inference thread pool, so several requests compute in parallel.
+INLINE_BELOW_SECONDS = 0.001
 
 
 def load_plugin_class(*, entry_point: str | None = None, module: str | None = None) -> type[Any]:
     """The plugin class named by an entry point in `mlos.plugins` or by "pkg.module:Class"."""
     if entry_point is not None:
-        found = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP, name=entry_point)
-        if not found:
+        found = find_entry_point(entry_point)
+        if found is None:
             raise NotFound(
                 f"no plugin named {entry_point!r} is installed (entry point group "
                 f"{ENTRY_POINT_GROUP!r})"
             )
-        loaded: type[Any] = next(iter(found)).load()
+        loaded: type[Any] = found.load()
         return loaded
     if module is None or ":" not in module:
         raise InvalidArgument(
@@ -80,6 +83,8 @@ class PluginHost(smi_ipc.PluginServicer):
         )
         self._load_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="load")
         self._loading = asyncio.Lock()
+        # Moving average of each model's inference time, which decides where it runs.
+        self._cost: dict[tuple[str, str], float] = {}
         self.stopped = asyncio.Event()
 
     async def describe(
@@ -127,6 +132,7 @@ class PluginHost(smi_ipc.PluginServicer):
     ) -> smi_pb2.UnloadModelResponse:
         """Unload a model; unknown models succeed too."""
         entry = self.models.pop((request.name, request.version), None)
+        self._cost.pop((request.name, request.version), None)
         if entry is not None:
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(self._load_pool, entry[0].unload)
@@ -145,8 +151,18 @@ class PluginHost(smi_ipc.PluginServicer):
         check_infer_request(request, metadata)
         inputs = {tensor.name: to_numpy(tensor) for tensor in request.inputs}
         wanted = [output.name for output in request.outputs] or [o.name for o in metadata.outputs]
-        loop = asyncio.get_running_loop()
-        results = await loop.run_in_executor(self._infer_pool, model.infer, inputs, wanted)
+        key = (request.model_name, request.model_version)
+        started = time.perf_counter()
+        if self._cost.get(key, 0.0) < INLINE_BELOW_SECONDS:
+            # Fast models run on the event loop: a thread hand-off would cost more than the call.
+            results = model.infer(inputs, wanted)
+        else:
+            loop = asyncio.get_running_loop()
+            results = await loop.run_in_executor(self._infer_pool, model.infer, inputs, wanted)
+        elapsed = time.perf_counter() - started
+        self._cost[key] = (
+            elapsed if key not in self._cost else 0.8 * self._cost[key] + 0.2 * elapsed
+        )
         datatypes = {spec.name: spec.datatype for spec in metadata.outputs}
         response = smi_pb2.InferResponse(
             model_name=request.model_name, model_version=request.model_version, id=request.id

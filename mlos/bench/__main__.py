@@ -1,0 +1,7 @@
+"""`python -m mlos.bench` — the same as `mlos bench`."""
+
+import sys
+
+from mlos.bench.runner import main
+
+sys.exit(main())
