@@ -1,0 +1,293 @@
+"""Server settings: command-line flags, `MLOS_*` environment variables, a YAML file, defaults.
+
+Each setting is a key of :data:`KEYS`. Its value comes from the first of these that has it:
+
+1. a command-line flag of `mlos serve` (`--http-port 9000`);
+2. the environment variable `MLOS_<KEY>` (`MLOS_HTTP_PORT=9000`; an empty value counts as unset);
+3. the YAML config file: `--config FILE`, else `$MLOS_CONFIG`, else `<home>/config.yaml` when it
+   exists (`http_port: 9000`);
+4. the default.
+
+Invalid values raise :class:`ConfigError` naming where the value came from, in one line::
+
+    MLOS_HTTP_PORT: 'eighty' is not a port number (an integer from 0 to 65535)
+
+docs/configuration.md documents every key; a test checks that it does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mlos.errors import InvalidArgument
+
+__all__ = ["CONFIG_ENV", "ENV_PREFIX", "KEYS", "ConfigError", "Key", "Settings"]
+
+ENV_PREFIX = "MLOS_"
+CONFIG_ENV = "MLOS_CONFIG"
+"""The environment variable naming the YAML config file."""
+
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+_SIZE = re.compile(r"^\s*(\d+)\s*(|b|k|kb|kib|m|mb|mib|g|gb|gib)\s*$", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "b": 1, "k": 2**10, "m": 2**20, "g": 2**30}
+
+
+class ConfigError(InvalidArgument):
+    """A setting has an invalid value, or the config file cannot be read."""
+
+
+# ----- value parsers: each takes a flag, environment or YAML value and returns the setting ----
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{value!r} is not a non-empty string")
+    return value.strip()
+
+
+def _path(value: Any) -> Path:
+    if isinstance(value, Path):
+        return value.expanduser()
+    return Path(_text(value)).expanduser()
+
+
+def _port(value: Any) -> int:
+    try:
+        if isinstance(value, bool | float):
+            raise ValueError
+        port = int(value)
+    except (TypeError, ValueError):
+        port = -1
+    if not 0 <= port <= 65535:
+        raise ValueError(f"{value!r} is not a port number (an integer from 0 to 65535)")
+    return port
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    lowered = str(value).strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{value!r} is not a boolean (use true or false)")
+
+
+def _log_level(value: Any) -> str:
+    level = str(value).strip().lower()
+    if level not in LOG_LEVELS:
+        raise ValueError(f"{value!r} is not a log level (one of {', '.join(LOG_LEVELS)})")
+    return level
+
+
+def _size(value: Any) -> int:
+    """A positive byte count: `67108864`, `64MiB`, `64M` (K, M and G are powers of 1024)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        size = value
+    else:
+        match = _SIZE.match(str(value))
+        if match is None:
+            raise ValueError(f"{value!r} is not a size in bytes (for example 67108864 or 64MiB)")
+        size = int(match.group(1)) * _SIZE_UNITS[match.group(2)[:1].lower()]
+    if size <= 0:
+        raise ValueError(f"{value!r} is not a positive size")
+    return size
+
+
+def _seconds(value: Any) -> float:
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = -1.0
+    if not 0 < seconds < float("inf"):
+        raise ValueError(f"{value!r} is not a positive number of seconds")
+    return seconds
+
+
+@dataclass(frozen=True)
+class Key:
+    """One documented setting: its name, how to parse it, its default and what it does."""
+
+    name: str
+    parse: Callable[[Any], Any]
+    default: Any
+    help: str
+    flag: str | None = None
+
+    @property
+    def env(self) -> str:
+        """The environment variable that sets the key."""
+        return ENV_PREFIX + self.name.upper()
+
+
+DEFAULT_HOME = Path("~/.mlos")
+_HOME = DEFAULT_HOME.expanduser()
+
+KEYS: dict[str, Key] = {
+    key.name: key
+    for key in (
+        Key("home", _path, DEFAULT_HOME,
+            "Directory of the server's state: the registry database, models, sockets.",
+            "--home"),
+        Key("host", _text, "127.0.0.1",
+            "Address the REST and gRPC servers bind; loopback unless you mean otherwise.",
+            "--host"),
+        Key("http_port", _port, 8080, "REST port; 0 picks a free port.", "--http-port"),
+        Key("grpc_port", _port, 8081, "gRPC port; 0 picks a free port.", "--grpc-port"),
+        Key("ipc_socket", _path, None,
+            "Unix socket of the local IPC API (default <home>/mlos.sock).", "--ipc-socket"),
+        Key("log_level", _log_level, "info",
+            f"Server log level: {', '.join(LOG_LEVELS)}.", "--log-level"),
+        Key("max_body_bytes", _size, 64 * 2**20,
+            "Largest REST request body accepted (413 beyond); 64MiB style sizes work."),
+        Key("restart_backoff_initial", _seconds, 0.5,
+            "Seconds before the first restart of a plugin process that died."),
+        Key("restart_backoff_max", _seconds, 30.0,
+            "Longest wait between restarts; the wait doubles from the initial one up to this."),
+        Key("demo", _bool, False,
+            "Build the demo model and serve it with the onnx plugin at start.", "--demo"),
+    )
+}
+"""Every setting, in documentation order."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The effective settings of one MLOS server.
+
+    Build them with :meth:`load` (flags, environment, file, defaults) or directly for tests;
+    paths given directly are taken as they are.
+    """
+
+    home: Path = _HOME
+    host: str = "127.0.0.1"
+    http_port: int = 8080
+    grpc_port: int = 8081
+    ipc_socket: Path = Path()
+    """The IPC socket; the empty path stands for `<home>/mlos.sock`."""
+    log_level: str = "info"
+    max_body_bytes: int = 64 * 2**20
+    restart_backoff_initial: float = 0.5
+    restart_backoff_max: float = 30.0
+    demo: bool = False
+    config_file: Path | None = dataclasses.field(default=None, compare=False)
+    """The YAML file the settings were read from, if any (not a setting itself)."""
+
+    def __post_init__(self) -> None:
+        if self.ipc_socket == Path():
+            object.__setattr__(self, "ipc_socket", self.home / "mlos.sock")
+        if self.restart_backoff_initial > self.restart_backoff_max:
+            raise ConfigError(
+                f"restart_backoff_initial ({self.restart_backoff_initial}) is "
+                f"longer than restart_backoff_max ({self.restart_backoff_max})"
+            )
+        if self.http_port and self.http_port == self.grpc_port:
+            raise ConfigError(f"http_port and grpc_port are both {self.http_port}")
+
+    @classmethod
+    def load(
+        cls,
+        flags: Mapping[str, Any] | None = None,
+        env: Mapping[str, str] | None = None,
+        *,
+        cwd: Path | None = None,
+    ) -> Settings:
+        """Settings from `flags`, then `env` (default `os.environ`), the YAML file, defaults.
+
+        `flags` maps key names to values; None means "not given". Its optional `config` entry
+        names the YAML file (as `--config` does). Relative paths are taken from `cwd` (default
+        the working directory) for flags and environment, and from the file's directory for
+        values in the file.
+        """
+        flags = {k: v for k, v in (flags or {}).items() if v is not None}
+        env = os.environ if env is None else env
+        base = Path.cwd() if cwd is None else cwd
+        unknown = set(flags) - set(KEYS) - {"config"}
+        if unknown:
+            raise ConfigError(f"unknown setting {sorted(unknown)[0]!r}")
+
+        def given(key: Key) -> tuple[Any, str, Path] | None:
+            if key.name in flags:
+                return flags[key.name], key.flag or key.name, base
+            if env.get(key.env):
+                return env[key.env], key.env, base
+            return None
+
+        file_path = _config_file(flags, env, base, given(KEYS["home"]))
+        document: dict[str, tuple[Any, str, Path]] = {}
+        if file_path is not None:
+            document = {
+                name: (raw, f"{file_path}: {name}", file_path.parent)
+                for name, raw in _read_yaml(file_path).items()
+            }
+
+        values: dict[str, Any] = {}
+        for key in KEYS.values():
+            source = given(key) or document.get(key.name)
+            if source is None:
+                if key.default is not None:
+                    values[key.name] = key.parse(key.default)
+                continue
+            raw, origin, relative_to = source
+            try:
+                value = key.parse(raw)
+            except ValueError as exc:
+                raise ConfigError(f"{origin}: {exc}") from None
+            if isinstance(value, Path) and not value.is_absolute():
+                value = relative_to / value
+            values[key.name] = value
+        return cls(**values, config_file=file_path)
+
+
+def _config_file(
+    flags: Mapping[str, Any], env: Mapping[str, str], base: Path, home: tuple[Any, str, Path] | None
+) -> Path | None:
+    """The YAML file to read: `--config`, `$MLOS_CONFIG`, or `<home>/config.yaml` if it exists."""
+    explicit: Any = flags.get("config") or env.get(CONFIG_ENV)
+    if explicit:
+        path = base / Path(str(explicit)).expanduser()
+        if not path.is_file():
+            origin = "--config" if flags.get("config") else CONFIG_ENV
+            raise ConfigError(f"{origin}: no config file at {path}")
+        return path
+    if home is not None:
+        try:
+            home_dir = base / _path(home[0])
+        except ValueError as exc:
+            raise ConfigError(f"{home[1]}: {exc}") from None
+    else:
+        home_dir = DEFAULT_HOME.expanduser()
+    candidate = home_dir / "config.yaml"
+    return candidate if candidate.is_file() else None
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    """The settings in a YAML file: a mapping of known keys."""
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config file: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" (line {where.line + 1})" if where is not None else ""
+        raise ConfigError(f"{path}: not valid YAML{line}") from None
+    if document is None:
+        return {}
+    if not isinstance(document, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings at the top level")
+    for name in document:
+        if name not in KEYS:
+            known = ", ".join(KEYS)
+            raise ConfigError(f"{path}: unknown setting {name!r} (known: {known})")
+    return document
