@@ -14,9 +14,9 @@ from typing import Any
 
 import jsonschema
 import yaml
-from mlos_generated.manifest_model import SCHEMA, Manifest
 
 from axon.errors import IntegrityError
+from mlos_generated.manifest_model import SCHEMA, Manifest
 
 __all__ = [
     "MANIFEST_NAME",

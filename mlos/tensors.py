@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from mlos_generated import smi_pb2
 
 from mlos.errors import InvalidArgument
+from mlos_generated import smi_pb2
 
 __all__ = [
     "DATATYPES",

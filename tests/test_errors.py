@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from mlos_generated import smi_pb2
-
 from mlos import errors
 from mlos.errors import MLOSError, NotFound, StatusCode
+from mlos_generated import smi_pb2
 
 
 def test_status_codes_are_the_smi_error_codes() -> None:

@@ -93,6 +93,9 @@ def generate(out: Path) -> None:
             run_protoc("inference.proto", root, ipc=False)
         for produced in sorted((root / PACKAGE).iterdir()):
             shutil.copyfile(produced, out / produced.name)
+    # The REST server validates against the OpenAPI document; shipping it inside the generated
+    # package makes it available to installed (non-editable) copies too.
+    shutil.copyfile(SPEC / "openapi.yaml", out / "openapi.yaml")
     openapi = load_tool("gen_openapi")
     if openapi is not None and (SPEC / "openapi.yaml").exists():
         openapi.generate(SPEC / "openapi.yaml", out)

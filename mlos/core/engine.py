@@ -10,8 +10,6 @@ import time
 from pathlib import Path
 from typing import Any, Protocol
 
-from mlos_generated import smi_pb2
-
 import mlos
 from mlos.core.model_config import model_config
 from mlos.core.models import ModelRegistry
@@ -21,6 +19,7 @@ from mlos.core.stats import StatsBook
 from mlos.core.store import RegistryStore
 from mlos.errors import InvalidArgument, MLOSError
 from mlos.validation import check_infer_request
+from mlos_generated import smi_pb2
 
 __all__ = ["Engine", "EngineSettings"]
 

@@ -13,8 +13,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlos_generated import smi_pb2
-
 from mlos.core.plugins import PluginRegistry
 from mlos.core.store import ModelRecord, RegistryStore
 from mlos.errors import (
@@ -25,6 +23,7 @@ from mlos.errors import (
     NotFound,
     Unavailable,
 )
+from mlos_generated import smi_pb2
 
 __all__ = ["ModelEntry", "ModelRegistry", "version_key"]
 

@@ -14,8 +14,6 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from mlos_generated import smi_ipc, smi_pb2
-
 from mlos.core.store import PluginRecord, RegistryStore
 from mlos.core.supervisor import PluginLaunch, PluginProcess
 from mlos.errors import (
@@ -26,6 +24,7 @@ from mlos.errors import (
     NotFound,
     Unavailable,
 )
+from mlos_generated import smi_ipc, smi_pb2
 
 __all__ = ["Backoff", "PluginEntry", "PluginRegistry"]
 

@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 import psutil
+
 from mlos_generated import smi_pb2
 
 __all__ = ["ResourceMonitor"]

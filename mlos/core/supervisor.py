@@ -19,11 +19,10 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from mlos_generated import smi_ipc, smi_pb2
-
 from mlos.discovery import find_entry_point
 from mlos.errors import IncompatibleVersion, InvalidArgument, MLOSError, Unavailable
 from mlos.ipc.channel import Channel
+from mlos_generated import smi_ipc, smi_pb2
 
 __all__ = ["PluginLaunch", "PluginProcess", "check_smi_version"]
 

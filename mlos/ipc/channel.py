@@ -9,7 +9,6 @@ from collections.abc import Callable
 from typing import cast
 
 from google.protobuf.message import DecodeError, Message
-from mlos_generated import smi_pb2
 
 from mlos.errors import DeadlineExceeded, InternalError, MLOSError, Unavailable
 from mlos.ipc.framing import (
@@ -20,6 +19,7 @@ from mlos.ipc.framing import (
     encode_header,
 )
 from mlos.ipc.method import Method, RequestT, ResponseT
+from mlos_generated import smi_pb2
 
 __all__ = ["Channel"]
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
+from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -53,8 +54,8 @@ __all__ = [
     "load_spec",
 ]
 
-SPEC_PATH = Path(__file__).resolve().parents[2] / "spec" / "openapi.yaml"
-"""spec/openapi.yaml in a source checkout."""
+SPEC_PATH = Path(str(resources.files("mlos_generated").joinpath("openapi.yaml")))
+"""spec/openapi.yaml, as `make generate` ships it inside the generated package."""
 
 DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
 

@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy.typing as npt
-from mlos_generated import smi_pb2
 
 from mlos.tensors import DATATYPES
+from mlos_generated import smi_pb2
 
 __all__ = ["LoadedModel", "ModelPlugin", "ModelSpec", "TensorSpec"]
 

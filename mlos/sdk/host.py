@@ -28,8 +28,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from mlos_generated import smi_ipc, smi_pb2
-
 from mlos.discovery import ENTRY_POINT_GROUP, find_entry_point
 from mlos.errors import InvalidArgument, MLOSError, NotFound
 from mlos.ipc.method import CallContext
@@ -38,6 +36,7 @@ from mlos.loop import run as run_loop
 from mlos.sdk.base import LoadedModel, ModelPlugin, ModelSpec
 from mlos.tensors import from_numpy, to_numpy
 from mlos.validation import check_infer_request
+from mlos_generated import smi_ipc, smi_pb2
 
 __all__ = ["PluginHost", "load_plugin_class", "main"]
 

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from mlos_generated import smi_pb2
 
 from mlos.core.engine import Engine
+from mlos_generated import smi_pb2
 
 DOUBLE_PLUGIN = "tests.sdk.echo_plugin:EchoPlugin"
 

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from mlos_generated import smi_pb2
 
 from mlos.core.engine import Engine
 from mlos.errors import (
@@ -21,6 +20,7 @@ from mlos.errors import (
     Unavailable,
 )
 from mlos.tensors import from_numpy, to_numpy
+from mlos_generated import smi_pb2
 from tests.core.conftest import DOUBLE_PLUGIN, Settings, add_double_plugin, model_file
 
 

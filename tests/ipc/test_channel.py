@@ -8,11 +8,11 @@ import socket
 from collections.abc import AsyncIterator
 
 import pytest
-from mlos_generated import smi_ipc, smi_pb2
 
 from mlos.errors import DeadlineExceeded, InvalidArgument, NotFound, Unavailable, Unimplemented
 from mlos.ipc import CallContext, Channel, ServerConnection
 from mlos.ipc.framing import FrameDecoder, FrameKind, encode_header
+from mlos_generated import smi_ipc, smi_pb2
 
 
 class FakePlugin(smi_ipc.PluginServicer):

@@ -6,10 +6,10 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
-from mlos_plugins.onnx import OnnxModel, OnnxPlugin
 from onnx import ModelProto
 
 from mlos.sdk.base import ModelSpec
+from mlos_plugins.onnx import OnnxModel, OnnxPlugin
 from tests.models import save
 
 Loader = Callable[..., OnnxModel]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mlos_plugins.onnx.header import ModelHeader, read_header
 from onnx import helper
 
+from mlos_plugins.onnx.header import ModelHeader, read_header
 from tests.models import make_model, mlp_model, save, tensor
 
 

@@ -13,12 +13,12 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 import pytest
-from mlos_generated import smi_ipc, smi_pb2
 
 import mlos
 from mlos.errors import InvalidArgument, NotFound
 from mlos.ipc.channel import Channel
 from mlos.tensors import DATATYPES, from_numpy, to_numpy
+from mlos_generated import smi_ipc, smi_pb2
 from tests.models import bf16_model, mlp_model, multi_output_model, sample, save, string_model
 
 TIMEOUT = 10.0

@@ -11,10 +11,10 @@ import numpy as np
 import onnxruntime as ort
 import psutil
 import pytest
-from mlos_plugins.onnx.options import DEFAULT_MAX_BATCH_SIZE
 
 from mlos.errors import InvalidArgument, NotFound
 from mlos.sdk.base import TensorSpec
+from mlos_plugins.onnx.options import DEFAULT_MAX_BATCH_SIZE
 from tests.models import (
     DATATYPES,
     arithmetic_model,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import onnxruntime as ort
 import pytest
-from mlos_plugins.onnx.options import CPU_PROVIDER, CUDA_PROVIDER, OPTIONS, SessionConfig
 
 from mlos.errors import InvalidArgument
+from mlos_plugins.onnx.options import CPU_PROVIDER, CUDA_PROVIDER, OPTIONS, SessionConfig
 
 
 def test_defaults() -> None:
