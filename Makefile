@@ -31,7 +31,7 @@ generate: install
 check-generated: install
 	$(PY) tools/generate.py --check
 
-run: install
+run: generate
 	$(VENV)/bin/mlos serve --demo
 
 lint: install
