@@ -1,0 +1,1 @@
+"""The `mlos` command line (console script `mlos = mlos.cli.main:main`)."""

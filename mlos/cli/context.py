@@ -1,0 +1,60 @@
+"""What every `mlos` command receives: its arguments, where to print, and the server client."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from mlos.cli.output import Output
+from mlos.client import DEFAULT_TIMEOUT, DEFAULT_URL, Client, connect
+from mlos.errors import InvalidArgument
+
+__all__ = ["URL_ENV", "Context", "UsageError", "add_remote_options"]
+
+URL_ENV = "MLOS_URL"
+"""The environment variable with the server address the management commands use."""
+
+
+class UsageError(InvalidArgument):
+    """A mistake on the command line that the parser could not catch (exit status 2)."""
+
+
+def add_remote_options(parser: argparse.ArgumentParser) -> None:
+    """`--url`, `--timeout` and `--json`, shared by every command that talks to a server."""
+    parser.add_argument(
+        "--url",
+        help=f"server address (default: ${URL_ENV} or {DEFAULT_URL})",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help=f"how long to wait for the server (default: {DEFAULT_TIMEOUT:g})",
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
+
+
+@dataclass
+class Context:
+    """Per-invocation state. The client is created on first use."""
+
+    args: argparse.Namespace
+    output: Output
+    env: Mapping[str, str]
+    connector: Callable[..., Client] = field(default=connect)
+
+    @property
+    def url(self) -> str:
+        """`--url`, else `$MLOS_URL`, else the default address."""
+        return str(getattr(self.args, "url", None) or self.env.get(URL_ENV) or DEFAULT_URL)
+
+    @functools.cached_property
+    def client(self) -> Client:
+        """A client of the server at :attr:`url`."""
+        timeout = getattr(self.args, "timeout", DEFAULT_TIMEOUT)
+        if timeout is not None and timeout <= 0:
+            raise UsageError("--timeout must be a positive number of seconds")
+        return self.connector(self.url, timeout=timeout)

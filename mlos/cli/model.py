@@ -1,0 +1,131 @@
+"""`mlos model register | list | show | remove`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from mlos.cli.context import Context, UsageError, add_remote_options
+from mlos.cli.output import Output, model_state, tensor_rows
+from mlos_generated import smi_pb2
+
+__all__ = ["parse_config", "register"]
+
+
+def parse_config(items: list[str] | None) -> dict[str, str]:
+    """`["threads=1", "mode=fast"]` → `{"threads": "1", "mode": "fast"}`."""
+    config: dict[str, str] = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--config {item!r}: expected KEY=VALUE")
+        config[key.strip()] = value
+    return config
+
+
+def _version_fields(output: Output, status: smi_pb2.ModelStatus) -> None:
+    config = ", ".join(f"{k}={v}" for k, v in sorted(status.config.items()))
+    output.fields(
+        [
+            ("name", status.name),
+            ("version", status.version),
+            ("state", model_state(status.state)),
+            ("plugin", status.plugin or "-"),
+            ("path", status.path),
+            ("platform", status.metadata.platform or "-"),
+            ("max batch size", status.metadata.max_batch_size),
+            ("config", config or "-"),
+            ("message", status.message or "-"),
+        ]
+    )
+    rows = tensor_rows(status.metadata)
+    if rows:
+        output.line()
+        output.table(["TENSOR", "NAME", "DATATYPE", "SHAPE"], rows)
+
+
+def cmd_register(ctx: Context) -> int:
+    """Register a model version and load it."""
+    args = ctx.args
+    status = ctx.client.register_model(
+        args.name, os.path.abspath(os.path.expanduser(args.path)), plugin=args.plugin,
+        version=args.version, config=parse_config(args.config),
+    )
+    ctx.output.message(status)
+    ctx.output.line(
+        f"registered model {status.name} version {status.version} with plugin "
+        f"{status.plugin or '-'}: {model_state(status.state)}"
+        + (f": {status.message}" if status.message else "")
+    )
+    rows = tensor_rows(status.metadata)
+    if rows:
+        ctx.output.table(["TENSOR", "NAME", "DATATYPE", "SHAPE"], rows)
+    return 0
+
+
+def cmd_list(ctx: Context) -> int:
+    """Every registered model version, as a table."""
+    models = ctx.client.list_models()
+    ctx.output.message(smi_pb2.ListModelsResponse(models=models))
+    if not models:
+        ctx.output.line("no models registered (add one with `mlos model register NAME PATH`)")
+        return 0
+    ctx.output.table(
+        ["NAME", "VERSION", "PLUGIN", "STATE", "PATH"],
+        [(m.name, m.version, m.plugin or "-", model_state(m.state), m.path) for m in models],
+    )
+    return 0
+
+
+def cmd_show(ctx: Context) -> int:
+    """A model's versions in detail."""
+    model = ctx.client.get_model(ctx.args.name, ctx.args.version)
+    ctx.output.message(model)
+    for index, status in enumerate(model.versions):
+        if index:
+            ctx.output.line()
+        _version_fields(ctx.output, status)
+    return 0
+
+
+def cmd_remove(ctx: Context) -> int:
+    """Unload and forget a model, or one of its versions."""
+    removed = ctx.client.remove_model(ctx.args.name, ctx.args.version)
+    ctx.output.message(smi_pb2.RemoveModelResponse(removed=removed))
+    versions = ", ".join(s.version for s in removed) or "none"
+    noun = "version" if len(removed) == 1 else "versions"
+    ctx.output.line(f"removed model {ctx.args.name} {noun} {versions}")
+    return 0
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `mlos model ...` to the command parser."""
+    model = commands.add_parser(
+        "model", help="register, list, show and remove models",
+        description="Manage the models of a running MLOS server.",
+    )
+    actions = model.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    def action(name: str, help_text: str, func: object) -> argparse.ArgumentParser:
+        parser = actions.add_parser(name, help=help_text, description=help_text)
+        add_remote_options(parser)
+        parser.set_defaults(func=func)
+        return parser
+
+    reg = action("register", "Register a model version and load it.", cmd_register)
+    reg.add_argument("name", metavar="NAME", help="model name")
+    reg.add_argument("path", metavar="PATH", help="model file or directory on the server")
+    reg.add_argument("--plugin", metavar="P", help="plugin to serve it (default: by extension)")
+    reg.add_argument("--version", metavar="V", help="version (default: one more than the last)")
+    reg.add_argument(
+        "--config", metavar="KEY=VALUE", nargs="+", action="extend",
+        help="plugin option for this model (repeatable)",
+    )
+
+    action("list", "List the registered model versions.", cmd_list)
+    show = action("show", "Show a model's versions in detail.", cmd_show)
+    show.add_argument("name", metavar="NAME", help="model name")
+    show.add_argument("--version", metavar="V", help="only this version")
+    remove = action("remove", "Unload and forget a model or one version.", cmd_remove)
+    remove.add_argument("name", metavar="NAME", help="model name")
+    remove.add_argument("--version", metavar="V", help="only this version")

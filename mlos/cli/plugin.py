@@ -1,0 +1,134 @@
+"""`mlos plugin register | list | show | load | unload | remove`."""
+
+from __future__ import annotations
+
+import argparse
+
+from mlos.cli.context import Context, add_remote_options
+from mlos.cli.output import Output, plugin_state, source_text
+from mlos_generated import smi_pb2
+
+__all__ = ["register"]
+
+
+def _summary(status: smi_pb2.PluginStatus) -> str:
+    """`onnx 1.0: ready (pid 1234)`."""
+    text = f"{status.name} {status.version}".strip() + f": {plugin_state(status.state)}"
+    if status.pid:
+        text += f" (pid {status.pid})"
+    if status.message:
+        text += f": {status.message}"
+    return text
+
+
+def _status(output: Output, status: smi_pb2.PluginStatus, verb: str) -> int:
+    output.message(status)
+    output.line(f"{verb} plugin {_summary(status)}")
+    return 0
+
+
+def cmd_register(ctx: Context) -> int:
+    """Register a plugin and start its process."""
+    args = ctx.args
+    status = ctx.client.register_plugin(
+        args.name, version=args.version, entry_point=args.entry_point, module=args.module,
+        executable=args.executable,
+    )
+    return _status(ctx.output, status, "registered")
+
+
+def cmd_list(ctx: Context) -> int:
+    """Every registered plugin, as a table."""
+    plugins = ctx.client.list_plugins()
+    ctx.output.message(smi_pb2.ListPluginsResponse(plugins=plugins))
+    if not plugins:
+        ctx.output.line("no plugins registered (add one with `mlos plugin register NAME`)")
+        return 0
+    ctx.output.table(
+        ["NAME", "VERSION", "STATE", "PID", "RESTARTS", "MODELS", "SOURCE"],
+        [
+            (p.name, p.version or "-", plugin_state(p.state), p.pid or "-", p.restarts,
+             len(p.models), source_text(p.source))
+            for p in plugins
+        ],
+    )
+    return 0
+
+
+def cmd_show(ctx: Context) -> int:
+    """One plugin in detail."""
+    status = ctx.client.get_plugin(ctx.args.name)
+    ctx.output.message(status)
+    info = status.info
+    capabilities = info.capabilities
+    smi = ", ".join(f"{v.major}.{v.minor}" for v in info.smi_versions)
+    ctx.output.fields(
+        [
+            ("name", status.name),
+            ("version", status.version or "-"),
+            ("state", plugin_state(status.state)),
+            ("source", source_text(status.source)),
+            ("pid", status.pid or "-"),
+            ("restarts", status.restarts),
+            ("message", status.message or "-"),
+            ("smi versions", smi or "-"),
+            ("formats", ", ".join(capabilities.formats) or "-"),
+            ("file extensions", ", ".join(capabilities.file_extensions) or "-"),
+            ("datatypes", ", ".join(capabilities.datatypes) or "-"),
+            ("max batch size", capabilities.max_batch_size),
+            ("max concurrency", capabilities.max_concurrency),
+            ("gpu", "yes" if capabilities.gpu else "no"),
+            ("models", ", ".join(status.models) or "-"),
+        ]
+    )
+    return 0
+
+
+def cmd_load(ctx: Context) -> int:
+    """Start a registered plugin's process."""
+    return _status(ctx.output, ctx.client.load_plugin(ctx.args.name), "loaded")
+
+
+def cmd_unload(ctx: Context) -> int:
+    """Stop a plugin's process, keeping its registration."""
+    return _status(ctx.output, ctx.client.unload_plugin(ctx.args.name), "unloaded")
+
+
+def cmd_remove(ctx: Context) -> int:
+    """Stop a plugin's process and forget it."""
+    ctx.client.remove_plugin(ctx.args.name)
+    ctx.output.document({"name": ctx.args.name, "removed": True})
+    ctx.output.line(f"removed plugin {ctx.args.name}")
+    return 0
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `mlos plugin ...` to the command parser."""
+    plugin = commands.add_parser(
+        "plugin", help="register, list, load, unload and remove plugins",
+        description="Manage the plugins of a running MLOS server.",
+    )
+    actions = plugin.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    def action(name: str, help_text: str, func: object) -> argparse.ArgumentParser:
+        parser = actions.add_parser(name, help=help_text, description=help_text)
+        add_remote_options(parser)
+        parser.set_defaults(func=func)
+        return parser
+
+    reg = action("register", "Register a plugin and start its process.", cmd_register)
+    reg.add_argument("name", metavar="NAME", help="plugin name (an installed one: its entry point)")
+    reg.add_argument("--version", metavar="V", help="fail unless the plugin reports this version")
+    source = reg.add_mutually_exclusive_group()
+    source.add_argument("--entry-point", metavar="E", help="entry point in group mlos.plugins")
+    source.add_argument("--module", metavar="M", help="plugin class as package.module:Class")
+    source.add_argument("--executable", metavar="X", help="executable that speaks SMI")
+
+    action("list", "List the registered plugins.", cmd_list)
+    for name, help_text, func in (
+        ("show", "Show one plugin in detail.", cmd_show),
+        ("load", "Start a registered plugin's process.", cmd_load),
+        ("unload", "Stop a plugin's process, keeping its registration.", cmd_unload),
+        ("remove", "Stop a plugin's process and forget it.", cmd_remove),
+    ):
+        action(name, help_text, func).add_argument("name", metavar="NAME", help="plugin name")

@@ -1,0 +1,84 @@
+"""`mlos health` and `mlos resources`: the state of a running server."""
+
+from __future__ import annotations
+
+import argparse
+
+from mlos.cli.context import Context, add_remote_options
+from mlos.cli.output import human_bytes, plugin_state
+
+__all__ = ["register"]
+
+
+def cmd_health(ctx: Context) -> int:
+    """Liveness and readiness; exit status 1 when the server is not ready."""
+    health = ctx.client.health()
+    ctx.output.message(health)
+    yes_no = {True: "yes", False: "no"}
+    ctx.output.fields(
+        [("server", ctx.client.url), ("live", yes_no[health.live]), ("ready", yes_no[health.ready])]
+    )
+    if health.plugins:
+        ctx.output.line()
+        ctx.output.table(
+            ["PLUGIN", "STATE", "PID", "RESTARTS", "MESSAGE"],
+            [
+                (p.name, plugin_state(p.state), p.pid or "-", p.restarts, p.message or "-")
+                for p in health.plugins
+            ],
+        )
+    return 0 if health.ready else 1
+
+
+def cmd_resources(ctx: Context) -> int:
+    """CPU, memory and GPU of the host and of each plugin process."""
+    resources = ctx.client.resources()
+    ctx.output.message(resources)
+    host = resources.host
+    ctx.output.fields(
+        [
+            ("cpus", host.cpu_count),
+            ("cpu", f"{host.cpu_percent:.1f}%"),
+            ("memory", f"{human_bytes(host.memory_available_bytes)} available of "
+                       f"{human_bytes(host.memory_total_bytes)}"),
+            ("gpus", len(host.gpus) or "none"),
+        ]
+    )
+    if host.gpus:
+        ctx.output.line()
+        ctx.output.table(
+            ["GPU", "NAME", "MEMORY USED", "MEMORY TOTAL", "UTILIZATION"],
+            [
+                (g.index, g.name, human_bytes(g.memory_used_bytes),
+                 human_bytes(g.memory_total_bytes), f"{g.utilization_percent}%")
+                for g in host.gpus
+            ],
+        )
+    if resources.plugins:
+        ctx.output.line()
+        ctx.output.table(
+            ["PLUGIN", "PID", "RSS", "CPU", "THREADS", "FDS"],
+            [
+                (p.plugin, p.pid, human_bytes(p.rss_bytes), f"{p.cpu_percent:.1f}%",
+                 p.num_threads, p.num_fds)
+                for p in resources.plugins
+            ],
+        )
+    return 0
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `mlos health` and `mlos resources` to the command parser."""
+    health = commands.add_parser(
+        "health", help="is the server live and ready?",
+        description="Liveness and readiness of the server and its plugins "
+                    "(exit status 1 when not ready).",
+    )
+    add_remote_options(health)
+    health.set_defaults(func=cmd_health)
+    resources = commands.add_parser(
+        "resources", help="CPU, memory and GPU of the host and plugin processes",
+        description="CPU, memory and GPU of the host and of each plugin process.",
+    )
+    add_remote_options(resources)
+    resources.set_defaults(func=cmd_resources)

@@ -1,0 +1,224 @@
+"""The MLOS server process: the core engine behind the REST API, on one event loop.
+
+    mlos.loop.run(serve(Settings.load(flags, os.environ)))
+
+:func:`serve` binds the REST port first (so a busy port fails before any plugin starts), starts
+the engine (which restores the persisted plugins and models), optionally sets up the demo, then
+serves until SIGTERM or SIGINT: it stops accepting connections, lets requests in flight finish
+(up to :data:`DRAIN_SECONDS`), and stops the engine and its plugin processes. A second Ctrl-C
+skips the wait. Once the port accepts requests it prints one line, flushed::
+
+    MLOS REST listening on http://127.0.0.1:8080
+
+With port 0 the line carries the port the system picked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+import sys
+from collections.abc import Callable, Generator
+from pathlib import Path
+from typing import Protocol
+
+import uvicorn
+
+from mlos.config import Settings
+from mlos.errors import FailedPrecondition, NotFound, Unavailable
+from mlos.rest.app import create_app
+from mlos.rest.types import Dataplane
+from mlos_generated import smi_pb2
+
+__all__ = [
+    "DEMO_MODEL",
+    "DEMO_PLUGIN",
+    "DRAIN_SECONDS",
+    "ServedEngine",
+    "configure_logging",
+    "demo_model_path",
+    "ensure_demo",
+    "listen",
+    "serve",
+]
+
+logger = logging.getLogger("mlos.server")
+
+DEMO_PLUGIN = "onnx"
+DEMO_MODEL = "demo"
+DRAIN_SECONDS = 30.0
+"""How long a stopping server waits for requests in flight before cancelling them."""
+
+_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_NOT_RUNNING = (
+    smi_pb2.PLUGIN_STATE_REGISTERED,
+    smi_pb2.PLUGIN_STATE_FAILED,
+    smi_pb2.PLUGIN_STATE_UNLOADED,
+)
+
+
+class ServedEngine(Dataplane, Protocol):
+    """The core engine as the server runs it: the dataplane, plus start and stop."""
+
+    async def start(self) -> None:
+        """Open the registry and restore the persisted plugins and models."""
+        ...
+
+    async def stop(self) -> None:
+        """Stop every plugin process; safe after a failed or partial start."""
+        ...
+
+
+def configure_logging(level: str) -> None:
+    """Log to stderr at `level` (a Settings log level)."""
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def demo_model_path(home: Path) -> Path:
+    """Where `--demo` keeps the demo model: `<home>/models/demo/model.onnx`."""
+    return home / "models" / DEMO_MODEL / "model.onnx"
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on (host, port); port 0 picks a free one."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as exc:
+        raise Unavailable(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+        sock.setblocking(False)
+    except OSError as exc:
+        sock.close()
+        reason = (exc.strerror or str(exc)).lower()
+        raise Unavailable(f"cannot listen on {host}:{port}: {reason}") from None
+    return sock
+
+
+def _url(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def _announce(line: str) -> None:
+    print(line, flush=True)
+
+
+async def ensure_demo(engine: Dataplane, home: Path) -> None:
+    """Build the demo model if missing; register (or load) the onnx plugin and the demo model.
+
+    Idempotent: what is registered already is kept as it is.
+    """
+    path = demo_model_path(home)
+    if not path.is_file():
+        try:
+            from mlos.demo import build_demo_model
+
+            build_demo_model(path)
+        except ImportError as exc:
+            raise FailedPrecondition(
+                f"--demo needs the onnx package ({exc.name} is missing): pip install 'mlos[onnx]'"
+            ) from None
+        logger.info("built the demo model at %s", path)
+    plugins = {p.name: p for p in (await engine.list_plugins()).plugins}
+    plugin = plugins.get(DEMO_PLUGIN)
+    if plugin is None:
+        plugin = await engine.register_plugin(smi_pb2.RegisterPluginRequest(name=DEMO_PLUGIN))
+    if plugin.state in _NOT_RUNNING:
+        await engine.load_plugin(DEMO_PLUGIN)
+    try:
+        await engine.get_model(DEMO_MODEL)
+    except NotFound:
+        request = smi_pb2.RegisterModelRequest(name=DEMO_MODEL, plugin=DEMO_PLUGIN, path=str(path))
+        await engine.register_model(request)
+
+
+class _Uvicorn(uvicorn.Server):
+    """uvicorn's server with signals left to :func:`serve`, and a callback once it listens."""
+
+    def __init__(self, config: uvicorn.Config, on_started: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._on_started = on_started
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        # uvicorn would install its own handlers and re-raise the signal after shutting down,
+        # which would kill the process before the engine stops its plugins.
+        yield
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started and not self.should_exit:
+            self._on_started()
+
+
+def _uvicorn_config(app: object, settings: Settings) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,  # type: ignore[arg-type]
+        log_config=None,
+        log_level=settings.log_level,
+        access_log=False,
+        lifespan="off",
+        ws="none",
+        server_header=False,
+        timeout_graceful_shutdown=int(DRAIN_SECONDS),
+    )
+
+
+async def serve(
+    settings: Settings,
+    *,
+    engine: ServedEngine | None = None,
+    announce: Callable[[str], None] = _announce,
+) -> None:
+    """Serve `settings` until SIGTERM or SIGINT (see the module documentation).
+
+    `engine` defaults to `mlos.core.engine.Engine(settings)`; `announce` receives the
+    "listening" line (default: printed to stdout and flushed).
+    """
+    loop = asyncio.get_running_loop()
+    server: _Uvicorn | None = None
+    stop_requested: list[int] = []
+
+    def on_signal(sig: int) -> None:
+        stop_requested.append(sig)
+        if server is not None:
+            server.handle_exit(sig, None)
+
+    sock = listen(settings.host, settings.http_port)
+    for sig in _SIGNALS:
+        loop.add_signal_handler(sig, on_signal, sig)
+    try:
+        if engine is None:
+            from mlos.core.engine import Engine
+
+            engine = Engine(settings)
+        try:
+            await engine.start()
+            if settings.demo and not stop_requested:
+                await ensure_demo(engine, settings.home)
+            url = _url(sock)
+            server = _Uvicorn(
+                _uvicorn_config(create_app(engine, settings), settings),
+                lambda: announce(f"MLOS REST listening on {url}"),
+            )
+            server.should_exit = bool(stop_requested)
+            await server.serve(sockets=[sock])
+        finally:
+            await engine.stop()
+    finally:
+        for sig in _SIGNALS:
+            loop.remove_signal_handler(sig)
+        sock.close()

@@ -1,0 +1,61 @@
+"""`mlos model ...` in-process against the fake client."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.cli.conftest import Run
+from tests.cli.fake_client import FakeClient
+
+
+def test_register_makes_the_path_absolute_and_parses_config(
+    run: Run, fake: FakeClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = run("model", "register", "m", "m.onnx", "--plugin", "onnx", "--version", "3",
+                 "--config", "threads=1", "mode=a=b")
+    assert result.code == 0
+    name, args = fake.calls[-1]
+    assert name == "register_model"
+    assert args == ("m", os.path.join(tmp_path, "m.onnx"), "onnx", "3",
+                    {"threads": "1", "mode": "a=b"})
+    lines = result.out.splitlines()
+    assert lines[0] == "registered model m version 3 with plugin onnx: ready"
+    assert lines[3].split() == ["input", "input", "FP32", "[-1,", "4]"]
+
+
+def test_register_bad_config_is_usage_error(run: Run, fake: FakeClient) -> None:
+    result = run("model", "register", "m", "/m.onnx", "--config", "novalue")
+    assert result.code == 2
+    assert result.err == "mlos: error: --config 'novalue': expected KEY=VALUE\n"
+    assert not any(name == "register_model" for name, _ in fake.calls)
+
+
+def test_list(run: Run, fake: FakeClient) -> None:
+    lines = run("model", "list").out.splitlines()
+    assert lines[0].split() == ["NAME", "VERSION", "PLUGIN", "STATE", "PATH"]
+    assert lines[2].split() == ["demo", "1", "onnx", "ready", "/models/demo.onnx"]
+    assert json.loads(run("model", "list", "--json").out)["models"][0]["state"] == "ready"
+    fake.models.clear()
+    assert "no models registered" in run("model", "list").out
+
+
+def test_show_and_version(run: Run, fake: FakeClient) -> None:
+    out = run("model", "show", "demo").out
+    assert "platform:       onnxruntime_onnx" in out
+    assert "output  output  FP32      [-1, 2]" in out
+    run("model", "show", "demo", "--version", "1")
+    assert fake.calls[-1] == ("get_model", ("demo", "1"))
+    document = json.loads(run("model", "show", "demo", "--json").out)
+    assert document["versions"][0]["metadata"]["inputs"][0]["shape"] == [-1, 4]
+
+
+def test_remove(run: Run, fake: FakeClient) -> None:
+    result = run("model", "remove", "demo", "--json")
+    assert json.loads(result.out)["removed"][0]["name"] == "demo"
+    assert fake.models == {}
+    assert run("model", "remove", "demo").code == 1
