@@ -146,7 +146,7 @@ KEYS: dict[str, Key] = {
         Key("http_port", _port, 8080, "REST port; 0 picks a free port.", "--http-port"),
         Key("grpc_port", _port, 8081, "gRPC port; 0 picks a free port.", "--grpc-port"),
         Key("ipc_socket", _path, None,
-            "Unix socket of the local IPC API (default <home>/mlos.sock).", "--ipc-socket"),
+            "Unix socket of the local IPC API.", "--ipc-socket"),
         Key("log_level", _log_level, "info",
             f"Server log level: {', '.join(LOG_LEVELS)}.", "--log-level"),
         Key("max_body_bytes", _size, 64 * 2**20,

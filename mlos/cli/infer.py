@@ -133,13 +133,20 @@ def parse_datatypes(items: Sequence[str] | None, names: Sequence[str]) -> dict[s
 
 
 def json_data(array: Array) -> Any:
-    """An output array as nested JSON lists (BYTES elements as text)."""
+    """An output array as nested JSON lists (BYTES elements as text).
+
+    FP16 and FP32 elements print in their own shortest form (`0.1`, not `0.10000000149`),
+    which reads back to the same value.
+    """
+    if array.dtype.kind == "f" and array.dtype.itemsize < 8:
+        shortest = [float(str(e)) for e in array.reshape(-1)]
+        return np.array(shortest, dtype=np.float64).reshape(array.shape).tolist()
     if array.dtype.kind == "O":
-        flat = [
+        texts = [
             e.decode("utf-8", "backslashreplace") if isinstance(e, bytes) else e
             for e in array.reshape(-1).tolist()
         ]
-        return np.array(flat, dtype=object).reshape(array.shape).tolist()
+        return np.array(texts, dtype=object).reshape(array.shape).tolist()
     return array.tolist()
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mlos.cli.infer import json_data
 from tests.cli.conftest import Run
 from tests.cli.fake_client import FakeClient
 
@@ -111,3 +112,11 @@ def test_npy_with_pickles_is_refused(run: Run, tmp_path: Path) -> None:
     np.save(tmp_path / "o.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
     result = run("infer", "demo", "-i", f"input=@{tmp_path / 'o.npy'}")
     assert result.code == 2 and "is not a .npy array" in result.err
+
+
+def test_json_data_prints_short_floats_that_read_back_exactly() -> None:
+    array = np.array([[0.1, -0.235394999, 3e-8]], np.float32)
+    data = json_data(array)
+    assert data == [[0.1, -0.235395, 3e-08]]
+    assert np.array(data, np.float32).tobytes() == array.tobytes()
+    assert json_data(np.array([b"\xff"], dtype=object)) == ["\\xff"]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
+from pathlib import Path
+
 import pytest
 
 from mlos.cli.main import build_parser, main
@@ -86,3 +89,15 @@ def test_server_side_invalid_argument_exits_1(run: Run, fake: FakeClient) -> Non
     fake.fail = InvalidArgument("input 'input' has shape [1], the model expects [-1, 4]")
     result = run("infer", "demo", "-i", "input=[1]", "-d", "FP32")
     assert result.code == 1 and "(invalid_argument)" in result.err
+
+
+def test_docs_cover_every_command() -> None:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "cli.md").read_text()
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, sub in commands.choices.items():
+        nested = [a for a in sub._actions if isinstance(a, argparse._SubParsersAction)]
+        actions = list(nested[0].choices) if nested else [""]
+        for action in actions:
+            usage = f"mlos {name} {action}".strip()
+            assert usage in text, f"docs/cli.md does not show `{usage}`"
