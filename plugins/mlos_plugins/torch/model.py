@@ -1,0 +1,115 @@
+"""A loaded PyTorch model: a `Program`, its metadata, and inference on it."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import torch
+
+from mlos.errors import InvalidArgument, NotFound
+from mlos.sdk.base import Array, LoadedModel, ModelSpec, TensorSpec
+from mlos_plugins.torch.datatypes import to_array, to_tensor
+from mlos_plugins.torch.options import DEFAULT_MAX_BATCH_SIZE, TorchConfig
+from mlos_plugins.torch.program import Program, flat_outputs
+
+__all__ = ["TorchModel"]
+
+#: PyTorch errors of a run that mean "the inputs do not fit the model".
+BAD_REQUEST_ERRORS: tuple[type[BaseException], ...] = (RuntimeError, ValueError, TypeError)
+
+
+def _batch_size(
+    inputs: Sequence[TensorSpec], outputs: Sequence[TensorSpec], config: TorchConfig
+) -> int:
+    batchable = all(spec.shape[:1] == (-1,) for spec in (*inputs, *outputs))
+    if config.max_batch_size is None:
+        return DEFAULT_MAX_BATCH_SIZE if batchable else 0
+    if config.max_batch_size > 0 and not batchable:
+        raise InvalidArgument(
+            "config max_batch_size: the model cannot batch (not every input and output "
+            "leads with a dynamic dimension)"
+        )
+    return config.max_batch_size
+
+
+class TorchModel(LoadedModel):
+    """A TorchScript module or torch.export program, run with gradients off.
+
+    Inputs are copied into tensors (request buffers are read-only), moved to the model's
+    device, and passed in declared order; the model's result — a tensor, a tuple or list, or a
+    dict of tensors — is flattened in order and matched to the outputs. PyTorch errors raised
+    by a run (wrong shapes or dtypes for the model) become `InvalidArgument`.
+    """
+
+    def __init__(self, program: Program, spec: ModelSpec, file: Path, config: TorchConfig) -> None:
+        """Describe `program`; raise InvalidArgument for a max_batch_size it cannot take."""
+        self.name = spec.name
+        self.platform = (
+            "pytorch_libtorch" if program.kind.value == "torchscript" else "pytorch_export"
+        )
+        self.max_batch_size = _batch_size(program.inputs, program.outputs, config)
+        self._program: Program | None = program
+        self._config = config
+        self._input_types = [(s.name, s.datatype) for s in program.inputs]
+        self._output_names = [s.name for s in program.outputs]
+        self._properties = {
+            "file": str(file),
+            "format": program.kind.value,
+            "torch_version": torch.__version__,
+            "device": config.device,
+            "intra_op_threads": str(config.intra_op_threads),
+            "grad_mode": "inference_mode" if program.inference_mode else "no_grad",
+        }
+
+    @property
+    def inputs(self) -> Sequence[TensorSpec]:
+        """The model's inputs, in the order the model takes them."""
+        return self._program.inputs if self._program is not None else ()
+
+    @property
+    def outputs(self) -> Sequence[TensorSpec]:
+        """The model's outputs, in the order the model returns them."""
+        return self._program.outputs if self._program is not None else ()
+
+    def properties(self) -> Mapping[str, str]:
+        """File, format, PyTorch version, device, threads and gradient mode."""
+        return self._properties
+
+    def infer(self, inputs: Mapping[str, Array], outputs: Sequence[str]) -> Mapping[str, Array]:
+        """Run the model and return the `outputs` named (all when empty)."""
+        program = self._program
+        if program is None:
+            raise NotFound(f"model {self.name!r} is not loaded")
+        threads = self._config.intra_op_threads
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)  # per thread: each inference thread sets its own
+        device = self._config.device
+        tensors = [
+            to_tensor(inputs[name], datatype, device) for name, datatype in self._input_types
+        ]
+        try:
+            with program.grad_off():
+                result = program.call(tensors)
+                produced = flat_outputs(result)
+                if len(produced) != len(self._output_names):
+                    raise InvalidArgument(
+                        f"model {self.name!r} returned {len(produced)} output(s), its "
+                        f"signature has {len(self._output_names)}"
+                    )
+                arrays = {
+                    name: to_array(tensor, name)
+                    for name, tensor in zip(self._output_names, produced, strict=True)
+                }
+        except BAD_REQUEST_ERRORS as exc:
+            message = " ".join(str(exc).split())[:500]
+            raise InvalidArgument(f"model {self.name!r}: {message}") from exc
+        if not outputs:
+            return arrays
+        return {name: arrays[name] for name in outputs if name in arrays}
+
+    def unload(self) -> None:
+        """Drop the module and its weights."""
+        self._program = None
+        gc.collect()

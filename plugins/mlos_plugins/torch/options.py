@@ -1,0 +1,99 @@
+"""Load options of the torch plugin: the `config` strings of a model, parsed and checked.
+
+================================  ===========================================================
+``inputs``, ``outputs``           the tensor signature as JSON lists (see
+                                  `mlos_plugins.torch.signature`); needed for TorchScript
+``signature_file``                a JSON or YAML file with ``inputs`` and ``outputs``
+``intra_op_threads``              threads one inference may use inside an operator; by
+                                  default the CPUs this plugin process may run on
+``device``                        ``cpu`` (default), ``cuda`` or ``cuda:N``; CUDA only when
+                                  this PyTorch build has it and a GPU is present
+``max_batch_size``                the largest batch reported for a model whose inputs and
+                                  outputs all lead with a dynamic dimension; ``0`` turns
+                                  batching off
+``axon.*``                        set by ``axon deploy``; ``axon.manifest`` supplies the
+                                  signature, the others are ignored
+================================  ===========================================================
+
+An unknown option or a bad value is an `InvalidArgument` that names it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from mlos.errors import InvalidArgument
+
+__all__ = ["DEFAULT_MAX_BATCH_SIZE", "OPTIONS", "TorchConfig", "available_cpus"]
+
+DEFAULT_MAX_BATCH_SIZE = 65536
+
+OPTIONS: dict[str, str] = {
+    "inputs": "input tensors as a JSON list of {name, datatype, shape}",
+    "outputs": "output tensors as a JSON list of {name, datatype, shape}",
+    "signature_file": "JSON or YAML file with inputs and outputs",
+    "intra_op_threads": "threads inside one operator (default: the CPUs of the process)",
+    "device": "cpu (default) | cuda | cuda:N",
+    "max_batch_size": f"largest batch for a batchable model (default {DEFAULT_MAX_BATCH_SIZE})",
+}
+_FOREIGN_PREFIX = "axon."
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity, which the resource manager may narrow)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def _count(config: Mapping[str, str], key: str) -> int | None:
+    raw = config.get(key)
+    if raw is None or raw.strip() == "":
+        return None
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise InvalidArgument(f"config {key}={raw!r}: expected a whole number") from None
+    if value < 0:
+        raise InvalidArgument(f"config {key}={raw!r}: must not be negative")
+    return value
+
+
+def _device(config: Mapping[str, str]) -> str:
+    raw = (config.get("device") or "cpu").strip().lower()
+    kind, _, index = raw.partition(":")
+    if kind == "cpu" and not index:
+        return "cpu"
+    if kind in ("cuda", "gpu") and (not index or index.isdigit()):
+        return f"cuda:{index or 0}"
+    raise InvalidArgument(f"config device={raw!r}: expected cpu, cuda or cuda:N")
+
+
+@dataclass(frozen=True, slots=True)
+class TorchConfig:
+    """The parsed load options of one model."""
+
+    intra_op_threads: int
+    device: str = "cpu"
+    max_batch_size: int | None = None
+
+    @classmethod
+    def parse(cls, config: Mapping[str, str]) -> TorchConfig:
+        """Parse a model's `config`; raise InvalidArgument for unknown options or bad values."""
+        unknown = sorted(
+            key for key in config if key not in OPTIONS and not key.startswith(_FOREIGN_PREFIX)
+        )
+        if unknown:
+            raise InvalidArgument(
+                f"unknown config option {', '.join(map(repr, unknown))} for the torch plugin; "
+                f"known options: {', '.join(OPTIONS)}"
+            )
+        threads = _count(config, "intra_op_threads")
+        return cls(
+            intra_op_threads=threads or available_cpus(),
+            device=_device(config),
+            max_batch_size=_count(config, "max_batch_size"),
+        )
