@@ -1,0 +1,95 @@
+"""A loaded TensorFlow model: a `Runner`, its metadata, and inference on it."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import tensorflow as tf
+
+from mlos.errors import InvalidArgument, NotFound
+from mlos.sdk.base import Array, LoadedModel, ModelSpec, TensorSpec
+from mlos_plugins.tensorflow.options import DEFAULT_MAX_BATCH_SIZE, TensorFlowConfig
+from mlos_plugins.tensorflow.runner import Runner
+
+__all__ = ["TensorFlowModel"]
+
+#: Errors of a run that mean "the inputs do not fit the model".
+BAD_REQUEST_ERRORS: tuple[type[BaseException], ...] = (
+    tf.errors.InvalidArgumentError,
+    ValueError,
+    TypeError,
+)
+
+
+def _batch_size(
+    inputs: Sequence[TensorSpec], outputs: Sequence[TensorSpec], config: TensorFlowConfig
+) -> int:
+    batchable = all(spec.shape[:1] == (-1,) for spec in (*inputs, *outputs))
+    if config.max_batch_size is None:
+        return DEFAULT_MAX_BATCH_SIZE if batchable else 0
+    if config.max_batch_size > 0 and not batchable:
+        raise InvalidArgument(
+            "config max_batch_size: the model cannot batch (not every input and output "
+            "leads with a dynamic dimension)"
+        )
+    return config.max_batch_size
+
+
+class TensorFlowModel(LoadedModel):
+    """A SavedModel signature, Keras model or TFLite interpreter behind one interface."""
+
+    def __init__(
+        self, runner: Runner, spec: ModelSpec, file: Path, config: TensorFlowConfig
+    ) -> None:
+        """Describe `runner`; raise InvalidArgument for a max_batch_size it cannot take."""
+        self.name = spec.name
+        self.platform = runner.platform
+        self.max_batch_size = _batch_size(runner.inputs, runner.outputs, config)
+        self._runner: Runner | None = runner
+        self._inputs = runner.inputs
+        self._outputs = runner.outputs
+        self._properties = {
+            "file": str(file),
+            "tensorflow_version": tf.__version__,
+            **runner.properties,
+        }
+
+    @property
+    def inputs(self) -> Sequence[TensorSpec]:
+        """The signature's inputs."""
+        return self._inputs
+
+    @property
+    def outputs(self) -> Sequence[TensorSpec]:
+        """The signature's outputs."""
+        return self._outputs
+
+    def properties(self) -> Mapping[str, str]:
+        """File, TensorFlow version, signature, tags, loader or interpreter, threads."""
+        return self._properties
+
+    def infer(self, inputs: Mapping[str, Array], outputs: Sequence[str]) -> Mapping[str, Array]:
+        """Run the model and return the `outputs` named (all when empty)."""
+        runner = self._runner
+        if runner is None:
+            raise NotFound(f"model {self.name!r} is not loaded")
+        try:
+            results = runner.run(inputs)
+        except BAD_REQUEST_ERRORS as exc:
+            message = getattr(exc, "message", None) or str(exc)
+            text = " ".join(message.split())[:500]
+            raise InvalidArgument(f"model {self.name!r}: {text}") from exc
+        if not outputs:
+            return results
+        return {name: results[name] for name in outputs if name in results}
+
+    def unload(self) -> None:
+        """Close the runner and drop the model."""
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            runner.close()
+            runner.holds.clear()
+        del runner
+        gc.collect()

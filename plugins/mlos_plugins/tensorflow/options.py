@@ -1,0 +1,108 @@
+"""Load options of the tensorflow plugin: the `config` strings of a model, parsed and checked.
+
+================================  ===========================================================
+``signature``                     the SavedModel or TFLite signature to serve; by default
+                                  ``serving_default``, or the only one there is
+``tags``                          SavedModel MetaGraph tags, comma-separated; by default
+                                  ``serve`` when the SavedModel has it, else its only one
+``loader``                        SavedModels: ``auto`` (default: the TF2 loader, then the
+                                  TF1 session loader when TF2 cannot read the model),
+                                  ``v2`` or ``v1``
+``intra_op_threads``              threads inside one operator; by default the CPUs this
+                                  plugin process may run on. TFLite interpreters and TF1
+                                  sessions take it per model; TF2 and Keras models share the
+                                  process's pools, set by the first model loaded
+``max_batch_size``                the largest batch reported for a model whose inputs and
+                                  outputs all lead with a dynamic dimension; ``0`` turns
+                                  batching off
+``axon.*``                        set by ``axon deploy``; ignored
+================================  ===========================================================
+
+An unknown option or a bad value is an `InvalidArgument` that names it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from mlos.errors import InvalidArgument
+
+__all__ = ["DEFAULT_MAX_BATCH_SIZE", "OPTIONS", "TensorFlowConfig", "available_cpus"]
+
+DEFAULT_MAX_BATCH_SIZE = 65536
+DEFAULT_SIGNATURE = "serving_default"
+
+OPTIONS: dict[str, str] = {
+    "signature": f"signature to serve (default {DEFAULT_SIGNATURE}, or the only one)",
+    "tags": "SavedModel MetaGraph tags, comma-separated (default serve)",
+    "loader": "auto (default) | v2 | v1, for SavedModels",
+    "intra_op_threads": "threads inside one operator (default: the CPUs of the process)",
+    "max_batch_size": f"largest batch for a batchable model (default {DEFAULT_MAX_BATCH_SIZE})",
+}
+_LOADERS = ("auto", "v2", "v1")
+_FOREIGN_PREFIX = "axon."
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity, which the resource manager may narrow)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def _count(config: Mapping[str, str], key: str) -> int | None:
+    raw = config.get(key)
+    if raw is None or raw.strip() == "":
+        return None
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise InvalidArgument(f"config {key}={raw!r}: expected a whole number") from None
+    if value < 0:
+        raise InvalidArgument(f"config {key}={raw!r}: must not be negative")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class TensorFlowConfig:
+    """The parsed load options of one model."""
+
+    intra_op_threads: int
+    signature: str | None = None
+    tags: tuple[str, ...] | None = None
+    loader: str = "auto"
+    max_batch_size: int | None = None
+
+    @classmethod
+    def parse(cls, config: Mapping[str, str]) -> TensorFlowConfig:
+        """Parse a model's `config`; raise InvalidArgument for unknown options or bad values."""
+        unknown = sorted(
+            key for key in config if key not in OPTIONS and not key.startswith(_FOREIGN_PREFIX)
+        )
+        if unknown:
+            raise InvalidArgument(
+                f"unknown config option {', '.join(map(repr, unknown))} for the tensorflow "
+                f"plugin; known options: {', '.join(OPTIONS)}"
+            )
+        loader = (config.get("loader") or "auto").strip().lower()
+        if loader not in _LOADERS:
+            raise InvalidArgument(
+                f"config loader={loader!r}: expected one of {', '.join(_LOADERS)}"
+            )
+        raw_tags = config.get("tags")
+        tags = (
+            tuple(tag.strip() for tag in raw_tags.split(",") if tag.strip())
+            if raw_tags and raw_tags.strip()
+            else None
+        )
+        signature = (config.get("signature") or "").strip() or None
+        return cls(
+            intra_op_threads=_count(config, "intra_op_threads") or available_cpus(),
+            signature=signature,
+            tags=tags,
+            loader=loader,
+            max_batch_size=_count(config, "max_batch_size"),
+        )
