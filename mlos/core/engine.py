@@ -11,13 +11,16 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import mlos
+from mlos.core.arena import THRESHOLD, Arenas, sweep
+from mlos.core.exchange import exchange
 from mlos.core.model_config import model_config
 from mlos.core.models import ModelRegistry
 from mlos.core.plugins import Backoff, PluginRegistry
 from mlos.core.resources import ResourceMonitor
+from mlos.core.shm import RegionStatus, SystemSharedMemory
 from mlos.core.stats import StatsBook
 from mlos.core.store import RegistryStore
-from mlos.errors import InvalidArgument, MLOSError
+from mlos.errors import InvalidArgument, MLOSError, NotFound
 from mlos.validation import check_infer_request
 from mlos_generated import smi_pb2
 
@@ -29,6 +32,7 @@ EXTENSIONS = [
     "model_configuration",
     "statistics",
     "model_repository",
+    "system_shared_memory",
 ]
 
 
@@ -38,6 +42,18 @@ class EngineSettings(Protocol):
     @property
     def home(self) -> Path:
         """The MLOS home directory (registry database, sockets, demo models)."""
+
+    @property
+    def log_level(self) -> str:
+        """Log level, passed on to plugin processes."""
+
+    @property
+    def restart_backoff_initial(self) -> float:
+        """Seconds before the first restart of a dead plugin."""
+
+    @property
+    def restart_backoff_max(self) -> float:
+        """Longest wait between restarts of a plugin that keeps dying."""
 
 
 class Engine:
@@ -49,19 +65,27 @@ class Engine:
         self.home.mkdir(parents=True, exist_ok=True)
         self.store = RegistryStore.sqlite(self.home / "registry.db")
         backoff = Backoff(
-            initial=float(getattr(settings, "restart_backoff_initial", 0.5)),
-            maximum=float(getattr(settings, "restart_backoff_max", 30.0)),
+            initial=settings.restart_backoff_initial, maximum=settings.restart_backoff_max
         )
-        self.plugins = PluginRegistry(self.store, backoff, self._plugin_ready, self._plugin_down)
+        self.plugins = PluginRegistry(
+            self.store,
+            backoff,
+            self._plugin_ready,
+            self._plugin_down,
+            plugin_env={"MLOS_LOG_LEVEL": settings.log_level.upper()},
+        )
         self.models = ModelRegistry(self.store, self.plugins)
         self.resource_monitor = ResourceMonitor()
         self.stats = StatsBook()
+        self.shm = SystemSharedMemory()
+        self.arenas = Arenas(threshold=int(getattr(settings, "shm_threshold_bytes", THRESHOLD)))
         self.started = False
 
     # -- lifetime -----------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Start every plugin that should run and load its models (state from the registry)."""
+        sweep()  # shared-memory segments left by a core that was killed
         await self.plugins.start_all()
         self.started = True
 
@@ -69,6 +93,8 @@ class Engine:
         """Stop every plugin process; the registry keeps what should run next time."""
         self.started = False
         await self.plugins.stop_all()
+        self.arenas.close()
+        self.shm.close()
         self.resource_monitor.close()
         self.store.close()
 
@@ -77,6 +103,7 @@ class Engine:
 
     def _plugin_down(self, plugin: str) -> None:
         self.models.plugin_down(plugin)
+        self.arenas.drop(plugin)
 
     # -- health -------------------------------------------------------------------------------
 
@@ -238,11 +265,24 @@ class Engine:
         assert metadata is not None
         stats = self.stats.of(entry.record.name, entry.record.version)
         try:
-            check_infer_request(request, metadata)
-            request.model_version = entry.record.version
-            client = self.plugins.client(entry.record.plugin)
-            checked = time.perf_counter_ns()
-            response = await client.infer(request, timeout=INFER_TIMEOUT)
+            with self.shm.bound(request) as binding:
+                check_infer_request(request, metadata)
+                request.model_version = entry.record.version
+                plugin = entry.record.plugin
+                client = self.plugins.client(plugin)
+                info = self.plugins.get(plugin).info
+                takes_shm = info is not None and info.capabilities.shared_memory
+                pool = self.arenas.pool(plugin, takes_shm)
+                checked = time.perf_counter_ns()
+                response = await exchange(
+                    client,
+                    request,
+                    metadata,
+                    pool=pool,
+                    binding=binding,
+                    threshold=self.arenas.threshold,
+                    timeout=INFER_TIMEOUT,
+                )
         except MLOSError:
             stats.record_failure(time.perf_counter_ns() - started)
             raise
@@ -250,6 +290,41 @@ class Engine:
         batch = int(request.inputs[0].shape[0]) if request.inputs and request.inputs[0].shape else 1
         stats.record_success(batch, checked - started, done - checked)
         return response
+
+    # -- shared memory (Triton's system and CUDA shared-memory extensions) --------------------
+
+    async def register_system_shm(self, name: str, key: str, offset: int, byte_size: int) -> None:
+        """Register `byte_size` bytes of the POSIX shm object `key` from `offset` as `name`."""
+        self.shm.register(name, key, offset, byte_size)
+
+    async def system_shm_status(self, name: str = "") -> list[RegionStatus]:
+        """Registered system shared-memory regions (one, or all when `name` is empty)."""
+        return self.shm.status(name)
+
+    async def unregister_system_shm(self, name: str = "") -> None:
+        """Unregister one region (unknown names succeed), or all when `name` is empty."""
+        self.shm.unregister(name)
+
+    async def register_cuda_shm(
+        self, name: str, raw_handle: bytes, device_id: int, byte_size: int
+    ) -> None:
+        """CUDA shared memory is not supported: always InvalidArgument."""
+        raise InvalidArgument(
+            f"cannot register CUDA shared memory region {name!r}: "
+            "CUDA shared memory is not supported on this server"
+        )
+
+    async def cuda_shm_status(self, name: str = "") -> list[dict[str, Any]]:
+        """No CUDA region is ever registered: empty, or NotFound for a named region."""
+        if name:
+            raise NotFound(
+                f"unable to find CUDA shared memory region {name!r}: "
+                "CUDA shared memory is not supported on this server"
+            )
+        return []
+
+    async def unregister_cuda_shm(self, name: str = "") -> None:
+        """Nothing to unregister: succeeds, as Triton does for unknown regions."""
 
     # -- resources ----------------------------------------------------------------------------
 

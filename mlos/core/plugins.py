@@ -76,8 +76,10 @@ class PluginRegistry:
         backoff: Backoff,
         on_ready: Callable[[str], Awaitable[None]],
         on_down: Callable[[str], None],
+        plugin_env: dict[str, str] | None = None,
     ) -> None:
         self.store = store
+        self.plugin_env = dict(plugin_env or {})
         self.backoff = backoff
         self._on_ready = on_ready
         self._on_down = on_down
@@ -166,7 +168,9 @@ class PluginRegistry:
         entry.state = smi_pb2.PLUGIN_STATE_LOADING
         entry.message = ""
         process = PluginProcess(
-            PluginLaunch(record.name, record.source_kind, record.source), self._process_exited
+            PluginLaunch(record.name, record.source_kind, record.source),
+            self._process_exited,
+            self.plugin_env,
         )
         try:
             info = await process.start()

@@ -84,8 +84,14 @@ def check_smi_version(info: smi_pb2.PluginInfo) -> None:
 class PluginProcess:
     """One running plugin process and its SMI client."""
 
-    def __init__(self, launch: PluginLaunch, on_exit: Callable[[PluginProcess], None]) -> None:
+    def __init__(
+        self,
+        launch: PluginLaunch,
+        on_exit: Callable[[PluginProcess], None],
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.launch = launch
+        self.env = dict(env or {})
         self._on_exit = on_exit
         self.process: asyncio.subprocess.Process | None = None
         self.channel: Channel | None = None
@@ -111,7 +117,10 @@ class PluginProcess:
                 *self.launch.command(fd),
                 stdin=asyncio.subprocess.DEVNULL,
                 pass_fds=(fd,),
-                env={**os.environ, "MLOS_SMI_FD": str(fd)},
+                env={**os.environ, **self.env, "MLOS_SMI_FD": str(fd)},
+                # Its own session: a Ctrl-C meant for the server must not kill the plugin
+                # before the server has drained its requests (it dies with the server anyway).
+                start_new_session=True,
             )
         except OSError as exc:
             parent.close()

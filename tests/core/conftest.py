@@ -18,6 +18,8 @@ DOUBLE_PLUGIN = "tests.sdk.echo_plugin:EchoPlugin"
 class Settings:
     home: Path
     restart_backoff_initial: float = 0.05
+    restart_backoff_max: float = 30.0
+    log_level: str = "warning"
 
 
 @pytest.fixture

@@ -35,6 +35,9 @@ from tests.models import identity_model, mlp_model, save, string_model  # noqa: 
 class _Settings:
     home: Path
     max_body_bytes: int = 64 * 1024 * 1024
+    log_level: str = "warning"
+    restart_backoff_initial: float = 0.5
+    restart_backoff_max: float = 30.0
 
 
 @pytest.fixture(scope="module")
