@@ -104,7 +104,7 @@ def read_signature(path: pathlib.Path, fmt: str) -> Signature:
             raise SignatureUnavailable(
                 f"{framework} is not installed, so the {fmt} signature was not checked "
                 f"(pip install 'mlos[{extra}]')")
-        raise SignatureUnavailable(f"reading {fmt} signatures is not supported yet")
+        raise SignatureUnavailable(f"reading {framework} {fmt} signatures is not supported yet")
     raise SignatureUnavailable(f"format {fmt!r} has no signature reader")
 
 
