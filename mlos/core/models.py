@@ -151,7 +151,11 @@ class ModelRegistry:
         if not path.exists():
             raise InvalidArgument(f"model path {request.path!r} does not exist")
         plugin = request.plugin or self._choose_plugin(path)
-        self.plugins.get(plugin)
+        plugin_entry = self.plugins.get(plugin)
+        if plugin_entry.state in (smi_pb2.PLUGIN_STATE_REGISTERED, smi_pb2.PLUGIN_STATE_UNLOADED):
+            raise FailedPrecondition(
+                f"plugin {plugin!r} is not loaded; load it first (POST /v1/plugins/{plugin}/load)"
+            )
         async with self._lock(name):
             existing = self.entries.get(name, {})
             version = request.version or _next_version(existing)

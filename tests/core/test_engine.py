@@ -202,3 +202,16 @@ async def test_resources_report_the_host_and_each_plugin_process(engine: Engine)
     assert resources.host.cpu_count >= 1 and resources.host.memory_total_bytes > 0
     (usage,) = resources.plugins
     assert usage.pid == status.pid and usage.rss_bytes > 1_000_000 and usage.num_threads >= 1
+
+
+async def test_a_model_needs_a_loaded_plugin(engine: Engine, tmp_path: Path) -> None:
+    await add_double_plugin(engine, load=False)
+    with pytest.raises(FailedPrecondition, match="load it first"):
+        await engine.register_model(
+            smi_pb2.RegisterModelRequest(name="m", plugin="double", path=str(model_file(tmp_path)))
+        )
+    with pytest.raises(NotFound, match="no plugin 'other'"):
+        await engine.register_model(
+            smi_pb2.RegisterModelRequest(name="m", plugin="other", path=str(model_file(tmp_path)))
+        )
+    assert not (await engine.list_models()).models
