@@ -1,0 +1,96 @@
+"""The `mlos.smi.v1.MLOS` service: plugins, models, inference, health and resources.
+
+Each method calls the one engine method that the REST /v1 handler for the same operation calls;
+the engine takes and returns the SMI messages of this service, so nothing is converted. Errors
+are the engine's, answered by :mod:`mlos.grpc.handlers`.
+"""
+
+from __future__ import annotations
+
+from mlos.grpc.handlers import Context
+from mlos.grpc.types import Dataplane
+from mlos_generated import smi_pb2, smi_pb2_grpc
+
+__all__ = ["Management"]
+
+_REMOVED = smi_pb2.RemovePluginResponse()
+
+
+class Management(smi_pb2_grpc.MLOSServicer):
+    """The MLOS service over one core engine."""
+
+    def __init__(self, engine: Dataplane) -> None:
+        self._engine = engine
+
+    async def Health(
+        self, request: smi_pb2.HealthRequest, context: Context
+    ) -> smi_pb2.HealthResponse:
+        """Liveness and readiness of the core and of every plugin."""
+        return await self._engine.health()
+
+    async def RegisterPlugin(
+        self, request: smi_pb2.RegisterPluginRequest, context: Context
+    ) -> smi_pb2.PluginStatus:
+        """Register a plugin; it starts on LoadPlugin."""
+        return await self._engine.register_plugin(request)
+
+    async def ListPlugins(
+        self, request: smi_pb2.ListPluginsRequest, context: Context
+    ) -> smi_pb2.ListPluginsResponse:
+        """Every registered plugin."""
+        return await self._engine.list_plugins()
+
+    async def GetPlugin(self, request: smi_pb2.PluginRef, context: Context) -> smi_pb2.PluginStatus:
+        """One plugin."""
+        return await self._engine.get_plugin(request.name)
+
+    async def LoadPlugin(
+        self, request: smi_pb2.PluginRef, context: Context
+    ) -> smi_pb2.PluginStatus:
+        """Start a registered plugin's process and load its models."""
+        return await self._engine.load_plugin(request.name)
+
+    async def UnloadPlugin(
+        self, request: smi_pb2.PluginRef, context: Context
+    ) -> smi_pb2.PluginStatus:
+        """Stop a plugin's process, keeping its registration."""
+        return await self._engine.unload_plugin(request.name)
+
+    async def RemovePlugin(
+        self, request: smi_pb2.PluginRef, context: Context
+    ) -> smi_pb2.RemovePluginResponse:
+        """Forget a plugin that serves no model."""
+        await self._engine.remove_plugin(request.name)
+        return _REMOVED
+
+    async def RegisterModel(
+        self, request: smi_pb2.RegisterModelRequest, context: Context
+    ) -> smi_pb2.ModelStatus:
+        """Register and load a model version."""
+        return await self._engine.register_model(request)
+
+    async def ListModels(
+        self, request: smi_pb2.ListModelsRequest, context: Context
+    ) -> smi_pb2.ListModelsResponse:
+        """Every registered model version."""
+        return await self._engine.list_models()
+
+    async def GetModel(self, request: smi_pb2.ModelRef, context: Context) -> smi_pb2.Model:
+        """A model with all its versions, or only the version asked for."""
+        return await self._engine.get_model(request.name, request.version)
+
+    async def RemoveModel(
+        self, request: smi_pb2.ModelRef, context: Context
+    ) -> smi_pb2.RemoveModelResponse:
+        """Forget one version, or every version of a model."""
+        return await self._engine.remove_model(request.name, request.version)
+
+    async def Infer(self, request: smi_pb2.InferRequest, context: Context) -> smi_pb2.InferResponse:
+        """Run one inference request."""
+        return await self._engine.infer(request)
+
+    async def GetResources(
+        self, request: smi_pb2.ResourcesRequest, context: Context
+    ) -> smi_pb2.ResourcesResponse:
+        """CPU, memory and GPU of the host and of each plugin process."""
+        return await self._engine.resources()
