@@ -5,6 +5,9 @@ from typing import Any, Literal, Required, TypeAlias, TypedDict
 
 __all__ = [
     "ConfigDataType",
+    "CudaSharedMemoryRegion",
+    "CudaSharedMemoryRegisterRequest",
+    "CudaSharedMemoryStatusResponse",
     "Datatype",
     "ErrorResponse",
     "GpuResources",
@@ -52,6 +55,9 @@ __all__ = [
     "ServerMetadataResponse",
     "SmiVersion",
     "StatisticDuration",
+    "SystemSharedMemoryRegion",
+    "SystemSharedMemoryRegisterRequest",
+    "SystemSharedMemoryStatusResponse",
     "TensorData",
     "TensorMetadata",
 ]
@@ -74,6 +80,25 @@ ConfigDataType: TypeAlias = Literal[
     "TYPE_STRING",
     "TYPE_BF16",
 ]
+
+
+class CudaSharedMemoryRegion(TypedDict):
+    """The `CudaSharedMemoryRegion` schema."""
+
+    byte_size: int
+    device_id: int
+    name: str
+
+
+class CudaSharedMemoryRegisterRequest(TypedDict, total=False):
+    """The `CudaSharedMemoryRegisterRequest` schema."""
+
+    byte_size: int
+    device_id: int
+    raw_handle: dict[str, Any]
+
+
+CudaSharedMemoryStatusResponse: TypeAlias = list["CudaSharedMemoryRegion"]
 
 
 Datatype: TypeAlias = Literal[
@@ -529,6 +554,26 @@ class StatisticDuration(TypedDict):
 
     count: int
     ns: int
+
+
+class SystemSharedMemoryRegion(TypedDict):
+    """The `SystemSharedMemoryRegion` schema."""
+
+    byte_size: int
+    key: str
+    name: str
+    offset: int
+
+
+class SystemSharedMemoryRegisterRequest(TypedDict, total=False):
+    """The `SystemSharedMemoryRegisterRequest` schema."""
+
+    byte_size: Required[int]
+    key: Required[str]
+    offset: int
+
+
+SystemSharedMemoryStatusResponse: TypeAlias = list["SystemSharedMemoryRegion"]
 
 
 TensorData: TypeAlias = list[Any]

@@ -20,6 +20,11 @@ class Operation:
 
 OPERATIONS: tuple[Operation, ...] = (
     Operation("all_model_statistics", "GET", "/v2/models/stats", "statistics"),
+    Operation("cuda_shared_memory_region_status", "GET", "/v2/cudasharedmemory/region/{region}/status", "shared-memory"),
+    Operation("cuda_shared_memory_register", "POST", "/v2/cudasharedmemory/region/{region}/register", "shared-memory"),
+    Operation("cuda_shared_memory_status", "GET", "/v2/cudasharedmemory/status", "shared-memory"),
+    Operation("cuda_shared_memory_unregister", "POST", "/v2/cudasharedmemory/region/{region}/unregister", "shared-memory"),
+    Operation("cuda_shared_memory_unregister_all", "POST", "/v2/cudasharedmemory/unregister", "shared-memory"),
     Operation("get_health", "GET", "/v1/health", "health"),
     Operation("get_model", "GET", "/v1/models/{name}", "models"),
     Operation("get_model_version", "GET", "/v1/models/{name}/versions/{version}", "models"),
@@ -49,6 +54,11 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("server_live", "GET", "/v2/health/live", "inference"),
     Operation("server_metadata", "GET", "/v2", "inference"),
     Operation("server_ready", "GET", "/v2/health/ready", "inference"),
+    Operation("system_shared_memory_region_status", "GET", "/v2/systemsharedmemory/region/{region}/status", "shared-memory"),
+    Operation("system_shared_memory_register", "POST", "/v2/systemsharedmemory/region/{region}/register", "shared-memory"),
+    Operation("system_shared_memory_status", "GET", "/v2/systemsharedmemory/status", "shared-memory"),
+    Operation("system_shared_memory_unregister", "POST", "/v2/systemsharedmemory/region/{region}/unregister", "shared-memory"),
+    Operation("system_shared_memory_unregister_all", "POST", "/v2/systemsharedmemory/unregister", "shared-memory"),
     Operation("unload_plugin", "POST", "/v1/plugins/{name}/unload", "plugins"),
 )
 

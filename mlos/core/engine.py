@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import mlos
-from mlos.core.arena import THRESHOLD, Arenas, sweep
+from mlos.core.arena import Arenas, sweep
 from mlos.core.exchange import exchange
 from mlos.core.model_config import model_config
 from mlos.core.models import ModelRegistry
@@ -78,7 +78,7 @@ class Engine:
         self.resource_monitor = ResourceMonitor()
         self.stats = StatsBook()
         self.shm = SystemSharedMemory()
-        self.arenas = Arenas(threshold=int(getattr(settings, "shm_threshold_bytes", THRESHOLD)))
+        self.arenas = Arenas()
         self.started = False
 
     # -- lifetime -----------------------------------------------------------------------------

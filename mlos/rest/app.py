@@ -42,6 +42,7 @@ from mlos.rest.inference import Inference
 from mlos.rest.management import Management
 from mlos.rest.middleware import BodyLimit, ErrorBoundary
 from mlos.rest.parameters import CachedParameterValidator
+from mlos.rest.shared_memory import SharedMemory
 from mlos.rest.types import BODY_SCOPE_KEY, Call, Dataplane, Handler, ParsedBody
 
 __all__ = [
@@ -85,7 +86,7 @@ def load_spec(path: Path | None = None) -> dict[str, Any]:
 def handlers(engine: Dataplane) -> dict[str, Handler]:
     """Every operation's handler by operationId: the public coroutine methods of the handlers."""
     table: dict[str, Handler] = {}
-    for group in (Management(engine), Inference(engine)):
+    for group in (Management(engine), Inference(engine), SharedMemory(engine)):
         for name in dir(type(group)):
             if not name.startswith("_"):
                 table[name] = getattr(group, name)

@@ -8,6 +8,10 @@ Raw bytes are exactly SMI's `Tensor.contents` (little-endian, row-major; BYTES e
 
 Output format: an output listed in the request with the parameter `binary_data` follows it;
 any other follows the request parameter `binary_data_output` (default false, JSON).
+
+Shared memory (Triton's extension): an input or requested output whose parameters carry
+`shared_memory_region` passes them through for the core to resolve; an output the core wrote
+into a region comes back with those parameters and no data.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from typing import Any
 import numpy as np
 from starlette.responses import Response
 
-from mlos import tensors
+from mlos import shared_memory, tensors
 from mlos.errors import InternalError, InvalidArgument
 from mlos.rest.encoding import SERIALIZES_NUMPY, dumps
 from mlos.rest.types import ParsedBody
@@ -117,6 +121,8 @@ def _decode_input(
         tensor.contents = bytes(binary[offset:end])
         return end
     if "data" not in spec:
+        if shared_memory.REGION in tensor.parameters:
+            return offset  # the core reads it from the region
         raise InvalidArgument(f"input {name!r} has neither data nor binary_data_size")
     tensor.contents = tensors.from_json_data(datatype, shape, spec["data"])
     return offset
@@ -192,7 +198,9 @@ def encode_response(response: smi_pb2.InferResponse, output_format: OutputFormat
             "shape": list(tensor.shape),
         }
         parameters = _parameters(tensor.parameters)
-        if output_format.is_binary(tensor.name):
+        if tensor.HasField("shared_memory"):
+            pass  # written into the client's region; the parameters say where
+        elif output_format.is_binary(tensor.name):
             parameters[BINARY_DATA_SIZE] = len(tensor.contents)
             chunks.append(tensor.contents)
         else:

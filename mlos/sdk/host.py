@@ -34,7 +34,8 @@ from mlos.ipc.method import CallContext
 from mlos.ipc.server import ServerConnection
 from mlos.loop import run as run_loop
 from mlos.sdk.base import LoadedModel, ModelPlugin, ModelSpec
-from mlos.tensors import from_numpy, to_numpy
+from mlos.sdk.segments import SegmentMap
+from mlos.tensors import datatype_of, from_numpy, to_numpy
 from mlos.validation import check_infer_request
 from mlos_generated import smi_ipc, smi_pb2
 
@@ -84,17 +85,21 @@ class PluginHost(smi_ipc.PluginServicer):
         self._loading = asyncio.Lock()
         # Moving average of each model's inference time, which decides where it runs.
         self._cost: dict[tuple[str, str], float] = {}
+        # The core's shared-memory segments, for large tensors (mlos.sdk.segments).
+        self.segments = SegmentMap()
         self.stopped = asyncio.Event()
 
     async def describe(
         self, request: smi_pb2.DescribeRequest, context: CallContext
     ) -> smi_pb2.PluginInfo:
         """Name, version, SMI versions and capabilities."""
+        capabilities = self.plugin.capabilities()
+        capabilities.shared_memory = True  # the host maps the core's segments for the plugin
         return smi_pb2.PluginInfo(
             name=self.plugin.name,
             version=self.plugin.version,
             smi_versions=[smi_ipc.SMI_VERSION],
-            capabilities=self.plugin.capabilities(),
+            capabilities=capabilities,
         )
 
     async def load_model(
@@ -148,7 +153,12 @@ class PluginHost(smi_ipc.PluginServicer):
             )
         model, metadata = entry
         check_infer_request(request, metadata)
-        inputs = {tensor.name: to_numpy(tensor) for tensor in request.inputs}
+        inputs = {
+            tensor.name: self.segments.array(tensor)
+            if tensor.HasField("shared_memory")
+            else to_numpy(tensor)
+            for tensor in request.inputs
+        }
         wanted = [output.name for output in request.outputs] or [o.name for o in metadata.outputs]
         key = (request.model_name, request.model_version)
         started = time.perf_counter()
@@ -166,10 +176,19 @@ class PluginHost(smi_ipc.PluginServicer):
         response = smi_pb2.InferResponse(
             model_name=request.model_name, model_version=request.model_version, id=request.id
         )
+        requested = {output.name: output for output in request.outputs if output.parameters}
         for name in wanted:
             if name not in results:
                 raise InvalidArgument(f"the model produced no output {name!r}")
-            response.outputs.append(from_numpy(name, results[name], datatypes.get(name)))
+            array = results[name]
+            output = requested.get(name)
+            placed: smi_pb2.Tensor | None = None
+            if output is not None:
+                datatype = datatypes.get(name) or datatype_of(array)
+                placed = self.segments.place(output, array, datatype)
+            if placed is None:
+                placed = from_numpy(name, array, datatypes.get(name))
+            response.outputs.append(placed)
         return response
 
     async def health(
@@ -193,6 +212,7 @@ class PluginHost(smi_ipc.PluginServicer):
             with contextlib.suppress(Exception):
                 model.unload()
         self.models.clear()
+        self.segments.close()
         with contextlib.suppress(Exception):
             self.plugin.close()
         self._infer_pool.shutdown(wait=False, cancel_futures=True)
