@@ -16,10 +16,11 @@ help:
 	@echo "make check-generated  fail when generated/ differs from what spec/ produces"
 	@echo "make bench            run the latency benchmark (writes bench-results/)"
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml plugins/examples/mlos-plugin-numpy/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[onnx,dev]'
+	$(PY) -m pip install --quiet -e '.[onnx,torch,tensorflow,dev]'
+	$(PY) -m pip install --quiet -e plugins/examples/mlos-plugin-numpy
 	touch $(STAMP)
 
 install: $(STAMP)
