@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -112,4 +111,3 @@ class TorchModel(LoadedModel):
     def unload(self) -> None:
         """Drop the module and its weights."""
         self._program = None
-        gc.collect()
