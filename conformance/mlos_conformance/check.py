@@ -1,0 +1,34 @@
+"""What a check is: a name, one sentence on what it proves, and a coroutine over the session.
+
+A check returns a one-line reason when it passes and raises `Failed` or `Skipped` otherwise.
+The runner turns any other exception (an unexpected error frame, a dropped connection, a call
+without an answer) into a failure of that check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mlos_conformance.session import Session
+
+__all__ = ["Check", "Failed", "Skipped"]
+
+
+class Failed(Exception):
+    """The plugin broke the contract; the message says how."""
+
+
+class Skipped(Exception):
+    """The check does not apply, or cannot run; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One conformance check."""
+
+    name: str
+    summary: str
+    run: Callable[[Session], Awaitable[str]]

@@ -1,0 +1,227 @@
+"""`python -m mlos_conformance`: parse, run the kit, print the report.
+
+    python -m mlos_conformance --entry-point onnx --model model.onnx
+    python -m mlos_conformance --module my_plugin:MyPlugin --model m.bin --input x=@x.npy
+    python -m mlos_conformance --executable ./my-plugin --model m.bin --json
+
+Exit status: 0 when the plugin conforms (no check failed), 1 when a check failed, 2 for a
+mistake on the command line (an unknown entry point, a missing file, a bad --input).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn, Protocol
+
+import numpy.typing as npt
+
+from mlos.core.supervisor import PluginLaunch
+from mlos.errors import MLOSError
+from mlos_conformance.report import format_report, report_json
+from mlos_conformance.runner import run_conformance, select_checks
+from mlos_conformance.samples import load_array
+from mlos_conformance.session import MIB, Options
+
+__all__ = ["EXIT_FAILED", "EXIT_USAGE", "add_arguments", "main", "register", "run_args"]
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+SCRIPT = "mlos-conformance"
+
+
+def _prog() -> str:
+    return SCRIPT if Path(sys.argv[0]).name == SCRIPT else "python -m mlos_conformance"
+
+
+class UsageError(Exception):
+    """A mistake on the command line; the message says what to do."""
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The kit's options, on `parser` (shared by the stand-alone command and `mlos`)."""
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--entry-point", metavar="NAME", help="plugin entry point (mlos.plugins)")
+    source.add_argument("--module", metavar="PKG.MOD:CLASS", help="plugin class to host")
+    source.add_argument("--executable", metavar="PATH", help="executable that speaks SMI")
+    parser.add_argument("--model", type=Path, metavar="PATH", help="a model the plugin serves")
+    parser.add_argument(
+        "--input",
+        action="append",
+        default=[],
+        metavar="NAME=@FILE.npy",
+        help="an input for the model (repeatable); inputs not given are generated from the "
+        "model's metadata",
+    )
+    parser.add_argument(
+        "--config",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a model config option for LoadModel (repeatable)",
+    )
+    defaults = Options()
+    parser.add_argument(
+        "--cycles",
+        type=int,
+        default=defaults.cycles,
+        metavar="N",
+        help=f"load/unload cycles of lifecycle.cycles [default: {defaults.cycles}]",
+    )
+    parser.add_argument(
+        "--rss-tolerance",
+        type=float,
+        default=defaults.rss_tolerance / MIB,
+        metavar="MIB",
+        help="memory growth tolerated after failed loads and cycles "
+        f"[default: {defaults.rss_tolerance // MIB}]",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=defaults.call_timeout,
+        metavar="SECONDS",
+        help=f"deadline of each call [default: {defaults.call_timeout:g}]",
+    )
+    parser.add_argument(
+        "--load-timeout",
+        type=float,
+        default=defaults.load_timeout,
+        metavar="SECONDS",
+        help=f"deadline of each LoadModel call [default: {defaults.load_timeout:g}]",
+    )
+    parser.add_argument(
+        "--shutdown-deadline",
+        type=float,
+        default=defaults.shutdown_deadline,
+        metavar="SECONDS",
+        help=f"deadline given to Shutdown [default: {defaults.shutdown_deadline:g}]",
+    )
+    parser.add_argument(
+        "--check",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="run only the checks matching PATTERN (shell-style, repeatable: 'infer.*')",
+    )
+    parser.add_argument("--list", action="store_true", help="list the checks and exit")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def _launch(args: argparse.Namespace) -> PluginLaunch:
+    if args.entry_point:
+        launch = PluginLaunch(args.entry_point, "entry_point", args.entry_point)
+    elif args.module:
+        launch = PluginLaunch(args.module.rpartition(":")[2], "module", args.module)
+    elif args.executable:
+        launch = PluginLaunch(Path(args.executable).name, "executable", args.executable)
+    else:
+        raise UsageError(
+            "name the plugin: --entry-point NAME, --module PKG.MOD:CLASS or --executable PATH"
+        )
+    try:
+        launch.check()
+    except MLOSError as exc:
+        raise UsageError(exc.message) from None
+    return launch
+
+
+def _inputs(items: Sequence[str]) -> dict[str, npt.NDArray[Any]]:
+    inputs: dict[str, npt.NDArray[Any]] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name or not value.startswith("@"):
+            raise UsageError(f"--input {item!r}: expected NAME=@FILE.npy")
+        path = Path(value[1:]).expanduser()
+        try:
+            inputs[name] = load_array(path)
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"--input {name}: cannot read {path} as .npy: {exc}") from None
+    return inputs
+
+
+def _config(items: Sequence[str]) -> dict[str, str]:
+    config: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--config {item!r}: expected KEY=VALUE")
+        config[key] = value
+    return config
+
+
+def _options(args: argparse.Namespace) -> Options:
+    if args.cycles < 0:
+        raise UsageError("--cycles must be 0 or more")
+    for flag in ("timeout", "load_timeout", "shutdown_deadline"):
+        if getattr(args, flag) <= 0:
+            raise UsageError(f"--{flag.replace('_', '-')} must be more than 0")
+    return Options(
+        cycles=args.cycles,
+        rss_tolerance=int(args.rss_tolerance * MIB),
+        call_timeout=args.timeout,
+        load_timeout=args.load_timeout,
+        shutdown_deadline=args.shutdown_deadline,
+        model_config=_config(args.config),
+    )
+
+
+def run_args(args: argparse.Namespace) -> int:
+    """Run the kit as `args` say, print, and return the exit status."""
+    try:
+        checks = select_checks(args.check)
+        if args.list:
+            width = max(len(check.name) for check in checks)
+            for check in checks:
+                print(f"{check.name:<{width}}  {check.summary}")
+            return 0
+        launch = _launch(args)
+        if args.model is not None and not args.model.exists():
+            raise UsageError(f"--model {args.model}: no such file or directory")
+        report = run_conformance(launch, args.model, _inputs(args.input), _options(args), checks)
+    except (UsageError, ValueError) as exc:
+        print(f"{_prog()}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(report_json(report) if args.json else format_report(report))
+    return 0 if report.ok else EXIT_FAILED
+
+
+class _Context(Protocol):
+    args: argparse.Namespace
+
+
+def register(commands: argparse._SubParsersAction[Any]) -> None:
+    """Add `conformance` to another command's subcommands (for `mlos conformance`).
+
+    The subcommand's `func(ctx)` reads `ctx.args`, as `mlos.cli` commands do.
+    """
+    parser = commands.add_parser(
+        "conformance",
+        help="prove a plugin implements the SMI contract",
+        description="Start a plugin as the core would, drive it only through SMI, and report "
+        "one line per check (docs/conformance.md).",
+    )
+    add_arguments(parser)
+
+    def run(ctx: _Context) -> int:
+        return run_args(ctx.args)
+
+    parser.set_defaults(func=run)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the conformance kit from the command line."""
+    parser = _ArgumentParser(
+        prog=_prog(),
+        description="The MLOS conformance kit: start a plugin as the core would, drive it "
+        "only through SMI, and report one line per check (docs/conformance.md).",
+    )
+    add_arguments(parser)
+    return run_args(parser.parse_args(argv))
