@@ -151,6 +151,8 @@ KEYS: dict[str, Key] = {
             f"Server log level: {', '.join(LOG_LEVELS)}.", "--log-level"),
         Key("max_body_bytes", _size, 64 * 2**20,
             "Largest REST request body accepted (413 beyond); 64MiB style sizes work."),
+        Key("grpc_max_message_bytes", _size, 256 * 2**20,
+            "Largest gRPC message received or sent (RESOURCE_EXHAUSTED beyond)."),
         Key("restart_backoff_initial", _seconds, 0.5,
             "Seconds before the first restart of a plugin process that died."),
         Key("restart_backoff_max", _seconds, 30.0,
@@ -178,6 +180,7 @@ class Settings:
     """The IPC socket; the empty path stands for `<home>/mlos.sock`."""
     log_level: str = "info"
     max_body_bytes: int = 64 * 2**20
+    grpc_max_message_bytes: int = 256 * 2**20
     restart_backoff_initial: float = 0.5
     restart_backoff_max: float = 30.0
     demo: bool = False

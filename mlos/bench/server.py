@@ -16,10 +16,15 @@ from mlos.errors import Unavailable
 __all__ = ["ServerProcess"]
 
 LISTENING = re.compile(r"MLOS REST listening on (http://\S+)")
+GRPC_LISTENING = re.compile(r"MLOS gRPC listening on (\S+)")
 
 
 class ServerProcess:
-    """`mlos serve --home HOME --http-port 0` as a context manager that yields the base URL."""
+    """`mlos serve --home HOME --http-port 0 --grpc-port 0` as a context manager.
+
+    It yields the REST base URL; `grpc_address` holds the gRPC `host:port` (printed before the
+    REST line, so it is known once the URL is).
+    """
 
     def __init__(self, home: Path, *extra: str, startup_timeout: float = 60.0) -> None:
         self.home = home
@@ -27,6 +32,7 @@ class ServerProcess:
         self.startup_timeout = startup_timeout
         self.process: subprocess.Popen[str] | None = None
         self.url = ""
+        self.grpc_address = ""
         self.output: list[str] = []
 
     def start(self) -> str:
@@ -41,6 +47,8 @@ class ServerProcess:
             "--host",
             "127.0.0.1",
             "--http-port",
+            "0",
+            "--grpc-port",
             "0",
             *self.extra,
         ]
@@ -59,6 +67,9 @@ class ServerProcess:
         assert self.process is not None and self.process.stdout is not None
         for line in self.process.stdout:
             self.output.append(line)
+            grpc_match = GRPC_LISTENING.search(line)
+            if grpc_match and not self.grpc_address:
+                self.grpc_address = grpc_match.group(1)
             match = LISTENING.search(line)
             if match and not self.url:
                 self.url = match.group(1)
