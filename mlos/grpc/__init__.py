@@ -10,8 +10,15 @@ does not import the servers and the generated Open Inference Protocol messages.
 
 from __future__ import annotations
 
+import os
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
+
+# gRPC's fork handlers serve child processes that go on using gRPC. MLOS's children (plugin
+# processes) exec a fresh interpreter, and with the handlers on every plugin start logs "Other
+# threads are currently calling into gRPC, skipping fork() handlers". gRPC reads the variable
+# when it is first imported, which is why it is set here, before any module of the package.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 
 if TYPE_CHECKING:
     from mlos.grpc.app import GRPCServer, GRPCSettings, create_server

@@ -76,6 +76,19 @@ def test_watch_reports_changes(monkeypatch: pytest.MonkeyPatch) -> None:
     assert asyncio.run(watch()) == [SERVING, NOT_SERVING, SERVING, UNKNOWN]
 
 
+def test_watch_ends_when_the_server_stops() -> None:
+    servicer = _servicer(_Engine())
+
+    async def watch() -> list[int]:
+        stream = servicer.Watch(health_pb2.HealthCheckRequest(), None)  # type: ignore[arg-type]
+        seen = [(await anext(stream)).status]
+        servicer.shutdown()
+        seen += [response.status async for response in stream]
+        return seen
+
+    assert asyncio.run(asyncio.wait_for(watch(), 5)) == [SERVING, NOT_SERVING]
+
+
 def test_over_the_wire(channel: grpc.Channel) -> None:
     stub = health_pb2_grpc.HealthStub(channel)
     for service in SERVICES:
