@@ -51,18 +51,22 @@ class Block:
         self.size = size
         path = SHM_DIR / self.name
         flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-        fd = os.open(path, flags, 0o600)
+        self._fd = os.open(path, flags, 0o600)
         try:
-            os.posix_fallocate(fd, 0, size)  # a full /dev/shm fails here, not later with SIGBUS
-            self.mapping = mmap.mmap(fd, size)
+            os.posix_fallocate(self._fd, 0, size)  # a full /dev/shm fails here, not with SIGBUS
+            self.mapping = mmap.mmap(self._fd, size)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(path)
+            os.close(self._fd)
             raise
-        finally:
-            os.close(fd)
         self.view = memoryview(self.mapping)
         self.linked = True
+
+    def intact(self) -> bool:
+        """Whether the segment still has its size (a plugin that shrank it would make reading
+        it kill the core with SIGBUS)."""
+        return os.fstat(self._fd).st_size == self.size
 
     def unlink(self) -> None:
         """Remove the segment's name; the memory lives on while a process maps it."""
@@ -77,6 +81,8 @@ class Block:
         self.view.release()
         with contextlib.suppress(BufferError):
             self.mapping.close()
+        with contextlib.suppress(OSError):
+            os.close(self._fd)
 
 
 class SegmentPool:
@@ -95,6 +101,9 @@ class SegmentPool:
             return None
         size = max(MIN_BLOCK, 1 << (nbytes - 1).bit_length())
         free = self._free.get(size)
+        while free and not free[-1].intact():
+            self.total -= size
+            free.pop().destroy()
         if free:
             block = free.pop()
         else:

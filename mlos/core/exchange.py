@@ -181,4 +181,6 @@ def _from_block(tensor: smi_pb2.Tensor, block: Block | None, slot: _Slot | None)
         raise InternalError(
             f"the plugin returned output {tensor.name!r} in shared memory it was not given"
         )
+    if not block.intact():
+        raise InternalError("the plugin changed the size of a shared memory segment")
     return block.view[ref.offset : ref.offset + ref.byte_size]
