@@ -34,7 +34,7 @@ def _batch_size(
 
 
 class TorchModel(LoadedModel):
-    """A TorchScript module or torch.export program, run with gradients off.
+    """A TorchScript module or torch.export program, run under `torch.inference_mode()`.
 
     Inputs are copied into tensors (request buffers are read-only), moved to the model's
     device, and passed in declared order; the model's result — a tensor, a tuple or list, or a
@@ -59,7 +59,7 @@ class TorchModel(LoadedModel):
             "torch_version": torch.__version__,
             "device": config.device,
             "intra_op_threads": str(config.intra_op_threads),
-            "grad_mode": "inference_mode" if program.inference_mode else "no_grad",
+            "grad_mode": "inference_mode",
         }
 
     @property
@@ -89,7 +89,7 @@ class TorchModel(LoadedModel):
             to_tensor(inputs[name], datatype, device) for name, datatype in self._input_types
         ]
         try:
-            with program.grad_off():
+            with torch.inference_mode():
                 result = program.call(tensors)
                 produced = flat_outputs(result)
                 if len(produced) != len(self._output_names):

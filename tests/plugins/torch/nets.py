@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 __all__ = [
+    "Counter",
     "DictNet",
     "PairNet",
     "SmallNet",
@@ -104,3 +105,15 @@ def write_malicious_pickle(path: Path, marker: Path) -> Path:
     torch.save({"weights": torch.zeros(2), "payload": _Payload(marker)}, str(path))
     assert zipfile.is_zipfile(path)
     return path
+
+
+class Counter(torch.nn.Module):
+    """Adds how many times it has run to its input: a program that updates a buffer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("count", torch.zeros(1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.count.add_(1)
+        return x + self.count

@@ -57,6 +57,14 @@ def test_export_program_describes_itself(files: dict[str, Path], load: Loader) -
     np.testing.assert_allclose(single, expected(X[:1]), rtol=1e-6)
 
 
+def test_export_program_may_update_its_buffers(tmp_path: Path, load: Loader) -> None:
+    path = nets.save_export(nets.Counter(), tmp_path / "counter.pt2")
+    model = load(path)
+    zeros = np.zeros((2, 4), dtype=np.float32)
+    assert model.infer({"x": zeros}, [])["output__0"].tolist() == [[1.0] * 4] * 2
+    assert model.infer({"x": zeros}, [])["output__0"].tolist() == [[2.0] * 4] * 2
+
+
 def test_declaration_renames_export_outputs(files: dict[str, Path], load: Loader) -> None:
     outputs = json.dumps([{"name": "probabilities"}])
     model = load(files["export"], outputs=outputs)
