@@ -4,10 +4,12 @@
 
 :func:`serve` binds the REST port first (so a busy port fails before any plugin starts), starts
 the engine (which restores the persisted plugins and models), optionally sets up the demo, then
-serves until SIGTERM or SIGINT: it stops accepting connections, lets requests in flight finish
-(up to :data:`DRAIN_SECONDS`), and stops the engine and its plugin processes. A second Ctrl-C
-skips the wait. Once the port accepts requests it prints one line, flushed::
+serves the IPC socket (:mod:`mlos.ipc.listener`, owner-only) and REST until SIGTERM or SIGINT:
+it stops accepting connections, lets requests in flight finish (up to :data:`DRAIN_SECONDS`),
+and stops the engine and its plugin processes. A second Ctrl-C skips the wait. Once each API
+accepts requests it prints one line, flushed, IPC before REST::
 
+    MLOS IPC listening on unix:///home/me/.mlos/mlos.sock
     MLOS REST listening on http://127.0.0.1:8080
 
 With port 0 the line carries the port the system picked.
@@ -29,6 +31,8 @@ import uvicorn
 
 from mlos.config import Settings
 from mlos.errors import FailedPrecondition, NotFound, Unavailable
+from mlos.ipc.listener import Listener
+from mlos.ipc.service import MLOSService
 from mlos.rest.app import create_app
 from mlos.rest.types import Dataplane
 from mlos_generated import smi_pb2
@@ -145,6 +149,18 @@ async def ensure_demo(engine: Dataplane, home: Path) -> None:
         await engine.register_model(request)
 
 
+async def _serve_ipc(
+    engine: ServedEngine, settings: Settings, announce: Callable[[str], None]
+) -> Listener:
+    """Serve the MLOS service on the IPC socket (owner-only), and say where."""
+    listener = Listener(
+        MLOSService(engine), settings.ipc_socket, max_frame=settings.max_body_bytes
+    )
+    await listener.start()
+    announce(f"MLOS IPC listening on {listener.url}")
+    return listener
+
+
 class _Uvicorn(uvicorn.Server):
     """uvicorn's server with signals left to :func:`serve`, and a callback once it listens."""
 
@@ -205,10 +221,12 @@ async def serve(
             from mlos.core.engine import Engine
 
             engine = Engine(settings)
+        ipc: Listener | None = None
         try:
             await engine.start()
             if settings.demo and not stop_requested:
                 await ensure_demo(engine, settings.home)
+            ipc = await _serve_ipc(engine, settings, announce)
             url = _url(sock)
             server = _Uvicorn(
                 _uvicorn_config(create_app(engine, settings), settings),
@@ -217,6 +235,8 @@ async def serve(
             server.should_exit = bool(stop_requested)
             await server.serve(sockets=[sock])
         finally:
+            if ipc is not None:
+                await ipc.stop(DRAIN_SECONDS)
             await engine.stop()
     finally:
         for sig in _SIGNALS:

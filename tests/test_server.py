@@ -51,12 +51,15 @@ async def test_port_zero_announce_requests_and_sigterm_drain(tmp_path: Path) -> 
 
     def announce(line: str) -> None:
         lines.append(line)
-        announced.set()
+        if line.startswith("MLOS REST"):
+            announced.set()
 
     server = asyncio.create_task(serve(settings(tmp_path), engine=engine, announce=announce))
     await asyncio.wait_for(announced.wait(), 30)
-    assert len(lines) == 1 and lines[0].startswith("MLOS REST listening on http://127.0.0.1:")
-    url = lines[0].rsplit(" ", 1)[1]
+    rest = [line for line in lines if line.startswith("MLOS REST listening on ")]
+    assert len(rest) == 1 and rest[0].startswith("MLOS REST listening on http://127.0.0.1:")
+    assert f"MLOS IPC listening on unix://{tmp_path / 'mlos.sock'}" in lines
+    url = rest[0].rsplit(" ", 1)[1]
     assert not url.endswith(":0")
     async with httpx.AsyncClient(base_url=url, trust_env=False) as http:
         assert (await http.get("/v2/health/live")).status_code == 200
@@ -69,6 +72,7 @@ async def test_port_zero_announce_requests_and_sigterm_drain(tmp_path: Path) -> 
     assert engine.events == ["start", "slow request done", "stop"]
     with socket.socket() as probe:  # the port is closed again
         assert probe.connect_ex(("127.0.0.1", int(url.rsplit(":", 1)[1]))) != 0
+    assert not (tmp_path / "mlos.sock").exists()  # and the IPC socket removed
 
 
 async def test_busy_port_fails_before_the_engine_starts(tmp_path: Path) -> None:

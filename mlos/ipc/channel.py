@@ -16,7 +16,7 @@ from mlos.ipc.framing import (
     FrameDecoder,
     FrameKind,
     ProtocolError,
-    encode_header,
+    frame_parts,
 )
 from mlos.ipc.method import Method, RequestT, ResponseT
 from mlos_generated import smi_pb2
@@ -151,9 +151,13 @@ class Channel(asyncio.Protocol):
             timeout_ms = max(1, int(timeout * 1000))
             pending.timer = loop.call_later(timeout, self._expire, request_id, method.name, timeout)
         self._pending[request_id] = pending
-        payload = request.SerializeToString()
-        header = encode_header(FrameKind.REQUEST, method.id, request_id, len(payload), timeout_ms)
-        transport.write(header + payload)
+        parts = frame_parts(
+            FrameKind.REQUEST, method.id, request_id, request.SerializeToString(), timeout_ms
+        )
+        if len(parts) == 1:
+            transport.write(parts[0])
+        else:
+            transport.writelines(parts)
         result = await future
         return result  # type: ignore[return-value]
 

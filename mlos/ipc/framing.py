@@ -15,20 +15,28 @@ from __future__ import annotations
 
 import enum
 import struct
-from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = [
     "DEFAULT_MAX_FRAME",
     "HEADER",
+    "INLINE_LIMIT",
     "Frame",
     "FrameDecoder",
     "FrameKind",
+    "FrameTooLarge",
     "ProtocolError",
     "encode_header",
+    "frame_parts",
 ]
 
 HEADER = struct.Struct("<IBBHII")
 DEFAULT_MAX_FRAME = 1 << 30  # 1 GiB; larger tensors belong in shared memory
+INLINE_LIMIT = 1 << 14
+"""Payloads up to this size are joined to their header into one buffer; larger ones are sent
+as two buffers (one `writev`), which saves copying the payload."""
+
+_KINDS = frozenset((1, 2, 3))
 
 
 class FrameKind(enum.IntEnum):
@@ -43,8 +51,17 @@ class ProtocolError(Exception):
     """The peer broke the framing; the connection cannot continue."""
 
 
-@dataclass(frozen=True, slots=True)
-class Frame:
+class FrameTooLarge(ProtocolError):
+    """A frame announced more payload than the receiver accepts; its header says whose."""
+
+    def __init__(self, message: str, kind: int, method: int, request_id: int) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.method = method
+        self.request_id = request_id
+
+
+class Frame(NamedTuple):
     """One decoded frame."""
 
     kind: int
@@ -62,6 +79,16 @@ def encode_header(
     return HEADER.pack(payload_length, kind, 0, method, request_id, timeout_ms)
 
 
+def frame_parts(
+    kind: int, method: int, request_id: int, payload: bytes, timeout_ms: int = 0
+) -> tuple[bytes, ...]:
+    """A whole frame as the buffers to write: one for small payloads, header and payload else."""
+    header = HEADER.pack(len(payload), kind, 0, method, request_id, timeout_ms)
+    if len(payload) <= INLINE_LIMIT:
+        return (header + payload,)
+    return (header, payload)
+
+
 class FrameDecoder:
     """Turns a byte stream into frames; raises ProtocolError on a frame it must not accept."""
 
@@ -74,24 +101,45 @@ class FrameDecoder:
     def feed(self, data: bytes) -> list[Frame]:
         """Add received bytes; return the frames now complete."""
         buffer = self._buffer
-        buffer += data
+        if buffer:
+            buffer += data
+            source: bytes | bytearray = buffer
+        else:
+            # Common case: nothing pending. Frames are cut straight out of `data`, and only an
+            # incomplete tail is copied into the buffer.
+            if type(data) is not bytes:
+                data = bytes(data)
+            source = data
         frames: list[Frame] = []
         offset = 0
         size = HEADER.size
-        while len(buffer) - offset >= size:
-            length, kind, flags, method, request_id, timeout_ms = HEADER.unpack_from(buffer, offset)
+        total = len(source)
+        unpack = HEADER.unpack_from
+        while total - offset >= size:
+            length, kind, flags, method, request_id, timeout_ms = unpack(source, offset)
             if length > self.max_frame:
-                raise ProtocolError(f"frame of {length} bytes exceeds the {self.max_frame} limit")
-            if kind not in (FrameKind.REQUEST, FrameKind.RESPONSE, FrameKind.ERROR):
+                raise FrameTooLarge(
+                    f"frame of {length} bytes exceeds the {self.max_frame} bytes limit",
+                    kind,
+                    method,
+                    request_id,
+                )
+            if kind not in _KINDS:
                 raise ProtocolError(f"unknown frame kind {kind}")
             end = offset + size + length
-            if len(buffer) < end:
+            if total < end:
                 break
-            payload = bytes(buffer[offset + size : end])
+            if source is buffer:
+                payload = bytes(memoryview(buffer)[offset + size : end])
+            else:
+                payload = data[offset + size : end]
             frames.append(Frame(kind, flags, method, request_id, timeout_ms, payload))
             offset = end
-        if offset:
-            del buffer[:offset]
+        if source is buffer:
+            if offset:
+                del buffer[:offset]
+        elif offset < total:
+            buffer += memoryview(data)[offset:]
         return frames
 
     @property

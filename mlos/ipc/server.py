@@ -7,19 +7,26 @@ import logging
 import socket
 import struct
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable
 from typing import Any, cast
 
 from google.protobuf.message import DecodeError, Message
 
-from mlos.errors import InternalError, InvalidArgument, MLOSError, Unimplemented
+from mlos.errors import (
+    InternalError,
+    InvalidArgument,
+    MLOSError,
+    ResourceExhausted,
+    Unimplemented,
+)
 from mlos.ipc.framing import (
     DEFAULT_MAX_FRAME,
     Frame,
     FrameDecoder,
     FrameKind,
+    FrameTooLarge,
     ProtocolError,
-    encode_header,
+    frame_parts,
 )
 from mlos.ipc.method import CallContext, Method
 
@@ -28,6 +35,11 @@ __all__ = ["ServerConnection", "method_table", "peer_uid"]
 log = logging.getLogger(__name__)
 
 _UCRED = struct.Struct("3i")
+_REQUEST = FrameKind.REQUEST
+_RESPONSE = FrameKind.RESPONSE
+_ERROR = FrameKind.ERROR
+
+Handler = Callable[[Message, CallContext], Coroutine[Any, Any, Message]]
 
 
 def peer_uid(transport: asyncio.BaseTransport) -> int | None:
@@ -53,17 +65,55 @@ def method_table(servicer: Any) -> dict[int, Method[Message, Message]]:
     return table
 
 
+class _Resume:
+    """Awaits a coroutine that has already run up to its first suspension.
+
+    A handler runs synchronously until it first waits; most (health, a fast inference in a
+    plugin) never do, and answer without a task. One that does is finished by a task that
+    resumes it from the point it stopped: this object hands the task what the coroutine waits
+    for, and passes every value or exception the task sends back into the coroutine.
+    """
+
+    __slots__ = ("_coro", "_waiting")
+
+    def __init__(self, coro: Coroutine[Any, Any, Message], waiting: Any) -> None:
+        self._coro = coro
+        self._waiting = waiting
+
+    def __await__(self) -> Generator[Any, Any, Message]:
+        coro, waiting = self._coro, self._waiting
+        while True:
+            try:
+                sent = yield waiting
+            except BaseException as exc:  # cancellation, mostly: the coroutine decides
+                try:
+                    waiting = coro.throw(exc)
+                except StopIteration as done:
+                    return cast(Message, done.value)
+            else:
+                try:
+                    waiting = coro.send(sent)
+                except StopIteration as done:
+                    return cast(Message, done.value)
+
+
 class ServerConnection(asyncio.Protocol):
     """Serves one IPC connection with a generated servicer (for example a PluginServicer).
 
-    Requests run concurrently, each in its own task, so a slow call never blocks a fast one.
-    A request that cannot be decoded, names an unknown method, or fails gets an error frame;
-    bytes that break the framing close the connection. Neither stops the server.
+    Requests run concurrently: a handler that has to wait continues in its own task, so a slow
+    call never blocks a fast one, and a handler that completes without waiting is answered at
+    once, with no task at all. A request that cannot be decoded, names an unknown method, or
+    fails gets an error frame; bytes that break the framing close the connection. Neither stops
+    the server.
     """
 
     def __init__(self, servicer: Any, max_frame: int = DEFAULT_MAX_FRAME) -> None:
         self.servicer = servicer
         self.methods = method_table(servicer)
+        self._handlers: dict[int, tuple[Method[Message, Message], Handler]] = {
+            method_id: (method, getattr(servicer, method.handler))
+            for method_id, method in self.methods.items()
+        }
         self._decoder = FrameDecoder(max_frame)
         self._transport: asyncio.Transport | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -76,21 +126,26 @@ class ServerConnection(asyncio.Protocol):
         self.peer_uid = peer_uid(transport)
 
     def data_received(self, data: bytes) -> None:
-        """Start a task for every complete request."""
+        """Answer, or start answering, every complete request."""
         try:
             frames = self._decoder.feed(data)
         except ProtocolError as exc:
             log.warning("closing IPC connection: %s", exc)
-            if self._transport is not None:
-                self._transport.abort()
+            transport = self._transport
+            if isinstance(exc, FrameTooLarge) and exc.kind == _REQUEST:
+                # Say why before closing; the payload that follows is never read.
+                payload = ResourceExhausted(str(exc)).to_proto().SerializeToString()
+                self._write(frame_parts(_ERROR, exc.method, exc.request_id, payload))
+                if transport is not None:
+                    transport.close()
+            elif transport is not None:
+                transport.abort()
             return
         for frame in frames:
-            if frame.kind != FrameKind.REQUEST:
+            if frame.kind != _REQUEST:
                 self._send_error(frame, InvalidArgument("only request frames may be sent"))
-                continue
-            task = asyncio.ensure_future(self._dispatch(frame))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            else:
+                self._dispatch(frame)
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Cancel the calls still running for this peer."""
@@ -100,20 +155,43 @@ class ServerConnection(asyncio.Protocol):
         if not self.lost.done():
             self.lost.set_result(None)
 
-    async def _dispatch(self, frame: Frame) -> None:
-        method = self.methods.get(frame.method)
-        if method is None:
+    # -- serving ------------------------------------------------------------------------------
+
+    @property
+    def in_flight(self) -> int:
+        """Requests that are being handled in tasks."""
+        return len(self._tasks)
+
+    async def drain(self) -> None:
+        """Wait until every request in flight has been answered."""
+        while self._tasks:
+            await asyncio.wait(list(self._tasks))
+
+    def close(self) -> None:
+        """Close the connection (requests still in flight are cancelled)."""
+        if self._transport is not None:
+            self._transport.close()
+
+    def _dispatch(self, frame: Frame) -> None:
+        found = self._handlers.get(frame.method)
+        if found is None:
             self._send_error(frame, Unimplemented(f"unknown method 0x{frame.method:04X}"))
             return
+        method, handler = found
         try:
             request = method.request_type.FromString(frame.payload)
         except DecodeError:
             self._send_error(frame, InvalidArgument(f"{method.name}: request does not decode"))
             return
-        deadline = time.monotonic() + frame.timeout_ms / 1000 if frame.timeout_ms else None
+        timeout_ms = frame.timeout_ms
+        deadline = time.monotonic() + timeout_ms / 1000 if timeout_ms else None
         context = CallContext(method, frame.request_id, deadline, self.peer_uid)
         try:
-            response: Message = await getattr(self.servicer, method.handler)(request, context)
+            coro = handler(request, context)
+            waiting = coro.send(None)
+        except StopIteration as done:
+            self._respond(frame, done.value)
+            return
         except MLOSError as exc:
             self._send_error(frame, exc)
             return
@@ -121,15 +199,38 @@ class ServerConnection(asyncio.Protocol):
             log.exception("%s failed", method.full_name)
             self._send_error(frame, InternalError(f"{method.name} failed inside the server"))
             return
+        task = asyncio.ensure_future(self._finish(frame, method, _Resume(coro, waiting)))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _finish(
+        self, frame: Frame, method: Method[Message, Message], call: Awaitable[Message]
+    ) -> None:
+        try:
+            response = await call
+        except MLOSError as exc:
+            self._send_error(frame, exc)
+            return
+        except Exception:
+            log.exception("%s failed", method.full_name)
+            self._send_error(frame, InternalError(f"{method.name} failed inside the server"))
+            return
+        self._respond(frame, response)
+
+    def _write(self, parts: tuple[bytes, ...]) -> None:
         transport = self._transport
-        if transport is not None:
+        if transport is None:
+            return
+        if len(parts) == 1:
+            transport.write(parts[0])
+        else:
+            transport.writelines(parts)
+
+    def _respond(self, frame: Frame, response: Message) -> None:
+        if self._transport is not None:
             payload = response.SerializeToString()
-            header = encode_header(FrameKind.RESPONSE, frame.method, frame.request_id, len(payload))
-            transport.write(header + payload)
+            self._write(frame_parts(_RESPONSE, frame.method, frame.request_id, payload))
 
     def _send_error(self, frame: Frame, error: MLOSError) -> None:
-        if self._transport is None:
-            return
         payload = error.to_proto().SerializeToString()
-        header = encode_header(FrameKind.ERROR, frame.method, frame.request_id, len(payload))
-        self._transport.write(header + payload)
+        self._write(frame_parts(_ERROR, frame.method, frame.request_id, payload))

@@ -1,0 +1,123 @@
+"""The client-facing `mlos.smi.v1.MLOS` service over IPC: decode, call the core, encode.
+
+Each method calls the one engine method that the REST and gRPC transports call for the same
+operation; the engine takes and returns the SMI messages of this service, so nothing is
+converted. Errors are the engine's: `mlos.ipc.ServerConnection` answers them with error frames.
+The caller's uid (SO_PEERCRED) is on every call as `context.peer_uid`.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from mlos.ipc.method import CallContext
+from mlos_generated import smi_ipc, smi_pb2
+
+__all__ = ["Dataplane", "MLOSService"]
+
+_REMOVED = smi_pb2.RemovePluginResponse()
+
+
+class Dataplane(Protocol):
+    """The core engine as the IPC transport calls it (mlos.core.engine.Engine).
+
+    Every method raises an :class:`mlos.errors.MLOSError` when it fails.
+    """
+
+    async def health(self) -> smi_pb2.HealthResponse: ...
+    async def register_plugin(self, req: smi_pb2.RegisterPluginRequest) -> smi_pb2.PluginStatus: ...
+    async def list_plugins(self) -> smi_pb2.ListPluginsResponse: ...
+    async def get_plugin(self, name: str) -> smi_pb2.PluginStatus: ...
+    async def load_plugin(self, name: str) -> smi_pb2.PluginStatus: ...
+    async def unload_plugin(self, name: str) -> smi_pb2.PluginStatus: ...
+    async def remove_plugin(self, name: str) -> None: ...
+    async def register_model(self, req: smi_pb2.RegisterModelRequest) -> smi_pb2.ModelStatus: ...
+    async def list_models(self) -> smi_pb2.ListModelsResponse: ...
+    async def get_model(self, name: str, version: str = "") -> smi_pb2.Model: ...
+    async def remove_model(self, name: str, version: str = "") -> smi_pb2.RemoveModelResponse: ...
+    async def infer(self, req: smi_pb2.InferRequest) -> smi_pb2.InferResponse: ...
+    async def resources(self) -> smi_pb2.ResourcesResponse: ...
+
+
+class MLOSService(smi_ipc.MLOSServicer):
+    """The MLOS service over one core engine."""
+
+    def __init__(self, engine: Dataplane) -> None:
+        self._engine = engine
+
+    async def health(
+        self, request: smi_pb2.HealthRequest, context: CallContext
+    ) -> smi_pb2.HealthResponse:
+        """Liveness and readiness of the core and of every plugin."""
+        return await self._engine.health()
+
+    async def register_plugin(
+        self, request: smi_pb2.RegisterPluginRequest, context: CallContext
+    ) -> smi_pb2.PluginStatus:
+        """Register a plugin; it starts on LoadPlugin."""
+        return await self._engine.register_plugin(request)
+
+    async def list_plugins(
+        self, request: smi_pb2.ListPluginsRequest, context: CallContext
+    ) -> smi_pb2.ListPluginsResponse:
+        """Every registered plugin."""
+        return await self._engine.list_plugins()
+
+    async def get_plugin(
+        self, request: smi_pb2.PluginRef, context: CallContext
+    ) -> smi_pb2.PluginStatus:
+        """One plugin."""
+        return await self._engine.get_plugin(request.name)
+
+    async def load_plugin(
+        self, request: smi_pb2.PluginRef, context: CallContext
+    ) -> smi_pb2.PluginStatus:
+        """Start a registered plugin's process and load its models."""
+        return await self._engine.load_plugin(request.name)
+
+    async def unload_plugin(
+        self, request: smi_pb2.PluginRef, context: CallContext
+    ) -> smi_pb2.PluginStatus:
+        """Stop a plugin's process, keeping its registration."""
+        return await self._engine.unload_plugin(request.name)
+
+    async def remove_plugin(
+        self, request: smi_pb2.PluginRef, context: CallContext
+    ) -> smi_pb2.RemovePluginResponse:
+        """Forget a plugin that serves no model."""
+        await self._engine.remove_plugin(request.name)
+        return _REMOVED
+
+    async def register_model(
+        self, request: smi_pb2.RegisterModelRequest, context: CallContext
+    ) -> smi_pb2.ModelStatus:
+        """Register and load a model version."""
+        return await self._engine.register_model(request)
+
+    async def list_models(
+        self, request: smi_pb2.ListModelsRequest, context: CallContext
+    ) -> smi_pb2.ListModelsResponse:
+        """Every registered model version."""
+        return await self._engine.list_models()
+
+    async def get_model(self, request: smi_pb2.ModelRef, context: CallContext) -> smi_pb2.Model:
+        """A model with all its versions, or only the version asked for."""
+        return await self._engine.get_model(request.name, request.version)
+
+    async def remove_model(
+        self, request: smi_pb2.ModelRef, context: CallContext
+    ) -> smi_pb2.RemoveModelResponse:
+        """Forget one version, or every version of a model."""
+        return await self._engine.remove_model(request.name, request.version)
+
+    async def infer(
+        self, request: smi_pb2.InferRequest, context: CallContext
+    ) -> smi_pb2.InferResponse:
+        """Run one inference request."""
+        return await self._engine.infer(request)
+
+    async def get_resources(
+        self, request: smi_pb2.ResourcesRequest, context: CallContext
+    ) -> smi_pb2.ResourcesResponse:
+        """CPU, memory and GPU of the host and of each plugin process."""
+        return await self._engine.resources()
