@@ -5,15 +5,18 @@
     python -m mlos_conformance --executable ./my-plugin --model m.bin --json
 
 Exit status: 0 when the plugin conforms (no check failed), 1 when a check failed, 2 for a
-mistake on the command line (an unknown entry point, a missing file, a bad --input).
+mistake on the command line (an unknown entry point, a missing file, a bad --input), 130 when
+interrupted (Ctrl-C or SIGTERM; the plugin process is stopped first).
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from types import FrameType
 from typing import Any, NoReturn, Protocol
 
 import numpy.typing as npt
@@ -25,10 +28,19 @@ from mlos_conformance.runner import run_conformance, select_checks
 from mlos_conformance.samples import load_array
 from mlos_conformance.session import MIB, Options
 
-__all__ = ["EXIT_FAILED", "EXIT_USAGE", "add_arguments", "main", "register", "run_args"]
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_USAGE",
+    "add_arguments",
+    "main",
+    "register",
+    "run_args",
+]
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
 SCRIPT = "mlos-conformance"
 
 
@@ -89,6 +101,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=defaults.call_timeout,
         metavar="SECONDS",
         help=f"deadline of each call [default: {defaults.call_timeout:g}]",
+    )
+    parser.add_argument(
+        "--start-timeout",
+        type=float,
+        default=defaults.start_timeout,
+        metavar="SECONDS",
+        help=f"deadline of the first Describe [default: {defaults.start_timeout:g}]",
     )
     parser.add_argument(
         "--load-timeout",
@@ -160,13 +179,14 @@ def _config(items: Sequence[str]) -> dict[str, str]:
 def _options(args: argparse.Namespace) -> Options:
     if args.cycles < 0:
         raise UsageError("--cycles must be 0 or more")
-    for flag in ("timeout", "load_timeout", "shutdown_deadline"):
+    for flag in ("timeout", "start_timeout", "load_timeout", "shutdown_deadline"):
         if getattr(args, flag) <= 0:
             raise UsageError(f"--{flag.replace('_', '-')} must be more than 0")
     return Options(
         cycles=args.cycles,
         rss_tolerance=int(args.rss_tolerance * MIB),
         call_timeout=args.timeout,
+        start_timeout=args.start_timeout,
         load_timeout=args.load_timeout,
         shutdown_deadline=args.shutdown_deadline,
         model_config=_config(args.config),
@@ -189,6 +209,9 @@ def run_args(args: argparse.Namespace) -> int:
     except (UsageError, ValueError) as exc:
         print(f"{_prog()}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"{_prog()}: interrupted; the plugin was stopped", file=sys.stderr)
+        return EXIT_INTERRUPTED
     print(report_json(report) if args.json else format_report(report))
     return 0 if report.ok else EXIT_FAILED
 
@@ -224,4 +247,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "only through SMI, and report one line per check (docs/conformance.md).",
     )
     add_arguments(parser)
-    return run_args(parser.parse_args(argv))
+    args = parser.parse_args(argv)
+    # SIGTERM stops the run the way Ctrl-C does: the plugin process is stopped, not orphaned.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return run_args(args)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> NoReturn:
+    raise KeyboardInterrupt

@@ -146,14 +146,16 @@ class Connection(asyncio.Protocol):
         self._pending[request_id] = future
         timer = loop.call_later(timeout, self._expire, request_id)
         timeout_ms = max(1, math.ceil(timeout * 1000))
-        transport.write(
-            encode_header(FrameKind.REQUEST, method_id, request_id, len(payload), timeout_ms)
-            + payload
-        )
         try:
+            transport.write(
+                encode_header(FrameKind.REQUEST, method_id, request_id, len(payload), timeout_ms)
+                + payload
+            )
             frame = await future
         finally:
+            # Also when the caller is cancelled: nobody waits for this answer any more.
             timer.cancel()
+            self._pending.pop(request_id, None)
         if frame.method != method_id:
             raise BadReply(
                 f"the answer to method 0x{method_id:04X} names method 0x{frame.method:04X}"

@@ -36,6 +36,8 @@ def _names(codes: tuple[StatusCode, ...]) -> str:
 
 
 def _judge(exc: ErrorFrame, codes: tuple[StatusCode, ...], what: str) -> None:
+    if exc.code == smi_pb2.ERROR_CODE_UNSPECIFIED:
+        raise Failed(f"{what}: an untyped error frame (code 0); expected {_names(codes)}")
     if exc.code not in codes:
         raise Failed(f"{what}: expected {_names(codes)}, got {exc}")
     if not exc.message.strip():
