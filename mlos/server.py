@@ -4,12 +4,14 @@
 
 :func:`serve` binds the REST port first (so a busy port fails before any plugin starts), starts
 the engine (which restores the persisted plugins and models), optionally sets up the demo, then
-serves the IPC socket (:mod:`mlos.ipc.listener`, owner-only) and REST until SIGTERM or SIGINT:
+serves the IPC socket (:mod:`mlos.ipc.listener`, owner-only), gRPC (:mod:`mlos.grpc`, its port
+bound before the engine starts) and REST until SIGTERM or SIGINT:
 it stops accepting connections, lets requests in flight finish (up to :data:`DRAIN_SECONDS`),
 and stops the engine and its plugin processes. A second Ctrl-C skips the wait. Once each API
-accepts requests it prints one line, flushed, IPC before REST::
+accepts requests it prints one line, flushed, IPC and gRPC before REST::
 
     MLOS IPC listening on unix:///home/me/.mlos/mlos.sock
+    MLOS gRPC listening on 127.0.0.1:8081
     MLOS REST listening on http://127.0.0.1:8080
 
 With port 0 the line carries the port the system picked.
@@ -31,6 +33,8 @@ import uvicorn
 
 from mlos.config import Settings
 from mlos.errors import FailedPrecondition, NotFound, Unavailable
+from mlos.grpc.app import GRPCServer
+from mlos.grpc.app import create_server as create_grpc_server
 from mlos.ipc.listener import Listener
 from mlos.ipc.service import MLOSService
 from mlos.rest.app import create_app
@@ -73,6 +77,10 @@ class ServedEngine(Dataplane, Protocol):
 
     async def stop(self) -> None:
         """Stop every plugin process; safe after a failed or partial start."""
+        ...
+
+    def is_ready(self) -> bool:
+        """Whether every plugin that should run is ready (gRPC health asks on every check)."""
         ...
 
 
@@ -208,10 +216,16 @@ async def serve(
     server: _Uvicorn | None = None
     stop_requested: list[int] = []
 
+    grpc_server: GRPCServer | None = None
+    grpc_stopping: asyncio.Task[None] | None = None
+
     def on_signal(sig: int) -> None:
+        nonlocal grpc_stopping
         stop_requested.append(sig)
         if server is not None:
             server.handle_exit(sig, None)
+        if grpc_server is not None and grpc_stopping is None:
+            grpc_stopping = loop.create_task(grpc_server.stop(DRAIN_SECONDS))
 
     sock = listen(settings.host, settings.http_port)
     for sig in _SIGNALS:
@@ -223,10 +237,13 @@ async def serve(
             engine = Engine(settings)
         ipc: Listener | None = None
         try:
+            grpc_server = create_grpc_server(engine, settings)  # binds: a busy port fails here
             await engine.start()
             if settings.demo and not stop_requested:
                 await ensure_demo(engine, settings.home)
             ipc = await _serve_ipc(engine, settings, announce)
+            await grpc_server.start()
+            announce(f"MLOS gRPC listening on {grpc_server.address}")
             url = _url(sock)
             server = _Uvicorn(
                 _uvicorn_config(create_app(engine, settings), settings),
@@ -235,6 +252,8 @@ async def serve(
             server.should_exit = bool(stop_requested)
             await server.serve(sockets=[sock])
         finally:
+            if grpc_server is not None:
+                await (grpc_stopping or grpc_server.stop(DRAIN_SECONDS))
             if ipc is not None:
                 await ipc.stop(DRAIN_SECONDS)
             await engine.stop()
