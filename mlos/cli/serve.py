@@ -45,7 +45,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     """Add `mlos serve` to the command parser."""
     parser = commands.add_parser(
         "serve", help="run the MLOS server",
-        description="Run the MLOS server: REST on --host:--http-port, until SIGTERM or Ctrl-C. "
+        description="Run the MLOS server: REST on --host:--http-port, gRPC on --host:--grpc-port "
+        "and IPC on --ipc-socket, until SIGTERM or Ctrl-C. "
         "Each flag overrides its MLOS_* environment variable, which overrides the config file "
         "(docs/configuration.md).",
     )
