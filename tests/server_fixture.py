@@ -8,8 +8,10 @@
 
 The server runs `python -m mlos.cli serve --home HOME --http-port 0 --grpc-port 0` in a session
 of its own, with no `MLOS_*` variables from the test environment. It is ready when it has printed
-its "listening" line and answers `/v2/health/live`. `stop()` sends SIGTERM and waits; it kills
-anything left (the server, or plugin processes it did not stop) and then fails the test, so a
+its REST "listening" line (the last of them) and answers `/v2/health/live`. The addresses the
+other APIs announced are in `urls` by name ("IPC", "gRPC"); `ipc_url` and `grpc_url` give them
+as `unix://...` and `grpc://host:port` ("" when not served). `stop()` sends SIGTERM and waits; it
+kills anything left (the server, or plugin processes it did not stop) and then fails the test, so a
 leak is never silent. Its stderr goes to `<tmp>/serve-N.log`, shown when it fails to start.
 """
 
@@ -34,7 +36,7 @@ from mlos.client import HTTPClient
 
 __all__ = ["MLOSServer"]
 
-_LISTENING = re.compile(r"MLOS REST listening on (http://\S+)")
+_LISTENING = re.compile(r"MLOS (\S+) listening on (\S+)")
 
 
 class MLOSServer:
@@ -46,6 +48,7 @@ class MLOSServer:
         self.args = args
         self.process: subprocess.Popen[str] | None = None
         self.url = ""
+        self.urls: dict[str, str] = {}
         self.log = logs / "serve.log"
         self._starts = 0
         self._lines: queue.Queue[str | None] = queue.Queue()
@@ -110,6 +113,17 @@ class MLOSServer:
         """A client of this server."""
         return HTTPClient(self.url, timeout=timeout)
 
+    @property
+    def ipc_url(self) -> str:
+        """`unix:///...` of the IPC socket, or ""."""
+        return self.urls.get("IPC", "")
+
+    @property
+    def grpc_url(self) -> str:
+        """`grpc://host:port`, or ""."""
+        address = self.urls.get("gRPC", "")
+        return address if not address or "://" in address else f"grpc://{address}"
+
     # ----- plumbing ----------------------------------------------------------------------
 
     @staticmethod
@@ -120,6 +134,7 @@ class MLOSServer:
 
     def _wait_listening(self, timeout: float) -> str:
         deadline = time.monotonic() + timeout
+        self.urls = {}
         while True:
             try:
                 line = self._lines.get(timeout=max(0.0, deadline - time.monotonic()))
@@ -129,7 +144,9 @@ class MLOSServer:
                 raise self._failure("mlos serve exited before listening")
             match = _LISTENING.search(line)
             if match:
-                return match.group(1)
+                self.urls[match.group(1)] = match.group(2)
+                if match.group(1) == "REST":
+                    return match.group(2)
 
     def _wait_live(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout

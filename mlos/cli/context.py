@@ -25,7 +25,8 @@ def add_remote_options(parser: argparse.ArgumentParser) -> None:
     """`--url`, `--timeout` and `--json`, shared by every command that talks to a server."""
     parser.add_argument(
         "--url",
-        help=f"server address (default: ${URL_ENV} or {DEFAULT_URL})",
+        help="server address: http://HOST:PORT (REST), grpc://HOST:PORT or unix:///PATH "
+        f"(the IPC socket) (default: ${URL_ENV} or {DEFAULT_URL})",
     )
     parser.add_argument(
         "--timeout",
@@ -53,7 +54,7 @@ class Context:
 
     @functools.cached_property
     def client(self) -> Client:
-        """A client of the server at :attr:`url`."""
+        """A client of the server at :attr:`url`, over the protocol its scheme names."""
         timeout = getattr(self.args, "timeout", DEFAULT_TIMEOUT)
         if timeout is not None and timeout <= 0:
             raise UsageError("--timeout must be a positive number of seconds")

@@ -1,25 +1,43 @@
-"""What every MLOS client offers, whatever the transport: the :class:`Client` protocol.
+"""What every MLOS client offers, whatever the transport: :class:`Client` and :class:`AsyncClient`.
 
 Management calls return the `smi.proto` messages (`smi_pb2.PluginStatus`, `ModelStatus`, …),
 the same types the core and the gRPC service use; inference takes and returns numpy arrays.
 Every failure is an :class:`mlos.errors.MLOSError`: the server's own errors keep their code
 (`NotFound`, `InvalidArgument`, …), and a server that cannot be reached is :class:`Unreachable`.
+
+Inside, every call is an :class:`Op`: what to send, in the transport's terms, and how to read
+the answer. A transport builds ops once (:mod:`mlos.client.rest` for REST, :mod:`mlos.client.smi`
+for gRPC and IPC) and runs them blocking or awaited.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, Generic, Protocol, Self, TypeVar
 
 import numpy.typing as npt
 
 from mlos.errors import Unavailable
 from mlos_generated import smi_pb2
 
-__all__ = ["Array", "Client", "Unreachable"]
+__all__ = ["DEFAULT_TIMEOUT", "DEFAULT_URL", "Array", "AsyncClient", "Client", "Op", "Unreachable"]
+
+DEFAULT_URL = "http://127.0.0.1:8080"
+DEFAULT_TIMEOUT = 60.0
+"""Seconds to wait for a connection and for each answer."""
 
 Array = npt.NDArray[Any]
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Op(Generic[T]):
+    """One call of the client API: the transport's request, and how to read its answer."""
+
+    request: Any
+    parse: Callable[[Any], T]
 
 
 class Unreachable(Unavailable):
@@ -147,3 +165,126 @@ class Client(Protocol):
         traceback: TracebackType | None,
     ) -> None: ...
 
+
+class AsyncClient(Protocol):
+    """The :class:`Client` API with every call awaited (see :func:`mlos.client.connect_async`)."""
+
+    @property
+    def url(self) -> str:
+        """The server address this client talks to."""
+        ...
+
+    # ----- server ------------------------------------------------------------------------
+
+    async def health(self) -> smi_pb2.HealthResponse:
+        """Liveness and readiness of the core and every plugin (not an error when not ready)."""
+        ...
+
+    async def server_metadata(self) -> dict[str, Any]:
+        """Server name, version and Open Inference Protocol extensions."""
+        ...
+
+    async def resources(self) -> smi_pb2.ResourcesResponse:
+        """CPU, memory and GPU of the host and of each plugin process."""
+        ...
+
+    # ----- plugins -----------------------------------------------------------------------
+
+    async def register_plugin(
+        self,
+        name: str,
+        version: str | None = None,
+        entry_point: str | None = None,
+        module: str | None = None,
+        executable: str | None = None,
+    ) -> smi_pb2.PluginStatus:
+        """Register a plugin and start its process; at most one of the three sources."""
+        ...
+
+    async def list_plugins(self) -> list[smi_pb2.PluginStatus]:
+        """Every registered plugin."""
+        ...
+
+    async def get_plugin(self, name: str) -> smi_pb2.PluginStatus:
+        """One plugin."""
+        ...
+
+    async def load_plugin(self, name: str) -> smi_pb2.PluginStatus:
+        """Start a registered plugin's process (again)."""
+        ...
+
+    async def unload_plugin(self, name: str) -> smi_pb2.PluginStatus:
+        """Stop a plugin's process, keeping its registration."""
+        ...
+
+    async def remove_plugin(self, name: str) -> None:
+        """Stop a plugin's process and forget it."""
+        ...
+
+    # ----- models ------------------------------------------------------------------------
+
+    async def register_model(
+        self,
+        name: str,
+        path: str,
+        plugin: str | None = None,
+        version: str | None = None,
+        config: Mapping[str, str] | None = None,
+    ) -> smi_pb2.ModelStatus:
+        """Register a model version from a file or directory on the server, and load it."""
+        ...
+
+    async def list_models(self) -> list[smi_pb2.ModelStatus]:
+        """Every registered model version."""
+        ...
+
+    async def get_model(self, name: str, version: str | None = None) -> smi_pb2.Model:
+        """A model with all its versions, or with only `version`."""
+        ...
+
+    async def remove_model(
+        self, name: str, version: str | None = None
+    ) -> list[smi_pb2.ModelStatus]:
+        """Unload and forget every version of a model, or only `version`; the removed ones."""
+        ...
+
+    async def model_metadata(self, name: str, version: str | None = None) -> smi_pb2.ModelMetadata:
+        """Inputs, outputs and platform of the version served (or of `version`)."""
+        ...
+
+    async def model_ready(self, name: str, version: str | None = None) -> bool:
+        """Whether the model (version) takes inference requests now."""
+        ...
+
+    # ----- inference ---------------------------------------------------------------------
+
+    async def infer(
+        self,
+        model: str,
+        inputs: Mapping[str, Array],
+        outputs: Sequence[str] | None = None,
+        version: str | None = None,
+        binary: bool = True,
+        datatypes: Mapping[str, str] | None = None,
+    ) -> dict[str, Array]:
+        """Run `model` on `inputs` (name → array); the outputs by name (all when `outputs` is None).
+
+        `datatypes` overrides the datatype of an input (default: from the array's dtype;
+        strings and bytes are BYTES). BYTES outputs come back as object arrays of `bytes`.
+        """
+        ...
+
+    # ----- lifetime ----------------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Release connections."""
+        ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None: ...

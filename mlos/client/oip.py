@@ -19,14 +19,14 @@ from mlos.client.base import Array
 from mlos.errors import InternalError, InvalidArgument, MLOSError
 from mlos.rest.encoding import dumps, loads
 
-__all__ = ["HEADER_LENGTH", "decode_response", "encode_request", "to_array"]
+__all__ = ["HEADER_LENGTH", "decode_response", "encode_request", "raw_contents", "to_array"]
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
 _STRING_KINDS = ("O", "S", "U")
 
 
-def _raw(name: str, array: Array, datatype: str) -> bytes:
-    """The raw contents of `array` sent as `datatype`."""
+def raw_contents(name: str, array: Array, datatype: str) -> bytes:
+    """The raw contents of input `name` (`array`) sent as `datatype`."""
     if datatype == "BYTES":
         if array.dtype.kind not in _STRING_KINDS:
             raise InvalidArgument(
@@ -57,7 +57,7 @@ def encode_request(
         array = value if isinstance(value, np.ndarray) else np.asarray(value)
         datatype = datatypes.get(name) or tensors.datatype_of(array)
         tensors.numpy_dtype(datatype)  # an unknown datatype is the caller's mistake
-        raw = _raw(name, array, datatype)
+        raw = raw_contents(name, array, datatype)
         entry: dict[str, Any] = {"name": name, "datatype": datatype, "shape": list(array.shape)}
         if binary:
             entry["parameters"] = {"binary_data_size": len(raw)}

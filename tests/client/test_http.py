@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 
 from mlos.client import HTTPClient, Unreachable, connect
+from mlos.client.rest import RestRequest, error_for
 from mlos.errors import (
     AlreadyExists,
     DeadlineExceeded,
     InvalidArgument,
     MLOSError,
     NotFound,
-    Unimplemented,
 )
 from mlos_generated import smi_pb2
 from tests.client.conftest import StubServer
@@ -204,8 +204,8 @@ def test_connect_and_addresses() -> None:
     assert isinstance(client, HTTPClient)
     assert client.url == "http://127.0.0.1:9"
     assert connect("https://mlos.example").url == "https://mlos.example"
-    with pytest.raises(Unimplemented, match="grpc://"):
-        connect("grpc://127.0.0.1:8081")
+    assert connect("grpc://127.0.0.1").url == "grpc://127.0.0.1:8081"
+    assert connect("unix:///run/mlos.sock").url == "unix:///run/mlos.sock"
     with pytest.raises(InvalidArgument, match="unknown scheme"):
         connect("ftp://x")
     with pytest.raises(InvalidArgument):
@@ -214,5 +214,7 @@ def test_connect_and_addresses() -> None:
 
 def test_non_json_error_answer(client: HTTPClient, stub: StubServer) -> None:
     # No operation matches: connexion answers 404, still a typed error.
+    answer = client.send(RestRequest("GET", "/nowhere"))
+    assert answer.status == 404
     with pytest.raises(NotFound):
-        client._send("GET", "/nowhere")
+        raise error_for(answer)

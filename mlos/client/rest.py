@@ -1,0 +1,275 @@
+"""The client API as REST calls, without I/O: /v1 management and /v2 Open Inference Protocol.
+
+Each method of :class:`RestOperations` returns an :class:`~mlos.client.base.Op` whose request is
+a :class:`RestRequest`; a transport (`requests` for :class:`~mlos.client.http.HTTPClient`,
+`httpx` for :class:`~mlos.client.http.AsyncHTTPClient`) sends it and hands the
+:class:`RestAnswer` to the op's `parse`. An answer whose status is not one the request accepts
+becomes an error through :func:`error_for`.
+
+/v1 bodies are the JSON rendering of the `smi.proto` messages (:mod:`mlos.rest.encoding`), read
+back into those messages. Errors: a problem body's `code` picks the :class:`MLOSError` subclass;
+/v2's `{"error": ...}` bodies are classified by their HTTP status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+from google.protobuf.message import Message
+
+from mlos.client.base import Array, Op
+from mlos.client.oip import HEADER_LENGTH, decode_response, encode_request
+from mlos.errors import InternalError, InvalidArgument, MLOSError, StatusCode
+from mlos.rest.encoding import dumps, from_json, loads
+from mlos_generated import smi_pb2
+
+__all__ = ["RestAnswer", "RestOperations", "RestRequest", "error_for"]
+
+M = TypeVar("M", bound=Message)
+SOURCES = ("entry_point", "module", "executable")
+_JSON = {"Content-Type": "application/json"}
+
+
+@dataclass(frozen=True, slots=True)
+class RestRequest:
+    """One HTTP request, and the statuses that count as an answer rather than an error."""
+
+    method: str
+    path: str
+    body: bytes | None = None
+    headers: Mapping[str, str] | None = None
+    ok: tuple[int, ...] = (200,)
+
+
+@dataclass(frozen=True, slots=True)
+class RestAnswer:
+    """What came back: status, reason phrase, body and headers."""
+
+    status: int
+    reason: str
+    content: bytes
+    headers: Mapping[str, str]
+
+
+def _quote(segment: str) -> str:
+    return quote(segment, safe="")
+
+
+def error_for(answer: RestAnswer) -> MLOSError:
+    """The typed error for an error answer (problem details, `{"error": ...}` or other)."""
+    from mlos.rest.problems import code_for_http_status
+
+    try:
+        body = loads(answer.content)
+    except MLOSError:
+        body = None
+    code = code_for_http_status(answer.status)
+    message = f"HTTP {answer.status} {answer.reason or ''}".strip()
+    if isinstance(body, dict):
+        slug = body.get("code")
+        if isinstance(slug, str) and slug.upper() in StatusCode.__members__:
+            code = StatusCode[slug.upper()]
+        text = body.get("detail") or body.get("error") or body.get("title")
+        if isinstance(text, str) and text:
+            message = text
+    return MLOSError.for_code(code, message)
+
+
+def _document(request: RestRequest, answer: RestAnswer) -> Any:
+    try:
+        return loads(answer.content)
+    except MLOSError as exc:
+        raise InternalError(
+            f"{request.method} {request.path}: the server's answer is not JSON"
+        ) from exc
+
+
+def _json_op(
+    method: str, path: str, document: Any = None, ok: tuple[int, ...] = (200,)
+) -> Op[Any]:
+    body = None if document is None else dumps(document)
+    request = RestRequest(method, path, body, None if body is None else _JSON, ok)
+    return Op(request, lambda answer: _document(request, answer))
+
+
+def _message_op(
+    method: str, path: str, message: type[M], document: Any = None, ok: tuple[int, ...] = (200,)
+) -> Op[M]:
+    body = None if document is None else dumps(document)
+    request = RestRequest(method, path, body, None if body is None else _JSON, ok)
+
+    def parse(answer: RestAnswer) -> M:
+        data = _document(request, answer)
+        if not isinstance(data, dict):
+            raise InternalError(f"{method} {path}: the server's answer is not a JSON object")
+        try:
+            return from_json(data, message())
+        except MLOSError as exc:
+            raise InternalError(f"{method} {path}: unexpected answer: {exc.message}") from exc
+
+    return Op(request, parse)
+
+
+def _then(op: Op[M], convert: Callable[[M], Any]) -> Op[Any]:
+    parse = op.parse
+    return Op(op.request, lambda answer: convert(parse(answer)))
+
+
+def _v2_model(name: str, version: str | None) -> str:
+    path = f"/v2/models/{_quote(name)}"
+    return path + f"/versions/{_quote(version)}" if version else path
+
+
+def _metadata(data: Any) -> smi_pb2.ModelMetadata:
+    try:
+        versions = data.get("versions") or []
+        metadata = smi_pb2.ModelMetadata(
+            name=data["name"],
+            version=versions[0] if versions else "",
+            platform=data.get("platform", ""),
+        )
+        for target, key in ((metadata.inputs, "inputs"), (metadata.outputs, "outputs")):
+            for tensor in data.get(key, []):
+                target.add(name=tensor["name"], datatype=tensor["datatype"], shape=tensor["shape"])
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise InternalError(f"unexpected model metadata from the server: {exc}") from exc
+    return metadata
+
+
+class RestOperations:
+    """Every call of :class:`mlos.client.Client` as a REST :class:`Op`."""
+
+    # ----- server ------------------------------------------------------------------------
+
+    def health(self) -> Op[smi_pb2.HealthResponse]:
+        """GET /v1/health (a server that is live but not ready answers 503, not an error)."""
+        return _message_op("GET", "/v1/health", smi_pb2.HealthResponse, ok=(200, 503))
+
+    def server_metadata(self) -> Op[dict[str, Any]]:
+        """GET /v2."""
+        return _json_op("GET", "/v2")
+
+    def resources(self) -> Op[smi_pb2.ResourcesResponse]:
+        """GET /v1/resources."""
+        return _message_op("GET", "/v1/resources", smi_pb2.ResourcesResponse)
+
+    # ----- plugins -----------------------------------------------------------------------
+
+    def register_plugin(
+        self,
+        name: str,
+        version: str | None = None,
+        entry_point: str | None = None,
+        module: str | None = None,
+        executable: str | None = None,
+    ) -> Op[smi_pb2.PluginStatus]:
+        """POST /v1/plugins."""
+        document: dict[str, str] = {"name": name}
+        if version:
+            document["version"] = version
+        sources = dict(zip(SOURCES, (entry_point, module, executable), strict=True))
+        given = {key: value for key, value in sources.items() if value}
+        if len(given) > 1:
+            raise InvalidArgument(f"give at most one of {', '.join(SOURCES)}")
+        document.update(given)
+        return _message_op("POST", "/v1/plugins", smi_pb2.PluginStatus, document, (200, 201))
+
+    def list_plugins(self) -> Op[list[smi_pb2.PluginStatus]]:
+        """GET /v1/plugins."""
+        op = _message_op("GET", "/v1/plugins", smi_pb2.ListPluginsResponse)
+        return _then(op, lambda response: list(response.plugins))
+
+    def get_plugin(self, name: str) -> Op[smi_pb2.PluginStatus]:
+        """GET /v1/plugins/{name}."""
+        return _message_op("GET", f"/v1/plugins/{_quote(name)}", smi_pb2.PluginStatus)
+
+    def load_plugin(self, name: str) -> Op[smi_pb2.PluginStatus]:
+        """POST /v1/plugins/{name}/load."""
+        return _message_op("POST", f"/v1/plugins/{_quote(name)}/load", smi_pb2.PluginStatus)
+
+    def unload_plugin(self, name: str) -> Op[smi_pb2.PluginStatus]:
+        """POST /v1/plugins/{name}/unload."""
+        return _message_op("POST", f"/v1/plugins/{_quote(name)}/unload", smi_pb2.PluginStatus)
+
+    def remove_plugin(self, name: str) -> Op[None]:
+        """DELETE /v1/plugins/{name}."""
+        request = RestRequest("DELETE", f"/v1/plugins/{_quote(name)}", ok=(200, 204))
+        return Op(request, lambda answer: None)
+
+    # ----- models ------------------------------------------------------------------------
+
+    def register_model(
+        self,
+        name: str,
+        path: str,
+        plugin: str | None = None,
+        version: str | None = None,
+        config: Mapping[str, str] | None = None,
+    ) -> Op[smi_pb2.ModelStatus]:
+        """POST /v1/models."""
+        document: dict[str, Any] = {"name": name, "path": str(path)}
+        if plugin:
+            document["plugin"] = plugin
+        if version:
+            document["version"] = version
+        if config:
+            document["config"] = {str(k): str(v) for k, v in config.items()}
+        return _message_op("POST", "/v1/models", smi_pb2.ModelStatus, document, (200, 201))
+
+    def list_models(self) -> Op[list[smi_pb2.ModelStatus]]:
+        """GET /v1/models."""
+        op = _message_op("GET", "/v1/models", smi_pb2.ListModelsResponse)
+        return _then(op, lambda response: list(response.models))
+
+    def get_model(self, name: str, version: str | None = None) -> Op[smi_pb2.Model]:
+        """GET /v1/models/{name}[/versions/{version}]."""
+        if not version:
+            return _message_op("GET", f"/v1/models/{_quote(name)}", smi_pb2.Model)
+        path = f"/v1/models/{_quote(name)}/versions/{_quote(version)}"
+        op = _message_op("GET", path, smi_pb2.ModelStatus)
+        return _then(
+            op, lambda status: smi_pb2.Model(name=status.name or name, versions=[status])
+        )
+
+    def remove_model(
+        self, name: str, version: str | None = None
+    ) -> Op[list[smi_pb2.ModelStatus]]:
+        """DELETE /v1/models/{name}[/versions/{version}]."""
+        path = f"/v1/models/{_quote(name)}"
+        if version:
+            path += f"/versions/{_quote(version)}"
+        op = _message_op("DELETE", path, smi_pb2.RemoveModelResponse)
+        return _then(op, lambda response: list(response.removed))
+
+    def model_metadata(
+        self, name: str, version: str | None = None
+    ) -> Op[smi_pb2.ModelMetadata]:
+        """GET /v2/models/{name}[/versions/{version}]."""
+        return _then(_json_op("GET", _v2_model(name, version)), _metadata)
+
+    def model_ready(self, name: str, version: str | None = None) -> Op[bool]:
+        """GET /v2/models/{name}[/versions/{version}]/ready: 200 ready, 400 or 404 not."""
+        request = RestRequest("GET", _v2_model(name, version) + "/ready", ok=(200, 400, 404))
+        return Op(request, lambda answer: answer.status == 200)
+
+    # ----- inference ---------------------------------------------------------------------
+
+    def infer(
+        self,
+        model: str,
+        inputs: Mapping[str, Array],
+        outputs: Sequence[str] | None = None,
+        version: str | None = None,
+        binary: bool = True,
+        datatypes: Mapping[str, str] | None = None,
+    ) -> Op[dict[str, Array]]:
+        """POST /v2/models/{name}[/versions/{version}]/infer, binary tensors or JSON."""
+        body, headers = encode_request(inputs, outputs, binary=binary, datatypes=datatypes)
+        request = RestRequest("POST", _v2_model(model, version) + "/infer", body, headers)
+        return Op(
+            request,
+            lambda answer: decode_response(answer.content, answer.headers.get(HEADER_LENGTH)),
+        )

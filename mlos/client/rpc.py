@@ -1,0 +1,181 @@
+"""The MLOS client over gRPC: :class:`GRPCClient` (grpcio) and :class:`AsyncGRPCClient` (grpc.aio).
+
+    from mlos.client import connect
+
+    with connect("grpc://127.0.0.1:8081") as client:
+        outputs = client.infer("demo", {"input": x})
+
+Calls go to the `mlos.smi.v1.MLOS` service through the generated `MLOSStub`; server metadata,
+which that service does not carry, comes from the Open Inference Protocol service. A failed
+call's MLOS code is read from its trailing metadata (:mod:`mlos.grpc.status`), so every error
+is the same :class:`~mlos.errors.MLOSError` subclass as over REST and IPC.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import grpc
+import grpc.aio
+
+from mlos.client.aio import BaseAsyncClient
+from mlos.client.base import DEFAULT_TIMEOUT, Op, Unreachable
+from mlos.client.smi import SmiCall, SmiOperations
+from mlos.client.sync import BaseClient
+from mlos.errors import DeadlineExceeded, InvalidArgument, MLOSError
+from mlos.grpc.status import CODE_METADATA_KEY, code_for_grpc_status
+from mlos_generated import inference_pb2, inference_pb2_grpc, smi_pb2_grpc
+
+__all__ = ["DEFAULT_GRPC_PORT", "AsyncGRPCClient", "GRPCClient", "grpc_target"]
+
+DEFAULT_GRPC_PORT = 8081
+T = TypeVar("T")
+_OPERATIONS = SmiOperations()
+_OPTIONS = [
+    ("grpc.max_send_message_length", -1),
+    ("grpc.max_receive_message_length", -1),
+    ("grpc.enable_http_proxy", 0),
+]
+
+
+def grpc_target(url: str) -> str:
+    """The grpcio target (`host:port`) of `grpc://host[:port]`."""
+    parts = urlsplit(url.strip())
+    if parts.scheme != "grpc" or not parts.hostname:
+        raise InvalidArgument(f"{url!r} is not a grpc://HOST:PORT address")
+    try:
+        port = parts.port or DEFAULT_GRPC_PORT
+    except ValueError:
+        raise InvalidArgument(f"{url!r} has an invalid port") from None
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return f"{host}:{port}"
+
+
+def _error(exc: grpc.RpcError, url: str, name: str, timeout: float | None) -> MLOSError:
+    """The MLOS error for a failed call (see the module documentation)."""
+    status = exc.code()  # type: ignore[attr-defined]
+    details = exc.details() or status.name.lower()  # type: ignore[attr-defined]
+    trailing: Any = exc.trailing_metadata() or ()  # type: ignore[attr-defined]
+    metadata: tuple[tuple[str, str | bytes], ...] = tuple(
+        (str(key), value) for key, value in trailing
+    )
+    if any(key == CODE_METADATA_KEY for key, _ in metadata):
+        return MLOSError.for_code(code_for_grpc_status(status, metadata), details)
+    if status == grpc.StatusCode.UNAVAILABLE:
+        return Unreachable(f"no MLOS server is reachable at {url} ({details})")
+    if status == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return DeadlineExceeded(f"{url} did not answer {name} within {timeout:g} s")
+    return MLOSError.for_code(code_for_grpc_status(status), details)
+
+
+def _server_metadata(response: inference_pb2.ServerMetadataResponse) -> dict[str, Any]:
+    return {
+        "name": response.name,
+        "version": response.version,
+        "extensions": list(response.extensions),
+    }
+
+
+class GRPCClient(BaseClient):
+    """A blocking client of one MLOS server's gRPC API; see :class:`mlos.client.Client`."""
+
+    def __init__(self, url: str, *, timeout: float | None = DEFAULT_TIMEOUT) -> None:
+        self._target = grpc_target(url)
+        self._url = f"grpc://{self._target}"
+        self._ops = _OPERATIONS
+        self._timeout = timeout
+        self._channel = grpc.insecure_channel(self._target, options=_OPTIONS)
+        stub = smi_pb2_grpc.MLOSStub(self._channel)
+        self._calls: dict[str, Any] = {
+            name: getattr(stub, name) for name in dir(stub) if name[:1].isupper()
+        }
+        self._inference = inference_pb2_grpc.GRPCInferenceServiceStub(self._channel)
+
+    @property
+    def url(self) -> str:
+        """`grpc://host:port`."""
+        return self._url
+
+    def __repr__(self) -> str:
+        return f"GRPCClient({self._url!r})"
+
+    def _run(self, op: Op[T]) -> T:
+        call: SmiCall = op.request
+        name = call.method.name
+        try:
+            response = self._calls[name](call.request, timeout=self._timeout)
+        except grpc.RpcError as exc:
+            raise _error(exc, self._url, name, self._timeout) from None
+        return op.parse(response)
+
+    def server_metadata(self) -> dict[str, Any]:
+        """Server name, version and extensions (the inference service's ServerMetadata)."""
+        try:
+            response = self._inference.ServerMetadata(
+                inference_pb2.ServerMetadataRequest(), timeout=self._timeout
+            )
+        except grpc.RpcError as exc:
+            raise _error(exc, self._url, "ServerMetadata", self._timeout) from None
+        return _server_metadata(response)
+
+    def close(self) -> None:
+        """Close the channel."""
+        self._channel.close()
+
+
+class AsyncGRPCClient(BaseAsyncClient):
+    """An asyncio client of one MLOS server's gRPC API; see :class:`mlos.client.AsyncClient`."""
+
+    def __init__(self, url: str, *, timeout: float | None = DEFAULT_TIMEOUT) -> None:
+        self._target = grpc_target(url)
+        self._url = f"grpc://{self._target}"
+        self._ops = _OPERATIONS
+        self._timeout = timeout
+        self._channel: grpc.aio.Channel | None = None
+        self._calls: dict[str, Any] = {}
+        self._inference: Any = None
+
+    @property
+    def url(self) -> str:
+        """`grpc://host:port`."""
+        return self._url
+
+    def __repr__(self) -> str:
+        return f"AsyncGRPCClient({self._url!r})"
+
+    def _open(self) -> None:
+        """Create the channel on the running loop (grpc.aio binds it to the loop it starts on)."""
+        self._channel = grpc.aio.insecure_channel(self._target, options=_OPTIONS)
+        stub = smi_pb2_grpc.MLOSStub(self._channel)
+        self._calls = {name: getattr(stub, name) for name in dir(stub) if name[:1].isupper()}
+        self._inference = inference_pb2_grpc.GRPCInferenceServiceStub(self._channel)
+
+    async def _run(self, op: Op[T]) -> T:
+        if self._channel is None:
+            self._open()
+        call: SmiCall = op.request
+        name = call.method.name
+        try:
+            response = await self._calls[name](call.request, timeout=self._timeout)
+        except grpc.RpcError as exc:
+            raise _error(exc, self._url, name, self._timeout) from None
+        return op.parse(response)
+
+    async def server_metadata(self) -> dict[str, Any]:
+        """Server name, version and extensions (the inference service's ServerMetadata)."""
+        if self._channel is None:
+            self._open()
+        try:
+            response = await self._inference.ServerMetadata(
+                inference_pb2.ServerMetadataRequest(), timeout=self._timeout
+            )
+        except grpc.RpcError as exc:
+            raise _error(exc, self._url, "ServerMetadata", self._timeout) from None
+        return _server_metadata(response)
+
+    async def close(self) -> None:
+        """Close the channel."""
+        channel, self._channel = self._channel, None
+        if channel is not None:
+            await channel.close()

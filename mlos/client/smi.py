@@ -1,0 +1,230 @@
+"""The client API as calls of the `mlos.smi.v1.MLOS` service, without I/O (gRPC and IPC).
+
+Each method of :class:`SmiOperations` returns an :class:`~mlos.client.base.Op` whose request is
+an :class:`SmiCall`: the method (from the generated method table) and its request message. The
+gRPC and IPC clients send it and hand the response message to the op's `parse`.
+
+The MLOS service has no calls of its own for model metadata and readiness; they are read from
+`GetModel` and `ListModels`, which return each version's state and metadata: a version is ready
+when its state is READY, and a request that names no version is served by the latest ready one
+(versions come oldest first).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+from google.protobuf.message import Message
+
+from mlos import tensors
+from mlos.client.base import Array, Op
+from mlos.client.oip import raw_contents, to_array
+from mlos.errors import InvalidArgument, NotFound, Unavailable, Unimplemented
+from mlos.ipc.method import Method
+from mlos_generated import smi_ipc, smi_pb2
+
+__all__ = ["SmiCall", "SmiOperations", "arrays", "serving_version"]
+
+SOURCES = ("entry_point", "module", "executable")
+_READY = smi_pb2.MODEL_STATE_READY
+
+
+class SmiCall(NamedTuple):
+    """One call of the MLOS service."""
+
+    method: Method[Any, Any]
+    request: Message
+
+
+def _op(method: Method[Any, Any], request: Message) -> Op[Any]:
+    return Op(SmiCall(method, request), _same)
+
+
+def _same(response: Any) -> Any:
+    return response
+
+
+def arrays(response: smi_pb2.InferResponse) -> dict[str, Array]:
+    """The outputs of an inference response as numpy arrays, by name (read-only views)."""
+    return {
+        tensor.name: to_array(tensor.datatype, tensor.shape, tensor.contents)
+        for tensor in response.outputs
+    }
+
+
+def serving_version(model: smi_pb2.Model, version: str | None) -> smi_pb2.ModelStatus:
+    """The version that serves a request: the one named, else the latest ready one.
+
+    Raises NotFound when the model has no such version, Unavailable when it is not ready.
+    """
+    versions = list(model.versions)
+    if version:
+        found = [status for status in versions if status.version == version]
+        if not found:
+            raise NotFound(f"model {model.name!r} has no version {version!r}")
+        status = found[0]
+    else:
+        if not versions:
+            raise NotFound(f"no model {model.name!r} is registered")
+        ready = [status for status in versions if status.state == _READY]
+        status = ready[-1] if ready else versions[-1]
+    if status.state != _READY:
+        state = smi_pb2.ModelState.Name(status.state).removeprefix("MODEL_STATE_").lower()
+        detail = f": {status.message}" if status.message else ""
+        raise Unavailable(f"model {model.name!r} version {status.version!r} is {state}{detail}")
+    return status
+
+
+class SmiOperations:
+    """Every call of :class:`mlos.client.Client` as an MLOS service :class:`Op`."""
+
+    # ----- server ------------------------------------------------------------------------
+
+    def health(self) -> Op[smi_pb2.HealthResponse]:
+        """MLOS.Health."""
+        return _op(smi_ipc.MLOS_HEALTH, smi_pb2.HealthRequest())
+
+    def server_metadata(self) -> Op[dict[str, Any]]:
+        """Not part of the MLOS service: the gRPC client asks the inference service instead."""
+        raise Unimplemented(
+            "the MLOS service has no server metadata; ask the REST (GET /v2) or gRPC API"
+        )
+
+    def resources(self) -> Op[smi_pb2.ResourcesResponse]:
+        """MLOS.GetResources."""
+        return _op(smi_ipc.MLOS_GET_RESOURCES, smi_pb2.ResourcesRequest())
+
+    # ----- plugins -----------------------------------------------------------------------
+
+    def register_plugin(
+        self,
+        name: str,
+        version: str | None = None,
+        entry_point: str | None = None,
+        module: str | None = None,
+        executable: str | None = None,
+    ) -> Op[smi_pb2.PluginStatus]:
+        """MLOS.RegisterPlugin."""
+        sources = dict(zip(SOURCES, (entry_point, module, executable), strict=True))
+        given = {key: value for key, value in sources.items() if value}
+        if len(given) > 1:
+            raise InvalidArgument(f"give at most one of {', '.join(SOURCES)}")
+        request = smi_pb2.RegisterPluginRequest(name=name, version=version or "")
+        if given:
+            request.source.CopyFrom(smi_pb2.PluginSource(**given))
+        return _op(smi_ipc.MLOS_REGISTER_PLUGIN, request)
+
+    def list_plugins(self) -> Op[list[smi_pb2.PluginStatus]]:
+        """MLOS.ListPlugins."""
+        call = SmiCall(smi_ipc.MLOS_LIST_PLUGINS, smi_pb2.ListPluginsRequest())
+        return Op(call, lambda response: list(response.plugins))
+
+    def get_plugin(self, name: str) -> Op[smi_pb2.PluginStatus]:
+        """MLOS.GetPlugin."""
+        return _op(smi_ipc.MLOS_GET_PLUGIN, smi_pb2.PluginRef(name=name))
+
+    def load_plugin(self, name: str) -> Op[smi_pb2.PluginStatus]:
+        """MLOS.LoadPlugin."""
+        return _op(smi_ipc.MLOS_LOAD_PLUGIN, smi_pb2.PluginRef(name=name))
+
+    def unload_plugin(self, name: str) -> Op[smi_pb2.PluginStatus]:
+        """MLOS.UnloadPlugin."""
+        return _op(smi_ipc.MLOS_UNLOAD_PLUGIN, smi_pb2.PluginRef(name=name))
+
+    def remove_plugin(self, name: str) -> Op[None]:
+        """MLOS.RemovePlugin."""
+        call = SmiCall(smi_ipc.MLOS_REMOVE_PLUGIN, smi_pb2.PluginRef(name=name))
+        return Op(call, lambda response: None)
+
+    # ----- models ------------------------------------------------------------------------
+
+    def register_model(
+        self,
+        name: str,
+        path: str,
+        plugin: str | None = None,
+        version: str | None = None,
+        config: Mapping[str, str] | None = None,
+    ) -> Op[smi_pb2.ModelStatus]:
+        """MLOS.RegisterModel."""
+        request = smi_pb2.RegisterModelRequest(
+            name=name,
+            path=str(path),
+            plugin=plugin or "",
+            version=version or "",
+            config={str(k): str(v) for k, v in (config or {}).items()},
+        )
+        return _op(smi_ipc.MLOS_REGISTER_MODEL, request)
+
+    def list_models(self) -> Op[list[smi_pb2.ModelStatus]]:
+        """MLOS.ListModels."""
+        call = SmiCall(smi_ipc.MLOS_LIST_MODELS, smi_pb2.ListModelsRequest())
+        return Op(call, lambda response: list(response.models))
+
+    def get_model(self, name: str, version: str | None = None) -> Op[smi_pb2.Model]:
+        """MLOS.GetModel."""
+        return _op(smi_ipc.MLOS_GET_MODEL, smi_pb2.ModelRef(name=name, version=version or ""))
+
+    def remove_model(
+        self, name: str, version: str | None = None
+    ) -> Op[list[smi_pb2.ModelStatus]]:
+        """MLOS.RemoveModel."""
+        request = smi_pb2.ModelRef(name=name, version=version or "")
+        call = SmiCall(smi_ipc.MLOS_REMOVE_MODEL, request)
+        return Op(call, lambda response: list(response.removed))
+
+    def model_metadata(
+        self, name: str, version: str | None = None
+    ) -> Op[smi_pb2.ModelMetadata]:
+        """MLOS.GetModel, then the metadata of the version that serves requests."""
+        request = smi_pb2.ModelRef(name=name, version=version or "")
+        call = SmiCall(smi_ipc.MLOS_GET_MODEL, request)
+        return Op(call, lambda model: serving_version(model, version).metadata)
+
+    def model_ready(self, name: str, version: str | None = None) -> Op[bool]:
+        """MLOS.ListModels: whether the version (or any version) of `name` is ready."""
+        call = SmiCall(smi_ipc.MLOS_LIST_MODELS, smi_pb2.ListModelsRequest())
+        return Op(
+            call,
+            lambda response: any(
+                status.name == name
+                and status.state == _READY
+                and (not version or status.version == version)
+                for status in response.models
+            ),
+        )
+
+    # ----- inference ---------------------------------------------------------------------
+
+    def infer(
+        self,
+        model: str,
+        inputs: Mapping[str, Array],
+        outputs: Sequence[str] | None = None,
+        version: str | None = None,
+        binary: bool = True,
+        datatypes: Mapping[str, str] | None = None,
+    ) -> Op[dict[str, Array]]:
+        """MLOS.Infer: tensors always travel as raw bytes (`binary` is for REST only)."""
+        tensors_in = []
+        for name, value in inputs.items():
+            array = value if isinstance(value, np.ndarray) else np.asarray(value)
+            datatype = (datatypes and datatypes.get(name)) or tensors.datatype_of(array)
+            tensors.numpy_dtype(datatype)  # an unknown datatype is the caller's mistake
+            tensors_in.append(
+                smi_pb2.Tensor(
+                    name=name,
+                    datatype=datatype,
+                    shape=array.shape,
+                    contents=raw_contents(name, array, datatype),
+                )
+            )
+        request = smi_pb2.InferRequest(
+            model_name=model,
+            model_version=version or "",
+            inputs=tensors_in,
+            outputs=[smi_pb2.RequestedOutput(name=name) for name in outputs or ()],
+        )
+        return Op(SmiCall(smi_ipc.MLOS_INFER, request), arrays)

@@ -1,0 +1,251 @@
+"""The MLOS client over the local IPC socket: :class:`IPCClient` and :class:`AsyncIPCClient`.
+
+    from mlos.client import connect
+
+    with connect("unix:///home/me/.mlos/mlos.sock") as client:
+        outputs = client.infer("demo", {"input": x})
+
+Both speak the MLOS service of `smi.proto` in the IPC framing (docs/ipc.md). :class:`IPCClient`
+is a plain blocking socket with no event loop — the fastest way for one caller to reach the
+server; calls from several threads take turns on its one connection. :class:`AsyncIPCClient`
+multiplexes any number of concurrent calls on one connection by request id. Both connect on
+the first call and again after the connection was lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import itertools
+import socket
+import struct
+import threading
+from pathlib import Path
+from typing import Any, TypeVar
+
+from google.protobuf.message import DecodeError, Message
+
+from mlos.client.aio import BaseAsyncClient
+from mlos.client.base import DEFAULT_TIMEOUT, Op, Unreachable
+from mlos.client.smi import SmiCall, SmiOperations
+from mlos.client.sync import BaseClient
+from mlos.errors import DeadlineExceeded, InternalError, InvalidArgument, MLOSError, Unavailable
+from mlos.ipc.channel import Channel
+from mlos.ipc.framing import HEADER, INLINE_LIMIT, FrameKind
+from mlos.ipc.method import Method
+from mlos_generated import smi_pb2
+
+__all__ = ["AsyncIPCClient", "IPCClient", "socket_path"]
+
+T = TypeVar("T")
+_OPERATIONS = SmiOperations()
+_BUFFER = 1 << 16
+_TIMEVAL = struct.Struct("@ll")
+_LOST = (errno.EPIPE, errno.ECONNRESET, errno.ENOTCONN, errno.ESHUTDOWN)
+
+
+def socket_path(url: str | Path) -> Path:
+    """The socket path of `unix:///abs/path`, `unix://relative/path` or a plain path."""
+    text = str(url).strip()
+    if text.startswith("unix://"):
+        text = text[len("unix://") :]
+    elif "://" in text:
+        raise InvalidArgument(f"{url!r} is not a unix:// address")
+    if not text:
+        raise InvalidArgument(f"{url!r} names no socket path")
+    return Path(text)
+
+
+class _Closed(Exception):
+    """The server closed the connection."""
+
+
+class IPCClient(BaseClient):
+    """A blocking client of the MLOS IPC socket; see :class:`mlos.client.Client`."""
+
+    def __init__(self, url: str | Path, *, timeout: float | None = DEFAULT_TIMEOUT) -> None:
+        self._path = socket_path(url)
+        self._url = f"unix://{self._path}"
+        self._ops = _OPERATIONS
+        self._timeout = timeout
+        self._timeout_ms = 0 if timeout is None else max(1, int(timeout * 1000))
+        self._sock: socket.socket | None = None
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self._buffer = bytearray(_BUFFER)
+        self._view = memoryview(self._buffer)
+
+    @property
+    def url(self) -> str:
+        """`unix://` and the socket path."""
+        return self._url
+
+    def __repr__(self) -> str:
+        return f"IPCClient({self._url!r})"
+
+    def _connect(self) -> socket.socket:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(str(self._path))
+        except OSError as exc:
+            sock.close()
+            reason = (exc.strerror or type(exc).__name__).lower()
+            raise Unreachable(f"no MLOS server is reachable at {self._url} ({reason})") from None
+        if self._timeout is not None:
+            # Kernel timeouts keep the socket in blocking mode: no poll() before every read.
+            seconds = int(self._timeout)
+            value = _TIMEVAL.pack(seconds, int((self._timeout - seconds) * 1e6))
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, value)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, value)
+        self._sock = sock
+        return sock
+
+    def call(self, method: Method[Any, Any], request: Message) -> Any:
+        """One call of the MLOS service: the response message, or the server's typed error."""
+        payload = request.SerializeToString()
+        with self._lock:
+            sock = self._sock or self._connect()
+            request_id = next(self._ids) & 0xFFFFFFFF
+            header = HEADER.pack(
+                len(payload), FrameKind.REQUEST, 0, method.id, request_id, self._timeout_ms
+            )
+            try:
+                sent = False
+                try:
+                    if len(payload) <= INLINE_LIMIT:
+                        sock.sendall(header + payload)
+                    else:
+                        sock.sendall(header)
+                        sock.sendall(payload)
+                    sent = True
+                except OSError as exc:
+                    if exc.errno not in _LOST:
+                        raise
+                    # The server may have said why before it closed (a frame over its limit).
+                kind, answer = self._receive(sock, request_id)
+            except (OSError, _Closed) as exc:
+                self._drop()
+                raise self._failure(method, exc) from None
+            if not sent:
+                self._drop()
+        if kind == FrameKind.RESPONSE:
+            try:
+                return method.response_type.FromString(answer)
+            except DecodeError:
+                raise InternalError(f"the server sent an undecodable {method.name} reply") from None
+        try:
+            error = smi_pb2.Error.FromString(answer)
+        except DecodeError:
+            raise InternalError(f"the server sent an undecodable {method.name} error") from None
+        raise MLOSError.from_proto(error)
+
+    def _receive(self, sock: socket.socket, request_id: int) -> tuple[int, bytes]:
+        """The answer to `request_id`: its kind and payload."""
+        view = self._view
+        size = HEADER.size
+        while True:
+            received = 0
+            while received < size:
+                count = sock.recv_into(view[received:])
+                if not count:
+                    raise _Closed
+                received += count
+            length, kind, _, _, answer_id, _ = HEADER.unpack_from(view)
+            total = size + length
+            payload: Any
+            if total <= _BUFFER:
+                while received < total:
+                    count = sock.recv_into(view[received:])
+                    if not count:
+                        raise _Closed
+                    received += count
+                payload = bytes(view[size:total])
+            else:
+                payload = bytearray(length)
+                target = memoryview(payload)
+                done = received - size
+                target[:done] = view[size:received]
+                while done < length:
+                    count = sock.recv_into(target[done:])
+                    if not count:
+                        raise _Closed
+                    done += count
+                received = total
+            if received != total:
+                raise _Closed  # more bytes than one answer: the stream is out of step
+            if answer_id == request_id:
+                return kind, payload
+
+    def _failure(self, method: Method[Any, Any], exc: BaseException) -> MLOSError:
+        if isinstance(exc, OSError) and exc.errno in (errno.EAGAIN, errno.EWOULDBLOCK):
+            return DeadlineExceeded(
+                f"{self._url} did not answer {method.name} within {self._timeout:g} s"
+            )
+        return Unavailable(f"the connection to {self._url} was lost during {method.name}")
+
+    def _drop(self) -> None:
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            sock.close()
+
+    def _run(self, op: Op[T]) -> T:
+        call: SmiCall = op.request
+        return op.parse(self.call(call.method, call.request))
+
+    def close(self) -> None:
+        """Close the connection."""
+        with self._lock:
+            self._drop()
+
+
+class AsyncIPCClient(BaseAsyncClient):
+    """An asyncio client of the MLOS IPC socket; see :class:`mlos.client.AsyncClient`."""
+
+    def __init__(self, url: str | Path, *, timeout: float | None = DEFAULT_TIMEOUT) -> None:
+        self._path = socket_path(url)
+        self._url = f"unix://{self._path}"
+        self._ops = _OPERATIONS
+        self._timeout = timeout
+        self._channel: Channel | None = None
+        self._connecting: asyncio.Lock | None = None
+
+    @property
+    def url(self) -> str:
+        """`unix://` and the socket path."""
+        return self._url
+
+    def __repr__(self) -> str:
+        return f"AsyncIPCClient({self._url!r})"
+
+    async def _connect(self) -> Channel:
+        if self._connecting is None:
+            self._connecting = asyncio.Lock()
+        async with self._connecting:
+            channel = self._channel
+            if channel is None or channel.closed:
+                try:
+                    channel = await Channel.connect(str(self._path), self._url)
+                except Unavailable as exc:
+                    reason = exc.message.rsplit(": ", 1)[-1].lower()
+                    raise Unreachable(
+                        f"no MLOS server is reachable at {self._url} ({reason})"
+                    ) from None
+                self._channel = channel
+            return channel
+
+    async def call(self, method: Method[Any, Any], request: Message) -> Any:
+        """One call of the MLOS service: the response message, or the server's typed error."""
+        channel = self._channel
+        if channel is None or channel.closed:
+            channel = await self._connect()
+        return await channel.call(method, request, timeout=self._timeout)
+
+    async def _run(self, op: Op[T]) -> T:
+        call: SmiCall = op.request
+        return op.parse(await self.call(call.method, call.request))
+
+    async def close(self) -> None:
+        """Close the connection."""
+        channel, self._channel = self._channel, None
+        if channel is not None:
+            channel.close()
