@@ -264,30 +264,35 @@ class Engine:
         metadata = entry.metadata
         assert metadata is not None
         stats = self.stats.of(entry.record.name, entry.record.version)
+        binding = None
         try:
-            with self.shm.bound(request) as binding:
-                check_infer_request(request, metadata)
-                request.model_version = entry.record.version
-                plugin = entry.record.plugin
-                client = self.plugins.client(plugin)
-                info = self.plugins.get(plugin).info
-                takes_shm = info is not None and info.capabilities.shared_memory
-                pool = self.arenas.pool(plugin, takes_shm)
-                checked = time.perf_counter_ns()
-                response = await exchange(
-                    client,
-                    request,
-                    metadata,
-                    pool=pool,
-                    binding=binding,
-                    threshold=self.arenas.threshold,
-                    timeout=INFER_TIMEOUT,
-                )
+            binding = self.shm.bind(request)
+            check_infer_request(request, metadata)
+            request.model_version = entry.record.version
+            plugin = entry.record.plugin
+            client = self.plugins.client(plugin)
+            info = self.plugins.get(plugin).info
+            pool = self.arenas.pool(plugin, info is not None and info.capabilities.shared_memory)
+            inputs = request.inputs
+            batch = int(inputs[0].shape[0]) if inputs and inputs[0].shape else 1
+            checked = time.perf_counter_ns()
+            response = await exchange(
+                client,
+                request,
+                metadata,
+                pool=pool,
+                binding=binding,
+                threshold=self.arenas.threshold,
+                timeout=INFER_TIMEOUT,
+                batch=batch,
+            )
         except MLOSError:
             stats.record_failure(time.perf_counter_ns() - started)
             raise
+        finally:
+            if binding is not None:
+                binding.release()
         done = time.perf_counter_ns()
-        batch = int(request.inputs[0].shape[0]) if request.inputs and request.inputs[0].shape else 1
         stats.record_success(batch, checked - started, done - checked)
         return response
 

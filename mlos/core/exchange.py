@@ -17,13 +17,16 @@ A request with no shared memory anywhere is forwarded untouched.
 from __future__ import annotations
 
 import asyncio
+import math
+import sys
 from dataclasses import dataclass
+from typing import Any
 
 from mlos.core.arena import Block, SegmentPool, align
 from mlos.core.shm import Binding
 from mlos.errors import DeadlineExceeded, InternalError, MLOSError, Unavailable
 from mlos.shared_memory import set_ref_parameters
-from mlos.tensors import element_size
+from mlos.tensors import DATATYPES
 from mlos_generated import smi_ipc, smi_pb2
 
 __all__ = ["exchange"]
@@ -46,44 +49,55 @@ async def exchange(
     binding: Binding | None,
     threshold: int,
     timeout: float,
+    batch: int,
 ) -> smi_pb2.InferResponse:
-    """Run `request` in the plugin behind `client`, moving tensors as the module describes."""
-    sources = binding.inputs if binding is not None else {}
-    large: list[tuple[smi_pb2.Tensor, memoryview | bytes]] = []
-    for tensor in request.inputs:
-        data = sources.get(tensor.name, tensor.contents)
-        if pool is not None and len(data) >= threshold and element_size(tensor.datatype):
-            large.append((tensor, data))
-        elif tensor.name in sources:
-            tensor.contents = bytes(data)
-            tensor.ClearField("shared_memory")
-    slots = _output_sizes(request, metadata, threshold) if pool is not None else {}
-    if not large and not slots:
+    """Run `request` in the plugin behind `client`, moving tensors as the module describes.
+
+    `batch` is the leading dimension of the first input (1 when it has none).
+    """
+    sources = binding.inputs if binding is not None else _NONE
+    large: list[smi_pb2.Tensor] = []
+    slots: dict[str, int] = _NONE
+    block: Block | None = None
+    if pool is not None and (sources or _maybe_large(metadata, threshold, batch)):
+        for tensor in request.inputs:
+            if _nbytes(tensor) >= threshold:
+                large.append(tensor)
+        slots = _output_sizes(request, metadata, threshold)
+        if large or slots:
+            block = pool.acquire(_room(large, slots))
+    if block is None:  # nothing large, no pool, or the pool is full: everything inline
+        if sources:
+            for tensor in request.inputs:
+                if tensor.name in sources:
+                    tensor.contents = bytes(sources[tensor.name])
+                    tensor.ClearField("shared_memory")
         response = await client.infer(request, timeout=timeout)
-        return _deliver(response, binding, None, {})
+        if binding is not None:
+            return _deliver(response, binding, None, _NONE)
+        for tensor in response.outputs:
+            if tensor.HasField("shared_memory"):
+                _from_block(tensor, None, None)  # raises: the plugin was given no room
+        return response
 
     assert pool is not None
-    need = sum(align(len(data)) for _, data in large) + sum(align(n) for n in slots.values())
-    block = pool.acquire(need)
-    if block is None:  # the pool is full: everything inline
-        for tensor, data in large:
-            if tensor.name in sources:
-                tensor.contents = bytes(data)
-                tensor.ClearField("shared_memory")
-        response = await client.infer(request, timeout=timeout)
-        return _deliver(response, binding, None, {})
-
     reuse = False
     try:
         offset = 0
-        for tensor, data in large:
-            size = len(data)
-            block.view[offset : offset + size] = data
-            tensor.ClearField("contents")
-            tensor.shared_memory.CopyFrom(
-                smi_pb2.SharedMemoryRef(region=block.name, offset=offset, byte_size=size)
-            )
-            offset += align(size)
+        for tensor in request.inputs:
+            data: memoryview | bytes | None = sources.get(tensor.name)
+            if any(tensor is each for each in large):
+                data = data if data is not None else tensor.contents
+                size = len(data)
+                block.view[offset : offset + size] = data
+                tensor.ClearField("contents")
+                tensor.shared_memory.CopyFrom(
+                    smi_pb2.SharedMemoryRef(region=block.name, offset=offset, byte_size=size)
+                )
+                offset += align(size)
+            elif data is not None:
+                tensor.contents = bytes(data)
+                tensor.ClearField("shared_memory")
         reserved: dict[str, _Slot] = {}
         if slots and not request.outputs:
             request.outputs.extend(smi_pb2.RequestedOutput(name=o.name) for o in metadata.outputs)
@@ -110,6 +124,77 @@ async def exchange(
         pool.release(block, reuse=reuse)
 
 
+_NONE: dict[str, Any] = {}
+_ITEMSIZE = {name: dtype.itemsize for name, dtype in DATATYPES.items() if name != "BYTES"}
+
+
+def _nbytes(tensor: smi_pb2.Tensor) -> int:
+    """Bytes of a checked input of fixed-size type (0 for BYTES), without touching its data."""
+    itemsize = _ITEMSIZE.get(tensor.datatype, 0)
+    return itemsize * math.prod(tensor.shape) if itemsize else 0
+
+
+def _room(large: list[smi_pb2.Tensor], slots: dict[str, int]) -> int:
+    """Bytes of block the large inputs and the reserved outputs need."""
+    return sum(align(_nbytes(t)) for t in large) + sum(align(n) for n in slots.values())
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What a model's metadata says about the sizes of its tensors, for one threshold."""
+
+    threshold: int
+    #: Per output of fixed-size type whose shape is static but for a leading dynamic dimension:
+    #: its name, its bytes (per batch entry when batched), whether it is batched.
+    outputs: list[tuple[str, int, bool]]
+    #: Whether the first input has a leading dynamic (batch) dimension.
+    batch_input: bool
+    #: Batches smaller than this have no tensor of at least `threshold` bytes; 0: unknown.
+    small_below: int
+
+
+_plans: dict[int, tuple[smi_pb2.ModelMetadata, _Plan]] = {}
+
+
+def _plan(metadata: smi_pb2.ModelMetadata, threshold: int) -> _Plan:
+    """The plan for `metadata`, computed once per metadata message and threshold."""
+    cached = _plans.get(id(metadata))
+    if cached is not None and cached[0] is metadata and cached[1].threshold == threshold:
+        return cached[1]
+    outputs: list[tuple[str, int, bool]] = []
+    small_below = sys.maxsize
+    for specs, is_output in ((metadata.inputs, False), (metadata.outputs, True)):
+        for spec in specs:
+            itemsize = _ITEMSIZE.get(spec.datatype, 0)
+            if not itemsize:
+                continue  # BYTES never travels through the pool
+            shape = list(spec.shape)
+            batched = bool(shape) and shape[0] == -1
+            rest = shape[1:] if batched else shape
+            if any(dim < 0 for dim in rest):
+                small_below = 0 if not is_output else small_below
+                continue
+            size = itemsize * math.prod(rest)
+            if is_output:
+                outputs.append((spec.name, size, batched))
+            if not batched and size >= threshold:
+                small_below = 0
+            elif batched and size:
+                small_below = min(small_below, -(-threshold // size))
+    first = list(metadata.inputs[0].shape) if metadata.inputs else []
+    plan = _Plan(threshold, outputs, bool(first) and first[0] == -1, small_below)
+    if len(_plans) >= 1024:
+        _plans.clear()
+    _plans[id(metadata)] = (metadata, plan)
+    return plan
+
+
+def _maybe_large(metadata: smi_pb2.ModelMetadata, threshold: int, batch: int) -> bool:
+    """False when no tensor of a request of `batch` can reach `threshold` bytes."""
+    plan = _plan(metadata, threshold)
+    return not plan.small_below or (batch if plan.batch_input else 1) >= plan.small_below
+
+
 def _output_sizes(
     request: smi_pb2.InferRequest, metadata: smi_pb2.ModelMetadata, threshold: int
 ) -> dict[str, int]:
@@ -118,28 +203,19 @@ def _output_sizes(
     A leading dynamic dimension is taken to be the batch of the first input; outputs with any
     other dynamic dimension get no room reserved (they come back inline when they do not fit).
     """
+    plan = _plan(metadata, threshold)
+    if not plan.outputs:
+        return _NONE
     batch = 0
-    first = metadata.inputs[0].shape if metadata.inputs else ()
-    if request.inputs and request.inputs[0].shape and first and first[0] == -1:
+    if plan.batch_input and request.inputs and request.inputs[0].shape:
         batch = int(request.inputs[0].shape[0])
-    wanted = {o.name for o in request.outputs}
+    wanted = {o.name for o in request.outputs} if request.outputs else None
     sizes: dict[str, int] = {}
-    for spec in metadata.outputs:
-        if wanted and spec.name not in wanted:
-            continue
-        size = element_size(spec.datatype) if spec.datatype != "BYTES" else None
-        if size is None:
-            continue
-        for index, dim in enumerate(spec.shape):
-            if dim >= 0:
-                size *= dim
-            elif index == 0 and batch > 0:
-                size *= batch
-            else:
-                size = 0
-                break
-        if size >= threshold:
-            sizes[spec.name] = size
+    for name, size, batched in plan.outputs:
+        if batched:
+            size *= batch
+        if size >= threshold and (wanted is None or name in wanted):
+            sizes[name] = size
     return sizes
 
 
@@ -150,19 +226,19 @@ def _deliver(
     reserved: dict[str, _Slot],
 ) -> smi_pb2.InferResponse:
     """Take outputs out of the block, and into the client's regions where it asked."""
-    targets = binding.outputs if binding is not None else {}
+    targets = binding.outputs if binding is not None else _NONE
     for tensor in response.outputs:
-        data: memoryview | bytes = tensor.contents
         in_block = tensor.HasField("shared_memory")
-        if in_block:
-            data = _from_block(tensor, block, reserved.get(tensor.name))
-        target = targets.get(tensor.name)
+        target = targets.get(tensor.name) if targets else None
+        if not in_block and target is None:
+            continue
+        data = _from_block(tensor, block, reserved.get(tensor.name)) if in_block else None
         if target is not None:
-            ref = target.write(data, f"output {tensor.name!r}")
+            ref = target.write(tensor.contents if data is None else data, f"output {tensor.name!r}")
             tensor.ClearField("contents")
             tensor.shared_memory.CopyFrom(ref)
             set_ref_parameters(tensor.parameters, ref)
-        elif in_block:
+        elif data is not None:
             tensor.contents = bytes(data)
             tensor.ClearField("shared_memory")
     return response

@@ -4,8 +4,9 @@ A client creates a POSIX shared-memory object, registers a byte range of it unde
 then points input and output tensors into that range instead of sending their bytes::
 
     regions.register("in", key="/input0", offset=0, byte_size=1 << 20)
-    with regions.bind(request) as binding:   # resolves every reference in the request
-        ...
+    binding = regions.bind(request)   # resolves every reference; None when there is none
+    ...                               # binding.inputs: bytes to read; binding.outputs: targets
+    binding.release()                 # when the request is done
 
 The registry maps exactly the registered range and nothing else, and every tensor reference is
 checked against it: a client cannot read or write outside the range it registered. Because a
@@ -19,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import mmap
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -220,11 +220,20 @@ class SystemSharedMemory:
         `Tensor.shared_memory`; the parameters are moved into `Tensor.shared_memory`, and
         removed from requested outputs, so that what reaches a plugin names no client region.
         """
+        for tensor in request.inputs:
+            if tensor.parameters or tensor.HasField("shared_memory"):
+                break
+        else:
+            for output in request.outputs:
+                if output.parameters:
+                    break
+            else:
+                return None  # the common case, decided without building anything
         binding = Binding()
         try:
             for tensor in request.inputs:
                 where = f"input {tensor.name!r}"
-                ref = pop_ref(tensor.parameters, where) if _mentions(tensor.parameters) else None
+                ref = _take_ref(tensor.parameters, where)
                 if ref is not None:
                     tensor.shared_memory.CopyFrom(ref)
                 elif tensor.HasField("shared_memory"):
@@ -238,7 +247,7 @@ class SystemSharedMemory:
                 binding.hold(region)
             for output in request.outputs:
                 where = f"output {output.name!r}"
-                ref = pop_ref(output.parameters, where) if _mentions(output.parameters) else None
+                ref = _take_ref(output.parameters, where)
                 if ref is None:
                     continue
                 region = self._get(ref.region)
@@ -250,16 +259,11 @@ class SystemSharedMemory:
             raise
         return binding if binding.inputs or binding.outputs else None
 
-    @contextlib.contextmanager
-    def bound(self, request: smi_pb2.InferRequest) -> Iterator[Binding | None]:
-        """:meth:`bind` as a context that releases the binding at its end."""
-        binding = self.bind(request)
-        try:
-            yield binding
-        finally:
-            if binding is not None:
-                binding.release()
 
-
-def _mentions(parameters: Any) -> bool:
-    return REGION in parameters or BYTE_SIZE in parameters or OFFSET in parameters
+def _take_ref(parameters: Any, where: str) -> smi_pb2.SharedMemoryRef | None:
+    """The reference in `parameters`, taken out of them; None when they name no region."""
+    if not parameters or (
+        REGION not in parameters and BYTE_SIZE not in parameters and OFFSET not in parameters
+    ):
+        return None
+    return pop_ref(parameters, where)
