@@ -12,6 +12,7 @@ interrupted (Ctrl-C or SIGTERM; the plugin process is stopped first).
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -212,8 +213,13 @@ def run_args(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print(f"{_prog()}: interrupted; the plugin was stopped", file=sys.stderr)
         return EXIT_INTERRUPTED
-    print(report_json(report) if args.json else format_report(report))
-    return 0 if report.ok else EXIT_FAILED
+    status = 0 if report.ok else EXIT_FAILED
+    try:
+        print(report_json(report) if args.json else format_report(report), flush=True)
+    except BrokenPipeError:
+        # The reader went away (`... | head`); the exit status still tells the verdict.
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - replaces the closed stdout for good
+    return status
 
 
 class _Context(Protocol):

@@ -109,9 +109,13 @@ async def run_conformance_async(
         failure = await _start(session)
         for check in checks:
             if failure is not None:
-                outcome = Outcome.SKIP if results else Outcome.FAIL
-                reason = f"the plugin did not start: {failure}" if results else failure
-                results.append(CheckResult(check.name, outcome, reason))
+                if results:
+                    why = "could not be restarted" if session.restarts else "did not start"
+                    results.append(
+                        CheckResult(check.name, Outcome.SKIP, f"the plugin {why}: {failure}")
+                    )
+                else:
+                    results.append(CheckResult(check.name, Outcome.FAIL, failure))
                 continue
             result, hung = await _run_one(session, check)
             results.append(result)

@@ -81,8 +81,8 @@ async def clean(session: Session) -> str:
     if problems:
         raise Failed("; ".join(problems))
     return (
-        f"{answer}, {plugin.describe_exit()} after {took:.2f} s (deadline {budget:g} s); "
-        f"{len(children)} child process(es) gone, {len(sockets)} socket(s) removed"
+        f"{answer}; {plugin.describe_exit()} in {took:.2f} s (deadline {budget:g} s); "
+        f"nothing left ({len(children)} children, {len(sockets)} bound sockets checked)"
     )
 
 

@@ -37,8 +37,9 @@ async def unknown_fields(session: Session) -> str:
         raise Failed(f"a request with unknown fields failed with {exc}") from None
     if session.info is not None and info.name != session.info.name:
         raise Failed(f"Describe with unknown fields names the plugin {info.name!r}")
-    if session.model is None:
-        return "Describe and Health ignore fields 999 and 1000 (no model given for Infer)"
+    if session.model is None or session.load_failure is not None:
+        why = "no model given" if session.model is None else "the model did not load"
+        return f"Describe and Health ignore fields 999 and 1000 (Infer not tried: {why})"
     metadata = await session.ensure_loaded()
     request = session.infer_request(tag="-unknown-fields")
     try:
@@ -70,7 +71,7 @@ def _judge_late(frame: Frame, method: int) -> str:
 
 
 async def deadline(session: Session) -> str:
-    if session.model is not None:
+    if session.model is not None and session.load_failure is None:
         await session.ensure_loaded()
         method = smi_ipc.PLUGIN_INFER.id
         payload = session.infer_request(tag="-deadline").SerializeToString()
