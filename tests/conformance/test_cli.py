@@ -87,3 +87,17 @@ def test_usage_errors_are_one_line(args: list[str], words: str, capsys: pytest.C
     assert captured.out == ""
     assert len(captured.err.strip().splitlines()) == 1
     assert words in captured.err
+
+
+def test_the_subcommand_hook_runs_the_kit(capsys: pytest.CaptureFixture[str]) -> None:
+    import argparse
+    from types import SimpleNamespace
+
+    from mlos_conformance.cli import register
+
+    parser = argparse.ArgumentParser(prog="mlos")
+    register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["conformance", "--module", "tests.sdk.echo_plugin:EchoPlugin", "--check", "describe.identity"])
+
+    assert args.func(SimpleNamespace(args=args)) == 0
+    assert "PASS  describe.identity" in capsys.readouterr().out
