@@ -348,3 +348,18 @@ def test_a_segment_shrunk_by_a_plugin_is_never_used_again() -> None:
     again = pool.acquire(10)
     assert again is not None and again is not block and again.intact()
     pool.close()
+
+
+def test_a_region_may_start_anywhere_in_its_object(objects: list[Path]) -> None:
+    key = make_object(objects, 8192)
+    data = np.arange(4, dtype=np.float32)
+    with (SHM_DIR / key.lstrip("/")).open("r+b") as file:
+        file.seek(5000 + 12)
+        file.write(data.tobytes())
+    regions = SystemSharedMemory()
+    regions.register("odd", key, 5000, 100)  # not page aligned
+    binding = regions.bind(smi_pb2.InferRequest(inputs=[shm_input("x", "odd", [4], offset=12)]))
+    assert binding is not None
+    np.testing.assert_array_equal(np.frombuffer(binding.inputs["x"], np.float32), data)
+    binding.release()
+    regions.close()
