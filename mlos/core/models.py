@@ -169,23 +169,18 @@ class ModelRegistry:
         return entry
 
     def _choose_plugin(self, path: Path) -> str:
-        """The ready plugin with an extension that ends the file's name (or a file's inside a
-        directory); an extension may be a whole name, as "saved_model.pb" marks a SavedModel."""
-        names = (
-            [path.name.lower()]
+        """The ready plugin that claims the file's extension (or a file's inside a directory)."""
+        suffixes = (
+            {path.suffix.lower()}
             if path.is_file()
-            else [child.name.lower() for child in path.iterdir() if child.is_file()]
+            else {child.suffix.lower() for child in path.iterdir() if child.is_file()}
         )
         matches = [
             entry.record.name
             for entry in self.plugins.entries.values()
             if entry.ready
             and entry.info is not None
-            and any(
-                name.endswith(ext.lower())
-                for ext in entry.info.capabilities.file_extensions
-                for name in names
-            )
+            and suffixes & {ext.lower() for ext in entry.info.capabilities.file_extensions}
         ]
         if len(matches) == 1:
             return matches[0]

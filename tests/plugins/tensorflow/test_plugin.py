@@ -20,7 +20,7 @@ X = np.random.default_rng(1).standard_normal((5, 4)).astype(np.float32)
 def test_describes_itself(plugin: TensorFlowPlugin) -> None:
     capabilities = plugin.capabilities()
     assert set(capabilities.formats) == {"savedmodel", "keras", "tflite"}
-    assert {".keras", ".tflite", "saved_model.pb"} <= set(capabilities.file_extensions)
+    assert {".keras", ".tflite", ".pb"} <= set(capabilities.file_extensions)
     assert "BYTES" in capabilities.datatypes
 
 
