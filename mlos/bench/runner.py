@@ -1,20 +1,25 @@
-"""`mlos bench`: per-operation REST latency beside raw in-process onnxruntime.
+"""`mlos bench`: latency and throughput per operation and protocol, beside raw onnxruntime.
 
-    mlos bench                       # start a server in a temporary home, measure, stop it
-    mlos bench --url http://127.0.0.1:8080 --output bench-results/rest.json
+    mlos bench                              # start a server in a temporary home, measure, stop
+    mlos bench --protocols ipc --concurrency 32 --output bench-results/ipc.json
+    mlos bench --url http://127.0.0.1:8080 --grpc 127.0.0.1:8081 --ipc unix:///.../mlos.sock
 
-Operations: health check, plugin registration, model registration (small model), small-model
-inference (binary and JSON tensors), large-model inference, and the raw `session.run` of the
-same two models with the same thread settings as the ONNX plugin (one intra-op thread).
+For REST, gRPC and IPC: health check (and the lightest readiness check), plugin registration,
+model registration (small model), small-model inference (64→256→10 MLP), large-model inference
+(a ~0.4 GMAC conv net, input 1x3x224x224), each at concurrency 1 and at `--concurrency` clients;
+small-model inference through the public numpy client too; and the raw `session.run` of both
+models in this process with the ONNX plugin's thread settings (one intra-op thread). Prints a
+table and the design targets met or missed; `--output` writes it all as JSON.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +27,20 @@ import numpy as np
 
 from mlos.bench.models import CONV_INPUT_SHAPE, build_conv_model, build_small_model
 from mlos.bench.report import Result, summarize, table, write_json
-from mlos.bench.rest import Call, RestBench, binary_infer_body
 from mlos.bench.server import ServerProcess
+from mlos.bench.sessions import ApiSession, GrpcSession, IpcSession, RestSession, Session
+from mlos.bench.targets import RAW, evaluate, verdict_table
+from mlos.bench.timing import measure
+from mlos_generated import smi_pb2
 
-__all__ = ["main", "run"]
+__all__ = ["add_arguments", "main", "run", "run_from_args"]
 
-JSON = {"Content-Type": "application/json"}
+PROTOCOL_NAMES = {"rest": "REST", "grpc": "gRPC", "ipc": "IPC"}
+_SESSIONS: dict[str, Callable[[str, dict[str, np.ndarray[Any, Any]]], Session]] = {
+    "rest": RestSession,
+    "grpc": GrpcSession,
+    "ipc": IpcSession,
+}
 
 
 def raw_onnxruntime(model: Path, array: np.ndarray[Any, Any], requests: int, label: str) -> Result:
@@ -47,115 +60,205 @@ def raw_onnxruntime(model: Path, array: np.ndarray[Any, Any], requests: int, lab
         begin = time.perf_counter()
         session.run(None, feed)
         samples.append(time.perf_counter() - begin)
-    return summarize(label, "raw onnxruntime", samples, time.perf_counter() - started)
+    return summarize(label, RAW, samples, time.perf_counter() - started)
 
 
-def infer_call(model: str, array: np.ndarray[Any, Any], binary: bool) -> Call:
-    """A `/v2` inference request for `array` as binary or JSON tensors."""
-    path = f"/v2/models/{model}/infer"
-    if binary:
-        body, header_length = binary_infer_body("input", array, "output")
-        headers = {
-            "Content-Type": "application/octet-stream",
-            "Inference-Header-Content-Length": str(header_length),
-        }
-        return Call("POST", path, body, headers)
-    document = {
-        "inputs": [
-            {
-                "name": "input",
-                "shape": list(array.shape),
-                "datatype": "FP32",
-                "data": array.reshape(-1).tolist(),
-            }
-        ],
-    }
-    return Call("POST", path, json.dumps(document).encode(), JSON)
+def _plugin_name(index: int) -> str:
+    return f"bench-{index}" if index >= 0 else f"bench-warm-{-index}"
 
 
-def run(url: str, workdir: Path, requests: int, large_requests: int) -> list[Result]:
-    """Measure every operation against the server at `url`."""
-    bench = RestBench(url)
-    small = build_small_model(workdir / "small.onnx")
-    large = build_conv_model(workdir / "large.onnx")
-    conn = bench.connection()
-    bench.send(conn, Call("POST", "/v1/plugins", json.dumps({"name": "onnx"}).encode(), JSON, 201))
-    bench.send(conn, Call("POST", "/v1/plugins/onnx/load"))
-    for name, path in (("small", small), ("large", large)):
-        body = json.dumps({"name": name, "plugin": "onnx", "path": str(path)}).encode()
-        bench.send(conn, Call("POST", "/v1/models", body, JSON, 201))
+def _version(index: int) -> str:
+    return str(1_000_000 + index)
 
-    def register_plugin(i: int) -> Call:
-        body = json.dumps({"name": f"bench-{i}", "entry_point": "onnx"}).encode()
-        return Call("POST", "/v1/plugins", body, JSON, 201)
 
-    def remove_plugin(own: Any, i: int) -> None:
-        bench.send(own, Call("DELETE", f"/v1/plugins/bench-{i}", expect=204))
+def _prepare(url: str, small: Path, large: Path) -> None:
+    """Register and load the onnx plugin and the two models (what is there already stays)."""
+    from mlos.client import connect
+    from mlos.errors import AlreadyExists
 
-    def register_model(i: int) -> Call:
-        body = {
-            "name": "bench-registration",
-            "plugin": "onnx",
-            "path": str(small),
-            "version": f"v{i + 1_000_000}",
-        }
-        return Call("POST", "/v1/models", json.dumps(body).encode(), JSON, 201)
+    with connect(url, timeout=120) as client:
+        with contextlib.suppress(AlreadyExists):
+            client.register_plugin("onnx")
+        if client.get_plugin("onnx").state != smi_pb2.PLUGIN_STATE_READY:
+            client.load_plugin("onnx")
+        for name, path in (("small", small), ("large", large)):
+            if not client.model_ready(name):
+                client.register_model(name, str(path), plugin="onnx")
 
-    def remove_model(own: Any, i: int) -> None:
-        bench.send(own, Call("DELETE", f"/v1/models/bench-registration/versions/v{i + 1_000_000}"))
 
-    rng = np.random.default_rng(0)
-    small_input = rng.standard_normal((1, 64)).astype(np.float32)
-    large_input = rng.standard_normal(CONV_INPUT_SHAPE).astype(np.float32)
-    results = [
-        bench.measure(
-            "health (/v2/health/ready)", lambda i: Call("GET", "/v2/health/ready"), requests
-        ),
-        bench.measure("health (/v1/health)", lambda i: Call("GET", "/v1/health"), requests),
-        bench.measure("plugin registration", register_plugin, requests // 4, after=remove_plugin),
-        bench.measure(
-            "model registration (small)",
-            register_model,
-            requests // 10,
-            after=remove_model,
-            warmup=5,
-        ),
-        bench.measure(
-            "small inference (binary)", lambda i: infer_call("small", small_input, True), requests
-        ),
-        bench.measure(
-            "small inference (JSON)", lambda i: infer_call("small", small_input, False), requests
-        ),
-        raw_onnxruntime(small, small_input, requests, "small inference"),
-        bench.measure(
-            "large inference (binary)",
-            lambda i: infer_call("large", large_input, True),
-            large_requests,
-            warmup=5,
-        ),
-        raw_onnxruntime(large, large_input, large_requests, "large inference"),
-    ]
-    conn.close()
+def _protocol(
+    key: str,
+    address: str,
+    inputs: dict[str, np.ndarray[Any, Any]],
+    small: Path,
+    requests: int,
+    large_requests: int,
+    registrations: int,
+    concurrency: int,
+) -> list[Result]:
+    """Every operation over one protocol."""
+    path = PROTOCOL_NAMES[key]
+    factory = _SESSIONS[key]
+
+    def open_session() -> Session:
+        return factory(address, inputs)
+
+    def close(session: Session) -> None:
+        session.close()
+
+    def timed(
+        operation: str,
+        call: Callable[[Session, int], None],
+        count: int,
+        level: int,
+        warmup: int = 20,
+        cleanup: Callable[[Session, int], None] | None = None,
+    ) -> Result:
+        return measure(
+            operation, path, open_session, call, count,
+            concurrency=level, warmup=warmup, cleanup=cleanup, close=close,
+        )
+
+    def register_plugin(session: Session, index: int) -> None:
+        session.register_plugin(_plugin_name(index))
+
+    def remove_plugin(session: Session, index: int) -> None:
+        session.remove_plugin(_plugin_name(index))
+
+    def register_model(session: Session, index: int) -> None:
+        session.register_model("bench-registration", str(small), _version(index))
+
+    def remove_model(session: Session, index: int) -> None:
+        session.remove_model("bench-registration", _version(index))
+
+    results = []
+    for level in sorted({1, concurrency}):
+        results += [
+            timed("health", lambda s, i: s.health(), requests, level),
+            timed(
+                "plugin registration", register_plugin, registrations, level,
+                cleanup=remove_plugin,
+            ),
+            timed(
+                "model registration (small)", register_model, max(registrations // 5, level),
+                level, warmup=5, cleanup=remove_model,
+            ),
+            timed("small inference", lambda s, i: s.infer("small"), requests, level),
+            timed(
+                "large inference", lambda s, i: s.infer("large"), large_requests, level, warmup=5
+            ),
+        ]
+        if level == 1 and key != "ipc":
+            results.append(timed("readiness", lambda s, i: s.ready(), requests, 1))
+    results.append(
+        measure(
+            "small inference (numpy client)", path, lambda: ApiSession(address, inputs),
+            lambda s, i: s.infer("small"), requests, close=lambda s: s.close(),
+        )
+    )
     return results
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry point."""
-    parser = argparse.ArgumentParser(prog="mlos bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--url", help="measure this running server instead of starting one")
-    parser.add_argument("--requests", type=int, default=2000, help="requests per fast operation")
-    parser.add_argument("--large-requests", type=int, default=200, help="large-model requests")
+def run(
+    addresses: dict[str, str],
+    workdir: Path,
+    *,
+    requests: int = 2000,
+    large_requests: int = 200,
+    registrations: int = 500,
+    concurrency: int = 8,
+) -> list[Result]:
+    """Measure every operation over each protocol in `addresses` ("rest", "grpc", "ipc")."""
+    small = build_small_model(workdir / "small.onnx")
+    large = build_conv_model(workdir / "large.onnx")
+    _prepare(addresses.get("rest") or next(iter(addresses.values())), small, large)
+    rng = np.random.default_rng(0)
+    inputs = {
+        "small": rng.standard_normal((1, 64)).astype(np.float32),
+        "large": rng.standard_normal(CONV_INPUT_SHAPE).astype(np.float32),
+    }
+    results = [
+        raw_onnxruntime(small, inputs["small"], requests, "small inference"),
+        raw_onnxruntime(large, inputs["large"], large_requests, "large inference"),
+    ]
+    for key in ("rest", "grpc", "ipc"):
+        if key in addresses:
+            results += _protocol(
+                key, addresses[key], inputs, small, requests, large_requests, registrations,
+                concurrency,
+            )
+    order = {"REST": 0, "gRPC": 1, "IPC": 2, RAW: 3}
+    return sorted(results, key=lambda r: (r.operation, r.concurrency, order.get(r.path, 9)))
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `mlos bench`."""
+    parser.add_argument("--url", help="REST address of a running server (default: start one)")
+    parser.add_argument("--grpc", help="gRPC address of that server (host:port)")
+    parser.add_argument("--ipc", help="IPC address of that server (unix:///path)")
+    parser.add_argument(
+        "--protocols", default="rest,grpc,ipc", help="comma-separated subset of rest,grpc,ipc"
+    )
+    parser.add_argument("--requests", type=int, default=2000, help="calls per fast operation")
+    parser.add_argument("--large-requests", type=int, default=200, help="large-model calls")
+    parser.add_argument(
+        "--registrations", type=int, default=500,
+        help="plugin registrations (model registrations: a fifth of it)",
+    )
+    parser.add_argument(
+        "--concurrency", type=int, default=8, help="clients of the concurrent runs (default 8)"
+    )
     parser.add_argument("--output", type=Path, help="write the results as JSON here")
-    args = parser.parse_args(argv)
+
+
+def _addresses(given: dict[str, str], wanted: list[str]) -> dict[str, str]:
+    """The URLs of the wanted protocols that the server serves (gRPC as grpc://host:port)."""
+    addresses = {key: given[key] for key in wanted if given.get(key)}
+    grpc = addresses.get("grpc")
+    if grpc and "://" not in grpc:
+        addresses["grpc"] = f"grpc://{grpc}"
+    return addresses
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    """Run `mlos bench` with parsed arguments."""
+    wanted = [p.strip() for p in str(args.protocols).split(",") if p.strip()]
+    unknown = [p for p in wanted if p not in PROTOCOL_NAMES]
+    if unknown:
+        raise SystemExit(f"mlos bench: unknown protocol {unknown[0]!r} (rest, grpc, ipc)")
     with tempfile.TemporaryDirectory(prefix="mlos-bench-") as scratch:
         workdir = Path(scratch)
+        options = {
+            "requests": args.requests,
+            "large_requests": args.large_requests,
+            "registrations": args.registrations,
+            "concurrency": args.concurrency,
+        }
         if args.url:
-            results = run(args.url, workdir, args.requests, args.large_requests)
+            given = {"rest": args.url, "grpc": args.grpc or "", "ipc": args.ipc or ""}
+            results = run(_addresses(given, wanted), workdir, **options)
         else:
-            with ServerProcess(workdir / "home") as url:
-                results = run(url, workdir, args.requests, args.large_requests)
+            server = ServerProcess(workdir / "home")
+            with server as url:
+                given = {"rest": url, "grpc": server.grpc_address, "ipc": server.ipc_url}
+                results = run(_addresses(given, wanted), workdir, **options)
+    verdicts = evaluate(results)
     print(table(results))
+    print()
+    print(verdict_table(verdicts))
     if args.output:
-        write_json(args.output, results, {"command": "mlos bench"})
+        extra = {
+            "command": "mlos bench",
+            "options": options,
+            "targets": [asdict(v) for v in verdicts],
+        }
+        write_json(args.output, results, extra)
         print(f"wrote {args.output}")
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m mlos.bench`."""
+    parser = argparse.ArgumentParser(prog="mlos bench", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    return run_from_args(parser.parse_args(argv))

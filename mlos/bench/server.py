@@ -17,13 +17,14 @@ __all__ = ["ServerProcess"]
 
 LISTENING = re.compile(r"MLOS REST listening on (http://\S+)")
 GRPC_LISTENING = re.compile(r"MLOS gRPC listening on (\S+)")
+IPC_LISTENING = re.compile(r"MLOS IPC listening on (unix://\S+)")
 
 
 class ServerProcess:
     """`mlos serve --home HOME --http-port 0 --grpc-port 0` as a context manager.
 
-    It yields the REST base URL; `grpc_address` holds the gRPC `host:port` (printed before the
-    REST line, so it is known once the URL is).
+    It yields the REST base URL; `grpc_address` holds the gRPC `host:port` and `ipc_url` the
+    IPC socket's `unix://` address (both printed before the REST line, so known once it is).
     """
 
     def __init__(self, home: Path, *extra: str, startup_timeout: float = 60.0) -> None:
@@ -33,6 +34,7 @@ class ServerProcess:
         self.process: subprocess.Popen[str] | None = None
         self.url = ""
         self.grpc_address = ""
+        self.ipc_url = ""
         self.output: list[str] = []
 
     def start(self) -> str:
@@ -70,6 +72,9 @@ class ServerProcess:
             grpc_match = GRPC_LISTENING.search(line)
             if grpc_match and not self.grpc_address:
                 self.grpc_address = grpc_match.group(1)
+            ipc_match = IPC_LISTENING.search(line)
+            if ipc_match and not self.ipc_url:
+                self.ipc_url = ipc_match.group(1)
             match = LISTENING.search(line)
             if match and not self.url:
                 self.url = match.group(1)

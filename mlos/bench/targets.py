@@ -1,0 +1,72 @@
+"""The latency targets of the design notes (p50, one client) and whether a run met them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mlos.bench.report import Result
+
+__all__ = ["PROTOCOLS", "TARGETS", "Verdict", "evaluate", "verdict_table"]
+
+PROTOCOLS = ("REST", "gRPC", "IPC")
+
+TARGETS: dict[str, tuple[float, float, float]] = {
+    "health": (1.0, 0.5, 0.05),
+    "small inference": (2.0, 1.0, 0.1),
+    "plugin registration": (5.0, 2.0, 0.5),
+    "model registration (small)": (10.0, 5.0, 1.0),
+    "large inference": (2.0, 1.0, 0.2),
+}
+"""Milliseconds for REST, gRPC and IPC; for large inference, above the raw compute."""
+
+RAW = "onnxruntime (in-process)"
+"""The path name of the raw framework measurements."""
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """One cell of the targets table."""
+
+    operation: str
+    protocol: str
+    target: str
+    p50_ms: float
+    met: bool
+
+
+def evaluate(results: list[Result]) -> list[Verdict]:
+    """Every target that the results measured, at concurrency 1."""
+    p50 = {(r.operation, r.path): r.p50_ms for r in results if r.concurrency == 1}
+    verdicts = []
+    for operation, limits in TARGETS.items():
+        for protocol, limit in zip(PROTOCOLS, limits, strict=True):
+            measured = p50.get((operation, protocol))
+            if measured is None:
+                continue
+            if operation == "large inference":
+                compute = p50.get((operation, RAW))
+                if compute is None:
+                    continue
+                target = f"compute ({compute:.2f}) + {limit:g} ms"
+                met = measured - compute <= limit
+            else:
+                target = f"{limit:g} ms"
+                met = measured <= limit
+            verdicts.append(Verdict(operation, protocol, target, measured, met))
+    return verdicts
+
+
+def verdict_table(verdicts: list[Verdict]) -> str:
+    """The targets as a fixed-width table."""
+    header = ("operation", "protocol", "target p50", "measured p50", "met")
+    rows = [
+        (v.operation, v.protocol, v.target, f"{v.p50_ms:.3f} ms", "yes" if v.met else "NO")
+        for v in verdicts
+    ]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        for row in [header, *rows]
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

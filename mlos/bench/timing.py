@@ -1,0 +1,78 @@
+"""Timing one operation: `requests` calls spread over `concurrency` clients, each on its own
+connection and thread, after an untimed warm-up; then whatever the calls created is removed,
+untimed."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+from mlos.bench.report import Result, summarize
+
+__all__ = ["measure"]
+
+S = TypeVar("S")
+
+
+def _timed(session: S, call: Callable[[S, int], None], indices: Sequence[int]) -> list[float]:
+    samples: list[float] = []
+    clock = time.perf_counter
+    for index in indices:
+        started = clock()
+        call(session, index)
+        samples.append(clock() - started)
+    return samples
+
+
+def measure(
+    operation: str,
+    path: str,
+    open_session: Callable[[], S],
+    call: Callable[[S, int], None],
+    requests: int,
+    *,
+    concurrency: int = 1,
+    warmup: int = 20,
+    cleanup: Callable[[S, int], None] | None = None,
+    close: Callable[[S], None] = lambda session: None,
+) -> Result:
+    """Latency percentiles and throughput of `call(session, i)` for `requests` distinct `i`.
+
+    Warm-up calls get negative indices. `cleanup(session, i)` undoes call `i` (for example,
+    removes what a registration created); it runs after the timed phase, so the throughput
+    counts only the calls themselves.
+    """
+    sessions = [open_session() for _ in range(concurrency)]
+    try:
+        warm = [-1 - i for i in range(warmup)]
+        _timed(sessions[0], call, warm)
+        per_client = max(1, requests // concurrency)
+        chunks = [range(c * per_client, (c + 1) * per_client) for c in range(concurrency)]
+        if concurrency == 1:
+            started = time.perf_counter()
+            samples = [_timed(sessions[0], call, chunks[0])]
+            wall = time.perf_counter() - started
+        else:
+            gate = threading.Barrier(concurrency + 1)
+
+            def client(index: int) -> list[float]:
+                gate.wait()
+                return _timed(sessions[index], call, chunks[index])
+
+            with ThreadPoolExecutor(max_workers=concurrency) as pool:
+                futures = [pool.submit(client, index) for index in range(concurrency)]
+                gate.wait()
+                started = time.perf_counter()
+                samples = [future.result() for future in futures]
+                wall = time.perf_counter() - started
+        if cleanup is not None:
+            for index in [*warm, *(i for chunk in chunks for i in chunk)]:
+                cleanup(sessions[0], index)
+    finally:
+        for session in sessions:
+            close(session)
+    flat = [sample for chunk in samples for sample in chunk]
+    return summarize(operation, path, flat, wall, concurrency)

@@ -1,0 +1,97 @@
+"""The benchmark's own logic, in-process: timing, targets, the command line (no server)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from mlos.bench.report import Result, summarize
+from mlos.bench.runner import _addresses
+from mlos.bench.targets import RAW, evaluate, verdict_table
+from mlos.bench.timing import measure
+from mlos.cli.main import build_parser
+
+
+class Counter:
+    """A session that records which indices it was called with, and from which thread."""
+
+    opened: list[Counter] = []
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+        self.removed: list[int] = []
+        self.threads: dict[int, int] = {}
+        self.closed = False
+        Counter.opened.append(self)
+
+    def call(self, index: int) -> None:
+        self.calls.append(index)
+        self.threads[index] = threading.get_ident()
+
+
+def test_measure_spreads_distinct_indices_over_clients_and_cleans_up() -> None:
+    Counter.opened = []
+    result = measure(
+        "op", "IPC", Counter, lambda s, i: s.call(i), 40, concurrency=4, warmup=3,
+        cleanup=lambda s, i: s.removed.append(i), close=lambda s: setattr(s, "closed", True),
+    )
+    sessions = Counter.opened
+    assert len(sessions) == 4 and all(s.closed for s in sessions)
+    timed = sorted(i for s in sessions for i in s.calls if i >= 0)
+    assert timed == list(range(40))
+    assert sorted(i for s in sessions for i in s.calls if i < 0) == [-3, -2, -1]
+    timed_threads = {t for s in sessions for i, t in s.threads.items() if i >= 0}
+    assert len(timed_threads) == 4  # one thread per client
+    assert sorted(sessions[0].removed) == [-3, -2, -1, *range(40)]
+    assert (result.operation, result.path, result.concurrency, result.requests) == ("op", "IPC", 4, 40)
+    assert result.throughput_rps > 0 and result.p50_ms <= result.p90_ms <= result.p99_ms
+
+
+def test_summarize_percentiles() -> None:
+    result = summarize("op", "REST", [i / 1000 for i in range(1, 101)], wall_s=2.0)
+    assert (result.p50_ms, result.p90_ms, result.p99_ms) == (51.0, 91.0, 100.0)
+    assert result.throughput_rps == 50.0
+
+
+def result(operation: str, path: str, p50: float, concurrency: int = 1) -> Result:
+    return Result(operation, path, concurrency, 100, p50, p50, p50, p50, 1.0)
+
+
+def test_targets_met_and_missed() -> None:
+    verdicts = evaluate([
+        result("health", "REST", 0.9),
+        result("health", "IPC", 0.06),
+        result("health", "IPC", 0.01, concurrency=8),  # only one client counts
+        result("large inference", RAW, 7.0),
+        result("large inference", "gRPC", 7.9),
+        result("large inference", "IPC", 7.3),
+    ])
+    got = {(v.operation, v.protocol): v.met for v in verdicts}
+    assert got == {
+        ("health", "REST"): True,
+        ("health", "IPC"): False,
+        ("large inference", "gRPC"): True,
+        ("large inference", "IPC"): False,
+    }
+    text = verdict_table(verdicts)
+    assert "compute (7.00) + 0.2 ms" in text and "NO" in text
+
+
+def test_cli_options_and_addresses() -> None:
+    args = build_parser().parse_args(
+        ["bench", "--protocols", "ipc,grpc", "--concurrency", "32", "--requests", "10"]
+    )
+    assert (args.protocols, args.concurrency, args.requests) == ("ipc,grpc", 32, 10)
+    given = {"rest": "http://h:1", "grpc": "127.0.0.1:9", "ipc": ""}
+    assert _addresses(given, ["rest", "grpc", "ipc"]) == {
+        "rest": "http://h:1", "grpc": "grpc://127.0.0.1:9"
+    }
+
+
+@pytest.mark.parametrize("bad", ["smtp"])
+def test_unknown_protocol_is_refused(bad: str) -> None:
+    from mlos.bench.runner import main
+
+    with pytest.raises(SystemExit, match="unknown protocol"):
+        main(["--protocols", bad])
