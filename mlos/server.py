@@ -32,13 +32,13 @@ from typing import Protocol
 import uvicorn
 
 from mlos.config import Settings
+from mlos.core.dataplane import Dataplane
 from mlos.errors import FailedPrecondition, NotFound, Unavailable
 from mlos.grpc.app import GRPCServer
 from mlos.grpc.app import create_server as create_grpc_server
 from mlos.ipc.listener import Listener
 from mlos.ipc.service import MLOSService
 from mlos.rest.app import create_app
-from mlos.rest.types import Dataplane
 from mlos_generated import smi_pb2
 
 __all__ = [
@@ -77,10 +77,6 @@ class ServedEngine(Dataplane, Protocol):
 
     async def stop(self) -> None:
         """Stop every plugin process; safe after a failed or partial start."""
-        ...
-
-    def is_ready(self) -> bool:
-        """Whether every plugin that should run is ready (gRPC health asks on every check)."""
         ...
 
 
