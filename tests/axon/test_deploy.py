@@ -1,8 +1,8 @@
-"""``axon install`` → ``axon deploy`` → inference over REST, in one test.
+"""``axon install`` → ``axon deploy`` → inference over REST.
 
-The MLOS side is a small stand-in that speaks the two calls involved (``POST /v1/models`` and
-the Open Inference Protocol ``POST /v2/models/{name}/infer``) and runs the model with
-onnxruntime; the Axon side is the real client over real HTTP.
+The first test deploys into a real ``mlos serve``. The second needs a server that refuses a
+model, so it uses a small stand-in that speaks ``POST /v1/models`` and checks the files against
+the manifest the way a stricter server would.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import requests
 
 from axon.validation import validate_file
 from tests.axon.conftest import Cli
+from tests.server_fixture import MLOSServer
 
 
 class _MlosStub(http.server.BaseHTTPRequestHandler):
@@ -74,21 +75,24 @@ def mlos_stub() -> Iterator[str]:
         thread.join()
 
 
-def test_install_deploy_infer(cli: Cli) -> None:
+def test_install_deploy_infer(cli: Cli, mlos_server: MLOSServer) -> None:
+    """Against a real `mlos serve`: the deployed model is served by the ONNX plugin."""
     assert cli("registry", "demo")[0] == 0
     code, out, _ = cli("install", "demo/mlp", "--json")
     [installed] = json.loads(out)
-    with mlos_stub() as url:
-        code, out, err = cli("deploy", "demo/mlp", "--server", url, "--json")
-        assert code == 0, err
-        sent = json.loads(out)["request"]
-        assert sent["name"] == "mlp" and sent["plugin"] == "onnx"
-        assert sent["version"] == "1.1.0"
-        assert sent["path"] == str(pathlib.Path(installed["path"]).resolve() / "model.onnx")
-        x = np.linspace(-1, 1, 64, dtype=np.float32).reshape(1, 64)
-        response = requests.post(f"{url}/v2/models/mlp/infer", timeout=10, json={
-            "inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 64],
-                        "data": x.ravel().tolist()}]})
+    mlos_server.client().register_plugin("onnx")
+    mlos_server.client().load_plugin("onnx")
+    url = mlos_server.url
+    code, out, err = cli("deploy", "demo/mlp", "--server", url, "--json")
+    assert code == 0, err
+    sent = json.loads(out)["request"]
+    assert sent["name"] == "mlp" and sent["plugin"] == "onnx"
+    assert sent["version"] == "1.1.0"
+    assert sent["path"] == str(pathlib.Path(installed["path"]).resolve() / "model.onnx")
+    x = np.linspace(-1, 1, 64, dtype=np.float32).reshape(1, 64)
+    response = requests.post(f"{url}/v2/models/mlp/infer", timeout=10, json={
+        "inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 64],
+                    "data": x.ravel().tolist()}]})
     assert response.status_code == 200
     [output] = response.json()["outputs"]
     expected = ort.InferenceSession(sent["path"]).run(None, {"input": x})[0]

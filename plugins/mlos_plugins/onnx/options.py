@@ -111,7 +111,10 @@ class SessionConfig:
     @classmethod
     def parse(cls, config: Mapping[str, str]) -> SessionConfig:
         """Parse a model's `config`; raise InvalidArgument for unknown options or bad values."""
-        unknown = sorted(set(config) - set(OPTIONS))
+        # Keys under "axon." are written by `axon deploy` for other readers; not ours to check.
+        unknown = sorted(
+            key for key in config if key not in OPTIONS and not key.startswith("axon.")
+        )
         if unknown:
             raise InvalidArgument(
                 f"unknown config option {', '.join(map(repr, unknown))} for the onnx plugin; "
