@@ -184,6 +184,33 @@ MLOS_GET_RESOURCES: Method[smi_pb2.ResourcesRequest, smi_pb2.ResourcesResponse] 
     response_type=smi_pb2.ResourcesResponse,
 )
 
+MLOS_REGISTER_SYSTEM_SHARED_MEMORY: Method[smi_pb2.SharedMemoryRegion, smi_pb2.SharedMemoryStatusResponse] = Method(
+    id=0x020E,
+    service="mlos.smi.v1.MLOS",
+    name="RegisterSystemSharedMemory",
+    handler="register_system_shared_memory",
+    request_type=smi_pb2.SharedMemoryRegion,
+    response_type=smi_pb2.SharedMemoryStatusResponse,
+)
+
+MLOS_SYSTEM_SHARED_MEMORY_STATUS: Method[smi_pb2.SharedMemoryRegionRef, smi_pb2.SharedMemoryStatusResponse] = Method(
+    id=0x020F,
+    service="mlos.smi.v1.MLOS",
+    name="SystemSharedMemoryStatus",
+    handler="system_shared_memory_status",
+    request_type=smi_pb2.SharedMemoryRegionRef,
+    response_type=smi_pb2.SharedMemoryStatusResponse,
+)
+
+MLOS_UNREGISTER_SYSTEM_SHARED_MEMORY: Method[smi_pb2.SharedMemoryRegionRef, smi_pb2.SharedMemoryStatusResponse] = Method(
+    id=0x0210,
+    service="mlos.smi.v1.MLOS",
+    name="UnregisterSystemSharedMemory",
+    handler="unregister_system_shared_memory",
+    request_type=smi_pb2.SharedMemoryRegionRef,
+    response_type=smi_pb2.SharedMemoryStatusResponse,
+)
+
 
 METHODS: dict[int, Method[object, object]] = {
     PLUGIN_DESCRIBE.id: PLUGIN_DESCRIBE,  # type: ignore[dict-item]
@@ -205,6 +232,9 @@ METHODS: dict[int, Method[object, object]] = {
     MLOS_REMOVE_MODEL.id: MLOS_REMOVE_MODEL,  # type: ignore[dict-item]
     MLOS_INFER.id: MLOS_INFER,  # type: ignore[dict-item]
     MLOS_GET_RESOURCES.id: MLOS_GET_RESOURCES,  # type: ignore[dict-item]
+    MLOS_REGISTER_SYSTEM_SHARED_MEMORY.id: MLOS_REGISTER_SYSTEM_SHARED_MEMORY,  # type: ignore[dict-item]
+    MLOS_SYSTEM_SHARED_MEMORY_STATUS.id: MLOS_SYSTEM_SHARED_MEMORY_STATUS,  # type: ignore[dict-item]
+    MLOS_UNREGISTER_SYSTEM_SHARED_MEMORY.id: MLOS_UNREGISTER_SYSTEM_SHARED_MEMORY,  # type: ignore[dict-item]
 }
 """Every method of this file by id."""
 
@@ -385,6 +415,24 @@ class MLOSClient:
         """Call MLOS.GetResources."""
         return await self.channel.call(MLOS_GET_RESOURCES, request, timeout=timeout)
 
+    async def register_system_shared_memory(
+        self, request: smi_pb2.SharedMemoryRegion, *, timeout: float | None = None
+    ) -> smi_pb2.SharedMemoryStatusResponse:
+        """Call MLOS.RegisterSystemSharedMemory."""
+        return await self.channel.call(MLOS_REGISTER_SYSTEM_SHARED_MEMORY, request, timeout=timeout)
+
+    async def system_shared_memory_status(
+        self, request: smi_pb2.SharedMemoryRegionRef, *, timeout: float | None = None
+    ) -> smi_pb2.SharedMemoryStatusResponse:
+        """Call MLOS.SystemSharedMemoryStatus."""
+        return await self.channel.call(MLOS_SYSTEM_SHARED_MEMORY_STATUS, request, timeout=timeout)
+
+    async def unregister_system_shared_memory(
+        self, request: smi_pb2.SharedMemoryRegionRef, *, timeout: float | None = None
+    ) -> smi_pb2.SharedMemoryStatusResponse:
+        """Call MLOS.UnregisterSystemSharedMemory."""
+        return await self.channel.call(MLOS_UNREGISTER_SYSTEM_SHARED_MEMORY, request, timeout=timeout)
+
 
 class MLOSServicer(abc.ABC):
     """Implements MLOS; `mlos.ipc.ServerConnection` dispatches to it."""
@@ -403,6 +451,9 @@ class MLOSServicer(abc.ABC):
         MLOS_REMOVE_MODEL,
         MLOS_INFER,
         MLOS_GET_RESOURCES,
+        MLOS_REGISTER_SYSTEM_SHARED_MEMORY,
+        MLOS_SYSTEM_SHARED_MEMORY_STATUS,
+        MLOS_UNREGISTER_SYSTEM_SHARED_MEMORY,
     )
 
     @abc.abstractmethod
@@ -482,3 +533,21 @@ class MLOSServicer(abc.ABC):
         self, request: smi_pb2.ResourcesRequest, context: CallContext
     ) -> smi_pb2.ResourcesResponse:
         """Handle MLOS.GetResources."""
+
+    @abc.abstractmethod
+    async def register_system_shared_memory(
+        self, request: smi_pb2.SharedMemoryRegion, context: CallContext
+    ) -> smi_pb2.SharedMemoryStatusResponse:
+        """Handle MLOS.RegisterSystemSharedMemory."""
+
+    @abc.abstractmethod
+    async def system_shared_memory_status(
+        self, request: smi_pb2.SharedMemoryRegionRef, context: CallContext
+    ) -> smi_pb2.SharedMemoryStatusResponse:
+        """Handle MLOS.SystemSharedMemoryStatus."""
+
+    @abc.abstractmethod
+    async def unregister_system_shared_memory(
+        self, request: smi_pb2.SharedMemoryRegionRef, context: CallContext
+    ) -> smi_pb2.SharedMemoryStatusResponse:
+        """Handle MLOS.UnregisterSystemSharedMemory."""

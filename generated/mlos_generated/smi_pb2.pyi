@@ -1267,5 +1267,66 @@ class ResourcesResponse(google.protobuf.message.Message):
 
 global___ResourcesResponse = ResourcesResponse
 
+@typing.final
+class SharedMemoryRegion(google.protobuf.message.Message):
+    """A byte range of a POSIX shared-memory object registered under a name (Triton's system
+    shared-memory extension). Tensors then point into it with `Tensor.shared_memory`.
+    """
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: builtins.int
+    KEY_FIELD_NUMBER: builtins.int
+    OFFSET_FIELD_NUMBER: builtins.int
+    BYTE_SIZE_FIELD_NUMBER: builtins.int
+    name: builtins.str
+    key: builtins.str
+    """The shm key, as given to shm_open ("/my-region")."""
+    offset: builtins.int
+    byte_size: builtins.int
+    def __init__(
+        self,
+        *,
+        name: builtins.str = ...,
+        key: builtins.str = ...,
+        offset: builtins.int = ...,
+        byte_size: builtins.int = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["byte_size", b"byte_size", "key", b"key", "name", b"name", "offset", b"offset"]) -> None: ...
+
+global___SharedMemoryRegion = SharedMemoryRegion
+
+@typing.final
+class SharedMemoryRegionRef(google.protobuf.message.Message):
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: builtins.int
+    name: builtins.str
+    """Empty: every region."""
+    def __init__(
+        self,
+        *,
+        name: builtins.str = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["name", b"name"]) -> None: ...
+
+global___SharedMemoryRegionRef = SharedMemoryRegionRef
+
+@typing.final
+class SharedMemoryStatusResponse(google.protobuf.message.Message):
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    REGIONS_FIELD_NUMBER: builtins.int
+    @property
+    def regions(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___SharedMemoryRegion]: ...
+    def __init__(
+        self,
+        *,
+        regions: collections.abc.Iterable[global___SharedMemoryRegion] | None = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["regions", b"regions"]) -> None: ...
+
+global___SharedMemoryStatusResponse = SharedMemoryStatusResponse
+
 SMI_VERSION_FIELD_NUMBER: builtins.int
 smi_version: google.protobuf.internal.extension_dict._ExtensionFieldDescriptor[google.protobuf.descriptor_pb2.FileOptions, builtins.str]

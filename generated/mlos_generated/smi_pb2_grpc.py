@@ -404,6 +404,21 @@ class MLOSStub:
                 request_serializer=mlos__generated_dot_smi__pb2.ResourcesRequest.SerializeToString,
                 response_deserializer=mlos__generated_dot_smi__pb2.ResourcesResponse.FromString,
                 _registered_method=True)
+        self.RegisterSystemSharedMemory = channel.unary_unary(
+                '/mlos.smi.v1.MLOS/RegisterSystemSharedMemory',
+                request_serializer=mlos__generated_dot_smi__pb2.SharedMemoryRegion.SerializeToString,
+                response_deserializer=mlos__generated_dot_smi__pb2.SharedMemoryStatusResponse.FromString,
+                _registered_method=True)
+        self.SystemSharedMemoryStatus = channel.unary_unary(
+                '/mlos.smi.v1.MLOS/SystemSharedMemoryStatus',
+                request_serializer=mlos__generated_dot_smi__pb2.SharedMemoryRegionRef.SerializeToString,
+                response_deserializer=mlos__generated_dot_smi__pb2.SharedMemoryStatusResponse.FromString,
+                _registered_method=True)
+        self.UnregisterSystemSharedMemory = channel.unary_unary(
+                '/mlos.smi.v1.MLOS/UnregisterSystemSharedMemory',
+                request_serializer=mlos__generated_dot_smi__pb2.SharedMemoryRegionRef.SerializeToString,
+                response_deserializer=mlos__generated_dot_smi__pb2.SharedMemoryStatusResponse.FromString,
+                _registered_method=True)
 
 
 class MLOSServicer:
@@ -487,6 +502,24 @@ class MLOSServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RegisterSystemSharedMemory(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SystemSharedMemoryStatus(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnregisterSystemSharedMemory(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MLOSServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -554,6 +587,21 @@ def add_MLOSServicer_to_server(servicer, server):
                     servicer.GetResources,
                     request_deserializer=mlos__generated_dot_smi__pb2.ResourcesRequest.FromString,
                     response_serializer=mlos__generated_dot_smi__pb2.ResourcesResponse.SerializeToString,
+            ),
+            'RegisterSystemSharedMemory': grpc.unary_unary_rpc_method_handler(
+                    servicer.RegisterSystemSharedMemory,
+                    request_deserializer=mlos__generated_dot_smi__pb2.SharedMemoryRegion.FromString,
+                    response_serializer=mlos__generated_dot_smi__pb2.SharedMemoryStatusResponse.SerializeToString,
+            ),
+            'SystemSharedMemoryStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.SystemSharedMemoryStatus,
+                    request_deserializer=mlos__generated_dot_smi__pb2.SharedMemoryRegionRef.FromString,
+                    response_serializer=mlos__generated_dot_smi__pb2.SharedMemoryStatusResponse.SerializeToString,
+            ),
+            'UnregisterSystemSharedMemory': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnregisterSystemSharedMemory,
+                    request_deserializer=mlos__generated_dot_smi__pb2.SharedMemoryRegionRef.FromString,
+                    response_serializer=mlos__generated_dot_smi__pb2.SharedMemoryStatusResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -907,6 +955,87 @@ class MLOS:
             '/mlos.smi.v1.MLOS/GetResources',
             mlos__generated_dot_smi__pb2.ResourcesRequest.SerializeToString,
             mlos__generated_dot_smi__pb2.ResourcesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RegisterSystemSharedMemory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mlos.smi.v1.MLOS/RegisterSystemSharedMemory',
+            mlos__generated_dot_smi__pb2.SharedMemoryRegion.SerializeToString,
+            mlos__generated_dot_smi__pb2.SharedMemoryStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SystemSharedMemoryStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mlos.smi.v1.MLOS/SystemSharedMemoryStatus',
+            mlos__generated_dot_smi__pb2.SharedMemoryRegionRef.SerializeToString,
+            mlos__generated_dot_smi__pb2.SharedMemoryStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnregisterSystemSharedMemory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mlos.smi.v1.MLOS/UnregisterSystemSharedMemory',
+            mlos__generated_dot_smi__pb2.SharedMemoryRegionRef.SerializeToString,
+            mlos__generated_dot_smi__pb2.SharedMemoryStatusResponse.FromString,
             options,
             channel_credentials,
             insecure,

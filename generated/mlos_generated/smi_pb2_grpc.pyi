@@ -230,6 +230,21 @@ class MLOSStub:
         mlos_generated.smi_pb2.ResourcesResponse,
     ]
 
+    RegisterSystemSharedMemory: grpc.UnaryUnaryMultiCallable[
+        mlos_generated.smi_pb2.SharedMemoryRegion,
+        mlos_generated.smi_pb2.SharedMemoryStatusResponse,
+    ]
+
+    SystemSharedMemoryStatus: grpc.UnaryUnaryMultiCallable[
+        mlos_generated.smi_pb2.SharedMemoryRegionRef,
+        mlos_generated.smi_pb2.SharedMemoryStatusResponse,
+    ]
+
+    UnregisterSystemSharedMemory: grpc.UnaryUnaryMultiCallable[
+        mlos_generated.smi_pb2.SharedMemoryRegionRef,
+        mlos_generated.smi_pb2.SharedMemoryStatusResponse,
+    ]
+
 class MLOSAsyncStub:
     Health: grpc.aio.UnaryUnaryMultiCallable[
         mlos_generated.smi_pb2.HealthRequest,
@@ -294,6 +309,21 @@ class MLOSAsyncStub:
     GetResources: grpc.aio.UnaryUnaryMultiCallable[
         mlos_generated.smi_pb2.ResourcesRequest,
         mlos_generated.smi_pb2.ResourcesResponse,
+    ]
+
+    RegisterSystemSharedMemory: grpc.aio.UnaryUnaryMultiCallable[
+        mlos_generated.smi_pb2.SharedMemoryRegion,
+        mlos_generated.smi_pb2.SharedMemoryStatusResponse,
+    ]
+
+    SystemSharedMemoryStatus: grpc.aio.UnaryUnaryMultiCallable[
+        mlos_generated.smi_pb2.SharedMemoryRegionRef,
+        mlos_generated.smi_pb2.SharedMemoryStatusResponse,
+    ]
+
+    UnregisterSystemSharedMemory: grpc.aio.UnaryUnaryMultiCallable[
+        mlos_generated.smi_pb2.SharedMemoryRegionRef,
+        mlos_generated.smi_pb2.SharedMemoryStatusResponse,
     ]
 
 class MLOSServicer(metaclass=abc.ABCMeta):
@@ -387,5 +417,26 @@ class MLOSServicer(metaclass=abc.ABCMeta):
         request: mlos_generated.smi_pb2.ResourcesRequest,
         context: _ServicerContext,
     ) -> typing.Union[mlos_generated.smi_pb2.ResourcesResponse, collections.abc.Awaitable[mlos_generated.smi_pb2.ResourcesResponse]]: ...
+
+    @abc.abstractmethod
+    def RegisterSystemSharedMemory(
+        self,
+        request: mlos_generated.smi_pb2.SharedMemoryRegion,
+        context: _ServicerContext,
+    ) -> typing.Union[mlos_generated.smi_pb2.SharedMemoryStatusResponse, collections.abc.Awaitable[mlos_generated.smi_pb2.SharedMemoryStatusResponse]]: ...
+
+    @abc.abstractmethod
+    def SystemSharedMemoryStatus(
+        self,
+        request: mlos_generated.smi_pb2.SharedMemoryRegionRef,
+        context: _ServicerContext,
+    ) -> typing.Union[mlos_generated.smi_pb2.SharedMemoryStatusResponse, collections.abc.Awaitable[mlos_generated.smi_pb2.SharedMemoryStatusResponse]]: ...
+
+    @abc.abstractmethod
+    def UnregisterSystemSharedMemory(
+        self,
+        request: mlos_generated.smi_pb2.SharedMemoryRegionRef,
+        context: _ServicerContext,
+    ) -> typing.Union[mlos_generated.smi_pb2.SharedMemoryStatusResponse, collections.abc.Awaitable[mlos_generated.smi_pb2.SharedMemoryStatusResponse]]: ...
 
 def add_MLOSServicer_to_server(servicer: MLOSServicer, server: typing.Union[grpc.Server, grpc.aio.Server]) -> None: ...

@@ -48,6 +48,12 @@ class RegionStatus:
     offset: int
     byte_size: int
 
+    def to_proto(self) -> smi_pb2.SharedMemoryRegion:
+        """As the SMI message."""
+        return smi_pb2.SharedMemoryRegion(
+            name=self.name, key=self.key, offset=self.offset, byte_size=self.byte_size
+        )
+
     def as_json(self) -> dict[str, Any]:
         """The JSON object of Triton's HTTP status response."""
         return {

@@ -89,6 +89,31 @@ class Management(smi_pb2_grpc.MLOSServicer):
         """Run one inference request."""
         return await self._engine.infer(request)
 
+    async def RegisterSystemSharedMemory(
+        self, request: smi_pb2.SharedMemoryRegion, context: Context
+    ) -> smi_pb2.SharedMemoryStatusResponse:
+        """Register a byte range of a POSIX shared-memory object; answer with that region."""
+        await self._engine.register_system_shm(
+            request.name, request.key, request.offset, request.byte_size
+        )
+        return await self.SystemSharedMemoryStatus(
+            smi_pb2.SharedMemoryRegionRef(name=request.name), context
+        )
+
+    async def SystemSharedMemoryStatus(
+        self, request: smi_pb2.SharedMemoryRegionRef, context: Context
+    ) -> smi_pb2.SharedMemoryStatusResponse:
+        """Registered regions: one, or all when no name is given."""
+        regions = await self._engine.system_shm_status(request.name)
+        return smi_pb2.SharedMemoryStatusResponse(regions=[r.to_proto() for r in regions])
+
+    async def UnregisterSystemSharedMemory(
+        self, request: smi_pb2.SharedMemoryRegionRef, context: Context
+    ) -> smi_pb2.SharedMemoryStatusResponse:
+        """Unregister one region, or all; answer with the regions left."""
+        await self._engine.unregister_system_shm(request.name)
+        return await self.SystemSharedMemoryStatus(smi_pb2.SharedMemoryRegionRef(), context)
+
     async def GetResources(
         self, request: smi_pb2.ResourcesRequest, context: Context
     ) -> smi_pb2.ResourcesResponse:

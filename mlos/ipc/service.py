@@ -59,6 +59,31 @@ class MLOSService(smi_ipc.MLOSServicer):
         """Stop a plugin's process, keeping its registration."""
         return await self._engine.unload_plugin(request.name)
 
+    async def register_system_shared_memory(
+        self, request: smi_pb2.SharedMemoryRegion, context: CallContext
+    ) -> smi_pb2.SharedMemoryStatusResponse:
+        """Register a byte range of a POSIX shared-memory object; answer with that region."""
+        await self._engine.register_system_shm(
+            request.name, request.key, request.offset, request.byte_size
+        )
+        return await self.system_shared_memory_status(
+            smi_pb2.SharedMemoryRegionRef(name=request.name), context
+        )
+
+    async def system_shared_memory_status(
+        self, request: smi_pb2.SharedMemoryRegionRef, context: CallContext
+    ) -> smi_pb2.SharedMemoryStatusResponse:
+        """Registered regions: one, or all when no name is given."""
+        regions = await self._engine.system_shm_status(request.name)
+        return smi_pb2.SharedMemoryStatusResponse(regions=[r.to_proto() for r in regions])
+
+    async def unregister_system_shared_memory(
+        self, request: smi_pb2.SharedMemoryRegionRef, context: CallContext
+    ) -> smi_pb2.SharedMemoryStatusResponse:
+        """Unregister one region, or all; answer with the regions left."""
+        await self._engine.unregister_system_shm(request.name)
+        return await self.system_shared_memory_status(smi_pb2.SharedMemoryRegionRef(), context)
+
     async def remove_plugin(
         self, request: smi_pb2.PluginRef, context: CallContext
     ) -> smi_pb2.RemovePluginResponse:

@@ -172,3 +172,23 @@ def test_async_stub(served: Served) -> None:
             return response.ready
 
     assert asyncio.run(health())
+
+
+def test_system_shared_memory_registration(stub: smi_pb2_grpc.MLOSStub) -> None:
+    from multiprocessing import shared_memory
+
+    segment = shared_memory.SharedMemory(create=True, size=4096)
+    try:
+        region = smi_pb2.SharedMemoryRegion(name="r1", key=segment.name, offset=0, byte_size=4096)
+        registered = stub.RegisterSystemSharedMemory(region)
+        assert [r.name for r in registered.regions] == ["r1"] and registered.regions[0].byte_size == 4096
+        with pytest.raises(grpc.RpcError) as duplicate:
+            stub.RegisterSystemSharedMemory(region)
+        assert duplicate.value.code() == grpc.StatusCode.ALREADY_EXISTS
+        status = stub.SystemSharedMemoryStatus(smi_pb2.SharedMemoryRegionRef())
+        assert [r.key for r in status.regions] == [segment.name]
+        left = stub.UnregisterSystemSharedMemory(smi_pb2.SharedMemoryRegionRef(name="r1"))
+        assert not left.regions
+    finally:
+        segment.close()
+        segment.unlink()
