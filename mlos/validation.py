@@ -12,9 +12,78 @@ from mlos_generated import smi_pb2
 
 __all__ = ["check_infer_request"]
 
+_CACHE_LIMIT = 256
+
+
+class _Plan:
+    """A model's metadata, compiled for the check of a well-formed request.
+
+    The common request (every input once, known datatype and shape, raw contents of the right
+    size) is accepted here with few protobuf reads; anything else goes through the full check,
+    which finds and names the problem.
+    """
+
+    __slots__ = ("batch", "inputs", "metadata", "outputs")
+
+    def __init__(self, metadata: smi_pb2.ModelMetadata) -> None:
+        self.metadata = metadata  # keeps the id() this plan is cached under alive
+        self.batch = metadata.max_batch_size
+        self.inputs: dict[str, tuple[str, list[int], int]] = {}
+        for spec in metadata.inputs:
+            size = DATATYPES[spec.datatype].itemsize if spec.datatype in DATATYPES else 0
+            if spec.datatype == "BYTES":
+                size = 0
+            self.inputs[spec.name] = (spec.datatype, spec.shape[:], size)
+        self.outputs = frozenset(spec.name for spec in metadata.outputs)
+
+    def accepts(self, request: smi_pb2.InferRequest) -> bool:
+        """Whether the request is certainly valid (False: let the full check decide)."""
+        tensors = request.inputs
+        specs = self.inputs
+        if len(tensors) != len(specs):
+            return False
+        seen = 0
+        for tensor in tensors:
+            spec = specs.get(tensor.name)
+            if spec is None:
+                return False
+            datatype, wanted, size = spec
+            if size == 0 or tensor.datatype != datatype:
+                return False
+            shape = tensor.shape[:]
+            if len(shape) != len(wanted):
+                return False
+            count = 1
+            for dim, want in zip(shape, wanted, strict=True):
+                if dim < 0 or (want != dim and want != -1):
+                    return False
+                count *= dim
+            if self.batch > 0 and shape and shape[0] > self.batch:
+                return False
+            if tensor.HasField("shared_memory") or len(tensor.contents) != count * size:
+                return False
+            seen += 1
+        if len(specs) > 1 and len({tensor.name for tensor in tensors}) != seen:
+            return False
+        outputs = request.outputs
+        return not outputs or all(output.name in self.outputs for output in outputs)
+
+
+_PLANS: dict[int, _Plan] = {}
+
 
 def check_infer_request(request: smi_pb2.InferRequest, metadata: smi_pb2.ModelMetadata) -> None:
     """Raise InvalidArgument naming the first problem: names, datatypes, shapes, sizes, outputs."""
+    plan = _PLANS.get(id(metadata))
+    if plan is None or plan.metadata is not metadata:
+        if len(_PLANS) >= _CACHE_LIMIT:
+            _PLANS.clear()
+        plan = _PLANS[id(metadata)] = _Plan(metadata)
+    if not plan.accepts(request):
+        _check(request, metadata)
+
+
+def _check(request: smi_pb2.InferRequest, metadata: smi_pb2.ModelMetadata) -> None:
     model = f"model {metadata.name!r}"
     expected = {spec.name: spec for spec in metadata.inputs}
     seen: set[str] = set()

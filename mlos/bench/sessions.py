@@ -226,10 +226,12 @@ class GrpcSession:
 
 
 class IpcSession:
-    """IPC over one blocking Unix socket."""
+    """IPC over one blocking Unix socket (`spin`: see :class:`mlos.client.IPCClient`)."""
 
-    def __init__(self, url: str, inputs: dict[str, npt.NDArray[np.float32]]) -> None:
-        self._client = IPCClient(url, timeout=120)
+    def __init__(
+        self, url: str, inputs: dict[str, npt.NDArray[np.float32]], spin: float = 0.0
+    ) -> None:
+        self._client = IPCClient(url, timeout=120, spin=spin)
         self._requests = {model: infer_request(model, array) for model, array in inputs.items()}
         self._health = smi_pb2.HealthRequest()
 

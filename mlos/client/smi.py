@@ -12,6 +12,7 @@ when its state is READY, and a request that names no version is served by the la
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -29,6 +30,8 @@ __all__ = ["SmiCall", "SmiOperations", "arrays", "serving_version"]
 
 SOURCES = ("entry_point", "module", "executable")
 _READY = smi_pb2.MODEL_STATE_READY
+_FIXED = {name: dtype for name, dtype in tensors.DATATYPES.items() if name != "BYTES"}
+"""Datatypes of fixed-size elements (BF16 as its uint16 bit patterns)."""
 
 
 class SmiCall(NamedTuple):
@@ -48,10 +51,15 @@ def _same(response: Any) -> Any:
 
 def arrays(response: smi_pb2.InferResponse) -> dict[str, Array]:
     """The outputs of an inference response as numpy arrays, by name (read-only views)."""
-    return {
-        tensor.name: to_array(tensor.datatype, tensor.shape, tensor.contents)
-        for tensor in response.outputs
-    }
+    result: dict[str, Array] = {}
+    for tensor in response.outputs:
+        datatype, shape, contents = tensor.datatype, tensor.shape[:], tensor.contents
+        dtype = _FIXED.get(datatype)
+        if dtype is not None and len(contents) == dtype.itemsize * math.prod(shape):
+            result[tensor.name] = np.frombuffer(contents, dtype=dtype).reshape(shape)
+        else:  # BYTES, or contents that do not fit: the checked path names the problem
+            result[tensor.name] = to_array(datatype, shape, contents)
+    return result
 
 
 def serving_version(model: smi_pb2.Model, version: str | None) -> smi_pb2.ModelStatus:
@@ -208,23 +216,18 @@ class SmiOperations:
         datatypes: Mapping[str, str] | None = None,
     ) -> Op[dict[str, Array]]:
         """MLOS.Infer: tensors always travel as raw bytes (`binary` is for REST only)."""
-        tensors_in = []
+        request = smi_pb2.InferRequest(model_name=model, model_version=version or "")
+        tensors_in = request.inputs
         for name, value in inputs.items():
-            array = value if isinstance(value, np.ndarray) else np.asarray(value)
+            array = value if type(value) is np.ndarray else np.asarray(value)
             datatype = (datatypes and datatypes.get(name)) or tensors.datatype_of(array)
-            tensors.numpy_dtype(datatype)  # an unknown datatype is the caller's mistake
-            tensors_in.append(
-                smi_pb2.Tensor(
-                    name=name,
-                    datatype=datatype,
-                    shape=array.shape,
-                    contents=raw_contents(name, array, datatype),
-                )
-            )
-        request = smi_pb2.InferRequest(
-            model_name=model,
-            model_version=version or "",
-            inputs=tensors_in,
-            outputs=[smi_pb2.RequestedOutput(name=name) for name in outputs or ()],
-        )
+            dtype = _FIXED.get(datatype)
+            if dtype is not None and datatype != "BF16" and array.dtype.kind not in "OSU":
+                contents = np.ascontiguousarray(array, dtype=dtype).tobytes()
+            else:
+                tensors.numpy_dtype(datatype)  # an unknown datatype is the caller's mistake
+                contents = raw_contents(name, array, datatype)
+            tensors_in.add(name=name, datatype=datatype, shape=array.shape, contents=contents)
+        for name in outputs or ():
+            request.outputs.add(name=name)
         return Op(SmiCall(smi_ipc.MLOS_INFER, request), arrays)

@@ -8,6 +8,7 @@ so a failed registration leaves nothing behind. When a plugin goes down its mode
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")
 LOAD_TIMEOUT = 300.0
 
 
+@functools.lru_cache(maxsize=4096)
 def version_key(version: str) -> tuple[int, tuple[int, ...], str]:
     """Sort key for versions: numeric dotted versions ("2", "1.10.0") in numeric order first."""
     parts = version.split(".")
@@ -108,11 +110,15 @@ class ModelRegistry:
         if version:
             entry = self.get(name, version)
         else:
-            candidates = [e for e in self.versions(name).values() if e.ready]
-            if not candidates:
-                entry = self.get(name)
+            versions = self.versions(name)
+            if len(versions) == 1:  # the common case: nothing to choose
+                (entry,) = versions.values()
             else:
-                entry = max(candidates, key=lambda e: version_key(e.record.version))
+                candidates = [e for e in versions.values() if e.ready]
+                if not candidates:
+                    entry = self.get(name)
+                else:
+                    entry = max(candidates, key=lambda e: version_key(e.record.version))
         if not entry.ready:
             state = smi_pb2.ModelState.Name(entry.state).removeprefix("MODEL_STATE_").lower()
             detail = f": {entry.message}" if entry.message else ""

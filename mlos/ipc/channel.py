@@ -25,21 +25,29 @@ __all__ = ["Channel"]
 
 
 class _Pending:
-    """A call waiting for its response."""
+    """A call waiting for its response, and when it stops waiting (loop time, or None)."""
 
-    __slots__ = ("future", "method", "timer")
+    __slots__ = ("deadline", "future", "method", "timeout")
 
-    def __init__(self, future: asyncio.Future[Message], method: Method[Message, Message]) -> None:
+    def __init__(
+        self,
+        future: asyncio.Future[Message],
+        method: Method[Message, Message],
+        timeout: float | None,
+        deadline: float | None,
+    ) -> None:
         self.future = future
         self.method = method
-        self.timer: asyncio.TimerHandle | None = None
+        self.timeout = timeout
+        self.deadline = deadline
 
 
 class Channel(asyncio.Protocol):
     """One persistent IPC connection to a server; many calls may be in flight at once.
 
     When the connection drops, every pending call fails with `Unavailable` at once, and the
-    callbacks registered with `on_close` run.
+    callbacks registered with `on_close` run. Deadlines share one timer, set for the earliest
+    of them, rather than one timer per call.
     """
 
     def __init__(self, name: str = "peer", max_frame: int = DEFAULT_MAX_FRAME) -> None:
@@ -49,6 +57,8 @@ class Channel(asyncio.Protocol):
         self._pending: dict[int, _Pending] = {}
         self._ids = itertools.count(1)
         self._close_callbacks: list[Callable[[Exception | None], None]] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
         self.closed = False
 
     # -- connecting ---------------------------------------------------------------------------
@@ -91,8 +101,6 @@ class Channel(asyncio.Protocol):
             pending = self._pending.pop(frame.request_id, None)
             if pending is None or pending.future.done():
                 continue  # a response to a call that already timed out
-            if pending.timer is not None:
-                pending.timer.cancel()
             try:
                 if frame.kind == FrameKind.RESPONSE:
                     pending.future.set_result(
@@ -116,9 +124,10 @@ class Channel(asyncio.Protocol):
         self._transport = None
         error = Unavailable(f"connection to {self.name} lost")
         pending, self._pending = self._pending, {}
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         for call in pending.values():
-            if call.timer is not None:
-                call.timer.cancel()
             if not call.future.done():
                 call.future.set_exception(error)
         callbacks, self._close_callbacks = self._close_callbacks, []
@@ -145,12 +154,14 @@ class Channel(asyncio.Protocol):
         loop = asyncio.get_running_loop()
         request_id = next(self._ids) & 0xFFFFFFFF
         future: asyncio.Future[Message] = loop.create_future()
-        pending = _Pending(future, method)  # type: ignore[arg-type]
         timeout_ms = 0
+        deadline = None
         if timeout is not None:
             timeout_ms = max(1, int(timeout * 1000))
-            pending.timer = loop.call_later(timeout, self._expire, request_id, method.name, timeout)
-        self._pending[request_id] = pending
+            deadline = loop.time() + timeout
+            if self._timer is None or deadline < self._timer_at:
+                self._arm(loop, deadline)
+        self._pending[request_id] = _Pending(future, method, timeout, deadline)  # type: ignore[arg-type]
         parts = frame_parts(
             FrameKind.REQUEST, method.id, request_id, request.SerializeToString(), timeout_ms
         )
@@ -161,12 +172,35 @@ class Channel(asyncio.Protocol):
         result = await future
         return result  # type: ignore[return-value]
 
-    def _expire(self, request_id: int, name: str, timeout: float) -> None:
-        pending = self._pending.pop(request_id, None)
-        if pending is not None and not pending.future.done():
-            pending.future.set_exception(
-                DeadlineExceeded(f"{self.name} did not answer {name} within {timeout:g} s")
-            )
+    def _arm(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = loop.call_at(when, self._expire)
+        self._timer_at = when
+
+    def _expire(self) -> None:
+        """Fail the calls past their deadline; set the timer for the next deadline."""
+        self._timer = None
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        earliest: float | None = None
+        for request_id, pending in list(self._pending.items()):
+            deadline = pending.deadline
+            if deadline is None:
+                continue
+            if deadline <= now:
+                del self._pending[request_id]
+                if not pending.future.done():
+                    pending.future.set_exception(
+                        DeadlineExceeded(
+                            f"{self.name} did not answer {pending.method.name} "
+                            f"within {pending.timeout:g} s"
+                        )
+                    )
+            elif earliest is None or deadline < earliest:
+                earliest = deadline
+        if earliest is not None:
+            self._arm(loop, earliest)
 
     @property
     def in_flight(self) -> int:

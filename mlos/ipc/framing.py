@@ -101,18 +101,25 @@ class FrameDecoder:
     def feed(self, data: bytes) -> list[Frame]:
         """Add received bytes; return the frames now complete."""
         buffer = self._buffer
+        size = HEADER.size
+        if not buffer and type(data) is bytes and len(data) >= size:
+            # The most common case by far: exactly one whole frame.
+            header = HEADER.unpack_from(data)
+            if len(data) == size + header[0] and header[0] <= self.max_frame and (
+                header[1] in _KINDS
+            ):
+                return [Frame(header[1], header[2], header[3], header[4], header[5], data[size:])]
         if buffer:
             buffer += data
             source: bytes | bytearray = buffer
         else:
-            # Common case: nothing pending. Frames are cut straight out of `data`, and only an
-            # incomplete tail is copied into the buffer.
+            # Nothing pending: frames are cut straight out of `data`, and only an incomplete
+            # tail is copied into the buffer.
             if type(data) is not bytes:
                 data = bytes(data)
             source = data
         frames: list[Frame] = []
         offset = 0
-        size = HEADER.size
         total = len(source)
         unpack = HEADER.unpack_from
         while total - offset >= size:

@@ -118,7 +118,8 @@ class ServerConnection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.peer_uid: int | None = None
-        self.lost: asyncio.Future[None] = asyncio.get_event_loop().create_future()
+        self._loop = asyncio.get_event_loop()
+        self.lost: asyncio.Future[None] = self._loop.create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Record the peer."""
@@ -199,7 +200,7 @@ class ServerConnection(asyncio.Protocol):
             log.exception("%s failed", method.full_name)
             self._send_error(frame, InternalError(f"{method.name} failed inside the server"))
             return
-        task = asyncio.ensure_future(self._finish(frame, method, _Resume(coro, waiting)))
+        task = self._loop.create_task(self._finish(frame, method, _Resume(coro, waiting)))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

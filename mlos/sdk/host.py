@@ -28,6 +28,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from mlos.discovery import ENTRY_POINT_GROUP, find_entry_point
 from mlos.errors import InvalidArgument, MLOSError, NotFound
 from mlos.ipc.method import CallContext
@@ -35,7 +37,7 @@ from mlos.ipc.server import ServerConnection
 from mlos.loop import run as run_loop
 from mlos.sdk.base import LoadedModel, ModelPlugin, ModelSpec
 from mlos.sdk.segments import SegmentMap
-from mlos.tensors import datatype_of, from_numpy, to_numpy
+from mlos.tensors import DATATYPES, datatype_of, from_numpy, to_numpy
 from mlos.validation import check_infer_request
 from mlos_generated import smi_ipc, smi_pb2
 
@@ -85,6 +87,10 @@ class PluginHost(smi_ipc.PluginServicer):
         self._loading = asyncio.Lock()
         # Moving average of each model's inference time, which decides where it runs.
         self._cost: dict[tuple[str, str], float] = {}
+        # Output names and datatypes of each model, with the metadata they were read from.
+        self._outputs: dict[
+            tuple[str, str], tuple[smi_pb2.ModelMetadata, list[str], dict[str, str]]
+        ] = {}
         # The core's shared-memory segments, for large tensors (mlos.sdk.segments).
         self.segments = SegmentMap()
         self.stopped = asyncio.Event()
@@ -137,6 +143,7 @@ class PluginHost(smi_ipc.PluginServicer):
         """Unload a model; unknown models succeed too."""
         entry = self.models.pop((request.name, request.version), None)
         self._cost.pop((request.name, request.version), None)
+        self._outputs.pop((request.name, request.version), None)
         if entry is not None:
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(self._load_pool, entry[0].unload)
@@ -146,21 +153,18 @@ class PluginHost(smi_ipc.PluginServicer):
         self, request: smi_pb2.InferRequest, context: CallContext
     ) -> smi_pb2.InferResponse:
         """Check the request, run the model in the inference pool, encode the outputs."""
-        entry = self.models.get((request.model_name, request.model_version))
+        name, version = request.model_name, request.model_version
+        key = (name, version)
+        entry = self.models.get(key)
         if entry is None:
-            raise NotFound(
-                f"model {request.model_name!r} version {request.model_version!r} is not loaded"
-            )
+            raise NotFound(f"model {name!r} version {version!r} is not loaded")
         model, metadata = entry
         check_infer_request(request, metadata)
-        inputs = {
-            tensor.name: self.segments.array(tensor)
-            if tensor.HasField("shared_memory")
-            else to_numpy(tensor)
-            for tensor in request.inputs
-        }
-        wanted = [output.name for output in request.outputs] or [o.name for o in metadata.outputs]
-        key = (request.model_name, request.model_version)
+        inputs = {tensor.name: self._array(tensor) for tensor in request.inputs}
+        names, datatypes = self._outputs_of(key, metadata)
+        requested_outputs = request.outputs
+        asked = len(requested_outputs) > 0
+        wanted = [output.name for output in requested_outputs] if asked else list(names)
         started = time.perf_counter()
         if self._cost.get(key, 0.0) < INLINE_BELOW_SECONDS:
             # Fast models run on the event loop: a thread hand-off would cost more than the call.
@@ -169,27 +173,54 @@ class PluginHost(smi_ipc.PluginServicer):
             loop = asyncio.get_running_loop()
             results = await loop.run_in_executor(self._infer_pool, model.infer, inputs, wanted)
         elapsed = time.perf_counter() - started
-        self._cost[key] = (
-            elapsed if key not in self._cost else 0.8 * self._cost[key] + 0.2 * elapsed
-        )
-        datatypes = {spec.name: spec.datatype for spec in metadata.outputs}
-        response = smi_pb2.InferResponse(
-            model_name=request.model_name, model_version=request.model_version, id=request.id
-        )
-        requested = {output.name: output for output in request.outputs if output.parameters}
-        for name in wanted:
-            if name not in results:
-                raise InvalidArgument(f"the model produced no output {name!r}")
-            array = results[name]
-            output = requested.get(name)
-            placed: smi_pb2.Tensor | None = None
+        cost = self._cost.get(key)
+        self._cost[key] = elapsed if cost is None else 0.8 * cost + 0.2 * elapsed
+        response = smi_pb2.InferResponse(model_name=name, model_version=version, id=request.id)
+        requested = {o.name: o for o in requested_outputs if o.parameters} if asked else {}
+        outputs = response.outputs
+        for output_name in wanted:
+            if output_name not in results:
+                raise InvalidArgument(f"the model produced no output {output_name!r}")
+            array = results[output_name]
+            datatype = datatypes.get(output_name)
+            output = requested.get(output_name)
             if output is not None:
-                datatype = datatypes.get(name) or datatype_of(array)
-                placed = self.segments.place(output, array, datatype)
-            if placed is None:
-                placed = from_numpy(name, array, datatypes.get(name))
-            response.outputs.append(placed)
+                placed = self.segments.place(output, array, datatype or datatype_of(array))
+                if placed is not None:
+                    outputs.append(placed)
+                    continue
+            dtype = DATATYPES.get(datatype or "")
+            if dtype is None or datatype == "BYTES":
+                outputs.append(from_numpy(output_name, array, datatype))
+            else:  # the common case, without building a Tensor to copy into the response
+                outputs.add(
+                    name=output_name,
+                    datatype=datatype,
+                    shape=array.shape,
+                    contents=np.ascontiguousarray(array, dtype=dtype).tobytes(),
+                )
         return response
+
+    def _array(self, tensor: smi_pb2.Tensor) -> Any:
+        """An input as a numpy array (over the core's segment when it travelled there)."""
+        if tensor.HasField("shared_memory"):
+            return self.segments.array(tensor)
+        dtype = DATATYPES.get(tensor.datatype)
+        if dtype is None or tensor.datatype == "BYTES":
+            return to_numpy(tensor)
+        # The request was checked: the contents hold exactly the shape's elements.
+        return np.frombuffer(tensor.contents, dtype=dtype).reshape(tensor.shape[:])
+
+    def _outputs_of(
+        self, key: tuple[str, str], metadata: smi_pb2.ModelMetadata
+    ) -> tuple[list[str], dict[str, str]]:
+        """A model's output names and their datatypes, read from its metadata once."""
+        known = self._outputs.get(key)
+        if known is None or known[0] is not metadata:
+            names = [spec.name for spec in metadata.outputs]
+            datatypes = {spec.name: spec.datatype for spec in metadata.outputs}
+            known = self._outputs[key] = (metadata, names, datatypes)
+        return known[1], known[2]
 
     async def health(
         self, request: smi_pb2.PluginHealthRequest, context: CallContext

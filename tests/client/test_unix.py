@@ -162,3 +162,15 @@ def test_unreachable_and_addresses(tmp_path: Path) -> None:
     for bad in ("unix://", "http://x"):
         with pytest.raises(InvalidArgument):
             socket_path(bad)
+
+
+def test_spinning_client_gets_the_same_answers(stub: Served) -> None:
+    with IPCClient(stub.path, timeout=5, spin=0.001) as client:
+        for i in range(20):
+            assert float(client.infer("echo", {"in": np.full(2, i, np.float32)})["out"][1]) == i
+        stub.engine.hang = True
+        client_short = IPCClient(stub.path, timeout=0.1, spin=0.01)
+        with pytest.raises(DeadlineExceeded):
+            client_short.health()  # the spin ends, then the blocking read times out
+        stub.engine.hang = False
+        client_short.close()
