@@ -47,14 +47,19 @@ _SESSIONS: dict[str, Callable[[str, dict[str, np.ndarray[Any, Any]]], Session]] 
 }
 
 
-def raw_onnxruntime(model: Path, array: np.ndarray[Any, Any], requests: int, label: str) -> Result:
-    """Latency of `session.run` in this process, the floor MLOS is measured against."""
+def _onnx_session(model: Path) -> Any:
+    """An onnxruntime session with the ONNX plugin's thread settings (one intra-op thread)."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
-    session = onnxruntime.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+    return onnxruntime.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+
+
+def raw_onnxruntime(model: Path, array: np.ndarray[Any, Any], requests: int, label: str) -> Result:
+    """Latency of `session.run` in this process, the floor MLOS is measured against."""
+    session = _onnx_session(model)
     feed = {"input": array}
     for _ in range(20):
         session.run(None, feed)
@@ -65,6 +70,36 @@ def raw_onnxruntime(model: Path, array: np.ndarray[Any, Any], requests: int, lab
         session.run(None, feed)
         samples.append(time.perf_counter() - begin)
     return summarize(label, RAW, samples, time.perf_counter() - started)
+
+
+def paired(
+    operation: str,
+    path: str,
+    session: Session,
+    model: str,
+    compute: Callable[[], Any],
+    requests: int,
+    warmup: int = 5,
+) -> tuple[Result, float]:
+    """Each call right after the same compute in this process: the calls' latencies, and the
+    p50 of (call - compute) in milliseconds — what the protocol adds, measured pair by pair so
+    that a change in the machine's speed during the run cancels out."""
+    for _ in range(warmup):
+        compute()
+        session.infer(model)
+    samples, overheads = [], []
+    started = time.perf_counter()
+    for _ in range(requests):
+        begin = time.perf_counter()
+        compute()
+        middle = time.perf_counter()
+        session.infer(model)
+        end = time.perf_counter()
+        samples.append(end - middle)
+        overheads.append((end - middle) - (middle - begin))
+    wall = time.perf_counter() - started
+    overheads.sort()
+    return summarize(operation, path, samples, wall), overheads[len(overheads) // 2] * 1000
 
 
 def _plugin_name(index: int) -> str:
@@ -95,12 +130,13 @@ def _protocol(
     address: str,
     inputs: dict[str, np.ndarray[Any, Any]],
     small: Path,
+    compute: Callable[[], Any],
     requests: int,
     large_requests: int,
     registrations: int,
     concurrency: int,
-) -> list[Result]:
-    """Every operation over one protocol."""
+) -> tuple[list[Result], float]:
+    """Every operation over one protocol; and what it adds to the large model's compute."""
     path = PROTOCOL_NAMES[key]
     factory = _SESSIONS[key]
 
@@ -135,7 +171,14 @@ def _protocol(
     def remove_model(session: Session, index: int) -> None:
         session.remove_model("bench-registration", _version(index))
 
-    results = []
+    session = open_session()
+    try:
+        large, overhead = paired(
+            "large inference", path, session, "large", compute, large_requests
+        )
+    finally:
+        session.close()
+    results = [large]
     for level in sorted({1, concurrency}):
         results += [
             timed("health", lambda s, i: s.health(), requests, level),
@@ -148,10 +191,14 @@ def _protocol(
                 level, warmup=5, cleanup=remove_model,
             ),
             timed("small inference", lambda s, i: s.infer("small"), requests, level),
-            timed(
-                "large inference", lambda s, i: s.infer("large"), large_requests, level, warmup=5
-            ),
         ]
+        if level > 1:
+            results.append(
+                timed(
+                    "large inference", lambda s, i: s.infer("large"), large_requests, level,
+                    warmup=5,
+                )
+            )
         if level == 1 and key != "ipc":
             results.append(timed("readiness", lambda s, i: s.ready(), requests, 1))
     results.append(
@@ -171,7 +218,7 @@ def _protocol(
                     call, requests, close=close,
                 )
             )
-    return results
+    return results, overhead
 
 
 def run(
@@ -182,8 +229,12 @@ def run(
     large_requests: int = 200,
     registrations: int = 500,
     concurrency: int = 8,
-) -> list[Result]:
-    """Measure every operation over each protocol in `addresses` ("rest", "grpc", "ipc")."""
+) -> tuple[list[Result], dict[str, float]]:
+    """Measure every operation over each protocol in `addresses` ("rest", "grpc", "ipc").
+
+    Also returns, per protocol, the milliseconds it adds to the large model's compute (p50 of
+    paired differences, see :func:`paired`).
+    """
     small = build_small_model(workdir / "small.onnx")
     large = build_conv_model(workdir / "large.onnx")
     _prepare(addresses.get("rest") or next(iter(addresses.values())), small, large)
@@ -196,14 +247,20 @@ def run(
         raw_onnxruntime(small, inputs["small"], requests, "small inference"),
         raw_onnxruntime(large, inputs["large"], large_requests, "large inference"),
     ]
+    session = _onnx_session(large)
+    feed = {"input": inputs["large"]}
+    overheads: dict[str, float] = {}
     for key in ("rest", "grpc", "ipc"):
         if key in addresses:
-            results += _protocol(
-                key, addresses[key], inputs, small, requests, large_requests, registrations,
-                concurrency,
+            measured, overhead = _protocol(
+                key, addresses[key], inputs, small, lambda: session.run(None, feed), requests,
+                large_requests, registrations, concurrency,
             )
+            results += measured
+            overheads[PROTOCOL_NAMES[key]] = round(overhead, 4)
     order = {"REST": 0, "gRPC": 1, "IPC": 2, SPIN_PATH: 3, RAW: 4}
-    return sorted(results, key=lambda r: (r.operation, r.concurrency, order.get(r.path, 9)))
+    results.sort(key=lambda r: (r.operation, r.concurrency, order.get(r.path, 9)))
+    return results, overheads
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -251,13 +308,13 @@ def run_from_args(args: argparse.Namespace) -> int:
         }
         if args.url:
             given = {"rest": args.url, "grpc": args.grpc or "", "ipc": args.ipc or ""}
-            results = run(_addresses(given, wanted), workdir, **options)
+            results, overheads = run(_addresses(given, wanted), workdir, **options)
         else:
             server = ServerProcess(workdir / "home")
             with server as url:
                 given = {"rest": url, "grpc": server.grpc_address, "ipc": server.ipc_url}
-                results = run(_addresses(given, wanted), workdir, **options)
-    verdicts = evaluate(results)
+                results, overheads = run(_addresses(given, wanted), workdir, **options)
+    verdicts = evaluate(results, overheads)
     print(table(results))
     print()
     print(verdict_table(verdicts))
@@ -266,6 +323,7 @@ def run_from_args(args: argparse.Namespace) -> int:
             "command": "mlos bench",
             "options": options,
             "targets": [asdict(v) for v in verdicts],
+            "large_inference_overhead_ms": overheads,
         }
         write_json(args.output, results, extra)
         print(f"wrote {args.output}")

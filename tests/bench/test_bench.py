@@ -75,7 +75,10 @@ def test_targets_met_and_missed() -> None:
         ("large inference", "IPC"): False,
     }
     text = verdict_table(verdicts)
-    assert "compute (7.00) + 0.2 ms" in text and "NO" in text
+    assert "compute + 0.2 ms (added: 0.300 ms)" in text and "NO" in text
+    # Paired overheads, when measured, decide instead of the raw row.
+    paired = evaluate([result("large inference", "IPC", 7.3)], {"IPC": 0.15})
+    assert [(v.met, v.p50_ms) for v in paired] == [(True, 7.3)]
 
 
 def test_cli_options_and_addresses() -> None:
