@@ -230,8 +230,8 @@ class Engine:
             ]
         }
 
-    async def repository_index(self) -> list[dict[str, str]]:
-        """Triton's repository index: every version with its state."""
+    async def repository_index(self, ready_only: bool = False) -> list[dict[str, str]]:
+        """Triton's repository index: every version with its state (only ready ones if asked)."""
         names = {
             smi_pb2.MODEL_STATE_READY: "READY",
             smi_pb2.MODEL_STATE_LOADING: "LOADING",
@@ -247,6 +247,7 @@ class Engine:
                 "reason": e.message,
             }
             for e in self.models.all()
+            if e.ready or not ready_only
         ]
 
     async def server_metadata(self) -> dict[str, Any]:

@@ -136,9 +136,7 @@ class Inference(inference_pb2_grpc.GRPCInferenceServiceServicer):
     ) -> inference_pb2.RepositoryIndexResponse:
         """Every registered model version and its state (only the ready ones if asked)."""
         response = inference_pb2.RepositoryIndexResponse()
-        for entry in await self._engine.repository_index():
-            if request.ready and entry.get("state") != "READY":
-                continue
+        for entry in await self._engine.repository_index(request.ready):
             json_format.ParseDict(entry, response.models.add(), ignore_unknown_fields=True)
         return response
 

@@ -53,7 +53,7 @@ class Inference:
 
     async def server_ready(self, call: Call) -> Response:
         """200 when ready."""
-        return _status((await self._engine.health()).ready)
+        return _status(self._engine.is_ready())
 
     # ----- models --------------------------------------------------------------------------
 
@@ -101,10 +101,8 @@ class Inference:
 
     async def repository_index(self, call: Call) -> Response:
         """Every registered model version and its state."""
-        index = await self._engine.repository_index()
-        if (call.body.json or {}).get("ready", False):
-            index = [entry for entry in index if entry.get("state") == "READY"]
-        return _json(index)
+        ready_only = bool((call.body.json or {}).get("ready", False))
+        return _json(await self._engine.repository_index(ready_only))
 
     async def repository_model_load(self, call: Call) -> Response:
         """Load (or reload) a registered model."""

@@ -66,6 +66,9 @@ class StubEngine:
                 metadata=metadata,
             )
 
+    def is_ready(self) -> bool:
+        return self.ready
+
     async def health(self) -> smi_pb2.HealthResponse:
         return smi_pb2.HealthResponse(
             live=True, ready=self.ready, plugins=list(self.plugins.values())
@@ -241,8 +244,8 @@ class StubEngine:
         ]
         return {"model_stats": stats}
 
-    async def repository_index(self) -> list[dict[str, Any]]:
-        return [
+    async def repository_index(self, ready_only: bool = False) -> list[dict[str, Any]]:
+        entries = [
             {
                 "name": s.name,
                 "version": s.version,
@@ -251,6 +254,7 @@ class StubEngine:
             }
             for s in self.models.values()
         ]
+        return [e for e in entries if e["state"] == "READY" or not ready_only]
 
     async def server_metadata(self) -> dict[str, Any]:
         return {"name": "mlos", "version": "0.1.0", "extensions": ["binary_tensor_data"]}

@@ -71,12 +71,15 @@ class _Broken(StubEngine):
     async def health(self) -> smi_pb2.HealthResponse:
         raise RuntimeError("secret detail from /home/user")
 
+    async def model_ready(self, name: str, version: str = "") -> bool:
+        raise RuntimeError("secret detail from /home/user")
+
 
 async def test_unexpected_errors_are_500_without_details() -> None:
     app = create_app(_Broken(), Settings())
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://mlos") as http:
-        for path, key in (("/v1/health", "detail"), ("/v2/health/ready", "error")):
+        for path, key in (("/v1/health", "detail"), ("/v2/models/m/ready", "error")):
             response = await http.get(path)
             assert response.status_code == 500
             assert response.json()[key] == "internal error"
