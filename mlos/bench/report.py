@@ -12,7 +12,7 @@ from typing import Any
 
 import psutil
 
-__all__ = ["Result", "machine", "summarize", "table", "write_json"]
+__all__ = ["Result", "machine", "median_of_rounds", "summarize", "table", "write_json"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +50,19 @@ def summarize(
         mean_ms=round(statistics.fmean(ordered) * 1000, 4),
         throughput_rps=round(len(ordered) / wall_s, 1) if wall_s > 0 else 0.0,
     )
+
+
+def median_of_rounds(rounds: list[list[Result]]) -> list[Result]:
+    """For each measurement (operation, path, concurrency), the round with the median p50."""
+    cells: dict[tuple[str, str, int], list[Result]] = {}
+    for results in rounds:
+        for result in results:
+            cells.setdefault((result.operation, result.path, result.concurrency), []).append(result)
+    chosen = []
+    for results in cells.values():
+        ordered = sorted(results, key=lambda r: r.p50_ms)
+        chosen.append(ordered[(len(ordered) - 1) // 2])
+    return chosen
 
 
 def machine() -> dict[str, Any]:

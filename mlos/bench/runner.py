@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import statistics
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -27,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from mlos.bench.models import CONV_INPUT_SHAPE, build_conv_model, build_small_model
-from mlos.bench.report import Result, summarize, table, write_json
+from mlos.bench.report import Result, median_of_rounds, summarize, table, write_json
 from mlos.bench.server import ServerProcess
 from mlos.bench.sessions import ApiSession, GrpcSession, IpcSession, RestSession, Session
 from mlos.bench.targets import RAW, evaluate, verdict_table
@@ -258,8 +259,6 @@ def run(
             )
             results += measured
             overheads[PROTOCOL_NAMES[key]] = round(overhead, 4)
-    order = {"REST": 0, "gRPC": 1, "IPC": 2, SPIN_PATH: 3, RAW: 4}
-    results.sort(key=lambda r: (r.operation, r.concurrency, order.get(r.path, 9)))
     return results, overheads
 
 
@@ -279,6 +278,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--concurrency", type=int, default=8, help="clients of the concurrent runs (default 8)"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=1,
+        help="measure everything this many times; report each cell's median round",
     )
     parser.add_argument("--output", type=Path, help="write the results as JSON here")
 
@@ -306,14 +309,24 @@ def run_from_args(args: argparse.Namespace) -> int:
             "registrations": args.registrations,
             "concurrency": args.concurrency,
         }
+        rounds: list[tuple[list[Result], dict[str, float]]] = []
         if args.url:
             given = {"rest": args.url, "grpc": args.grpc or "", "ipc": args.ipc or ""}
-            results, overheads = run(_addresses(given, wanted), workdir, **options)
+            for _ in range(args.rounds):
+                rounds.append(run(_addresses(given, wanted), workdir, **options))
         else:
             server = ServerProcess(workdir / "home")
             with server as url:
                 given = {"rest": url, "grpc": server.grpc_address, "ipc": server.ipc_url}
-                results, overheads = run(_addresses(given, wanted), workdir, **options)
+                for _ in range(args.rounds):
+                    rounds.append(run(_addresses(given, wanted), workdir, **options))
+    results = median_of_rounds([measured for measured, _ in rounds])
+    order = {"REST": 0, "gRPC": 1, "IPC": 2, SPIN_PATH: 3, RAW: 4}
+    results.sort(key=lambda r: (r.operation, r.concurrency, order.get(r.path, 9)))
+    overheads = {
+        protocol: statistics.median(added[protocol] for _, added in rounds)
+        for protocol in rounds[0][1]
+    }
     verdicts = evaluate(results, overheads)
     print(table(results))
     print()
@@ -321,7 +334,7 @@ def run_from_args(args: argparse.Namespace) -> int:
     if args.output:
         extra = {
             "command": "mlos bench",
-            "options": options,
+            "options": {**options, "rounds": args.rounds},
             "targets": [asdict(v) for v in verdicts],
             "large_inference_overhead_ms": overheads,
         }

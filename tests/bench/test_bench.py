@@ -98,3 +98,15 @@ def test_unknown_protocol_is_refused(bad: str) -> None:
 
     with pytest.raises(SystemExit, match="unknown protocol"):
         main(["--protocols", bad])
+
+
+def test_median_of_rounds_picks_each_cells_median_round() -> None:
+    from mlos.bench.report import median_of_rounds
+
+    rounds = [
+        [result("health", "IPC", 3.0), result("health", "REST", 1.0)],
+        [result("health", "IPC", 1.0), result("health", "REST", 2.0)],
+        [result("health", "IPC", 2.0), result("health", "REST", 3.0)],
+    ]
+    chosen = {(r.operation, r.path): r.p50_ms for r in median_of_rounds(rounds)}
+    assert chosen == {("health", "IPC"): 2.0, ("health", "REST"): 2.0}
