@@ -211,6 +211,33 @@ MLOS_UNREGISTER_SYSTEM_SHARED_MEMORY: Method[smi_pb2.SharedMemoryRegionRef, smi_
     response_type=smi_pb2.SharedMemoryStatusResponse,
 )
 
+MLOS_GET_MODEL_METADATA: Method[smi_pb2.ModelRef, smi_pb2.ModelMetadata] = Method(
+    id=0x0211,
+    service="mlos.smi.v1.MLOS",
+    name="GetModelMetadata",
+    handler="get_model_metadata",
+    request_type=smi_pb2.ModelRef,
+    response_type=smi_pb2.ModelMetadata,
+)
+
+MLOS_MODEL_READY: Method[smi_pb2.ModelRef, smi_pb2.ModelReadyResponse] = Method(
+    id=0x0212,
+    service="mlos.smi.v1.MLOS",
+    name="ModelReady",
+    handler="model_ready",
+    request_type=smi_pb2.ModelRef,
+    response_type=smi_pb2.ModelReadyResponse,
+)
+
+MLOS_GET_SERVER_METADATA: Method[smi_pb2.ServerMetadataRequest, smi_pb2.ServerMetadata] = Method(
+    id=0x0213,
+    service="mlos.smi.v1.MLOS",
+    name="GetServerMetadata",
+    handler="get_server_metadata",
+    request_type=smi_pb2.ServerMetadataRequest,
+    response_type=smi_pb2.ServerMetadata,
+)
+
 
 METHODS: dict[int, Method[object, object]] = {
     PLUGIN_DESCRIBE.id: PLUGIN_DESCRIBE,  # type: ignore[dict-item]
@@ -235,6 +262,9 @@ METHODS: dict[int, Method[object, object]] = {
     MLOS_REGISTER_SYSTEM_SHARED_MEMORY.id: MLOS_REGISTER_SYSTEM_SHARED_MEMORY,  # type: ignore[dict-item]
     MLOS_SYSTEM_SHARED_MEMORY_STATUS.id: MLOS_SYSTEM_SHARED_MEMORY_STATUS,  # type: ignore[dict-item]
     MLOS_UNREGISTER_SYSTEM_SHARED_MEMORY.id: MLOS_UNREGISTER_SYSTEM_SHARED_MEMORY,  # type: ignore[dict-item]
+    MLOS_GET_MODEL_METADATA.id: MLOS_GET_MODEL_METADATA,  # type: ignore[dict-item]
+    MLOS_MODEL_READY.id: MLOS_MODEL_READY,  # type: ignore[dict-item]
+    MLOS_GET_SERVER_METADATA.id: MLOS_GET_SERVER_METADATA,  # type: ignore[dict-item]
 }
 """Every method of this file by id."""
 
@@ -433,6 +463,24 @@ class MLOSClient:
         """Call MLOS.UnregisterSystemSharedMemory."""
         return await self.channel.call(MLOS_UNREGISTER_SYSTEM_SHARED_MEMORY, request, timeout=timeout)
 
+    async def get_model_metadata(
+        self, request: smi_pb2.ModelRef, *, timeout: float | None = None
+    ) -> smi_pb2.ModelMetadata:
+        """Call MLOS.GetModelMetadata."""
+        return await self.channel.call(MLOS_GET_MODEL_METADATA, request, timeout=timeout)
+
+    async def model_ready(
+        self, request: smi_pb2.ModelRef, *, timeout: float | None = None
+    ) -> smi_pb2.ModelReadyResponse:
+        """Call MLOS.ModelReady."""
+        return await self.channel.call(MLOS_MODEL_READY, request, timeout=timeout)
+
+    async def get_server_metadata(
+        self, request: smi_pb2.ServerMetadataRequest, *, timeout: float | None = None
+    ) -> smi_pb2.ServerMetadata:
+        """Call MLOS.GetServerMetadata."""
+        return await self.channel.call(MLOS_GET_SERVER_METADATA, request, timeout=timeout)
+
 
 class MLOSServicer(abc.ABC):
     """Implements MLOS; `mlos.ipc.ServerConnection` dispatches to it."""
@@ -454,6 +502,9 @@ class MLOSServicer(abc.ABC):
         MLOS_REGISTER_SYSTEM_SHARED_MEMORY,
         MLOS_SYSTEM_SHARED_MEMORY_STATUS,
         MLOS_UNREGISTER_SYSTEM_SHARED_MEMORY,
+        MLOS_GET_MODEL_METADATA,
+        MLOS_MODEL_READY,
+        MLOS_GET_SERVER_METADATA,
     )
 
     @abc.abstractmethod
@@ -551,3 +602,21 @@ class MLOSServicer(abc.ABC):
         self, request: smi_pb2.SharedMemoryRegionRef, context: CallContext
     ) -> smi_pb2.SharedMemoryStatusResponse:
         """Handle MLOS.UnregisterSystemSharedMemory."""
+
+    @abc.abstractmethod
+    async def get_model_metadata(
+        self, request: smi_pb2.ModelRef, context: CallContext
+    ) -> smi_pb2.ModelMetadata:
+        """Handle MLOS.GetModelMetadata."""
+
+    @abc.abstractmethod
+    async def model_ready(
+        self, request: smi_pb2.ModelRef, context: CallContext
+    ) -> smi_pb2.ModelReadyResponse:
+        """Handle MLOS.ModelReady."""
+
+    @abc.abstractmethod
+    async def get_server_metadata(
+        self, request: smi_pb2.ServerMetadataRequest, context: CallContext
+    ) -> smi_pb2.ServerMetadata:
+        """Handle MLOS.GetServerMetadata."""

@@ -1328,5 +1328,54 @@ class SharedMemoryStatusResponse(google.protobuf.message.Message):
 
 global___SharedMemoryStatusResponse = SharedMemoryStatusResponse
 
+@typing.final
+class ModelReadyResponse(google.protobuf.message.Message):
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    READY_FIELD_NUMBER: builtins.int
+    ready: builtins.bool
+    def __init__(
+        self,
+        *,
+        ready: builtins.bool = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["ready", b"ready"]) -> None: ...
+
+global___ModelReadyResponse = ModelReadyResponse
+
+@typing.final
+class ServerMetadataRequest(google.protobuf.message.Message):
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+
+global___ServerMetadataRequest = ServerMetadataRequest
+
+@typing.final
+class ServerMetadata(google.protobuf.message.Message):
+    """Open Inference Protocol server metadata."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: builtins.int
+    VERSION_FIELD_NUMBER: builtins.int
+    EXTENSIONS_FIELD_NUMBER: builtins.int
+    name: builtins.str
+    version: builtins.str
+    @property
+    def extensions(self) -> google.protobuf.internal.containers.RepeatedScalarFieldContainer[builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        name: builtins.str = ...,
+        version: builtins.str = ...,
+        extensions: collections.abc.Iterable[builtins.str] | None = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["extensions", b"extensions", "name", b"name", "version", b"version"]) -> None: ...
+
+global___ServerMetadata = ServerMetadata
+
 SMI_VERSION_FIELD_NUMBER: builtins.int
 smi_version: google.protobuf.internal.extension_dict._ExtensionFieldDescriptor[google.protobuf.descriptor_pb2.FileOptions, builtins.str]

@@ -419,6 +419,21 @@ class MLOSStub:
                 request_serializer=mlos__generated_dot_smi__pb2.SharedMemoryRegionRef.SerializeToString,
                 response_deserializer=mlos__generated_dot_smi__pb2.SharedMemoryStatusResponse.FromString,
                 _registered_method=True)
+        self.GetModelMetadata = channel.unary_unary(
+                '/mlos.smi.v1.MLOS/GetModelMetadata',
+                request_serializer=mlos__generated_dot_smi__pb2.ModelRef.SerializeToString,
+                response_deserializer=mlos__generated_dot_smi__pb2.ModelMetadata.FromString,
+                _registered_method=True)
+        self.ModelReady = channel.unary_unary(
+                '/mlos.smi.v1.MLOS/ModelReady',
+                request_serializer=mlos__generated_dot_smi__pb2.ModelRef.SerializeToString,
+                response_deserializer=mlos__generated_dot_smi__pb2.ModelReadyResponse.FromString,
+                _registered_method=True)
+        self.GetServerMetadata = channel.unary_unary(
+                '/mlos.smi.v1.MLOS/GetServerMetadata',
+                request_serializer=mlos__generated_dot_smi__pb2.ServerMetadataRequest.SerializeToString,
+                response_deserializer=mlos__generated_dot_smi__pb2.ServerMetadata.FromString,
+                _registered_method=True)
 
 
 class MLOSServicer:
@@ -520,6 +535,25 @@ class MLOSServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetModelMetadata(self, request, context):
+        """Metadata of the version that serves requests for the model (or of the version named).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ModelReady(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetServerMetadata(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MLOSServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -602,6 +636,21 @@ def add_MLOSServicer_to_server(servicer, server):
                     servicer.UnregisterSystemSharedMemory,
                     request_deserializer=mlos__generated_dot_smi__pb2.SharedMemoryRegionRef.FromString,
                     response_serializer=mlos__generated_dot_smi__pb2.SharedMemoryStatusResponse.SerializeToString,
+            ),
+            'GetModelMetadata': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetModelMetadata,
+                    request_deserializer=mlos__generated_dot_smi__pb2.ModelRef.FromString,
+                    response_serializer=mlos__generated_dot_smi__pb2.ModelMetadata.SerializeToString,
+            ),
+            'ModelReady': grpc.unary_unary_rpc_method_handler(
+                    servicer.ModelReady,
+                    request_deserializer=mlos__generated_dot_smi__pb2.ModelRef.FromString,
+                    response_serializer=mlos__generated_dot_smi__pb2.ModelReadyResponse.SerializeToString,
+            ),
+            'GetServerMetadata': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetServerMetadata,
+                    request_deserializer=mlos__generated_dot_smi__pb2.ServerMetadataRequest.FromString,
+                    response_serializer=mlos__generated_dot_smi__pb2.ServerMetadata.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1036,6 +1085,87 @@ class MLOS:
             '/mlos.smi.v1.MLOS/UnregisterSystemSharedMemory',
             mlos__generated_dot_smi__pb2.SharedMemoryRegionRef.SerializeToString,
             mlos__generated_dot_smi__pb2.SharedMemoryStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetModelMetadata(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mlos.smi.v1.MLOS/GetModelMetadata',
+            mlos__generated_dot_smi__pb2.ModelRef.SerializeToString,
+            mlos__generated_dot_smi__pb2.ModelMetadata.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ModelReady(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mlos.smi.v1.MLOS/ModelReady',
+            mlos__generated_dot_smi__pb2.ModelRef.SerializeToString,
+            mlos__generated_dot_smi__pb2.ModelReadyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetServerMetadata(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mlos.smi.v1.MLOS/GetServerMetadata',
+            mlos__generated_dot_smi__pb2.ServerMetadataRequest.SerializeToString,
+            mlos__generated_dot_smi__pb2.ServerMetadata.FromString,
             options,
             channel_credentials,
             insecure,

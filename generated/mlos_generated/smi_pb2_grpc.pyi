@@ -245,6 +245,22 @@ class MLOSStub:
         mlos_generated.smi_pb2.SharedMemoryStatusResponse,
     ]
 
+    GetModelMetadata: grpc.UnaryUnaryMultiCallable[
+        mlos_generated.smi_pb2.ModelRef,
+        mlos_generated.smi_pb2.ModelMetadata,
+    ]
+    """Metadata of the version that serves requests for the model (or of the version named)."""
+
+    ModelReady: grpc.UnaryUnaryMultiCallable[
+        mlos_generated.smi_pb2.ModelRef,
+        mlos_generated.smi_pb2.ModelReadyResponse,
+    ]
+
+    GetServerMetadata: grpc.UnaryUnaryMultiCallable[
+        mlos_generated.smi_pb2.ServerMetadataRequest,
+        mlos_generated.smi_pb2.ServerMetadata,
+    ]
+
 class MLOSAsyncStub:
     Health: grpc.aio.UnaryUnaryMultiCallable[
         mlos_generated.smi_pb2.HealthRequest,
@@ -324,6 +340,22 @@ class MLOSAsyncStub:
     UnregisterSystemSharedMemory: grpc.aio.UnaryUnaryMultiCallable[
         mlos_generated.smi_pb2.SharedMemoryRegionRef,
         mlos_generated.smi_pb2.SharedMemoryStatusResponse,
+    ]
+
+    GetModelMetadata: grpc.aio.UnaryUnaryMultiCallable[
+        mlos_generated.smi_pb2.ModelRef,
+        mlos_generated.smi_pb2.ModelMetadata,
+    ]
+    """Metadata of the version that serves requests for the model (or of the version named)."""
+
+    ModelReady: grpc.aio.UnaryUnaryMultiCallable[
+        mlos_generated.smi_pb2.ModelRef,
+        mlos_generated.smi_pb2.ModelReadyResponse,
+    ]
+
+    GetServerMetadata: grpc.aio.UnaryUnaryMultiCallable[
+        mlos_generated.smi_pb2.ServerMetadataRequest,
+        mlos_generated.smi_pb2.ServerMetadata,
     ]
 
 class MLOSServicer(metaclass=abc.ABCMeta):
@@ -438,5 +470,27 @@ class MLOSServicer(metaclass=abc.ABCMeta):
         request: mlos_generated.smi_pb2.SharedMemoryRegionRef,
         context: _ServicerContext,
     ) -> typing.Union[mlos_generated.smi_pb2.SharedMemoryStatusResponse, collections.abc.Awaitable[mlos_generated.smi_pb2.SharedMemoryStatusResponse]]: ...
+
+    @abc.abstractmethod
+    def GetModelMetadata(
+        self,
+        request: mlos_generated.smi_pb2.ModelRef,
+        context: _ServicerContext,
+    ) -> typing.Union[mlos_generated.smi_pb2.ModelMetadata, collections.abc.Awaitable[mlos_generated.smi_pb2.ModelMetadata]]:
+        """Metadata of the version that serves requests for the model (or of the version named)."""
+
+    @abc.abstractmethod
+    def ModelReady(
+        self,
+        request: mlos_generated.smi_pb2.ModelRef,
+        context: _ServicerContext,
+    ) -> typing.Union[mlos_generated.smi_pb2.ModelReadyResponse, collections.abc.Awaitable[mlos_generated.smi_pb2.ModelReadyResponse]]: ...
+
+    @abc.abstractmethod
+    def GetServerMetadata(
+        self,
+        request: mlos_generated.smi_pb2.ServerMetadataRequest,
+        context: _ServicerContext,
+    ) -> typing.Union[mlos_generated.smi_pb2.ServerMetadata, collections.abc.Awaitable[mlos_generated.smi_pb2.ServerMetadata]]: ...
 
 def add_MLOSServicer_to_server(servicer: MLOSServicer, server: typing.Union[grpc.Server, grpc.aio.Server]) -> None: ...

@@ -25,7 +25,7 @@ from mlos.client.smi import SmiCall, SmiOperations
 from mlos.client.sync import BaseClient
 from mlos.errors import DeadlineExceeded, InvalidArgument, MLOSError
 from mlos.grpc.status import CODE_METADATA_KEY, code_for_grpc_status
-from mlos_generated import inference_pb2, inference_pb2_grpc, smi_pb2_grpc
+from mlos_generated import smi_pb2_grpc
 
 __all__ = ["DEFAULT_GRPC_PORT", "AsyncGRPCClient", "GRPCClient", "grpc_target"]
 
@@ -69,14 +69,6 @@ def _error(exc: grpc.RpcError, url: str, name: str, timeout: float | None) -> ML
     return MLOSError.for_code(code_for_grpc_status(status), details)
 
 
-def _server_metadata(response: inference_pb2.ServerMetadataResponse) -> dict[str, Any]:
-    return {
-        "name": response.name,
-        "version": response.version,
-        "extensions": list(response.extensions),
-    }
-
-
 class GRPCClient(BaseClient):
     """A blocking client of one MLOS server's gRPC API; see :class:`mlos.client.Client`."""
 
@@ -90,7 +82,6 @@ class GRPCClient(BaseClient):
         self._calls: dict[str, Any] = {
             name: getattr(stub, name) for name in dir(stub) if name[:1].isupper()
         }
-        self._inference = inference_pb2_grpc.GRPCInferenceServiceStub(self._channel)
 
     @property
     def url(self) -> str:
@@ -108,16 +99,6 @@ class GRPCClient(BaseClient):
         except grpc.RpcError as exc:
             raise _error(exc, self._url, name, self._timeout) from None
         return op.parse(response)
-
-    def server_metadata(self) -> dict[str, Any]:
-        """Server name, version and extensions (the inference service's ServerMetadata)."""
-        try:
-            response = self._inference.ServerMetadata(
-                inference_pb2.ServerMetadataRequest(), timeout=self._timeout
-            )
-        except grpc.RpcError as exc:
-            raise _error(exc, self._url, "ServerMetadata", self._timeout) from None
-        return _server_metadata(response)
 
     def close(self) -> None:
         """Close the channel."""
@@ -149,7 +130,6 @@ class AsyncGRPCClient(BaseAsyncClient):
         self._channel = grpc.aio.insecure_channel(self._target, options=_OPTIONS)
         stub = smi_pb2_grpc.MLOSStub(self._channel)
         self._calls = {name: getattr(stub, name) for name in dir(stub) if name[:1].isupper()}
-        self._inference = inference_pb2_grpc.GRPCInferenceServiceStub(self._channel)
 
     async def _run(self, op: Op[T]) -> T:
         if self._channel is None:
@@ -161,18 +141,6 @@ class AsyncGRPCClient(BaseAsyncClient):
         except grpc.RpcError as exc:
             raise _error(exc, self._url, name, self._timeout) from None
         return op.parse(response)
-
-    async def server_metadata(self) -> dict[str, Any]:
-        """Server name, version and extensions (the inference service's ServerMetadata)."""
-        if self._channel is None:
-            self._open()
-        try:
-            response = await self._inference.ServerMetadata(
-                inference_pb2.ServerMetadataRequest(), timeout=self._timeout
-            )
-        except grpc.RpcError as exc:
-            raise _error(exc, self._url, "ServerMetadata", self._timeout) from None
-        return _server_metadata(response)
 
     async def close(self) -> None:
         """Close the channel."""

@@ -4,10 +4,8 @@ Each method of :class:`SmiOperations` returns an :class:`~mlos.client.base.Op` w
 an :class:`SmiCall`: the method (from the generated method table) and its request message. The
 gRPC and IPC clients send it and hand the response message to the op's `parse`.
 
-The MLOS service has no calls of its own for model metadata and readiness; they are read from
-`GetModel` and `ListModels`, which return each version's state and metadata: a version is ready
-when its state is READY, and a request that names no version is served by the latest ready one
-(versions come oldest first).
+Which version serves a request is the server's decision (`GetModelMetadata`, `ModelReady`);
+the client never repeats that rule.
 """
 
 from __future__ import annotations
@@ -22,11 +20,11 @@ from google.protobuf.message import Message
 from mlos import tensors
 from mlos.client.base import Array, Op
 from mlos.client.oip import raw_contents, to_array
-from mlos.errors import InvalidArgument, NotFound, Unavailable, Unimplemented
+from mlos.errors import InvalidArgument
 from mlos.ipc.method import Method
 from mlos_generated import smi_ipc, smi_pb2
 
-__all__ = ["SmiCall", "SmiOperations", "arrays", "serving_version"]
+__all__ = ["SmiCall", "SmiOperations", "arrays"]
 
 SOURCES = ("entry_point", "module", "executable")
 _READY = smi_pb2.MODEL_STATE_READY
@@ -62,29 +60,6 @@ def arrays(response: smi_pb2.InferResponse) -> dict[str, Array]:
     return result
 
 
-def serving_version(model: smi_pb2.Model, version: str | None) -> smi_pb2.ModelStatus:
-    """The version that serves a request: the one named, else the latest ready one.
-
-    Raises NotFound when the model has no such version, Unavailable when it is not ready.
-    """
-    versions = list(model.versions)
-    if version:
-        found = [status for status in versions if status.version == version]
-        if not found:
-            raise NotFound(f"model {model.name!r} has no version {version!r}")
-        status = found[0]
-    else:
-        if not versions:
-            raise NotFound(f"no model {model.name!r} is registered")
-        ready = [status for status in versions if status.state == _READY]
-        status = ready[-1] if ready else versions[-1]
-    if status.state != _READY:
-        state = smi_pb2.ModelState.Name(status.state).removeprefix("MODEL_STATE_").lower()
-        detail = f": {status.message}" if status.message else ""
-        raise Unavailable(f"model {model.name!r} version {status.version!r} is {state}{detail}")
-    return status
-
-
 class SmiOperations:
     """Every call of :class:`mlos.client.Client` as an MLOS service :class:`Op`."""
 
@@ -95,9 +70,15 @@ class SmiOperations:
         return _op(smi_ipc.MLOS_HEALTH, smi_pb2.HealthRequest())
 
     def server_metadata(self) -> Op[dict[str, Any]]:
-        """Not part of the MLOS service: the gRPC client asks the inference service instead."""
-        raise Unimplemented(
-            "the MLOS service has no server metadata; ask the REST (GET /v2) or gRPC API"
+        """MLOS.GetServerMetadata."""
+        call = SmiCall(smi_ipc.MLOS_GET_SERVER_METADATA, smi_pb2.ServerMetadataRequest())
+        return Op(
+            call,
+            lambda meta: {
+                "name": meta.name,
+                "version": meta.version,
+                "extensions": list(meta.extensions),
+            },
         )
 
     def resources(self) -> Op[smi_pb2.ResourcesResponse]:
@@ -186,23 +167,15 @@ class SmiOperations:
     def model_metadata(
         self, name: str, version: str | None = None
     ) -> Op[smi_pb2.ModelMetadata]:
-        """MLOS.GetModel, then the metadata of the version that serves requests."""
+        """MLOS.GetModelMetadata: the version that serves requests, or `version`."""
         request = smi_pb2.ModelRef(name=name, version=version or "")
-        call = SmiCall(smi_ipc.MLOS_GET_MODEL, request)
-        return Op(call, lambda model: serving_version(model, version).metadata)
+        return _op(smi_ipc.MLOS_GET_MODEL_METADATA, request)
 
     def model_ready(self, name: str, version: str | None = None) -> Op[bool]:
-        """MLOS.ListModels: whether the version (or any version) of `name` is ready."""
-        call = SmiCall(smi_ipc.MLOS_LIST_MODELS, smi_pb2.ListModelsRequest())
-        return Op(
-            call,
-            lambda response: any(
-                status.name == name
-                and status.state == _READY
-                and (not version or status.version == version)
-                for status in response.models
-            ),
-        )
+        """MLOS.ModelReady."""
+        request = smi_pb2.ModelRef(name=name, version=version or "")
+        call = SmiCall(smi_ipc.MLOS_MODEL_READY, request)
+        return Op(call, lambda response: bool(response.ready))
 
     # ----- inference ---------------------------------------------------------------------
 

@@ -114,6 +114,25 @@ class Management(smi_pb2_grpc.MLOSServicer):
         await self._engine.unregister_system_shm(request.name)
         return await self.SystemSharedMemoryStatus(smi_pb2.SharedMemoryRegionRef(), context)
 
+    async def GetModelMetadata(
+        self, request: smi_pb2.ModelRef, context: Context
+    ) -> smi_pb2.ModelMetadata:
+        """Metadata of the version that serves requests (or of the version named)."""
+        return await self._engine.model_metadata(request.name, request.version)
+
+    async def ModelReady(
+        self, request: smi_pb2.ModelRef, context: Context
+    ) -> smi_pb2.ModelReadyResponse:
+        """Whether a request for the model (version) would be served now."""
+        ready = await self._engine.model_ready(request.name, request.version)
+        return smi_pb2.ModelReadyResponse(ready=ready)
+
+    async def GetServerMetadata(
+        self, request: smi_pb2.ServerMetadataRequest, context: Context
+    ) -> smi_pb2.ServerMetadata:
+        """Server name, version and Open Inference Protocol extensions."""
+        return smi_pb2.ServerMetadata(**await self._engine.server_metadata())
+
     async def GetResources(
         self, request: smi_pb2.ResourcesRequest, context: Context
     ) -> smi_pb2.ResourcesResponse:

@@ -84,6 +84,25 @@ class MLOSService(smi_ipc.MLOSServicer):
         await self._engine.unregister_system_shm(request.name)
         return await self.system_shared_memory_status(smi_pb2.SharedMemoryRegionRef(), context)
 
+    async def get_model_metadata(
+        self, request: smi_pb2.ModelRef, context: CallContext
+    ) -> smi_pb2.ModelMetadata:
+        """Metadata of the version that serves requests (or of the version named)."""
+        return await self._engine.model_metadata(request.name, request.version)
+
+    async def model_ready(
+        self, request: smi_pb2.ModelRef, context: CallContext
+    ) -> smi_pb2.ModelReadyResponse:
+        """Whether a request for the model (version) would be served now."""
+        ready = await self._engine.model_ready(request.name, request.version)
+        return smi_pb2.ModelReadyResponse(ready=ready)
+
+    async def get_server_metadata(
+        self, request: smi_pb2.ServerMetadataRequest, context: CallContext
+    ) -> smi_pb2.ServerMetadata:
+        """Server name, version and Open Inference Protocol extensions."""
+        return smi_pb2.ServerMetadata(**await self._engine.server_metadata())
+
     async def remove_plugin(
         self, request: smi_pb2.PluginRef, context: CallContext
     ) -> smi_pb2.RemovePluginResponse:

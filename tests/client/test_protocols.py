@@ -20,7 +20,6 @@ from mlos.errors import (
     InvalidArgument,
     MLOSError,
     NotFound,
-    Unimplemented,
 )
 from mlos.server import demo_model_path
 from mlos_generated import smi_pb2
@@ -83,10 +82,6 @@ def test_health_and_resources(client: Client) -> None:
 
 
 def test_server_metadata(client: Client, protocol: str) -> None:
-    if protocol == "ipc":
-        with pytest.raises(Unimplemented, match="no server metadata"):
-            client.server_metadata()
-        return
     metadata = client.server_metadata()
     assert metadata["name"] == "mlos"
     assert "binary_tensor_data" in metadata["extensions"]
