@@ -47,7 +47,7 @@ test: install check-generated lint typecheck
 check: test
 
 bench: install
-	$(VENV)/bin/mlos bench --output bench-results/rest.json
+	$(VENV)/bin/mlos bench --rounds 3 --output bench-results/bench.json
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
