@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlos.errors import InvalidArgument
+from mlos.sdk.options import check_known, count_option
 
 __all__ = ["DEFAULT_MAX_BATCH_SIZE", "OPTIONS", "SessionConfig"]
 
@@ -59,16 +60,8 @@ CUDA_PROVIDER = "CUDAExecutionProvider"
 
 
 def _count(config: Mapping[str, str], key: str, default: int) -> int:
-    raw = config.get(key)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = int(raw.strip())
-    except ValueError:
-        raise InvalidArgument(f"config {key}={raw!r}: expected a whole number") from None
-    if value < 0:
-        raise InvalidArgument(f"config {key}={raw!r}: must not be negative")
-    return value
+    value = count_option(config, key)
+    return default if value is None else value
 
 
 def _choice(config: Mapping[str, str], key: str, choices: Mapping[str, str], default: str) -> str:
@@ -111,15 +104,7 @@ class SessionConfig:
     @classmethod
     def parse(cls, config: Mapping[str, str]) -> SessionConfig:
         """Parse a model's `config`; raise InvalidArgument for unknown options or bad values."""
-        # Keys under "axon." are written by `axon deploy` for other readers; not ours to check.
-        unknown = sorted(
-            key for key in config if key not in OPTIONS and not key.startswith("axon.")
-        )
-        if unknown:
-            raise InvalidArgument(
-                f"unknown config option {', '.join(map(repr, unknown))} for the onnx plugin; "
-                f"known options: {', '.join(OPTIONS)}"
-            )
+        check_known(config, OPTIONS, "onnx")
         device, device_id = _device(config)
         max_batch = config.get("max_batch_size")
         return cls(

@@ -23,11 +23,11 @@ An unknown option or a bad value is an `InvalidArgument` that names it.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from mlos.errors import InvalidArgument
+from mlos.sdk.options import available_cpus, check_known, count_option
 
 __all__ = ["DEFAULT_MAX_BATCH_SIZE", "OPTIONS", "TensorFlowConfig", "available_cpus"]
 
@@ -42,28 +42,6 @@ OPTIONS: dict[str, str] = {
     "max_batch_size": f"largest batch for a batchable model (default {DEFAULT_MAX_BATCH_SIZE})",
 }
 _LOADERS = ("auto", "v2", "v1")
-_FOREIGN_PREFIX = "axon."
-
-
-def available_cpus() -> int:
-    """CPUs this process may run on (its affinity, which the resource manager may narrow)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
-
-
-def _count(config: Mapping[str, str], key: str) -> int | None:
-    raw = config.get(key)
-    if raw is None or raw.strip() == "":
-        return None
-    try:
-        value = int(raw.strip())
-    except ValueError:
-        raise InvalidArgument(f"config {key}={raw!r}: expected a whole number") from None
-    if value < 0:
-        raise InvalidArgument(f"config {key}={raw!r}: must not be negative")
-    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,14 +57,7 @@ class TensorFlowConfig:
     @classmethod
     def parse(cls, config: Mapping[str, str]) -> TensorFlowConfig:
         """Parse a model's `config`; raise InvalidArgument for unknown options or bad values."""
-        unknown = sorted(
-            key for key in config if key not in OPTIONS and not key.startswith(_FOREIGN_PREFIX)
-        )
-        if unknown:
-            raise InvalidArgument(
-                f"unknown config option {', '.join(map(repr, unknown))} for the tensorflow "
-                f"plugin; known options: {', '.join(OPTIONS)}"
-            )
+        check_known(config, OPTIONS, "tensorflow")
         loader = (config.get("loader") or "auto").strip().lower()
         if loader not in _LOADERS:
             raise InvalidArgument(
@@ -100,9 +71,9 @@ class TensorFlowConfig:
         )
         signature = (config.get("signature") or "").strip() or None
         return cls(
-            intra_op_threads=_count(config, "intra_op_threads") or available_cpus(),
+            intra_op_threads=count_option(config, "intra_op_threads") or available_cpus(),
             signature=signature,
             tags=tags,
             loader=loader,
-            max_batch_size=_count(config, "max_batch_size"),
+            max_batch_size=count_option(config, "max_batch_size"),
         )

@@ -20,11 +20,11 @@ An unknown option or a bad value is an `InvalidArgument` that names it.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from mlos.errors import InvalidArgument
+from mlos.sdk.options import available_cpus, check_known, count_option
 
 __all__ = ["DEFAULT_MAX_BATCH_SIZE", "OPTIONS", "TorchConfig", "available_cpus"]
 
@@ -38,28 +38,6 @@ OPTIONS: dict[str, str] = {
     "device": "cpu (default) | cuda | cuda:N",
     "max_batch_size": f"largest batch for a batchable model (default {DEFAULT_MAX_BATCH_SIZE})",
 }
-_FOREIGN_PREFIX = "axon."
-
-
-def available_cpus() -> int:
-    """CPUs this process may run on (its affinity, which the resource manager may narrow)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
-
-
-def _count(config: Mapping[str, str], key: str) -> int | None:
-    raw = config.get(key)
-    if raw is None or raw.strip() == "":
-        return None
-    try:
-        value = int(raw.strip())
-    except ValueError:
-        raise InvalidArgument(f"config {key}={raw!r}: expected a whole number") from None
-    if value < 0:
-        raise InvalidArgument(f"config {key}={raw!r}: must not be negative")
-    return value
 
 
 def _device(config: Mapping[str, str]) -> str:
@@ -83,17 +61,10 @@ class TorchConfig:
     @classmethod
     def parse(cls, config: Mapping[str, str]) -> TorchConfig:
         """Parse a model's `config`; raise InvalidArgument for unknown options or bad values."""
-        unknown = sorted(
-            key for key in config if key not in OPTIONS and not key.startswith(_FOREIGN_PREFIX)
-        )
-        if unknown:
-            raise InvalidArgument(
-                f"unknown config option {', '.join(map(repr, unknown))} for the torch plugin; "
-                f"known options: {', '.join(OPTIONS)}"
-            )
-        threads = _count(config, "intra_op_threads")
+        check_known(config, OPTIONS, "torch")
+        threads = count_option(config, "intra_op_threads")
         return cls(
             intra_op_threads=threads or available_cpus(),
             device=_device(config),
-            max_batch_size=_count(config, "max_batch_size"),
+            max_batch_size=count_option(config, "max_batch_size"),
         )
