@@ -78,3 +78,16 @@ def test_malformed_requests_get_4xx_and_the_server_keeps_serving(mlos_demo_serve
         assert body.get("error") or body.get("detail"), body
     data = np.zeros((1, 64), dtype=np.float32)
     assert infer_json(url, data).status_code == 200
+
+
+def test_model_metadata_lists_the_ready_versions(mlos_demo_server: MLOSServer) -> None:
+    url = mlos_demo_server.url
+    path = str(mlos_demo_server.home / "models" / "demo" / "model.onnx")
+    created = requests.post(f"{url}/v1/models", json={"name": "demo", "path": path, "plugin": "onnx"}, timeout=30)
+    assert created.status_code == 201 and created.json()["version"] == "2"
+    assert requests.get(f"{url}/v2/models/demo", timeout=5).json()["versions"] == ["2", "1"]
+    assert requests.post(f"{url}/v2/repository/models/demo/unload", timeout=30).status_code == 200
+    assert requests.get(f"{url}/v2/models/demo/ready", timeout=5).status_code != 200
+    assert requests.post(f"{url}/v2/repository/models/demo/load", timeout=30).status_code == 200
+    assert requests.get(f"{url}/v2/models/demo/versions/1", timeout=5).json()["versions"] == ["1", "2"]
+    assert mlos_demo_server.client().model_metadata("demo").version == "2"

@@ -204,9 +204,22 @@ class Engine:
             return False
         return True
 
-    def model_versions(self, name: str) -> list[str]:
-        """Registered versions of a model, oldest first."""
-        return [e.record.version for e in self.models.all() if e.record.name == name]
+    def metadata_versions(self, metadata: smi_pb2.ModelMetadata) -> list[str]:
+        """The `versions` of Open Inference Protocol model metadata.
+
+        The version the metadata describes comes first, then the other ready versions, newest
+        first, so a client reading `versions[0]` learns which version answered.
+        """
+        others = self.model_versions(metadata.name, ready_only=True)[::-1]
+        return [metadata.version, *(v for v in others if v != metadata.version)]
+
+    def model_versions(self, name: str, ready_only: bool = False) -> list[str]:
+        """Registered versions of a model (or only the ready ones), oldest first."""
+        return [
+            e.record.version
+            for e in self.models.all()
+            if e.record.name == name and (e.ready or not ready_only)
+        ]
 
     async def model_config(self, name: str, version: str = "") -> dict[str, Any]:
         """Triton's model configuration for the serving version."""

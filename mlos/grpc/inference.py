@@ -81,8 +81,7 @@ class Inference(inference_pb2_grpc.GRPCInferenceServiceServicer):
         response = inference_pb2.ModelMetadataResponse(
             name=metadata.name, platform=metadata.platform
         )
-        if metadata.version:
-            response.versions.append(metadata.version)
+        response.versions.extend(self._engine.metadata_versions(metadata))
         for source, target in (
             (metadata.inputs, response.inputs),
             (metadata.outputs, response.outputs),

@@ -63,7 +63,7 @@ class Inference:
         return _json(
             {
                 "name": metadata.name,
-                "versions": [metadata.version] if metadata.version else [],
+                "versions": self._engine.metadata_versions(metadata),
                 "platform": metadata.platform,
                 "inputs": _tensors(list(metadata.inputs)),
                 "outputs": _tensors(list(metadata.outputs)),

@@ -67,6 +67,9 @@ async def test_versions_resolve_to_the_latest_ready(engine: Engine, tmp_path: Pa
         await engine.register_model(smi_pb2.RegisterModelRequest(name="m", path=path))
     await engine.register_model(smi_pb2.RegisterModelRequest(name="m", path=path, version="10"))
     assert engine.model_versions("m") == ["1", "2", "10"]
+    await engine.unload_model("m", "2")
+    assert engine.model_versions("m", ready_only=True) == ["1", "10"]
+    await engine.load_model("m", "2")
     assert (await engine.infer(infer_request())).model_version == "10"
     assert (await engine.infer(infer_request(version="1"))).model_version == "1"
     await engine.unload_model("m", "10")

@@ -156,6 +156,16 @@ class StubEngine:
     async def model_metadata(self, name: str, version: str = "") -> smi_pb2.ModelMetadata:
         return self._status(name, version).metadata
 
+    def metadata_versions(self, metadata: smi_pb2.ModelMetadata) -> list[str]:
+        return [metadata.version] if metadata.version else []
+
+    def model_versions(self, name: str, ready_only: bool = False) -> list[str]:
+        return [
+            s.version
+            for s in self.models.values()
+            if s.name == name and (s.state == smi_pb2.MODEL_STATE_READY or not ready_only)
+        ]
+
     async def model_ready(self, name: str, version: str = "") -> bool:
         try:
             return self._status(name, version).state == smi_pb2.MODEL_STATE_READY
