@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mlos.bench.server import ServerProcess
+from tests.server_fixture import MLOSServer
 
 ROOT = Path(__file__).resolve().parents[1]
 MARKER = "@@mlos-readme-step@@"
@@ -40,23 +40,22 @@ def test_matches_understands_ellipses() -> None:
     assert not matches('{"a":1,...,"c":4}', '{"a":1,"b":2,"c":3}')
 
 
-def test_quickstart_runs_as_written(tmp_path: Path) -> None:
+def test_quickstart_runs_as_written(tmp_path: Path, mlos_server: MLOSServer) -> None:
     steps = quickstart_steps()
     serve, *rest = steps
     assert serve[0].startswith(".venv/bin/mlos serve --home /tmp/mlos-quickstart --http-port 8090")
     assert sum(expected is not None for _, expected in rest) >= 5
-    home = tmp_path / "home"
-    with ServerProcess(home) as url:
-        script = []
-        for command, _ in rest:
-            command = command.replace("/tmp/mlos-quickstart", str(tmp_path))
-            command = command.replace("127.0.0.1:8090", url.removeprefix("http://"))
-            command = command.replace(".venv/bin/", f"{ROOT}/.venv/bin/")
-            script += [command, f"echo; echo {MARKER}"]
-        result = subprocess.run(
-            ["bash", "-euo", "pipefail", "-c", "\n".join(script)],
-            capture_output=True, text=True, timeout=120, cwd=ROOT,
-        )
+    url = mlos_server.url
+    script = []
+    for command, _ in rest:
+        command = command.replace("/tmp/mlos-quickstart", str(tmp_path))
+        command = command.replace("127.0.0.1:8090", url.removeprefix("http://"))
+        command = command.replace(".venv/bin/", f"{ROOT}/.venv/bin/")
+        script += [command, f"echo; echo {MARKER}"]
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", "\n".join(script)],
+        capture_output=True, text=True, timeout=120, cwd=ROOT,
+    )
     assert result.returncode == 0, result.stderr
     answers = result.stdout.split(MARKER)
     for (command, expected), answer in zip(rest, answers, strict=False):

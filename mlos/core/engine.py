@@ -110,8 +110,7 @@ class Engine:
     async def health(self) -> smi_pb2.HealthResponse:
         """Live when the core runs; ready when every plugin that should run is ready."""
         plugins = [self._plugin_status(name) for name in sorted(self.plugins.entries)]
-        ready = self.started and all(entry.ready for entry in self.plugins.should_run())
-        return smi_pb2.HealthResponse(live=True, ready=ready, plugins=plugins)
+        return smi_pb2.HealthResponse(live=True, ready=self.is_ready(), plugins=plugins)
 
     def is_ready(self) -> bool:
         """The readiness that `health` reports, without building the message."""
