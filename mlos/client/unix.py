@@ -32,7 +32,7 @@ from mlos.client.smi import SmiCall, SmiOperations
 from mlos.client.sync import BaseClient
 from mlos.errors import DeadlineExceeded, InternalError, InvalidArgument, MLOSError, Unavailable
 from mlos.ipc.channel import Channel
-from mlos.ipc.framing import HEADER, INLINE_LIMIT, FrameKind
+from mlos.ipc.framing import HEADER, INLINE_LIMIT, FrameKind, widen_send_buffer
 from mlos.ipc.method import Method
 from mlos_generated import smi_pb2
 
@@ -100,6 +100,7 @@ class IPCClient(BaseClient):
             sock.close()
             reason = (exc.strerror or type(exc).__name__).lower()
             raise Unreachable(f"no MLOS server is reachable at {self._url} ({reason})") from None
+        widen_send_buffer(sock)
         if self._timeout is not None:
             # Kernel timeouts keep the socket in blocking mode: no poll() before every read.
             seconds = int(self._timeout)

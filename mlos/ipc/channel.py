@@ -17,6 +17,7 @@ from mlos.ipc.framing import (
     FrameKind,
     ProtocolError,
     frame_parts,
+    widen_send_buffer,
 )
 from mlos.ipc.method import Method, RequestT, ResponseT
 from mlos_generated import smi_pb2
@@ -89,6 +90,7 @@ class Channel(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Keep the transport."""
         self._transport = cast(asyncio.Transport, transport)
+        widen_send_buffer(transport.get_extra_info("socket"))
 
     def data_received(self, data: bytes) -> None:
         """Complete the calls whose responses arrived."""

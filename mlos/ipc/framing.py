@@ -13,7 +13,9 @@ in other languages.
 
 from __future__ import annotations
 
+import contextlib
 import enum
+import socket
 import struct
 from typing import NamedTuple
 
@@ -28,6 +30,7 @@ __all__ = [
     "ProtocolError",
     "encode_header",
     "frame_parts",
+    "widen_send_buffer",
 ]
 
 HEADER = struct.Struct("<IBBHII")
@@ -36,7 +39,22 @@ INLINE_LIMIT = 1 << 14
 """Payloads up to this size are joined to their header into one buffer; larger ones are sent
 as two buffers (one `writev`), which saves copying the payload."""
 
+SEND_BUFFER = 4 << 20
+"""Send buffer asked for on every IPC socket (the kernel caps it at `net.core.wmem_max`)."""
+
 _KINDS = frozenset((1, 2, 3))
+
+
+def widen_send_buffer(sock: socket.socket | None) -> None:
+    """Let a whole large frame queue in the kernel at once.
+
+    On a Unix stream socket the sender's buffer bounds the bytes in flight. With the default
+    (about 200 KiB) a frame of a few hundred kilobytes is sent in several rounds, each one
+    waiting for the reader to wake up and drain the socket.
+    """
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
 
 
 class FrameKind(enum.IntEnum):
@@ -105,8 +123,10 @@ class FrameDecoder:
         if not buffer and type(data) is bytes and len(data) >= size:
             # The most common case by far: exactly one whole frame.
             header = HEADER.unpack_from(data)
-            if len(data) == size + header[0] and header[0] <= self.max_frame and (
-                header[1] in _KINDS
+            if (
+                len(data) == size + header[0]
+                and header[0] <= self.max_frame
+                and (header[1] in _KINDS)
             ):
                 return [Frame(header[1], header[2], header[3], header[4], header[5], data[size:])]
         if buffer:

@@ -27,6 +27,7 @@ from mlos.ipc.framing import (
     FrameTooLarge,
     ProtocolError,
     frame_parts,
+    widen_send_buffer,
 )
 from mlos.ipc.method import CallContext, Method
 
@@ -125,6 +126,7 @@ class ServerConnection(asyncio.Protocol):
         """Record the peer."""
         self._transport = cast(asyncio.Transport, transport)
         self.peer_uid = peer_uid(transport)
+        widen_send_buffer(transport.get_extra_info("socket"))
 
     def data_received(self, data: bytes) -> None:
         """Answer, or start answering, every complete request."""

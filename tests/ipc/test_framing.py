@@ -1,10 +1,21 @@
-"""The frame decoder: whole, split and hostile byte streams."""
+"""The frame decoder: whole, split and hostile byte streams; the sockets frames travel on."""
 
 from __future__ import annotations
 
+import socket
+import sys
+from pathlib import Path
+
 import pytest
 
-from mlos.ipc.framing import FrameDecoder, FrameKind, ProtocolError, encode_header
+from mlos.ipc.framing import (
+    SEND_BUFFER,
+    FrameDecoder,
+    FrameKind,
+    ProtocolError,
+    encode_header,
+    widen_send_buffer,
+)
 
 
 def frame(kind: FrameKind, method: int, request_id: int, payload: bytes) -> bytes:
@@ -45,3 +56,19 @@ def test_rejects_unknown_frame_kinds() -> None:
     header[4] = 99
     with pytest.raises(ProtocolError, match="kind"):
         FrameDecoder().feed(bytes(header))
+
+
+def test_a_large_frame_fits_the_widened_send_buffer_in_one_write() -> None:
+    left, right = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    with left, right:
+        default = left.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
+        widen_send_buffer(left)
+        widened = left.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
+        wmem_max = Path("/proc/sys/net/core/wmem_max")
+        limit = int(wmem_max.read_text()) if sys.platform == "linux" else 0
+        # The kernel caps the request at wmem_max (and doubles it for its own bookkeeping).
+        assert widened >= min(SEND_BUFFER, max(limit, default // 2))
+        if limit >= SEND_BUFFER:
+            left.setblocking(False)
+            assert left.send(bytes(1 << 20)) == 1 << 20  # 1 MiB queued without the reader
+    widen_send_buffer(None)  # a transport without a socket: nothing to do
