@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     create_engine,
     delete,
     event,
@@ -85,6 +86,18 @@ class RegistryStore:
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         metadata.create_all(self.engine)
+        # Writes are built once with bound parameters: building a statement per call costs
+        # several times what SQLite takes to run it.
+        dialect = self.engine.dialect.name
+        self._put_plugin = _upsert(dialect, plugins_table, ["name"])
+        self._put_model = _upsert(dialect, models_table, ["name", "version"])
+        self._delete_plugin = delete(plugins_table).where(
+            plugins_table.c.name == bindparam("key_name")
+        )
+        self._delete_model = delete(models_table).where(
+            (models_table.c.name == bindparam("key_name"))
+            & (models_table.c.version == bindparam("key_version"))
+        )
 
     @classmethod
     def sqlite(cls, path: Path) -> RegistryStore:
@@ -113,12 +126,11 @@ class RegistryStore:
             "source": record.source,
             "loaded": record.loaded,
         }
-        self._upsert(plugins_table, values, ["name"])
+        self._write(self._put_plugin, values)
 
     def delete_plugin(self, name: str) -> None:
         """Remove a plugin (no error when absent)."""
-        with self.engine.begin() as conn:
-            conn.execute(delete(plugins_table).where(plugins_table.c.name == name))
+        self._write(self._delete_plugin, {"key_name": name})
 
     # -- models -------------------------------------------------------------------------------
 
@@ -150,28 +162,29 @@ class RegistryStore:
             "config": json.dumps(record.config, sort_keys=True),
             "loaded": record.loaded,
         }
-        self._upsert(models_table, values, ["name", "version"])
+        self._write(self._put_model, values)
 
     def delete_model(self, name: str, version: str) -> None:
         """Remove a model version (no error when absent)."""
-        with self.engine.begin() as conn:
-            conn.execute(
-                delete(models_table).where(
-                    (models_table.c.name == name) & (models_table.c.version == version)
-                )
-            )
+        self._write(self._delete_model, {"key_name": name, "key_version": version})
 
-    def _upsert(self, table: Table, values: dict[str, Any], keys: list[str]) -> None:
-        if self.engine.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-            statement: Any = pg_insert(table).values(**values)
-        else:
-            statement = sqlite_insert(table).values(**values)
-        updates = {name: statement.excluded[name] for name in values if name not in keys}
-        statement = statement.on_conflict_do_update(index_elements=keys, set_=updates)
+    def _write(self, statement: Any, values: dict[str, Any]) -> None:
         with self.engine.begin() as conn:
-            conn.execute(statement)
+            conn.execute(statement, values)
+
+
+def _upsert(dialect: str, table: Table, keys: list[str]) -> Any:
+    """INSERT ... ON CONFLICT (keys) DO UPDATE of every other column, with a bound parameter
+    per column (named like the column)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        statement: Any = pg_insert(table)
+    else:
+        statement = sqlite_insert(table)
+    statement = statement.values({column.name: bindparam(column.name) for column in table.c})
+    updates = {c.name: statement.excluded[c.name] for c in table.c if c.name not in keys}
+    return statement.on_conflict_do_update(index_elements=keys, set_=updates)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
