@@ -40,7 +40,7 @@ def test_models_are_keyed_by_name_and_version(tmp_path: Path) -> None:
 
 def test_the_postgresql_upsert_updates_every_column_but_the_key() -> None:
     statement = _upsert("postgresql", models_table, ["name", "version"])
-    sql = str(statement.compile(dialect=postgresql.dialect()))
+    sql = str(statement.compile(dialect=postgresql.dialect()))  # type: ignore[no-untyped-call]
     assert "ON CONFLICT (name, version) DO UPDATE SET" in sql
     for column in ("plugin", "path", "config", "loaded"):
         assert f"{column} = excluded.{column}" in sql
