@@ -103,6 +103,18 @@ def _size(value: Any) -> int:
     return size
 
 
+def _microseconds(value: Any) -> int:
+    try:
+        if isinstance(value, bool | float):
+            raise ValueError
+        micros = int(value)
+    except (TypeError, ValueError):
+        micros = -1
+    if not 0 <= micros <= 1_000_000:
+        raise ValueError(f"{value!r} is not a number of microseconds from 0 to 1000000")
+    return micros
+
+
 def _seconds(value: Any) -> float:
     try:
         if isinstance(value, bool):
@@ -157,6 +169,11 @@ KEYS: dict[str, Key] = {
             "Seconds before the first restart of a plugin process that died."),
         Key("restart_backoff_max", _seconds, 30.0,
             "Longest wait between restarts; the wait doubles from the initial one up to this."),
+        Key("busy_poll_us", _microseconds, 500,
+            "Microseconds the server keeps polling its sockets after a call instead of sleeping "
+            "(0: off). Saves a wake-up per call; costs at most that much CPU per call."),
+        Key("plugin_busy_poll_us", _microseconds, 0,
+            "The same for plugin processes; worth it with CPUs to spare (more than two)."),
         Key("demo", _bool, False,
             "Build the demo model and serve it with the onnx plugin at start.", "--demo"),
     )
@@ -183,6 +200,8 @@ class Settings:
     grpc_max_message_bytes: int = 256 * 2**20
     restart_backoff_initial: float = 0.5
     restart_backoff_max: float = 30.0
+    busy_poll_us: int = 500
+    plugin_busy_poll_us: int = 0
     demo: bool = False
     config_file: Path | None = dataclasses.field(default=None, compare=False)
     """The YAML file the settings were read from, if any (not a setting itself)."""

@@ -34,6 +34,7 @@ def test_defaults(tmp_path: Path) -> None:
     assert settings.log_level == "info"
     assert settings.max_body_bytes == 64 * 2**20
     assert (settings.restart_backoff_initial, settings.restart_backoff_max) == (0.5, 30.0)
+    assert (settings.busy_poll_us, settings.plugin_busy_poll_us) == (500, 0)
     assert settings.demo is False
 
 
@@ -106,7 +107,10 @@ def test_value_parsing(tmp_path: Path) -> None:
         "MLOS_MAX_BODY_BYTES": "2MiB",
         "MLOS_RESTART_BACKOFF_INITIAL": "0.25",
         "MLOS_RESTART_BACKOFF_MAX": "4",
+        "MLOS_BUSY_POLL_US": "0",
+        "MLOS_PLUGIN_BUSY_POLL_US": "250",
     })
+    assert (settings.busy_poll_us, settings.plugin_busy_poll_us) == (0, 250)
     assert settings.log_level == "debug"
     assert settings.demo is True
     assert settings.max_body_bytes == 2 * 2**20
@@ -126,6 +130,8 @@ def test_value_parsing(tmp_path: Path) -> None:
         ({}, {"MLOS_MAX_BODY_BYTES": "lots"}, "MLOS_MAX_BODY_BYTES: 'lots' is not a size"),
         ({}, {"MLOS_MAX_BODY_BYTES": "0"}, "is not a positive size"),
         ({}, {"MLOS_RESTART_BACKOFF_MAX": "-1"}, "is not a positive number of seconds"),
+        ({}, {"MLOS_BUSY_POLL_US": "-1"}, "MLOS_BUSY_POLL_US: '-1' is not a number of microseconds"),
+        ({}, {"MLOS_PLUGIN_BUSY_POLL_US": "0.5"}, "'0.5' is not a number of microseconds"),
         ({"host": " "}, {}, "--host: ' ' is not a non-empty string"),
         ({"http_port": "9000", "grpc_port": "9000"}, {}, "http_port and grpc_port are both 9000"),
         ({}, {"MLOS_RESTART_BACKOFF_INITIAL": "60"}, "restart_backoff_initial (60.0) is longer"),

@@ -37,7 +37,7 @@ def cmd_serve(ctx: Context) -> int:
     from mlos.server import configure_logging, serve
 
     configure_logging(settings.log_level)
-    run(serve(settings))
+    run(serve(settings), busy_poll=settings.busy_poll_us / 1e6)
     return 0
 
 

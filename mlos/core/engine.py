@@ -21,6 +21,7 @@ from mlos.core.shm import RegionStatus, SystemSharedMemory
 from mlos.core.stats import StatsBook
 from mlos.core.store import RegistryStore
 from mlos.errors import InvalidArgument, MLOSError, NotFound
+from mlos.loop import PLUGIN_BUSY_POLL_ENV
 from mlos.validation import check_infer_request
 from mlos_generated import smi_pb2
 
@@ -72,7 +73,10 @@ class Engine:
             backoff,
             self._plugin_ready,
             self._plugin_down,
-            plugin_env={"MLOS_LOG_LEVEL": settings.log_level.upper()},
+            plugin_env={
+                "MLOS_LOG_LEVEL": settings.log_level.upper(),
+                PLUGIN_BUSY_POLL_ENV: str(getattr(settings, "plugin_busy_poll_us", 0)),
+            },
         )
         self.models = ModelRegistry(self.store, self.plugins)
         self.resource_monitor = ResourceMonitor()

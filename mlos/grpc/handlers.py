@@ -31,6 +31,7 @@ from google.protobuf.message import DecodeError, Message
 
 from mlos.errors import InternalError, InvalidArgument, MLOSError
 from mlos.grpc.status import abort
+from mlos.loop import keep_polling
 
 __all__ = ["Context", "generic_handler", "method_handlers"]
 
@@ -83,6 +84,7 @@ def _unary_unary(method: _Method, behavior: _Behavior) -> _Behavior:
             response: Message = await behavior(request, context)
         except Exception as exc:
             await method.fail(context, exc)
+        keep_polling()
         return response
 
     return handle

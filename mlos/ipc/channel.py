@@ -20,6 +20,7 @@ from mlos.ipc.framing import (
     widen_send_buffer,
 )
 from mlos.ipc.method import Method, RequestT, ResponseT
+from mlos.loop import keep_polling
 from mlos_generated import smi_pb2
 
 __all__ = ["Channel"]
@@ -171,6 +172,7 @@ class Channel(asyncio.Protocol):
             transport.write(parts[0])
         else:
             transport.writelines(parts)
+        keep_polling()
         result = await future
         return result  # type: ignore[return-value]
 

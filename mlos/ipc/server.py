@@ -30,6 +30,7 @@ from mlos.ipc.framing import (
     widen_send_buffer,
 )
 from mlos.ipc.method import CallContext, Method
+from mlos.loop import keep_polling
 
 __all__ = ["ServerConnection", "method_table", "peer_uid"]
 
@@ -221,6 +222,7 @@ class ServerConnection(asyncio.Protocol):
         self._respond(frame, response)
 
     def _write(self, parts: tuple[bytes, ...]) -> None:
+        keep_polling()
         transport = self._transport
         if transport is None:
             return

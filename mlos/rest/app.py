@@ -37,6 +37,7 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from mlos.loop import keep_polling
 from mlos.rest.body import JSONBody
 from mlos.rest.inference import Inference
 from mlos.rest.management import Management
@@ -111,6 +112,7 @@ class Dispatcher:
         call = Call(scope.get("path_params", {}), body, Headers(scope=scope))
         response = await handler(call)
         await response(scope, receive, send)
+        keep_polling()
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:

@@ -34,6 +34,7 @@ from mlos.discovery import ENTRY_POINT_GROUP, find_entry_point
 from mlos.errors import InvalidArgument, MLOSError, NotFound
 from mlos.ipc.method import CallContext
 from mlos.ipc.server import ServerConnection
+from mlos.loop import PLUGIN_BUSY_POLL_ENV, busy_poll_seconds
 from mlos.loop import run as run_loop
 from mlos.sdk.base import LoadedModel, ModelPlugin, ModelSpec
 from mlos.sdk.segments import SegmentMap
@@ -314,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             host.close()
 
-    run_loop(run())
+    run_loop(run(), busy_poll=busy_poll_seconds(os.environ.get(PLUGIN_BUSY_POLL_ENV, "")))
     return 0
 
 

@@ -218,3 +218,19 @@ async def test_a_model_needs_a_loaded_plugin(engine: Engine, tmp_path: Path) -> 
             smi_pb2.RegisterModelRequest(name="m", plugin="other", path=str(model_file(tmp_path)))
         )
     assert not (await engine.list_models()).models
+
+
+def test_plugin_processes_are_told_their_busy_poll_window(tmp_path: Path) -> None:
+    from mlos.config import Settings as ServerSettings
+    from mlos.loop import PLUGIN_BUSY_POLL_ENV
+
+    engine = Engine(ServerSettings(home=tmp_path / "home", plugin_busy_poll_us=250))
+    try:
+        assert engine.plugins.plugin_env[PLUGIN_BUSY_POLL_ENV] == "250"
+    finally:
+        engine.store.close()
+    engine = Engine(Settings(tmp_path / "other"))  # settings without the key: off
+    try:
+        assert engine.plugins.plugin_env[PLUGIN_BUSY_POLL_ENV] == "0"
+    finally:
+        engine.store.close()
