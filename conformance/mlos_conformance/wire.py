@@ -182,7 +182,7 @@ class Connection(asyncio.Protocol):
         if frame.kind == FrameKind.ERROR:
             raise ErrorFrame(decode_error(frame))
         try:
-            return method.response_type.FromString(frame.payload)
+            return method.response_type.FromString(frame.data)
         except DecodeError:
             raise BadReply(f"the {method.name} response does not decode") from None
 
@@ -207,7 +207,7 @@ class Connection(asyncio.Protocol):
 def decode_error(frame: Frame) -> smi_pb2.Error:
     """The `Error` an error frame carries; `BadReply` when it does not decode."""
     try:
-        return smi_pb2.Error.FromString(frame.payload)
+        return smi_pb2.Error.FromString(frame.data)
     except DecodeError:
         raise BadReply("an error frame's payload is not an mlos.smi.v1.Error") from None
 

@@ -44,7 +44,7 @@ class _Pending:
         self.deadline = deadline
 
 
-class Channel(asyncio.Protocol):
+class Channel(asyncio.BufferedProtocol):
     """One persistent IPC connection to a server; many calls may be in flight at once.
 
     When the connection drops, every pending call fails with `Unavailable` at once, and the
@@ -93,10 +93,14 @@ class Channel(asyncio.Protocol):
         self._transport = cast(asyncio.Transport, transport)
         widen_send_buffer(transport.get_extra_info("socket"))
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        """Where the event loop reads the next bytes into (the decoder's buffers)."""
+        return self._decoder.get_buffer(sizehint)
+
+    def buffer_updated(self, nbytes: int) -> None:
         """Complete the calls whose responses arrived."""
         try:
-            frames = self._decoder.feed(data)
+            frames = self._decoder.buffer_updated(nbytes)
         except ProtocolError as exc:
             self._abort(exc)
             return
@@ -107,10 +111,10 @@ class Channel(asyncio.Protocol):
             try:
                 if frame.kind == FrameKind.RESPONSE:
                     pending.future.set_result(
-                        pending.method.response_type.FromString(frame.payload)
+                        pending.method.response_type.FromString(frame.data)
                     )
                 elif frame.kind == FrameKind.ERROR:
-                    error = smi_pb2.Error.FromString(frame.payload)
+                    error = smi_pb2.Error.FromString(frame.data)
                     pending.future.set_exception(MLOSError.from_proto(error))
                 else:
                     pending.future.set_exception(

@@ -17,7 +17,7 @@ import contextlib
 import enum
 import socket
 import struct
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 __all__ = [
     "DEFAULT_MAX_FRAME",
@@ -87,7 +87,14 @@ class Frame(NamedTuple):
     method: int
     request_id: int
     timeout_ms: int
-    payload: bytes
+    payload: bytes | bytearray
+    """The message bytes (a bytearray for a frame too large for the receive buffer)."""
+
+    @property
+    def data(self) -> bytes:
+        """The payload typed as protobuf's parsers declare it. They read a bytearray in place
+        just as well, so a large payload is not copied to make it `bytes`."""
+        return cast(bytes, self.payload)
 
 
 def encode_header(
@@ -108,42 +115,79 @@ def frame_parts(
 
 
 class FrameDecoder:
-    """Turns a byte stream into frames; raises ProtocolError on a frame it must not accept."""
+    """Cuts a byte stream into frames, receiving straight into its own buffers.
 
-    __slots__ = ("_buffer", "max_frame")
+    It serves as an `asyncio.BufferedProtocol`'s reader: :meth:`get_buffer` hands the event
+    loop the memory to read into and :meth:`buffer_updated` returns the frames completed by
+    the bytes read. Small frames share one fixed buffer; a frame larger than that buffer gets a
+    payload buffer of its own, which the socket fills directly and which becomes the frame's
+    payload — a tensor of megabytes is never copied between the socket and the parser.
+    :meth:`feed` does the same for bytes already received.
+    """
 
-    def __init__(self, max_frame: int = DEFAULT_MAX_FRAME) -> None:
-        self._buffer = bytearray()
+    __slots__ = (
+        "_buffer",
+        "_end",
+        "_large",
+        "_large_filled",
+        "_large_header",
+        "_large_view",
+        "_start",
+        "_view",
+        "max_frame",
+    )
+
+    def __init__(self, max_frame: int = DEFAULT_MAX_FRAME, buffer_size: int = 1 << 16) -> None:
         self.max_frame = max_frame
+        self._buffer = bytearray(max(buffer_size, HEADER.size))
+        self._view = memoryview(self._buffer)
+        self._start = 0  # first byte not yet cut into a frame
+        self._end = 0  # end of the bytes received into the buffer
+        self._large: bytearray | None = None
+        self._large_view = self._view
+        self._large_filled = 0
+        self._large_header: tuple[int, int, int, int, int] = (0, 0, 0, 0, 0)
 
-    def feed(self, data: bytes) -> list[Frame]:
-        """Add received bytes; return the frames now complete."""
-        buffer = self._buffer
-        size = HEADER.size
-        if not buffer and type(data) is bytes and len(data) >= size:
-            # The most common case by far: exactly one whole frame.
-            header = HEADER.unpack_from(data)
-            if (
-                len(data) == size + header[0]
-                and header[0] <= self.max_frame
-                and (header[1] in _KINDS)
-            ):
-                return [Frame(header[1], header[2], header[3], header[4], header[5], data[size:])]
-        if buffer:
-            buffer += data
-            source: bytes | bytearray = buffer
-        else:
-            # Nothing pending: frames are cut straight out of `data`, and only an incomplete
-            # tail is copied into the buffer.
-            if type(data) is not bytes:
-                data = bytes(data)
-            source = data
+    def get_buffer(self, sizehint: int = -1) -> memoryview:
+        """Where the next bytes received go."""
+        if self._large is not None:
+            return self._large_view[self._large_filled :]
+        return self._view[self._end :]
+
+    def buffer_updated(self, nbytes: int) -> list[Frame]:
+        """`nbytes` arrived in the last buffer handed out; return the frames now complete."""
+        large = self._large
+        if large is not None:
+            self._large_filled += nbytes
+            if self._large_filled < len(large):
+                return []
+            kind, flags, method, request_id, timeout_ms = self._large_header
+            self._large = None
+            self._large_view = self._view
+            return [Frame(kind, flags, method, request_id, timeout_ms, large)]
+        self._end += nbytes
+        return self._cut()
+
+    def feed(self, data: bytes | bytearray | memoryview) -> list[Frame]:
+        """Add bytes received elsewhere; return the frames now complete."""
+        source = memoryview(data).cast("B")
         frames: list[Frame] = []
         offset = 0
-        total = len(source)
-        unpack = HEADER.unpack_from
-        while total - offset >= size:
-            length, kind, flags, method, request_id, timeout_ms = unpack(source, offset)
+        while offset < len(source):
+            target = self.get_buffer()
+            count = min(len(target), len(source) - offset)
+            target[:count] = source[offset : offset + count]
+            offset += count
+            frames += self.buffer_updated(count)
+        return frames
+
+    def _cut(self) -> list[Frame]:
+        buffer, view = self._buffer, self._view
+        start, end = self._start, self._end
+        size = HEADER.size
+        frames: list[Frame] = []
+        while end - start >= size:
+            length, kind, flags, method, request_id, timeout_ms = HEADER.unpack_from(buffer, start)
             if length > self.max_frame:
                 raise FrameTooLarge(
                     f"frame of {length} bytes exceeds the {self.max_frame} bytes limit",
@@ -153,23 +197,35 @@ class FrameDecoder:
                 )
             if kind not in _KINDS:
                 raise ProtocolError(f"unknown frame kind {kind}")
-            end = offset + size + length
-            if total < end:
-                break
-            if source is buffer:
-                payload = bytes(memoryview(buffer)[offset + size : end])
-            else:
-                payload = data[offset + size : end]
-            frames.append(Frame(kind, flags, method, request_id, timeout_ms, payload))
-            offset = end
-        if source is buffer:
-            if offset:
-                del buffer[:offset]
-        elif offset < total:
-            buffer += memoryview(data)[offset:]
+            stop = start + size + length
+            if stop <= end:
+                payload = bytes(view[start + size : stop])
+                frames.append(Frame(kind, flags, method, request_id, timeout_ms, payload))
+                start = stop
+                continue
+            if size + length > len(buffer):
+                # Too large for the shared buffer: the rest of the payload is read into its own.
+                large = bytearray(length)
+                have = end - start - size
+                large[:have] = view[start + size : end]
+                self._large = large
+                self._large_view = memoryview(large)
+                self._large_filled = have
+                self._large_header = (kind, flags, method, request_id, timeout_ms)
+                start = end
+            break
+        if start == end:
+            start = end = 0
+        elif start:
+            # A partial frame after whole ones: move it to the front to make room for the rest.
+            view[: end - start] = view[start:end]
+            start, end = 0, end - start
+        self._start, self._end = start, end
         return frames
 
     @property
     def pending_bytes(self) -> int:
         """Bytes received that do not yet make a whole frame."""
-        return len(self._buffer)
+        if self._large is not None:
+            return HEADER.size + self._large_filled
+        return self._end - self._start

@@ -99,7 +99,7 @@ class _Resume:
                     return cast(Message, done.value)
 
 
-class ServerConnection(asyncio.Protocol):
+class ServerConnection(asyncio.BufferedProtocol):
     """Serves one IPC connection with a generated servicer (for example a PluginServicer).
 
     Requests run concurrently: a handler that has to wait continues in its own task, so a slow
@@ -129,10 +129,14 @@ class ServerConnection(asyncio.Protocol):
         self.peer_uid = peer_uid(transport)
         widen_send_buffer(transport.get_extra_info("socket"))
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        """Where the event loop reads the next bytes into (the decoder's buffers)."""
+        return self._decoder.get_buffer(sizehint)
+
+    def buffer_updated(self, nbytes: int) -> None:
         """Answer, or start answering, every complete request."""
         try:
-            frames = self._decoder.feed(data)
+            frames = self._decoder.buffer_updated(nbytes)
         except ProtocolError as exc:
             log.warning("closing IPC connection: %s", exc)
             transport = self._transport
@@ -183,7 +187,7 @@ class ServerConnection(asyncio.Protocol):
             return
         method, handler = found
         try:
-            request = method.request_type.FromString(frame.payload)
+            request = method.request_type.FromString(frame.data)
         except DecodeError:
             self._send_error(frame, InvalidArgument(f"{method.name}: request does not decode"))
             return

@@ -22,7 +22,7 @@ from typing import Any
 from google.protobuf.message import DecodeError
 
 from mlos.errors import MLOSError
-from mlos.ipc.framing import FrameDecoder
+from mlos.ipc.framing import Frame
 from mlos.ipc.method import CallContext
 from mlos.ipc.server import ServerConnection, method_table
 from mlos.sdk.host import PluginHost
@@ -85,18 +85,16 @@ class FragileConnection(ServerConnection):
 
     def __init__(self, servicer: Any) -> None:
         super().__init__(servicer)
-        self._frames = FrameDecoder()
         self._methods = method_table(servicer)
 
-    def data_received(self, data: bytes) -> None:
-        for frame in self._frames.feed(data):
-            method = self._methods.get(frame.method)
-            if method is not None:
-                try:
-                    method.request_type.FromString(frame.payload)
-                except DecodeError:
-                    os._exit(4)
-        super().data_received(data)
+    def _dispatch(self, frame: Frame) -> None:
+        method = self._methods.get(frame.method)
+        if method is not None:
+            try:
+                method.request_type.FromString(frame.payload)
+            except DecodeError:
+                os._exit(4)
+        super()._dispatch(frame)
 
 
 HOSTS: dict[str, type[PluginHost]] = {

@@ -72,3 +72,45 @@ def test_a_large_frame_fits_the_widened_send_buffer_in_one_write() -> None:
             left.setblocking(False)
             assert left.send(bytes(1 << 20)) == 1 << 20  # 1 MiB queued without the reader
     widen_send_buffer(None)  # a transport without a socket: nothing to do
+
+
+def test_a_frame_larger_than_the_buffer_is_received_into_its_own_payload() -> None:
+    decoder = FrameDecoder(buffer_size=1024)
+    payload = bytes(range(256)) * 40  # 10 KiB
+    stream = (
+        frame(FrameKind.REQUEST, 1, 1, b"small")
+        + frame(FrameKind.REQUEST, 2, 2, payload)
+        + frame(FrameKind.RESPONSE, 3, 3, b"after")
+    )
+    frames = []
+    for cut in range(0, len(stream), 700):  # reads that split headers and payloads anywhere
+        frames += decoder.feed(stream[cut : cut + 700])
+        assert decoder.pending_bytes <= len(stream)
+    assert [(f.method, bytes(f.payload)) for f in frames] == [
+        (1, b"small"),
+        (2, payload),
+        (3, b"after"),
+    ]
+    assert isinstance(frames[1].payload, bytearray)  # handed over as received, not copied
+    assert decoder.pending_bytes == 0
+
+
+def test_the_socket_reads_straight_into_the_large_payload() -> None:
+    decoder = FrameDecoder(buffer_size=64)
+    payload = b"x" * 1000
+    header = encode_header(FrameKind.REQUEST, 7, 9, len(payload))
+    target = decoder.get_buffer(-1)
+    target[: len(header) + 10] = header + payload[:10]
+    assert decoder.buffer_updated(len(header) + 10) == []
+    rest = decoder.get_buffer(-1)
+    assert len(rest) == len(payload) - 10  # exactly the missing bytes, in the payload itself
+    rest[:] = payload[10:]
+    (done,) = decoder.buffer_updated(len(rest))
+    assert (done.method, done.request_id, bytes(done.payload)) == (7, 9, payload)
+    assert len(decoder.get_buffer(-1)) == 64  # back to the shared buffer
+
+
+def test_an_oversized_announcement_is_refused_before_any_allocation() -> None:
+    decoder = FrameDecoder(max_frame=1 << 20, buffer_size=64)
+    with pytest.raises(ProtocolError, match="exceeds"):
+        decoder.feed(encode_header(FrameKind.REQUEST, 1, 1, (1 << 20) + 1))

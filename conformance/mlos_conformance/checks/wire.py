@@ -64,7 +64,7 @@ def _judge_late(frame: Frame, method: int) -> str:
         smi_pb2.InferResponse if method == smi_ipc.PLUGIN_INFER.id else smi_pb2.PluginHealthResponse
     )
     try:
-        response_type.FromString(frame.payload)
+        response_type.FromString(frame.data)
     except DecodeError:
         raise Failed("the plugin's late answer does not decode") from None
     return "late response ignored"
