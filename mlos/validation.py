@@ -10,7 +10,7 @@ from mlos.errors import InvalidArgument
 from mlos.tensors import DATATYPES, byte_size, decode_bytes, element_count
 from mlos_generated import smi_pb2
 
-__all__ = ["check_infer_request"]
+__all__ = ["check_contents_size", "check_infer_request"]
 
 _CACHE_LIMIT = 256
 
@@ -36,7 +36,7 @@ class _Plan:
             self.inputs[spec.name] = (spec.datatype, spec.shape[:], size)
         self.outputs = frozenset(spec.name for spec in metadata.outputs)
 
-    def accepts(self, request: smi_pb2.InferRequest) -> bool:
+    def accepts(self, request: smi_pb2.InferRequest, large_from: int) -> bool:
         """Whether the request is certainly valid (False: let the full check decide)."""
         tensors = request.inputs
         specs = self.inputs
@@ -60,7 +60,10 @@ class _Plan:
                 count *= dim
             if self.batch > 0 and shape and shape[0] > self.batch:
                 return False
-            if tensor.HasField("shared_memory") or len(tensor.contents) != count * size:
+            if tensor.HasField("shared_memory"):
+                return False
+            needed = count * size
+            if not (large_from and needed >= large_from) and len(tensor.contents) != needed:
                 return False
             seen += 1
         if len(specs) > 1 and len({tensor.name for tensor in tensors}) != seen:
@@ -72,18 +75,39 @@ class _Plan:
 _PLANS: dict[int, _Plan] = {}
 
 
-def check_infer_request(request: smi_pb2.InferRequest, metadata: smi_pb2.ModelMetadata) -> None:
-    """Raise InvalidArgument naming the first problem: names, datatypes, shapes, sizes, outputs."""
+def check_infer_request(
+    request: smi_pb2.InferRequest, metadata: smi_pb2.ModelMetadata, *, large_from: int = 0
+) -> None:
+    """Raise InvalidArgument naming the first problem: names, datatypes, shapes, sizes, outputs.
+
+    With `large_from`, the size of the contents of an input of at least that many bytes (by
+    its shape) is left to the caller, who reads those contents anyway and checks them with
+    :func:`check_contents_size`: reading a protobuf bytes field copies it, and for a tensor of
+    megabytes a copy just to measure it is not free.
+    """
     plan = _PLANS.get(id(metadata))
     if plan is None or plan.metadata is not metadata:
         if len(_PLANS) >= _CACHE_LIMIT:
             _PLANS.clear()
         plan = _PLANS[id(metadata)] = _Plan(metadata)
-    if not plan.accepts(request):
-        _check(request, metadata)
+    if not plan.accepts(request, large_from):
+        _check(request, metadata, large_from)
 
 
-def _check(request: smi_pb2.InferRequest, metadata: smi_pb2.ModelMetadata) -> None:
+def check_contents_size(tensor: smi_pb2.Tensor, data: bytes | memoryview, needed: int) -> None:
+    """Raise InvalidArgument when an input's contents (`data`) are not the `needed` bytes."""
+    if len(data) != needed:
+        shape = list(tensor.shape)
+        raise InvalidArgument(_size_message(tensor.name, len(data), shape, tensor.datatype, needed))
+
+
+def _size_message(name: str, have: int, shape: list[int], datatype: str, needed: int) -> str:
+    return f"input {name!r} has {have} bytes of data, shape {shape} of {datatype} needs {needed}"
+
+
+def _check(
+    request: smi_pb2.InferRequest, metadata: smi_pb2.ModelMetadata, large_from: int
+) -> None:
     model = f"model {metadata.name!r}"
     expected = {spec.name: spec for spec in metadata.inputs}
     seen: set[str] = set()
@@ -95,7 +119,7 @@ def _check(request: smi_pb2.InferRequest, metadata: smi_pb2.ModelMetadata) -> No
         if tensor.name in seen:
             raise InvalidArgument(f"input {tensor.name!r} is given twice")
         seen.add(tensor.name)
-        _check_tensor(tensor, spec, metadata.max_batch_size)
+        _check_tensor(tensor, spec, metadata.max_batch_size, large_from)
     missing = [name for name in expected if name not in seen]
     if missing:
         raise InvalidArgument(f"{model} needs input(s) {', '.join(repr(m) for m in missing)}")
@@ -108,7 +132,7 @@ def _check(request: smi_pb2.InferRequest, metadata: smi_pb2.ModelMetadata) -> No
 
 
 def _check_tensor(
-    tensor: smi_pb2.Tensor, spec: smi_pb2.TensorMetadata, max_batch_size: int
+    tensor: smi_pb2.Tensor, spec: smi_pb2.TensorMetadata, max_batch_size: int, large_from: int
 ) -> None:
     name = tensor.name
     if tensor.datatype != spec.datatype:
@@ -140,8 +164,9 @@ def _check_tensor(
     needed = byte_size(tensor.datatype, shape)
     if needed is None:
         decode_bytes(tensor.contents, element_count(shape))
-    elif len(tensor.contents) != needed:
-        raise InvalidArgument(
-            f"input {name!r} has {len(tensor.contents)} bytes of data, "
-            f"shape {shape} of {tensor.datatype} needs {needed}"
-        )
+    elif large_from and needed >= large_from:
+        return  # measured by the caller
+    else:
+        have = len(tensor.contents)
+        if have != needed:
+            raise InvalidArgument(_size_message(name, have, shape, tensor.datatype, needed))

@@ -284,12 +284,14 @@ class Engine:
         binding = None
         try:
             binding = self.shm.bind(request)
-            check_infer_request(request, metadata)
-            request.model_version = entry.record.version
             plugin = entry.record.plugin
             client = self.plugins.client(plugin)
             info = self.plugins.get(plugin).info
             pool = self.arenas.pool(plugin, info is not None and info.capabilities.shared_memory)
+            # Inputs bound for the plugin's segments are measured as exchange() reads them.
+            large_from = self.arenas.threshold if pool is not None else 0
+            check_infer_request(request, metadata, large_from=large_from)
+            request.model_version = entry.record.version
             inputs = request.inputs
             batch = int(inputs[0].shape[0]) if inputs and inputs[0].shape else 1
             checked = time.perf_counter_ns()

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import math
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,7 @@ from mlos.core.shm import Binding
 from mlos.errors import DeadlineExceeded, InternalError, MLOSError, Unavailable
 from mlos.shared_memory import set_ref_parameters
 from mlos.tensors import DATATYPES
+from mlos.validation import check_contents_size
 from mlos_generated import smi_ipc, smi_pb2
 
 __all__ = ["exchange"]
@@ -56,16 +58,22 @@ async def exchange(
     `batch` is the leading dimension of the first input (1 when it has none).
     """
     sources = binding.inputs if binding is not None else _NONE
-    large: list[smi_pb2.Tensor] = []
+    large: dict[str, memoryview | bytes] = {}
     slots: dict[str, int] = _NONE
     block: Block | None = None
     if pool is not None and (sources or _maybe_large(metadata, threshold, batch)):
         for tensor in request.inputs:
-            if _nbytes(tensor) >= threshold:
-                large.append(tensor)
+            nbytes = _nbytes(tensor)
+            if nbytes >= threshold:
+                # Read once: the request check left the size of these contents to this read.
+                data = sources.get(tensor.name)
+                if data is None:
+                    data = tensor.contents
+                    check_contents_size(tensor, data, nbytes)
+                large[tensor.name] = data
         slots = _output_sizes(request, metadata, threshold)
         if large or slots:
-            block = pool.acquire(_room(large, slots))
+            block = pool.acquire(_room(large.values(), slots))
     if block is None:  # nothing large, no pool, or the pool is full: everything inline
         if sources:
             for tensor in request.inputs:
@@ -85,9 +93,8 @@ async def exchange(
     try:
         offset = 0
         for tensor in request.inputs:
-            data: memoryview | bytes | None = sources.get(tensor.name)
-            if any(tensor is each for each in large):
-                data = data if data is not None else tensor.contents
+            data = large.get(tensor.name)
+            if data is not None:
                 size = len(data)
                 block.view[offset : offset + size] = data
                 tensor.ClearField("contents")
@@ -95,8 +102,8 @@ async def exchange(
                     smi_pb2.SharedMemoryRef(region=block.name, offset=offset, byte_size=size)
                 )
                 offset += align(size)
-            elif data is not None:
-                tensor.contents = bytes(data)
+            elif tensor.name in sources:
+                tensor.contents = bytes(sources[tensor.name])
                 tensor.ClearField("shared_memory")
         reserved: dict[str, _Slot] = {}
         if slots and not request.outputs:
@@ -134,9 +141,9 @@ def _nbytes(tensor: smi_pb2.Tensor) -> int:
     return itemsize * math.prod(tensor.shape) if itemsize else 0
 
 
-def _room(large: list[smi_pb2.Tensor], slots: dict[str, int]) -> int:
+def _room(large: Iterable[memoryview | bytes], slots: dict[str, int]) -> int:
     """Bytes of block the large inputs and the reserved outputs need."""
-    return sum(align(_nbytes(t)) for t in large) + sum(align(n) for n in slots.values())
+    return sum(align(len(data)) for data in large) + sum(align(n) for n in slots.values())
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -270,6 +271,26 @@ async def test_large_tensors_travel_through_the_plugin_pool(engine: Engine, tmp_
     results = await asyncio.gather(*(engine.infer(request) for request, _ in concurrent))
     for (_, data), response in zip(concurrent, results, strict=True):
         np.testing.assert_array_equal(to_numpy(response.outputs[0]), data * 2)
+
+
+@pytest.mark.parametrize("shared_memory", [True, False])
+async def test_large_contents_of_the_wrong_size_are_refused_by_the_core(
+    engine: Engine, tmp_path: Path, shared_memory: bool
+) -> None:
+    """The size of large contents is checked where they are read for the pool, not before."""
+    await _double_model(engine, tmp_path)
+    info = engine.plugins.get("double").info
+    assert info is not None
+    info.capabilities.shared_memory = shared_memory
+    request, _ = _large_request()
+    request.inputs[0].contents = request.inputs[0].contents[:-4]
+    needed = ROWS * 16
+    message = f"input 'x' has {needed - 4} bytes of data, shape [{ROWS}, 4] of FP32 needs {needed}"
+    with pytest.raises(InvalidArgument, match=re.escape(message)):
+        await engine.infer(request)
+    request, data = _large_request()  # the pool's block went back and serves the next request
+    np.testing.assert_array_equal(to_numpy((await engine.infer(request)).outputs[0]), data * 2)
+    assert len(core_segments()) == (1 if shared_memory else 0)
 
 
 async def test_a_plugin_without_shared_memory_gets_inline_bytes(
