@@ -32,7 +32,13 @@ from mlos.client.smi import SmiCall, SmiOperations
 from mlos.client.sync import BaseClient
 from mlos.errors import DeadlineExceeded, InternalError, InvalidArgument, MLOSError, Unavailable
 from mlos.ipc.channel import Channel
-from mlos.ipc.framing import HEADER, INLINE_LIMIT, FrameKind, widen_send_buffer
+from mlos.ipc.framing import (
+    FLAG_CLOSING,
+    HEADER,
+    INLINE_LIMIT,
+    FrameKind,
+    widen_send_buffer,
+)
 from mlos.ipc.method import Method
 from mlos_generated import smi_pb2
 
@@ -114,7 +120,11 @@ class IPCClient(BaseClient):
         """One call of the MLOS service: the response message, or the server's typed error."""
         payload = request.SerializeToString()
         with self._lock:
-            sock = self._sock or self._connect()
+            sock = self._sock
+            if sock is not None and _closed_by_peer(sock):
+                self._drop()  # the server restarted, or closed after refusing a frame
+                sock = None
+            sock = sock or self._connect()
             request_id = next(self._ids) & 0xFFFFFFFF
             header = HEADER.pack(
                 len(payload), FrameKind.REQUEST, 0, method.id, request_id, self._timeout_ms
@@ -132,11 +142,11 @@ class IPCClient(BaseClient):
                     if exc.errno not in _LOST:
                         raise
                     # The server may have said why before it closed (a frame over its limit).
-                kind, answer = self._receive(sock, request_id)
+                kind, flags, answer = self._receive(sock, request_id)
             except (OSError, _Closed) as exc:
                 self._drop()
                 raise self._failure(method, exc) from None
-            if not sent:
+            if not sent or flags & FLAG_CLOSING:
                 self._drop()
         if kind == FrameKind.RESPONSE:
             try:
@@ -149,8 +159,8 @@ class IPCClient(BaseClient):
             raise InternalError(f"the server sent an undecodable {method.name} error") from None
         raise MLOSError.from_proto(error)
 
-    def _receive(self, sock: socket.socket, request_id: int) -> tuple[int, bytes]:
-        """The answer to `request_id`: its kind and payload."""
+    def _receive(self, sock: socket.socket, request_id: int) -> tuple[int, int, bytes]:
+        """The answer to `request_id`: its kind, flags and payload."""
         view = self._view
         size = HEADER.size
         while True:
@@ -162,7 +172,7 @@ class IPCClient(BaseClient):
                 if not count:
                     raise _Closed
                 received += count
-            length, kind, _, _, answer_id, _ = HEADER.unpack_from(view)
+            length, kind, flags, _, answer_id, _ = HEADER.unpack_from(view)
             total = size + length
             payload: Any
             if total <= _BUFFER:
@@ -186,7 +196,7 @@ class IPCClient(BaseClient):
             if received != total:
                 raise _Closed  # more bytes than one answer: the stream is out of step
             if answer_id == request_id:
-                return kind, payload
+                return kind, flags, payload
 
     def _poll(self, sock: socket.socket, view: memoryview) -> int:
         """Read without sleeping for up to `spin` seconds; the bytes read (0: none yet)."""
@@ -223,6 +233,18 @@ class IPCClient(BaseClient):
         """Close the connection."""
         with self._lock:
             self._drop()
+
+
+def _closed_by_peer(sock: socket.socket) -> bool:
+    """Whether the server closed the connection (or sent bytes nobody asked for) since the last
+    call; a call is then made on a new connection instead of failing on the old one."""
+    try:
+        sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)  # b"" (closed) or stray bytes
+    except BlockingIOError:
+        return False  # nothing to read: the connection is as the last call left it
+    except OSError:
+        pass
+    return True
 
 
 class AsyncIPCClient(BaseAsyncClient):

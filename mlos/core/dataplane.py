@@ -7,13 +7,22 @@ Every method raises an :class:`mlos.errors.MLOSError` when it fails.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from mlos.core.shm import RegionStatus
 from mlos_generated import smi_pb2
 
-__all__ = ["Dataplane"]
+__all__ = ["ATTACH_FROM", "Attachments", "Dataplane"]
+
+Attachments = Mapping[str, bytes | memoryview]
+"""Input data passed beside an inference request instead of in its tensors' `contents`, by
+input name. A transport that already holds a large input in a buffer of its own (a REST body,
+a gRPC `raw_input_contents` entry) hands it over as it is: setting a protobuf bytes field copies
+it, and reading it back copies it again."""
+
+ATTACH_FROM = 64 * 1024
+"""Inputs of at least this many bytes are worth passing as attachments."""
 
 
 class Dataplane(Protocol):
@@ -37,7 +46,9 @@ class Dataplane(Protocol):
     async def model_ready(self, name: str, version: str = "") -> bool: ...
     def model_versions(self, name: str, ready_only: bool = False) -> list[str]: ...
     def metadata_versions(self, metadata: smi_pb2.ModelMetadata) -> list[str]: ...
-    async def infer(self, req: smi_pb2.InferRequest) -> smi_pb2.InferResponse: ...
+    async def infer(
+        self, req: smi_pb2.InferRequest, attachments: Attachments | None = None
+    ) -> smi_pb2.InferResponse: ...
     async def resources(self) -> smi_pb2.ResourcesResponse: ...
     async def model_config(self, name: str, version: str = "") -> dict[str, Any]: ...
     async def model_statistics(self, name: str = "", version: str = "") -> dict[str, Any]: ...

@@ -12,7 +12,8 @@ from typing import Any, Protocol
 
 import mlos
 from mlos.core.arena import Arenas, sweep
-from mlos.core.exchange import exchange
+from mlos.core.dataplane import Attachments
+from mlos.core.exchange import attach, exchange
 from mlos.core.model_config import model_config
 from mlos.core.models import ModelRegistry
 from mlos.core.plugins import Backoff, PluginRegistry
@@ -272,8 +273,14 @@ class Engine:
 
     # -- inference ----------------------------------------------------------------------------
 
-    async def infer(self, request: smi_pb2.InferRequest) -> smi_pb2.InferResponse:
-        """Check the request against the model's metadata and run it in the model's plugin."""
+    async def infer(
+        self, request: smi_pb2.InferRequest, attachments: Attachments | None = None
+    ) -> smi_pb2.InferResponse:
+        """Check the request against the model's metadata and run it in the model's plugin.
+
+        `attachments` holds input data beside the request (see :data:`Attachments`): inputs
+        bound for the plugin's shared-memory segment are copied there straight from them.
+        """
         started = time.perf_counter_ns()
         if not request.model_name:
             raise InvalidArgument("an inference request must name a model")
@@ -290,6 +297,8 @@ class Engine:
             pool = self.arenas.pool(plugin, info is not None and info.capabilities.shared_memory)
             # Inputs bound for the plugin's segments are measured as exchange() reads them.
             large_from = self.arenas.threshold if pool is not None else 0
+            if attachments:
+                attachments = attach(request, attachments, large_from)
             check_infer_request(request, metadata, large_from=large_from)
             request.model_version = entry.record.version
             inputs = request.inputs
@@ -301,6 +310,7 @@ class Engine:
                 metadata,
                 pool=pool,
                 binding=binding,
+                attachments=attachments,
                 threshold=self.arenas.threshold,
                 timeout=INFER_TIMEOUT,
                 batch=batch,

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlos.core.arena import Block, SegmentPool, align
+from mlos.core.dataplane import Attachments
 from mlos.core.shm import Binding
 from mlos.errors import DeadlineExceeded, InternalError, MLOSError, Unavailable
 from mlos.shared_memory import set_ref_parameters
@@ -31,7 +32,7 @@ from mlos.tensors import DATATYPES
 from mlos.validation import check_contents_size
 from mlos_generated import smi_ipc, smi_pb2
 
-__all__ = ["exchange"]
+__all__ = ["attach", "exchange"]
 
 
 @dataclass(slots=True)
@@ -49,6 +50,7 @@ async def exchange(
     *,
     pool: SegmentPool | None,
     binding: Binding | None,
+    attachments: Attachments | None = None,
     threshold: int,
     timeout: float,
     batch: int,
@@ -57,7 +59,9 @@ async def exchange(
 
     `batch` is the leading dimension of the first input (1 when it has none).
     """
-    sources = binding.inputs if binding is not None else _NONE
+    sources: Attachments = binding.inputs if binding is not None else _NONE
+    if attachments:
+        sources = {**sources, **attachments} if sources else attachments
     large: dict[str, memoryview | bytes] = {}
     slots: dict[str, int] = _NONE
     block: Block | None = None
@@ -69,7 +73,7 @@ async def exchange(
                 data = sources.get(tensor.name)
                 if data is None:
                     data = tensor.contents
-                    check_contents_size(tensor, data, nbytes)
+                check_contents_size(tensor, data, nbytes)
                 large[tensor.name] = data
         slots = _output_sizes(request, metadata, threshold)
         if large or slots:
@@ -132,6 +136,27 @@ async def exchange(
 
 
 _NONE: dict[str, Any] = {}
+
+
+def attach(
+    request: smi_pb2.InferRequest, attachments: Attachments, large_from: int
+) -> Attachments:
+    """The attachments :func:`exchange` takes from as they are; the others (and every one when
+    `large_from` is 0: no shared memory) become their inputs' contents here.
+
+    An attachment stays apart when its input is at least `large_from` bytes by its shape —
+    the inputs that the request check leaves for `exchange` to measure.
+    """
+    kept: dict[str, bytes | memoryview] = {}
+    for tensor in request.inputs:
+        data = attachments.get(tensor.name)
+        if data is None:
+            continue
+        if large_from and _nbytes(tensor) >= large_from:
+            kept[tensor.name] = data
+        else:
+            tensor.contents = bytes(data)
+    return kept
 _ITEMSIZE = {name: dtype.itemsize for name, dtype in DATATYPES.items() if name != "BYTES"}
 
 

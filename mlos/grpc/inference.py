@@ -94,7 +94,9 @@ class Inference(inference_pb2_grpc.GRPCInferenceServiceServicer):
         self, request: inference_pb2.ModelInferRequest, context: Context
     ) -> inference_pb2.ModelInferResponse:
         """Run one inference request."""
-        return oip.infer_response(await self._engine.infer(oip.infer_request(request)))
+        attachments: dict[str, bytes | memoryview] = {}
+        converted = oip.infer_request(request, attachments)
+        return oip.infer_response(await self._engine.infer(converted, attachments))
 
     async def ModelStreamInfer(
         self, requests: AsyncIterator[inference_pb2.ModelInferRequest], context: Context
@@ -102,7 +104,9 @@ class Inference(inference_pb2_grpc.GRPCInferenceServiceServicer):
         """Run a stream of requests in order; a failed request answers with its error message."""
         async for request in requests:
             try:
-                response = await self._engine.infer(oip.infer_request(request))
+                attachments: dict[str, bytes | memoryview] = {}
+                converted = oip.infer_request(request, attachments)
+                response = await self._engine.infer(converted, attachments)
             except MLOSError as error:
                 yield inference_pb2.ModelStreamInferResponse(error_message=error.message)
             else:

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from mlos.core.dataplane import ATTACH_FROM
 from mlos.errors import InvalidArgument
 from mlos.tensors import DATATYPES, encode_bytes
 from mlos_generated import inference_pb2, smi_pb2
@@ -83,8 +84,15 @@ def typed_contents(name: str, datatype: str, contents: inference_pb2.InferTensor
     return array.tobytes()
 
 
-def infer_request(request: inference_pb2.ModelInferRequest) -> smi_pb2.InferRequest:
-    """The SMI request for an Open Inference Protocol request."""
+def infer_request(
+    request: inference_pb2.ModelInferRequest,
+    attachments: dict[str, bytes | memoryview] | None = None,
+) -> smi_pb2.InferRequest:
+    """The SMI request for an Open Inference Protocol request.
+
+    Given `attachments`, large `raw_input_contents` entries go there instead of into the
+    tensors (see :data:`mlos.core.dataplane.Attachments`).
+    """
     out = smi_pb2.InferRequest(
         model_name=request.model_name, model_version=request.model_version, id=request.id
     )
@@ -107,7 +115,11 @@ def infer_request(request: inference_pb2.ModelInferRequest) -> smi_pb2.InferRequ
             tensor.contents = typed_contents(spec.name, spec.datatype, spec.contents)
             continue
         if needing < len(raw):
-            tensor.contents = raw[needing]
+            data = raw[needing]
+            if attachments is not None and len(data) >= ATTACH_FROM:
+                attachments[spec.name] = data
+            else:
+                tensor.contents = data
         needing += 1
     if raw and needing != len(raw):
         raise InvalidArgument(

@@ -13,6 +13,7 @@ from google.protobuf.message import DecodeError, Message
 from mlos.errors import DeadlineExceeded, InternalError, MLOSError, Unavailable
 from mlos.ipc.framing import (
     DEFAULT_MAX_FRAME,
+    FLAG_CLOSING,
     FrameDecoder,
     FrameKind,
     ProtocolError,
@@ -105,6 +106,8 @@ class Channel(asyncio.BufferedProtocol):
             self._abort(exc)
             return
         for frame in frames:
+            if frame.flags & FLAG_CLOSING:
+                self.closed = True  # the server closes next: later calls need a new channel
             pending = self._pending.pop(frame.request_id, None)
             if pending is None or pending.future.done():
                 continue  # a response to a call that already timed out

@@ -21,6 +21,7 @@ from typing import NamedTuple, cast
 
 __all__ = [
     "DEFAULT_MAX_FRAME",
+    "FLAG_CLOSING",
     "HEADER",
     "INLINE_LIMIT",
     "Frame",
@@ -35,6 +36,9 @@ __all__ = [
 
 HEADER = struct.Struct("<IBBHII")
 DEFAULT_MAX_FRAME = 1 << 30  # 1 GiB; larger tensors belong in shared memory
+FLAG_CLOSING = 0x01
+"""Frame flag: the sender closes the connection after this frame (the receiver should not send
+on it again)."""
 INLINE_LIMIT = 1 << 14
 """Payloads up to this size are joined to their header into one buffer; larger ones are sent
 as two buffers (one `writev`), which saves copying the payload."""
@@ -105,10 +109,10 @@ def encode_header(
 
 
 def frame_parts(
-    kind: int, method: int, request_id: int, payload: bytes, timeout_ms: int = 0
+    kind: int, method: int, request_id: int, payload: bytes, timeout_ms: int = 0, flags: int = 0
 ) -> tuple[bytes, ...]:
     """A whole frame as the buffers to write: one for small payloads, header and payload else."""
-    header = HEADER.pack(len(payload), kind, 0, method, request_id, timeout_ms)
+    header = HEADER.pack(len(payload), kind, flags, method, request_id, timeout_ms)
     if len(payload) <= INLINE_LIMIT:
         return (header + payload,)
     return (header, payload)

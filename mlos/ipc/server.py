@@ -21,6 +21,7 @@ from mlos.errors import (
 )
 from mlos.ipc.framing import (
     DEFAULT_MAX_FRAME,
+    FLAG_CLOSING,
     Frame,
     FrameDecoder,
     FrameKind,
@@ -143,7 +144,10 @@ class ServerConnection(asyncio.BufferedProtocol):
             if isinstance(exc, FrameTooLarge) and exc.kind == _REQUEST:
                 # Say why before closing; the payload that follows is never read.
                 payload = ResourceExhausted(str(exc)).to_proto().SerializeToString()
-                self._write(frame_parts(_ERROR, exc.method, exc.request_id, payload))
+                parts = frame_parts(
+                    _ERROR, exc.method, exc.request_id, payload, flags=FLAG_CLOSING
+                )
+                self._write(parts)
                 if transport is not None:
                     transport.close()
             elif transport is not None:

@@ -24,6 +24,7 @@ import numpy as np
 from starlette.responses import Response
 
 from mlos import shared_memory, tensors
+from mlos.core.dataplane import ATTACH_FROM
 from mlos.errors import InternalError, InvalidArgument
 from mlos.rest.encoding import SERIALIZES_NUMPY, dumps
 from mlos.rest.types import ParsedBody
@@ -92,9 +93,15 @@ def _parameters(source: Mapping[str, smi_pb2.Parameter]) -> dict[str, Any]:
 
 
 def _decode_input(
-    spec: Mapping[str, Any], tensor: smi_pb2.Tensor, binary: memoryview, offset: int
+    spec: Mapping[str, Any],
+    tensor: smi_pb2.Tensor,
+    binary: memoryview,
+    offset: int,
+    attachments: dict[str, memoryview],
 ) -> int:
-    """Fill `tensor` from one request input; return the offset after its binary data."""
+    """Fill `tensor` from one request input; return the offset after its binary data.
+
+    Large binary data is not copied into the tensor but added to `attachments`."""
     name: str = spec["name"]
     datatype: str = spec["datatype"]
     shape: list[int] = spec["shape"]
@@ -118,7 +125,10 @@ def _decode_input(
                 f"input {name!r}: binary_data_size {size} runs past the end of the body "
                 f"({len(binary) - offset} bytes left)"
             )
-        tensor.contents = bytes(binary[offset:end])
+        if size >= ATTACH_FROM:
+            attachments[name] = binary[offset:end]  # handed to the core as it is, no copy
+        else:
+            tensor.contents = bytes(binary[offset:end])
         return end
     if "data" not in spec:
         if shared_memory.REGION in tensor.parameters:
@@ -130,8 +140,10 @@ def _decode_input(
 
 def decode_request(
     body: ParsedBody, model_name: str, model_version: str = ""
-) -> tuple[smi_pb2.InferRequest, OutputFormat]:
-    """The SMI request for a validated inference body, and how to format its response."""
+) -> tuple[smi_pb2.InferRequest, dict[str, memoryview], OutputFormat]:
+    """The SMI request for a validated inference body, its attachments (large binary inputs,
+    as views of the body: see :data:`mlos.core.dataplane.Attachments`), and how to format the
+    response."""
     document: Mapping[str, Any] = body.json or {}
     request = smi_pb2.InferRequest(
         model_name=model_name, model_version=model_version, id=document.get("id", "")
@@ -144,8 +156,9 @@ def decode_request(
             set_parameter(request.parameters[key], value, f"parameter {key!r}")
 
     offset = 0
+    attachments: dict[str, memoryview] = {}
     for spec in document.get("inputs", ()):
-        offset = _decode_input(spec, request.inputs.add(), body.binary, offset)
+        offset = _decode_input(spec, request.inputs.add(), body.binary, offset, attachments)
     if offset != len(body.binary):
         raise InvalidArgument(
             f"{len(body.binary) - offset} bytes of binary data follow the last input's data"
@@ -160,7 +173,7 @@ def decode_request(
             else:
                 where = f"output {output.name!r} parameter {key!r}"
                 set_parameter(output.parameters[key], value, where)
-    return request, OutputFormat(binary_default, binary)
+    return request, attachments, OutputFormat(binary_default, binary)
 
 
 def _json_data(tensor: smi_pb2.Tensor) -> Any:

@@ -76,8 +76,10 @@ class Inference:
 
     async def model_infer(self, call: Call) -> Response:
         """Run one inference request."""
-        request, output_format = decode_request(call.body, call.path["name"], _version(call))
-        return encode_response(await self._engine.infer(request), output_format)
+        request, attachments, output_format = decode_request(
+            call.body, call.path["name"], _version(call)
+        )
+        return encode_response(await self._engine.infer(request, attachments), output_format)
 
     async def model_config(self, call: Call) -> Response:
         """Triton model configuration."""

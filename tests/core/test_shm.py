@@ -293,6 +293,26 @@ async def test_large_contents_of_the_wrong_size_are_refused_by_the_core(
     assert len(core_segments()) == (1 if shared_memory else 0)
 
 
+@pytest.mark.parametrize("shared_memory", [True, False])
+async def test_attachments_reach_the_plugin_without_passing_through_the_request(
+    engine: Engine, tmp_path: Path, shared_memory: bool
+) -> None:
+    await _double_model(engine, tmp_path)
+    info = engine.plugins.get("double").info
+    assert info is not None
+    info.capabilities.shared_memory = shared_memory
+    for rows in (ROWS, 2):  # through the pool (or inline without one), and a small one inline
+        data = np.random.default_rng(rows).random((rows, 4), dtype=np.float32)
+        request = smi_pb2.InferRequest(model_name="m")
+        request.inputs.add(name="x", datatype="FP32", shape=[rows, 4])
+        response = await engine.infer(request, {"x": memoryview(data.tobytes())})
+        np.testing.assert_array_equal(to_numpy(response.outputs[0]), data * 2)
+    request = smi_pb2.InferRequest(model_name="m")
+    request.inputs.add(name="x", datatype="FP32", shape=[ROWS, 4])
+    with pytest.raises(InvalidArgument, match=f"has 16 bytes of data, shape \\[{ROWS}, 4\\]"):
+        await engine.infer(request, {"x": bytes(16)})
+
+
 async def test_a_plugin_without_shared_memory_gets_inline_bytes(
     engine: Engine, tmp_path: Path
 ) -> None:

@@ -27,7 +27,7 @@ from mlos.errors import (
     Unavailable,
 )
 from mlos.ipc import CallContext, Channel
-from mlos.ipc.framing import HEADER, FrameDecoder, FrameKind, encode_header
+from mlos.ipc.framing import FLAG_CLOSING, HEADER, FrameDecoder, FrameKind, encode_header
 from mlos.ipc.listener import Listener
 from mlos.ipc.service import MLOSService
 from mlos_generated import smi_ipc, smi_pb2
@@ -188,7 +188,9 @@ async def test_oversized_frame_is_refused_and_closes_the_connection(served) -> N
     reader, writer = await asyncio.open_unix_connection(str(listener.path))
     writer.write(header)
     await writer.drain()
-    assert len(await asyncio.wait_for(reader.read(65536), 5)) == HEADER.size + len(frames[0][2])
+    answer = await asyncio.wait_for(reader.read(65536), 5)
+    assert len(answer) == HEADER.size + len(frames[0][2])
+    assert HEADER.unpack_from(answer)[2] == FLAG_CLOSING  # says that the close comes next
     assert await asyncio.wait_for(reader.read(65536), 5) == b""  # then closed
     writer.close()
 

@@ -21,6 +21,7 @@ import pytest
 import uvicorn
 
 from mlos import tensors
+from mlos.core.dataplane import Attachments
 from mlos.errors import AlreadyExists, InvalidArgument, NotFound
 from mlos.rest.app import create_app
 from mlos_generated import smi_pb2
@@ -172,7 +173,12 @@ class StubEngine:
         except NotFound:
             return False
 
-    async def infer(self, req: smi_pb2.InferRequest) -> smi_pb2.InferResponse:
+    async def infer(
+        self, req: smi_pb2.InferRequest, attachments: Attachments | None = None
+    ) -> smi_pb2.InferResponse:
+        for tensor in req.inputs:
+            if attachments and tensor.name in attachments:
+                tensor.contents = bytes(attachments[tensor.name])
         self.requests.append(req)
         status = self._status(req.model_name, req.model_version)
         arrays = {t.name: tensors.to_numpy(t) for t in req.inputs}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import threading
@@ -297,3 +298,34 @@ def test_large_tensors_use_the_plugin_pool_and_leave_nothing_behind(served: Serv
             time.sleep(0.05)
         infer()
     client.close()
+
+
+def test_a_large_binary_input_of_the_wrong_size_is_400(served: Served) -> None:
+    """Large binary inputs go to the core as views of the body; their size is still checked."""
+    needed = int(np.prod(IMAGE)) * 4
+    for size in (needed - 4, needed + 4):
+        header = json.dumps(
+            {
+                "inputs": [
+                    {
+                        "name": "x",
+                        "datatype": "FP32",
+                        "shape": list(IMAGE),
+                        "parameters": {"binary_data_size": size},
+                    }
+                ]
+            }
+        ).encode()
+        response = httpx.post(
+            f"http://{served.url}/v2/models/image/infer",
+            content=header + bytes(size),
+            headers={
+                "Content-Type": "application/octet-stream",
+                "Inference-Header-Content-Length": str(len(header)),
+            },
+            timeout=60,
+        )
+        assert response.status_code == 400
+        assert response.json()["error"] == (
+            f"input 'x' has {size} bytes of data, shape {list(IMAGE)} of FP32 needs {needed}"
+        )
