@@ -9,7 +9,7 @@ import numpy as np
 
 from mlos.demo import build_demo_model
 
-__all__ = ["CONV_INPUT_SHAPE", "build_conv_model", "build_small_model"]
+__all__ = ["CONV_INPUT_SHAPE", "build_conv_model", "build_small_model", "build_transfer_model"]
 
 CONV_INPUT_SHAPE = (1, 3, 224, 224)
 
@@ -60,6 +60,36 @@ def build_conv_model(path: Path, seed: int = 0) -> Path:
         [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, 224, 224])],
         [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", 1000])],
         weights,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save(model, str(path))
+    return path
+
+
+def build_transfer_model(path: Path) -> Path:
+    """The large model's tensors with next to no compute: what moving them costs, alone.
+
+    Input "input" FP32 [N, 3, 224, 224] (as the conv network's); output "output" FP32 [N, 1000],
+    the first 1000 values of each input (a reshape and a slice: microseconds).
+    """
+    from onnx import TensorProto, helper, numpy_helper, save
+
+    constants = [
+        numpy_helper.from_array(np.array(values, dtype=np.int64), name)
+        for name, values in (("shape", [0, -1]), ("starts", [0]), ("ends", [1000]), ("axes", [1]))
+    ]
+    nodes = [
+        helper.make_node("Reshape", ["input", "shape"], ["flat"]),
+        helper.make_node("Slice", ["flat", "starts", "ends", "axes"], ["output"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "mlos-bench-transfer",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, 224, 224])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", 1000])],
+        constants,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8

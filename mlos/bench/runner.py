@@ -27,11 +27,16 @@ from typing import Any
 
 import numpy as np
 
-from mlos.bench.models import CONV_INPUT_SHAPE, build_conv_model, build_small_model
+from mlos.bench.models import (
+    CONV_INPUT_SHAPE,
+    build_conv_model,
+    build_small_model,
+    build_transfer_model,
+)
 from mlos.bench.report import Result, median_of_rounds, summarize, table, write_json
 from mlos.bench.server import ServerProcess
 from mlos.bench.sessions import ApiSession, GrpcSession, IpcSession, RestSession, Session
-from mlos.bench.targets import RAW, evaluate, verdict_table
+from mlos.bench.targets import RAW, TRANSFER, evaluate, verdict_table
 from mlos.bench.timing import measure
 from mlos_generated import smi_pb2
 
@@ -111,8 +116,8 @@ def _version(index: int) -> str:
     return str(1_000_000 + index)
 
 
-def _prepare(url: str, small: Path, large: Path) -> None:
-    """Register and load the onnx plugin and the two models (what is there already stays)."""
+def _prepare(url: str, small: Path, large: Path, transfer: Path | None = None) -> None:
+    """Register and load the onnx plugin and the models (what is there already stays)."""
     from mlos.client import connect
     from mlos.errors import AlreadyExists
 
@@ -121,7 +126,10 @@ def _prepare(url: str, small: Path, large: Path) -> None:
             client.register_plugin("onnx")
         if client.get_plugin("onnx").state != smi_pb2.PLUGIN_STATE_READY:
             client.load_plugin("onnx")
-        for name, path in (("small", small), ("large", large)):
+        models = [("small", small), ("large", large)]
+        if transfer is not None:
+            models.append(("transfer", transfer))
+        for name, path in models:
             if not client.model_ready(name):
                 client.register_model(name, str(path), plugin="onnx")
 
@@ -179,7 +187,10 @@ def _protocol(
         )
     finally:
         session.close()
-    results = [large]
+    results = [
+        large,
+        timed(TRANSFER, lambda s, i: s.infer("transfer"), large_requests, 1, warmup=5),
+    ]
     for level in sorted({1, concurrency}):
         results += [
             timed("health", lambda s, i: s.health(), requests, level),
@@ -238,15 +249,18 @@ def run(
     """
     small = build_small_model(workdir / "small.onnx")
     large = build_conv_model(workdir / "large.onnx")
-    _prepare(addresses.get("rest") or next(iter(addresses.values())), small, large)
+    transfer = build_transfer_model(workdir / "transfer.onnx")
+    _prepare(addresses.get("rest") or next(iter(addresses.values())), small, large, transfer)
     rng = np.random.default_rng(0)
     inputs = {
         "small": rng.standard_normal((1, 64)).astype(np.float32),
         "large": rng.standard_normal(CONV_INPUT_SHAPE).astype(np.float32),
     }
+    inputs["transfer"] = inputs["large"]
     results = [
         raw_onnxruntime(small, inputs["small"], requests, "small inference"),
         raw_onnxruntime(large, inputs["large"], large_requests, "large inference"),
+        raw_onnxruntime(transfer, inputs["transfer"], large_requests, TRANSFER),
     ]
     session = _onnx_session(large)
     feed = {"input": inputs["large"]}

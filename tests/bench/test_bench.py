@@ -8,7 +8,7 @@ import pytest
 
 from mlos.bench.report import Result, summarize
 from mlos.bench.runner import _addresses
-from mlos.bench.targets import RAW, evaluate, verdict_table
+from mlos.bench.targets import RAW, TRANSFER, evaluate, verdict_table
 from mlos.bench.timing import measure
 from mlos.cli.main import build_parser
 
@@ -79,6 +79,22 @@ def test_targets_met_and_missed() -> None:
     # Paired overheads, when measured, decide instead of the raw row.
     paired = evaluate([result("large inference", "IPC", 7.3)], {"IPC": 0.15})
     assert [(v.met, v.p50_ms) for v in paired] == [(True, 7.3)]
+
+
+def test_the_transport_alone_is_judged_beside_the_paired_overhead() -> None:
+    verdicts = evaluate(
+        [
+            result("large inference", "REST", 30.0),
+            result(TRANSFER, "REST", 1.5),
+            result(TRANSFER, RAW, 0.02),
+            result(TRANSFER, "IPC", 1.5),  # no large inference row for IPC: nothing judged
+        ],
+        {"REST": 4.0},
+    )
+    assert [(v.target, v.met) for v in verdicts] == [
+        ("compute + 2 ms (added: 4.000 ms)", False),
+        ("compute + 2 ms, transport alone (added: 1.480 ms)", True),
+    ]
 
 
 def test_cli_options_and_addresses() -> None:
