@@ -3,7 +3,8 @@
 Every session offers the same calls with requests built ahead of time, so that the numbers show
 the server's cost and the wire's, not request building:
 
-* REST: one keep-alive `http.client` connection; Triton's binary tensors for inference;
+* REST: one keep-alive `http.client` connection that writes head and body at once; Triton's
+  binary tensors for inference;
 * gRPC: one grpcio channel and the generated `MLOSStub` (plus the inference service's
   `ServerReady`);
 * IPC: one :class:`mlos.client.IPCClient` (a blocking socket) calling the MLOS service.
@@ -13,7 +14,6 @@ A session is used by one thread at a time; each concurrent client opens its own.
 
 from __future__ import annotations
 
-import http.client
 import json
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 import numpy as np
 import numpy.typing as npt
 
+from mlos.client.http import OneWriteHTTPConnection
 from mlos.client.unix import IPCClient
 from mlos_generated import inference_pb2, smi_ipc, smi_pb2
 
@@ -105,7 +106,7 @@ class RestSession:
 
     def __init__(self, url: str, inputs: dict[str, npt.NDArray[np.float32]]) -> None:
         parts = urlsplit(url)
-        self._conn = http.client.HTTPConnection(
+        self._conn = OneWriteHTTPConnection(
             parts.hostname or "127.0.0.1", parts.port or 80, timeout=120
         )
         self._bodies: dict[str, tuple[bytes, dict[str, str]]] = {}

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import socket
+import threading
 
 import numpy as np
 import pytest
+import requests
 
 from mlos.client import HTTPClient, Unreachable, connect
 from mlos.client.rest import RestRequest, error_for
@@ -218,3 +221,72 @@ def test_non_json_error_answer(client: HTTPClient, stub: StubServer) -> None:
     assert answer.status == 404
     with pytest.raises(NotFound):
         raise error_for(answer)
+
+
+JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+class _RawServer:
+    """A one-thread HTTP/1.1 server on loopback that records what each read of a request saw
+    and closes the connection after every answer (without saying so)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.first_reads: list[bytes] = []
+        self.connections = 0
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                self.connections += 1
+                data = conn.recv(1 << 20)
+                self.first_reads.append(data)
+                head, _, body = data.partition(b"\r\n\r\n")
+                length = int(re.search(rb"(?i)content-length: (\d+)", head).group(1))  # type: ignore[union-attr]
+                while len(body) < length:
+                    body += conn.recv(1 << 20)
+                answer = b'{"live": true, "ready": true, "plugins": []}'
+                conn.sendall(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: %d\r\n\r\n%s" % (len(answer), answer)
+                )
+
+    def close(self) -> None:
+        self.sock.shutdown(socket.SHUT_RDWR)  # wakes the accept() the thread waits in
+        self.sock.close()
+        self._thread.join(5)
+
+
+def test_local_requests_go_out_in_one_write_and_survive_a_closed_keep_alive() -> None:
+    server = _RawServer()
+    try:
+        client = HTTPClient(server.url, timeout=5)
+        body = b'{"name": "x", "entry_point": "onnx"}'
+        for _ in range(3):
+            # The server closed the previous connection after answering: the client notices
+            # (or learns it as the request goes out) and connects again; the call succeeds.
+            answer = client.send(RestRequest("POST", "/v1/plugins", body, JSON_HEADERS))
+            assert answer.status == 200 and answer.headers["content-type"] == "application/json"
+        assert server.connections == 3
+        for first in server.first_reads:  # head and body arrived together
+            assert first.startswith(b"POST /v1/plugins HTTP/1.1\r\n") and first.endswith(body)
+        client.close()
+    finally:
+        server.close()
+
+
+def test_remote_and_tls_servers_go_through_requests() -> None:
+    assert HTTPClient("http://127.0.0.1:9")._local is not None
+    assert HTTPClient("https://127.0.0.1:9")._local is None
+    assert HTTPClient("http://mlos.example:8080")._local is None
+    assert HTTPClient("http://127.0.0.1:9", session=requests.Session())._local is None
