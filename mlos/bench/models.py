@@ -24,7 +24,7 @@ def build_conv_model(path: Path, seed: int = 0) -> Path:
 
     Input "input" FP32 [N, 3, 224, 224]; output "output" FP32 [N, 1000].
     """
-    from onnx import TensorProto, helper, numpy_helper, save
+    from onnx import helper, numpy_helper
 
     rng = np.random.default_rng(seed)
     nodes: list[Any] = []
@@ -54,18 +54,7 @@ def build_conv_model(path: Path, seed: int = 0) -> Path:
     dense = rng.standard_normal((channels, 1000)).astype(np.float32) * 0.05
     weights.append(numpy_helper.from_array(dense, "dense"))
     nodes.append(helper.make_node("MatMul", ["flat", "dense"], ["output"]))
-    graph = helper.make_graph(
-        nodes,
-        "mlos-bench-conv",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, 224, 224])],
-        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", 1000])],
-        weights,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save(model, str(path))
-    return path
+    return _save_image_model(path, "mlos-bench-conv", nodes, weights)
 
 
 def build_transfer_model(path: Path) -> Path:
@@ -74,7 +63,7 @@ def build_transfer_model(path: Path) -> Path:
     Input "input" FP32 [N, 3, 224, 224] (as the conv network's); output "output" FP32 [N, 1000],
     the first 1000 values of each input (a reshape and a slice: microseconds).
     """
-    from onnx import TensorProto, helper, numpy_helper, save
+    from onnx import helper, numpy_helper
 
     constants = [
         numpy_helper.from_array(np.array(values, dtype=np.int64), name)
@@ -84,12 +73,19 @@ def build_transfer_model(path: Path) -> Path:
         helper.make_node("Reshape", ["input", "shape"], ["flat"]),
         helper.make_node("Slice", ["flat", "starts", "ends", "axes"], ["output"]),
     ]
+    return _save_image_model(path, "mlos-bench-transfer", nodes, constants)
+
+
+def _save_image_model(path: Path, name: str, nodes: list[Any], initializers: list[Any]) -> Path:
+    """Save a graph from "input" FP32 [N, 3, 224, 224] to "output" FP32 [N, 1000] at `path`."""
+    from onnx import TensorProto, helper, save
+
     graph = helper.make_graph(
         nodes,
-        "mlos-bench-transfer",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, 224, 224])],
+        name,
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", *CONV_INPUT_SHAPE[1:]])],
         [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", 1000])],
-        constants,
+        initializers,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8

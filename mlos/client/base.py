@@ -12,6 +12,8 @@ for gRPC and IPC) and runs them blocking or awaited.
 
 from __future__ import annotations
 
+import select
+import socket
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -22,7 +24,16 @@ import numpy.typing as npt
 from mlos.errors import Unavailable
 from mlos_generated import smi_pb2
 
-__all__ = ["DEFAULT_TIMEOUT", "DEFAULT_URL", "Array", "AsyncClient", "Client", "Op", "Unreachable"]
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "DEFAULT_URL",
+    "Array",
+    "AsyncClient",
+    "Client",
+    "Op",
+    "Unreachable",
+    "closed_by_peer",
+]
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 DEFAULT_TIMEOUT = 60.0
@@ -288,3 +299,15 @@ class AsyncClient(Protocol):
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None: ...
+
+
+def closed_by_peer(sock: socket.socket) -> bool:
+    """Whether the server closed an idle connection since its last answer (or sent bytes that
+    nobody asked for): an idle connection has nothing to read, a closed one reads as the end.
+    Clients check before reusing a connection, so that a call after a server restart or an
+    idle timeout goes out on a new connection instead of failing on the old one."""
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):  # closed or invalid descriptor
+        return True
+    return bool(readable)

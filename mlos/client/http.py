@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import http.client
 import re
-import select
 import socket
 import threading
 from collections.abc import Mapping
@@ -27,7 +26,7 @@ from urllib.parse import urlsplit
 import requests
 
 from mlos.client.aio import BaseAsyncClient
-from mlos.client.base import DEFAULT_TIMEOUT, DEFAULT_URL, Op, Unreachable
+from mlos.client.base import DEFAULT_TIMEOUT, DEFAULT_URL, Op, Unreachable, closed_by_peer
 from mlos.client.rest import RestAnswer, RestOperations, RestRequest, error_for
 from mlos.client.sync import BaseClient
 from mlos.errors import DeadlineExceeded, InvalidArgument
@@ -148,7 +147,7 @@ class _LocalTransport:
         with self._lock:
             while self._idle:
                 connection = self._idle.pop()
-                if connection.sock is not None and not _closed_by_peer(connection.sock):
+                if connection.sock is not None and not closed_by_peer(connection.sock):
                     return connection, True
                 connection.close()
         return self._open(), False
@@ -170,16 +169,6 @@ class _LocalTransport:
             idle, self._idle = self._idle, []
         for connection in idle:
             connection.close()
-
-
-def _closed_by_peer(sock: socket.socket) -> bool:
-    """Whether the server closed an idle keep-alive connection (or sent unasked-for bytes):
-    an idle connection has nothing to read, a closed one reads as end of file."""
-    try:
-        readable, _, _ = select.select([sock], [], [], 0)
-    except (OSError, ValueError):
-        return True
-    return bool(readable)
 
 
 class HTTPClient(BaseClient):

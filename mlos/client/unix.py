@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 from google.protobuf.message import DecodeError, Message
 
 from mlos.client.aio import BaseAsyncClient
-from mlos.client.base import DEFAULT_TIMEOUT, Op, Unreachable
+from mlos.client.base import DEFAULT_TIMEOUT, Op, Unreachable, closed_by_peer
 from mlos.client.smi import SmiCall, SmiOperations
 from mlos.client.sync import BaseClient
 from mlos.errors import DeadlineExceeded, InternalError, InvalidArgument, MLOSError, Unavailable
@@ -121,7 +121,7 @@ class IPCClient(BaseClient):
         payload = request.SerializeToString()
         with self._lock:
             sock = self._sock
-            if sock is not None and _closed_by_peer(sock):
+            if sock is not None and closed_by_peer(sock):
                 self._drop()  # the server restarted, or closed after refusing a frame
                 sock = None
             sock = sock or self._connect()
@@ -233,18 +233,6 @@ class IPCClient(BaseClient):
         """Close the connection."""
         with self._lock:
             self._drop()
-
-
-def _closed_by_peer(sock: socket.socket) -> bool:
-    """Whether the server closed the connection (or sent bytes nobody asked for) since the last
-    call; a call is then made on a new connection instead of failing on the old one."""
-    try:
-        sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)  # b"" (closed) or stray bytes
-    except BlockingIOError:
-        return False  # nothing to read: the connection is as the last call left it
-    except OSError:
-        pass
-    return True
 
 
 class AsyncIPCClient(BaseAsyncClient):

@@ -273,15 +273,22 @@ async def test_large_tensors_travel_through_the_plugin_pool(engine: Engine, tmp_
         np.testing.assert_array_equal(to_numpy(response.outputs[0]), data * 2)
 
 
+async def _double_model_with_shared_memory(
+    engine: Engine, tmp_path: Path, shared_memory: bool
+) -> None:
+    """The double model, in a plugin that takes shared memory or (as if) does not."""
+    await _double_model(engine, tmp_path)
+    info = engine.plugins.get("double").info
+    assert info is not None
+    info.capabilities.shared_memory = shared_memory
+
+
 @pytest.mark.parametrize("shared_memory", [True, False])
 async def test_large_contents_of_the_wrong_size_are_refused_by_the_core(
     engine: Engine, tmp_path: Path, shared_memory: bool
 ) -> None:
     """The size of large contents is checked where they are read for the pool, not before."""
-    await _double_model(engine, tmp_path)
-    info = engine.plugins.get("double").info
-    assert info is not None
-    info.capabilities.shared_memory = shared_memory
+    await _double_model_with_shared_memory(engine, tmp_path, shared_memory)
     request, _ = _large_request()
     request.inputs[0].contents = request.inputs[0].contents[:-4]
     needed = ROWS * 16
@@ -297,10 +304,7 @@ async def test_large_contents_of_the_wrong_size_are_refused_by_the_core(
 async def test_attachments_reach_the_plugin_without_passing_through_the_request(
     engine: Engine, tmp_path: Path, shared_memory: bool
 ) -> None:
-    await _double_model(engine, tmp_path)
-    info = engine.plugins.get("double").info
-    assert info is not None
-    info.capabilities.shared_memory = shared_memory
+    await _double_model_with_shared_memory(engine, tmp_path, shared_memory)
     for rows in (ROWS, 2):  # through the pool (or inline without one), and a small one inline
         data = np.random.default_rng(rows).random((rows, 4), dtype=np.float32)
         request = smi_pb2.InferRequest(model_name="m")
