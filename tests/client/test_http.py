@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import socket
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -290,3 +291,14 @@ def test_remote_and_tls_servers_go_through_requests() -> None:
     assert HTTPClient("https://127.0.0.1:9")._local is None
     assert HTTPClient("http://mlos.example:8080")._local is None
     assert HTTPClient("http://127.0.0.1:9", session=requests.Session())._local is None
+
+
+def test_threads_share_one_client_and_its_connections(client: HTTPClient) -> None:
+    def call(i: int) -> float:
+        x = np.full((1, 4), i, np.float32)
+        return float(client.infer("add", {"x": x, "y": x})["z"][0, 0])
+
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(call, range(200))) == [2.0 * i for i in range(200)]
+    local = client._local
+    assert local is not None and 1 <= len(local._idle) <= 8  # kept alive, at most one a thread
