@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from mlos.bench.models import CONV_INPUT_SHAPE, build_conv_model
+from mlos.bench.models import CONV_INPUT_SHAPE, build_conv_model, build_identity_model
 
 SHAPE = CONV_INPUT_SHAPE
 NBYTES = 4 * int(np.prod(SHAPE))
@@ -51,21 +51,10 @@ class Settings:
 
 def build_models(folder: Path) -> dict[str, Path]:
     """The identity and conv models, written under `folder`."""
-    from onnx import TensorProto, helper, save
-
-    node = helper.make_node("Identity", ["input"], ["output"])
-    value = helper.make_tensor_value_info
-    graph = helper.make_graph(
-        [node],
-        "identity",
-        [value("input", TensorProto.FLOAT, ["N", 3, 224, 224])],
-        [value("output", TensorProto.FLOAT, ["N", 3, 224, 224])],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    identity = folder / "identity.onnx"
-    save(model, str(identity))
-    return {"identity": identity, "conv": build_conv_model(folder / "conv.onnx")}
+    return {
+        "identity": build_identity_model(folder / "identity.onnx"),
+        "conv": build_conv_model(folder / "conv.onnx"),
+    }
 
 
 def percentiles(samples: list[float]) -> dict[str, float]:

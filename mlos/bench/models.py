@@ -9,7 +9,13 @@ import numpy as np
 
 from mlos.demo import build_demo_model
 
-__all__ = ["CONV_INPUT_SHAPE", "build_conv_model", "build_small_model", "build_transfer_model"]
+__all__ = [
+    "CONV_INPUT_SHAPE",
+    "build_conv_model",
+    "build_identity_model",
+    "build_small_model",
+    "build_transfer_model",
+]
 
 CONV_INPUT_SHAPE = (1, 3, 224, 224)
 
@@ -76,15 +82,32 @@ def build_transfer_model(path: Path) -> Path:
     return _save_image_model(path, "mlos-bench-transfer", nodes, constants)
 
 
-def _save_image_model(path: Path, name: str, nodes: list[Any], initializers: list[Any]) -> Path:
-    """Save a graph from "input" FP32 [N, 3, 224, 224] to "output" FP32 [N, 1000] at `path`."""
+def build_identity_model(path: Path) -> Path:
+    """The large model's input returned whole: 600 KB in and out, no compute.
+
+    Input "input" and output "output", both FP32 [N, 3, 224, 224].
+    """
+    from onnx import helper
+
+    nodes = [helper.make_node("Identity", ["input"], ["output"])]
+    return _save_image_model(path, "mlos-bench-identity", nodes, [], CONV_INPUT_SHAPE[1:])
+
+
+def _save_image_model(
+    path: Path,
+    name: str,
+    nodes: list[Any],
+    initializers: list[Any],
+    output_shape: tuple[int, ...] = (1000,),
+) -> Path:
+    """Save a graph from "input" FP32 [N, 3, 224, 224] to "output" FP32 [N, *output_shape]."""
     from onnx import TensorProto, helper, save
 
     graph = helper.make_graph(
         nodes,
         name,
         [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", *CONV_INPUT_SHAPE[1:]])],
-        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", 1000])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", *output_shape])],
         initializers,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
