@@ -63,6 +63,14 @@ def _reason(exc: BaseException) -> str:
     return match.group(1).strip().lower() if match else type(exc).__name__
 
 
+def _unreachable(url: str, reason: str) -> Unreachable:
+    return Unreachable(f"no MLOS server is reachable at {url} ({reason})")
+
+
+def _deadline(url: str, method: str, path: str, timeout: float | None) -> DeadlineExceeded:
+    return DeadlineExceeded(f"{url} did not answer {method} {path} within {timeout} s")
+
+
 def _answer(op: Op[T], answer: RestAnswer) -> T:
     if answer.status not in op.request.ok:
         raise error_for(answer)
@@ -220,15 +228,11 @@ class HTTPClient(BaseClient):
                 timeout=self._timeout,
             )
         except requests.ConnectTimeout as exc:
-            raise Unreachable(f"no MLOS server is reachable at {self._url} (timed out)") from exc
+            raise _unreachable(self._url, "timed out") from exc
         except requests.Timeout as exc:
-            raise DeadlineExceeded(
-                f"{self._url} did not answer {method} {path} within {self._timeout} s"
-            ) from exc
+            raise _deadline(self._url, method, path, self._timeout) from exc
         except requests.ConnectionError as exc:
-            raise Unreachable(
-                f"no MLOS server is reachable at {self._url} ({_reason(exc)})"
-            ) from exc
+            raise _unreachable(self._url, _reason(exc)) from exc
         except requests.RequestException as exc:
             raise Unreachable(f"request to {self._url} failed: {exc}") from exc
         return RestAnswer(
@@ -242,11 +246,9 @@ class HTTPClient(BaseClient):
                 method, path, request.body, dict(request.headers or {})
             )
         except _ConnectFailed as exc:
-            raise Unreachable(f"no MLOS server is reachable at {self._url} ({exc})") from exc
+            raise _unreachable(self._url, str(exc)) from exc
         except TimeoutError as exc:
-            raise DeadlineExceeded(
-                f"{self._url} did not answer {method} {path} within {self._timeout} s"
-            ) from exc
+            raise _deadline(self._url, method, path, self._timeout) from exc
         except (OSError, http.client.HTTPException) as exc:
             raise Unreachable(
                 f"the connection to {self._url} failed during {method} {path} "
@@ -295,15 +297,11 @@ class AsyncHTTPClient(BaseAsyncClient):
                 method, path, content=request.body, headers=request.headers
             )
         except httpx.ConnectTimeout as exc:
-            raise Unreachable(f"no MLOS server is reachable at {self._url} (timed out)") from exc
+            raise _unreachable(self._url, "timed out") from exc
         except httpx.TimeoutException as exc:
-            raise DeadlineExceeded(
-                f"{self._url} did not answer {method} {path} within {self._timeout} s"
-            ) from exc
+            raise _deadline(self._url, method, path, self._timeout) from exc
         except httpx.TransportError as exc:
-            raise Unreachable(
-                f"no MLOS server is reachable at {self._url} ({_reason(exc)})"
-            ) from exc
+            raise _unreachable(self._url, _reason(exc)) from exc
         return RestAnswer(
             response.status_code, response.reason_phrase, response.content, response.headers
         )
