@@ -1,0 +1,219 @@
+"""The floors under MLOS's latencies on this machine (the numbers in docs/benchmarks.md).
+
+    .venv/bin/python benchmarks/floors.py [--requests 2000]
+
+Measures, p50/p90 in microseconds, with nothing of MLOS on the path but the piece named:
+
+* ``unix echo``: a blocking client and a uvloop server echoing 32 bytes over a Unix socket, the
+  server sleeping between calls, then polling for 500 µs after each answer
+  (:class:`mlos.loop.BusyPoll`, what ``busy_poll_us`` does);
+* ``grpc echo``: grpcio's asyncio server on uvloop answering a generic unary method with 20
+  bytes, called with a 20-byte and a 602,112-byte (1x3x224x224 FP32) message;
+* ``registry write``: :meth:`mlos.core.store.RegistryStore.put_plugin` on a SQLite file, beside
+  the same upsert through the `sqlite3` module;
+* ``onnxruntime session``: creating an `InferenceSession` of the small benchmark model (what
+  every model registration with the onnx plugin includes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+LARGE = 602_112
+
+
+def _percentiles(call: Callable[[], object], requests: int) -> tuple[float, float]:
+    for _ in range(min(200, requests)):
+        call()
+    samples = []
+    for _ in range(requests):
+        started = time.perf_counter()
+        call()
+        samples.append(time.perf_counter() - started)
+    samples.sort()
+    return samples[len(samples) // 2] * 1e6, samples[int(len(samples) * 0.9)] * 1e6
+
+
+def _unix_server(path: str, window: float) -> None:
+    import uvloop
+
+    from mlos.loop import BusyPoll
+
+    class Echo(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            self.transport = transport
+
+        def data_received(self, data: bytes) -> None:
+            self.transport.write(data)  # type: ignore[attr-defined]
+            if busy is not None:
+                busy.touch()
+
+    busy: BusyPoll | None = None
+
+    async def main() -> None:
+        nonlocal busy
+        loop = asyncio.get_running_loop()
+        busy = BusyPoll(loop, window) if window else None
+        await loop.create_unix_server(Echo, path)
+        print("ready", flush=True)
+        await asyncio.Event().wait()
+
+    uvloop.run(main())
+
+
+def _grpc_server() -> None:
+    import grpc
+    import grpc.aio
+    import uvloop
+
+    async def echo(request: bytes, context: object) -> bytes:
+        return request[:20]
+
+    async def main() -> None:
+        handler = grpc.unary_unary_rpc_method_handler(echo)
+        server = grpc.aio.server(options=[("grpc.max_receive_message_length", -1)])
+        server.add_generic_rpc_handlers(
+            (grpc.method_handlers_generic_handler("floor.Echo", {"Echo": handler}),)
+        )
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        print(port, flush=True)
+        await server.wait_for_termination()
+
+    uvloop.run(main())
+
+
+def _start(*args: str) -> tuple[subprocess.Popen[str], str]:
+    process = subprocess.Popen(
+        [sys.executable, __file__, *args], stdout=subprocess.PIPE, text=True
+    )
+    assert process.stdout is not None
+    return process, process.stdout.readline().strip()
+
+
+def unix_echo(requests: int) -> list[tuple[str, float, float]]:
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        for label, window in (("server sleeps", "0"), ("server polls 500 us", "0.0005")):
+            path = os.path.join(folder, f"echo-{window}.sock")
+            process, _ = _start("--serve-unix", path, window)
+            try:
+                with socket.socket(socket.AF_UNIX) as client:
+                    client.connect(path)
+
+                    def call(client: socket.socket = client) -> None:
+                        client.sendall(b"x" * 32)
+                        client.recv(64)
+
+                    rows.append((f"unix echo, {label}", *_percentiles(call, requests)))
+            finally:
+                process.kill()
+                process.wait()
+    return rows
+
+
+def grpc_echo(requests: int) -> list[tuple[str, float, float]]:
+    import grpc
+
+    process, port = _start("--serve-grpc")
+    rows = []
+    try:
+        options = [("grpc.max_send_message_length", -1)]
+        with grpc.insecure_channel(f"127.0.0.1:{port}", options=options) as channel:
+            method = channel.unary_unary("/floor.Echo/Echo")
+            for size in (20, LARGE):
+                message = b"x" * size
+                count = requests if size == 20 else max(requests // 4, 50)
+                call = lambda message=message: method(message)  # noqa: E731
+                rows.append((f"grpc echo, {size} bytes", *_percentiles(call, count)))
+    finally:
+        process.kill()
+        process.wait()
+    return rows
+
+
+def registry_write(requests: int) -> list[tuple[str, float, float]]:
+    from mlos.core.store import PluginRecord, RegistryStore
+
+    with tempfile.TemporaryDirectory() as folder:
+        store = RegistryStore.sqlite(Path(folder) / "registry.db")
+        names = iter(range(10**9))
+
+        def put() -> None:
+            store.put_plugin(PluginRecord(f"p{next(names)}", "", "entry_point", "onnx"))
+
+        rows = [("registry write, RegistryStore.put_plugin", *_percentiles(put, requests))]
+        store.close()
+        connection = sqlite3.connect(Path(folder) / "registry.db", isolation_level=None)
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+
+        def raw() -> None:
+            connection.execute("BEGIN")
+            connection.execute(
+                "INSERT INTO plugins (name, version, source_kind, source, loaded) "
+                "VALUES (?, '', 'entry_point', 'onnx', 0) ON CONFLICT (name) DO UPDATE SET "
+                "version = excluded.version, source_kind = excluded.source_kind, "
+                "source = excluded.source, loaded = excluded.loaded",
+                (f"q{next(names)}",),
+            )
+            connection.execute("COMMIT")
+
+        rows.append(("registry write, sqlite3 upsert", *_percentiles(raw, requests)))
+        connection.close()
+    return rows
+
+
+def onnx_session(requests: int) -> list[tuple[str, float, float]]:
+    import onnxruntime
+
+    from mlos.bench.models import build_small_model
+
+    with tempfile.TemporaryDirectory() as folder:
+        model = str(build_small_model(Path(folder) / "small.onnx"))
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = 1
+
+        def create() -> None:
+            onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+
+        return [("onnxruntime session, small model", *_percentiles(create, requests // 10))]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=2000, help="timed calls per row")
+    parser.add_argument("--serve-unix", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--serve-grpc", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve_unix:
+        _unix_server(args.serve_unix[0], float(args.serve_unix[1]))
+        return 0
+    if args.serve_grpc:
+        _grpc_server()
+        return 0
+    rows = [
+        *unix_echo(args.requests),
+        *grpc_echo(args.requests),
+        *registry_write(args.requests),
+        *onnx_session(args.requests),
+    ]
+    width = max(len(name) for name, _, _ in rows)
+    print(f"{'floor':<{width}}  {'p50 us':>8}  {'p90 us':>8}")
+    for name, p50, p90 in rows:
+        print(f"{name:<{width}}  {p50:8.1f}  {p90:8.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
