@@ -1279,11 +1279,16 @@ class SharedMemoryRegion(google.protobuf.message.Message):
     KEY_FIELD_NUMBER: builtins.int
     OFFSET_FIELD_NUMBER: builtins.int
     BYTE_SIZE_FIELD_NUMBER: builtins.int
+    RELEASE_ON_DISCONNECT_FIELD_NUMBER: builtins.int
     name: builtins.str
     key: builtins.str
     """The shm key, as given to shm_open ("/my-region")."""
     offset: builtins.int
     byte_size: builtins.int
+    release_on_disconnect: builtins.bool
+    """IPC only: unregister the region when the connection that registered it closes, so a
+    client that dies leaves nothing mapped in the server. The gRPC API refuses it.
+    """
     def __init__(
         self,
         *,
@@ -1291,8 +1296,9 @@ class SharedMemoryRegion(google.protobuf.message.Message):
         key: builtins.str = ...,
         offset: builtins.int = ...,
         byte_size: builtins.int = ...,
+        release_on_disconnect: builtins.bool = ...,
     ) -> None: ...
-    def ClearField(self, field_name: typing.Literal["byte_size", b"byte_size", "key", b"key", "name", b"name", "offset", b"offset"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["byte_size", b"byte_size", "key", b"key", "name", b"name", "offset", b"offset", "release_on_disconnect", b"release_on_disconnect"]) -> None: ...
 
 global___SharedMemoryRegion = SharedMemoryRegion
 

@@ -20,6 +20,7 @@ from google.protobuf.message import Message
 from mlos import tensors
 from mlos.client.base import Array, Op
 from mlos.client.oip import raw_contents, to_array
+from mlos.client.staging import Lease
 from mlos.errors import InvalidArgument
 from mlos.ipc.method import Method
 from mlos_generated import smi_ipc, smi_pb2
@@ -187,8 +188,13 @@ class SmiOperations:
         version: str | None = None,
         binary: bool = True,
         datatypes: Mapping[str, str] | None = None,
+        stage: Lease | None = None,
     ) -> Op[dict[str, Array]]:
-        """MLOS.Infer: tensors always travel as raw bytes (`binary` is for REST only)."""
+        """MLOS.Infer: tensors always travel as raw bytes (`binary` is for REST only).
+
+        With `stage`, inputs of at least its threshold are written into that shared-memory
+        region and the request points to them (:mod:`mlos.client.staging`, IPC only).
+        """
         request = smi_pb2.InferRequest(model_name=model, model_version=version or "")
         tensors_in = request.inputs
         for name, value in inputs.items():
@@ -196,6 +202,12 @@ class SmiOperations:
             datatype = (datatypes and datatypes.get(name)) or tensors.datatype_of(array)
             dtype = _FIXED.get(datatype)
             if dtype is not None and datatype != "BF16" and array.dtype.kind not in "OSU":
+                if stage is not None and array.nbytes >= stage.threshold:
+                    ref = stage.place(array, dtype)
+                    if ref is not None:
+                        tensor = tensors_in.add(name=name, datatype=datatype, shape=array.shape)
+                        tensor.shared_memory.CopyFrom(ref)
+                        continue
                 contents = np.ascontiguousarray(array, dtype=dtype).tobytes()
             else:
                 tensors.numpy_dtype(datatype)  # an unknown datatype is the caller's mistake

@@ -21,16 +21,25 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 from google.protobuf.message import DecodeError, Message
 
 from mlos.client.aio import BaseAsyncClient
-from mlos.client.base import DEFAULT_TIMEOUT, Op, Unreachable, closed_by_peer
+from mlos.client.base import DEFAULT_TIMEOUT, Array, Op, Unreachable, closed_by_peer
 from mlos.client.smi import SmiCall, SmiOperations
+from mlos.client.staging import DEFAULT_THRESHOLD, InputStaging, Lease
 from mlos.client.sync import BaseClient
-from mlos.errors import DeadlineExceeded, InternalError, InvalidArgument, MLOSError, Unavailable
+from mlos.errors import (
+    DeadlineExceeded,
+    InternalError,
+    InvalidArgument,
+    MLOSError,
+    NotFound,
+    Unavailable,
+)
 from mlos.ipc.channel import Channel
 from mlos.ipc.framing import (
     FLAG_CLOSING,
@@ -40,7 +49,7 @@ from mlos.ipc.framing import (
     widen_send_buffer,
 )
 from mlos.ipc.method import Method
-from mlos_generated import smi_pb2
+from mlos_generated import smi_ipc, smi_pb2
 
 __all__ = ["AsyncIPCClient", "IPCClient", "socket_path"]
 
@@ -73,10 +82,18 @@ class IPCClient(BaseClient):
     `spin` (seconds, default 0) polls for each answer without sleeping for up to that long
     before blocking. On a virtual machine, waking a process that sleeps can cost more than the
     call itself; spinning trades the client's CPU for latency. Use it from one thread.
+
+    Inputs of `shared_memory_from` bytes or more (default 64 KiB; 0: never) travel through
+    shared memory the client registers with the server (:mod:`mlos.client.staging`).
     """
 
     def __init__(
-        self, url: str | Path, *, timeout: float | None = DEFAULT_TIMEOUT, spin: float = 0.0
+        self,
+        url: str | Path,
+        *,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        spin: float = 0.0,
+        shared_memory_from: int = DEFAULT_THRESHOLD,
     ) -> None:
         self._path = socket_path(url)
         self._url = f"unix://{self._path}"
@@ -89,6 +106,7 @@ class IPCClient(BaseClient):
         self._spin = max(0.0, spin)
         self._buffer = bytearray(_BUFFER)
         self._view = memoryview(self._buffer)
+        self._staging = InputStaging(shared_memory_from)
 
     @property
     def url(self) -> str:
@@ -224,10 +242,64 @@ class IPCClient(BaseClient):
         sock, self._sock = self._sock, None
         if sock is not None:
             sock.close()
+            self._staging.reset()  # the server released the regions with the connection
 
     def _run(self, op: Op[T]) -> T:
         call: SmiCall = op.request
         return op.parse(self.call(call.method, call.request))
+
+    def infer(
+        self,
+        model: str,
+        inputs: Mapping[str, Array],
+        outputs: Sequence[str] | None = None,
+        version: str | None = None,
+        binary: bool = True,
+        datatypes: Mapping[str, str] | None = None,
+    ) -> dict[str, Array]:
+        """Run `model` on `inputs`; the outputs by name (see :meth:`mlos.client.Client.infer`).
+
+        Inputs of `shared_memory_from` bytes or more travel through shared memory.
+        """
+        staging = self._staging
+        size = staging.needed(inputs)
+        lease = self._lease(size) if size else None
+        if lease is None:
+            return super().infer(model, inputs, outputs, version, binary, datatypes)
+        op = _OPERATIONS.infer(model, inputs, outputs, version, binary, datatypes, stage=lease)
+        try:
+            result = self._run(op)
+        except NotFound as exc:
+            staging.discard(lease.region)
+            if lease.region.name not in exc.message:
+                raise
+            # The connection was replaced between taking the region and sending the call.
+            return super().infer(model, inputs, outputs, version, binary, datatypes)
+        except BaseException:
+            staging.discard(lease.region)
+            raise
+        staging.give_back(lease, self._sock)
+        return result
+
+    def _lease(self, size: int) -> Lease | None:
+        """A region of `size` bytes registered on the current connection (None: go inline)."""
+        staging = self._staging
+        lease = staging.take(size, self._sock)
+        if lease is not None:
+            return lease
+        made = staging.create(size)
+        if made is None:
+            return None
+        region, request = made
+        try:
+            self.call(smi_ipc.MLOS_REGISTER_SYSTEM_SHARED_MEMORY, request)
+        except BaseException as exc:
+            if isinstance(exc, MLOSError) and not isinstance(exc, Unavailable | DeadlineExceeded):
+                staging.failed(region, exc.message)  # the server cannot use it: go inline
+                return None
+            staging.discard(region)  # the server is gone or slow: the call would fail the same
+            raise
+        return staging.registered(region, self._sock)
 
     def close(self) -> None:
         """Close the connection."""
@@ -236,15 +308,26 @@ class IPCClient(BaseClient):
 
 
 class AsyncIPCClient(BaseAsyncClient):
-    """An asyncio client of the MLOS IPC socket; see :class:`mlos.client.AsyncClient`."""
+    """An asyncio client of the MLOS IPC socket; see :class:`mlos.client.AsyncClient`.
 
-    def __init__(self, url: str | Path, *, timeout: float | None = DEFAULT_TIMEOUT) -> None:
+    Inputs of `shared_memory_from` bytes or more (default 64 KiB; 0: never) travel through
+    shared memory the client registers with the server (:mod:`mlos.client.staging`).
+    """
+
+    def __init__(
+        self,
+        url: str | Path,
+        *,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        shared_memory_from: int = DEFAULT_THRESHOLD,
+    ) -> None:
         self._path = socket_path(url)
         self._url = f"unix://{self._path}"
         self._ops = _OPERATIONS
         self._timeout = timeout
         self._channel: Channel | None = None
         self._connecting: asyncio.Lock | None = None
+        self._staging = InputStaging(shared_memory_from)
 
     @property
     def url(self) -> str:
@@ -267,6 +350,8 @@ class AsyncIPCClient(BaseAsyncClient):
                     raise Unreachable(
                         f"no MLOS server is reachable at {self._url} ({reason})"
                     ) from None
+                if self._channel is not None:
+                    self._staging.reset()  # the server released the regions with it
                 self._channel = channel
             return channel
 
@@ -281,8 +366,62 @@ class AsyncIPCClient(BaseAsyncClient):
         call: SmiCall = op.request
         return op.parse(await self.call(call.method, call.request))
 
+    async def infer(
+        self,
+        model: str,
+        inputs: Mapping[str, Array],
+        outputs: Sequence[str] | None = None,
+        version: str | None = None,
+        binary: bool = True,
+        datatypes: Mapping[str, str] | None = None,
+    ) -> dict[str, Array]:
+        """Run `model` on `inputs`; the outputs by name (see :meth:`mlos.client.Client.infer`).
+
+        Inputs of `shared_memory_from` bytes or more travel through shared memory.
+        """
+        staging = self._staging
+        size = staging.needed(inputs)
+        lease = await self._lease(size) if size else None
+        if lease is None:
+            return await super().infer(model, inputs, outputs, version, binary, datatypes)
+        op = _OPERATIONS.infer(model, inputs, outputs, version, binary, datatypes, stage=lease)
+        try:
+            result = await self._run(op)
+        except NotFound as exc:
+            staging.discard(lease.region)
+            if lease.region.name not in exc.message:
+                raise
+            # The connection was replaced between taking the region and sending the call.
+            return await super().infer(model, inputs, outputs, version, binary, datatypes)
+        except BaseException:
+            staging.discard(lease.region)  # a cancelled call may still be read by the server
+            raise
+        staging.give_back(lease, self._channel)
+        return result
+
+    async def _lease(self, size: int) -> Lease | None:
+        """A region of `size` bytes registered on the current connection (None: go inline)."""
+        staging = self._staging
+        lease = staging.take(size, self._channel)
+        if lease is not None:
+            return lease
+        made = staging.create(size)
+        if made is None:
+            return None
+        region, request = made
+        try:
+            await self.call(smi_ipc.MLOS_REGISTER_SYSTEM_SHARED_MEMORY, request)
+        except BaseException as exc:
+            if isinstance(exc, MLOSError) and not isinstance(exc, Unavailable | DeadlineExceeded):
+                staging.failed(region, exc.message)  # the server cannot use it: go inline
+                return None
+            staging.discard(region)
+            raise
+        return staging.registered(region, self._channel)
+
     async def close(self) -> None:
         """Close the connection."""
         channel, self._channel = self._channel, None
         if channel is not None:
             channel.close()
+        self._staging.reset()

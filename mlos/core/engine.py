@@ -18,7 +18,7 @@ from mlos.core.model_config import model_config
 from mlos.core.models import ModelRegistry
 from mlos.core.plugins import Backoff, PluginRegistry
 from mlos.core.resources import ResourceMonitor
-from mlos.core.shm import RegionStatus, SystemSharedMemory
+from mlos.core.shm import Region, RegionStatus, SystemSharedMemory
 from mlos.core.stats import StatsBook
 from mlos.core.store import RegistryStore
 from mlos.errors import InvalidArgument, MLOSError, NotFound
@@ -327,9 +327,15 @@ class Engine:
 
     # -- shared memory (Triton's system and CUDA shared-memory extensions) --------------------
 
-    async def register_system_shm(self, name: str, key: str, offset: int, byte_size: int) -> None:
+    async def register_system_shm(
+        self, name: str, key: str, offset: int, byte_size: int
+    ) -> Region:
         """Register `byte_size` bytes of the POSIX shm object `key` from `offset` as `name`."""
-        self.shm.register(name, key, offset, byte_size)
+        return self.shm.register(name, key, offset, byte_size)
+
+    def release_system_shm(self, region: Region) -> None:
+        """Unregister `region` unless it was unregistered (and its name reused) already."""
+        self.shm.release(region)
 
     async def system_shm_status(self, name: str = "") -> list[RegionStatus]:
         """Registered system shared-memory regions (one, or all when `name` is empty)."""

@@ -155,7 +155,7 @@ class SystemSharedMemory:
     def __init__(self) -> None:
         self._regions: dict[str, Region] = {}
 
-    def register(self, name: str, key: str, offset: int, byte_size: int) -> None:
+    def register(self, name: str, key: str, offset: int, byte_size: int) -> Region:
         """Map `byte_size` bytes of the object `key` from `offset` under `name`."""
         if not name:
             raise InvalidArgument("a shared memory region needs a name")
@@ -188,7 +188,8 @@ class SystemSharedMemory:
             os.close(fd)
             raise
         status = RegionStatus(name, key, offset, byte_size)
-        self._regions[name] = Region(status, fd, mapping, start)
+        region = self._regions[name] = Region(status, fd, mapping, start)
+        return region
 
     def status(self, name: str = "") -> list[RegionStatus]:
         """One region's status, or every region's when `name` is empty."""
@@ -205,6 +206,12 @@ class SystemSharedMemory:
                 region.retired = True
                 if region.users == 0:
                     region.close()
+
+    def release(self, region: Region) -> None:
+        """Unregister `region` if it is still the one registered under its name."""
+        name = region.status.name
+        if self._regions.get(name) is region:
+            self.unregister(name)
 
     def close(self) -> None:
         """Unregister every region."""

@@ -7,6 +7,7 @@ are the engine's, answered by :mod:`mlos.grpc.handlers`.
 
 from __future__ import annotations
 
+from mlos.errors import InvalidArgument
 from mlos.grpc.handlers import Context
 from mlos.grpc.types import Dataplane
 from mlos_generated import smi_pb2, smi_pb2_grpc
@@ -93,6 +94,11 @@ class Management(smi_pb2_grpc.MLOSServicer):
         self, request: smi_pb2.SharedMemoryRegion, context: Context
     ) -> smi_pb2.SharedMemoryStatusResponse:
         """Register a byte range of a POSIX shared-memory object; answer with that region."""
+        if request.release_on_disconnect:
+            raise InvalidArgument(
+                "release_on_disconnect is for the IPC API: a gRPC call has no connection to "
+                "tie the region to"
+            )
         await self._engine.register_system_shm(
             request.name, request.key, request.offset, request.byte_size
         )

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from google.protobuf.message import Message
 
-__all__ = ["CallContext", "Method"]
+__all__ = ["CallContext", "ConnectionHooks", "Method"]
+
+log = logging.getLogger(__name__)
 
 RequestT = TypeVar("RequestT", bound=Message)
 ResponseT = TypeVar("ResponseT", bound=Message)
@@ -31,6 +35,41 @@ class Method(Generic[RequestT, ResponseT]):
         return f"{self.service}/{self.name}"
 
 
+class ConnectionHooks:
+    """Clean-ups to run when a connection closes (a region it registered, for example).
+
+    One added after the connection closed runs at once, so a call that finishes late still
+    cleans up after itself.
+    """
+
+    __slots__ = ("_callbacks", "closed")
+
+    def __init__(self) -> None:
+        self._callbacks: list[Callable[[], None]] = []
+        self.closed = False
+
+    def add(self, callback: Callable[[], None]) -> None:
+        """Run `callback` when the connection closes (now, if it has)."""
+        if self.closed:
+            self._call(callback)
+        else:
+            self._callbacks.append(callback)
+
+    def close(self) -> None:
+        """The connection closed: run every clean-up, once."""
+        self.closed = True
+        callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            self._call(callback)
+
+    @staticmethod
+    def _call(callback: Callable[[], None]) -> None:
+        try:
+            callback()
+        except Exception:
+            log.exception("a clean-up after a closed connection failed")
+
+
 @dataclass(slots=True)
 class CallContext:
     """What a servicer knows about the call it is handling."""
@@ -42,6 +81,9 @@ class CallContext:
     # Uid of the peer process (SO_PEERCRED), when the transport knows it.
     peer_uid: int | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+    # Clean-ups for when the caller's connection closes (the IPC server's connections have
+    # them); None where the transport has no connection a handler can see.
+    connection: ConnectionHooks | None = None
 
     def time_remaining(self) -> float | None:
         """Seconds left before the deadline, or None without one."""

@@ -30,7 +30,7 @@ from mlos.ipc.framing import (
     frame_parts,
     widen_send_buffer,
 )
-from mlos.ipc.method import CallContext, Method
+from mlos.ipc.method import CallContext, ConnectionHooks, Method
 from mlos.loop import keep_polling
 
 __all__ = ["ServerConnection", "method_table", "peer_uid"]
@@ -121,6 +121,7 @@ class ServerConnection(asyncio.BufferedProtocol):
         self._transport: asyncio.Transport | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.peer_uid: int | None = None
+        self.hooks = ConnectionHooks()
         self._loop = asyncio.get_event_loop()
         self.lost: asyncio.Future[None] = self._loop.create_future()
 
@@ -160,10 +161,11 @@ class ServerConnection(asyncio.BufferedProtocol):
                 self._dispatch(frame)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        """Cancel the calls still running for this peer."""
+        """Cancel the calls still running for this peer and run its clean-ups (`hooks`)."""
         self._transport = None
         for task in self._tasks:
             task.cancel()
+        self.hooks.close()
         if not self.lost.done():
             self.lost.set_result(None)
 
@@ -197,7 +199,9 @@ class ServerConnection(asyncio.BufferedProtocol):
             return
         timeout_ms = frame.timeout_ms
         deadline = time.monotonic() + timeout_ms / 1000 if timeout_ms else None
-        context = CallContext(method, frame.request_id, deadline, self.peer_uid)
+        context = CallContext(
+            method, frame.request_id, deadline, self.peer_uid, connection=self.hooks
+        )
         try:
             coro = handler(request, context)
             waiting = coro.send(None)

@@ -9,6 +9,7 @@ The caller's uid (SO_PEERCRED) is on every call as `context.peer_uid`.
 from __future__ import annotations
 
 from mlos.core.dataplane import Dataplane
+from mlos.errors import InvalidArgument
 from mlos.ipc.method import CallContext
 from mlos_generated import smi_ipc, smi_pb2
 
@@ -62,10 +63,19 @@ class MLOSService(smi_ipc.MLOSServicer):
     async def register_system_shared_memory(
         self, request: smi_pb2.SharedMemoryRegion, context: CallContext
     ) -> smi_pb2.SharedMemoryStatusResponse:
-        """Register a byte range of a POSIX shared-memory object; answer with that region."""
-        await self._engine.register_system_shm(
+        """Register a byte range of a POSIX shared-memory object; answer with that region.
+
+        With `release_on_disconnect`, the region is unregistered when this connection closes.
+        """
+        hooks = context.connection
+        if request.release_on_disconnect and hooks is None:
+            raise InvalidArgument("release_on_disconnect needs a connection to tie the region to")
+        region = await self._engine.register_system_shm(
             request.name, request.key, request.offset, request.byte_size
         )
+        if request.release_on_disconnect and hooks is not None:
+            engine = self._engine
+            hooks.add(lambda: engine.release_system_shm(region))
         return await self.system_shared_memory_status(
             smi_pb2.SharedMemoryRegionRef(name=request.name), context
         )

@@ -7,6 +7,7 @@ a request over the server's frame limit, many threads sharing one client, and ad
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import threading
 from collections.abc import Iterator
@@ -172,3 +173,16 @@ def test_spinning_client_gets_the_same_answers(stub: Served) -> None:
             client_short.health()  # the spin ends, then the blocking read times out
         stub.engine.hang = False
         client_short.close()
+
+
+def test_inputs_go_inline_when_the_server_refuses_shared_memory(stub: Served) -> None:
+    # The stub engine has no shared memory: registering the client's region fails, the client
+    # says so once (staging off), sends the inputs inline and leaves nothing in /dev/shm.
+    before = {name for name in os.listdir("/dev/shm") if name.startswith("mlos-client-")}
+    with IPCClient(f"unix://{stub.path}", timeout=5, shared_memory_from=16) as client:
+        x = np.arange(64, dtype=np.float32).reshape(8, 8)
+        for _ in range(2):
+            np.testing.assert_array_equal(client.infer("add", {"x": x, "y": x})["z"], x + x)
+        assert not client._staging.enabled
+    after = {name for name in os.listdir("/dev/shm") if name.startswith("mlos-client-")}
+    assert after <= before
