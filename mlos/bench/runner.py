@@ -36,7 +36,7 @@ from mlos.bench.models import (
 from mlos.bench.report import Result, median_of_rounds, summarize, table, write_json
 from mlos.bench.server import ServerProcess
 from mlos.bench.sessions import ApiSession, GrpcSession, IpcSession, RestSession, Session
-from mlos.bench.targets import RAW, TRANSFER, evaluate, verdict_table
+from mlos.bench.targets import RAW, TRANSFER, TRANSFER_CLIENT, evaluate, verdict_table
 from mlos.bench.timing import measure
 from mlos_generated import smi_pb2
 
@@ -213,12 +213,18 @@ def _protocol(
             )
         if level == 1 and key != "ipc":
             results.append(timed("readiness", lambda s, i: s.ready(), requests, 1))
-    results.append(
-        measure(
-            "small inference (numpy client)", path, lambda: ApiSession(address, inputs),
-            lambda s, i: s.infer("small"), requests, close=lambda s: s.close(),
+    for operation, model, count, warmup in (
+        ("small inference (numpy client)", "small", requests, 20),
+        ("large inference (numpy client)", "large", large_requests, 5),
+        (TRANSFER_CLIENT, "transfer", large_requests, 5),
+    ):
+        results.append(
+            measure(
+                operation, path, lambda: ApiSession(address, inputs),
+                lambda s, i, model=model: s.infer(model), count, warmup=warmup,  # type: ignore[misc]
+                close=lambda s: s.close(),
+            )
         )
-    )
     if key == "ipc":  # the same calls with a client that polls instead of sleeping
         for operation, call in (
             ("health", lambda s, i: s.health()),

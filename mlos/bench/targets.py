@@ -6,7 +6,15 @@ from dataclasses import dataclass
 
 from mlos.bench.report import Result
 
-__all__ = ["PROTOCOLS", "TARGETS", "Verdict", "evaluate", "verdict_table"]
+__all__ = [
+    "PROTOCOLS",
+    "TARGETS",
+    "TRANSFER",
+    "TRANSFER_CLIENT",
+    "Verdict",
+    "evaluate",
+    "verdict_table",
+]
 
 PROTOCOLS = ("REST", "gRPC", "IPC")
 
@@ -24,6 +32,9 @@ RAW = "onnxruntime (in-process)"
 
 TRANSFER = "large input, no compute"
 """The operation that moves the large model's tensors through a model with no compute."""
+
+TRANSFER_CLIENT = f"{TRANSFER} (numpy client)"
+"""The same through the public client (over IPC: its inputs in shared memory)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +55,8 @@ def evaluate(results: list[Result], overheads: dict[str, float] | None = None) -
     what the protocol added to the compute measured beside it; without it the p50 of the raw
     onnxruntime row is taken as the compute. A second verdict judges the transport alone when
     the run measured :data:`TRANSFER`: the same tensors through a model with no compute, less
-    the raw call of that model.
+    the raw call of that model; a third, the same through the public client
+    (:data:`TRANSFER_CLIENT`), when the run measured that.
     """
     overheads = overheads or {}
     p50 = {(r.operation, r.path): r.p50_ms for r in results if r.concurrency == 1}
@@ -69,6 +81,11 @@ def evaluate(results: list[Result], overheads: dict[str, float] | None = None) -
                     # The same tensors through a model with no compute: the transport alone.
                     alone = moved - raw
                     target = f"compute + {limit:g} ms, transport alone (added: {alone:.3f} ms)"
+                    verdicts.append(Verdict(operation, protocol, target, moved, alone <= limit))
+                moved = p50.get((TRANSFER_CLIENT, protocol))
+                if moved is not None and raw is not None:
+                    alone = moved - raw
+                    target = f"compute + {limit:g} ms, numpy client, transport ({alone:.3f} ms)"
                     verdicts.append(Verdict(operation, protocol, target, moved, alone <= limit))
                 continue
             target = f"{limit:g} ms"

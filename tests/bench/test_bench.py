@@ -8,7 +8,7 @@ import pytest
 
 from mlos.bench.report import Result, summarize
 from mlos.bench.runner import _addresses
-from mlos.bench.targets import RAW, TRANSFER, evaluate, verdict_table
+from mlos.bench.targets import RAW, TRANSFER, TRANSFER_CLIENT, evaluate, verdict_table
 from mlos.bench.timing import measure
 from mlos.cli.main import build_parser
 
@@ -87,6 +87,7 @@ def test_the_transport_alone_is_judged_beside_the_paired_overhead() -> None:
             result("large inference", "REST", 30.0),
             result(TRANSFER, "REST", 1.5),
             result(TRANSFER, RAW, 0.02),
+            result(TRANSFER_CLIENT, "REST", 2.5),
             result(TRANSFER, "IPC", 1.5),  # no large inference row for IPC: nothing judged
         ],
         {"REST": 4.0},
@@ -94,6 +95,7 @@ def test_the_transport_alone_is_judged_beside_the_paired_overhead() -> None:
     assert [(v.target, v.met) for v in verdicts] == [
         ("compute + 2 ms (added: 4.000 ms)", False),
         ("compute + 2 ms, transport alone (added: 1.480 ms)", True),
+        ("compute + 2 ms, numpy client, transport (2.480 ms)", False),
     ]
 
 
