@@ -6,7 +6,8 @@ Measures, p50/p90 in microseconds, with nothing of MLOS on the path but the piec
 
 * ``unix echo``: a blocking client and a uvloop server echoing 32 bytes over a Unix socket, the
   server sleeping between calls, then polling for 500 µs after each answer
-  (:class:`mlos.loop.BusyPoll`, what ``busy_poll_us`` does);
+  (:class:`mlos.loop.BusyPoll`, what ``busy_poll_us`` does), then sleeping again with server
+  and client on the same CPU (no wake-up of another vCPU);
 * ``grpc echo``: grpcio's asyncio server on uvloop answering a generic unary method with 20
   bytes, called with a 20-byte and a 602,112-byte (1x3x224x224 FP32) message;
 * ``registry write``: :meth:`mlos.core.store.RegistryStore.put_plugin` on a SQLite file, beside
@@ -104,10 +105,20 @@ def _start(*args: str) -> tuple[subprocess.Popen[str], str]:
 def unix_echo(requests: int) -> list[tuple[str, float, float]]:
     rows = []
     with tempfile.TemporaryDirectory() as folder:
-        for label, window in (("server sleeps", "0"), ("server polls 500 us", "0.0005")):
-            path = os.path.join(folder, f"echo-{window}.sock")
+        cpus = os.sched_getaffinity(0)
+        for index, (label, window, one_cpu) in enumerate(
+            (
+                ("server sleeps", "0", False),
+                ("server polls 500 us", "0.0005", False),
+                ("server sleeps, one CPU", "0", True),
+            )
+        ):
+            path = os.path.join(folder, f"echo-{index}.sock")
             process, _ = _start("--serve-unix", path, window)
             try:
+                if one_cpu:
+                    os.sched_setaffinity(process.pid, {min(cpus)})
+                    os.sched_setaffinity(0, {min(cpus)})
                 with socket.socket(socket.AF_UNIX) as client:
                     client.connect(path)
 
@@ -117,6 +128,7 @@ def unix_echo(requests: int) -> list[tuple[str, float, float]]:
 
                     rows.append((f"unix echo, {label}", *_percentiles(call, requests)))
             finally:
+                os.sched_setaffinity(0, cpus)
                 process.kill()
                 process.wait()
     return rows
