@@ -10,6 +10,7 @@ decoded from whatever the server sent.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -19,10 +20,44 @@ from mlos.client.base import Array
 from mlos.errors import InternalError, InvalidArgument, MLOSError
 from mlos.rest.encoding import dumps, loads
 
-__all__ = ["HEADER_LENGTH", "decode_response", "encode_request", "raw_contents", "to_array"]
+__all__ = [
+    "HEADER_LENGTH",
+    "BodyParts",
+    "decode_response",
+    "encode_request",
+    "raw_contents",
+    "to_array",
+]
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
 _STRING_KINDS = ("O", "S", "U")
+PARTS_FROM = 1 << 16
+"""Binary bodies of at least this many bytes are handed over as parts, not joined."""
+
+
+@dataclass(frozen=True, slots=True)
+class BodyParts:
+    """A request body as the buffers it is made of: the JSON header, then each tensor's bytes.
+
+    Large input arrays are referenced, not copied; a transport that can write several buffers
+    at once (`socket.sendmsg`) sends them as they are, any other calls :meth:`joined`.
+    """
+
+    parts: tuple[bytes | memoryview, ...]
+    size: int
+
+    def joined(self) -> bytes:
+        """The body as one bytes object."""
+        return b"".join(self.parts)
+
+
+def _raw_view(name: str, array: Array, datatype: str) -> bytes | memoryview:
+    """Like :func:`raw_contents`, but the array's own memory when it already is those bytes."""
+    if datatype not in ("BYTES", "BF16"):
+        dtype = tensors.numpy_dtype(datatype)
+        if array.dtype == dtype and array.flags.c_contiguous and array.dtype.kind not in "OSU":
+            return array.reshape(-1).data.cast("B")
+    return raw_contents(name, array, datatype)
 
 
 def raw_contents(name: str, array: Array, datatype: str) -> bytes:
@@ -48,22 +83,26 @@ def encode_request(
     *,
     binary: bool = True,
     datatypes: Mapping[str, str] | None = None,
-) -> tuple[bytes, dict[str, str]]:
-    """The body and headers of an inference request for `inputs` (name → array)."""
+) -> tuple[bytes | BodyParts, dict[str, str]]:
+    """The body and headers of an inference request for `inputs` (name → array).
+
+    A binary body of :data:`PARTS_FROM` bytes or more comes as :class:`BodyParts` (with its
+    `Content-Length` among the headers), whose tensor parts may be views of the input arrays.
+    """
     datatypes = datatypes or {}
     described: list[dict[str, Any]] = []
-    chunks: list[bytes] = []
+    chunks: list[bytes | memoryview] = []
     for name, value in inputs.items():
         array = value if isinstance(value, np.ndarray) else np.asarray(value)
         datatype = datatypes.get(name) or tensors.datatype_of(array)
         tensors.numpy_dtype(datatype)  # an unknown datatype is the caller's mistake
-        raw = raw_contents(name, array, datatype)
         entry: dict[str, Any] = {"name": name, "datatype": datatype, "shape": list(array.shape)}
         if binary:
+            raw = _raw_view(name, array, datatype)
             entry["parameters"] = {"binary_data_size": len(raw)}
             chunks.append(raw)
         else:
-            entry["data"] = tensors.to_json_data(datatype, raw)
+            entry["data"] = tensors.to_json_data(datatype, raw_contents(name, array, datatype))
         described.append(entry)
     document: dict[str, Any] = {"inputs": described}
     if outputs:
@@ -74,7 +113,11 @@ def encode_request(
     if not binary:
         return head, {"Content-Type": "application/json"}
     headers = {"Content-Type": "application/octet-stream", HEADER_LENGTH: str(len(head))}
-    return b"".join((head, *chunks)), headers
+    size = len(head) + sum(len(chunk) for chunk in chunks)
+    if size < PARTS_FROM:
+        return b"".join((head, *chunks)), headers
+    headers["Content-Length"] = str(size)
+    return BodyParts((head, *chunks), size), headers
 
 
 def to_array(datatype: str, shape: Sequence[int], raw: bytes | memoryview) -> Array:

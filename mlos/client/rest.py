@@ -21,7 +21,7 @@ from urllib.parse import quote
 from google.protobuf.message import Message
 
 from mlos.client.base import Array, Op
-from mlos.client.oip import HEADER_LENGTH, decode_response, encode_request
+from mlos.client.oip import HEADER_LENGTH, BodyParts, decode_response, encode_request
 from mlos.errors import InternalError, InvalidArgument, MLOSError, StatusCode
 from mlos.rest.encoding import dumps, from_json, loads
 from mlos_generated import smi_pb2
@@ -39,7 +39,7 @@ class RestRequest:
 
     method: str
     path: str
-    body: bytes | None = None
+    body: bytes | BodyParts | None = None
     headers: Mapping[str, str] | None = None
     ok: tuple[int, ...] = (200,)
 

@@ -12,6 +12,8 @@ import pytest
 import requests
 
 from mlos.client import HTTPClient, Unreachable, connect
+from mlos.client.http import _send_buffers
+from mlos.client.oip import BodyParts, encode_request
 from mlos.client.rest import RestRequest, error_for
 from mlos.errors import (
     AlreadyExists,
@@ -302,3 +304,51 @@ def test_threads_share_one_client_and_its_connections(client: HTTPClient) -> Non
         assert list(pool.map(call, range(200))) == [2.0 * i for i in range(200)]
     local = client._local
     assert local is not None and 1 <= len(local._idle) <= 8  # kept alive, at most one a thread
+
+
+@pytest.mark.parametrize("local", [True, False])
+def test_large_binary_inputs_go_out_as_parts(
+    stub: StubServer, local: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Over 64 KiB the body is its JSON header and views of the arrays, sent by one sendmsg
+    # (loopback) or joined for requests; a strided or differently typed input is converted.
+    x = np.arange(40_000, dtype=np.float32).reshape(10_000, 4)
+    y = np.arange(80_000, dtype=np.float64).reshape(20_000, 4)[::2]  # strided, float64
+    body, headers = encode_request({"x": x, "y": y}, datatypes={"y": "FP32"})
+    assert isinstance(body, BodyParts)
+    assert isinstance(body.parts[1], memoryview) and body.parts[1].obj is not None
+    assert int(headers["Content-Length"]) == body.size == len(body.joined())
+    small, _ = encode_request({"x": x[:2], "y": x[:2]})
+    assert isinstance(small, bytes)
+    if not local:
+        monkeypatch.setattr("mlos.client.http._LOOPBACK", ())
+    with HTTPClient(stub.url, timeout=10) as client:
+        outputs = client.infer("add", {"x": x, "y": y}, datatypes={"y": "FP32"})
+    np.testing.assert_array_equal(outputs["z"], x + y.astype(np.float32))
+    request = stub.engine.requests[-1]
+    assert request.inputs[0].contents == x.tobytes()
+    assert request.inputs[1].contents == y.astype(np.float32).tobytes()
+
+
+def test_send_buffers_survives_partial_writes() -> None:
+    left, right = socket.socketpair()
+    left.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    buffers: list[bytes | memoryview] = [
+        b"head", memoryview(bytes(range(256)) * 400), b"", np.arange(5000, dtype=np.int32).data
+    ]
+    expected = b"".join(bytes(memoryview(b).cast("B")) for b in buffers)
+    received = bytearray()
+
+    def read() -> None:
+        while len(received) < len(expected):
+            received.extend(right.recv(65536))
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        _send_buffers(left, buffers)
+        reader.join(10)
+    finally:
+        left.close()
+        right.close()
+    assert bytes(received) == expected
