@@ -161,6 +161,17 @@ class InputStaging:
         )
         return region, request
 
+    def evict(self) -> StagingRegion | None:
+        """The smallest free region, given up so that a larger one can be made when the client
+        has all it keeps (None: it has room, or every region is in use). Unregister it, then
+        :meth:`discard` it."""
+        with self._lock:
+            if self._count < MAX_REGIONS or not self._free:
+                return None
+            region = min(self._free, key=lambda free: free.size)
+            self._free.remove(region)
+            return region
+
     def registered(self, region: StagingRegion, connection: object) -> Lease:
         """The server took the region on `connection`: unlink its name, lease it out."""
         self._unlink(region)

@@ -15,6 +15,7 @@ the first call and again after the connection was lost.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import itertools
 import socket
@@ -58,6 +59,7 @@ _OPERATIONS = SmiOperations()
 _BUFFER = 1 << 16
 _TIMEVAL = struct.Struct("@ll")
 _LOST = (errno.EPIPE, errno.ECONNRESET, errno.ENOTCONN, errno.ESHUTDOWN)
+_UNREGISTER = smi_ipc.MLOS_UNREGISTER_SYSTEM_SHARED_MEMORY
 
 
 def socket_path(url: str | Path) -> Path:
@@ -288,6 +290,12 @@ class IPCClient(BaseClient):
         if lease is not None:
             return lease
         made = staging.create(size)
+        evicted = staging.evict() if made is None else None
+        if evicted is not None:  # every region is too small: swap the smallest for a larger one
+            with contextlib.suppress(MLOSError):
+                self.call(_UNREGISTER, smi_pb2.SharedMemoryRegionRef(name=evicted.name))
+            staging.discard(evicted)
+            made = staging.create(size)
         if made is None:
             return None
         region, request = made
@@ -406,6 +414,12 @@ class AsyncIPCClient(BaseAsyncClient):
         if lease is not None:
             return lease
         made = staging.create(size)
+        evicted = staging.evict() if made is None else None
+        if evicted is not None:  # every region is too small: swap the smallest for a larger one
+            with contextlib.suppress(MLOSError):
+                await self.call(_UNREGISTER, smi_pb2.SharedMemoryRegionRef(name=evicted.name))
+            staging.discard(evicted)
+            made = staging.create(size)
         if made is None:
             return None
         region, request = made

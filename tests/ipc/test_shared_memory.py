@@ -188,3 +188,29 @@ def test_connection_hooks_run_once_and_late_ones_at_once() -> None:
     assert ran == ["early", "second"]
     hooks.add(lambda: ran.append("late"))  # a call that finished after the connection closed
     assert ran == ["early", "second", "late"]
+
+
+def test_a_larger_input_replaces_the_smallest_region(
+    mlos_demo_server: MLOSServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("mlos.client.staging.MAX_REGIONS", 1)
+    rng = np.random.default_rng(4)
+    small = rng.standard_normal((16, 64)).astype(np.float32)  # a 1 MiB region
+    large = rng.standard_normal((6000, 64)).astype(np.float32)  # 1.5 MB: a 2 MiB region
+    with IPCClient(mlos_demo_server.ipc_url, shared_memory_from=0) as inline:
+        want_small = inline.infer("demo", {"input": small})["output"]
+        want_large = inline.infer("demo", {"input": large})["output"]
+    with IPCClient(mlos_demo_server.ipc_url, timeout=30, shared_memory_from=1024) as client:
+        np.testing.assert_array_equal(client.infer("demo", {"input": small})["output"], want_small)
+        first = _client_regions(mlos_demo_server)
+        np.testing.assert_array_equal(client.infer("demo", {"input": large})["output"], want_large)
+        second = _client_regions(mlos_demo_server)
+        assert len(first) == len(second) == 1 and first != second
+        with IPCClient(mlos_demo_server.ipc_url) as probe:
+            status = probe.call(
+                smi_ipc.MLOS_SYSTEM_SHARED_MEMORY_STATUS, smi_pb2.SharedMemoryRegionRef()
+            )
+        assert [region.byte_size for region in status.regions] == [2 << 20]
+        np.testing.assert_array_equal(client.infer("demo", {"input": small})["output"], want_small)
+        assert _client_regions(mlos_demo_server) == second  # the large region serves small ones
+    assert _released(mlos_demo_server)
