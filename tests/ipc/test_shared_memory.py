@@ -214,3 +214,16 @@ def test_a_larger_input_replaces_the_smallest_region(
         np.testing.assert_array_equal(client.infer("demo", {"input": small})["output"], want_small)
         assert _client_regions(mlos_demo_server) == second  # the large region serves small ones
     assert _released(mlos_demo_server)
+
+
+def test_staging_survives_a_server_restart(mlos_demo_server: MLOSServer) -> None:
+    data = np.random.default_rng(5).standard_normal((16, 64)).astype(np.float32)
+    with IPCClient(mlos_demo_server.ipc_url, shared_memory_from=0) as inline:
+        want = inline.infer("demo", {"input": data})["output"]
+    with IPCClient(mlos_demo_server.ipc_url, timeout=30, shared_memory_from=1024) as client:
+        np.testing.assert_array_equal(client.infer("demo", {"input": data})["output"], want)
+        mlos_demo_server.restart()  # the region went with the old server and its connection
+        for _ in range(2):
+            np.testing.assert_array_equal(client.infer("demo", {"input": data})["output"], want)
+        assert len(_client_regions(mlos_demo_server)) == 1
+        assert client._staging.enabled
