@@ -30,13 +30,16 @@ import mmap
 import os
 import secrets
 import threading
-from collections.abc import Mapping
+from collections.abc import Generator, Mapping
 from typing import Any
 
 import numpy as np
+from google.protobuf.message import Message
 
 from mlos.client.base import Array
-from mlos_generated import smi_pb2
+from mlos.errors import DeadlineExceeded, MLOSError, NotFound, Unavailable
+from mlos.ipc.method import Method
+from mlos_generated import smi_ipc, smi_pb2
 
 __all__ = ["DEFAULT_THRESHOLD", "InputStaging", "Lease", "StagingRegion"]
 
@@ -49,6 +52,8 @@ MAX_REGIONS = 8
 """Regions one client keeps at most; calls beyond them send their inputs inline."""
 _ALIGNMENT = 64
 _SHM_DIR = "/dev/shm"
+_REGISTER = smi_ipc.MLOS_REGISTER_SYSTEM_SHARED_MEMORY
+_UNREGISTER = smi_ipc.MLOS_UNREGISTER_SYSTEM_SHARED_MEMORY
 
 
 def _aligned(size: int) -> int:
@@ -193,6 +198,45 @@ class InputStaging:
             return
         with self._lock:
             self._free.append(region)
+
+    def acquire(
+        self, size: int, connection: object
+    ) -> Generator[tuple[Method[Any, Any], Message], object, Lease | None]:
+        """The steps to a region of `size` bytes on `connection`, without I/O: the calls to make.
+
+        A client sends each call it is given and then sends its connection (as it is after the
+        call) back into the generator, or throws the call's exception in; the generator's value
+        is the lease, or None to send the inputs inline.
+        """
+        lease = self.take(size, connection)
+        if lease is not None:
+            return lease
+        made = self.create(size)
+        evicted = self.evict() if made is None else None
+        if evicted is not None:  # every region is too small: swap the smallest for a larger one
+            with contextlib.suppress(MLOSError):
+                yield _UNREGISTER, smi_pb2.SharedMemoryRegionRef(name=evicted.name)
+            self.discard(evicted)
+            made = self.create(size)
+        if made is None:
+            return None
+        region, request = made
+        try:
+            connection = yield _REGISTER, request
+        except BaseException as exc:
+            if isinstance(exc, MLOSError) and not isinstance(exc, Unavailable | DeadlineExceeded):
+                self.failed(region, exc.message)  # the server cannot use it: go inline
+                return None
+            self.discard(region)  # the server is gone or slow: the call would fail the same
+            raise
+        return self.registered(region, connection)
+
+    def after_failure(self, lease: Lease, exc: BaseException) -> bool:
+        """The call that used `lease` failed with `exc`: drop the region (the server may still
+        read it). Whether to send the call again with its inputs inline: the server did not
+        know the region, because the connection was replaced under the call."""
+        self.discard(lease.region)
+        return isinstance(exc, NotFound) and lease.region.name in exc.message
 
     def discard(self, region: StagingRegion) -> None:
         """Forget a region that must not be used again (its call did not end cleanly)."""

@@ -15,7 +15,6 @@ the first call and again after the connection was lost.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import errno
 import itertools
 import socket
@@ -24,7 +23,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from google.protobuf.message import DecodeError, Message
 
@@ -38,7 +37,6 @@ from mlos.errors import (
     InternalError,
     InvalidArgument,
     MLOSError,
-    NotFound,
     Unavailable,
 )
 from mlos.ipc.channel import Channel
@@ -50,7 +48,7 @@ from mlos.ipc.framing import (
     widen_send_buffer,
 )
 from mlos.ipc.method import Method
-from mlos_generated import smi_ipc, smi_pb2
+from mlos_generated import smi_pb2
 
 __all__ = ["AsyncIPCClient", "IPCClient", "socket_path"]
 
@@ -59,7 +57,6 @@ _OPERATIONS = SmiOperations()
 _BUFFER = 1 << 16
 _TIMEVAL = struct.Struct("@ll")
 _LOST = (errno.EPIPE, errno.ECONNRESET, errno.ENOTCONN, errno.ESHUTDOWN)
-_UNREGISTER = smi_ipc.MLOS_UNREGISTER_SYSTEM_SHARED_MEMORY
 
 
 def socket_path(url: str | Path) -> Path:
@@ -271,43 +268,27 @@ class IPCClient(BaseClient):
         op = _OPERATIONS.infer(model, inputs, outputs, version, binary, datatypes, stage=lease)
         try:
             result = self._run(op)
-        except NotFound as exc:
-            staging.discard(lease.region)
-            if lease.region.name not in exc.message:
+        except BaseException as exc:
+            if not staging.after_failure(lease, exc):
                 raise
-            # The connection was replaced between taking the region and sending the call.
             return super().infer(model, inputs, outputs, version, binary, datatypes)
-        except BaseException:
-            staging.discard(lease.region)
-            raise
         staging.give_back(lease, self._sock)
         return result
 
     def _lease(self, size: int) -> Lease | None:
         """A region of `size` bytes registered on the current connection (None: go inline)."""
-        staging = self._staging
-        lease = staging.take(size, self._sock)
-        if lease is not None:
-            return lease
-        made = staging.create(size)
-        evicted = staging.evict() if made is None else None
-        if evicted is not None:  # every region is too small: swap the smallest for a larger one
-            with contextlib.suppress(MLOSError):
-                self.call(_UNREGISTER, smi_pb2.SharedMemoryRegionRef(name=evicted.name))
-            staging.discard(evicted)
-            made = staging.create(size)
-        if made is None:
-            return None
-        region, request = made
+        steps = self._staging.acquire(size, self._sock)
         try:
-            self.call(smi_ipc.MLOS_REGISTER_SYSTEM_SHARED_MEMORY, request)
-        except BaseException as exc:
-            if isinstance(exc, MLOSError) and not isinstance(exc, Unavailable | DeadlineExceeded):
-                staging.failed(region, exc.message)  # the server cannot use it: go inline
-                return None
-            staging.discard(region)  # the server is gone or slow: the call would fail the same
-            raise
-        return staging.registered(region, self._sock)
+            step = next(steps)
+            while True:
+                try:
+                    self.call(*step)
+                except BaseException as exc:
+                    step = steps.throw(exc)
+                else:
+                    step = steps.send(self._sock)
+        except StopIteration as done:
+            return cast(Lease | None, done.value)
 
     def close(self) -> None:
         """Close the connection."""
@@ -395,43 +376,27 @@ class AsyncIPCClient(BaseAsyncClient):
         op = _OPERATIONS.infer(model, inputs, outputs, version, binary, datatypes, stage=lease)
         try:
             result = await self._run(op)
-        except NotFound as exc:
-            staging.discard(lease.region)
-            if lease.region.name not in exc.message:
+        except BaseException as exc:
+            if not staging.after_failure(lease, exc):
                 raise
-            # The connection was replaced between taking the region and sending the call.
             return await super().infer(model, inputs, outputs, version, binary, datatypes)
-        except BaseException:
-            staging.discard(lease.region)  # a cancelled call may still be read by the server
-            raise
         staging.give_back(lease, self._channel)
         return result
 
     async def _lease(self, size: int) -> Lease | None:
         """A region of `size` bytes registered on the current connection (None: go inline)."""
-        staging = self._staging
-        lease = staging.take(size, self._channel)
-        if lease is not None:
-            return lease
-        made = staging.create(size)
-        evicted = staging.evict() if made is None else None
-        if evicted is not None:  # every region is too small: swap the smallest for a larger one
-            with contextlib.suppress(MLOSError):
-                await self.call(_UNREGISTER, smi_pb2.SharedMemoryRegionRef(name=evicted.name))
-            staging.discard(evicted)
-            made = staging.create(size)
-        if made is None:
-            return None
-        region, request = made
+        steps = self._staging.acquire(size, self._channel)
         try:
-            await self.call(smi_ipc.MLOS_REGISTER_SYSTEM_SHARED_MEMORY, request)
-        except BaseException as exc:
-            if isinstance(exc, MLOSError) and not isinstance(exc, Unavailable | DeadlineExceeded):
-                staging.failed(region, exc.message)  # the server cannot use it: go inline
-                return None
-            staging.discard(region)
-            raise
-        return staging.registered(region, self._channel)
+            step = next(steps)
+            while True:
+                try:
+                    await self.call(*step)
+                except BaseException as exc:
+                    step = steps.throw(exc)
+                else:
+                    step = steps.send(self._channel)
+        except StopIteration as done:
+            return cast(Lease | None, done.value)
 
     async def close(self) -> None:
         """Close the connection."""
