@@ -28,7 +28,6 @@ from mlos_generated import smi_ipc, smi_pb2
 __all__ = ["SmiCall", "SmiOperations", "arrays"]
 
 SOURCES = ("entry_point", "module", "executable")
-_READY = smi_pb2.MODEL_STATE_READY
 _FIXED = {name: dtype for name, dtype in tensors.DATATYPES.items() if name != "BYTES"}
 """Datatypes of fixed-size elements (BF16 as its uint16 bit patterns)."""
 

@@ -157,6 +157,8 @@ def attach(
         else:
             tensor.contents = bytes(data)
     return kept
+
+
 _ITEMSIZE = {name: dtype.itemsize for name, dtype in DATATYPES.items() if name != "BYTES"}
 
 

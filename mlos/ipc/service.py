@@ -67,13 +67,13 @@ class MLOSService(smi_ipc.MLOSServicer):
 
         With `release_on_disconnect`, the region is unregistered when this connection closes.
         """
-        hooks = context.connection
+        hooks = context.connection if request.release_on_disconnect else None
         if request.release_on_disconnect and hooks is None:
             raise InvalidArgument("release_on_disconnect needs a connection to tie the region to")
         region = await self._engine.register_system_shm(
             request.name, request.key, request.offset, request.byte_size
         )
-        if request.release_on_disconnect and hooks is not None:
+        if hooks is not None:
             engine = self._engine
             hooks.add(lambda: engine.release_system_shm(region))
         return await self.system_shared_memory_status(
