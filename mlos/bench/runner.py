@@ -6,11 +6,13 @@
 
 For REST, gRPC and IPC: health check (and the lightest readiness check), plugin registration,
 model registration (small model), small-model inference (64→256→10 MLP), large-model inference
-(a ~0.4 GMAC conv net, input 1x3x224x224), each at concurrency 1 and at `--concurrency` clients;
-small-model inference through the public numpy client too, and over IPC with a client that
-polls for its answer instead of sleeping (`IPCClient(spin=...)`); and the raw `session.run` of both
-models in this process with the ONNX plugin's thread settings (one intra-op thread). Prints a
-table and the design targets met or missed; `--output` writes it all as JSON.
+(a ~0.4 GMAC conv net, input 1x3x224x224) and the large input through a model with no compute,
+each at concurrency 1 and at `--concurrency` clients; the inferences through the public numpy
+client too (over IPC with its large inputs in shared memory, and once inline for comparison);
+over IPC, a client that polls for its answer instead of sleeping (`IPCClient(spin=...)`); and
+the raw `session.run` of the models in this process with the ONNX plugin's thread settings (one
+intra-op thread). Prints a table and the design targets met or missed; `--output` writes it all
+as JSON.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ __all__ = ["add_arguments", "main", "run", "run_from_args"]
 PROTOCOL_NAMES = {"rest": "REST", "grpc": "gRPC", "ipc": "IPC"}
 SPIN = 0.002
 SPIN_PATH = "IPC, client spins"
+INLINE_PATH = "IPC, inputs inline"
 """The IPC client polling up to SPIN seconds for each answer instead of sleeping at once."""
 _SESSIONS: dict[str, Callable[[str, dict[str, np.ndarray[Any, Any]]], Session]] = {
     "rest": RestSession,
@@ -225,7 +228,17 @@ def _protocol(
                 close=lambda s: s.close(),
             )
         )
-    if key == "ipc":  # the same calls with a client that polls instead of sleeping
+    if key == "ipc":
+        # The numpy client's large input without shared memory, for comparison ...
+        results.append(
+            measure(
+                TRANSFER_CLIENT, INLINE_PATH,
+                lambda: ApiSession(address, inputs, shared_memory=False),
+                lambda s, i: s.infer("transfer"), large_requests, warmup=5,
+                close=lambda s: s.close(),
+            )
+        )
+        # ... and the same calls with a client that polls instead of sleeping.
         for operation, call in (
             ("health", lambda s, i: s.health()),
             ("small inference", lambda s, i: s.infer("small")),
@@ -341,7 +354,7 @@ def run_from_args(args: argparse.Namespace) -> int:
                 for _ in range(args.rounds):
                     rounds.append(run(_addresses(given, wanted), workdir, **options))
     results = median_of_rounds([measured for measured, _ in rounds])
-    order = {"REST": 0, "gRPC": 1, "IPC": 2, SPIN_PATH: 3, RAW: 4}
+    order = {"REST": 0, "gRPC": 1, "IPC": 2, INLINE_PATH: 3, SPIN_PATH: 4, RAW: 5}
     results.sort(key=lambda r: (r.operation, r.concurrency, order.get(r.path, 9)))
     overheads = {
         protocol: statistics.median(added[protocol] for _, added in rounds)

@@ -273,12 +273,21 @@ class IpcSession:
 
 
 class ApiSession:
-    """The public Python client (`mlos.client.connect`), numpy in and out, for inference."""
+    """The public Python client (`mlos.client.connect`), numpy in and out, for inference.
 
-    def __init__(self, url: str, inputs: dict[str, npt.NDArray[np.float32]]) -> None:
-        from mlos.client import connect
+    `shared_memory=False` makes an IPC client send large inputs inline, through the socket.
+    """
 
-        self._client = connect(url, timeout=120)
+    def __init__(
+        self, url: str, inputs: dict[str, npt.NDArray[np.float32]], shared_memory: bool = True
+    ) -> None:
+        from mlos.client import Client, IPCClient, connect
+
+        self._client: Client = (
+            connect(url, timeout=120)
+            if shared_memory or not url.startswith("unix://")
+            else IPCClient(url, timeout=120, shared_memory_from=0)
+        )
         self._inputs = inputs
 
     def infer(self, model: str) -> None:
