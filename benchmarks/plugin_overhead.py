@@ -181,8 +181,8 @@ def measure_in_process(case: Case, count: int) -> None:
 
 
 async def _smi(case: Case, count: int) -> list[float]:
-    from mlos.ipc.channel import Channel
-    from mlos.tensors import from_numpy
+    from mlos.wire.channel import Channel
+    from mlos.wire.tensors import from_numpy
     from mlos_generated import smi_ipc, smi_pb2
 
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)

@@ -80,7 +80,7 @@ def measure(calls: dict[str, Callable[[], Any]], requests: int) -> dict[str, dic
 
 async def engine_numbers(models: dict[str, Path], requests: int) -> dict[str, Any]:
     from mlos.core.engine import Engine
-    from mlos.tensors import from_numpy
+    from mlos.wire.tensors import from_numpy
     from mlos_generated import smi_pb2
 
     results: dict[str, Any] = {}

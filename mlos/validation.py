@@ -7,7 +7,7 @@ the plugin host (so a plugin driven directly over SMI gets the same typed answer
 from __future__ import annotations
 
 from mlos.errors import InvalidArgument
-from mlos.tensors import DATATYPES, byte_size, decode_bytes, element_count
+from mlos.wire.tensors import DATATYPES, byte_size, decode_bytes, element_count
 from mlos_generated import smi_pb2
 
 __all__ = ["check_contents_size", "check_infer_request"]

@@ -2,7 +2,7 @@
 
 For every file that defines services it writes `<file>_ipc.py` beside the `_pb2` module: a
 method table (stable numeric ids, request and response types) and, per service, a typed client
-over `mlos.ipc.Channel` and an abstract servicer that `mlos.ipc.ServerConnection` dispatches
+over `mlos.wire.Channel` and an abstract servicer that `mlos.wire.ServerConnection` dispatches
 to. The SMI version declared by the file option `(mlos.smi.v1.smi_version)` becomes `SMI_VERSION`.
 
 Method ids are `service_number << 8 | method_number`, both counted from 1 in declaration order,
@@ -60,8 +60,8 @@ def render(proto: FileDescriptorProto) -> str:
         "",
         "import abc",
         "",
-        "from mlos.ipc.channel import Channel",
-        "from mlos.ipc.method import CallContext, Method",
+        "from mlos.wire.channel import Channel",
+        "from mlos.wire.method import CallContext, Method",
         import_line,
         "",
     ]
@@ -154,7 +154,7 @@ def render_servicer(
     lines = [
         "",
         f"class {service.name}Servicer(abc.ABC):",
-        f'    """Implements {service.name}; `mlos.ipc.ServerConnection` dispatches to it."""',
+        f'    """Implements {service.name}; `mlos.wire.ServerConnection` dispatches to it."""',
         "",
         f"    METHODS = ({methods}\n    )",
     ]

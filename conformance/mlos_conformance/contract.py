@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 
 from mlos.core.supervisor import check_smi_version
 from mlos.errors import IncompatibleVersion, InvalidArgument
-from mlos.tensors import DATATYPES, byte_size, decode_bytes, element_count
+from mlos.wire.tensors import DATATYPES, byte_size, decode_bytes, element_count
 from mlos_generated import smi_ipc, smi_pb2
 
 __all__ = [

@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from mlos.errors import MLOSError
-from mlos.tensors import DATATYPES, from_numpy
+from mlos.wire.tensors import DATATYPES, from_numpy
 from mlos_generated import smi_pb2
 
 __all__ = ["InputMismatch", "batch_obstacle", "build_inputs", "load_array"]

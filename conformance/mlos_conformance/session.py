@@ -13,7 +13,7 @@ import numpy.typing as npt
 import psutil
 
 from mlos.core.supervisor import PluginLaunch
-from mlos.ipc.method import Method, RequestT, ResponseT
+from mlos.wire.method import Method, RequestT, ResponseT
 from mlos_conformance.check import Failed, Skipped
 from mlos_conformance.process import PluginUnderTest
 from mlos_conformance.samples import build_inputs

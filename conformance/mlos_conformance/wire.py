@@ -3,7 +3,7 @@
 The core's `mlos.ipc.Channel` turns every answer into a typed result or exception and forgives
 what a conformance kit must notice: an error frame with no code, a reply that names another
 method, a frame nobody asked for, a late answer to a call whose deadline passed. `Connection`
-speaks the same framing (`mlos.ipc.framing`) but keeps the raw frames, so every check can judge
+speaks the same framing (`mlos.wire.framing`) but keeps the raw frames, so every check can judge
 exactly what the plugin put on the wire, and it can send payloads no typed client would
 (undecodable bytes, unknown fields, unknown method ids).
 """
@@ -20,8 +20,8 @@ from typing import cast
 
 from google.protobuf.message import DecodeError
 
-from mlos.ipc.framing import Frame, FrameDecoder, FrameKind, ProtocolError, encode_header
-from mlos.ipc.method import Method, RequestT, ResponseT
+from mlos.wire.framing import Frame, FrameDecoder, FrameKind, ProtocolError, encode_header
+from mlos.wire.method import Method, RequestT, ResponseT
 from mlos_generated import smi_pb2
 
 __all__ = [

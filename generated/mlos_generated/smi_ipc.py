@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import abc
 
-from mlos.ipc.channel import Channel
-from mlos.ipc.method import CallContext, Method
+from mlos.wire.channel import Channel
+from mlos.wire.method import CallContext, Method
 from mlos_generated import smi_pb2
 
 SMI_VERSION = smi_pb2.SmiVersion(major=1, minor=0)
@@ -313,7 +313,7 @@ class PluginClient:
 
 
 class PluginServicer(abc.ABC):
-    """Implements Plugin; `mlos.ipc.ServerConnection` dispatches to it."""
+    """Implements Plugin; `mlos.wire.ServerConnection` dispatches to it."""
 
     METHODS = (
         PLUGIN_DESCRIBE,
@@ -483,7 +483,7 @@ class MLOSClient:
 
 
 class MLOSServicer(abc.ABC):
-    """Implements MLOS; `mlos.ipc.ServerConnection` dispatches to it."""
+    """Implements MLOS; `mlos.wire.ServerConnection` dispatches to it."""
 
     METHODS = (
         MLOS_HEALTH,

@@ -16,11 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from mlos import tensors
 from mlos.cli.context import Context, UsageError, add_remote_options
 from mlos.cli.output import shape_text
 from mlos.client import Array
 from mlos.errors import MLOSError
+from mlos.wire import tensors
 
 __all__ = ["InputSpec", "json_data", "parse_datatypes", "parse_input", "register"]
 

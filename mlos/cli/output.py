@@ -2,7 +2,7 @@
 
 With `--json` a command prints exactly one JSON document on stdout and nothing else there;
 without it, tables and short lines. Errors always go to stderr as one `mlos: error: ...` line.
-Messages of `smi.proto` print as the REST API renders them (:mod:`mlos.rest.encoding`), so
+Messages of `smi.proto` print as the REST API renders them (:mod:`mlos.wire.encoding`), so
 `mlos plugin list --json` and `curl /v1/plugins` show the same document.
 """
 
@@ -16,7 +16,7 @@ from typing import IO, Any
 
 from google.protobuf.message import Message
 
-from mlos.rest.encoding import enum_name, to_json
+from mlos.wire.encoding import enum_name, to_json
 from mlos_generated import smi_pb2
 
 __all__ = [

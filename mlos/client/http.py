@@ -27,10 +27,10 @@ import requests
 
 from mlos.client.aio import BaseAsyncClient
 from mlos.client.base import DEFAULT_TIMEOUT, DEFAULT_URL, Op, Unreachable, closed_by_peer
-from mlos.client.oip import BodyParts
 from mlos.client.rest import RestAnswer, RestOperations, RestRequest, error_for
 from mlos.client.sync import BaseClient
 from mlos.errors import DeadlineExceeded, InvalidArgument
+from mlos.wire.oip_http import BodyParts
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -85,7 +85,7 @@ def _answer(op: Op[T], answer: RestAnswer) -> T:
 
 class OneWriteHTTPConnection(http.client.HTTPConnection):
     """An HTTP/1.1 connection that writes a request's head and a small body in one `send`,
-    and a :class:`~mlos.client.oip.BodyParts` body with its head in one `sendmsg`.
+    and a :class:`~mlos.wire.oip_http.BodyParts` body with its head in one `sendmsg`.
 
     `http.client` sends them separately; on loopback TCP each send runs the receiver's side of
     the stack and wakes the server, so a second one costs about a third of a millisecond. Body

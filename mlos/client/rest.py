@@ -6,7 +6,7 @@ a :class:`RestRequest`; a transport (`requests` for :class:`~mlos.client.http.HT
 :class:`RestAnswer` to the op's `parse`. An answer whose status is not one the request accepts
 becomes an error through :func:`error_for`.
 
-/v1 bodies are the JSON rendering of the `smi.proto` messages (:mod:`mlos.rest.encoding`), read
+/v1 bodies are the JSON rendering of the `smi.proto` messages (:mod:`mlos.wire.encoding`), read
 back into those messages. Errors: a problem body's `code` picks the :class:`MLOSError` subclass;
 /v2's `{"error": ...}` bodies are classified by their HTTP status.
 """
@@ -21,9 +21,10 @@ from urllib.parse import quote
 from google.protobuf.message import Message
 
 from mlos.client.base import Array, Op
-from mlos.client.oip import HEADER_LENGTH, BodyParts, decode_response, encode_request
 from mlos.errors import InternalError, InvalidArgument, MLOSError, StatusCode
-from mlos.rest.encoding import dumps, from_json, loads
+from mlos.wire.encoding import dumps, from_json, loads
+from mlos.wire.oip_http import HEADER_LENGTH, BodyParts, decode_response, encode_request
+from mlos.wire.status import code_for_http_status
 from mlos_generated import smi_pb2
 
 __all__ = ["RestAnswer", "RestOperations", "RestRequest", "error_for"]
@@ -60,8 +61,6 @@ def _quote(segment: str) -> str:
 
 def error_for(answer: RestAnswer) -> MLOSError:
     """The typed error for an error answer (problem details, `{"error": ...}` or other)."""
-    from mlos.rest.problems import code_for_http_status
-
     try:
         body = loads(answer.content)
     except MLOSError:

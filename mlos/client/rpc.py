@@ -24,7 +24,7 @@ from mlos.client.base import DEFAULT_TIMEOUT, Op, Unreachable
 from mlos.client.smi import SmiCall, SmiOperations
 from mlos.client.sync import BaseClient
 from mlos.errors import DeadlineExceeded, InvalidArgument, MLOSError
-from mlos.grpc.status import CODE_METADATA_KEY, code_for_grpc_status
+from mlos.wire.status import CODE_METADATA_KEY, code_for_grpc_status
 from mlos_generated import smi_pb2_grpc
 
 __all__ = ["DEFAULT_GRPC_PORT", "AsyncGRPCClient", "GRPCClient", "grpc_target"]
@@ -61,12 +61,12 @@ def _error(exc: grpc.RpcError, url: str, name: str, timeout: float | None) -> ML
         (str(key), value) for key, value in trailing
     )
     if any(key == CODE_METADATA_KEY for key, _ in metadata):
-        return MLOSError.for_code(code_for_grpc_status(status, metadata), details)
+        return MLOSError.for_code(code_for_grpc_status(status.value[0], metadata), details)
     if status == grpc.StatusCode.UNAVAILABLE:
         return Unreachable(f"no MLOS server is reachable at {url} ({details})")
     if status == grpc.StatusCode.DEADLINE_EXCEEDED:
         return DeadlineExceeded(f"{url} did not answer {name} within {timeout:g} s")
-    return MLOSError.for_code(code_for_grpc_status(status), details)
+    return MLOSError.for_code(code_for_grpc_status(status.value[0]), details)
 
 
 class GRPCClient(BaseClient):

@@ -17,12 +17,12 @@ from typing import Any, NamedTuple
 import numpy as np
 from google.protobuf.message import Message
 
-from mlos import tensors
 from mlos.client.base import Array, Op
-from mlos.client.oip import raw_contents, to_array
 from mlos.client.staging import Lease
 from mlos.errors import InvalidArgument
-from mlos.ipc.method import Method
+from mlos.wire import tensors
+from mlos.wire.method import Method
+from mlos.wire.tensors import raw_contents, to_array
 from mlos_generated import smi_ipc, smi_pb2
 
 __all__ = ["SmiCall", "SmiOperations", "arrays"]

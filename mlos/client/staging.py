@@ -38,7 +38,7 @@ from google.protobuf.message import Message
 
 from mlos.client.base import Array
 from mlos.errors import DeadlineExceeded, MLOSError, NotFound, Unavailable
-from mlos.ipc.method import Method
+from mlos.wire.method import Method
 from mlos_generated import smi_ipc, smi_pb2
 
 __all__ = ["DEFAULT_THRESHOLD", "InputStaging", "Lease", "StagingRegion"]

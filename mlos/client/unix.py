@@ -39,15 +39,15 @@ from mlos.errors import (
     MLOSError,
     Unavailable,
 )
-from mlos.ipc.channel import Channel
-from mlos.ipc.framing import (
+from mlos.wire.channel import Channel
+from mlos.wire.framing import (
     FLAG_CLOSING,
     HEADER,
     INLINE_LIMIT,
     FrameKind,
     widen_send_buffer,
 )
-from mlos.ipc.method import Method
+from mlos.wire.method import Method
 from mlos_generated import smi_pb2
 
 __all__ = ["AsyncIPCClient", "IPCClient", "socket_path"]

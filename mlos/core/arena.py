@@ -21,7 +21,7 @@ import mmap
 import os
 import secrets
 
-from mlos.shared_memory import INTERNAL_PREFIX, SHM_DIR
+from mlos.wire.shared_memory import INTERNAL_PREFIX, SHM_DIR
 
 __all__ = ["Arenas", "Block", "SegmentPool", "sweep"]
 

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from mlos.core.shm import Region, RegionStatus
+from mlos.wire.tensors import ATTACH_FROM
 from mlos_generated import smi_pb2
 
 __all__ = ["ATTACH_FROM", "Attachments", "Dataplane"]
@@ -21,8 +22,7 @@ input name. A transport that already holds a large input in a buffer of its own 
 a gRPC `raw_input_contents` entry) hands it over as it is: setting a protobuf bytes field copies
 it, and reading it back copies it again."""
 
-ATTACH_FROM = 64 * 1024
-"""Inputs of at least this many bytes are worth passing as attachments."""
+
 
 
 class Dataplane(Protocol):

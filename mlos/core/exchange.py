@@ -27,9 +27,9 @@ from mlos.core.arena import Block, SegmentPool, align
 from mlos.core.dataplane import Attachments
 from mlos.core.shm import Binding
 from mlos.errors import DeadlineExceeded, InternalError, MLOSError, Unavailable
-from mlos.shared_memory import set_ref_parameters
-from mlos.tensors import DATATYPES
 from mlos.validation import check_contents_size
+from mlos.wire.shared_memory import set_ref_parameters
+from mlos.wire.tensors import DATATYPES
 from mlos_generated import smi_ipc, smi_pb2
 
 __all__ = ["attach", "exchange"]

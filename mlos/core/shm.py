@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlos.errors import AlreadyExists, InvalidArgument, NotFound, ResourceExhausted
-from mlos.shared_memory import (
+from mlos.wire.shared_memory import (
     BYTE_SIZE,
     OFFSET,
     REGION,

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from mlos.discovery import find_entry_point
 from mlos.errors import IncompatibleVersion, InvalidArgument, MLOSError, Unavailable
-from mlos.ipc.channel import Channel
+from mlos.wire.channel import Channel
 from mlos_generated import smi_ipc, smi_pb2
 
 __all__ = ["PluginLaunch", "PluginProcess", "check_smi_version"]

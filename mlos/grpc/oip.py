@@ -18,9 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from mlos.core.dataplane import ATTACH_FROM
 from mlos.errors import InvalidArgument
-from mlos.tensors import DATATYPES, encode_bytes
+from mlos.wire.tensors import ATTACH_FROM, DATATYPES, encode_bytes
 from mlos_generated import inference_pb2, smi_pb2
 
 __all__ = ["SHARED_MEMORY_REGION", "infer_request", "infer_response", "typed_contents"]

@@ -1,17 +1,5 @@
-"""The IPC transport runtime: framing, client channels and servicer dispatch over Unix sockets."""
+"""The IPC transport of the MLOS server: the owner-only Unix socket and the MLOS service on it.
 
-from mlos.ipc.channel import Channel
-from mlos.ipc.framing import Frame, FrameDecoder, FrameKind, ProtocolError
-from mlos.ipc.method import CallContext, Method
-from mlos.ipc.server import ServerConnection
-
-__all__ = [
-    "CallContext",
-    "Channel",
-    "Frame",
-    "FrameDecoder",
-    "FrameKind",
-    "Method",
-    "ProtocolError",
-    "ServerConnection",
-]
+The framing, channels and servicer dispatch it runs on live in :mod:`mlos.wire`, shared with
+the clients and the plugin host.
+"""

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from mlos.errors import FailedPrecondition, Unavailable
-from mlos.ipc.framing import DEFAULT_MAX_FRAME
-from mlos.ipc.server import ServerConnection
+from mlos.wire.connection import ServerConnection
+from mlos.wire.framing import DEFAULT_MAX_FRAME
 
 __all__ = ["Listener"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from mlos.core.dataplane import Dataplane
 from mlos.errors import InvalidArgument
-from mlos.ipc.method import CallContext
+from mlos.wire.method import CallContext
 from mlos_generated import smi_ipc, smi_pb2
 
 __all__ = ["MLOSService"]

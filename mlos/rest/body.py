@@ -29,9 +29,9 @@ from jsonschema.exceptions import best_match
 from starlette.types import Message, Receive, Scope
 
 from mlos.errors import InvalidArgument
-from mlos.rest.encoding import loads
 from mlos.rest.problems import BodyTooLarge
 from mlos.rest.types import BODY_SCOPE_KEY, ParsedBody
+from mlos.wire.encoding import loads
 
 try:
     import jsonschema_rs

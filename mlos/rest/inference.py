@@ -10,9 +10,9 @@ from typing import Any
 
 from starlette.responses import Response
 
-from mlos.rest.binary import decode_request, encode_response
-from mlos.rest.encoding import dumps
 from mlos.rest.types import Call, Dataplane
+from mlos.wire.encoding import dumps
+from mlos.wire.oip_http import decode_request, encode_response
 from mlos_generated import smi_pb2
 
 __all__ = ["Inference"]
@@ -77,9 +77,11 @@ class Inference:
     async def model_infer(self, call: Call) -> Response:
         """Run one inference request."""
         request, attachments, output_format = decode_request(
-            call.body, call.path["name"], _version(call)
+            call.body.json, call.body.binary, call.path["name"], _version(call)
         )
-        return encode_response(await self._engine.infer(request, attachments), output_format)
+        response = await self._engine.infer(request, attachments)
+        body, headers = encode_response(response, output_format)
+        return Response(body, headers=headers)
 
     async def model_config(self, call: Call) -> Response:
         """Triton model configuration."""

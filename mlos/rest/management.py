@@ -1,7 +1,7 @@
 """/v1 handlers: plugins, models, resources and health, one method per operationId.
 
 Each handler decodes its request, calls the core once and encodes the result with
-:mod:`mlos.rest.encoding`; errors are the core's, answered by :mod:`mlos.rest.problems`.
+:mod:`mlos.wire.encoding`; errors are the core's, answered by :mod:`mlos.rest.problems`.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from google.protobuf.message import Message
 from starlette.responses import Response
 
 from mlos.errors import NotFound
-from mlos.rest.encoding import dumps, from_json, to_json
 from mlos.rest.types import Call, Dataplane
+from mlos.wire.encoding import dumps, from_json, to_json
 from mlos_generated import smi_pb2
 
 __all__ = ["Management"]

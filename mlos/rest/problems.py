@@ -1,4 +1,4 @@
-"""Errors as HTTP responses: the one table from status codes to HTTP statuses, and the bodies.
+"""Errors as HTTP responses: the status (from :data:`mlos.wire.status.HTTP_STATUS`) and the bodies.
 
 /v1 answers with RFC 9457 problem details (`application/problem+json`) that carry the MLOS
 error code; /v2 answers `{"error": "..."}` as the Open Inference Protocol says. Every failure
@@ -16,7 +16,8 @@ from starlette.responses import Response
 from starlette.types import Scope
 
 from mlos.errors import MLOSError, StatusCode
-from mlos.rest.encoding import dumps
+from mlos.wire.encoding import dumps
+from mlos.wire.status import HTTP_STATUS, code_for_http_status, http_status_for
 
 __all__ = [
     "HTTP_STATUS",
@@ -29,36 +30,6 @@ __all__ = [
 
 logger = logging.getLogger("mlos.rest")
 
-HTTP_STATUS: dict[StatusCode, int] = {
-    StatusCode.INVALID_ARGUMENT: 400,
-    StatusCode.NOT_FOUND: 404,
-    StatusCode.ALREADY_EXISTS: 409,
-    StatusCode.FAILED_PRECONDITION: 409,
-    StatusCode.UNAVAILABLE: 503,
-    StatusCode.RESOURCE_EXHAUSTED: 429,
-    StatusCode.INCOMPATIBLE_VERSION: 422,
-    StatusCode.DEADLINE_EXCEEDED: 504,
-    StatusCode.UNAUTHENTICATED: 401,
-    StatusCode.PERMISSION_DENIED: 403,
-    StatusCode.UNIMPLEMENTED: 501,
-    StatusCode.INTERNAL: 500,
-}
-"""The HTTP status of each MLOS status code."""
-
-# For errors raised by the HTTP layer itself (routing, media types, body size), the code that
-# problem bodies carry.
-_CODE_OF_HTTP_STATUS: dict[int, StatusCode] = {
-    401: StatusCode.UNAUTHENTICATED,
-    403: StatusCode.PERMISSION_DENIED,
-    404: StatusCode.NOT_FOUND,
-    409: StatusCode.ALREADY_EXISTS,
-    413: StatusCode.RESOURCE_EXHAUSTED,
-    429: StatusCode.RESOURCE_EXHAUSTED,
-    501: StatusCode.UNIMPLEMENTED,
-    503: StatusCode.UNAVAILABLE,
-    504: StatusCode.DEADLINE_EXCEEDED,
-}
-
 PROBLEM_TYPE = "urn:mlos:error:"
 """Problem `type` URIs are this prefix followed by the lowercase code ("...:not_found")."""
 
@@ -69,18 +40,6 @@ class BodyTooLarge(Exception):
     def __init__(self, limit: int) -> None:
         super().__init__(f"request body exceeds the limit of {limit} bytes")
         self.limit = limit
-
-
-def http_status_for(code: StatusCode) -> int:
-    """The HTTP status for an MLOS status code."""
-    return HTTP_STATUS.get(code, 500)
-
-
-def code_for_http_status(status: int) -> StatusCode:
-    """The MLOS status code reported with an error status that did not come from the core."""
-    if status in _CODE_OF_HTTP_STATUS:
-        return _CODE_OF_HTTP_STATUS[status]
-    return StatusCode.INVALID_ARGUMENT if status < 500 else StatusCode.INTERNAL
 
 
 def _title(status: int) -> str:

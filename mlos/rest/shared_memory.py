@@ -14,8 +14,8 @@ from typing import Any
 from starlette.responses import Response
 
 from mlos.errors import InvalidArgument
-from mlos.rest.encoding import dumps
 from mlos.rest.types import Call, Dataplane
+from mlos.wire.encoding import dumps
 
 __all__ = ["SharedMemory"]
 

@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 
 import numpy.typing as npt
 
-from mlos.tensors import DATATYPES
+from mlos.wire.tensors import DATATYPES
 from mlos_generated import smi_pb2
 
 __all__ = ["LoadedModel", "ModelPlugin", "ModelSpec", "TensorSpec"]

@@ -34,14 +34,14 @@ import numpy as np
 
 from mlos.discovery import ENTRY_POINT_GROUP, find_entry_point
 from mlos.errors import InvalidArgument, MLOSError, NotFound
-from mlos.ipc.method import CallContext
-from mlos.ipc.server import ServerConnection
 from mlos.loop import PLUGIN_BUSY_POLL_ENV, busy_poll_seconds
 from mlos.loop import run as run_loop
 from mlos.sdk.base import LoadedModel, ModelPlugin, ModelSpec
 from mlos.sdk.segments import SegmentMap
-from mlos.tensors import DATATYPES, datatype_of, from_numpy, to_numpy
 from mlos.validation import check_infer_request
+from mlos.wire.connection import ServerConnection
+from mlos.wire.method import CallContext
+from mlos.wire.tensors import DATATYPES, datatype_of, from_numpy, to_numpy
 from mlos_generated import smi_ipc, smi_pb2
 
 __all__ = ["PluginHost", "load_plugin_class", "main"]

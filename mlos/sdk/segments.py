@@ -4,7 +4,7 @@ The core puts large inputs into segments it owns and names them in `Tensor.share
 reserves room for large outputs through the `shared_memory_*` parameters of a requested
 output (see :mod:`mlos.core.exchange`). The plugin host maps each segment once, builds numpy
 arrays directly over the mapped bytes (no copy), and writes outputs into the room reserved for
-them. Only segments named like the core's own (:data:`mlos.shared_memory.INTERNAL_PREFIX`) are
+them. Only segments named like the core's own (:data:`mlos.wire.shared_memory.INTERNAL_PREFIX`) are
 ever opened.
 """
 
@@ -19,8 +19,8 @@ import numpy as np
 import numpy.typing as npt
 
 from mlos.errors import InvalidArgument
-from mlos.shared_memory import SHM_DIR, is_internal, pop_ref
-from mlos.tensors import decode_bytes, element_count, numpy_dtype
+from mlos.wire.shared_memory import SHM_DIR, is_internal, pop_ref
+from mlos.wire.tensors import decode_bytes, element_count, numpy_dtype
 from mlos_generated import smi_pb2
 
 __all__ = ["SegmentMap"]

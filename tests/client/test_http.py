@@ -13,7 +13,6 @@ import requests
 
 from mlos.client import HTTPClient, Unreachable, connect
 from mlos.client.http import _send_buffers
-from mlos.client.oip import BodyParts, encode_request
 from mlos.client.rest import RestRequest, error_for
 from mlos.errors import (
     AlreadyExists,
@@ -22,6 +21,7 @@ from mlos.errors import (
     MLOSError,
     NotFound,
 )
+from mlos.wire.oip_http import BodyParts, encode_request
 from mlos_generated import smi_pb2
 from tests.client.conftest import StubServer
 

@@ -22,10 +22,10 @@ from typing import Any
 from google.protobuf.message import DecodeError
 
 from mlos.errors import MLOSError
-from mlos.ipc.framing import Frame
-from mlos.ipc.method import CallContext
-from mlos.ipc.server import ServerConnection, method_table
 from mlos.sdk.host import PluginHost
+from mlos.wire.connection import ServerConnection, method_table
+from mlos.wire.framing import Frame
+from mlos.wire.method import CallContext
 from mlos_generated import smi_pb2
 from tests.conformance.broken_plugins import StrictPlugin
 from tests.sdk.echo_plugin import DoubleModel

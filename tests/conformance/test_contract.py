@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mlos.tensors import from_numpy
+from mlos.wire.tensors import from_numpy
 from mlos_conformance.contract import (
     capability_problems,
     identity_problems,

@@ -19,7 +19,7 @@ from mlos.errors import (
     NotFound,
     Unavailable,
 )
-from mlos.tensors import from_numpy, to_numpy
+from mlos.wire.tensors import from_numpy, to_numpy
 from mlos_generated import smi_pb2
 from tests.core.conftest import DOUBLE_PLUGIN, Settings, add_double_plugin, model_file
 

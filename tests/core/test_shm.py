@@ -18,8 +18,8 @@ from mlos.core.engine import Engine
 from mlos.core.shm import SystemSharedMemory
 from mlos.errors import AlreadyExists, InvalidArgument, NotFound
 from mlos.sdk.segments import SegmentMap
-from mlos.shared_memory import INTERNAL_PREFIX, SHM_DIR
-from mlos.tensors import from_numpy, to_numpy
+from mlos.wire.shared_memory import INTERNAL_PREFIX, SHM_DIR
+from mlos.wire.tensors import from_numpy, to_numpy
 from mlos_generated import smi_pb2
 from tests.core.conftest import Settings, add_double_plugin, model_file
 

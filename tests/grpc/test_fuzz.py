@@ -15,8 +15,8 @@ import grpc
 import numpy as np
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from mlos import tensors
 from mlos.grpc.app import INFERENCE_SERVICE, MLOS_SERVICE
+from mlos.wire import tensors
 from mlos_generated import inference_pb2, smi_pb2
 from tests.grpc.conftest import Served
 

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from google.protobuf import json_format
 
-from mlos import tensors
 from mlos.core.engine import Engine
+from mlos.wire import tensors
 from mlos_generated import inference_pb2, inference_pb2_grpc, smi_pb2
 from tests.grpc.conftest import IDENTITY_DATATYPES, Served
 

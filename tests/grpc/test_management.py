@@ -8,8 +8,8 @@ import grpc
 import numpy as np
 import pytest
 
-from mlos import tensors
 from mlos.grpc.status import CODE_METADATA_KEY
+from mlos.wire import tensors
 from mlos_generated import smi_pb2, smi_pb2_grpc
 from tests.grpc.conftest import DOUBLE_PLUGIN, Served
 

@@ -7,9 +7,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from mlos import tensors
 from mlos.errors import InvalidArgument
 from mlos.grpc import oip
+from mlos.wire import tensors
 from mlos_generated import inference_pb2, smi_pb2
 
 Input = inference_pb2.ModelInferRequest.InferInputTensor

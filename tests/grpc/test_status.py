@@ -5,7 +5,6 @@ from __future__ import annotations
 import grpc
 import pytest
 
-import mlos.grpc
 from mlos.errors import StatusCode
 from mlos.grpc.status import (
     CODE_METADATA_KEY,
@@ -13,6 +12,7 @@ from mlos.grpc.status import (
     code_for_grpc_status,
     grpc_status_for,
 )
+from mlos.wire import status as wire_status
 
 
 def test_every_code_has_a_status() -> None:
@@ -58,19 +58,9 @@ def test_code_without_metadata() -> None:
     assert code_for_grpc_status(grpc.StatusCode.NOT_FOUND, unknown_slug) is StatusCode.NOT_FOUND
 
 
-def test_public_surface() -> None:
-    assert sorted(mlos.grpc.__all__) == sorted(
-        [
-            "GRPC_STATUS",
-            "Dataplane",
-            "GRPCServer",
-            "GRPCSettings",
-            "code_for_grpc_status",
-            "create_server",
-            "grpc_status_for",
-        ]
-    )
-    for name in mlos.grpc.__all__:
-        assert getattr(mlos.grpc, name) is not None
-    with pytest.raises(AttributeError):
-        _ = mlos.grpc.nothing_here  # type: ignore[attr-defined]
+
+def test_the_wire_table_names_real_grpc_statuses() -> None:
+    """Clients read the wire package's table by number; each number is the status's."""
+    for code, status in GRPC_STATUS.items():
+        assert wire_status.GRPC_STATUS[code] == status.value[0]
+        assert wire_status.code_for_grpc_status(status.value[0]) is code_for_grpc_status(status)

@@ -26,10 +26,10 @@ from mlos.errors import (
     StatusCode,
     Unavailable,
 )
-from mlos.ipc import CallContext, Channel
-from mlos.ipc.framing import FLAG_CLOSING, HEADER, FrameDecoder, FrameKind, encode_header
 from mlos.ipc.listener import Listener
 from mlos.ipc.service import MLOSService
+from mlos.wire import CallContext, Channel
+from mlos.wire.framing import FLAG_CLOSING, HEADER, FrameDecoder, FrameKind, encode_header
 from mlos_generated import smi_ipc, smi_pb2
 from tests.rest.conftest import StubEngine
 

@@ -14,10 +14,10 @@ from mlos.client import AsyncIPCClient, GRPCClient, IPCClient
 from mlos.client.base import Op
 from mlos.client.smi import SmiCall
 from mlos.errors import AlreadyExists, InvalidArgument
-from mlos.ipc import Channel
-from mlos.ipc.method import ConnectionHooks
 from mlos.loop import run
-from mlos.tensors import from_numpy
+from mlos.wire import Channel
+from mlos.wire.method import ConnectionHooks
+from mlos.wire.tensors import from_numpy
 from mlos_generated import smi_ipc, smi_pb2
 from tests.server_fixture import MLOSServer
 

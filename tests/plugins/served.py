@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 import requests
 
-from mlos.tensors import datatype_of, numpy_dtype
+from mlos.wire.tensors import datatype_of, numpy_dtype
 from tests.server_fixture import MLOSServer
 
 __all__ = ["RestError", "Served", "served"]

@@ -20,10 +20,10 @@ import numpy as np
 import pytest
 import uvicorn
 
-from mlos import tensors
 from mlos.core.dataplane import Attachments
 from mlos.errors import AlreadyExists, InvalidArgument, NotFound
 from mlos.rest.app import create_app
+from mlos.wire import tensors
 from mlos_generated import smi_pb2
 
 

@@ -48,10 +48,3 @@ async def test_stats_path_is_not_a_model_name(client: httpx.AsyncClient) -> None
     assert response.status_code == 200
     assert "model_stats" in response.json()
 
-
-def test_public_surface() -> None:
-    import mlos.rest
-
-    assert sorted(mlos.rest.__all__) == ["Dataplane", "RestSettings", "create_app"]
-    for name in mlos.rest.__all__:
-        assert getattr(mlos.rest, name) is not None

@@ -189,7 +189,7 @@ async def test_json_input_binary_output(client: httpx.AsyncClient) -> None:
 async def test_every_datatype_through_json_and_binary(
     client: httpx.AsyncClient, datatype: str, values: list[Any]
 ) -> None:
-    from mlos.tensors import numpy_dtype
+    from mlos.wire.tensors import numpy_dtype
 
     array = np.array(values, dtype=numpy_dtype(datatype))
     json_body = {"inputs": [{"name": "in", "shape": [3], "datatype": datatype, "data": values}]}

@@ -25,7 +25,7 @@ import uvicorn
 
 from mlos.core.engine import Engine
 from mlos.rest.app import create_app
-from mlos.shared_memory import INTERNAL_PREFIX, SHM_DIR
+from mlos.wire.shared_memory import INTERNAL_PREFIX, SHM_DIR
 from tests.rest.conftest import _free_port
 
 pytest.importorskip("onnxruntime")

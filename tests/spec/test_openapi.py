@@ -10,8 +10,7 @@ import pytest
 import yaml
 from google.protobuf.descriptor import Descriptor
 
-from mlos import tensors
-from mlos.rest import encoding
+from mlos.wire import encoding, tensors
 from mlos_generated import inference_pb2, smi_pb2
 
 SPEC_PATH = Path(__file__).resolve().parents[2] / "spec" / "openapi.yaml"

@@ -6,7 +6,7 @@ onnxruntime takes and returns numpy arrays for every type MLOS serves except two
   `decode_strings` turns them into text (UTF-8), and string outputs go back as `str`, which
   the host encodes as UTF-8.
 * ``tensor(bfloat16)`` has no numpy type in onnxruntime. BF16 tensors travel as their raw
-  16-bit patterns in `uint16` arrays (see `mlos.tensors`); `bf16_value` wraps such an array as
+  16-bit patterns in `uint16` arrays (see `mlos.wire.tensors`); `bf16_value` wraps such an array as
   an `OrtValue` without copying it and `bf16_array` copies an output `OrtValue` back out.
 """
 

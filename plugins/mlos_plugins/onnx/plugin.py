@@ -10,7 +10,7 @@ import onnxruntime as ort
 
 from mlos import __version__
 from mlos.sdk.base import ModelPlugin, ModelSpec
-from mlos.tensors import DATATYPES
+from mlos.wire.tensors import DATATYPES
 from mlos_plugins.onnx.datatypes import ONNX_DATATYPES
 from mlos_plugins.onnx.model import OnnxModel
 from mlos_plugins.onnx.options import CUDA_PROVIDER, DEFAULT_MAX_BATCH_SIZE, SessionConfig

@@ -1,7 +1,7 @@
 """PyTorch dtypes as Open Inference Protocol datatypes, and arrays ⇄ tensors at the seam.
 
 Every datatype but BYTES has a torch dtype. BF16 tensors travel as their raw 16-bit patterns
-in `uint16` arrays (see `mlos.tensors`); they are reinterpreted, not converted, both ways.
+in `uint16` arrays (see `mlos.wire.tensors`); they are reinterpreted, not converted, both ways.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from typing import Any
 import yaml
 
 from mlos.errors import InvalidArgument
-from mlos.tensors import DATATYPES
+from mlos.wire.tensors import DATATYPES
 
 __all__ = ["Declared", "Signature", "check_count", "find_signature", "positional_name"]
 

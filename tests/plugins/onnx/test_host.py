@@ -16,8 +16,8 @@ import pytest
 
 import mlos
 from mlos.errors import InvalidArgument, NotFound
-from mlos.ipc.channel import Channel
-from mlos.tensors import DATATYPES, from_numpy, to_numpy
+from mlos.wire.channel import Channel
+from mlos.wire.tensors import DATATYPES, from_numpy, to_numpy
 from mlos_generated import smi_ipc, smi_pb2
 from tests.models import bf16_model, mlp_model, multi_output_model, sample, save, string_model
 

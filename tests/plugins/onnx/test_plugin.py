@@ -14,7 +14,7 @@ from onnx import helper
 import mlos
 from mlos.errors import InvalidArgument
 from mlos.sdk.base import ModelSpec
-from mlos.tensors import DATATYPES
+from mlos.wire.tensors import DATATYPES
 from mlos_plugins.onnx import OnnxModel, OnnxPlugin
 from tests.models import identity_model, mlp_model, save, sequence_input_model
 

@@ -15,9 +15,9 @@ import pytest
 from mlos_numpy_plugin import NumpyPlugin
 
 from mlos.errors import InvalidArgument, NotFound
-from mlos.ipc.channel import Channel
 from mlos.sdk.base import ModelSpec, TensorSpec
-from mlos.tensors import from_numpy, to_numpy
+from mlos.wire.channel import Channel
+from mlos.wire.tensors import from_numpy, to_numpy
 from mlos_generated import smi_ipc, smi_pb2
 
 WEIGHTS = np.array([[1.0, -1.0, 0.0], [0.5, 0.5, 2.0]], dtype=np.float32)

@@ -28,7 +28,7 @@ import numpy as np
 
 from mlos.errors import InvalidArgument
 from mlos.sdk.base import TensorSpec
-from mlos.tensors import DATATYPES
+from mlos.wire.tensors import DATATYPES
 from mlos_numpy_plugin.expression import Array, Compiled, compile_expression
 
 __all__ = ["DATATYPES_SERVED", "Document", "read_document"]

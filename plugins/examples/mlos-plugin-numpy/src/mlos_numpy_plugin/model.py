@@ -9,7 +9,7 @@ import numpy as np
 
 from mlos.errors import InvalidArgument, NotFound
 from mlos.sdk.base import LoadedModel, TensorSpec
-from mlos.tensors import numpy_dtype
+from mlos.wire.tensors import numpy_dtype
 from mlos_numpy_plugin.document import Document
 from mlos_numpy_plugin.expression import Array
 

@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from mlos.errors import DeadlineExceeded, InvalidArgument, NotFound, Unavailable, Unimplemented
-from mlos.ipc import CallContext, Channel, ServerConnection
-from mlos.ipc.framing import FrameDecoder, FrameKind, encode_header
+from mlos.wire import CallContext, Channel, ServerConnection
+from mlos.wire.framing import FrameDecoder, FrameKind, encode_header
 from mlos_generated import smi_ipc, smi_pb2
 
 

@@ -7,9 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from mlos import tensors
-from mlos.client.oip import HEADER_LENGTH, decode_response, encode_request, to_array
 from mlos.errors import InternalError, InvalidArgument
+from mlos.wire import tensors
+from mlos.wire.oip_http import HEADER_LENGTH, decode_response, encode_request
+from mlos.wire.tensors import to_array
 
 
 def split(body: bytes, headers: dict[str, str]) -> tuple[dict[str, object], bytes]:

@@ -1,4 +1,4 @@
-"""Inference bodies of the Open Inference Protocol ↔ SMI messages.
+"""Inference bodies of the Open Inference Protocol over HTTP, on both sides of the wire.
 
 Requests and responses are JSON with tensor elements in `data`, or — with Triton's binary tensor
 data extension — JSON followed by raw tensor bytes: a tensor whose parameters carry
@@ -12,22 +12,25 @@ any other follows the request parameter `binary_data_output` (default false, JSO
 Shared memory (Triton's extension): an input or requested output whose parameters carry
 `shared_memory_region` passes them through for the core to resolve; an output the core wrote
 into a region comes back with those parameters and no data.
+
+The server decodes requests into SMI messages (:func:`decode_request`) and encodes responses
+(:func:`encode_response`); a client encodes numpy inputs (:func:`encode_request`: with
+`binary=True` the JSON header is followed by each input's raw contents, which large arrays
+reference instead of copying) and decodes the response into arrays (:func:`decode_response`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from starlette.responses import Response
 
-from mlos import shared_memory, tensors
-from mlos.core.dataplane import ATTACH_FROM
-from mlos.errors import InternalError, InvalidArgument
-from mlos.rest.encoding import SERIALIZES_NUMPY, dumps
-from mlos.rest.types import ParsedBody
+from mlos.errors import InternalError, InvalidArgument, MLOSError
+from mlos.wire import shared_memory, tensors
+from mlos.wire.encoding import SERIALIZES_NUMPY, dumps, loads
+from mlos.wire.tensors import ATTACH_FROM, Array
 from mlos_generated import smi_pb2
 
 __all__ = [
@@ -35,8 +38,12 @@ __all__ = [
     "BINARY_DATA_OUTPUT",
     "BINARY_DATA_SIZE",
     "HEADER_LENGTH",
+    "PARTS_FROM",
+    "BodyParts",
     "OutputFormat",
     "decode_request",
+    "decode_response",
+    "encode_request",
     "encode_response",
     "parameter_value",
     "set_parameter",
@@ -139,12 +146,15 @@ def _decode_input(
 
 
 def decode_request(
-    body: ParsedBody, model_name: str, model_version: str = ""
+    document: Mapping[str, Any] | None,
+    binary_part: memoryview,
+    model_name: str,
+    model_version: str = "",
 ) -> tuple[smi_pb2.InferRequest, dict[str, memoryview], OutputFormat]:
-    """The SMI request for a validated inference body, its attachments (large binary inputs,
-    as views of the body: see :data:`mlos.core.dataplane.Attachments`), and how to format the
-    response."""
-    document: Mapping[str, Any] = body.json or {}
+    """The SMI request for a validated inference body (its JSON `document` and the binary part
+    that follows it), its attachments (large binary inputs, as views of the body: see
+    :data:`mlos.wire.tensors.ATTACH_FROM`), and how to format the response."""
+    document = document or {}
     request = smi_pb2.InferRequest(
         model_name=model_name, model_version=model_version, id=document.get("id", "")
     )
@@ -158,10 +168,10 @@ def decode_request(
     offset = 0
     attachments: dict[str, memoryview] = {}
     for spec in document.get("inputs", ()):
-        offset = _decode_input(spec, request.inputs.add(), body.binary, offset, attachments)
-    if offset != len(body.binary):
+        offset = _decode_input(spec, request.inputs.add(), binary_part, offset, attachments)
+    if offset != len(binary_part):
         raise InvalidArgument(
-            f"{len(body.binary) - offset} bytes of binary data follow the last input's data"
+            f"{len(binary_part) - offset} bytes of binary data follow the last input's data"
         )
 
     binary: dict[str, bool] = {}
@@ -193,8 +203,10 @@ def _json_data(tensor: smi_pb2.Tensor) -> Any:
     return tensors.to_json_data(datatype, tensor.contents)
 
 
-def encode_response(response: smi_pb2.InferResponse, output_format: OutputFormat) -> Response:
-    """The HTTP response for an SMI inference response."""
+def encode_response(
+    response: smi_pb2.InferResponse, output_format: OutputFormat
+) -> tuple[bytes, dict[str, str]]:
+    """The HTTP body and headers (`Content-Type` among them) for an SMI inference response."""
     head: dict[str, Any] = {"model_name": response.model_name}
     if response.model_version:
         head["model_version"] = response.model_version
@@ -224,9 +236,104 @@ def encode_response(response: smi_pb2.InferResponse, output_format: OutputFormat
     head["outputs"] = outputs
     encoded = dumps(head)
     if not chunks:
-        return Response(encoded, media_type="application/json")
-    return Response(
-        b"".join((encoded, *chunks)),
-        headers={HEADER_LENGTH: str(len(encoded))},
-        media_type="application/octet-stream",
-    )
+        return encoded, {"Content-Type": "application/json"}
+    return b"".join((encoded, *chunks)), {
+        "Content-Type": "application/octet-stream",
+        HEADER_LENGTH: str(len(encoded)),
+    }
+
+
+# ----- the client side: numpy in, request body out; and back -------------------------------
+
+PARTS_FROM = 1 << 16
+"""Binary bodies of at least this many bytes are handed over as parts, not joined."""
+
+
+@dataclass(frozen=True, slots=True)
+class BodyParts:
+    """A request body as the buffers it is made of: the JSON header, then each tensor's bytes.
+
+    Large input arrays are referenced, not copied; a transport that can write several buffers
+    at once (`socket.sendmsg`) sends them as they are, any other calls :meth:`joined`.
+    """
+
+    parts: tuple[bytes | memoryview, ...]
+    size: int
+
+    def joined(self) -> bytes:
+        """The body as one bytes object."""
+        return b"".join(self.parts)
+
+
+
+def encode_request(
+    inputs: Mapping[str, Any],
+    outputs: Sequence[str] | None = None,
+    *,
+    binary: bool = True,
+    datatypes: Mapping[str, str] | None = None,
+) -> tuple[bytes | BodyParts, dict[str, str]]:
+    """The body and headers of an inference request for `inputs` (name → array).
+
+    A binary body of :data:`PARTS_FROM` bytes or more comes as :class:`BodyParts` (with its
+    `Content-Length` among the headers), whose tensor parts may be views of the input arrays.
+    """
+    datatypes = datatypes or {}
+    described: list[dict[str, Any]] = []
+    chunks: list[bytes | memoryview] = []
+    for name, value in inputs.items():
+        array = value if isinstance(value, np.ndarray) else np.asarray(value)
+        datatype = datatypes.get(name) or tensors.datatype_of(array)
+        tensors.numpy_dtype(datatype)  # an unknown datatype is the caller's mistake
+        entry: dict[str, Any] = {"name": name, "datatype": datatype, "shape": list(array.shape)}
+        if binary:
+            raw = tensors.raw_view(name, array, datatype)
+            entry["parameters"] = {"binary_data_size": len(raw)}
+            chunks.append(raw)
+        else:
+            raw_bytes = tensors.raw_contents(name, array, datatype)
+            entry["data"] = tensors.to_json_data(datatype, raw_bytes)
+        described.append(entry)
+    document: dict[str, Any] = {"inputs": described}
+    if outputs:
+        document["outputs"] = [{"name": n, "parameters": {"binary_data": binary}} for n in outputs]
+    if binary:
+        document["parameters"] = {"binary_data_output": True}
+    head = dumps(document)
+    if not binary:
+        return head, {"Content-Type": "application/json"}
+    headers = {"Content-Type": "application/octet-stream", HEADER_LENGTH: str(len(head))}
+    size = len(head) + sum(len(chunk) for chunk in chunks)
+    if size < PARTS_FROM:
+        return b"".join((head, *chunks)), headers
+    headers["Content-Length"] = str(size)
+    return BodyParts((head, *chunks), size), headers
+
+
+
+def decode_response(body: bytes, header_length: str | None) -> dict[str, Array]:
+    """The outputs of an inference response body, by name."""
+    try:
+        if header_length is None:
+            document, binary = loads(body), memoryview(b"")
+        else:
+            length = int(header_length)
+            if not 0 <= length <= len(body):
+                raise ValueError(f"{HEADER_LENGTH} {length} is outside the body")
+            document, binary = loads(memoryview(body)[:length]), memoryview(body)[length:]
+        offset = 0
+        arrays: dict[str, Array] = {}
+        for output in document["outputs"]:
+            datatype, shape = output["datatype"], output["shape"]
+            size = (output.get("parameters") or {}).get("binary_data_size")
+            if size is None:
+                raw: bytes | memoryview = tensors.from_json_data(datatype, shape, output["data"])
+            else:
+                if offset + size > len(binary):
+                    raise ValueError(f"output {output['name']!r} runs past the end of the body")
+                raw, offset = binary[offset : offset + size], offset + size
+            arrays[output["name"]] = tensors.to_array(datatype, shape, raw)
+        return arrays
+    except (MLOSError, ValueError, KeyError, TypeError) as exc:
+        message = exc.message if isinstance(exc, MLOSError) else str(exc)
+        raise InternalError(f"malformed inference response: {message}") from exc

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mlos import tensors
 from mlos.errors import InvalidArgument
+from mlos.wire import tensors
 
 
 @pytest.mark.parametrize("datatype", [d for d in tensors.DATATYPES if d not in ("BYTES", "BF16")])

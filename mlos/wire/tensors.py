@@ -20,7 +20,9 @@ from mlos.errors import InvalidArgument
 from mlos_generated import smi_pb2
 
 __all__ = [
+    "ATTACH_FROM",
     "DATATYPES",
+    "Array",
     "byte_size",
     "datatype_of",
     "decode_bytes",
@@ -30,11 +32,24 @@ __all__ = [
     "from_json_data",
     "from_numpy",
     "numpy_dtype",
+    "raw_contents",
+    "raw_view",
+    "to_array",
     "to_json_data",
     "to_numpy",
 ]
 
 _LENGTH = struct.Struct("<I")
+_STRING_KINDS = ("O", "S", "U")
+
+Array = npt.NDArray[Any]
+"""A numpy array of any dtype, as tensors travel in and out of the Python API."""
+
+ATTACH_FROM = 64 * 1024
+"""Inputs of at least this many bytes are passed beside a request instead of inside it: a
+transport that already holds a large input in a buffer of its own (a REST body, a gRPC
+`raw_input_contents` entry) hands it to the core as it is, since setting a protobuf bytes field
+copies it, and reading it back copies it again."""
 
 # Datatype name → numpy dtype (little-endian). BF16 has no numpy dtype of its own; it travels
 # as raw 2-byte elements and plugins that support it convert it themselves.
@@ -204,3 +219,46 @@ def to_json_data(datatype: str, raw: bytes) -> list[Any]:
         widened = (np.frombuffer(raw, dtype="<u2").astype("<u4") << 16).view("<f4")
         return list(widened.tolist())
     return list(np.frombuffer(raw, dtype=numpy_dtype(datatype)).tolist())
+
+
+def to_array(datatype: str, shape: Sequence[int], raw: bytes | memoryview) -> Array:
+    """Raw contents as a numpy array of `shape` (BYTES: an object array of `bytes`).
+
+    Arrays of fixed-size datatypes share the response's memory and are read-only; BF16 comes
+    back as its uint16 bit patterns.
+    """
+    count = element_count(shape)
+    if datatype == "BYTES":
+        array = np.empty(count, dtype=object)
+        array[:] = decode_bytes(raw, count)
+        return array.reshape(tuple(shape))
+    dtype = numpy_dtype(datatype)
+    if len(raw) != dtype.itemsize * count:
+        raise InvalidArgument(
+            f"{len(raw)} bytes do not hold shape {list(shape)} of {datatype}"
+        )
+    return np.frombuffer(raw, dtype=dtype).reshape(tuple(shape))
+
+def raw_contents(name: str, array: Array, datatype: str) -> bytes:
+    """The raw contents of input `name` (`array`) sent as `datatype`."""
+    if datatype == "BYTES":
+        if array.dtype.kind not in _STRING_KINDS:
+            raise InvalidArgument(
+                f"input {name!r}: BYTES needs strings or bytes, not {array.dtype}"
+            )
+        return encode_bytes(array.reshape(-1).tolist())
+    if datatype == "BF16" and array.dtype.kind == "f":
+        # Floats are rounded to bfloat16; uint16 arrays are taken as bfloat16 bit patterns.
+        return from_json_data("BF16", array.shape, array)
+    try:
+        return np.ascontiguousarray(array, dtype=numpy_dtype(datatype)).tobytes()
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgument(f"input {name!r} cannot be sent as {datatype}: {exc}") from None
+
+def raw_view(name: str, array: Array, datatype: str) -> bytes | memoryview:
+    """Like :func:`raw_contents`, but the array's own memory when it already is those bytes."""
+    if datatype not in ("BYTES", "BF16"):
+        dtype = numpy_dtype(datatype)
+        if array.dtype == dtype and array.flags.c_contiguous and array.dtype.kind not in "OSU":
+            return array.reshape(-1).data.cast("B")
+    return raw_contents(name, array, datatype)

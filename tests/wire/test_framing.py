@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mlos.ipc.framing import (
+from mlos.wire.framing import (
     SEND_BUFFER,
     FrameDecoder,
     FrameKind,

@@ -19,7 +19,8 @@ from mlos.errors import (
     ResourceExhausted,
     Unimplemented,
 )
-from mlos.ipc.framing import (
+from mlos.loop import keep_polling
+from mlos.wire.framing import (
     DEFAULT_MAX_FRAME,
     FLAG_CLOSING,
     Frame,
@@ -30,8 +31,7 @@ from mlos.ipc.framing import (
     frame_parts,
     widen_send_buffer,
 )
-from mlos.ipc.method import CallContext, ConnectionHooks, Method
-from mlos.loop import keep_polling
+from mlos.wire.method import CallContext, ConnectionHooks, Method
 
 __all__ = ["ServerConnection", "method_table", "peer_uid"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mlos.errors import InvalidArgument
-from mlos.rest import encoding
+from mlos.wire import encoding
 from mlos_generated import smi_pb2
 
 

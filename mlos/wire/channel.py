@@ -11,7 +11,8 @@ from typing import cast
 from google.protobuf.message import DecodeError, Message
 
 from mlos.errors import DeadlineExceeded, InternalError, MLOSError, Unavailable
-from mlos.ipc.framing import (
+from mlos.loop import keep_polling
+from mlos.wire.framing import (
     DEFAULT_MAX_FRAME,
     FLAG_CLOSING,
     FrameDecoder,
@@ -20,8 +21,7 @@ from mlos.ipc.framing import (
     frame_parts,
     widen_send_buffer,
 )
-from mlos.ipc.method import Method, RequestT, ResponseT
-from mlos.loop import keep_polling
+from mlos.wire.method import Method, RequestT, ResponseT
 from mlos_generated import smi_pb2
 
 __all__ = ["Channel"]
