@@ -37,7 +37,7 @@ from mlos.errors import FailedPrecondition, NotFound, Unavailable
 from mlos.grpc.app import GRPCServer
 from mlos.grpc.app import create_server as create_grpc_server
 from mlos.ipc.listener import Listener
-from mlos.ipc.service import MLOSService
+from mlos.ipc.service import IPCService
 from mlos.rest.app import create_app
 from mlos_generated import smi_pb2
 
@@ -158,7 +158,7 @@ async def _serve_ipc(
 ) -> Listener:
     """Serve the MLOS service on the IPC socket (owner-only), and say where."""
     listener = Listener(
-        MLOSService(engine), settings.ipc_socket, max_frame=settings.max_body_bytes
+        IPCService(engine), settings.ipc_socket, max_frame=settings.max_body_bytes
     )
     await listener.start()
     announce(f"MLOS IPC listening on {listener.url}")

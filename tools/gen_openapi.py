@@ -8,7 +8,8 @@ writes, deterministically (sorted, no timestamps):
   properties `Required[...]`, the others optional), a `Literal` alias for each enum and a plain
   alias for each other schema;
 * `openapi_operations.py` — `OPERATIONS`, one frozen `Operation(operation_id, method, path,
-  tag)` per operation, and `OPERATION_IDS`.
+  tag, mlos_operation)` per operation (the last from `x-mlos-operation`: the name of the
+  operation in mlos.core.operations), and `OPERATION_IDS`.
 
 tools/generate.py calls :func:`generate` as part of `make generate`.
 """
@@ -153,7 +154,7 @@ def render_models(document: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _operations(document: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+def _operations(document: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
     rows = []
     for path, item in document.get("paths", {}).items():
         for method in METHODS:
@@ -164,7 +165,10 @@ def _operations(document: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             if not operation_id:
                 raise ValueError(f"{method.upper()} {path} has no operationId")
             tags = operation.get("tags") or [""]
-            rows.append((operation_id, method.upper(), path, tags[0]))
+            core = operation.get("x-mlos-operation")
+            if not core:
+                raise ValueError(f"{method.upper()} {path} has no x-mlos-operation")
+            rows.append((operation_id, method.upper(), path, tags[0], str(core)))
     ids = [row[0] for row in rows]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
@@ -187,18 +191,19 @@ def render_operations(document: dict[str, Any]) -> str:
         "",
         "@dataclass(frozen=True, slots=True)",
         "class Operation:",
-        '    """One operation: its id, HTTP method, path template and first tag."""',
+        '    """One operation: its id, HTTP method, path, first tag and MLOS operation name."""',
         "",
         "    operation_id: str",
         "    method: str",
         "    path: str",
         "    tag: str",
+        "    mlos_operation: str",
         "",
         "",
         "OPERATIONS: tuple[Operation, ...] = (",
         *(
-            f"    Operation({_q(o)}, {_q(m)}, {_q(p)}, {_q(t)}),"
-            for o, m, p, t in _operations(document)
+            f"    Operation({_q(o)}, {_q(m)}, {_q(p)}, {_q(t)}, {_q(c)}),"
+            for o, m, p, t, c in _operations(document)
         ),
         ")",
         "",

@@ -59,10 +59,16 @@ def render(proto: FileDescriptorProto) -> str:
         "from __future__ import annotations",
         "",
         "import abc",
+        "from typing import Generic, TypeVar",
         "",
         "from mlos.wire.channel import Channel",
-        "from mlos.wire.method import CallContext, Method",
+        "from mlos.wire.method import Method",
         import_line,
+        "",
+        'ContextT = TypeVar("ContextT")',
+        '"""What a servicer\'s methods receive about each call: `mlos.wire.CallContext` where',
+        "`mlos.wire.ServerConnection` dispatches to it, the server's own call type for its MLOS",
+        'service."""',
         "",
     ]
     version = smi_version(proto)
@@ -153,7 +159,7 @@ def render_servicer(
     methods = "".join(f"\n        {constant(service, m.name)}," for m in service.method)
     lines = [
         "",
-        f"class {service.name}Servicer(abc.ABC):",
+        f"class {service.name}Servicer(abc.ABC, Generic[ContextT]):",
         f'    """Implements {service.name}; `mlos.wire.ServerConnection` dispatches to it."""',
         "",
         f"    METHODS = ({methods}\n    )",
@@ -165,7 +171,7 @@ def render_servicer(
             "",
             "    @abc.abstractmethod",
             f"    async def {snake_case(method.name)}(",
-            f"        self, request: {request}, context: CallContext",
+            f"        self, request: {request}, context: ContextT",
             f"    ) -> {response}:",
             f'        """Handle {service.name}.{method.name}."""',
         ]

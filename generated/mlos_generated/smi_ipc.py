@@ -5,10 +5,16 @@
 from __future__ import annotations
 
 import abc
+from typing import Generic, TypeVar
 
 from mlos.wire.channel import Channel
-from mlos.wire.method import CallContext, Method
+from mlos.wire.method import Method
 from mlos_generated import smi_pb2
+
+ContextT = TypeVar("ContextT")
+"""What a servicer's methods receive about each call: `mlos.wire.CallContext` where
+`mlos.wire.ServerConnection` dispatches to it, the server's own call type for its MLOS
+service."""
 
 SMI_VERSION = smi_pb2.SmiVersion(major=1, minor=0)
 """The SMI version this module was generated for."""
@@ -312,7 +318,7 @@ class PluginClient:
         return await self.channel.call(PLUGIN_SHUTDOWN, request, timeout=timeout)
 
 
-class PluginServicer(abc.ABC):
+class PluginServicer(abc.ABC, Generic[ContextT]):
     """Implements Plugin; `mlos.wire.ServerConnection` dispatches to it."""
 
     METHODS = (
@@ -326,37 +332,37 @@ class PluginServicer(abc.ABC):
 
     @abc.abstractmethod
     async def describe(
-        self, request: smi_pb2.DescribeRequest, context: CallContext
+        self, request: smi_pb2.DescribeRequest, context: ContextT
     ) -> smi_pb2.PluginInfo:
         """Handle Plugin.Describe."""
 
     @abc.abstractmethod
     async def load_model(
-        self, request: smi_pb2.LoadModelRequest, context: CallContext
+        self, request: smi_pb2.LoadModelRequest, context: ContextT
     ) -> smi_pb2.LoadModelResponse:
         """Handle Plugin.LoadModel."""
 
     @abc.abstractmethod
     async def unload_model(
-        self, request: smi_pb2.UnloadModelRequest, context: CallContext
+        self, request: smi_pb2.UnloadModelRequest, context: ContextT
     ) -> smi_pb2.UnloadModelResponse:
         """Handle Plugin.UnloadModel."""
 
     @abc.abstractmethod
     async def infer(
-        self, request: smi_pb2.InferRequest, context: CallContext
+        self, request: smi_pb2.InferRequest, context: ContextT
     ) -> smi_pb2.InferResponse:
         """Handle Plugin.Infer."""
 
     @abc.abstractmethod
     async def health(
-        self, request: smi_pb2.PluginHealthRequest, context: CallContext
+        self, request: smi_pb2.PluginHealthRequest, context: ContextT
     ) -> smi_pb2.PluginHealthResponse:
         """Handle Plugin.Health."""
 
     @abc.abstractmethod
     async def shutdown(
-        self, request: smi_pb2.ShutdownRequest, context: CallContext
+        self, request: smi_pb2.ShutdownRequest, context: ContextT
     ) -> smi_pb2.ShutdownResponse:
         """Handle Plugin.Shutdown."""
 
@@ -482,7 +488,7 @@ class MLOSClient:
         return await self.channel.call(MLOS_GET_SERVER_METADATA, request, timeout=timeout)
 
 
-class MLOSServicer(abc.ABC):
+class MLOSServicer(abc.ABC, Generic[ContextT]):
     """Implements MLOS; `mlos.wire.ServerConnection` dispatches to it."""
 
     METHODS = (
@@ -509,114 +515,114 @@ class MLOSServicer(abc.ABC):
 
     @abc.abstractmethod
     async def health(
-        self, request: smi_pb2.HealthRequest, context: CallContext
+        self, request: smi_pb2.HealthRequest, context: ContextT
     ) -> smi_pb2.HealthResponse:
         """Handle MLOS.Health."""
 
     @abc.abstractmethod
     async def register_plugin(
-        self, request: smi_pb2.RegisterPluginRequest, context: CallContext
+        self, request: smi_pb2.RegisterPluginRequest, context: ContextT
     ) -> smi_pb2.PluginStatus:
         """Handle MLOS.RegisterPlugin."""
 
     @abc.abstractmethod
     async def list_plugins(
-        self, request: smi_pb2.ListPluginsRequest, context: CallContext
+        self, request: smi_pb2.ListPluginsRequest, context: ContextT
     ) -> smi_pb2.ListPluginsResponse:
         """Handle MLOS.ListPlugins."""
 
     @abc.abstractmethod
     async def get_plugin(
-        self, request: smi_pb2.PluginRef, context: CallContext
+        self, request: smi_pb2.PluginRef, context: ContextT
     ) -> smi_pb2.PluginStatus:
         """Handle MLOS.GetPlugin."""
 
     @abc.abstractmethod
     async def load_plugin(
-        self, request: smi_pb2.PluginRef, context: CallContext
+        self, request: smi_pb2.PluginRef, context: ContextT
     ) -> smi_pb2.PluginStatus:
         """Handle MLOS.LoadPlugin."""
 
     @abc.abstractmethod
     async def unload_plugin(
-        self, request: smi_pb2.PluginRef, context: CallContext
+        self, request: smi_pb2.PluginRef, context: ContextT
     ) -> smi_pb2.PluginStatus:
         """Handle MLOS.UnloadPlugin."""
 
     @abc.abstractmethod
     async def remove_plugin(
-        self, request: smi_pb2.PluginRef, context: CallContext
+        self, request: smi_pb2.PluginRef, context: ContextT
     ) -> smi_pb2.RemovePluginResponse:
         """Handle MLOS.RemovePlugin."""
 
     @abc.abstractmethod
     async def register_model(
-        self, request: smi_pb2.RegisterModelRequest, context: CallContext
+        self, request: smi_pb2.RegisterModelRequest, context: ContextT
     ) -> smi_pb2.ModelStatus:
         """Handle MLOS.RegisterModel."""
 
     @abc.abstractmethod
     async def list_models(
-        self, request: smi_pb2.ListModelsRequest, context: CallContext
+        self, request: smi_pb2.ListModelsRequest, context: ContextT
     ) -> smi_pb2.ListModelsResponse:
         """Handle MLOS.ListModels."""
 
     @abc.abstractmethod
     async def get_model(
-        self, request: smi_pb2.ModelRef, context: CallContext
+        self, request: smi_pb2.ModelRef, context: ContextT
     ) -> smi_pb2.Model:
         """Handle MLOS.GetModel."""
 
     @abc.abstractmethod
     async def remove_model(
-        self, request: smi_pb2.ModelRef, context: CallContext
+        self, request: smi_pb2.ModelRef, context: ContextT
     ) -> smi_pb2.RemoveModelResponse:
         """Handle MLOS.RemoveModel."""
 
     @abc.abstractmethod
     async def infer(
-        self, request: smi_pb2.InferRequest, context: CallContext
+        self, request: smi_pb2.InferRequest, context: ContextT
     ) -> smi_pb2.InferResponse:
         """Handle MLOS.Infer."""
 
     @abc.abstractmethod
     async def get_resources(
-        self, request: smi_pb2.ResourcesRequest, context: CallContext
+        self, request: smi_pb2.ResourcesRequest, context: ContextT
     ) -> smi_pb2.ResourcesResponse:
         """Handle MLOS.GetResources."""
 
     @abc.abstractmethod
     async def register_system_shared_memory(
-        self, request: smi_pb2.SharedMemoryRegion, context: CallContext
+        self, request: smi_pb2.SharedMemoryRegion, context: ContextT
     ) -> smi_pb2.SharedMemoryStatusResponse:
         """Handle MLOS.RegisterSystemSharedMemory."""
 
     @abc.abstractmethod
     async def system_shared_memory_status(
-        self, request: smi_pb2.SharedMemoryRegionRef, context: CallContext
+        self, request: smi_pb2.SharedMemoryRegionRef, context: ContextT
     ) -> smi_pb2.SharedMemoryStatusResponse:
         """Handle MLOS.SystemSharedMemoryStatus."""
 
     @abc.abstractmethod
     async def unregister_system_shared_memory(
-        self, request: smi_pb2.SharedMemoryRegionRef, context: CallContext
+        self, request: smi_pb2.SharedMemoryRegionRef, context: ContextT
     ) -> smi_pb2.SharedMemoryStatusResponse:
         """Handle MLOS.UnregisterSystemSharedMemory."""
 
     @abc.abstractmethod
     async def get_model_metadata(
-        self, request: smi_pb2.ModelRef, context: CallContext
+        self, request: smi_pb2.ModelRef, context: ContextT
     ) -> smi_pb2.ModelMetadata:
         """Handle MLOS.GetModelMetadata."""
 
     @abc.abstractmethod
     async def model_ready(
-        self, request: smi_pb2.ModelRef, context: CallContext
+        self, request: smi_pb2.ModelRef, context: ContextT
     ) -> smi_pb2.ModelReadyResponse:
         """Handle MLOS.ModelReady."""
 
     @abc.abstractmethod
     async def get_server_metadata(
-        self, request: smi_pb2.ServerMetadataRequest, context: CallContext
+        self, request: smi_pb2.ServerMetadataRequest, context: ContextT
     ) -> smi_pb2.ServerMetadata:
         """Handle MLOS.GetServerMetadata."""

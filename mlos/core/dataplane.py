@@ -8,13 +8,14 @@ Every method raises an :class:`mlos.errors.MLOSError` when it fails.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
+from mlos.core.pipeline import Pipeline
 from mlos.core.shm import Region, RegionStatus
 from mlos.wire.tensors import ATTACH_FROM
-from mlos_generated import smi_pb2
+from mlos_generated import inference_pb2, smi_pb2
 
-__all__ = ["ATTACH_FROM", "Attachments", "Dataplane"]
+__all__ = ["ATTACH_FROM", "Attachments", "CudaRegionStatus", "Dataplane"]
 
 Attachments = Mapping[str, bytes | memoryview]
 """Input data passed beside an inference request instead of in its tensors' `contents`, by
@@ -22,11 +23,21 @@ input name. A transport that already holds a large input in a buffer of its own 
 a gRPC `raw_input_contents` entry) hands it over as it is: setting a protobuf bytes field copies
 it, and reading it back copies it again."""
 
-
+CudaRegionStatus = inference_pb2.CudaSharedMemoryStatusResponse.RegionStatus
+"""The status of one CUDA shared-memory region."""
 
 
 class Dataplane(Protocol):
-    """The core engine as the transports call it."""
+    """The core engine as the transports call it.
+
+    Transports run every call through `pipeline` (:mod:`mlos.core.pipeline`), the one seam where
+    authentication, limits and metrics apply, whatever the transport.
+    """
+
+    @property
+    def pipeline(self) -> Pipeline:
+        """The call pipeline every transport runs its calls through."""
+        ...
 
     def is_ready(self) -> bool: ...
     async def health(self) -> smi_pb2.HealthResponse: ...
@@ -50,10 +61,14 @@ class Dataplane(Protocol):
         self, req: smi_pb2.InferRequest, attachments: Attachments | None = None
     ) -> smi_pb2.InferResponse: ...
     async def resources(self) -> smi_pb2.ResourcesResponse: ...
-    async def model_config(self, name: str, version: str = "") -> dict[str, Any]: ...
-    async def model_statistics(self, name: str = "", version: str = "") -> dict[str, Any]: ...
-    async def repository_index(self, ready_only: bool = False) -> list[dict[str, Any]]: ...
-    async def server_metadata(self) -> dict[str, Any]: ...
+    async def model_config(self, name: str, version: str = "") -> inference_pb2.ModelConfig: ...
+    async def model_statistics(
+        self, name: str = "", version: str = ""
+    ) -> inference_pb2.ModelStatisticsResponse: ...
+    async def repository_index(
+        self, ready_only: bool = False
+    ) -> inference_pb2.RepositoryIndexResponse: ...
+    async def server_metadata(self) -> smi_pb2.ServerMetadata: ...
     async def register_system_shm(
         self, name: str, key: str, offset: int, byte_size: int
     ) -> Region: ...
@@ -63,5 +78,5 @@ class Dataplane(Protocol):
     async def register_cuda_shm(
         self, name: str, raw_handle: bytes, device_id: int, byte_size: int
     ) -> None: ...
-    async def cuda_shm_status(self, name: str = "") -> list[dict[str, Any]]: ...
+    async def cuda_shm_status(self, name: str = "") -> Sequence[CudaRegionStatus]: ...
     async def unregister_cuda_shm(self, name: str = "") -> None: ...

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import mlos
 from mlos.core.arena import Arenas, sweep
@@ -16,6 +16,7 @@ from mlos.core.dataplane import Attachments
 from mlos.core.exchange import attach, exchange
 from mlos.core.model_config import model_config
 from mlos.core.models import ModelRegistry
+from mlos.core.pipeline import Pipeline
 from mlos.core.plugins import Backoff, PluginRegistry
 from mlos.core.resources import ResourceMonitor
 from mlos.core.shm import Region, RegionStatus, SystemSharedMemory
@@ -24,9 +25,11 @@ from mlos.core.store import RegistryStore
 from mlos.errors import InvalidArgument, MLOSError, NotFound
 from mlos.loop import PLUGIN_BUSY_POLL_ENV
 from mlos.validation import check_infer_request
-from mlos_generated import smi_pb2
+from mlos_generated import inference_pb2, smi_pb2
 
 __all__ = ["Engine", "EngineSettings"]
+
+CudaRegionStatus = inference_pb2.CudaSharedMemoryStatusResponse.RegionStatus
 
 INFER_TIMEOUT = 60.0
 EXTENSIONS = [
@@ -36,6 +39,9 @@ EXTENSIONS = [
     "model_repository",
     "system_shared_memory",
 ]
+_SERVER_METADATA = smi_pb2.ServerMetadata(
+    name="mlos", version=mlos.__version__, extensions=EXTENSIONS
+)
 
 
 class EngineSettings(Protocol):
@@ -84,6 +90,7 @@ class Engine:
         self.stats = StatsBook()
         self.shm = SystemSharedMemory()
         self.arenas = Arenas()
+        self.pipeline = Pipeline()
         self.started = False
 
     # -- lifetime -----------------------------------------------------------------------------
@@ -225,11 +232,13 @@ class Engine:
             if e.record.name == name and (e.ready or not ready_only)
         ]
 
-    async def model_config(self, name: str, version: str = "") -> dict[str, Any]:
+    async def model_config(self, name: str, version: str = "") -> inference_pb2.ModelConfig:
         """Triton's model configuration for the serving version."""
         return model_config(await self.model_metadata(name, version))
 
-    async def model_statistics(self, name: str = "", version: str = "") -> dict[str, Any]:
+    async def model_statistics(
+        self, name: str = "", version: str = ""
+    ) -> inference_pb2.ModelStatisticsResponse:
         """Triton's statistics for one model (version) or all of them."""
         if name:
             entries = (
@@ -241,13 +250,13 @@ class Engine:
                 self.models.versions(name)
         else:
             entries = self.models.all()
-        return {
-            "model_stats": [
-                self.stats.of(e.record.name, e.record.version).as_json() for e in entries
-            ]
-        }
+        return inference_pb2.ModelStatisticsResponse(
+            model_stats=[self.stats.of(e.record.name, e.record.version).to_proto() for e in entries]
+        )
 
-    async def repository_index(self, ready_only: bool = False) -> list[dict[str, str]]:
+    async def repository_index(
+        self, ready_only: bool = False
+    ) -> inference_pb2.RepositoryIndexResponse:
         """Triton's repository index: every version with its state (only ready ones if asked)."""
         names = {
             smi_pb2.MODEL_STATE_READY: "READY",
@@ -256,20 +265,20 @@ class Engine:
             smi_pb2.MODEL_STATE_UNAVAILABLE: "UNAVAILABLE",
             smi_pb2.MODEL_STATE_FAILED: "UNAVAILABLE",
         }
-        return [
-            {
-                "name": e.record.name,
-                "version": e.record.version,
-                "state": names.get(e.state, "UNKNOWN"),
-                "reason": e.message,
-            }
-            for e in self.models.all()
-            if e.ready or not ready_only
-        ]
+        index = inference_pb2.RepositoryIndexResponse()
+        for e in self.models.all():
+            if e.ready or not ready_only:
+                index.models.add(
+                    name=e.record.name,
+                    version=e.record.version,
+                    state=names.get(e.state, "UNKNOWN"),
+                    reason=e.message,
+                )
+        return index
 
-    async def server_metadata(self) -> dict[str, Any]:
+    async def server_metadata(self) -> smi_pb2.ServerMetadata:
         """Open Inference Protocol server metadata."""
-        return {"name": "mlos", "version": mlos.__version__, "extensions": list(EXTENSIONS)}
+        return _SERVER_METADATA
 
     # -- inference ----------------------------------------------------------------------------
 
@@ -354,7 +363,7 @@ class Engine:
             "CUDA shared memory is not supported on this server"
         )
 
-    async def cuda_shm_status(self, name: str = "") -> list[dict[str, Any]]:
+    async def cuda_shm_status(self, name: str = "") -> list[CudaRegionStatus]:
         """No CUDA region is ever registered: empty, or NotFound for a named region."""
         if name:
             raise NotFound(

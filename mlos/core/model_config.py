@@ -1,48 +1,51 @@
 """Triton's model configuration, derived from the metadata a plugin reports.
 
-The dict returned has the shape of the JSON mapping of `inference.ModelConfig`, so REST returns
-it as is and gRPC parses it into the message; the rule lives here once.
+The configuration is the `inference.ModelConfig` message: gRPC answers it as it is and REST
+answers its JSON mapping (:func:`mlos.wire.encoding.triton_json`); the rule lives here once.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
 
-from mlos_generated import smi_pb2
+from mlos_generated import inference_pb2, smi_pb2
 
 __all__ = ["model_config", "triton_datatype"]
 
 
-def triton_datatype(datatype: str) -> str:
-    """Open Inference Protocol datatype → Triton config `DataType` name (BYTES → TYPE_STRING)."""
-    return "TYPE_STRING" if datatype == "BYTES" else f"TYPE_{datatype}"
+def triton_datatype(datatype: str) -> inference_pb2.DataType.ValueType:
+    """Open Inference Protocol datatype → Triton config `DataType` (BYTES → TYPE_STRING)."""
+    name = "TYPE_STRING" if datatype == "BYTES" else f"TYPE_{datatype}"
+    if name not in inference_pb2.DataType.keys():  # noqa: SIM118 (an enum wrapper, not a dict)
+        return inference_pb2.TYPE_INVALID
+    return inference_pb2.DataType.Value(name)
 
 
-def _tensors(specs: Any, batched: bool) -> list[dict[str, Any]]:
-    return [
-        {
-            "name": spec.name,
-            "data_type": triton_datatype(spec.datatype),
-            "dims": [int(d) for d in (spec.shape[1:] if batched else spec.shape)],
-        }
-        for spec in specs
-    ]
+def _dims(spec: smi_pb2.TensorMetadata, batched: bool) -> Iterable[int]:
+    return [int(d) for d in (spec.shape[1:] if batched else spec.shape)]
 
 
-def model_config(metadata: smi_pb2.ModelMetadata) -> dict[str, Any]:
+def model_config(metadata: smi_pb2.ModelMetadata) -> inference_pb2.ModelConfig:
     """The configuration of a loaded model version."""
     batched = metadata.max_batch_size > 0
-    return {
-        "name": metadata.name,
-        "platform": metadata.platform,
-        "backend": metadata.plugin,
-        "version_policy": {"specific": {"versions": [int(metadata.version)]}}
-        if metadata.version.isdigit()
-        else {"latest": {"num_versions": 1}},
-        "max_batch_size": metadata.max_batch_size,
-        "input": _tensors(metadata.inputs, batched),
-        "output": _tensors(metadata.outputs, batched),
-        "parameters": {
-            key: {"string_value": value} for key, value in sorted(metadata.properties.items())
-        },
-    }
+    config = inference_pb2.ModelConfig(
+        name=metadata.name,
+        platform=metadata.platform,
+        backend=metadata.plugin,
+        max_batch_size=metadata.max_batch_size,
+    )
+    if metadata.version.isdigit():
+        config.version_policy.specific.versions.append(int(metadata.version))
+    else:
+        config.version_policy.latest.num_versions = 1
+    for spec in metadata.inputs:
+        config.input.add(
+            name=spec.name, data_type=triton_datatype(spec.datatype), dims=_dims(spec, batched)
+        )
+    for spec in metadata.outputs:
+        config.output.add(
+            name=spec.name, data_type=triton_datatype(spec.datatype), dims=_dims(spec, batched)
+        )
+    for key, value in sorted(metadata.properties.items()):
+        config.parameters[key].string_value = value
+    return config

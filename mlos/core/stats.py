@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+
+from mlos_generated import inference_pb2
 
 __all__ = ["ModelStats", "StatsBook"]
 
@@ -18,8 +19,8 @@ class _Duration:
         self.count += 1
         self.ns += ns
 
-    def as_json(self) -> dict[str, int]:
-        return {"count": self.count, "ns": self.ns}
+    def to_proto(self) -> inference_pb2.StatisticDuration:
+        return inference_pb2.StatisticDuration(count=self.count, ns=self.ns)
 
 
 @dataclass(slots=True)
@@ -65,36 +66,27 @@ class ModelStats:
         self.last_inference_ms = time.time_ns() // 1_000_000
         self.fail.add(ns)
 
-    def as_json(self) -> dict[str, Any]:
-        """Triton's JSON shape (also the JSON mapping of `inference.ModelStatistics`)."""
-        zero = {"count": 0, "ns": 0}
-        return {
-            "name": self.name,
-            "version": self.version,
-            "last_inference": self.last_inference_ms,
-            "inference_count": self.inference_count,
-            "execution_count": self.execution_count,
-            "inference_stats": {
-                "success": self.success.as_json(),
-                "fail": self.fail.as_json(),
-                "queue": dict(zero),
-                "compute_input": self.compute_input.as_json(),
-                "compute_infer": self.compute_infer.as_json(),
-                "compute_output": self.compute_output.as_json(),
-                "cache_hit": dict(zero),
-                "cache_miss": dict(zero),
-            },
-            "batch_stats": [
-                {
-                    "batch_size": size,
-                    "compute_input": durations[0].as_json(),
-                    "compute_infer": durations[1].as_json(),
-                    "compute_output": dict(zero),
-                }
-                for size, durations in sorted(self.batches.items())
-            ],
-            "memory_usage": [],
-        }
+    def to_proto(self) -> inference_pb2.ModelStatistics:
+        """Triton's `ModelStatistics` message (REST answers its JSON mapping)."""
+        out = inference_pb2.ModelStatistics(
+            name=self.name,
+            version=self.version,
+            last_inference=self.last_inference_ms,
+            inference_count=self.inference_count,
+            execution_count=self.execution_count,
+        )
+        stats = out.inference_stats
+        for name in ("queue", "cache_hit", "cache_miss"):
+            getattr(stats, name).SetInParent()
+        for name in ("success", "fail", "compute_input", "compute_infer", "compute_output"):
+            duration: _Duration = getattr(self, name)
+            getattr(stats, name).MergeFrom(duration.to_proto())
+        for size, (compute_input, compute_infer) in sorted(self.batches.items()):
+            batch = out.batch_stats.add(batch_size=size)
+            batch.compute_input.MergeFrom(compute_input.to_proto())
+            batch.compute_infer.MergeFrom(compute_infer.to_proto())
+            batch.compute_output.SetInParent()
+        return out
 
 
 class StatsBook:

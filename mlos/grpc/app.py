@@ -19,12 +19,11 @@ from typing import Any, Protocol
 import grpc
 import grpc.aio
 
+from mlos.core.dataplane import Dataplane
 from mlos.errors import Unavailable
+from mlos.grpc import inference, management
 from mlos.grpc.handlers import generic_handler
 from mlos.grpc.health import HEALTH_SERVICE, Health
-from mlos.grpc.inference import Inference
-from mlos.grpc.management import Management
-from mlos.grpc.types import Dataplane
 from mlos_generated import inference_pb2, smi_pb2
 
 __all__ = [
@@ -81,8 +80,8 @@ class GRPCServer:
         self._server = grpc.aio.server(options=options)
         self._server.add_generic_rpc_handlers(
             (
-                generic_handler(Management(engine), MLOS_SERVICE),
-                generic_handler(Inference(engine), INFERENCE_SERVICE),
+                generic_handler(management.servicer(engine), MLOS_SERVICE),
+                generic_handler(inference.servicer(engine), INFERENCE_SERVICE),
                 generic_handler(self.health, HEALTH_SERVICE),
             )
         )

@@ -19,9 +19,9 @@ from typing import cast
 from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from mlos.core.dataplane import Dataplane
 from mlos.errors import NotFound
 from mlos.grpc.handlers import Context
-from mlos.grpc.types import Dataplane
 
 __all__ = ["HEALTH_SERVICE", "WATCH_INTERVAL", "Health"]
 

@@ -9,8 +9,10 @@ Request path, outermost first:
    (problem details on /v1, `{"error": ...}` on /v2; see :mod:`mlos.rest.problems`);
 3. connexion's middleware: routing by operationId, security, parameter validation, and body
    parsing and validation by :class:`~mlos.rest.body.JSONBody`;
-4. :class:`Dispatcher` — calls the handler of the operation (:mod:`mlos.rest.management`,
-   :mod:`mlos.rest.inference`).
+4. :class:`Dispatcher` — describes the call for the core's pipeline (its operation from the
+   spec's `x-mlos-operation`, the caller's address and bearer token, the model) and runs the
+   operation's handler through it (:mod:`mlos.rest.management`, :mod:`mlos.rest.inference`,
+   :mod:`mlos.rest.shared_memory`).
 
 Connexion's `AsyncApp` would wrap each handler in per-request decorators that inspect its
 signature and rebuild its arguments (about 0.2 ms for a health check, measured); the dispatcher
@@ -37,6 +39,9 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from mlos.core.dataplane import Dataplane
+from mlos.core.operations import Operation, operation
+from mlos.core.pipeline import Call, Caller, Pipeline, Transport
 from mlos.loop import keep_polling
 from mlos.rest.body import JSONBody
 from mlos.rest.inference import Inference
@@ -44,7 +49,8 @@ from mlos.rest.management import Management
 from mlos.rest.middleware import BodyLimit, ErrorBoundary
 from mlos.rest.parameters import CachedParameterValidator
 from mlos.rest.shared_memory import SharedMemory
-from mlos.rest.types import BODY_SCOPE_KEY, Call, Dataplane, Handler, ParsedBody
+from mlos.rest.types import BODY_SCOPE_KEY, Handler, ParsedBody, Request
+from mlos_generated.openapi_operations import OPERATIONS
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
@@ -94,23 +100,53 @@ def handlers(engine: Dataplane) -> dict[str, Handler]:
     return table
 
 
-class Dispatcher:
-    """Innermost ASGI app: run the handler of the operation connexion routed the request to."""
+_OPERATION_OF_ID: dict[str, Operation] = {
+    op.operation_id: operation(op.mlos_operation) for op in OPERATIONS
+}
 
-    def __init__(self, table: Mapping[str, Handler]) -> None:
+
+def _token(headers: Headers) -> str | None:
+    """The bearer token of an `Authorization: Bearer <token>` header, if any."""
+    value = headers.get("authorization")
+    if value is None:
+        return None
+    scheme, _, token = value.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
+
+
+def _peer(scope: Scope) -> str:
+    client = scope.get("client")
+    return f"{client[0]}:{client[1]}" if client else ""
+
+
+class Dispatcher:
+    """Innermost ASGI app: run the handler of the operation connexion routed the request to,
+    through the engine's call pipeline."""
+
+    def __init__(self, table: Mapping[str, Handler], pipeline: Pipeline) -> None:
         self._table = dict(table)
+        self._pipeline = pipeline
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await _lifespan(receive, send)
             return
         routing = scope.get("extensions", {}).get("connexion_routing", {})
-        handler = self._table.get(routing.get("operation_id"))
+        operation_id = routing.get("operation_id")
+        handler = self._table.get(operation_id)
         if handler is None:
             raise HTTPException(404, f"no operation at {scope['method']} {scope['path']}")
-        body = scope.get(BODY_SCOPE_KEY, _EMPTY_BODY)
-        call = Call(scope.get("path_params", {}), body, Headers(scope=scope))
-        response = await handler(call)
+        path: Mapping[str, str] = scope.get("path_params", {})
+        headers = Headers(scope=scope)
+        request = Request(path, scope.get(BODY_SCOPE_KEY, _EMPTY_BODY), headers)
+        caller = Caller(Transport.REST, peer=_peer(scope), token=_token(headers))
+        call = Call(
+            _OPERATION_OF_ID[operation_id],
+            caller,
+            model=path.get("name", "") if "/models/" in scope["path"] else "",
+            version=path.get("version", ""),
+        )
+        response = await self._pipeline.run(call, handler, request)
         await response(scope, receive, send)
         keep_polling()
 
@@ -149,7 +185,7 @@ def create_app(
         "parameter": CachedParameterValidator,
     }
     connexion_app = ConnexionMiddleware(
-        Dispatcher(table),
+        Dispatcher(table, engine.pipeline),
         middlewares=[
             RoutingMiddleware,
             SecurityMiddleware,

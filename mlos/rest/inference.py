@@ -10,8 +10,10 @@ from typing import Any
 
 from starlette.responses import Response
 
-from mlos.rest.types import Call, Dataplane
-from mlos.wire.encoding import dumps
+from mlos.core.dataplane import Dataplane
+from mlos.core.pipeline import Call
+from mlos.rest.types import Request
+from mlos.wire.encoding import dumps, triton_json
 from mlos.wire.oip_http import decode_request, encode_response
 from mlos_generated import smi_pb2
 
@@ -31,8 +33,8 @@ def _tensors(metadata: list[smi_pb2.TensorMetadata]) -> list[dict[str, Any]]:
     return [{"name": t.name, "datatype": t.datatype, "shape": list(t.shape)} for t in metadata]
 
 
-def _version(call: Call) -> str:
-    return call.path.get("version", "")
+def _version(request: Request) -> str:
+    return request.path.get("version", "")
 
 
 class Inference:
@@ -43,23 +45,30 @@ class Inference:
 
     # ----- server --------------------------------------------------------------------------
 
-    async def server_metadata(self, call: Call) -> Response:
+    async def server_metadata(self, request: Request, call: Call) -> Response:
         """Name, version and extensions of the server."""
-        return _json(await self._engine.server_metadata())
+        metadata = await self._engine.server_metadata()
+        return _json(
+            {
+                "name": metadata.name,
+                "version": metadata.version,
+                "extensions": list(metadata.extensions),
+            }
+        )
 
-    async def server_live(self, call: Call) -> Response:
+    async def server_live(self, request: Request, call: Call) -> Response:
         """200 when live."""
         return _status((await self._engine.health()).live)
 
-    async def server_ready(self, call: Call) -> Response:
+    async def server_ready(self, request: Request, call: Call) -> Response:
         """200 when ready."""
         return _status(self._engine.is_ready())
 
     # ----- models --------------------------------------------------------------------------
 
-    async def model_metadata(self, call: Call) -> Response:
+    async def model_metadata(self, request: Request, call: Call) -> Response:
         """Inputs, outputs and platform of the version served."""
-        metadata = await self._engine.model_metadata(call.path["name"], _version(call))
+        metadata = await self._engine.model_metadata(request.path["name"], _version(request))
         return _json(
             {
                 "name": metadata.name,
@@ -70,30 +79,32 @@ class Inference:
             }
         )
 
-    async def model_ready(self, call: Call) -> Response:
+    async def model_ready(self, request: Request, call: Call) -> Response:
         """200 when the model (version) can take requests."""
-        return _status(await self._engine.model_ready(call.path["name"], _version(call)))
+        return _status(await self._engine.model_ready(request.path["name"], _version(request)))
 
-    async def model_infer(self, call: Call) -> Response:
+    async def model_infer(self, request: Request, call: Call) -> Response:
         """Run one inference request."""
-        request, attachments, output_format = decode_request(
-            call.body.json, call.body.binary, call.path["name"], _version(call)
+        message, attachments, output_format = decode_request(
+            request.body.json, request.body.binary, request.path["name"], _version(request)
         )
-        response = await self._engine.infer(request, attachments)
+        response = await self._engine.infer(message, attachments)
         body, headers = encode_response(response, output_format)
         return Response(body, headers=headers)
 
-    async def model_config(self, call: Call) -> Response:
+    async def model_config(self, request: Request, call: Call) -> Response:
         """Triton model configuration."""
-        return _json(await self._engine.model_config(call.path["name"], _version(call)))
+        config = await self._engine.model_config(request.path["name"], _version(request))
+        return _json(triton_json(config))
 
-    async def all_model_statistics(self, call: Call) -> Response:
+    async def all_model_statistics(self, request: Request, call: Call) -> Response:
         """Statistics of every model."""
-        return _json(await self._engine.model_statistics())
+        return _json(triton_json(await self._engine.model_statistics()))
 
-    async def model_statistics(self, call: Call) -> Response:
+    async def model_statistics(self, request: Request, call: Call) -> Response:
         """Statistics of a model, or of one version."""
-        return _json(await self._engine.model_statistics(call.path["name"], _version(call)))
+        statistics = await self._engine.model_statistics(request.path["name"], _version(request))
+        return _json(triton_json(statistics))
 
     model_version_metadata = model_metadata
     model_version_ready = model_ready
@@ -103,17 +114,18 @@ class Inference:
 
     # ----- repository ----------------------------------------------------------------------
 
-    async def repository_index(self, call: Call) -> Response:
+    async def repository_index(self, request: Request, call: Call) -> Response:
         """Every registered model version and its state."""
-        ready_only = bool((call.body.json or {}).get("ready", False))
-        return _json(await self._engine.repository_index(ready_only))
+        ready_only = bool((request.body.json or {}).get("ready", False))
+        index = await self._engine.repository_index(ready_only)
+        return _json([triton_json(model) for model in index.models])
 
-    async def repository_model_load(self, call: Call) -> Response:
+    async def repository_model_load(self, request: Request, call: Call) -> Response:
         """Load (or reload) a registered model."""
-        await self._engine.load_model(call.path["name"])
+        await self._engine.load_model(request.path["name"])
         return Response(status_code=200)
 
-    async def repository_model_unload(self, call: Call) -> Response:
+    async def repository_model_unload(self, request: Request, call: Call) -> Response:
         """Unload a model, keeping its registration."""
-        await self._engine.unload_model(call.path["name"])
+        await self._engine.unload_model(request.path["name"])
         return Response(status_code=200)

@@ -1,7 +1,9 @@
 """/v1 handlers: plugins, models, resources and health, one method per operationId.
 
-Each handler decodes its request, calls the core once and encodes the result with
-:mod:`mlos.wire.encoding`; errors are the core's, answered by :mod:`mlos.rest.problems`.
+Each handler decodes its JSON into the request message of the MLOS service, calls the one
+implementation of that service (:class:`mlos.core.service.MLOSService`, which gRPC and IPC serve
+too) and encodes the answer with :mod:`mlos.wire.encoding`; errors are the core's, answered by
+:mod:`mlos.rest.problems`.
 """
 
 from __future__ import annotations
@@ -12,8 +14,11 @@ from urllib.parse import quote
 from google.protobuf.message import Message
 from starlette.responses import Response
 
+from mlos.core.dataplane import Dataplane
+from mlos.core.pipeline import Call
+from mlos.core.service import MLOSService
 from mlos.errors import NotFound
-from mlos.rest.types import Call, Dataplane
+from mlos.rest.types import Request
 from mlos.wire.encoding import dumps, from_json, to_json
 from mlos_generated import smi_pb2
 
@@ -24,6 +29,20 @@ _SOURCE_KEYS = ("entry_point", "module", "executable")
 
 def _json(message: Message, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(dumps(to_json(message)), status, headers, media_type="application/json")
+
+
+_HEALTH = smi_pb2.HealthRequest()
+_RESOURCES = smi_pb2.ResourcesRequest()
+_LIST_PLUGINS = smi_pb2.ListPluginsRequest()
+_LIST_MODELS = smi_pb2.ListModelsRequest()
+
+
+def _plugin(request: Request) -> smi_pb2.PluginRef:
+    return smi_pb2.PluginRef(name=request.path["name"])
+
+
+def _model(request: Request) -> smi_pb2.ModelRef:
+    return smi_pb2.ModelRef(name=request.path["name"], version=request.path.get("version", ""))
 
 
 def _register_plugin_request(body: dict[str, Any]) -> smi_pb2.RegisterPluginRequest:
@@ -39,78 +58,77 @@ class Management:
     """The /v1 operations over one core engine."""
 
     def __init__(self, engine: Dataplane) -> None:
-        self._engine = engine
+        self._service = MLOSService(engine)
 
     # ----- health and resources ------------------------------------------------------------
 
-    async def get_health(self, call: Call) -> Response:
+    async def get_health(self, request: Request, call: Call) -> Response:
         """200 with the health when ready, 503 with the same body when not."""
-        health = await self._engine.health()
+        health = await self._service.health(_HEALTH, call)
         return _json(health, 200 if health.ready else 503)
 
-    async def get_resources(self, call: Call) -> Response:
+    async def get_resources(self, request: Request, call: Call) -> Response:
         """CPU, memory and GPU of the host and of each plugin process."""
-        return _json(await self._engine.resources())
+        return _json(await self._service.get_resources(_RESOURCES, call))
 
     # ----- plugins -------------------------------------------------------------------------
 
-    async def register_plugin(self, call: Call) -> Response:
+    async def register_plugin(self, request: Request, call: Call) -> Response:
         """Register a plugin (201)."""
-        status = await self._engine.register_plugin(_register_plugin_request(call.body.json))
+        message = _register_plugin_request(request.body.json)
+        status = await self._service.register_plugin(message, call)
         location = f"/v1/plugins/{quote(status.name, safe='')}"
         return _json(status, 201, {"Location": location})
 
-    async def list_plugins(self, call: Call) -> Response:
+    async def list_plugins(self, request: Request, call: Call) -> Response:
         """Every registered plugin."""
-        return _json(await self._engine.list_plugins())
+        return _json(await self._service.list_plugins(_LIST_PLUGINS, call))
 
-    async def get_plugin(self, call: Call) -> Response:
+    async def get_plugin(self, request: Request, call: Call) -> Response:
         """One plugin."""
-        return _json(await self._engine.get_plugin(call.path["name"]))
+        return _json(await self._service.get_plugin(_plugin(request), call))
 
-    async def load_plugin(self, call: Call) -> Response:
+    async def load_plugin(self, request: Request, call: Call) -> Response:
         """Start a registered plugin's process."""
-        return _json(await self._engine.load_plugin(call.path["name"]))
+        return _json(await self._service.load_plugin(_plugin(request), call))
 
-    async def unload_plugin(self, call: Call) -> Response:
+    async def unload_plugin(self, request: Request, call: Call) -> Response:
         """Stop a plugin's process, keeping its registration."""
-        return _json(await self._engine.unload_plugin(call.path["name"]))
+        return _json(await self._service.unload_plugin(_plugin(request), call))
 
-    async def remove_plugin(self, call: Call) -> Response:
+    async def remove_plugin(self, request: Request, call: Call) -> Response:
         """Forget a plugin (204)."""
-        await self._engine.remove_plugin(call.path["name"])
+        await self._service.remove_plugin(_plugin(request), call)
         return Response(status_code=204)
 
     # ----- models --------------------------------------------------------------------------
 
-    async def register_model(self, call: Call) -> Response:
+    async def register_model(self, request: Request, call: Call) -> Response:
         """Register and load a model version (201)."""
-        request = from_json(call.body.json, smi_pb2.RegisterModelRequest())
-        status = await self._engine.register_model(request)
+        message = from_json(request.body.json, smi_pb2.RegisterModelRequest())
+        status = await self._service.register_model(message, call)
         name, version = quote(status.name, safe=""), quote(status.version, safe="")
         return _json(status, 201, {"Location": f"/v1/models/{name}/versions/{version}"})
 
-    async def list_models(self, call: Call) -> Response:
+    async def list_models(self, request: Request, call: Call) -> Response:
         """Every registered model version."""
-        return _json(await self._engine.list_models())
+        return _json(await self._service.list_models(_LIST_MODELS, call))
 
-    async def get_model(self, call: Call) -> Response:
+    async def get_model(self, request: Request, call: Call) -> Response:
         """A model with all its versions."""
-        return _json(await self._engine.get_model(call.path["name"]))
+        return _json(await self._service.get_model(_model(request), call))
 
-    async def get_model_version(self, call: Call) -> Response:
+    async def get_model_version(self, request: Request, call: Call) -> Response:
         """One model version."""
-        name, version = call.path["name"], call.path["version"]
-        model = await self._engine.get_model(name, version)
+        ref = _model(request)
+        model = await self._service.get_model(ref, call)
         for status in model.versions:
-            if status.version == version:
+            if status.version == ref.version:
                 return _json(status)
-        raise NotFound(f"model {name!r} has no version {version!r}")
+        raise NotFound(f"model {ref.name!r} has no version {ref.version!r}")
 
-    async def remove_model(self, call: Call) -> Response:
+    async def remove_model(self, request: Request, call: Call) -> Response:
         """Forget every version of a model."""
-        return _json(await self._engine.remove_model(call.path["name"]))
+        return _json(await self._service.remove_model(_model(request), call))
 
-    async def remove_model_version(self, call: Call) -> Response:
-        """Forget one model version."""
-        return _json(await self._engine.remove_model(call.path["name"], call.path["version"]))
+    remove_model_version = remove_model

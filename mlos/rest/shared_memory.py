@@ -13,9 +13,11 @@ from typing import Any
 
 from starlette.responses import Response
 
+from mlos.core.dataplane import Dataplane
+from mlos.core.pipeline import Call
 from mlos.errors import InvalidArgument
-from mlos.rest.types import Call, Dataplane
-from mlos.wire.encoding import dumps
+from mlos.rest.types import Request
+from mlos.wire.encoding import dumps, triton_json
 
 __all__ = ["SharedMemory"]
 
@@ -36,64 +38,65 @@ class SharedMemory:
 
     # ----- system shared memory ------------------------------------------------------------
 
-    async def system_shared_memory_status(self, call: Call) -> Response:
+    async def system_shared_memory_status(self, request: Request, call: Call) -> Response:
         """Every registered region."""
         return _json([region.as_json() for region in await self._engine.system_shm_status()])
 
-    async def system_shared_memory_region_status(self, call: Call) -> Response:
+    async def system_shared_memory_region_status(self, request: Request, call: Call) -> Response:
         """One region, as a list of one."""
-        regions = await self._engine.system_shm_status(call.path["region"])
+        regions = await self._engine.system_shm_status(request.path["region"])
         return _json([region.as_json() for region in regions])
 
-    async def system_shared_memory_register(self, call: Call) -> Response:
+    async def system_shared_memory_register(self, request: Request, call: Call) -> Response:
         """Register a range of a POSIX shared-memory object."""
-        body = call.body.json
+        body = request.body.json
         await self._engine.register_system_shm(
-            call.path["region"], body["key"], int(body.get("offset", 0)), int(body["byte_size"])
+            request.path["region"], body["key"], int(body.get("offset", 0)), int(body["byte_size"])
         )
         return _ok()
 
-    async def system_shared_memory_unregister(self, call: Call) -> Response:
+    async def system_shared_memory_unregister(self, request: Request, call: Call) -> Response:
         """Unregister one region."""
-        await self._engine.unregister_system_shm(call.path["region"])
+        await self._engine.unregister_system_shm(request.path["region"])
         return _ok()
 
-    async def system_shared_memory_unregister_all(self, call: Call) -> Response:
+    async def system_shared_memory_unregister_all(self, request: Request, call: Call) -> Response:
         """Unregister every region."""
         await self._engine.unregister_system_shm()
         return _ok()
 
     # ----- CUDA shared memory (not supported: the core answers as a server without GPUs) ----
 
-    async def cuda_shared_memory_status(self, call: Call) -> Response:
+    async def cuda_shared_memory_status(self, request: Request, call: Call) -> Response:
         """Every registered CUDA region (none)."""
-        return _json(await self._engine.cuda_shm_status())
+        return _json([triton_json(region) for region in await self._engine.cuda_shm_status()])
 
-    async def cuda_shared_memory_region_status(self, call: Call) -> Response:
+    async def cuda_shared_memory_region_status(self, request: Request, call: Call) -> Response:
         """One CUDA region (never found)."""
-        return _json(await self._engine.cuda_shm_status(call.path["region"]))
+        regions = await self._engine.cuda_shm_status(request.path["region"])
+        return _json([triton_json(region) for region in regions])
 
-    async def cuda_shared_memory_register(self, call: Call) -> Response:
+    async def cuda_shared_memory_register(self, request: Request, call: Call) -> Response:
         """Register a CUDA IPC handle (refused)."""
-        body = call.body.json or {}
+        body = request.body.json or {}
         try:
             handle = base64.b64decode(str((body.get("raw_handle") or {}).get("b64", "")))
         except binascii.Error:
             raise InvalidArgument("raw_handle.b64 is not base64") from None
         await self._engine.register_cuda_shm(
-            call.path["region"],
+            request.path["region"],
             handle,
             int(body.get("device_id", 0)),
             int(body.get("byte_size", 0)),
         )
         return _ok()
 
-    async def cuda_shared_memory_unregister(self, call: Call) -> Response:
+    async def cuda_shared_memory_unregister(self, request: Request, call: Call) -> Response:
         """Unregister one CUDA region."""
-        await self._engine.unregister_cuda_shm(call.path["region"])
+        await self._engine.unregister_cuda_shm(request.path["region"])
         return _ok()
 
-    async def cuda_shared_memory_unregister_all(self, call: Call) -> Response:
+    async def cuda_shared_memory_unregister_all(self, request: Request, call: Call) -> Response:
         """Unregister every CUDA region."""
         await self._engine.unregister_cuda_shm()
         return _ok()

@@ -1,4 +1,4 @@
-"""The boundary of the REST transport: the core it calls (`Dataplane`), and what a handler sees."""
+"""What a REST handler sees of its request, and the shape of a handler."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from typing import Any
 from starlette.datastructures import Headers
 from starlette.responses import Response
 
-from mlos.core.dataplane import Dataplane
+from mlos.core.pipeline import Call
 
-__all__ = ["BODY_SCOPE_KEY", "Call", "Dataplane", "Handler", "ParsedBody"]
+__all__ = ["BODY_SCOPE_KEY", "Handler", "ParsedBody", "Request"]
 
 BODY_SCOPE_KEY = "mlos.body"
 """The ASGI scope key under which the body parser leaves a :class:`ParsedBody`."""
@@ -31,13 +31,14 @@ class ParsedBody:
 
 
 @dataclass(frozen=True, slots=True)
-class Call:
-    """What a handler gets: path parameters, the parsed body and the request headers."""
+class Request:
+    """What a handler gets of the HTTP request: path parameters, parsed body and headers."""
 
     path: Mapping[str, str]
     body: ParsedBody
     headers: Headers
 
 
-Handler = Callable[[Call], Awaitable[Response]]
-"""A REST operation: one per operationId of spec/openapi.yaml."""
+Handler = Callable[[Request, Call], Awaitable[Response]]
+"""A REST operation, one per operationId of spec/openapi.yaml: the request and the pipeline's
+call in, the HTTP response out."""

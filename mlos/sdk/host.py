@@ -83,7 +83,7 @@ def load_plugin_class(*, entry_point: str | None = None, module: str | None = No
     return cls
 
 
-class PluginHost(smi_ipc.PluginServicer):
+class PluginHost(smi_ipc.PluginServicer[CallContext]):
     """Serves the SMI `Plugin` service for one plugin instance."""
 
     def __init__(self, plugin: ModelPlugin) -> None:

@@ -11,6 +11,10 @@ way without code of its own:
 * a oneof shows only the member that is set (an unset oneof is absent).
 
 :func:`from_json` reads the same shape back into a message.
+
+Triton's own messages (model configuration, statistics, repository index) are answered on /v2 in
+Triton's JSON instead, :func:`triton_json`: the canonical proto3 JSON mapping with proto field
+names, defaults shown and enums by their full value names, but 64-bit integers as numbers.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, cast
 
+from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 from google.protobuf.message import Message
 
@@ -40,6 +45,7 @@ __all__ = [
     "from_json",
     "loads",
     "to_json",
+    "triton_json",
 ]
 
 SERIALIZES_NUMPY = orjson is not None
@@ -272,3 +278,48 @@ def from_json(data: Mapping[str, Any], message: M, *, where: str = "body") -> M:
         if field is not None:
             _assign(message, field, value, f"{where}.{key}")
     return message
+
+
+# ---------------------------------------------------------------------------------------------
+# Triton's JSON
+# ---------------------------------------------------------------------------------------------
+
+_INT64_TYPES = frozenset(
+    (
+        FieldDescriptor.TYPE_INT64,
+        FieldDescriptor.TYPE_UINT64,
+        FieldDescriptor.TYPE_SINT64,
+        FieldDescriptor.TYPE_FIXED64,
+        FieldDescriptor.TYPE_SFIXED64,
+    )
+)
+
+
+def _numbers(descriptor: Descriptor, document: dict[str, Any]) -> None:
+    """Turn the 64-bit integers that the proto3 JSON mapping writes as strings into numbers."""
+    for field in descriptor.fields:
+        if field.name not in document:
+            continue
+        value = document[field.name]
+        message_type = field.message_type
+        if message_type is not None and message_type.GetOptions().map_entry:
+            value_field = message_type.fields_by_name["value"]
+            for key, item in value.items():
+                if value_field.message_type is not None:
+                    _numbers(value_field.message_type, item)
+                elif value_field.type in _INT64_TYPES:
+                    value[key] = int(item)
+        elif message_type is not None:
+            for item in value if field.is_repeated else (value,):
+                _numbers(message_type, item)
+        elif field.type in _INT64_TYPES:
+            document[field.name] = [int(v) for v in value] if field.is_repeated else int(value)
+
+
+def triton_json(message: Message) -> dict[str, Any]:
+    """`message` as Triton's HTTP API writes it (see the module documentation)."""
+    document: dict[str, Any] = json_format.MessageToDict(
+        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
+    _numbers(cast(Descriptor, message.DESCRIPTOR), document)
+    return document

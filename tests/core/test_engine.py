@@ -57,7 +57,7 @@ async def test_lifecycle_register_load_infer(engine: Engine, tmp_path: Path) -> 
     health = await engine.health()
     assert health.live and health.ready and health.plugins[0].models == ["m/1"]
     stats = await engine.model_statistics("m")
-    assert stats["model_stats"][0]["inference_count"] == 3
+    assert stats.model_stats[0].inference_count == 3
 
 
 async def test_versions_resolve_to_the_latest_ready(engine: Engine, tmp_path: Path) -> None:
@@ -108,7 +108,7 @@ async def test_bad_requests_are_typed_errors(engine: Engine, tmp_path: Path) -> 
     with pytest.raises(FailedPrecondition, match="remove them first"):
         await engine.remove_plugin("double")
     # Failed calls count in the statistics; the engine keeps serving.
-    assert (await engine.model_statistics("m"))["model_stats"][0]["inference_stats"]["fail"]["count"] == 4
+    assert (await engine.model_statistics("m")).model_stats[0].inference_stats.fail.count == 4
     assert (await engine.infer(infer_request())).outputs
 
 

@@ -12,7 +12,6 @@ from typing import Any
 import grpc
 import numpy as np
 import pytest
-from google.protobuf import json_format
 
 from mlos.core.engine import Engine
 from mlos.wire import tensors
@@ -62,9 +61,9 @@ def test_server_live_ready_and_metadata(stub: Stub, served: Served) -> None:
     assert stub.ServerReady(inference_pb2.ServerReadyRequest()).ready
     metadata = stub.ServerMetadata(inference_pb2.ServerMetadataRequest())
     expected = served.run(served.engine.server_metadata())
-    assert metadata.name == expected["name"] == "mlos"
-    assert metadata.version == expected["version"]
-    assert list(metadata.extensions) == expected["extensions"]
+    assert metadata.name == expected.name == "mlos"
+    assert metadata.version == expected.version
+    assert list(metadata.extensions) == list(expected.extensions)
 
 
 def test_model_ready(stub: Stub) -> None:
@@ -96,9 +95,7 @@ def test_model_config_is_the_engines(stub: Stub, served: Served) -> None:
     expected = served.run(served.engine.model_config("mlp"))
     assert config.name == "mlp" and config.platform == "onnxruntime_onnx"
     assert config.input[0].data_type == inference_pb2.TYPE_FP32
-    rendered = json_format.MessageToDict(config, preserving_proto_field_name=True)
-    reparsed = json_format.ParseDict(expected, inference_pb2.ModelConfig())
-    assert rendered == json_format.MessageToDict(reparsed, preserving_proto_field_name=True)
+    assert config == expected
     code, _ = _code(stub.ModelConfig, inference_pb2.ModelConfigRequest(name="nope"))
     assert code is grpc.StatusCode.NOT_FOUND
 

@@ -21,10 +21,13 @@ import pytest
 import uvicorn
 
 from mlos.core.dataplane import Attachments
+from mlos.core.model_config import model_config
+from mlos.core.pipeline import Pipeline
+from mlos.core.stats import ModelStats
 from mlos.errors import AlreadyExists, InvalidArgument, NotFound
 from mlos.rest.app import create_app
 from mlos.wire import tensors
-from mlos_generated import smi_pb2
+from mlos_generated import inference_pb2, smi_pb2
 
 
 def _metadata(
@@ -52,6 +55,7 @@ class StubEngine:
     """An in-memory engine with the methods the REST layer calls."""
 
     def __init__(self) -> None:
+        self.pipeline = Pipeline()
         self.ready = True
         self.plugins: dict[str, smi_pb2.PluginStatus] = {}
         self.models: dict[str, smi_pb2.ModelStatus] = {}
@@ -216,64 +220,33 @@ class StubEngine:
             plugins=[smi_pb2.ProcessResources(plugin="stub", pid=1234, rss_bytes=2**20)],
         )
 
-    async def model_config(self, name: str, version: str = "") -> dict[str, Any]:
-        metadata = self._status(name, version).metadata
-        return {
-            "name": name,
-            "platform": metadata.platform,
-            "backend": "stub",
-            "max_batch_size": 0,
-            "input": [
-                {"name": t.name, "data_type": f"TYPE_{t.datatype}", "dims": list(t.shape)}
-                for t in metadata.inputs
-            ],
-            "output": [
-                {"name": t.name, "data_type": f"TYPE_{t.datatype}", "dims": list(t.shape)}
-                for t in metadata.outputs
-            ],
-        }
+    async def model_config(self, name: str, version: str = "") -> inference_pb2.ModelConfig:
+        return model_config(self._status(name, version).metadata)
 
-    async def model_statistics(self, name: str = "", version: str = "") -> dict[str, Any]:
+    async def model_statistics(
+        self, name: str = "", version: str = ""
+    ) -> inference_pb2.ModelStatisticsResponse:
         names = [self._status(name, version).name] if name else sorted(self.models)
-        duration = {"count": 0, "ns": 0}
-        stats = [
-            {
-                "name": n,
-                "version": "1",
-                "last_inference": 0,
-                "inference_count": 0,
-                "execution_count": 0,
-                "batch_stats": [],
-                "inference_stats": {
-                    k: duration
-                    for k in (
-                        "success",
-                        "fail",
-                        "queue",
-                        "compute_input",
-                        "compute_infer",
-                        "compute_output",
-                    )
-                },
-            }
-            for n in names
-        ]
-        return {"model_stats": stats}
+        return inference_pb2.ModelStatisticsResponse(
+            model_stats=[ModelStats(n, "1").to_proto() for n in names]
+        )
 
-    async def repository_index(self, ready_only: bool = False) -> list[dict[str, Any]]:
-        entries = [
-            {
-                "name": s.name,
-                "version": s.version,
-                "state": "READY" if s.state == smi_pb2.MODEL_STATE_READY else "UNAVAILABLE",
-                "reason": "",
-            }
-            for s in self.models.values()
-        ]
-        return [e for e in entries if e["state"] == "READY" or not ready_only]
+    async def repository_index(
+        self, ready_only: bool = False
+    ) -> inference_pb2.RepositoryIndexResponse:
+        index = inference_pb2.RepositoryIndexResponse()
+        for s in self.models.values():
+            ready = s.state == smi_pb2.MODEL_STATE_READY
+            if ready or not ready_only:
+                index.models.add(
+                    name=s.name, version=s.version, state="READY" if ready else "UNAVAILABLE"
+                )
+        return index
 
-    async def server_metadata(self) -> dict[str, Any]:
-        return {"name": "mlos", "version": "0.1.0", "extensions": ["binary_tensor_data"]}
+    async def server_metadata(self) -> smi_pb2.ServerMetadata:
+        return smi_pb2.ServerMetadata(
+            name="mlos", version="0.1.0", extensions=["binary_tensor_data"]
+        )
 
 
 @dataclass

@@ -89,7 +89,15 @@ def test_property_that_is_not_an_identifier(tool: ModuleType) -> None:
 
 
 def test_duplicate_operation_ids_are_rejected(tool: ModuleType) -> None:
-    operation = {"operationId": "same", "tags": ["t"], "responses": {}}
+    operation = {
+        "operationId": "same", "x-mlos-operation": "health", "tags": ["t"], "responses": {}
+    }
     document = {"paths": {"/a": {"get": operation}, "/b": {"get": operation}}}
     with pytest.raises(ValueError, match="duplicate operationId: same"):
+        tool.render_operations(document)
+
+
+def test_an_operation_without_its_mlos_operation_is_rejected(tool: ModuleType) -> None:
+    document = {"paths": {"/a": {"get": {"operationId": "a", "responses": {}}}}}
+    with pytest.raises(ValueError, match="GET /a has no x-mlos-operation"):
         tool.render_operations(document)

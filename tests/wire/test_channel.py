@@ -15,7 +15,7 @@ from mlos.wire.framing import FrameDecoder, FrameKind, encode_header
 from mlos_generated import smi_ipc, smi_pb2
 
 
-class FakePlugin(smi_ipc.PluginServicer):
+class FakePlugin(smi_ipc.PluginServicer[CallContext]):
     """A servicer with just enough behaviour to exercise the runtime."""
 
     def __init__(self) -> None:
