@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from mlos.errors import InvalidArgument, NotFound
 from mlos.sdk.base import Array, LoadedModel, ModelSpec, TensorSpec
+from mlos.tensors import DATATYPES
 from mlos_plugins.tensorflow.options import DEFAULT_MAX_BATCH_SIZE, TensorFlowConfig
 from mlos_plugins.tensorflow.runner import Runner
 
@@ -21,6 +22,13 @@ BAD_REQUEST_ERRORS: tuple[type[BaseException], ...] = (
     ValueError,
     TypeError,
 )
+
+
+def _fits(array: Array, datatype: str) -> bool:
+    """Whether `array` holds elements of `datatype` (BF16 as raw 16-bit patterns)."""
+    if datatype == "BYTES":
+        return array.dtype.kind in "OSU"
+    return bool(array.dtype == DATATYPES[datatype])
 
 
 def _batch_size(
@@ -49,6 +57,7 @@ class TensorFlowModel(LoadedModel):
         self.max_batch_size = _batch_size(runner.inputs, runner.outputs, config)
         self._runner: Runner | None = runner
         self._inputs = runner.inputs
+        self._input_types = {spec.name: spec.datatype for spec in runner.inputs}
         self._outputs = runner.outputs
         self._properties = {
             "file": str(file),
@@ -75,6 +84,7 @@ class TensorFlowModel(LoadedModel):
         runner = self._runner
         if runner is None:
             raise NotFound(f"model {self.name!r} is not loaded")
+        self._check(inputs)
         try:
             results = runner.run(inputs)
         except BAD_REQUEST_ERRORS as exc:
@@ -84,6 +94,26 @@ class TensorFlowModel(LoadedModel):
         if not outputs:
             return results
         return {name: results[name] for name in outputs if name in results}
+
+    def _check(self, inputs: Mapping[str, Array]) -> None:
+        """Refuse missing or unknown inputs and arrays of another datatype.
+
+        The plugin host checks requests against the metadata already; this keeps the model
+        safe when it is driven directly, as every loader would fail differently.
+        """
+        types = self._input_types
+        if inputs.keys() != types.keys():
+            missing = sorted(types.keys() - inputs.keys())
+            unknown = sorted(inputs.keys() - types.keys())
+            problems = [f"missing input {name!r}" for name in missing]
+            problems += [f"unknown input {name!r}" for name in unknown]
+            raise InvalidArgument(f"model {self.name!r}: {'; '.join(problems)}")
+        for name, array in inputs.items():
+            if not _fits(array, types[name]):
+                raise InvalidArgument(
+                    f"model {self.name!r}: input {name!r} holds {array.dtype}; the model "
+                    f"expects {types[name]}"
+                )
 
     def unload(self) -> None:
         """Close the runner and drop the model.
