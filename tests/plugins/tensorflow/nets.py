@@ -98,6 +98,23 @@ def colon_names() -> Any:
     )
 
 
+def datatypes() -> Any:
+    """TF1 signature over several datatypes: BF16 ``h`` [-1], BOOL ``b`` [-1], UINT8 ``u``
+    [-1, -1] → BF16 ``double`` (2h), FP16 ``half`` (h), BOOL ``not``, INT32 ``sum`` (of rows)."""
+    h = tf.compat.v1.placeholder(tf.bfloat16, [None], name="h")
+    b = tf.compat.v1.placeholder(tf.bool, [None], name="b")
+    u = tf.compat.v1.placeholder(tf.uint8, [None, None], name="u")
+    return tf.compat.v1.saved_model.signature_def_utils.predict_signature_def(
+        {"h": h, "b": b, "u": u},
+        {
+            "double": h * 2,
+            "half": tf.cast(h, tf.float16),
+            "not": tf.logical_not(b),
+            "sum": tf.reduce_sum(tf.cast(u, tf.int32), axis=1),
+        },
+    )
+
+
 def shared_feed() -> Any:
     """Two signature inputs that feed one tensor: the TF2 loader cannot read this model."""
     a = tf.compat.v1.placeholder(tf.float32, [None, 2], name="a")

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from mlos.errors import InvalidArgument, NotFound
 from mlos.sdk.base import TensorSpec
@@ -73,6 +74,36 @@ def test_both_loaders_batch_alike(tf1_dense: tuple[Path, nets.Dense], load: Load
             .max_batch_size for loader in ("v1", "v2")
         }
         assert sizes == {int(max_batch_size)}
+
+
+@pytest.mark.parametrize("loader", ["v1", "v2"])
+def test_datatypes_alike_in_both_loaders(
+    loader: str, tmp_path_factory: pytest.TempPathFactory, load: Loader
+) -> None:
+    path = nets.save_tf1(tmp_path_factory.mktemp("types") / "types", nets.datatypes)
+    model = load(path, loader=loader)
+    assert model.properties()["loader"] == loader
+    assert set(model.inputs) == {
+        TensorSpec("h", "BF16", (-1,)), TensorSpec("b", "BOOL", (-1,)),
+        TensorSpec("u", "UINT8", (-1, -1)),
+    }
+    assert set(model.outputs) == {
+        TensorSpec("double", "BF16", (-1,)), TensorSpec("half", "FP16", (-1,)),
+        TensorSpec("not", "BOOL", (-1,)), TensorSpec("sum", "INT32", (-1,)),
+    }
+    bf16 = tf.bfloat16.as_numpy_dtype
+    result = model.infer({
+        "h": np.array([1.5, -2.0], dtype=bf16).view("<u2"),  # BF16 travels as raw bits
+        "b": np.array([True, False]),
+        "u": np.array([[1, 2, 3], [4, 5, 250]], dtype=np.uint8),
+    }, [])
+    assert result["double"].dtype == np.uint16
+    np.testing.assert_array_equal(result["double"].view(bf16).astype(np.float32), [3.0, -4.0])
+    assert result["half"].dtype == np.float16
+    np.testing.assert_array_equal(result["half"], [1.5, -2.0])
+    np.testing.assert_array_equal(result["not"], [False, True])
+    assert result["sum"].dtype == np.int32
+    np.testing.assert_array_equal(result["sum"], [6, 259])
 
 
 def test_slot_export_falls_back_to_the_v1_loader(
