@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from mlos.errors import InvalidArgument, NotFound
 from mlos.sdk.base import Array, LoadedModel, ModelSpec, TensorSpec
+from mlos.tensors import DATATYPES
 from mlos_plugins.tensorflow.options import DEFAULT_MAX_BATCH_SIZE, TensorFlowConfig
 from mlos_plugins.tensorflow.runner import Runner
 
@@ -21,6 +22,28 @@ BAD_REQUEST_ERRORS: tuple[type[BaseException], ...] = (
     ValueError,
     TypeError,
 )
+
+
+def _fits(array: Array, datatype: str) -> bool:
+    """Whether `array` holds elements of `datatype` (BF16 as raw 16-bit patterns)."""
+    if datatype == "BYTES":
+        return array.dtype.kind in "OSU"
+    return bool(array.dtype == DATATYPES[datatype])
+
+
+def _describe(exc: BaseException) -> str:
+    """An error's message on one line, without the Python frames TensorFlow adds.
+
+    A graph error names the frames that built the failing node ("Detected at node ...
+    defined at (most recent call last): File ..."): paths of the loading process, no help to
+    a caller. They are dropped; the node and TensorFlow's own message remain.
+    """
+    message = getattr(exc, "message", None) or str(exc)
+    kept = [
+        line for line in message.splitlines()
+        if not line.lstrip().startswith("File ") and "(most recent call last)" not in line
+    ]
+    return " ".join(" ".join(kept).split())[:500]
 
 
 def _batch_size(
@@ -49,6 +72,7 @@ class TensorFlowModel(LoadedModel):
         self.max_batch_size = _batch_size(runner.inputs, runner.outputs, config)
         self._runner: Runner | None = runner
         self._inputs = runner.inputs
+        self._input_specs = {spec.name: spec for spec in runner.inputs}
         self._outputs = runner.outputs
         self._properties = {
             "file": str(file),
@@ -75,15 +99,41 @@ class TensorFlowModel(LoadedModel):
         runner = self._runner
         if runner is None:
             raise NotFound(f"model {self.name!r} is not loaded")
+        self._check(inputs)
         try:
             results = runner.run(inputs)
         except BAD_REQUEST_ERRORS as exc:
-            message = getattr(exc, "message", None) or str(exc)
-            text = " ".join(message.split())[:500]
-            raise InvalidArgument(f"model {self.name!r}: {text}") from exc
+            raise InvalidArgument(f"model {self.name!r}: {_describe(exc)}") from exc
         if not outputs:
             return results
         return {name: results[name] for name in outputs if name in results}
+
+    def _check(self, inputs: Mapping[str, Array]) -> None:
+        """Refuse missing or unknown inputs, and arrays of another datatype or shape.
+
+        The plugin host checks requests against the metadata already; this keeps the model
+        safe when it is driven directly, where each loader would fail in its own way.
+        """
+        specs = self._input_specs
+        if inputs.keys() != specs.keys():
+            problems = [f"missing input {name!r}" for name in sorted(specs.keys() - inputs.keys())]
+            problems += [f"unknown input {name!r}" for name in sorted(inputs.keys() - specs.keys())]
+            raise InvalidArgument(f"model {self.name!r}: {'; '.join(problems)}")
+        for name, array in inputs.items():
+            spec = specs[name]
+            if not _fits(array, spec.datatype):
+                raise InvalidArgument(
+                    f"model {self.name!r}: input {name!r} holds {array.dtype}; the model "
+                    f"expects {spec.datatype}"
+                )
+            shape = array.shape
+            if len(shape) != len(spec.shape) or any(
+                want not in (-1, dim) for dim, want in zip(shape, spec.shape, strict=True)
+            ):
+                raise InvalidArgument(
+                    f"model {self.name!r}: input {name!r} has shape {list(shape)}; the model "
+                    f"expects {list(spec.shape)}"
+                )
 
     def unload(self) -> None:
         """Close the runner and drop the model.

@@ -6,12 +6,12 @@
 ``tags``                          SavedModel MetaGraph tags, comma-separated; by default
                                   ``serve`` when the SavedModel has it, else its only one
 ``loader``                        SavedModels: ``auto`` (default: the TF2 loader, then the
-                                  TF1 session loader when TF2 cannot read the model),
+                                  TF1 session loader when TF2 cannot restore the model),
                                   ``v2`` or ``v1``
 ``intra_op_threads``              threads inside one operator; by default the CPUs this
-                                  plugin process may run on. TFLite interpreters and TF1
-                                  sessions take it per model; TF2 and Keras models share the
-                                  process's pools, set by the first model loaded
+                                  plugin process may run on. TFLite interpreters take it per
+                                  model; SavedModels (either loader) and Keras models share
+                                  the process's pools, sized by the first model loaded
 ``max_batch_size``                the largest batch reported for a model whose inputs and
                                   outputs all lead with a dynamic dimension; ``0`` turns
                                   batching off

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import ClassVar
 
@@ -107,7 +108,7 @@ class TensorFlowPlugin(ModelPlugin):
             self._threads = tf.config.threading.get_intra_op_parallelism_threads() or wanted
         elif wanted != self._threads:
             log.warning(
-                "intra_op_threads=%d: TF2 and Keras models share this process's pools of %d",
+                "intra_op_threads=%d: TensorFlow models share this process's pools of %d",
                 wanted, self._threads,
             )
         return self._threads
@@ -135,12 +136,10 @@ class TensorFlowPlugin(ModelPlugin):
 
     def _open(self, path: Path, config: TensorFlowConfig) -> Runner:
         if path.is_dir():
-            threads = config.intra_op_threads
-            if config.loader != "v1":
-                threads = self._process_threads(config.intra_op_threads)
-            runner = load_saved_model(path, config)
-            if runner.properties.get("loader") == "v1":
-                threads = config.intra_op_threads
+            # TF1 sessions run on the same process-wide operator pool as TF2 functions: the
+            # first session or eager context sizes it, so a session is given that size.
+            threads = self._process_threads(config.intra_op_threads)
+            runner = load_saved_model(path, replace(config, intra_op_threads=threads))
             runner.properties["intra_op_threads"] = str(threads)
             return runner
         if path.suffix.lower() == ".tflite" or is_tflite(path):

@@ -7,13 +7,17 @@ one) unless the config names them. Tensor names are the signature's keys exactly
 
 * The TF2 loader (`tf.saved_model.load`) serves every SavedModel written by TF2 and most TF1
   ones; the signature is a concrete function called with the keys as keyword arguments.
-* The TF1 loader runs the MetaGraph in a `tf.compat.v1.Session`, feeding and fetching the
-  signature's tensors by name. ``loader=auto`` (the default) falls back to it when a SavedModel
-  written without an object graph (TF1) fails to load in TF2.
+* The TF1 loader (`mlos_plugins.tensorflow.session`) runs the MetaGraph in a
+  `tf.compat.v1.Session`, feeding and fetching the signature's tensors by name. It needs no
+  object graph, so it also reads SavedModels whose object graph TF2 cannot restore (an old
+  export holding optimizer slots fails with ``'_UserObject' object has no attribute
+  'add_slot'``) and TF1 exports TF2 cannot wrap. ``loader=auto`` (the default) falls back to
+  it whenever the TF2 loader fails, and logs why.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -28,6 +32,7 @@ from mlos.sdk.base import TensorSpec
 from mlos_plugins.tensorflow.datatypes import datatype_for, dims, from_tensor, to_tensor
 from mlos_plugins.tensorflow.options import DEFAULT_SIGNATURE, TensorFlowConfig
 from mlos_plugins.tensorflow.runner import Array, Runner
+from mlos_plugins.tensorflow.session import load_session
 
 __all__ = ["is_saved_model", "load_saved_model"]
 
@@ -134,73 +139,62 @@ def _load_v2(directory: Path, tags: Sequence[str], signature: str) -> Runner:
     return Runner("tensorflow_savedmodel", inputs, outputs, run, holds=[loaded, function])
 
 
-def _load_v1(directory: Path, tags: Sequence[str], signature: str, threads: int) -> Runner:
-    graph = tf.Graph()
-    session_config = tf.compat.v1.ConfigProto(
-        intra_op_parallelism_threads=threads, inter_op_parallelism_threads=1
-    )
-    session = tf.compat.v1.Session(graph=graph, config=session_config)
-    try:
-        with graph.as_default():
-            meta = tf.compat.v1.saved_model.loader.load(session, list(tags), str(directory))
-    except BaseException:
-        session.close()
-        raise
-    definition = meta.signature_def[signature]
-
-    def specs(infos: Any, role: str) -> tuple[TensorSpec, ...]:
-        return tuple(
-            _spec(key, tf.as_dtype(info.dtype), _tf_shape(info.tensor_shape), role, directory)
-            for key, info in infos.items()
-        )
-
-    inputs = specs(definition.inputs, "input")
-    outputs = specs(definition.outputs, "output")
-    feeds = {key: info.name for key, info in definition.inputs.items()}
-    fetches = {key: info.name for key, info in definition.outputs.items()}
-    bf16 = {spec.name for spec in inputs if spec.datatype == "BF16"}
-    bf16_type = tf.bfloat16.as_numpy_dtype
-
-    def run(arrays: Mapping[str, Array]) -> dict[str, Array]:
-        feed = {
-            feeds[key]: array.view(bf16_type) if key in bf16 else array
-            for key, array in arrays.items()
-        }
-        result = session.run(fetches, feed_dict=feed)
-        return {name: from_tensor(value, name) for name, value in result.items()}
-
-    return Runner(
-        "tensorflow_savedmodel", inputs, outputs, run, close=session.close, holds=[graph, session]
-    )
+def _reason(exc: BaseException) -> str:
+    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {' '.join(message.split())[:300]}"
 
 
 def load_saved_model(directory: Path, config: TensorFlowConfig) -> Runner:
-    """Load the SavedModel in `directory` with the loader the config asks for."""
+    """Load the SavedModel in `directory` with the loader the config asks for.
+
+    With ``loader=auto`` a SavedModel the TF2 loader cannot restore is loaded by the TF1
+    loader; the runner's properties say which loader serves it and, after a fallback, why.
+    A SavedModel neither loader reads is an `InvalidArgument` that gives both reasons.
+    """
     proto = _read(directory)
     meta = _meta_graph(proto, config.tags, directory)
     tags = tuple(meta.meta_info_def.tags)
     signature = _signature_name(meta, config.signature, directory)
-    written_by_tf1 = not meta.HasField("object_graph_def")
-    loader = config.loader
+    threads = config.intra_op_threads
     fallback = ""
-    if loader in ("auto", "v2"):
+    if config.loader in ("auto", "v2"):
         try:
             runner = _load_v2(directory, tags, signature)
         except InvalidArgument:
             raise
         except Exception as exc:
-            if loader == "v2" or not written_by_tf1:
-                raise
-            fallback = " ".join(str(exc).split())[:300]
-            log.info("%s: the TF2 loader failed (%s); using the TF1 loader", directory, fallback)
-            loader = "v1"
+            fallback = _reason(exc)
+            if config.loader == "v2":
+                raise InvalidArgument(
+                    f"{directory}: the TF2 loader cannot restore it ({fallback}); "
+                    "config loader=auto or v1 serves it through a TF1 session"
+                ) from exc
         else:
-            loader = "v2"
-    if loader == "v1":
-        runner = _load_v1(directory, tags, signature, config.intra_op_threads)
-    runner.properties.update(
-        {"signature": signature, "tags": ",".join(tags), "loader": loader}
-    )
-    if fallback:
-        runner.properties["loader_fallback_reason"] = fallback
+            runner.properties["loader"] = "v2"
+    if config.loader == "v1" or fallback:
+        if fallback:
+            # The restore that failed built objects in reference cycles: collect them now.
+            gc.collect()
+            kind = "a TF1 export" if not meta.HasField("object_graph_def") else "its object graph"
+            log.warning(
+                "%s: the TF2 loader cannot restore %s (%s); serving it with the TF1 loader",
+                directory, kind, fallback,
+            )
+        try:
+            runner = load_session(directory, tags, signature, threads)
+        except InvalidArgument:
+            raise
+        except Exception as exc:
+            if not fallback:
+                raise
+            raise InvalidArgument(
+                f"{directory}: neither TensorFlow loader reads it; TF2: {fallback}; "
+                f"TF1: {_reason(exc)}"
+            ) from exc
+        runner.properties["loader"] = "v1"
+        if fallback:
+            runner.properties["loader_fallback_reason"] = fallback
+    log.info("%s: signature %r served by the %s loader", directory, signature,
+             runner.properties["loader"])
+    runner.properties.update({"signature": signature, "tags": ",".join(tags)})
     return runner
