@@ -29,7 +29,7 @@ import yaml
 
 from mlos.errors import InvalidArgument
 
-__all__ = ["CONFIG_ENV", "ENV_PREFIX", "KEYS", "ConfigError", "Key", "Settings"]
+__all__ = ["CONFIG_ENV", "ENV_PREFIX", "KEYS", "ConfigError", "Key", "Settings", "is_loopback"]
 
 ENV_PREFIX = "MLOS_"
 CONFIG_ENV = "MLOS_CONFIG"
@@ -127,6 +127,87 @@ def _seconds(value: Any) -> float:
     return seconds
 
 
+_ROLES = ("viewer", "inference", "operator", "admin")
+
+
+def _uid_roles(value: Any) -> dict[int, str]:
+    """`{1000: admin}` (YAML) or `1000=admin,1001=inference` (flag or environment)."""
+    if isinstance(value, Mapping):
+        pairs = list(value.items())
+    else:
+        pairs = []
+        for item in str(value).split(","):
+            if item.strip():
+                uid, sep, role = item.partition("=")
+                if not sep:
+                    raise ValueError(f"{item.strip()!r} is not UID=ROLE")
+                pairs.append((uid.strip(), role.strip()))
+    table: dict[int, str] = {}
+    for uid, role in pairs:
+        try:
+            if isinstance(uid, bool):
+                raise ValueError
+            number = int(uid)
+        except (TypeError, ValueError):
+            raise ValueError(f"{uid!r} is not a uid") from None
+        if str(role).lower() not in _ROLES:
+            raise ValueError(f"{role!r} is not a role ({', '.join(_ROLES)})")
+        table[number] = str(role).lower()
+    return table
+
+
+_RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:/s)?\s*(?::\s*(\d+))?\s*$")
+DEFAULT_RATE_LIMITS = {
+    "anonymous": "5000/s:10000",
+    "viewer": "1000/s:2000",
+    "inference": "20000/s:40000",
+    "operator": "1000/s:2000",
+    "admin": "20000/s:40000",
+}
+
+
+def _rate_limits(value: Any) -> dict[str, str]:
+    """`{inference: 100/s:200}` (YAML) or `inference=100/s:200,viewer=10/s` (flag, environment);
+    the roles not named keep their defaults."""
+    if isinstance(value, Mapping):
+        pairs = [(str(k), str(v)) for k, v in value.items()]
+    else:
+        pairs = []
+        for item in str(value).split(","):
+            if item.strip():
+                name, sep, rate = item.partition("=")
+                if not sep:
+                    raise ValueError(f"{item.strip()!r} is not ROLE=RATE")
+                pairs.append((name.strip(), rate.strip()))
+    table = dict(DEFAULT_RATE_LIMITS)
+    for name, rate in pairs:
+        if name.lower() not in DEFAULT_RATE_LIMITS:
+            raise ValueError(f"{name!r} is not a role or 'anonymous'")
+        match = _RATE.match(rate)
+        burst = match.group(2) if match is not None else None
+        if match is None or float(match.group(1)) <= 0 or (burst and int(burst) < 1):
+            raise ValueError(f"{rate!r} is not a rate (calls per second and burst: 100/s:200)")
+        table[name.lower()] = rate
+    return table
+
+
+def _count(value: Any) -> int:
+    try:
+        if isinstance(value, bool | float):
+            raise ValueError
+        count = int(value)
+    except (TypeError, ValueError):
+        count = 0
+    if count < 1:
+        raise ValueError(f"{value!r} is not a positive whole number")
+    return count
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` names the loopback interface only."""
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
 @dataclass(frozen=True)
 class Key:
     """One documented setting: its name, how to parse it, its default and what it does."""
@@ -176,6 +257,20 @@ KEYS: dict[str, Key] = {
             "The same for plugin processes; worth it with CPUs to spare (more than two)."),
         Key("demo", _bool, False,
             "Build the demo model and serve it with the onnx plugin at start.", "--demo"),
+        Key("auth", _bool, True,
+            "Require a token for every call but liveness and readiness (false: --no-auth, "
+            "for local development on a loopback address only)."),
+        Key("ipc_uid_roles", _uid_roles, None,
+            "Roles of local users on the IPC socket without a token, `UID=ROLE,...`; "
+            "default: the server's own user is admin."),
+        Key("audit_log", _path, None,
+            "File the audit log is appended to (JSON lines); default `<home>/audit.log`."),
+        Key("rate_limits", _rate_limits, None,
+            "Calls per second and burst per role and for anonymous callers (per peer), "
+            "`inference=100/s:200,...`; roles not named keep their defaults."),
+        Key("max_in_flight_per_model", _count, 512,
+            "Inference calls waiting or running per model; more are refused at once with 503 "
+            "(UNAVAILABLE) instead of queueing."),
     )
 }
 """Every setting, in documentation order."""
@@ -203,12 +298,30 @@ class Settings:
     busy_poll_us: int = 500
     plugin_busy_poll_us: int = 0
     demo: bool = False
+    auth: bool = True
+    ipc_uid_roles: Mapping[int, str] | None = None
+    """Roles of local users on the IPC socket; None stands for {the server's uid: admin}."""
+    audit_log: Path = Path()
+    """The audit log; the empty path stands for `<home>/audit.log`."""
+    rate_limits: Mapping[str, str] = dataclasses.field(
+        default_factory=lambda: dict(DEFAULT_RATE_LIMITS)
+    )
+    max_in_flight_per_model: int = 512
     config_file: Path | None = dataclasses.field(default=None, compare=False)
     """The YAML file the settings were read from, if any (not a setting itself)."""
 
     def __post_init__(self) -> None:
         if self.ipc_socket == Path():
             object.__setattr__(self, "ipc_socket", self.home / "mlos.sock")
+        if self.audit_log == Path():
+            object.__setattr__(self, "audit_log", self.home / "audit.log")
+        if self.ipc_uid_roles is None:
+            object.__setattr__(self, "ipc_uid_roles", {os.getuid(): "admin"})
+        if not self.auth and not is_loopback(self.host):
+            raise ConfigError(
+                f"auth is off and host is {self.host}: without auth the server binds a "
+                "loopback address only"
+            )
         if self.restart_backoff_initial > self.restart_backoff_max:
             raise ConfigError(
                 f"restart_backoff_initial ({self.restart_backoff_initial}) is "

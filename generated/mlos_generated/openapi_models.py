@@ -5,6 +5,8 @@ from typing import Any, Literal, Required, TypeAlias, TypedDict
 
 __all__ = [
     "ConfigDataType",
+    "CreateTokenRequest",
+    "CreateTokenResponse",
     "CudaSharedMemoryRegion",
     "CudaSharedMemoryRegisterRequest",
     "CudaSharedMemoryStatusResponse",
@@ -19,6 +21,7 @@ __all__ = [
     "InferenceResponse",
     "ListModelsResponse",
     "ListPluginsResponse",
+    "ListTokensResponse",
     "MemoryUsage",
     "MetadataTensor",
     "Model",
@@ -52,6 +55,7 @@ __all__ = [
     "RequestOutput",
     "ResourcesResponse",
     "ResponseOutput",
+    "Role",
     "ServerMetadataResponse",
     "SmiVersion",
     "StatisticDuration",
@@ -60,6 +64,7 @@ __all__ = [
     "SystemSharedMemoryStatusResponse",
     "TensorData",
     "TensorMetadata",
+    "TokenInfo",
 ]
 
 
@@ -80,6 +85,23 @@ ConfigDataType: TypeAlias = Literal[
     "TYPE_STRING",
     "TYPE_BF16",
 ]
+
+
+class CreateTokenRequest(TypedDict, total=False):
+    """The `CreateTokenRequest` schema."""
+
+    models: list[str]
+    name: Required[str]
+    rate_limit: str
+    role: Required["Role"]
+    ttl_seconds: int
+
+
+class CreateTokenResponse(TypedDict):
+    """The `CreateTokenResponse` schema."""
+
+    info: "TokenInfo"
+    token: str
 
 
 class CudaSharedMemoryRegion(TypedDict):
@@ -207,6 +229,12 @@ class ListPluginsResponse(TypedDict):
     """The `ListPluginsResponse` schema."""
 
     plugins: list["PluginStatus"]
+
+
+class ListTokensResponse(TypedDict):
+    """The `ListTokensResponse` schema."""
+
+    tokens: list["TokenInfo"]
 
 
 class MemoryUsage(TypedDict):
@@ -534,6 +562,14 @@ class ResponseOutput(TypedDict, total=False):
     shape: Required[list[int]]
 
 
+Role: TypeAlias = Literal[
+    "viewer",
+    "inference",
+    "operator",
+    "admin",
+]
+
+
 class ServerMetadataResponse(TypedDict):
     """The `ServerMetadataResponse` schema."""
 
@@ -585,3 +621,16 @@ class TensorMetadata(TypedDict):
     datatype: "Datatype"
     name: str
     shape: list[int]
+
+
+class TokenInfo(TypedDict, total=False):
+    """The `TokenInfo` schema."""
+
+    created_at: Required[int]
+    expires_at: Required[int]
+    id: Required[str]
+    models: Required[list[str]]
+    name: Required[str]
+    rate_limit: str
+    revoked_at: Required[int]
+    role: Required["Role"]

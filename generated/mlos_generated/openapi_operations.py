@@ -21,6 +21,7 @@ class Operation:
 
 OPERATIONS: tuple[Operation, ...] = (
     Operation("all_model_statistics", "GET", "/v2/models/stats", "statistics", "model_statistics"),
+    Operation("create_token", "POST", "/v1/tokens", "tokens", "create_token"),
     Operation("cuda_shared_memory_region_status", "GET", "/v2/cudasharedmemory/region/{region}/status", "shared-memory", "cuda_shm_status"),
     Operation("cuda_shared_memory_register", "POST", "/v2/cudasharedmemory/region/{region}/register", "shared-memory", "register_cuda_shm"),
     Operation("cuda_shared_memory_status", "GET", "/v2/cudasharedmemory/status", "shared-memory", "cuda_shm_status"),
@@ -33,6 +34,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("get_resources", "GET", "/v1/resources", "resources", "get_resources"),
     Operation("list_models", "GET", "/v1/models", "models", "list_models"),
     Operation("list_plugins", "GET", "/v1/plugins", "plugins", "list_plugins"),
+    Operation("list_tokens", "GET", "/v1/tokens", "tokens", "list_tokens"),
     Operation("load_plugin", "POST", "/v1/plugins/{name}/load", "plugins", "load_plugin"),
     Operation("model_config", "GET", "/v2/models/{name}/config", "model-configuration", "model_config"),
     Operation("model_infer", "POST", "/v2/models/{name}/infer", "inference", "infer"),
@@ -52,6 +54,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("repository_index", "POST", "/v2/repository/index", "repository", "repository_index"),
     Operation("repository_model_load", "POST", "/v2/repository/models/{name}/load", "repository", "load_model"),
     Operation("repository_model_unload", "POST", "/v2/repository/models/{name}/unload", "repository", "unload_model"),
+    Operation("revoke_token", "DELETE", "/v1/tokens/{id}", "tokens", "revoke_token"),
     Operation("server_live", "GET", "/v2/health/live", "inference", "server_live"),
     Operation("server_metadata", "GET", "/v2", "inference", "server_metadata"),
     Operation("server_ready", "GET", "/v2/health/ready", "inference", "server_ready"),

@@ -244,6 +244,42 @@ MLOS_GET_SERVER_METADATA: Method[smi_pb2.ServerMetadataRequest, smi_pb2.ServerMe
     response_type=smi_pb2.ServerMetadata,
 )
 
+MLOS_CREATE_TOKEN: Method[smi_pb2.CreateTokenRequest, smi_pb2.CreateTokenResponse] = Method(
+    id=0x0214,
+    service="mlos.smi.v1.MLOS",
+    name="CreateToken",
+    handler="create_token",
+    request_type=smi_pb2.CreateTokenRequest,
+    response_type=smi_pb2.CreateTokenResponse,
+)
+
+MLOS_LIST_TOKENS: Method[smi_pb2.ListTokensRequest, smi_pb2.ListTokensResponse] = Method(
+    id=0x0215,
+    service="mlos.smi.v1.MLOS",
+    name="ListTokens",
+    handler="list_tokens",
+    request_type=smi_pb2.ListTokensRequest,
+    response_type=smi_pb2.ListTokensResponse,
+)
+
+MLOS_REVOKE_TOKEN: Method[smi_pb2.TokenRef, smi_pb2.TokenInfo] = Method(
+    id=0x0216,
+    service="mlos.smi.v1.MLOS",
+    name="RevokeToken",
+    handler="revoke_token",
+    request_type=smi_pb2.TokenRef,
+    response_type=smi_pb2.TokenInfo,
+)
+
+MLOS_AUTHENTICATE: Method[smi_pb2.AuthenticateRequest, smi_pb2.AuthenticateResponse] = Method(
+    id=0x0217,
+    service="mlos.smi.v1.MLOS",
+    name="Authenticate",
+    handler="authenticate",
+    request_type=smi_pb2.AuthenticateRequest,
+    response_type=smi_pb2.AuthenticateResponse,
+)
+
 
 METHODS: dict[int, Method[object, object]] = {
     PLUGIN_DESCRIBE.id: PLUGIN_DESCRIBE,  # type: ignore[dict-item]
@@ -271,6 +307,10 @@ METHODS: dict[int, Method[object, object]] = {
     MLOS_GET_MODEL_METADATA.id: MLOS_GET_MODEL_METADATA,  # type: ignore[dict-item]
     MLOS_MODEL_READY.id: MLOS_MODEL_READY,  # type: ignore[dict-item]
     MLOS_GET_SERVER_METADATA.id: MLOS_GET_SERVER_METADATA,  # type: ignore[dict-item]
+    MLOS_CREATE_TOKEN.id: MLOS_CREATE_TOKEN,  # type: ignore[dict-item]
+    MLOS_LIST_TOKENS.id: MLOS_LIST_TOKENS,  # type: ignore[dict-item]
+    MLOS_REVOKE_TOKEN.id: MLOS_REVOKE_TOKEN,  # type: ignore[dict-item]
+    MLOS_AUTHENTICATE.id: MLOS_AUTHENTICATE,  # type: ignore[dict-item]
 }
 """Every method of this file by id."""
 
@@ -487,6 +527,30 @@ class MLOSClient:
         """Call MLOS.GetServerMetadata."""
         return await self.channel.call(MLOS_GET_SERVER_METADATA, request, timeout=timeout)
 
+    async def create_token(
+        self, request: smi_pb2.CreateTokenRequest, *, timeout: float | None = None
+    ) -> smi_pb2.CreateTokenResponse:
+        """Call MLOS.CreateToken."""
+        return await self.channel.call(MLOS_CREATE_TOKEN, request, timeout=timeout)
+
+    async def list_tokens(
+        self, request: smi_pb2.ListTokensRequest, *, timeout: float | None = None
+    ) -> smi_pb2.ListTokensResponse:
+        """Call MLOS.ListTokens."""
+        return await self.channel.call(MLOS_LIST_TOKENS, request, timeout=timeout)
+
+    async def revoke_token(
+        self, request: smi_pb2.TokenRef, *, timeout: float | None = None
+    ) -> smi_pb2.TokenInfo:
+        """Call MLOS.RevokeToken."""
+        return await self.channel.call(MLOS_REVOKE_TOKEN, request, timeout=timeout)
+
+    async def authenticate(
+        self, request: smi_pb2.AuthenticateRequest, *, timeout: float | None = None
+    ) -> smi_pb2.AuthenticateResponse:
+        """Call MLOS.Authenticate."""
+        return await self.channel.call(MLOS_AUTHENTICATE, request, timeout=timeout)
+
 
 class MLOSServicer(abc.ABC, Generic[ContextT]):
     """Implements MLOS; `mlos.wire.ServerConnection` dispatches to it."""
@@ -511,6 +575,10 @@ class MLOSServicer(abc.ABC, Generic[ContextT]):
         MLOS_GET_MODEL_METADATA,
         MLOS_MODEL_READY,
         MLOS_GET_SERVER_METADATA,
+        MLOS_CREATE_TOKEN,
+        MLOS_LIST_TOKENS,
+        MLOS_REVOKE_TOKEN,
+        MLOS_AUTHENTICATE,
     )
 
     @abc.abstractmethod
@@ -626,3 +694,27 @@ class MLOSServicer(abc.ABC, Generic[ContextT]):
         self, request: smi_pb2.ServerMetadataRequest, context: ContextT
     ) -> smi_pb2.ServerMetadata:
         """Handle MLOS.GetServerMetadata."""
+
+    @abc.abstractmethod
+    async def create_token(
+        self, request: smi_pb2.CreateTokenRequest, context: ContextT
+    ) -> smi_pb2.CreateTokenResponse:
+        """Handle MLOS.CreateToken."""
+
+    @abc.abstractmethod
+    async def list_tokens(
+        self, request: smi_pb2.ListTokensRequest, context: ContextT
+    ) -> smi_pb2.ListTokensResponse:
+        """Handle MLOS.ListTokens."""
+
+    @abc.abstractmethod
+    async def revoke_token(
+        self, request: smi_pb2.TokenRef, context: ContextT
+    ) -> smi_pb2.TokenInfo:
+        """Handle MLOS.RevokeToken."""
+
+    @abc.abstractmethod
+    async def authenticate(
+        self, request: smi_pb2.AuthenticateRequest, context: ContextT
+    ) -> smi_pb2.AuthenticateResponse:
+        """Handle MLOS.Authenticate."""

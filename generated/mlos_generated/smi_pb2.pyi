@@ -135,6 +135,33 @@ MODEL_STATE_UNLOADED: ModelState.ValueType  # 5
 """Registered, and unloaded on request (Triton's repository unload); load brings it back."""
 global___ModelState = ModelState
 
+class _Role:
+    ValueType = typing.NewType("ValueType", builtins.int)
+    V: typing_extensions.TypeAlias = ValueType
+
+class _RoleEnumTypeWrapper(google.protobuf.internal.enum_type_wrapper._EnumTypeWrapper[_Role.ValueType], builtins.type):
+    DESCRIPTOR: google.protobuf.descriptor.EnumDescriptor
+    ROLE_UNSPECIFIED: _Role.ValueType  # 0
+    ROLE_VIEWER: _Role.ValueType  # 1
+    ROLE_INFERENCE: _Role.ValueType  # 2
+    ROLE_OPERATOR: _Role.ValueType  # 3
+    ROLE_ADMIN: _Role.ValueType  # 4
+
+class Role(_Role, metaclass=_RoleEnumTypeWrapper):
+    """----- access: tokens and roles --------------------------------------------------------------
+
+    What a caller may do. Each role may do what the roles before it may: a viewer reads state, an
+    inference caller also runs inference, an operator also registers, loads and removes plugins and
+    models, an admin also manages tokens and server settings.
+    """
+
+ROLE_UNSPECIFIED: Role.ValueType  # 0
+ROLE_VIEWER: Role.ValueType  # 1
+ROLE_INFERENCE: Role.ValueType  # 2
+ROLE_OPERATOR: Role.ValueType  # 3
+ROLE_ADMIN: Role.ValueType  # 4
+global___Role = Role
+
 @typing.final
 class Error(google.protobuf.message.Message):
     """A structured error. Carried in IPC error frames and in management responses."""
@@ -1382,6 +1409,181 @@ class ServerMetadata(google.protobuf.message.Message):
     def ClearField(self, field_name: typing.Literal["extensions", b"extensions", "name", b"name", "version", b"version"]) -> None: ...
 
 global___ServerMetadata = ServerMetadata
+
+@typing.final
+class TokenInfo(google.protobuf.message.Message):
+    """An API token as the server shows it: never its secret."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    ID_FIELD_NUMBER: builtins.int
+    NAME_FIELD_NUMBER: builtins.int
+    ROLE_FIELD_NUMBER: builtins.int
+    MODELS_FIELD_NUMBER: builtins.int
+    CREATED_AT_FIELD_NUMBER: builtins.int
+    EXPIRES_AT_FIELD_NUMBER: builtins.int
+    REVOKED_AT_FIELD_NUMBER: builtins.int
+    RATE_LIMIT_FIELD_NUMBER: builtins.int
+    id: builtins.str
+    """Public identifier, also the first part of the token itself."""
+    name: builtins.str
+    role: global___Role.ValueType
+    created_at: builtins.int
+    """Seconds since the epoch; 0: never (expires_at) or not yet (revoked_at)."""
+    expires_at: builtins.int
+    revoked_at: builtins.int
+    rate_limit: builtins.str
+    """The token's own rate limit, "RATE/s:BURST"; empty: its role's."""
+    @property
+    def models(self) -> google.protobuf.internal.containers.RepeatedScalarFieldContainer[builtins.str]:
+        """Models the token may address; empty: every model."""
+
+    def __init__(
+        self,
+        *,
+        id: builtins.str = ...,
+        name: builtins.str = ...,
+        role: global___Role.ValueType = ...,
+        models: collections.abc.Iterable[builtins.str] | None = ...,
+        created_at: builtins.int = ...,
+        expires_at: builtins.int = ...,
+        revoked_at: builtins.int = ...,
+        rate_limit: builtins.str = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["created_at", b"created_at", "expires_at", b"expires_at", "id", b"id", "models", b"models", "name", b"name", "rate_limit", b"rate_limit", "revoked_at", b"revoked_at", "role", b"role"]) -> None: ...
+
+global___TokenInfo = TokenInfo
+
+@typing.final
+class CreateTokenRequest(google.protobuf.message.Message):
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: builtins.int
+    ROLE_FIELD_NUMBER: builtins.int
+    MODELS_FIELD_NUMBER: builtins.int
+    TTL_SECONDS_FIELD_NUMBER: builtins.int
+    RATE_LIMIT_FIELD_NUMBER: builtins.int
+    name: builtins.str
+    role: global___Role.ValueType
+    ttl_seconds: builtins.int
+    """Lifetime in seconds; 0: the token does not expire."""
+    rate_limit: builtins.str
+    """The token's own rate limit, "RATE/s:BURST" (for example "50/s:100"); empty: its role's."""
+    @property
+    def models(self) -> google.protobuf.internal.containers.RepeatedScalarFieldContainer[builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        name: builtins.str = ...,
+        role: global___Role.ValueType = ...,
+        models: collections.abc.Iterable[builtins.str] | None = ...,
+        ttl_seconds: builtins.int = ...,
+        rate_limit: builtins.str = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["models", b"models", "name", b"name", "rate_limit", b"rate_limit", "role", b"role", "ttl_seconds", b"ttl_seconds"]) -> None: ...
+
+global___CreateTokenRequest = CreateTokenRequest
+
+@typing.final
+class CreateTokenResponse(google.protobuf.message.Message):
+    """The only answer that carries the token's secret: it is stored hashed and shown once."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    TOKEN_FIELD_NUMBER: builtins.int
+    INFO_FIELD_NUMBER: builtins.int
+    token: builtins.str
+    @property
+    def info(self) -> global___TokenInfo: ...
+    def __init__(
+        self,
+        *,
+        token: builtins.str = ...,
+        info: global___TokenInfo | None = ...,
+    ) -> None: ...
+    def HasField(self, field_name: typing.Literal["info", b"info"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["info", b"info", "token", b"token"]) -> None: ...
+
+global___CreateTokenResponse = CreateTokenResponse
+
+@typing.final
+class ListTokensRequest(google.protobuf.message.Message):
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+
+global___ListTokensRequest = ListTokensRequest
+
+@typing.final
+class ListTokensResponse(google.protobuf.message.Message):
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    TOKENS_FIELD_NUMBER: builtins.int
+    @property
+    def tokens(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___TokenInfo]: ...
+    def __init__(
+        self,
+        *,
+        tokens: collections.abc.Iterable[global___TokenInfo] | None = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["tokens", b"tokens"]) -> None: ...
+
+global___ListTokensResponse = ListTokensResponse
+
+@typing.final
+class TokenRef(google.protobuf.message.Message):
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    ID_FIELD_NUMBER: builtins.int
+    id: builtins.str
+    def __init__(
+        self,
+        *,
+        id: builtins.str = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["id", b"id"]) -> None: ...
+
+global___TokenRef = TokenRef
+
+@typing.final
+class AuthenticateRequest(google.protobuf.message.Message):
+    """Present a token on a connection that carries no per-call credentials (IPC): the calls that
+    follow on the connection run as its principal.
+    """
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    TOKEN_FIELD_NUMBER: builtins.int
+    token: builtins.str
+    def __init__(
+        self,
+        *,
+        token: builtins.str = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["token", b"token"]) -> None: ...
+
+global___AuthenticateRequest = AuthenticateRequest
+
+@typing.final
+class AuthenticateResponse(google.protobuf.message.Message):
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    PRINCIPAL_FIELD_NUMBER: builtins.int
+    ROLE_FIELD_NUMBER: builtins.int
+    principal: builtins.str
+    """Who the calls of the connection run as ("token:<id>" or "uid:<n>"), and with which role."""
+    role: global___Role.ValueType
+    def __init__(
+        self,
+        *,
+        principal: builtins.str = ...,
+        role: global___Role.ValueType = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["principal", b"principal", "role", b"role"]) -> None: ...
+
+global___AuthenticateResponse = AuthenticateResponse
 
 SMI_VERSION_FIELD_NUMBER: builtins.int
 smi_version: google.protobuf.internal.extension_dict._ExtensionFieldDescriptor[google.protobuf.descriptor_pb2.FileOptions, builtins.str]

@@ -434,6 +434,26 @@ class MLOSStub:
                 request_serializer=mlos__generated_dot_smi__pb2.ServerMetadataRequest.SerializeToString,
                 response_deserializer=mlos__generated_dot_smi__pb2.ServerMetadata.FromString,
                 _registered_method=True)
+        self.CreateToken = channel.unary_unary(
+                '/mlos.smi.v1.MLOS/CreateToken',
+                request_serializer=mlos__generated_dot_smi__pb2.CreateTokenRequest.SerializeToString,
+                response_deserializer=mlos__generated_dot_smi__pb2.CreateTokenResponse.FromString,
+                _registered_method=True)
+        self.ListTokens = channel.unary_unary(
+                '/mlos.smi.v1.MLOS/ListTokens',
+                request_serializer=mlos__generated_dot_smi__pb2.ListTokensRequest.SerializeToString,
+                response_deserializer=mlos__generated_dot_smi__pb2.ListTokensResponse.FromString,
+                _registered_method=True)
+        self.RevokeToken = channel.unary_unary(
+                '/mlos.smi.v1.MLOS/RevokeToken',
+                request_serializer=mlos__generated_dot_smi__pb2.TokenRef.SerializeToString,
+                response_deserializer=mlos__generated_dot_smi__pb2.TokenInfo.FromString,
+                _registered_method=True)
+        self.Authenticate = channel.unary_unary(
+                '/mlos.smi.v1.MLOS/Authenticate',
+                request_serializer=mlos__generated_dot_smi__pb2.AuthenticateRequest.SerializeToString,
+                response_deserializer=mlos__generated_dot_smi__pb2.AuthenticateResponse.FromString,
+                _registered_method=True)
 
 
 class MLOSServicer:
@@ -554,6 +574,30 @@ class MLOSServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateToken(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTokens(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeToken(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Authenticate(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MLOSServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -651,6 +695,26 @@ def add_MLOSServicer_to_server(servicer, server):
                     servicer.GetServerMetadata,
                     request_deserializer=mlos__generated_dot_smi__pb2.ServerMetadataRequest.FromString,
                     response_serializer=mlos__generated_dot_smi__pb2.ServerMetadata.SerializeToString,
+            ),
+            'CreateToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateToken,
+                    request_deserializer=mlos__generated_dot_smi__pb2.CreateTokenRequest.FromString,
+                    response_serializer=mlos__generated_dot_smi__pb2.CreateTokenResponse.SerializeToString,
+            ),
+            'ListTokens': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTokens,
+                    request_deserializer=mlos__generated_dot_smi__pb2.ListTokensRequest.FromString,
+                    response_serializer=mlos__generated_dot_smi__pb2.ListTokensResponse.SerializeToString,
+            ),
+            'RevokeToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeToken,
+                    request_deserializer=mlos__generated_dot_smi__pb2.TokenRef.FromString,
+                    response_serializer=mlos__generated_dot_smi__pb2.TokenInfo.SerializeToString,
+            ),
+            'Authenticate': grpc.unary_unary_rpc_method_handler(
+                    servicer.Authenticate,
+                    request_deserializer=mlos__generated_dot_smi__pb2.AuthenticateRequest.FromString,
+                    response_serializer=mlos__generated_dot_smi__pb2.AuthenticateResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1166,6 +1230,114 @@ class MLOS:
             '/mlos.smi.v1.MLOS/GetServerMetadata',
             mlos__generated_dot_smi__pb2.ServerMetadataRequest.SerializeToString,
             mlos__generated_dot_smi__pb2.ServerMetadata.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mlos.smi.v1.MLOS/CreateToken',
+            mlos__generated_dot_smi__pb2.CreateTokenRequest.SerializeToString,
+            mlos__generated_dot_smi__pb2.CreateTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTokens(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mlos.smi.v1.MLOS/ListTokens',
+            mlos__generated_dot_smi__pb2.ListTokensRequest.SerializeToString,
+            mlos__generated_dot_smi__pb2.ListTokensResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mlos.smi.v1.MLOS/RevokeToken',
+            mlos__generated_dot_smi__pb2.TokenRef.SerializeToString,
+            mlos__generated_dot_smi__pb2.TokenInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Authenticate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mlos.smi.v1.MLOS/Authenticate',
+            mlos__generated_dot_smi__pb2.AuthenticateRequest.SerializeToString,
+            mlos__generated_dot_smi__pb2.AuthenticateResponse.FromString,
             options,
             channel_credentials,
             insecure,

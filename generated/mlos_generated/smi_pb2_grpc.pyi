@@ -261,6 +261,26 @@ class MLOSStub:
         mlos_generated.smi_pb2.ServerMetadata,
     ]
 
+    CreateToken: grpc.UnaryUnaryMultiCallable[
+        mlos_generated.smi_pb2.CreateTokenRequest,
+        mlos_generated.smi_pb2.CreateTokenResponse,
+    ]
+
+    ListTokens: grpc.UnaryUnaryMultiCallable[
+        mlos_generated.smi_pb2.ListTokensRequest,
+        mlos_generated.smi_pb2.ListTokensResponse,
+    ]
+
+    RevokeToken: grpc.UnaryUnaryMultiCallable[
+        mlos_generated.smi_pb2.TokenRef,
+        mlos_generated.smi_pb2.TokenInfo,
+    ]
+
+    Authenticate: grpc.UnaryUnaryMultiCallable[
+        mlos_generated.smi_pb2.AuthenticateRequest,
+        mlos_generated.smi_pb2.AuthenticateResponse,
+    ]
+
 class MLOSAsyncStub:
     Health: grpc.aio.UnaryUnaryMultiCallable[
         mlos_generated.smi_pb2.HealthRequest,
@@ -356,6 +376,26 @@ class MLOSAsyncStub:
     GetServerMetadata: grpc.aio.UnaryUnaryMultiCallable[
         mlos_generated.smi_pb2.ServerMetadataRequest,
         mlos_generated.smi_pb2.ServerMetadata,
+    ]
+
+    CreateToken: grpc.aio.UnaryUnaryMultiCallable[
+        mlos_generated.smi_pb2.CreateTokenRequest,
+        mlos_generated.smi_pb2.CreateTokenResponse,
+    ]
+
+    ListTokens: grpc.aio.UnaryUnaryMultiCallable[
+        mlos_generated.smi_pb2.ListTokensRequest,
+        mlos_generated.smi_pb2.ListTokensResponse,
+    ]
+
+    RevokeToken: grpc.aio.UnaryUnaryMultiCallable[
+        mlos_generated.smi_pb2.TokenRef,
+        mlos_generated.smi_pb2.TokenInfo,
+    ]
+
+    Authenticate: grpc.aio.UnaryUnaryMultiCallable[
+        mlos_generated.smi_pb2.AuthenticateRequest,
+        mlos_generated.smi_pb2.AuthenticateResponse,
     ]
 
 class MLOSServicer(metaclass=abc.ABCMeta):
@@ -492,5 +532,33 @@ class MLOSServicer(metaclass=abc.ABCMeta):
         request: mlos_generated.smi_pb2.ServerMetadataRequest,
         context: _ServicerContext,
     ) -> typing.Union[mlos_generated.smi_pb2.ServerMetadata, collections.abc.Awaitable[mlos_generated.smi_pb2.ServerMetadata]]: ...
+
+    @abc.abstractmethod
+    def CreateToken(
+        self,
+        request: mlos_generated.smi_pb2.CreateTokenRequest,
+        context: _ServicerContext,
+    ) -> typing.Union[mlos_generated.smi_pb2.CreateTokenResponse, collections.abc.Awaitable[mlos_generated.smi_pb2.CreateTokenResponse]]: ...
+
+    @abc.abstractmethod
+    def ListTokens(
+        self,
+        request: mlos_generated.smi_pb2.ListTokensRequest,
+        context: _ServicerContext,
+    ) -> typing.Union[mlos_generated.smi_pb2.ListTokensResponse, collections.abc.Awaitable[mlos_generated.smi_pb2.ListTokensResponse]]: ...
+
+    @abc.abstractmethod
+    def RevokeToken(
+        self,
+        request: mlos_generated.smi_pb2.TokenRef,
+        context: _ServicerContext,
+    ) -> typing.Union[mlos_generated.smi_pb2.TokenInfo, collections.abc.Awaitable[mlos_generated.smi_pb2.TokenInfo]]: ...
+
+    @abc.abstractmethod
+    def Authenticate(
+        self,
+        request: mlos_generated.smi_pb2.AuthenticateRequest,
+        context: _ServicerContext,
+    ) -> typing.Union[mlos_generated.smi_pb2.AuthenticateResponse, collections.abc.Awaitable[mlos_generated.smi_pb2.AuthenticateResponse]]: ...
 
 def add_MLOSServicer_to_server(servicer: MLOSServicer, server: typing.Union[grpc.Server, grpc.aio.Server]) -> None: ...

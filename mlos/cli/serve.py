@@ -24,6 +24,8 @@ _FLAGS: dict[str, str] = {
 def settings_from(ctx: Context) -> Settings:
     """The server settings from the command line, the environment and the config file."""
     flags = {name: getattr(ctx.args, name, None) for name in (*_FLAGS, "demo", "config")}
+    if getattr(ctx.args, "no_auth", False):
+        flags["auth"] = False
     return Settings.load(flags, ctx.env)
 
 
@@ -64,5 +66,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.add_argument(
         "--demo", action="store_true", default=None,
         help=f"{KEYS['demo'].help} [{KEYS['demo'].env}]",
+    )
+    parser.add_argument(
+        "--no-auth", action="store_true", dest="no_auth",
+        help="serve without authentication, for local development: refused on any address "
+        f"but loopback [{KEYS['auth'].env}=false]",
     )
     parser.set_defaults(func=cmd_serve)

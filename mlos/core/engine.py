@@ -11,9 +11,13 @@ from pathlib import Path
 from typing import Protocol
 
 import mlos
+from mlos.config import DEFAULT_RATE_LIMITS
 from mlos.core.arena import Arenas, sweep
+from mlos.core.audit import AuditLog
+from mlos.core.auth import ROLE_NAMES, Authenticator, Principal, role_by_name
 from mlos.core.dataplane import Attachments
 from mlos.core.exchange import attach, exchange
+from mlos.core.limits import Admission, Rate, RateLimiter
 from mlos.core.model_config import model_config
 from mlos.core.models import ModelRegistry
 from mlos.core.pipeline import Pipeline
@@ -22,6 +26,7 @@ from mlos.core.resources import ResourceMonitor
 from mlos.core.shm import Region, RegionStatus, SystemSharedMemory
 from mlos.core.stats import StatsBook
 from mlos.core.store import RegistryStore
+from mlos.core.tokens import ADMIN_TOKEN_FILE, TokenBook, ensure_admin_token
 from mlos.errors import InvalidArgument, MLOSError, NotFound
 from mlos.loop import PLUGIN_BUSY_POLL_ENV
 from mlos.validation import check_infer_request
@@ -90,7 +95,32 @@ class Engine:
         self.stats = StatsBook()
         self.shm = SystemSharedMemory()
         self.arenas = Arenas()
+        self.tokens = TokenBook(self.store)
+        self.auth = bool(getattr(settings, "auth", False))
         self.pipeline = Pipeline()
+        audit_path = getattr(settings, "audit_log", None)
+        self.audit = AuditLog(Path(audit_path)) if audit_path else None
+        if self.audit is not None:
+            self.pipeline.add(self.audit, order=5)
+        rates = {**DEFAULT_RATE_LIMITS, **(getattr(settings, "rate_limits", None) or {})}
+        self.pipeline.add(
+            RateLimiter(
+                {role: Rate.parse(rates[name]) for role, name in ROLE_NAMES.items()},
+                Rate.parse(rates["anonymous"]),
+                self.tokens.rate_limit_of,
+            ),
+            order=20,
+        )
+        self.admission = Admission(int(getattr(settings, "max_in_flight_per_model", 512)))
+        self.pipeline.add(self.admission, order=30)
+        if self.auth:
+            uid_roles = getattr(settings, "ipc_uid_roles", None) or {}
+            self.pipeline.add(
+                Authenticator(
+                    self.tokens, {uid: role_by_name(role) for uid, role in uid_roles.items()}
+                ),
+                order=10,
+            )
         self.started = False
 
     # -- lifetime -----------------------------------------------------------------------------
@@ -98,6 +128,8 @@ class Engine:
     async def start(self) -> None:
         """Start every plugin that should run and load its models (state from the registry)."""
         sweep()  # shared-memory segments left by a core that was killed
+        if self.auth:
+            ensure_admin_token(self.tokens, self.home / ADMIN_TOKEN_FILE)
         await self.plugins.start_all()
         self.started = True
 
@@ -108,6 +140,8 @@ class Engine:
         self.arenas.close()
         self.shm.close()
         self.resource_monitor.close()
+        if self.audit is not None:
+            self.audit.close()
         self.store.close()
 
     async def _plugin_ready(self, plugin: str) -> None:
@@ -374,6 +408,34 @@ class Engine:
 
     async def unregister_cuda_shm(self, name: str = "") -> None:
         """Nothing to unregister: succeeds, as Triton does for unknown regions."""
+
+    # -- tokens -------------------------------------------------------------------------------
+
+    async def create_token(
+        self, request: smi_pb2.CreateTokenRequest
+    ) -> smi_pb2.CreateTokenResponse:
+        """A new token; the answer is the only place its secret ever appears."""
+        token, record = self.tokens.create(
+            request.name,
+            request.role,
+            tuple(request.models),
+            request.ttl_seconds,
+            request.rate_limit,
+        )
+        return smi_pb2.CreateTokenResponse(token=token, info=record.info())
+
+    async def list_tokens(self) -> smi_pb2.ListTokensResponse:
+        """Every token, without secrets."""
+        return smi_pb2.ListTokensResponse(tokens=[r.info() for r in self.tokens.all()])
+
+    async def revoke_token(self, token_id: str) -> smi_pb2.TokenInfo:
+        """Revoke a token for good."""
+        return self.tokens.revoke(token_id).info()
+
+    def authenticate(self, token: str) -> Principal:
+        """The principal a token stands for (Unauthenticated when it is not valid)."""
+        record = self.tokens.verify(token)
+        return Principal(f"token:{record.id}", record.role, frozenset(record.models))
 
     # -- resources ----------------------------------------------------------------------------
 

@@ -48,7 +48,7 @@ def _table(access: Access, *names: str) -> dict[str, Operation]:
 
 
 OPERATIONS: dict[str, Operation] = {
-    **_table(Access.OPEN, "server_live", "server_ready"),
+    **_table(Access.OPEN, "server_live", "server_ready", "authenticate"),
     **_table(
         Access.READ,
         "health",
@@ -85,7 +85,10 @@ OPERATIONS: dict[str, Operation] = {
         "load_model",
         "unload_model",
     ),
-    **_table(Access.ADMIN, "trace_setting", "log_settings"),
+    **_table(
+        Access.ADMIN, "create_token", "list_tokens", "revoke_token", "trace_setting",
+        "log_settings",
+    ),
 }
 """Every operation by name."""
 

@@ -45,8 +45,8 @@ class Caller:
     """Who calls: the transport, the peer and the credentials it presented.
 
     An IPC connection keeps one caller for all its calls. `token` is the bearer token as
-    presented (it is never logged nor echoed); `principal` is who the token (or the peer's uid)
-    turned out to be, once an interceptor has established it.
+    presented (it is never logged nor echoed); `principal` and `role` are who the token (or the
+    peer's uid) turned out to be, once an interceptor has established it.
     """
 
     transport: Transport
@@ -54,6 +54,8 @@ class Caller:
     token: str | None = None
     uid: int | None = None
     principal: str | None = None
+    role: int | None = None
+    """The principal's `smi.v1.Role`, once established."""
 
 
 @dataclass(slots=True)

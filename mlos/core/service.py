@@ -8,6 +8,7 @@ message and the :class:`~mlos.core.pipeline.Call` it runs in, and returns the re
 
 from __future__ import annotations
 
+from mlos.core.auth import CONNECTION_PRINCIPAL
 from mlos.core.dataplane import Dataplane
 from mlos.core.operations import Operation, operation
 from mlos.core.pipeline import Call
@@ -40,6 +41,10 @@ MLOS_OPERATIONS: dict[str, Operation] = {
         (smi_ipc.MLOS_GET_MODEL_METADATA, "model_metadata"),
         (smi_ipc.MLOS_MODEL_READY, "model_ready"),
         (smi_ipc.MLOS_GET_SERVER_METADATA, "server_metadata"),
+        (smi_ipc.MLOS_CREATE_TOKEN, "create_token"),
+        (smi_ipc.MLOS_LIST_TOKENS, "list_tokens"),
+        (smi_ipc.MLOS_REVOKE_TOKEN, "revoke_token"),
+        (smi_ipc.MLOS_AUTHENTICATE, "authenticate"),
     )
 }
 """The operation of each MLOS service method, by handler name (`register_plugin`)."""
@@ -184,3 +189,30 @@ class MLOSService(smi_ipc.MLOSServicer[Call]):
     ) -> smi_pb2.ServerMetadata:
         """Server name, version and Open Inference Protocol extensions."""
         return await self._engine.server_metadata()
+
+    async def create_token(
+        self, request: smi_pb2.CreateTokenRequest, call: Call
+    ) -> smi_pb2.CreateTokenResponse:
+        """Create a token; the answer carries its secret, once."""
+        return await self._engine.create_token(request)
+
+    async def list_tokens(
+        self, request: smi_pb2.ListTokensRequest, call: Call
+    ) -> smi_pb2.ListTokensResponse:
+        """Every token, without secrets."""
+        return await self._engine.list_tokens()
+
+    async def revoke_token(self, request: smi_pb2.TokenRef, call: Call) -> smi_pb2.TokenInfo:
+        """Revoke a token for good."""
+        return await self._engine.revoke_token(request.id)
+
+    async def authenticate(
+        self, request: smi_pb2.AuthenticateRequest, call: Call
+    ) -> smi_pb2.AuthenticateResponse:
+        """Check a token; on a connection (IPC), the calls that follow run as its principal."""
+        principal = self._engine.authenticate(request.token)
+        if call.connection is not None:
+            call.connection.state[CONNECTION_PRINCIPAL] = principal
+        return smi_pb2.AuthenticateResponse(
+            principal=principal.name, role=smi_pb2.Role.ValueType(principal.role)
+        )

@@ -29,7 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-__all__ = ["ModelRecord", "PluginRecord", "RegistryStore"]
+__all__ = ["ModelRecord", "PluginRecord", "RegistryStore", "upsert"]
 
 metadata = MetaData()
 
@@ -89,8 +89,8 @@ class RegistryStore:
         # Writes are built once with bound parameters: building a statement per call costs
         # several times what SQLite takes to run it.
         dialect = self.engine.dialect.name
-        self._put_plugin = _upsert(dialect, plugins_table, ["name"])
-        self._put_model = _upsert(dialect, models_table, ["name", "version"])
+        self._put_plugin = upsert(dialect, plugins_table, ["name"])
+        self._put_model = upsert(dialect, models_table, ["name", "version"])
         self._delete_plugin = delete(plugins_table).where(
             plugins_table.c.name == bindparam("key_name")
         )
@@ -173,7 +173,7 @@ class RegistryStore:
             conn.execute(statement, values)
 
 
-def _upsert(dialect: str, table: Table, keys: list[str]) -> Any:
+def upsert(dialect: str, table: Table, keys: list[str]) -> Any:
     """INSERT ... ON CONFLICT (keys) DO UPDATE of every other column, with a bound parameter
     per column (named like the column)."""
     if dialect == "postgresql":

@@ -7,8 +7,9 @@ Request path, outermost first:
 1. :class:`~mlos.rest.middleware.BodyLimit` — 413 for a body over the limit;
 2. :class:`~mlos.rest.middleware.ErrorBoundary` — every exception becomes an error response
    (problem details on /v1, `{"error": ...}` on /v2; see :mod:`mlos.rest.problems`);
-3. connexion's middleware: routing by operationId, security, parameter validation, and body
-   parsing and validation by :class:`~mlos.rest.body.JSONBody`;
+3. connexion's middleware: routing by operationId, parameter validation, and body parsing and
+   validation by :class:`~mlos.rest.body.JSONBody` (not connexion's security: the spec's
+   bearer scheme is enforced once for every transport by the core's pipeline);
 4. :class:`Dispatcher` — describes the call for the core's pipeline (its operation from the
    spec's `x-mlos-operation`, the caller's address and bearer token, the model) and runs the
    operation's handler through it (:mod:`mlos.rest.management`, :mod:`mlos.rest.inference`,
@@ -33,7 +34,6 @@ from connexion.middleware import ConnexionMiddleware
 from connexion.middleware.lifespan import LifespanMiddleware
 from connexion.middleware.request_validation import RequestValidationMiddleware
 from connexion.middleware.routing import RoutingMiddleware
-from connexion.middleware.security import SecurityMiddleware
 from connexion.validators import VALIDATOR_MAP
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
@@ -188,7 +188,6 @@ def create_app(
         Dispatcher(table, engine.pipeline),
         middlewares=[
             RoutingMiddleware,
-            SecurityMiddleware,
             RequestValidationMiddleware,
             LifespanMiddleware,
         ],

@@ -14,6 +14,7 @@ from urllib.parse import quote
 from google.protobuf.message import Message
 from starlette.responses import Response
 
+from mlos.core.auth import role_by_name
 from mlos.core.dataplane import Dataplane
 from mlos.core.pipeline import Call
 from mlos.core.service import MLOSService
@@ -35,6 +36,7 @@ _HEALTH = smi_pb2.HealthRequest()
 _RESOURCES = smi_pb2.ResourcesRequest()
 _LIST_PLUGINS = smi_pb2.ListPluginsRequest()
 _LIST_MODELS = smi_pb2.ListModelsRequest()
+_LIST_TOKENS = smi_pb2.ListTokensRequest()
 
 
 def _plugin(request: Request) -> smi_pb2.PluginRef:
@@ -132,3 +134,24 @@ class Management:
         return _json(await self._service.remove_model(_model(request), call))
 
     remove_model_version = remove_model
+
+    # ----- tokens --------------------------------------------------------------------------
+
+    async def create_token(self, request: Request, call: Call) -> Response:
+        """Create a token (201); the body carries its secret, this once."""
+        body = dict(request.body.json)
+        role = body.pop("role")
+        message = from_json(body, smi_pb2.CreateTokenRequest())
+        message.role = smi_pb2.Role.ValueType(role_by_name(role))
+        created = await self._service.create_token(message, call)
+        location = f"/v1/tokens/{quote(created.info.id, safe='')}"
+        return _json(created, 201, {"Location": location, "Cache-Control": "no-store"})
+
+    async def list_tokens(self, request: Request, call: Call) -> Response:
+        """Every token, without secrets."""
+        return _json(await self._service.list_tokens(_LIST_TOKENS, call))
+
+    async def revoke_token(self, request: Request, call: Call) -> Response:
+        """Revoke a token for good."""
+        ref = smi_pb2.TokenRef(id=request.path["id"])
+        return _json(await self._service.revoke_token(ref, call))

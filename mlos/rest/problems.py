@@ -9,6 +9,7 @@ status table live only here.
 from __future__ import annotations
 
 import logging
+import math
 from http import HTTPStatus
 
 from starlette.exceptions import HTTPException
@@ -84,6 +85,16 @@ def _problem_detail(exc: Exception) -> tuple[int, str, dict[str, str] | None]:
     return exc.status_code, str(exc.detail or _title(exc.status_code)), headers
 
 
+def _headers_for(error: MLOSError) -> dict[str, str] | None:
+    """`WWW-Authenticate` on 401, `Retry-After` (whole seconds) when the core says when."""
+    if error.code is StatusCode.UNAUTHENTICATED:
+        return {"WWW-Authenticate": 'Bearer realm="mlos"'}
+    retry_after = error.details.get("retry_after")
+    if retry_after:
+        return {"Retry-After": str(max(1, math.ceil(float(retry_after))))}
+    return None
+
+
 def handle_exception(scope: Scope, exc: Exception) -> Response:
     """Answer any exception that escaped a handler or the middleware below it.
 
@@ -97,7 +108,9 @@ def handle_exception(scope: Scope, exc: Exception) -> Response:
     path: str = scope.get("path", "")
     method: str = scope.get("method", "")
     if isinstance(exc, MLOSError):
-        return error_response(path, http_status_for(exc.code), exc.message, exc.code)
+        return error_response(
+            path, http_status_for(exc.code), exc.message, exc.code, _headers_for(exc)
+        )
     if isinstance(exc, ProblemException | HTTPException):
         status, detail, headers = _problem_detail(exc)
         if status >= 500:

@@ -6,7 +6,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from google.protobuf.message import Message
 
@@ -36,17 +36,20 @@ class Method(Generic[RequestT, ResponseT]):
 
 
 class ConnectionHooks:
-    """Clean-ups to run when a connection closes (a region it registered, for example).
+    """Clean-ups to run when a connection closes (a region it registered, for example), and
+    the state the server keeps for the connection.
 
     One added after the connection closed runs at once, so a call that finishes late still
     cleans up after itself.
     """
 
-    __slots__ = ("_callbacks", "closed")
+    __slots__ = ("_callbacks", "closed", "state")
 
     def __init__(self) -> None:
         self._callbacks: list[Callable[[], None]] = []
         self.closed = False
+        self.state: dict[str, Any] = {}
+        """What the server keeps per connection (who it authenticated as, for example)."""
 
     def add(self, callback: Callable[[], None]) -> None:
         """Run `callback` when the connection closes (now, if it has)."""

@@ -6,10 +6,10 @@ from pathlib import Path
 
 from sqlalchemy.dialects import postgresql
 
-from mlos.core.store import ModelRecord, PluginRecord, RegistryStore, _upsert, models_table
+from mlos.core.store import ModelRecord, PluginRecord, RegistryStore, upsert, models_table
 
 
-def test_plugins_are_upserted_deleted_and_survive_a_reopen(tmp_path: Path) -> None:
+def test_plugins_areupserted_deleted_and_survive_a_reopen(tmp_path: Path) -> None:
     store = RegistryStore.sqlite(tmp_path / "registry.db")
     store.put_plugin(PluginRecord("onnx", "", "entry_point", "onnx"))
     store.put_plugin(PluginRecord("torch", "", "entry_point", "torch"))
@@ -38,8 +38,8 @@ def test_models_are_keyed_by_name_and_version(tmp_path: Path) -> None:
     store.close()
 
 
-def test_the_postgresql_upsert_updates_every_column_but_the_key() -> None:
-    statement = _upsert("postgresql", models_table, ["name", "version"])
+def test_the_postgresqlupsert_updates_every_column_but_the_key() -> None:
+    statement = upsert("postgresql", models_table, ["name", "version"])
     sql = str(statement.compile(dialect=postgresql.dialect()))  # type: ignore[no-untyped-call]
     assert "ON CONFLICT (name, version) DO UPDATE SET" in sql
     for column in ("plugin", "path", "config", "loaded"):
