@@ -22,10 +22,12 @@ from mlos.errors import InvalidArgument, PermissionDenied, Unauthenticated
 from mlos_generated import smi_pb2
 
 __all__ = [
+    "CONNECTION_PRINCIPAL",
     "ROLE_ACCESS",
     "ROLE_NAMES",
     "Authenticator",
     "Principal",
+    "bearer_token",
     "role_by_name",
 ]
 
@@ -47,6 +49,15 @@ ROLE_NAMES: dict[int, str] = {
 
 SERVER = "server"
 """The principal of calls the server makes itself (Transport.INTERNAL)."""
+
+
+def bearer_token(value: str | None) -> str | None:
+    """The token of an `authorization` value, "Bearer <token>" (None for anything else)."""
+    if not value:
+        return None
+    scheme, _, token = value.partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
 
 
 def role_by_name(name: str) -> int:

@@ -16,6 +16,7 @@ from typing import Any
 
 from google.protobuf.message import Message
 
+from mlos.core.auth import bearer_token
 from mlos.core.operations import Operation
 from mlos.core.pipeline import Call, Caller, Handler, Pipeline, Transport
 from mlos.grpc.handlers import Context
@@ -43,7 +44,7 @@ def call_for(operation: Operation, context: Context, model: str = "", version: s
     token = None
     for key, value in context.invocation_metadata() or ():
         if key == TOKEN_METADATA_KEY:
-            token = value if isinstance(value, str) else value.decode("latin-1")
+            token = bearer_token(value if isinstance(value, str) else value.decode("latin-1"))
             break
     remaining = context.time_remaining()
     deadline = None if remaining is None else time.monotonic() + remaining

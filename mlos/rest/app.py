@@ -39,6 +39,7 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from mlos.core.auth import bearer_token
 from mlos.core.dataplane import Dataplane
 from mlos.core.operations import Operation, operation
 from mlos.core.pipeline import Call, Caller, Pipeline, Transport
@@ -105,15 +106,6 @@ _OPERATION_OF_ID: dict[str, Operation] = {
 }
 
 
-def _token(headers: Headers) -> str | None:
-    """The bearer token of an `Authorization: Bearer <token>` header, if any."""
-    value = headers.get("authorization")
-    if value is None:
-        return None
-    scheme, _, token = value.partition(" ")
-    return token.strip() if scheme.lower() == "bearer" else None
-
-
 def _peer(scope: Scope) -> str:
     client = scope.get("client")
     return f"{client[0]}:{client[1]}" if client else ""
@@ -139,7 +131,8 @@ class Dispatcher:
         path: Mapping[str, str] = scope.get("path_params", {})
         headers = Headers(scope=scope)
         request = Request(path, scope.get(BODY_SCOPE_KEY, _EMPTY_BODY), headers)
-        caller = Caller(Transport.REST, peer=_peer(scope), token=_token(headers))
+        token = bearer_token(headers.get("authorization"))
+        caller = Caller(Transport.REST, peer=_peer(scope), token=token)
         call = Call(
             _OPERATION_OF_ID[operation_id],
             caller,
