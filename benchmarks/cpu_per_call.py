@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 import psutil
 
-from mlos.bench.models import build_small_model
 from mlos.bench.server import ServerProcess
 from mlos.client import IPCClient, connect
+from mlos.demo import build_demo_model
 from mlos.errors import AlreadyExists
 from mlos_generated import smi_ipc, smi_pb2
 
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         os.sched_setaffinity(0, {0})  # inherited by the server and its plugin processes
     with tempfile.TemporaryDirectory() as folder:
         home = Path(folder)
-        model = build_small_model(home / "small.onnx")
+        model = build_demo_model(home / "small.onnx")
         server = ServerProcess(home)
         with server as url:
             with connect(url, timeout=120) as client:

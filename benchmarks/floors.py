@@ -189,10 +189,10 @@ def registry_write(requests: int) -> list[tuple[str, float, float]]:
 def onnx_session(requests: int) -> list[tuple[str, float, float]]:
     import onnxruntime
 
-    from mlos.bench.models import build_small_model
+    from mlos.demo import build_demo_model
 
     with tempfile.TemporaryDirectory() as folder:
-        model = str(build_small_model(Path(folder) / "small.onnx"))
+        model = str(build_demo_model(Path(folder) / "small.onnx"))
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = 1
 

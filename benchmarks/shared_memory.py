@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from mlos.bench.models import CONV_INPUT_SHAPE, build_conv_model, build_identity_model
+from mlos.demo import CONV_INPUT_SHAPE, build_conv_model, build_identity_model
 
 SHAPE = CONV_INPUT_SHAPE
 NBYTES = 4 * int(np.prod(SHAPE))

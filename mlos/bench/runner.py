@@ -29,17 +29,17 @@ from typing import Any
 
 import numpy as np
 
-from mlos.bench.models import (
-    CONV_INPUT_SHAPE,
-    build_conv_model,
-    build_small_model,
-    build_transfer_model,
-)
 from mlos.bench.report import Result, median_of_rounds, summarize, table, write_json
 from mlos.bench.server import ServerProcess
 from mlos.bench.sessions import ApiSession, GrpcSession, IpcSession, RestSession, Session
 from mlos.bench.targets import RAW, TRANSFER, TRANSFER_CLIENT, evaluate, verdict_table
 from mlos.bench.timing import measure
+from mlos.demo import (
+    CONV_INPUT_SHAPE,
+    build_conv_model,
+    build_demo_model,
+    build_transfer_model,
+)
 from mlos_generated import smi_pb2
 
 __all__ = ["add_arguments", "main", "run", "run_from_args"]
@@ -266,7 +266,7 @@ def run(
     Also returns, per protocol, the milliseconds it adds to the large model's compute (p50 of
     paired differences, see :func:`paired`).
     """
-    small = build_small_model(workdir / "small.onnx")
+    small = build_demo_model(workdir / "small.onnx")
     large = build_conv_model(workdir / "large.onnx")
     transfer = build_transfer_model(workdir / "transfer.onnx")
     _prepare(addresses.get("rest") or next(iter(addresses.values())), small, large, transfer)
