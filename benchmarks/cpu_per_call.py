@@ -26,10 +26,10 @@ from pathlib import Path
 import numpy as np
 import psutil
 
-from mlos.bench.server import ServerProcess
 from mlos.client import IPCClient, connect
 from mlos.demo import build_demo_model
 from mlos.errors import AlreadyExists
+from mlos.testing import ServerProcess
 from mlos_generated import smi_ipc, smi_pb2
 
 
@@ -75,9 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as folder:
         home = Path(folder)
         model = build_demo_model(home / "small.onnx")
-        server = ServerProcess(home)
-        with server as url:
-            with connect(url, timeout=120) as client:
+        with ServerProcess(home / "home", env=os.environ) as server:
+            with connect(server.url, timeout=120) as client:
                 with contextlib.suppress(AlreadyExists):
                     client.register_plugin("onnx")
                 if client.get_plugin("onnx").state != smi_pb2.PLUGIN_STATE_READY:
