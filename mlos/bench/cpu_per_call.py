@@ -1,7 +1,7 @@
 """CPU time per IPC call in each MLOS process (the numbers in docs/benchmarks.md).
 
-    .venv/bin/python benchmarks/cpu_per_call.py [--requests 10000] [--one-cpu] [--spin 0.002]
-                                                [--busy-poll-us 0]
+    python -m mlos.bench.cpu_per_call [--requests 10000] [--one-cpu] [--spin 0.002]
+                                      [--busy-poll-us 0]
 
 Starts `mlos serve` with the onnx plugin and the benchmark's small model, then calls MLOS.Health
 and MLOS.Infer over IPC `--requests` times each from this process and prints, per call: the p50
