@@ -19,13 +19,13 @@ import contextlib
 import os
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import psutil
 
+from mlos.bench.timing import call_times
 from mlos.client import IPCClient, connect
 from mlos.demo import build_demo_model
 from mlos.errors import AlreadyExists
@@ -44,13 +44,8 @@ def _measure(
     for _ in range(min(500, requests)):
         call()
     before = {name: _cpu(process) for name, process in processes.items()}
-    samples = []
-    for _ in range(requests):
-        started = time.perf_counter()
-        call()
-        samples.append(time.perf_counter() - started)
+    samples = sorted(call_times(call, requests))
     after = {name: _cpu(process) for name, process in processes.items()}
-    samples.sort()
     cells = [f"p50 {samples[len(samples) // 2] * 1e6:6.1f} us"]
     for name, (user, system) in after.items():
         user0, system0 = before[name]

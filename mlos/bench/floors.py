@@ -26,23 +26,17 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from mlos.bench.timing import call_times
 
 LARGE = 602_112
 
 
 def _percentiles(call: Callable[[], object], requests: int) -> tuple[float, float]:
-    for _ in range(min(200, requests)):
-        call()
-    samples = []
-    for _ in range(requests):
-        started = time.perf_counter()
-        call()
-        samples.append(time.perf_counter() - started)
-    samples.sort()
+    samples = sorted(call_times(call, requests, warmup=min(200, requests)))
     return samples[len(samples) // 2] * 1e6, samples[int(len(samples) * 0.9)] * 1e6
 
 

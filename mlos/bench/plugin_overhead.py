@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import requests
 
+from mlos.bench.timing import call_times
 from mlos.testing import ServerProcess
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -156,14 +157,8 @@ def _numpy_case(root: Path) -> list[Case]:
 
 
 def _timed(call: Callable[[], Any], count: int) -> list[float]:
-    for _ in range(min(100, count)):
-        call()
-    samples = []
-    for _ in range(count):
-        start = time.perf_counter_ns()
-        call()
-        samples.append((time.perf_counter_ns() - start) / 1000)
-    return samples
+    """Microseconds per call."""
+    return [seconds * 1e6 for seconds in call_times(call, count, warmup=min(100, count))]
 
 
 def measure_in_process(case: Case, count: int) -> None:
