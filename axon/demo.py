@@ -1,8 +1,9 @@
 """The demo registry: tiny ONNX models generated here (no downloads), packed and published
 into a ``file://`` registry, so ``axon install demo/mlp`` works offline on a fresh machine.
 
-Models are built with ``onnx.helper`` from a seeded generator, so the registry is the same bytes
-on every machine with the same ``onnx`` version.
+Models are built by `mlos.demo` (the MLP is the quickstart's network at other sizes) from a
+seeded generator, so the registry is the same bytes on every machine with the same ``onnx``
+version.
 """
 
 from __future__ import annotations
@@ -19,8 +20,11 @@ from axon.manifest import MANIFEST_NAME, dump_yaml
 from axon.package import fill_files, pack
 from axon.registry_store import RegistryStore
 from axon.signature import read_signature
+from mlos.demo import demo_model_proto, float_tensor, onnx_model, save_model
 
 __all__ = ["DEMO_MODELS", "DemoModel", "build_demo_registry"]
+
+PRODUCER = "axon-demo"
 
 
 @dataclass(frozen=True)
@@ -34,60 +38,35 @@ class DemoModel:
     build: Callable[[pathlib.Path], None]
 
 
-def _save(graph: Any, path: pathlib.Path) -> None:
+def _save(model: Any, path: pathlib.Path) -> None:
     import onnx
-    from onnx import helper
 
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)],
-                              producer_name="axon-demo")
-    model.ir_version = 8
     onnx.checker.check_model(model)
-    onnx.save(model, str(path))
+    save_model(model, path)
 
 
 def _identity(path: pathlib.Path) -> None:
-    from onnx import TensorProto, helper
+    from onnx import helper
 
-    graph = helper.make_graph(
-        [helper.make_node("Identity", ["x"], ["y"])], "identity",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])])
-    _save(graph, path)
+    node = helper.make_node("Identity", ["x"], ["y"])
+    _save(onnx_model([node], [float_tensor("x", ["batch", 4])], [float_tensor("y", ["batch", 4])],
+                     name="identity", producer=PRODUCER), path)
 
 
 def _mlp(hidden: int) -> Callable[[pathlib.Path], None]:
     def build(path: pathlib.Path) -> None:
-        import numpy as np
-        from onnx import TensorProto, helper, numpy_helper
-
-        rng = np.random.default_rng(7)
-        w1 = numpy_helper.from_array((rng.standard_normal((64, hidden)) * 0.1)
-                                     .astype(np.float32), "w1")
-        b1 = numpy_helper.from_array(np.zeros(hidden, np.float32), "b1")
-        w2 = numpy_helper.from_array((rng.standard_normal((hidden, 10)) * 0.1)
-                                     .astype(np.float32), "w2")
-        b2 = numpy_helper.from_array(np.zeros(10, np.float32), "b2")
-        graph = helper.make_graph(
-            [helper.make_node("Gemm", ["input", "w1", "b1"], ["h"]),
-             helper.make_node("Relu", ["h"], ["hr"]),
-             helper.make_node("Gemm", ["hr", "w2", "b2"], ["logits"])],
-            "mlp",
-            [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 64])],
-            [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 10])],
-            [w1, b1, w2, b2])
-        _save(graph, path)
+        _save(demo_model_proto(hidden=(hidden,), seed=7, output="logits", producer=PRODUCER),
+              path)
     return build
 
 
 def _add(path: pathlib.Path) -> None:
-    from onnx import TensorProto, helper
+    from onnx import helper
 
-    graph = helper.make_graph(
-        [helper.make_node("Add", ["a", "b"], ["sum"])], "add",
-        [helper.make_tensor_value_info("a", TensorProto.FLOAT, ["batch", 3]),
-         helper.make_tensor_value_info("b", TensorProto.FLOAT, ["batch", 3])],
-        [helper.make_tensor_value_info("sum", TensorProto.FLOAT, ["batch", 3])])
-    _save(graph, path)
+    node = helper.make_node("Add", ["a", "b"], ["sum"])
+    inputs = [float_tensor("a", ["batch", 3]), float_tensor("b", ["batch", 3])]
+    _save(onnx_model([node], inputs, [float_tensor("sum", ["batch", 3])], name="add",
+                     producer=PRODUCER), path)
 
 
 DEMO_MODELS: tuple[DemoModel, ...] = (

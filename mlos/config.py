@@ -59,16 +59,21 @@ def _path(value: Any) -> Path:
     return Path(_text(value)).expanduser()
 
 
-def _port(value: Any) -> int:
+def _whole(value: Any, low: int, high: int, what: str) -> int:
+    """`value` as an integer from `low` to `high` (not a bool or a float), else ValueError."""
     try:
         if isinstance(value, bool | float):
             raise ValueError
-        port = int(value)
+        number = int(value)
     except (TypeError, ValueError):
-        port = -1
-    if not 0 <= port <= 65535:
-        raise ValueError(f"{value!r} is not a port number (an integer from 0 to 65535)")
-    return port
+        number = low - 1
+    if not low <= number <= high:
+        raise ValueError(f"{value!r} is not {what}")
+    return number
+
+
+def _port(value: Any) -> int:
+    return _whole(value, 0, 65535, "a port number (an integer from 0 to 65535)")
 
 
 def _bool(value: Any) -> bool:
@@ -104,15 +109,7 @@ def _size(value: Any) -> int:
 
 
 def _microseconds(value: Any) -> int:
-    try:
-        if isinstance(value, bool | float):
-            raise ValueError
-        micros = int(value)
-    except (TypeError, ValueError):
-        micros = -1
-    if not 0 <= micros <= 1_000_000:
-        raise ValueError(f"{value!r} is not a number of microseconds from 0 to 1000000")
-    return micros
+    return _whole(value, 0, 1_000_000, "a number of microseconds from 0 to 1000000")
 
 
 def _seconds(value: Any) -> float:

@@ -1,7 +1,7 @@
 """Fixtures for the whole suite. Keep this file small and generic.
 
 `mlos_server`: a real `mlos serve` process (loopback, free port, a fresh home), stopped after
-the test; see tests/server_fixture.py for its API (`url`, `home`, `client()`, `restart()`).
+the test; see `mlos.testing.ServerProcess` for its API (`url`, `home`, `client()`, `restart()`).
 `mlos_demo_server`: the same, started with `--demo` (onnx plugin and model `demo` ready).
 """
 
@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.server_fixture import MLOSServer
+from mlos.testing import ServerProcess
 
 
-def _served(tmp_path: Path, *args: str) -> Iterator[MLOSServer]:
-    server = MLOSServer(tmp_path / "mlos-home", tmp_path, *args)
+def _served(tmp_path: Path, *args: str) -> Iterator[ServerProcess]:
+    server = ServerProcess(tmp_path / "mlos-home", *args, logs=tmp_path)
     server.start()
     try:
         yield server
@@ -25,13 +25,13 @@ def _served(tmp_path: Path, *args: str) -> Iterator[MLOSServer]:
 
 
 @pytest.fixture
-def mlos_server(tmp_path: Path) -> Iterator[MLOSServer]:
+def mlos_server(tmp_path: Path) -> Iterator[ServerProcess]:
     """A running `mlos serve` with an empty home under tmp_path."""
     yield from _served(tmp_path)
 
 
 @pytest.fixture
-def mlos_demo_server(tmp_path: Path) -> Iterator[MLOSServer]:
+def mlos_demo_server(tmp_path: Path) -> Iterator[ServerProcess]:
     """A running `mlos serve --demo`: the onnx plugin and the model `demo` are ready."""
     pytest.importorskip("onnx")
     pytest.importorskip("onnxruntime")

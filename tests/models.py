@@ -1,7 +1,9 @@
-"""Tiny ONNX models for the tests, built with `onnx.helper` (never downloaded).
+"""Tiny ONNX models only the tests need, built with `onnx.helper` (never downloaded).
 
-Every builder returns an `onnx.ModelProto`; `save` writes one to a file. Graphs use opset 17 and
-IR version 8, which every supported onnxruntime loads. `sample` makes input data of any Open
+The models the product and the benchmarks share (the demo MLP, the image models) and the graph
+helpers come from `mlos.demo`; this module adds the test-only nets. Every builder returns an
+`onnx.ModelProto`; `save` writes one to a file. Graphs use `mlos.demo.onnx_model`'s opset and IR
+version, which every supported onnxruntime loads. `sample` makes input data of any Open
 Inference Protocol datatype in the form the plugin host hands to a plugin (BYTES: object
 arrays of `bytes`; BF16: raw `uint16` bit patterns)::
 
@@ -19,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 from onnx import ModelProto, NodeProto, TensorProto, ValueInfoProto, helper
 
-from mlos.demo import DEMO_IR_VERSION, DEMO_OPSET, demo_model_proto
+from mlos.demo import demo_model_proto, onnx_model, save_model
 
 __all__ = [
     "DATATYPES",
@@ -80,21 +82,17 @@ def make_model(
     initializers: Sequence[TensorProto] = (),
     opsets: dict[str, int] | None = None,
 ) -> ModelProto:
-    """A model of one graph, with the test opset and IR version."""
-    graph = helper.make_graph(list(nodes), name, list(inputs), list(outputs), list(initializers))
-    imports = [helper.make_opsetid(domain, version) for domain, version in (opsets or {}).items()]
-    if not any(op.domain == "" for op in imports):
-        imports.insert(0, helper.make_opsetid("", DEMO_OPSET))
-    model = helper.make_model(graph, opset_imports=imports, producer_name="mlos-tests")
-    model.ir_version = DEMO_IR_VERSION
+    """A model of one graph, with the opset and IR version of `mlos.demo.onnx_model`."""
+    model: ModelProto = onnx_model(
+        nodes, inputs, outputs, name=name, initializers=initializers, opsets=opsets,
+        producer="mlos-tests",
+    )
     return model
 
 
 def save(model: ModelProto, path: Path) -> Path:
     """Write `model` to `path` (parents created) and return `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(model.SerializeToString())
-    return path
+    return save_model(model, path)
 
 
 def mlp_model(

@@ -11,7 +11,7 @@ import onnxruntime
 import requests
 
 from mlos.demo import DEMO_INPUT, DEMO_OUTPUT
-from tests.server_fixture import MLOSServer
+from mlos.testing import ServerProcess
 
 
 def wait_for(predicate, timeout: float) -> float:
@@ -30,7 +30,7 @@ def infer_json(url: str, data: np.ndarray) -> requests.Response:
     return requests.post(f"{url}/v2/models/demo/infer", json=body, timeout=30)
 
 
-def test_sigkilled_plugin_is_reported_fails_cleanly_and_comes_back(mlos_demo_server: MLOSServer) -> None:
+def test_sigkilled_plugin_is_reported_fails_cleanly_and_comes_back(mlos_demo_server: ServerProcess) -> None:
     url = mlos_demo_server.url
     data = np.random.default_rng(0).standard_normal((3, 64)).astype(np.float32)
     assert infer_json(url, data).status_code == 200
@@ -54,7 +54,7 @@ def test_sigkilled_plugin_is_reported_fails_cleanly_and_comes_back(mlos_demo_ser
     np.testing.assert_allclose(np.array(answer["data"]).reshape(answer["shape"]), expected, rtol=1e-5, atol=1e-6)
 
 
-def test_malformed_requests_get_4xx_and_the_server_keeps_serving(mlos_demo_server: MLOSServer) -> None:
+def test_malformed_requests_get_4xx_and_the_server_keeps_serving(mlos_demo_server: ServerProcess) -> None:
     url = mlos_demo_server.url
     infer = f"{url}/v2/models/demo/infer"
     json_headers = {"Content-Type": "application/json"}
@@ -80,7 +80,7 @@ def test_malformed_requests_get_4xx_and_the_server_keeps_serving(mlos_demo_serve
     assert infer_json(url, data).status_code == 200
 
 
-def test_model_metadata_lists_the_ready_versions(mlos_demo_server: MLOSServer) -> None:
+def test_model_metadata_lists_the_ready_versions(mlos_demo_server: ServerProcess) -> None:
     url = mlos_demo_server.url
     path = str(mlos_demo_server.home / "models" / "demo" / "model.onnx")
     created = requests.post(f"{url}/v1/models", json={"name": "demo", "path": path, "plugin": "onnx"}, timeout=30)

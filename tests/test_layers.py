@@ -23,6 +23,7 @@ LAYERS: list[set[str]] = [
     {"core", "sdk", "client"},
     {"rest", "grpc", "ipc"},
     {"server"},
+    {"testing"},
     {"bench"},
     {"cli"},
 ]

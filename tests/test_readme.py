@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.server_fixture import MLOSServer
+from mlos.testing import ServerProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 MARKER = "@@mlos-readme-step@@"
@@ -40,7 +40,7 @@ def test_matches_understands_ellipses() -> None:
     assert not matches('{"a":1,...,"c":4}', '{"a":1,"b":2,"c":3}')
 
 
-def test_quickstart_runs_as_written(tmp_path: Path, mlos_server: MLOSServer) -> None:
+def test_quickstart_runs_as_written(tmp_path: Path, mlos_server: ServerProcess) -> None:
     steps = quickstart_steps()
     serve, *rest = steps
     assert serve[0].startswith(".venv/bin/mlos serve --home /tmp/mlos-quickstart --http-port 8090")

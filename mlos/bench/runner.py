@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import statistics
 import tempfile
 import time
@@ -29,17 +30,17 @@ from typing import Any
 
 import numpy as np
 
-from mlos.bench.models import (
-    CONV_INPUT_SHAPE,
-    build_conv_model,
-    build_small_model,
-    build_transfer_model,
-)
 from mlos.bench.report import Result, median_of_rounds, summarize, table, write_json
-from mlos.bench.server import ServerProcess
 from mlos.bench.sessions import ApiSession, GrpcSession, IpcSession, RestSession, Session
 from mlos.bench.targets import RAW, TRANSFER, TRANSFER_CLIENT, evaluate, verdict_table
 from mlos.bench.timing import measure
+from mlos.demo import (
+    CONV_INPUT_SHAPE,
+    build_conv_model,
+    build_demo_model,
+    build_transfer_model,
+)
+from mlos.testing import ServerProcess
 from mlos_generated import smi_pb2
 
 __all__ = ["add_arguments", "main", "run", "run_from_args"]
@@ -266,7 +267,7 @@ def run(
     Also returns, per protocol, the milliseconds it adds to the large model's compute (p50 of
     paired differences, see :func:`paired`).
     """
-    small = build_small_model(workdir / "small.onnx")
+    small = build_demo_model(workdir / "small.onnx")
     large = build_conv_model(workdir / "large.onnx")
     transfer = build_transfer_model(workdir / "transfer.onnx")
     _prepare(addresses.get("rest") or next(iter(addresses.values())), small, large, transfer)
@@ -348,9 +349,9 @@ def run_from_args(args: argparse.Namespace) -> int:
             for _ in range(args.rounds):
                 rounds.append(run(_addresses(given, wanted), workdir, **options))
         else:
-            server = ServerProcess(workdir / "home")
-            with server as url:
-                given = {"rest": url, "grpc": server.grpc_address, "ipc": server.ipc_url}
+            # The caller's MLOS_* settings reach the server (MLOS_BUSY_POLL_US=0 mlos bench).
+            with ServerProcess(workdir / "home", env=os.environ) as server:
+                given = {"rest": server.url, "grpc": server.grpc_address, "ipc": server.ipc_url}
                 for _ in range(args.rounds):
                     rounds.append(run(_addresses(given, wanted), workdir, **options))
     results = median_of_rounds([measured for measured, _ in rounds])

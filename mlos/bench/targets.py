@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mlos.bench.report import Result
+from mlos.bench.report import Result, fixed_width
 
 __all__ = [
     "PROTOCOLS",
@@ -100,10 +100,4 @@ def verdict_table(verdicts: list[Verdict]) -> str:
         (v.operation, v.protocol, v.target, f"{v.p50_ms:.3f} ms", "yes" if v.met else "NO")
         for v in verdicts
     ]
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    lines = [
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
-        for row in [header, *rows]
-    ]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return fixed_width(header, rows)

@@ -1,6 +1,6 @@
 """Timing one operation: `requests` calls spread over `concurrency` clients, each on its own
 connection and thread, after an untimed warm-up; then whatever the calls created is removed,
-untimed."""
+untimed (`measure`). The focused benchmarks time one call in a loop (`call_times`)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import TypeVar
 
 from mlos.bench.report import Result, summarize
 
-__all__ = ["measure"]
+__all__ = ["call_times", "measure"]
 
 S = TypeVar("S")
 
@@ -23,6 +23,19 @@ def _timed(session: S, call: Callable[[S, int], None], indices: Sequence[int]) -
     for index in indices:
         started = clock()
         call(session, index)
+        samples.append(clock() - started)
+    return samples
+
+
+def call_times(call: Callable[[], object], count: int, *, warmup: int = 0) -> list[float]:
+    """Seconds each of `count` calls of `call` took, in order, after `warmup` untimed calls."""
+    for _ in range(warmup):
+        call()
+    samples: list[float] = []
+    clock = time.perf_counter
+    for _ in range(count):
+        started = clock()
+        call()
         samples.append(clock() - started)
     return samples
 

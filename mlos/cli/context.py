@@ -11,10 +11,14 @@ from mlos.cli.output import Output
 from mlos.client import DEFAULT_TIMEOUT, DEFAULT_URL, Client, connect
 from mlos.errors import InvalidArgument
 
-__all__ = ["URL_ENV", "Context", "UsageError", "add_remote_options"]
+__all__ = ["URL_ENV", "Context", "Handler", "UsageError", "add_remote_options", "command_group"]
 
 URL_ENV = "MLOS_URL"
 """The environment variable with the server address the management commands use."""
+
+
+Handler = Callable[["Context"], int]
+"""What runs one command: it gets the invocation's `Context` and returns the exit status."""
 
 
 class UsageError(InvalidArgument):
@@ -36,6 +40,29 @@ def add_remote_options(parser: argparse.ArgumentParser) -> None:
         help=f"how long to wait for the server (default: {DEFAULT_TIMEOUT:g})",
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
+
+
+def command_group(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    help_text: str,
+    description: str,
+) -> Callable[[str, str, Handler], argparse.ArgumentParser]:
+    """Add `mlos NAME ACTION ...` to `commands`; return the function that adds one ACTION.
+
+    Each action gets the remote options and its handler; the function returns the action's
+    parser, for its own arguments.
+    """
+    group = commands.add_parser(name, help=help_text, description=description)
+    actions = group.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    def action(action_name: str, action_help: str, handler: Handler) -> argparse.ArgumentParser:
+        parser = actions.add_parser(action_name, help=action_help, description=action_help)
+        add_remote_options(parser)
+        parser.set_defaults(func=handler)
+        return parser
+
+    return action
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from mlos.cli.context import Context, UsageError, add_remote_options
+from mlos.cli.context import Context, UsageError, command_group
 from mlos.cli.output import Output, model_state, tensor_rows
 from mlos_generated import smi_pb2
 
@@ -100,18 +100,10 @@ def cmd_remove(ctx: Context) -> int:
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `mlos model ...` to the command parser."""
-    model = commands.add_parser(
-        "model", help="register, list, show and remove models",
-        description="Manage the models of a running MLOS server.",
+    action = command_group(
+        commands, "model", "register, list, show and remove models",
+        "Manage the models of a running MLOS server.",
     )
-    actions = model.add_subparsers(dest="action", metavar="ACTION", required=True)
-
-    def action(name: str, help_text: str, func: object) -> argparse.ArgumentParser:
-        parser = actions.add_parser(name, help=help_text, description=help_text)
-        add_remote_options(parser)
-        parser.set_defaults(func=func)
-        return parser
-
     reg = action("register", "Register a model version and load it.", cmd_register)
     reg.add_argument("name", metavar="NAME", help="model name")
     reg.add_argument("path", metavar="PATH", help="model file or directory on the server")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from mlos.cli.context import Context, add_remote_options
+from mlos.cli.context import Context, command_group
 from mlos.cli.output import Output, plugin_state, source_text
 from mlos_generated import smi_pb2
 
@@ -104,18 +104,10 @@ def cmd_remove(ctx: Context) -> int:
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `mlos plugin ...` to the command parser."""
-    plugin = commands.add_parser(
-        "plugin", help="register, list, load, unload and remove plugins",
-        description="Manage the plugins of a running MLOS server.",
+    action = command_group(
+        commands, "plugin", "register, list, load, unload and remove plugins",
+        "Manage the plugins of a running MLOS server.",
     )
-    actions = plugin.add_subparsers(dest="action", metavar="ACTION", required=True)
-
-    def action(name: str, help_text: str, func: object) -> argparse.ArgumentParser:
-        parser = actions.add_parser(name, help=help_text, description=help_text)
-        add_remote_options(parser)
-        parser.set_defaults(func=func)
-        return parser
-
     reg = action("register", "Register a plugin and start its process.", cmd_register)
     reg.add_argument("name", metavar="NAME", help="plugin name (an installed one: its entry point)")
     reg.add_argument("--version", metavar="V", help="fail unless the plugin reports this version")

@@ -20,8 +20,8 @@ import onnxruntime as ort
 import requests
 
 from axon.validation import validate_file
+from mlos.testing import ServerProcess
 from tests.axon.conftest import Cli
-from tests.server_fixture import MLOSServer
 
 
 class _MlosStub(http.server.BaseHTTPRequestHandler):
@@ -75,7 +75,7 @@ def mlos_stub() -> Iterator[str]:
         thread.join()
 
 
-def test_install_deploy_infer(cli: Cli, mlos_server: MLOSServer) -> None:
+def test_install_deploy_infer(cli: Cli, mlos_server: ServerProcess) -> None:
     """Against a real `mlos serve`: the deployed model is served by the ONNX plugin."""
     assert cli("registry", "demo")[0] == 0
     code, out, _ = cli("install", "demo/mlp", "--json")

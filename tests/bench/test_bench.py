@@ -128,3 +128,12 @@ def test_median_of_rounds_picks_each_cells_median_round() -> None:
     ]
     chosen = {(r.operation, r.path): r.p50_ms for r in median_of_rounds(rounds)}
     assert chosen == {("health", "IPC"): 2.0, ("health", "REST"): 2.0}
+
+
+def test_call_times_warms_up_then_times_each_call() -> None:
+    from mlos.bench.timing import call_times
+
+    calls: list[int] = []
+    samples = call_times(lambda: calls.append(len(calls)), 5, warmup=3)
+    assert calls == list(range(8))
+    assert len(samples) == 5 and all(0 <= s < 1 for s in samples)

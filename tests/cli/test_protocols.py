@@ -15,15 +15,15 @@ import pytest
 from mlos.cli.main import main
 from mlos.cli.output import Output
 from mlos.server import demo_model_path
-from tests.server_fixture import MLOSServer
+from mlos.testing import ServerProcess
 
 pytest.importorskip("onnxruntime")
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MLOSServer]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     root = tmp_path_factory.mktemp("cli")
-    served = MLOSServer(root / "home", root, "--demo")
+    served = ServerProcess(root / "home", "--demo", logs=root)
     served.start()
     try:
         yield served
@@ -32,7 +32,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MLOSServer]:
 
 
 @pytest.fixture(params=["rest", "grpc", "ipc"])
-def url(request: pytest.FixtureRequest, server: MLOSServer) -> str:
+def url(request: pytest.FixtureRequest, server: ServerProcess) -> str:
     address = {"rest": server.url, "grpc": server.grpc_url, "ipc": server.ipc_url}[request.param]
     if not address:
         pytest.skip(f"this server does not serve {request.param}")
@@ -45,7 +45,7 @@ def cli(url: str, *argv: str) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
-def test_every_command(url: str, server: MLOSServer, tmp_path) -> None:
+def test_every_command(url: str, server: ServerProcess, tmp_path) -> None:
     suffix = url.split("://", 1)[0]
     plugin, model = f"cli-onnx-{suffix}", f"cli-mlp-{suffix}"
 

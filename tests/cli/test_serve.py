@@ -18,8 +18,8 @@ import pytest
 from mlos.cli.main import main
 from mlos.cli.output import Output
 from mlos.demo import DEMO_INPUT, DEMO_OUTPUT, build_demo_model
+from mlos.testing import ServerProcess
 from mlos_generated import smi_pb2
-from tests.server_fixture import MLOSServer
 
 ort = pytest.importorskip("onnxruntime")
 
@@ -36,7 +36,7 @@ def cli(url: str, *argv: str) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
-def test_register_infer_restart(mlos_server: MLOSServer, tmp_path: Path) -> None:
+def test_register_infer_restart(mlos_server: ServerProcess, tmp_path: Path) -> None:
     model_path = build_demo_model(tmp_path / "mlp.onnx")
     x = np.random.default_rng(1).standard_normal((3, 64)).astype(np.float32)
     expected = reference(model_path, x)
@@ -76,7 +76,7 @@ def test_register_infer_restart(mlos_server: MLOSServer, tmp_path: Path) -> None
         np.testing.assert_allclose(outputs[DEMO_OUTPUT], expected, rtol=1e-5, atol=1e-6)
 
 
-def test_demo_is_ready_and_idempotent(mlos_demo_server: MLOSServer) -> None:
+def test_demo_is_ready_and_idempotent(mlos_demo_server: ServerProcess) -> None:
     model_path = mlos_demo_server.home / "models" / "demo" / "model.onnx"
     assert model_path.is_file()
     code, out, err = cli(mlos_demo_server.url, "infer", "demo", "-i",
@@ -94,7 +94,7 @@ def test_demo_is_ready_and_idempotent(mlos_demo_server: MLOSServer) -> None:
         assert client.health().ready
 
 
-def test_cli_errors_against_a_live_server(mlos_server: MLOSServer) -> None:
+def test_cli_errors_against_a_live_server(mlos_server: ServerProcess) -> None:
     code, _, err = cli(mlos_server.url, "model", "show", "nope")
     assert code == 1
     assert err.startswith("mlos: error: ") and err.count("\n") == 1 and "(not_found)" in err
@@ -102,7 +102,7 @@ def test_cli_errors_against_a_live_server(mlos_server: MLOSServer) -> None:
     assert code == 0 and json.loads(out)["ready"] is True
 
 
-def test_busy_port_and_bad_config_are_one_line(tmp_path: Path, mlos_server: MLOSServer) -> None:
+def test_busy_port_and_bad_config_are_one_line(tmp_path: Path, mlos_server: ServerProcess) -> None:
     port = mlos_server.url.rsplit(":", 1)[1]
     for args, expected_code, message in (
         (["--http-port", port], 1, "cannot listen on 127.0.0.1:" + port),

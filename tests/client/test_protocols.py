@@ -22,8 +22,8 @@ from mlos.errors import (
     NotFound,
 )
 from mlos.server import demo_model_path
+from mlos.testing import ServerProcess
 from mlos_generated import smi_pb2
-from tests.server_fixture import MLOSServer
 
 pytest.importorskip("onnxruntime")
 
@@ -31,9 +31,9 @@ PROTOCOLS = ["rest", "grpc", "ipc"]
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MLOSServer]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     root = tmp_path_factory.mktemp("clients")
-    served = MLOSServer(root / "home", root, "--demo")
+    served = ServerProcess(root / "home", "--demo", logs=root)
     served.start()
     try:
         yield served
@@ -41,7 +41,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MLOSServer]:
         served.stop()
 
 
-def url_of(server: MLOSServer, protocol: str) -> str:
+def url_of(server: ServerProcess, protocol: str) -> str:
     url = {"rest": server.url, "grpc": server.grpc_url, "ipc": server.ipc_url}[protocol]
     if not url:
         pytest.skip(f"this server does not serve {protocol}")
@@ -54,13 +54,13 @@ def protocol(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def client(server: MLOSServer, protocol: str) -> Iterator[Client]:
+def client(server: ServerProcess, protocol: str) -> Iterator[Client]:
     with connect(url_of(server, protocol), timeout=30) as opened:
         yield opened
 
 
 @pytest.fixture(scope="module")
-def expected(server: MLOSServer) -> tuple[np.ndarray, np.ndarray]:
+def expected(server: ServerProcess) -> tuple[np.ndarray, np.ndarray]:
     """An input of the demo model and the output onnxruntime computes for it in-process."""
     import onnxruntime
 
@@ -107,7 +107,7 @@ def test_plugin_lifecycle(client: Client, protocol: str) -> None:
         client.register_plugin(name, entry_point="onnx", module="x:Y")
 
 
-def test_model_lifecycle(client: Client, protocol: str, server: MLOSServer) -> None:
+def test_model_lifecycle(client: Client, protocol: str, server: ServerProcess) -> None:
     name = f"mlp-{protocol}"
     path = str(demo_model_path(server.home))
     status = client.register_model(name, path, plugin="onnx", config={"intra_op_threads": "1"})
@@ -160,7 +160,7 @@ def test_infer_errors_are_typed(client: Client) -> None:
         client.infer("demo", {"input": x}, datatypes={"input": "FP8"})
 
 
-def test_async_client(server: MLOSServer, protocol: str, expected) -> None:
+def test_async_client(server: ServerProcess, protocol: str, expected) -> None:
     x, y = expected
 
     async def run() -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from sqlalchemy.dialects import postgresql
 
-from mlos.core.store import ModelRecord, PluginRecord, RegistryStore, upsert, models_table
+from mlos.core.store import ModelRecord, PluginRecord, RegistryStore, models_table, upsert
 
 
 def test_plugins_areupserted_deleted_and_survive_a_reopen(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from mlos.bench.server import ServerProcess
+from mlos.testing import ServerProcess
 from mlos_generated import smi_pb2, smi_pb2_grpc
 
 if importlib.util.find_spec("tritonclient") is None:  # pragma: no cover
@@ -69,7 +69,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     server = ServerProcess(home)
     server.start()
     try:
-        assert server.grpc_address, "".join(server.output[-20:])
+        assert server.grpc_address, server.log_tail()
         _register(server.grpc_address, models)
         done = subprocess.run(
             [sys.executable, "-m", "tests.grpc.triton_flows", server.grpc_address, str(models)],
@@ -80,7 +80,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
     finally:
-        assert server.stop() == 0, "".join(server.output[-20:])
+        assert server.stop() == 0, server.log_tail()
     assert done.returncode == 0, done.stderr[-3000:]
     outcome: dict[str, str] = json.loads(done.stdout.strip().splitlines()[-1])
     assert sorted(outcome) == sorted(FLOWS)

@@ -15,14 +15,14 @@ from mlos.client.base import Op
 from mlos.client.smi import SmiCall
 from mlos.errors import AlreadyExists, InvalidArgument
 from mlos.loop import run
+from mlos.testing import ServerProcess
 from mlos.wire import Channel
 from mlos.wire.method import ConnectionHooks
 from mlos.wire.tensors import from_numpy
 from mlos_generated import smi_ipc, smi_pb2
-from tests.server_fixture import MLOSServer
 
 
-def test_register_use_and_unregister_a_region_over_ipc(mlos_demo_server: MLOSServer) -> None:
+def test_register_use_and_unregister_a_region_over_ipc(mlos_demo_server: ServerProcess) -> None:
     data = np.random.default_rng(1).standard_normal((2, 64)).astype(np.float32)
     segment = shared_memory.SharedMemory(create=True, size=data.nbytes + 64)
     segment.buf[64 : 64 + data.nbytes] = data.tobytes()
@@ -64,7 +64,7 @@ def test_register_use_and_unregister_a_region_over_ipc(mlos_demo_server: MLOSSer
         segment.unlink()
 
 
-def _client_regions(server: MLOSServer) -> list[str]:
+def _client_regions(server: ServerProcess) -> list[str]:
     """The names of the regions clients staged inputs in, as the server lists them now."""
     with IPCClient(server.ipc_url, timeout=30) as probe:
         status = probe.call(
@@ -73,7 +73,7 @@ def _client_regions(server: MLOSServer) -> list[str]:
     return [region.name for region in status.regions if region.name.startswith("mlos-client-")]
 
 
-def _released(server: MLOSServer, timeout: float = 10.0) -> bool:
+def _released(server: ServerProcess, timeout: float = 10.0) -> bool:
     """Whether the server let go of every client region within `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while _client_regions(server):
@@ -87,7 +87,7 @@ def _shm_files() -> list[str]:
     return [name for name in os.listdir("/dev/shm") if name.startswith("mlos-client-")]
 
 
-def test_client_stages_large_inputs_in_shared_memory(mlos_demo_server: MLOSServer) -> None:
+def test_client_stages_large_inputs_in_shared_memory(mlos_demo_server: ServerProcess) -> None:
     data = np.random.default_rng(2).standard_normal((16, 64)).astype(np.float32)
     with IPCClient(mlos_demo_server.ipc_url, shared_memory_from=0) as inline:
         expected = inline.infer("demo", {"input": data})
@@ -115,7 +115,7 @@ def test_client_stages_large_inputs_in_shared_memory(mlos_demo_server: MLOSServe
     assert _released(mlos_demo_server)
 
 
-def test_async_client_stages_concurrent_calls(mlos_demo_server: MLOSServer) -> None:
+def test_async_client_stages_concurrent_calls(mlos_demo_server: ServerProcess) -> None:
     rng = np.random.default_rng(3)
     batches = [rng.standard_normal((8, 64)).astype(np.float32) for _ in range(6)]
     with IPCClient(mlos_demo_server.ipc_url, shared_memory_from=0) as inline:
@@ -136,7 +136,7 @@ def test_async_client_stages_concurrent_calls(mlos_demo_server: MLOSServer) -> N
     assert _released(mlos_demo_server)
 
 
-def test_release_on_disconnect_is_per_connection(mlos_demo_server: MLOSServer) -> None:
+def test_release_on_disconnect_is_per_connection(mlos_demo_server: ServerProcess) -> None:
     segments = [shared_memory.SharedMemory(create=True, size=4096) for _ in range(2)]
 
     async def register(release: bool, name: str, key: str) -> None:
@@ -191,7 +191,7 @@ def test_connection_hooks_run_once_and_late_ones_at_once() -> None:
 
 
 def test_a_larger_input_replaces_the_smallest_region(
-    mlos_demo_server: MLOSServer, monkeypatch: pytest.MonkeyPatch
+    mlos_demo_server: ServerProcess, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("mlos.client.staging.MAX_REGIONS", 1)
     rng = np.random.default_rng(4)
@@ -216,7 +216,7 @@ def test_a_larger_input_replaces_the_smallest_region(
     assert _released(mlos_demo_server)
 
 
-def test_staging_survives_a_server_restart(mlos_demo_server: MLOSServer) -> None:
+def test_staging_survives_a_server_restart(mlos_demo_server: ServerProcess) -> None:
     data = np.random.default_rng(5).standard_normal((16, 64)).astype(np.float32)
     with IPCClient(mlos_demo_server.ipc_url, shared_memory_from=0) as inline:
         want = inline.infer("demo", {"input": data})["output"]

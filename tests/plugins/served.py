@@ -1,6 +1,6 @@
 """A real `mlos serve` for plugin tests, with the REST calls they make.
 
-`Served` wraps `tests.server_fixture.MLOSServer` (the real server process, loopback, random
+`Served` wraps `mlos.testing.ServerProcess` (the real server process, loopback, random
 port, its own home) with plain HTTP helpers: start plugins by entry point name, register
 models, and run JSON `/v2` inferences that return numpy arrays::
 
@@ -21,8 +21,8 @@ import numpy as np
 import numpy.typing as npt
 import requests
 
+from mlos.testing import ServerProcess
 from mlos.wire.tensors import datatype_of, numpy_dtype
-from tests.server_fixture import MLOSServer
 
 __all__ = ["RestError", "Served", "served"]
 
@@ -42,7 +42,7 @@ class RestError(Exception):
 class Served:
     """REST helpers over one running server."""
 
-    def __init__(self, server: MLOSServer) -> None:
+    def __init__(self, server: ServerProcess) -> None:
         self.server = server
         self.http = requests.Session()
         self.http.trust_env = False
@@ -113,7 +113,7 @@ class Served:
 @contextlib.contextmanager
 def served(root: Path) -> Iterator[Served]:
     """A running `mlos serve` with a fresh home under `root`, stopped (and checked) after."""
-    server = MLOSServer(root / "mlos-home", root)
+    server = ServerProcess(root / "mlos-home", logs=root)
     server.start()
     node = Served(server)
     try:

@@ -27,10 +27,10 @@ from mlos.core.operations import Access, operation
 from mlos.core.service import MLOS_OPERATIONS
 from mlos.errors import MLOSError, PermissionDenied, Unauthenticated
 from mlos.grpc.app import INFERENCE_SERVICE, MLOS_SERVICE
+from mlos.testing import ServerProcess
 from mlos.wire import Channel
 from mlos_generated import smi_ipc, smi_pb2
 from mlos_generated.openapi_operations import OPERATIONS
-from tests.server_fixture import MLOSServer
 
 ROLES = {
     "viewer": smi_pb2.ROLE_VIEWER,
@@ -94,13 +94,13 @@ def _expected(access: Access, credential: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[MLOSServer, Credentials]]:
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, Credentials]]:
     root = tmp_path_factory.mktemp("rbac")
     home = root / "home"
     home.mkdir()
     # No uid mapping, so that IPC calls without a token are refused like the others.
     (home / "config.yaml").write_text("ipc_uid_roles: {}\n")
-    server = MLOSServer(home, root)
+    server = ServerProcess(home, logs=root)
     server.start()
     try:
         admin = (home / "admin.token").read_text().strip()
@@ -149,7 +149,7 @@ def _outcome_of_status(status: int) -> str:
     return {401: "unauthenticated", 403: "denied"}.get(status, "allowed")
 
 
-def test_rest_matrix(served: tuple[MLOSServer, Credentials]) -> None:
+def test_rest_matrix(served: tuple[ServerProcess, Credentials]) -> None:
     server, credentials = served
     wrong: list[str] = []
     with requests.Session() as session:
@@ -174,7 +174,7 @@ def test_rest_matrix(served: tuple[MLOSServer, Credentials]) -> None:
     assert wrong == []
 
 
-def test_grpc_matrix(served: tuple[MLOSServer, Credentials]) -> None:
+def test_grpc_matrix(served: tuple[ServerProcess, Credentials]) -> None:
     server, credentials = served
     wrong: list[str] = []
     with grpc.insecure_channel(server.urls["gRPC"]) as channel:
@@ -241,13 +241,13 @@ async def _ipc_matrix(socket: Path, credentials: Credentials) -> list[str]:
     return wrong
 
 
-def test_ipc_matrix(served: tuple[MLOSServer, Credentials]) -> None:
+def test_ipc_matrix(served: tuple[ServerProcess, Credentials]) -> None:
     server, credentials = served
     socket = Path(server.ipc_url.removeprefix("unix://"))
     assert asyncio.run(_ipc_matrix(socket, credentials)) == []
 
 
-def test_authenticate_names_the_principal(served: tuple[MLOSServer, Credentials]) -> None:
+def test_authenticate_names_the_principal(served: tuple[ServerProcess, Credentials]) -> None:
     server, credentials = served
     with grpc.insecure_channel(server.urls["gRPC"]) as channel:
         authenticate = channel.unary_unary(

@@ -10,6 +10,7 @@ import onnxruntime as ort
 
 from mlos.errors import InvalidArgument, NotFound
 from mlos.sdk.base import Array, LoadedModel, ModelSpec, TensorSpec
+from mlos.sdk.options import max_batch_size
 from mlos_plugins.onnx.datatypes import (
     ONNX_DATATYPES,
     bf16_array,
@@ -19,7 +20,7 @@ from mlos_plugins.onnx.datatypes import (
     dims,
 )
 from mlos_plugins.onnx.header import ModelHeader, read_header
-from mlos_plugins.onnx.options import DEFAULT_MAX_BATCH_SIZE, SessionConfig
+from mlos_plugins.onnx.options import SessionConfig
 from mlos_plugins.onnx.session import BAD_REQUEST_ERRORS, ort_message
 
 __all__ = ["OnnxModel"]
@@ -49,20 +50,6 @@ def _tensor_specs(
         raise InvalidArgument(f"{file}: no output is a tensor the onnx plugin can serve")
     return specs, unsupported
 
-
-def _batch_size(
-    inputs: Sequence[TensorSpec], outputs: Sequence[TensorSpec], config: SessionConfig
-) -> int:
-    """The max batch size to report: only for models whose tensors all lead with a dynamic dim."""
-    batchable = all(spec.shape[:1] == (-1,) for spec in (*inputs, *outputs))
-    if config.max_batch_size is None:
-        return DEFAULT_MAX_BATCH_SIZE if batchable else 0
-    if config.max_batch_size > 0 and not batchable:
-        raise InvalidArgument(
-            "config max_batch_size: the model cannot batch (not every input and output "
-            "leads with a dynamic dimension)"
-        )
-    return config.max_batch_size
 
 
 def _properties(
@@ -121,7 +108,7 @@ class OnnxModel(LoadedModel):
                 "(onnxruntime returns BF16 outputs only when every input is numeric)"
             )
         self._plain = not (self._string_inputs or self._bf16_inputs or self._bf16_outputs)
-        self.max_batch_size = _batch_size(inputs, outputs, config)
+        self.max_batch_size = max_batch_size(inputs, outputs, config.max_batch_size)
         self._properties = _properties(session, read_header(file), file, config)
         if skipped:
             self._properties["unsupported_outputs"] = ",".join(

@@ -29,12 +29,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlos.errors import InvalidArgument
-from mlos.sdk.options import check_known, count_option
+from mlos.sdk.options import (
+    DEFAULT_MAX_BATCH_SIZE,
+    DEVICE_HELP,
+    MAX_BATCH_SIZE_HELP,
+    check_known,
+    count_option,
+    device_option,
+)
 
 __all__ = ["DEFAULT_MAX_BATCH_SIZE", "OPTIONS", "SessionConfig"]
-
-#: The batch reported for a batchable model when `max_batch_size` is not given.
-DEFAULT_MAX_BATCH_SIZE = 65536
 
 #: Option names and what each one means, for error messages and documentation.
 OPTIONS: dict[str, str] = {
@@ -42,8 +46,8 @@ OPTIONS: dict[str, str] = {
     "inter_op_threads": "threads across operators in parallel mode (default 0)",
     "graph_optimization_level": "disable | basic | extended | layout | all (default all)",
     "execution_mode": "sequential (default) | parallel",
-    "device": "cpu (default) | cuda | cuda:N",
-    "max_batch_size": f"largest batch for a batchable model (default {DEFAULT_MAX_BATCH_SIZE})",
+    "device": DEVICE_HELP,
+    "max_batch_size": MAX_BATCH_SIZE_HELP,
 }
 
 _OPTIMIZATION_LEVELS = {
@@ -76,19 +80,6 @@ def _choice(config: Mapping[str, str], key: str, choices: Mapping[str, str], def
     raise InvalidArgument(f"config {key}={raw!r}: expected one of {', '.join(choices)}")
 
 
-def _device(config: Mapping[str, str]) -> tuple[str, int]:
-    raw = (config.get("device") or "cpu").strip().lower()
-    kind, _, index = raw.partition(":")
-    if kind == "cpu" and not index:
-        return "cpu", 0
-    if kind in ("cuda", "gpu"):
-        if not index:
-            return "cuda", 0
-        if index.isdigit():
-            return "cuda", int(index)
-    raise InvalidArgument(f"config device={raw!r}: expected cpu, cuda or cuda:N")
-
-
 @dataclass(frozen=True, slots=True)
 class SessionConfig:
     """The parsed load options of one model."""
@@ -105,7 +96,7 @@ class SessionConfig:
     def parse(cls, config: Mapping[str, str]) -> SessionConfig:
         """Parse a model's `config`; raise InvalidArgument for unknown options or bad values."""
         check_known(config, OPTIONS, "onnx")
-        device, device_id = _device(config)
+        device, device_id = device_option(config)
         max_batch = config.get("max_batch_size")
         return cls(
             intra_op_threads=_count(config, "intra_op_threads", 1),

@@ -10,8 +10,9 @@ import tensorflow as tf
 
 from mlos.errors import InvalidArgument, NotFound
 from mlos.sdk.base import Array, LoadedModel, ModelSpec, TensorSpec
+from mlos.sdk.options import max_batch_size
 from mlos.wire.tensors import DATATYPES
-from mlos_plugins.tensorflow.options import DEFAULT_MAX_BATCH_SIZE, TensorFlowConfig
+from mlos_plugins.tensorflow.options import TensorFlowConfig
 from mlos_plugins.tensorflow.runner import Runner
 
 __all__ = ["TensorFlowModel"]
@@ -46,19 +47,6 @@ def _describe(exc: BaseException) -> str:
     return " ".join(" ".join(kept).split())[:500]
 
 
-def _batch_size(
-    inputs: Sequence[TensorSpec], outputs: Sequence[TensorSpec], config: TensorFlowConfig
-) -> int:
-    batchable = all(spec.shape[:1] == (-1,) for spec in (*inputs, *outputs))
-    if config.max_batch_size is None:
-        return DEFAULT_MAX_BATCH_SIZE if batchable else 0
-    if config.max_batch_size > 0 and not batchable:
-        raise InvalidArgument(
-            "config max_batch_size: the model cannot batch (not every input and output "
-            "leads with a dynamic dimension)"
-        )
-    return config.max_batch_size
-
 
 class TensorFlowModel(LoadedModel):
     """A SavedModel signature, Keras model or TFLite interpreter behind one interface."""
@@ -69,7 +57,7 @@ class TensorFlowModel(LoadedModel):
         """Describe `runner`; raise InvalidArgument for a max_batch_size it cannot take."""
         self.name = spec.name
         self.platform = runner.platform
-        self.max_batch_size = _batch_size(runner.inputs, runner.outputs, config)
+        self.max_batch_size = max_batch_size(runner.inputs, runner.outputs, config.max_batch_size)
         self._runner: Runner | None = runner
         self._inputs = runner.inputs
         self._input_specs = {spec.name: spec for spec in runner.inputs}

@@ -9,8 +9,9 @@ import torch
 
 from mlos.errors import InvalidArgument, NotFound
 from mlos.sdk.base import Array, LoadedModel, ModelSpec, TensorSpec
+from mlos.sdk.options import max_batch_size
 from mlos_plugins.torch.datatypes import to_array, to_tensor
-from mlos_plugins.torch.options import DEFAULT_MAX_BATCH_SIZE, TorchConfig
+from mlos_plugins.torch.options import TorchConfig
 from mlos_plugins.torch.program import Program, flat_outputs
 
 __all__ = ["TorchModel"]
@@ -18,19 +19,6 @@ __all__ = ["TorchModel"]
 #: PyTorch errors of a run that mean "the inputs do not fit the model".
 BAD_REQUEST_ERRORS: tuple[type[BaseException], ...] = (RuntimeError, ValueError, TypeError)
 
-
-def _batch_size(
-    inputs: Sequence[TensorSpec], outputs: Sequence[TensorSpec], config: TorchConfig
-) -> int:
-    batchable = all(spec.shape[:1] == (-1,) for spec in (*inputs, *outputs))
-    if config.max_batch_size is None:
-        return DEFAULT_MAX_BATCH_SIZE if batchable else 0
-    if config.max_batch_size > 0 and not batchable:
-        raise InvalidArgument(
-            "config max_batch_size: the model cannot batch (not every input and output "
-            "leads with a dynamic dimension)"
-        )
-    return config.max_batch_size
 
 
 class TorchModel(LoadedModel):
@@ -48,7 +36,7 @@ class TorchModel(LoadedModel):
         self.platform = (
             "pytorch_libtorch" if program.kind.value == "torchscript" else "pytorch_export"
         )
-        self.max_batch_size = _batch_size(program.inputs, program.outputs, config)
+        self.max_batch_size = max_batch_size(program.inputs, program.outputs, config.max_batch_size)
         self._program: Program | None = program
         self._config = config
         self._input_types = [(s.name, s.datatype) for s in program.inputs]

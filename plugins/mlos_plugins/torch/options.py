@@ -23,31 +23,26 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from mlos.errors import InvalidArgument
-from mlos.sdk.options import available_cpus, check_known, count_option
+from mlos.sdk.options import (
+    DEFAULT_MAX_BATCH_SIZE,
+    DEVICE_HELP,
+    MAX_BATCH_SIZE_HELP,
+    available_cpus,
+    check_known,
+    count_option,
+    device_option,
+)
 
 __all__ = ["DEFAULT_MAX_BATCH_SIZE", "OPTIONS", "TorchConfig", "available_cpus"]
-
-DEFAULT_MAX_BATCH_SIZE = 65536
 
 OPTIONS: dict[str, str] = {
     "inputs": "input tensors as a JSON list of {name, datatype, shape}",
     "outputs": "output tensors as a JSON list of {name, datatype, shape}",
     "signature_file": "JSON or YAML file with inputs and outputs",
     "intra_op_threads": "threads inside one operator (default: the CPUs of the process)",
-    "device": "cpu (default) | cuda | cuda:N",
-    "max_batch_size": f"largest batch for a batchable model (default {DEFAULT_MAX_BATCH_SIZE})",
+    "device": DEVICE_HELP,
+    "max_batch_size": MAX_BATCH_SIZE_HELP,
 }
-
-
-def _device(config: Mapping[str, str]) -> str:
-    raw = (config.get("device") or "cpu").strip().lower()
-    kind, _, index = raw.partition(":")
-    if kind == "cpu" and not index:
-        return "cpu"
-    if kind in ("cuda", "gpu") and (not index or index.isdigit()):
-        return f"cuda:{index or 0}"
-    raise InvalidArgument(f"config device={raw!r}: expected cpu, cuda or cuda:N")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,8 +58,9 @@ class TorchConfig:
         """Parse a model's `config`; raise InvalidArgument for unknown options or bad values."""
         check_known(config, OPTIONS, "torch")
         threads = count_option(config, "intra_op_threads")
+        kind, index = device_option(config)
         return cls(
             intra_op_threads=threads or available_cpus(),
-            device=_device(config),
+            device=kind if kind == "cpu" else f"{kind}:{index}",
             max_batch_size=count_option(config, "max_batch_size"),
         )

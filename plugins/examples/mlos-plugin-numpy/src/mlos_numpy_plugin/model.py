@@ -9,6 +9,7 @@ import numpy as np
 
 from mlos.errors import InvalidArgument, NotFound
 from mlos.sdk.base import LoadedModel, TensorSpec
+from mlos.sdk.options import max_batch_size
 from mlos.wire.tensors import numpy_dtype
 from mlos_numpy_plugin.document import Document
 from mlos_numpy_plugin.expression import Array
@@ -35,8 +36,7 @@ class ExpressionModel(LoadedModel):
         self._document: Document | None = document
         self._inputs = document.inputs
         self._outputs = document.outputs
-        batchable = all(s.shape[:1] == (-1,) for s in (*document.inputs, *document.outputs))
-        self.max_batch_size = 65536 if batchable else 0
+        self.max_batch_size = max_batch_size(document.inputs, document.outputs, None)
         self._dtypes = [numpy_dtype(spec.datatype) for spec in document.outputs]
 
     @property

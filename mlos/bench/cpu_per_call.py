@@ -1,7 +1,7 @@
 """CPU time per IPC call in each MLOS process (the numbers in docs/benchmarks.md).
 
-    .venv/bin/python benchmarks/cpu_per_call.py [--requests 10000] [--one-cpu] [--spin 0.002]
-                                                [--busy-poll-us 0]
+    python -m mlos.bench.cpu_per_call [--requests 10000] [--one-cpu] [--spin 0.002]
+                                      [--busy-poll-us 0]
 
 Starts `mlos serve` with the onnx plugin and the benchmark's small model, then calls MLOS.Health
 and MLOS.Infer over IPC `--requests` times each from this process and prints, per call: the p50
@@ -19,17 +19,17 @@ import contextlib
 import os
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import psutil
 
-from mlos.bench.models import build_small_model
-from mlos.bench.server import ServerProcess
+from mlos.bench.timing import call_times
 from mlos.client import IPCClient, connect
+from mlos.demo import build_demo_model
 from mlos.errors import AlreadyExists
+from mlos.testing import ServerProcess
 from mlos_generated import smi_ipc, smi_pb2
 
 
@@ -44,13 +44,8 @@ def _measure(
     for _ in range(min(500, requests)):
         call()
     before = {name: _cpu(process) for name, process in processes.items()}
-    samples = []
-    for _ in range(requests):
-        started = time.perf_counter()
-        call()
-        samples.append(time.perf_counter() - started)
+    samples = sorted(call_times(call, requests))
     after = {name: _cpu(process) for name, process in processes.items()}
-    samples.sort()
     cells = [f"p50 {samples[len(samples) // 2] * 1e6:6.1f} us"]
     for name, (user, system) in after.items():
         user0, system0 = before[name]
@@ -74,10 +69,9 @@ def main(argv: list[str] | None = None) -> int:
         os.sched_setaffinity(0, {0})  # inherited by the server and its plugin processes
     with tempfile.TemporaryDirectory() as folder:
         home = Path(folder)
-        model = build_small_model(home / "small.onnx")
-        server = ServerProcess(home)
-        with server as url:
-            with connect(url, timeout=120) as client:
+        model = build_demo_model(home / "small.onnx")
+        with ServerProcess(home / "home", env=os.environ) as server:
+            with connect(server.url, timeout=120) as client:
                 with contextlib.suppress(AlreadyExists):
                     client.register_plugin("onnx")
                 if client.get_plugin("onnx").state != smi_pb2.PLUGIN_STATE_READY:

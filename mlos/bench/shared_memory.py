@@ -1,6 +1,6 @@
 """Large-tensor latency with and without shared memory (the numbers in docs/shared-memory.md).
 
-    .venv/bin/python benchmarks/shared_memory.py [--requests 200] [--json out.json]
+    python -m mlos.bench.shared_memory [--requests 200] [--json out.json]
 
 For a 1x3x224x224 FP32 input (602,112 bytes) it measures, p50/p90 in milliseconds:
 
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import socket
@@ -27,26 +28,17 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mlos.bench.models import CONV_INPUT_SHAPE, build_conv_model, build_identity_model
+from mlos.config import Settings
+from mlos.demo import CONV_INPUT_SHAPE, build_conv_model, build_identity_model
 
 SHAPE = CONV_INPUT_SHAPE
 NBYTES = 4 * int(np.prod(SHAPE))
 INLINE = 1 << 40  # a threshold no tensor reaches: the pool is never used
-
-
-@dataclass
-class Settings:
-    home: Path
-    max_body_bytes: int = 64 * 1024 * 1024
-    log_level: str = "warning"
-    restart_backoff_initial: float = 0.5
-    restart_backoff_max: float = 30.0
 
 
 def build_models(folder: Path) -> dict[str, Path]:
@@ -85,7 +77,7 @@ async def engine_numbers(models: dict[str, Path], requests: int) -> dict[str, An
 
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as home:
-        engine = Engine(Settings(Path(home)))
+        engine = Engine(Settings(home=Path(home), log_level="warning"))
         await engine.start()
         try:
             await engine.register_plugin(smi_pb2.RegisterPluginRequest(name="onnx"))
@@ -124,7 +116,9 @@ def raw_numbers(models: dict[str, Path], requests: int) -> dict[str, Any]:
         session = onnxruntime.InferenceSession(
             str(path), options, providers=["CPUExecutionProvider"]
         )
-        run = {name: lambda s=session: s.run(None, {"input": data})}
+        run: dict[str, Callable[[], Any]] = {
+            name: functools.partial(session.run, None, {"input": data})
+        }
         results.update({f"onnxruntime/{k}": v for k, v in measure(run, requests).items()})
     return results
 
@@ -139,7 +133,7 @@ def serve(port: int, home: Path, threshold: int) -> None:
     from mlos.core.engine import Engine
     from mlos.rest.app import create_app
 
-    settings = Settings(home)
+    settings = Settings(home=home, log_level="warning")
     engine = Engine(settings)
     engine.arenas.threshold = threshold
 
@@ -155,14 +149,17 @@ def serve(port: int, home: Path, threshold: int) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
 
 
-def start_server(threshold: int) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(threshold: int, home: Path) -> tuple[subprocess.Popen[bytes], str]:
     """A REST server process with the given pool threshold; its address once it is live."""
     import httpx
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    command = [sys.executable, __file__, "serve", str(port), tempfile.mkdtemp(), str(threshold)]
+    command = [
+        sys.executable, "-m", "mlos.bench.shared_memory", "serve", str(port), str(home),
+        str(threshold),
+    ]
     server = subprocess.Popen(command)
     url = f"127.0.0.1:{port}"
     with httpx.Client(base_url=f"http://{url}", timeout=60) as http:
@@ -176,7 +173,7 @@ def start_server(threshold: int) -> tuple[subprocess.Popen[bytes], str]:
     return server, url
 
 
-def rest_numbers(models: dict[str, Path], requests: int) -> dict[str, Any]:
+def rest_numbers(models: dict[str, Path], requests: int, home: Path) -> dict[str, Any]:
     import httpx
     import tritonclient.http as httpclient
     import tritonclient.utils.shared_memory as shm
@@ -185,7 +182,10 @@ def rest_numbers(models: dict[str, Path], requests: int) -> dict[str, Any]:
     key = f"/mlos_bench_{os.getpid()}"
     region = shm.create_shared_memory_region("bench", key, 2 * NBYTES)
     shm.set_shared_memory_region(region, [data])
-    servers = {mode: start_server(t) for mode, t in (("inline", INLINE), ("pool", 64 * 1024))}
+    servers = {
+        mode: start_server(threshold, home / mode)
+        for mode, threshold in (("inline", INLINE), ("pool", 64 * 1024))
+    }
     clients = {}
     try:
         for mode, (_, url) in servers.items():
@@ -215,8 +215,8 @@ def rest_numbers(models: dict[str, Path], requests: int) -> dict[str, Any]:
         for name in models:
             calls: dict[str, Callable[[], Any]] = {}
             for mode, client in clients.items():
-                calls[f"rest/{name}/{mode}"] = lambda c=client, m=name: binary(c, m)
-                calls[f"rest+client-shm/{name}/{mode}"] = lambda c=client, m=name: in_shm(c, m)
+                calls[f"rest/{name}/{mode}"] = functools.partial(binary, client, name)
+                calls[f"rest+client-shm/{name}/{mode}"] = functools.partial(in_shm, client, name)
             results.update(measure(calls, requests))
         return results
     finally:
@@ -242,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         models = build_models(Path(folder))
         results = raw_numbers(models, options.requests)
         results.update(asyncio.run(engine_numbers(models, options.requests)))
-        results.update(rest_numbers(models, options.requests))
+        results.update(rest_numbers(models, options.requests, Path(folder)))
     width = max(len(name) for name in results)
     print(f"{'measurement':<{width}}  {'p50 ms':>8}  {'p90 ms':>8}")
     for name, numbers in results.items():

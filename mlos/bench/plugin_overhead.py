@@ -1,6 +1,6 @@
 """Per-plugin inference overhead above the framework's own call (docs/benchmarks.md).
 
-    .venv/bin/python benchmarks/plugin_overhead.py [--requests 1000] [--json out.json]
+    python -m mlos.bench.plugin_overhead [--requests 1000] [--json out.json]
 
 For one small model per plugin and format (batch 1), it measures p50 and p99 latency in
 microseconds of:
@@ -22,7 +22,6 @@ import asyncio
 import json
 import os
 import platform
-import re
 import socket
 import statistics
 import subprocess
@@ -38,13 +37,15 @@ from typing import Any
 import numpy as np
 import requests
 
+from mlos.bench.timing import call_times
+from mlos.testing import ServerProcess
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 X = np.random.default_rng(0).standard_normal((1, 4)).astype(np.float32)
 SIGNATURE = json.dumps([{"name": "x", "datatype": "FP32", "shape": [-1, 4]}])
 HEADERS = {"Content-Type": "application/json"}
-LISTENING = re.compile(r"MLOS REST listening on (http://\S+)")
 
 
 @dataclass
@@ -86,7 +87,7 @@ def _torch_cases(root: Path) -> list[Case]:
         torch.onnx.export(net, (example,), str(root / "net.onnx"), input_names=["x"],
                           output_names=["y"], dynamic_axes={"x": {0: "b"}, "y": {0: "b"}},
                           dynamo=False)
-    script = torch.jit.load(str(root / "net.pt"))
+    script = torch.jit.load(str(root / "net.pt"))  # type: ignore[no-untyped-call]  # unannotated in torch
     exported = torch.export.load(str(root / "net.pt2")).module()
     x = torch.from_numpy(X)
 
@@ -156,14 +157,8 @@ def _numpy_case(root: Path) -> list[Case]:
 
 
 def _timed(call: Callable[[], Any], count: int) -> list[float]:
-    for _ in range(min(100, count)):
-        call()
-    samples = []
-    for _ in range(count):
-        start = time.perf_counter_ns()
-        call()
-        samples.append((time.perf_counter_ns() - start) / 1000)
-    return samples
+    """Microseconds per call."""
+    return [seconds * 1e6 for seconds in call_times(call, count, warmup=min(100, count))]
 
 
 def measure_in_process(case: Case, count: int) -> None:
@@ -216,22 +211,8 @@ async def _smi(case: Case, count: int) -> list[float]:
 
 def measure_rest(cases: list[Case], count: int, home: Path) -> None:
     """JSON /v2 inference against a real `mlos serve`."""
-    command = [sys.executable, "-m", "mlos.cli", "serve", "--home", str(home),
-               "--http-port", "0", "--grpc-port", "0"]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLOS_")}
-    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                              text=True, env=env)
-    try:
-        assert server.stdout is not None
-        url = ""
-        for line in server.stdout:
-            match = LISTENING.search(line)
-            if match:
-                url = match.group(1)
-                break
-        if not url:
-            raise RuntimeError("mlos serve did not start")
-        http = requests.Session()
+    with ServerProcess(home) as server, requests.Session() as http:
+        url = server.url
         http.trust_env = False
         for plugin in sorted({case.plugin for case in cases}):
             http.post(f"{url}/v1/plugins", json={"name": plugin}, timeout=60)
@@ -249,9 +230,6 @@ def measure_rest(cases: list[Case], count: int, home: Path) -> None:
                 http.post(endpoint, data=body, headers=HEADERS, timeout=30).raise_for_status()
 
             case.results["rest"] = _timed(call, count)
-    finally:
-        server.terminate()
-        server.wait(60)
 
 
 def _p(samples: list[float], q: float) -> float:

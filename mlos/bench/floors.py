@@ -1,6 +1,6 @@
 """The floors under MLOS's latencies on this machine (the numbers in docs/benchmarks.md).
 
-    .venv/bin/python benchmarks/floors.py [--requests 2000]
+    python -m mlos.bench.floors [--requests 2000]
 
 Measures, p50/p90 in microseconds, with nothing of MLOS on the path but the piece named:
 
@@ -26,22 +26,17 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+from mlos.bench.timing import call_times
 
 LARGE = 602_112
 
 
 def _percentiles(call: Callable[[], object], requests: int) -> tuple[float, float]:
-    for _ in range(min(200, requests)):
-        call()
-    samples = []
-    for _ in range(requests):
-        started = time.perf_counter()
-        call()
-        samples.append(time.perf_counter() - started)
-    samples.sort()
+    samples = sorted(call_times(call, requests, warmup=min(200, requests)))
     return samples[len(samples) // 2] * 1e6, samples[int(len(samples) * 0.9)] * 1e6
 
 
@@ -81,7 +76,7 @@ def _grpc_server() -> None:
         return request[:20]
 
     async def main() -> None:
-        handler = grpc.unary_unary_rpc_method_handler(echo)
+        handler: Any = grpc.unary_unary_rpc_method_handler(echo)
         server = grpc.aio.server(options=[("grpc.max_receive_message_length", -1)])
         server.add_generic_rpc_handlers(
             (grpc.method_handlers_generic_handler("floor.Echo", {"Echo": handler}),)
@@ -96,7 +91,7 @@ def _grpc_server() -> None:
 
 def _start(*args: str) -> tuple[subprocess.Popen[str], str]:
     process = subprocess.Popen(
-        [sys.executable, __file__, *args], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-m", "mlos.bench.floors", *args], stdout=subprocess.PIPE, text=True
     )
     assert process.stdout is not None
     return process, process.stdout.readline().strip()
@@ -142,7 +137,7 @@ def grpc_echo(requests: int) -> list[tuple[str, float, float]]:
     try:
         options = [("grpc.max_send_message_length", -1)]
         with grpc.insecure_channel(f"127.0.0.1:{port}", options=options) as channel:
-            method = channel.unary_unary("/floor.Echo/Echo")
+            method: Any = channel.unary_unary("/floor.Echo/Echo")
             for size in (20, LARGE):
                 message = b"x" * size
                 count = requests if size == 20 else max(requests // 4, 50)
@@ -189,10 +184,10 @@ def registry_write(requests: int) -> list[tuple[str, float, float]]:
 def onnx_session(requests: int) -> list[tuple[str, float, float]]:
     import onnxruntime
 
-    from mlos.bench.models import build_small_model
+    from mlos.demo import build_demo_model
 
     with tempfile.TemporaryDirectory() as folder:
-        model = str(build_small_model(Path(folder) / "small.onnx"))
+        model = str(build_demo_model(Path(folder) / "small.onnx"))
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = 1
 
