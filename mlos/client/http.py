@@ -217,6 +217,8 @@ class HTTPClient(Client):
     connections; any other server (or any server when `session` is given) through `requests`.
     """
 
+    _ops = _OPERATIONS
+
     def __init__(
         self,
         url: str = DEFAULT_URL,
@@ -225,7 +227,6 @@ class HTTPClient(Client):
         session: requests.Session | None = None,
     ) -> None:
         self._url, host = _base_url(url)
-        self._ops = _OPERATIONS
         self._timeout = timeout
         parts = urlsplit(self._url)
         self._local: _LocalTransport | None = None
@@ -292,11 +293,12 @@ class HTTPClient(Client):
 class AsyncHTTPClient(AsyncClient):
     """An asyncio client of one MLOS server's REST API; see :class:`mlos.client.AsyncClient`."""
 
+    _ops = _OPERATIONS
+
     def __init__(self, url: str = DEFAULT_URL, *, timeout: float | None = DEFAULT_TIMEOUT) -> None:
         import httpx
 
         self._url, host = _base_url(url)
-        self._ops = _OPERATIONS
         self._timeout = timeout
         self._httpx = httpx
         self._client = httpx.AsyncClient(

@@ -77,21 +77,21 @@ def _error(exc: grpc.RpcError, url: str, name: str, timeout: float | None) -> ML
 class GRPCClient(Client):
     """A blocking client of one MLOS server's gRPC API; see :class:`mlos.client.Client`."""
 
+    _ops = _OPERATIONS
+
     def __init__(self, url: str, *, timeout: float | None = DEFAULT_TIMEOUT) -> None:
         self._target = grpc_target(url)
         self._url = f"grpc://{self._target}"
-        self._ops = _OPERATIONS
         self._timeout = timeout
         self._channel = grpc.insecure_channel(self._target, options=_OPTIONS)
         self._calls = _calls(self._channel)
 
     def _run(self, op: Op[T]) -> T:
         call: SmiCall = op.request
-        name = call.method.name
         try:
-            response = self._calls[name](call.request, timeout=self._timeout)
+            response = self._calls[call.method.name](call.request, timeout=self._timeout)
         except grpc.RpcError as exc:
-            raise _error(exc, self._url, name, self._timeout) from None
+            raise _error(exc, self._url, call.method.name, self._timeout) from None
         return op.parse(response)
 
     def close(self) -> None:
@@ -102,10 +102,11 @@ class GRPCClient(Client):
 class AsyncGRPCClient(AsyncClient):
     """An asyncio client of one MLOS server's gRPC API; see :class:`mlos.client.AsyncClient`."""
 
+    _ops = _OPERATIONS
+
     def __init__(self, url: str, *, timeout: float | None = DEFAULT_TIMEOUT) -> None:
         self._target = grpc_target(url)
         self._url = f"grpc://{self._target}"
-        self._ops = _OPERATIONS
         self._timeout = timeout
         self._channel: grpc.aio.Channel | None = None
         self._calls: dict[str, Any] = {}
@@ -119,11 +120,10 @@ class AsyncGRPCClient(AsyncClient):
         if self._channel is None:
             self._open()
         call: SmiCall = op.request
-        name = call.method.name
         try:
-            response = await self._calls[name](call.request, timeout=self._timeout)
+            response = await self._calls[call.method.name](call.request, timeout=self._timeout)
         except grpc.RpcError as exc:
-            raise _error(exc, self._url, name, self._timeout) from None
+            raise _error(exc, self._url, call.method.name, self._timeout) from None
         return op.parse(response)
 
     async def close(self) -> None:

@@ -21,7 +21,7 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -73,6 +73,18 @@ def socket_path(url: str | Path) -> Path:
     return Path(text)
 
 
+def _staged_infer(
+    staging: InputStaging, connection: Callable[[], object], call: Inference, size: int
+) -> Generator[tuple[Method[Any, Any], Message], object, dict[str, Array]]:
+    """The calls of an inference whose inputs take `size` bytes of shared memory, without I/O:
+    through a region, or inline when none is to be had or the server did not know it."""
+    outputs = yield from staging.staged(size, connection, partial(_OPERATIONS.infer, call))
+    if outputs is None:
+        op = _OPERATIONS.infer(call)
+        outputs = op.parse((yield op.request))
+    return outputs
+
+
 class _Closed(Exception):
     """The server closed the connection."""
 
@@ -88,6 +100,8 @@ class IPCClient(Client):
     shared memory the client registers with the server (:mod:`mlos.client.staging`).
     """
 
+    _ops = _OPERATIONS
+
     def __init__(
         self,
         url: str | Path,
@@ -98,7 +112,6 @@ class IPCClient(Client):
     ) -> None:
         self._path = socket_path(url)
         self._url = f"unix://{self._path}"
-        self._ops = _OPERATIONS
         self._timeout = timeout
         self._timeout_ms = 0 if timeout is None else max(1, int(timeout * 1000))
         self._sock: socket.socket | None = None
@@ -245,13 +258,11 @@ class IPCClient(Client):
         """Inputs of `shared_memory_from` bytes or more travel through shared memory."""
         size = self._staging.needed(call.inputs)
         if size:
-            build = partial(_OPERATIONS.infer, call)
-            outputs = self._drive(self._staging.staged(size, self._connection, build))
-            if outputs is not None:
-                return outputs
+            return self._drive(_staged_infer(self._staging, self._connection, call, size))
         return self._run(_OPERATIONS.infer(call))
 
     def _connection(self) -> object:
+        """The connection staging regions belong to now (None before the first call)."""
         return self._sock
 
     def _drive(self, steps: Generator[tuple[Method[Any, Any], Message], object, R]) -> R:
@@ -281,6 +292,8 @@ class AsyncIPCClient(AsyncClient):
     shared memory the client registers with the server (:mod:`mlos.client.staging`).
     """
 
+    _ops = _OPERATIONS
+
     def __init__(
         self,
         url: str | Path,
@@ -290,7 +303,6 @@ class AsyncIPCClient(AsyncClient):
     ) -> None:
         self._path = socket_path(url)
         self._url = f"unix://{self._path}"
-        self._ops = _OPERATIONS
         self._timeout = timeout
         self._channel: Channel | None = None
         self._connecting: asyncio.Lock | None = None
@@ -329,13 +341,11 @@ class AsyncIPCClient(AsyncClient):
         """Inputs of `shared_memory_from` bytes or more travel through shared memory."""
         size = self._staging.needed(call.inputs)
         if size:
-            build = partial(_OPERATIONS.infer, call)
-            outputs = await self._drive(self._staging.staged(size, self._connection, build))
-            if outputs is not None:
-                return outputs
+            return await self._drive(_staged_infer(self._staging, self._connection, call, size))
         return await self._run(_OPERATIONS.infer(call))
 
     def _connection(self) -> object:
+        """The connection staging regions belong to now (None before the first call)."""
         return self._channel
 
     async def _drive(self, steps: Generator[tuple[Method[Any, Any], Message], object, R]) -> R:
