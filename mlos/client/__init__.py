@@ -16,14 +16,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from mlos.client.base import (
-    DEFAULT_TIMEOUT,
-    DEFAULT_URL,
-    Array,
-    AsyncClient,
-    Client,
-    Unreachable,
-)
+from mlos.client.aio import AsyncClient
+from mlos.client.base import DEFAULT_TIMEOUT, DEFAULT_URL, Array, Unreachable
+from mlos.client.sync import Client
 from mlos.errors import InvalidArgument
 
 if TYPE_CHECKING:

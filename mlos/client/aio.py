@@ -1,6 +1,8 @@
-"""The awaitable client API over any transport: :class:`BaseAsyncClient`.
+"""The awaitable client API: :class:`AsyncClient`, the base of every asyncio transport.
 
-The twin of :class:`mlos.client.sync.BaseClient`: the same operations, with `_run` awaited.
+The twin of :class:`mlos.client.Client`: the same methods over the same `_ops`, with `_run`
+and every call awaited. A client connects lazily, so it may be created outside an event loop;
+close it with `await client.close()` or `async with`.
 """
 
 from __future__ import annotations
@@ -8,31 +10,156 @@ from __future__ import annotations
 import abc
 from collections.abc import Mapping, Sequence
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
-from mlos.client.base import Array, Op
-from mlos.client.rest import RestOperations
-from mlos.client.smi import SmiOperations
+from mlos.client.base import (
+    Array,
+    Inference,
+    Op,
+    model_ref,
+    register_model_request,
+    register_plugin_request,
+)
 from mlos_generated import smi_pb2
 
-__all__ = ["BaseAsyncClient"]
+if TYPE_CHECKING:
+    from mlos.client.rest import RestOperations
+    from mlos.client.smi import SmiOperations
+
+__all__ = ["AsyncClient"]
 
 T = TypeVar("T")
 
 
-class BaseAsyncClient(abc.ABC):
-    """Implements :class:`mlos.client.AsyncClient` on top of `_ops` and an awaitable `_run`."""
+class AsyncClient(abc.ABC):
+    """The :class:`Client` API with every call awaited (see :func:`mlos.client.connect_async`).
 
+    :class:`~mlos.client.AsyncHTTPClient`, :class:`~mlos.client.AsyncGRPCClient` and
+    :class:`~mlos.client.AsyncIPCClient` are its transports.
+    """
+
+    _url: str
     _ops: RestOperations | SmiOperations
 
     @property
-    @abc.abstractmethod
     def url(self) -> str:
         """The server address this client talks to."""
+        return self._url
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._url!r})"
 
     @abc.abstractmethod
     async def _run(self, op: Op[T]) -> T:
         """Send `op`'s request, await the answer, and parse it (or raise the typed error)."""
+
+    # ----- server ------------------------------------------------------------------------
+
+    async def health(self) -> smi_pb2.HealthResponse:
+        """Liveness and readiness of the core and every plugin (not an error when not ready)."""
+        return await self._run(self._ops.health())
+
+    async def server_metadata(self) -> dict[str, Any]:
+        """Server name, version and Open Inference Protocol extensions."""
+        return await self._run(self._ops.server_metadata())
+
+    async def resources(self) -> smi_pb2.ResourcesResponse:
+        """CPU, memory and GPU of the host and of each plugin process."""
+        return await self._run(self._ops.resources())
+
+    # ----- plugins -----------------------------------------------------------------------
+
+    async def register_plugin(
+        self,
+        name: str,
+        version: str | None = None,
+        entry_point: str | None = None,
+        module: str | None = None,
+        executable: str | None = None,
+    ) -> smi_pb2.PluginStatus:
+        """Register a plugin and start its process; at most one of the three sources."""
+        request = register_plugin_request(name, version, entry_point, module, executable)
+        return await self._run(self._ops.register_plugin(request))
+
+    async def list_plugins(self) -> list[smi_pb2.PluginStatus]:
+        """Every registered plugin."""
+        return await self._run(self._ops.list_plugins())
+
+    async def get_plugin(self, name: str) -> smi_pb2.PluginStatus:
+        """One plugin."""
+        return await self._run(self._ops.get_plugin(smi_pb2.PluginRef(name=name)))
+
+    async def load_plugin(self, name: str) -> smi_pb2.PluginStatus:
+        """Start a registered plugin's process (again)."""
+        return await self._run(self._ops.load_plugin(smi_pb2.PluginRef(name=name)))
+
+    async def unload_plugin(self, name: str) -> smi_pb2.PluginStatus:
+        """Stop a plugin's process, keeping its registration."""
+        return await self._run(self._ops.unload_plugin(smi_pb2.PluginRef(name=name)))
+
+    async def remove_plugin(self, name: str) -> None:
+        """Stop a plugin's process and forget it."""
+        return await self._run(self._ops.remove_plugin(smi_pb2.PluginRef(name=name)))
+
+    # ----- models ------------------------------------------------------------------------
+
+    async def register_model(
+        self,
+        name: str,
+        path: str,
+        plugin: str | None = None,
+        version: str | None = None,
+        config: Mapping[str, str] | None = None,
+    ) -> smi_pb2.ModelStatus:
+        """Register a model version from a file or directory on the server, and load it."""
+        request = register_model_request(name, path, plugin, version, config)
+        return await self._run(self._ops.register_model(request))
+
+    async def list_models(self) -> list[smi_pb2.ModelStatus]:
+        """Every registered model version."""
+        return await self._run(self._ops.list_models())
+
+    async def get_model(self, name: str, version: str | None = None) -> smi_pb2.Model:
+        """A model with all its versions, or with only `version`."""
+        return await self._run(self._ops.get_model(model_ref(name, version)))
+
+    async def remove_model(
+        self, name: str, version: str | None = None
+    ) -> list[smi_pb2.ModelStatus]:
+        """Unload and forget every version of a model, or only `version`; the removed ones."""
+        return await self._run(self._ops.remove_model(model_ref(name, version)))
+
+    async def model_metadata(self, name: str, version: str | None = None) -> smi_pb2.ModelMetadata:
+        """Inputs, outputs and platform of the version served (or of `version`)."""
+        return await self._run(self._ops.model_metadata(model_ref(name, version)))
+
+    async def model_ready(self, name: str, version: str | None = None) -> bool:
+        """Whether the model (version) takes inference requests now."""
+        return await self._run(self._ops.model_ready(model_ref(name, version)))
+
+    # ----- inference ---------------------------------------------------------------------
+
+    async def infer(
+        self,
+        model: str,
+        inputs: Mapping[str, Array],
+        outputs: Sequence[str] | None = None,
+        version: str | None = None,
+        binary: bool = True,
+        datatypes: Mapping[str, str] | None = None,
+    ) -> dict[str, Array]:
+        """Run `model` on `inputs` (name → array); the outputs by name (all when `outputs` is None).
+
+        `datatypes` overrides the datatype of an input (default: from the array's dtype;
+        strings and bytes are BYTES). BYTES outputs come back as object arrays of `bytes`.
+        """
+        return await self._infer(Inference(model, inputs, outputs, version, binary, datatypes))
+
+    async def _infer(self, call: Inference) -> dict[str, Array]:
+        """Run one inference (a transport with a path of its own for some calls overrides it)."""
+        return await self._run(self._ops.infer(call))
+
+    # ----- lifetime ----------------------------------------------------------------------
 
     @abc.abstractmethod
     async def close(self) -> None:
@@ -48,101 +175,3 @@ class BaseAsyncClient(abc.ABC):
         traceback: TracebackType | None,
     ) -> None:
         await self.close()
-
-    # ----- server ----------------------------------------------------------------------------
-
-    async def health(self) -> smi_pb2.HealthResponse:
-        """Liveness and readiness of the core and every plugin."""
-        return await self._run(self._ops.health())
-
-    async def server_metadata(self) -> dict[str, Any]:
-        """Server name, version and Open Inference Protocol extensions."""
-        return await self._run(self._ops.server_metadata())
-
-    async def resources(self) -> smi_pb2.ResourcesResponse:
-        """CPU, memory and GPU of the host and of each plugin process."""
-        return await self._run(self._ops.resources())
-
-    # ----- plugins ---------------------------------------------------------------------------
-
-    async def register_plugin(
-        self,
-        name: str,
-        version: str | None = None,
-        entry_point: str | None = None,
-        module: str | None = None,
-        executable: str | None = None,
-    ) -> smi_pb2.PluginStatus:
-        """Register a plugin; at most one of the three sources."""
-        op = self._ops.register_plugin(name, version, entry_point, module, executable)
-        return await self._run(op)
-
-    async def list_plugins(self) -> list[smi_pb2.PluginStatus]:
-        """Every registered plugin."""
-        return await self._run(self._ops.list_plugins())
-
-    async def get_plugin(self, name: str) -> smi_pb2.PluginStatus:
-        """One plugin."""
-        return await self._run(self._ops.get_plugin(name))
-
-    async def load_plugin(self, name: str) -> smi_pb2.PluginStatus:
-        """Start a registered plugin's process (again)."""
-        return await self._run(self._ops.load_plugin(name))
-
-    async def unload_plugin(self, name: str) -> smi_pb2.PluginStatus:
-        """Stop a plugin's process, keeping its registration."""
-        return await self._run(self._ops.unload_plugin(name))
-
-    async def remove_plugin(self, name: str) -> None:
-        """Stop a plugin's process and forget it."""
-        return await self._run(self._ops.remove_plugin(name))
-
-    # ----- models ----------------------------------------------------------------------------
-
-    async def register_model(
-        self,
-        name: str,
-        path: str,
-        plugin: str | None = None,
-        version: str | None = None,
-        config: Mapping[str, str] | None = None,
-    ) -> smi_pb2.ModelStatus:
-        """Register a model version from a file or directory on the server, and load it."""
-        return await self._run(self._ops.register_model(name, path, plugin, version, config))
-
-    async def list_models(self) -> list[smi_pb2.ModelStatus]:
-        """Every registered model version."""
-        return await self._run(self._ops.list_models())
-
-    async def get_model(self, name: str, version: str | None = None) -> smi_pb2.Model:
-        """A model with all its versions, or with only `version`."""
-        return await self._run(self._ops.get_model(name, version))
-
-    async def remove_model(
-        self, name: str, version: str | None = None
-    ) -> list[smi_pb2.ModelStatus]:
-        """Unload and forget a model (or one version); the versions removed."""
-        return await self._run(self._ops.remove_model(name, version))
-
-    async def model_metadata(self, name: str, version: str | None = None) -> smi_pb2.ModelMetadata:
-        """Inputs, outputs and platform of the version served (or of `version`)."""
-        return await self._run(self._ops.model_metadata(name, version))
-
-    async def model_ready(self, name: str, version: str | None = None) -> bool:
-        """Whether the model (version) takes inference requests now."""
-        return await self._run(self._ops.model_ready(name, version))
-
-    # ----- inference -------------------------------------------------------------------------
-
-    async def infer(
-        self,
-        model: str,
-        inputs: Mapping[str, Array],
-        outputs: Sequence[str] | None = None,
-        version: str | None = None,
-        binary: bool = True,
-        datatypes: Mapping[str, str] | None = None,
-    ) -> dict[str, Array]:
-        """Run `model` on `inputs`; the outputs by name (see :meth:`mlos.client.Client.infer`)."""
-        return await self._run(self._ops.infer(model, inputs, outputs, version, binary, datatypes))
-

@@ -1,13 +1,12 @@
-"""What every MLOS client offers, whatever the transport: :class:`Client` and :class:`AsyncClient`.
+"""What every transport of the client shares: addresses, errors, and calls as data.
 
-Management calls return the `smi.proto` messages (`smi_pb2.PluginStatus`, `ModelStatus`, …),
-the same types the core and the gRPC service use; inference takes and returns numpy arrays.
-Every failure is an :class:`mlos.errors.MLOSError`: the server's own errors keep their code
-(`NotFound`, `InvalidArgument`, …), and a server that cannot be reached is :class:`Unreachable`.
-
-Inside, every call is an :class:`Op`: what to send, in the transport's terms, and how to read
-the answer. A transport builds ops once (:mod:`mlos.client.rest` for REST, :mod:`mlos.client.smi`
-for gRPC and IPC) and runs them blocking or awaited.
+The API itself is :class:`mlos.client.Client` (blocking, :mod:`mlos.client.sync`) and
+:class:`mlos.client.AsyncClient` (asyncio, :mod:`mlos.client.aio`). Each of their methods turns
+its arguments into the `smi.proto` request message of that call (the builders below) — or, for
+inference, an :class:`Inference` — and hands it to the transport's operations, which make an
+:class:`Op`: what to send, in the transport's terms, and how to read the answer
+(:mod:`mlos.client.rest` for REST, :mod:`mlos.client.smi` for gRPC and IPC). The transport then
+runs the op, blocking or awaited.
 """
 
 from __future__ import annotations
@@ -16,289 +15,99 @@ import select
 import socket
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Any, Generic, Protocol, Self, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 import numpy.typing as npt
 
-from mlos.errors import Unavailable
+from mlos.errors import InvalidArgument, Unavailable
 from mlos_generated import smi_pb2
 
 __all__ = [
     "DEFAULT_TIMEOUT",
     "DEFAULT_URL",
+    "PLUGIN_SOURCES",
     "Array",
-    "AsyncClient",
-    "Client",
+    "Inference",
     "Op",
     "Unreachable",
     "closed_by_peer",
+    "model_ref",
+    "register_model_request",
+    "register_plugin_request",
 ]
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 DEFAULT_TIMEOUT = 60.0
 """Seconds to wait for a connection and for each answer."""
 
+PLUGIN_SOURCES = ("entry_point", "module", "executable")
+"""The ways to name a plugin's code, as `smi.proto`'s `PluginSource` and the REST body call them."""
+
 Array = npt.NDArray[Any]
-T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 
 
 @dataclass(frozen=True, slots=True)
-class Op(Generic[T]):
+class Op(Generic[T_co]):
     """One call of the client API: the transport's request, and how to read its answer."""
 
     request: Any
-    parse: Callable[[Any], T]
+    parse: Callable[[Any], T_co]
+
+
+class Inference(NamedTuple):
+    """The arguments of one :meth:`mlos.client.Client.infer` call, as the caller gave them."""
+
+    model: str
+    inputs: Mapping[str, Array]
+    outputs: Sequence[str] | None
+    version: str | None
+    binary: bool
+    datatypes: Mapping[str, str] | None
 
 
 class Unreachable(Unavailable):
     """No MLOS server answers at the client's address (refused, unresolvable, reset)."""
 
 
-class Client(Protocol):
-    """The typed MLOS API of one server, over one transport (see :func:`mlos.client.connect`)."""
-
-    @property
-    def url(self) -> str:
-        """The server address this client talks to."""
-        ...
-
-    # ----- server ------------------------------------------------------------------------
-
-    def health(self) -> smi_pb2.HealthResponse:
-        """Liveness and readiness of the core and every plugin (not an error when not ready)."""
-        ...
-
-    def server_metadata(self) -> dict[str, Any]:
-        """Server name, version and Open Inference Protocol extensions."""
-        ...
-
-    def resources(self) -> smi_pb2.ResourcesResponse:
-        """CPU, memory and GPU of the host and of each plugin process."""
-        ...
-
-    # ----- plugins -----------------------------------------------------------------------
-
-    def register_plugin(
-        self,
-        name: str,
-        version: str | None = None,
-        entry_point: str | None = None,
-        module: str | None = None,
-        executable: str | None = None,
-    ) -> smi_pb2.PluginStatus:
-        """Register a plugin and start its process; at most one of the three sources."""
-        ...
-
-    def list_plugins(self) -> list[smi_pb2.PluginStatus]:
-        """Every registered plugin."""
-        ...
-
-    def get_plugin(self, name: str) -> smi_pb2.PluginStatus:
-        """One plugin."""
-        ...
-
-    def load_plugin(self, name: str) -> smi_pb2.PluginStatus:
-        """Start a registered plugin's process (again)."""
-        ...
-
-    def unload_plugin(self, name: str) -> smi_pb2.PluginStatus:
-        """Stop a plugin's process, keeping its registration."""
-        ...
-
-    def remove_plugin(self, name: str) -> None:
-        """Stop a plugin's process and forget it."""
-        ...
-
-    # ----- models ------------------------------------------------------------------------
-
-    def register_model(
-        self,
-        name: str,
-        path: str,
-        plugin: str | None = None,
-        version: str | None = None,
-        config: Mapping[str, str] | None = None,
-    ) -> smi_pb2.ModelStatus:
-        """Register a model version from a file or directory on the server, and load it."""
-        ...
-
-    def list_models(self) -> list[smi_pb2.ModelStatus]:
-        """Every registered model version."""
-        ...
-
-    def get_model(self, name: str, version: str | None = None) -> smi_pb2.Model:
-        """A model with all its versions, or with only `version`."""
-        ...
-
-    def remove_model(self, name: str, version: str | None = None) -> list[smi_pb2.ModelStatus]:
-        """Unload and forget every version of a model, or only `version`; the removed ones."""
-        ...
-
-    def model_metadata(self, name: str, version: str | None = None) -> smi_pb2.ModelMetadata:
-        """Inputs, outputs and platform of the version served (or of `version`)."""
-        ...
-
-    def model_ready(self, name: str, version: str | None = None) -> bool:
-        """Whether the model (version) takes inference requests now."""
-        ...
-
-    # ----- inference ---------------------------------------------------------------------
-
-    def infer(
-        self,
-        model: str,
-        inputs: Mapping[str, Array],
-        outputs: Sequence[str] | None = None,
-        version: str | None = None,
-        binary: bool = True,
-        datatypes: Mapping[str, str] | None = None,
-    ) -> dict[str, Array]:
-        """Run `model` on `inputs` (name → array); the outputs by name (all when `outputs` is None).
-
-        `datatypes` overrides the datatype of an input (default: from the array's dtype;
-        strings and bytes are BYTES). BYTES outputs come back as object arrays of `bytes`.
-        """
-        ...
-
-    # ----- lifetime ----------------------------------------------------------------------
-
-    def close(self) -> None:
-        """Release connections."""
-        ...
-
-    def __enter__(self) -> Self: ...
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None: ...
+def register_plugin_request(
+    name: str,
+    version: str | None,
+    entry_point: str | None,
+    module: str | None,
+    executable: str | None,
+) -> smi_pb2.RegisterPluginRequest:
+    """The request of `register_plugin`; InvalidArgument when more than one source is given."""
+    sources = dict(zip(PLUGIN_SOURCES, (entry_point, module, executable), strict=True))
+    given = {key: value for key, value in sources.items() if value}
+    if len(given) > 1:
+        raise InvalidArgument(f"give at most one of {', '.join(PLUGIN_SOURCES)}")
+    request = smi_pb2.RegisterPluginRequest(name=name, version=version or "")
+    if given:
+        request.source.CopyFrom(smi_pb2.PluginSource(**given))
+    return request
 
 
-class AsyncClient(Protocol):
-    """The :class:`Client` API with every call awaited (see :func:`mlos.client.connect_async`)."""
+def register_model_request(
+    name: str,
+    path: str,
+    plugin: str | None,
+    version: str | None,
+    config: Mapping[str, str] | None,
+) -> smi_pb2.RegisterModelRequest:
+    """The request of `register_model` (the path and the config's keys and values as text)."""
+    return smi_pb2.RegisterModelRequest(
+        name=name,
+        path=str(path),
+        plugin=plugin or "",
+        version=version or "",
+        config={str(k): str(v) for k, v in (config or {}).items()},
+    )
 
-    @property
-    def url(self) -> str:
-        """The server address this client talks to."""
-        ...
 
-    # ----- server ------------------------------------------------------------------------
-
-    async def health(self) -> smi_pb2.HealthResponse:
-        """Liveness and readiness of the core and every plugin (not an error when not ready)."""
-        ...
-
-    async def server_metadata(self) -> dict[str, Any]:
-        """Server name, version and Open Inference Protocol extensions."""
-        ...
-
-    async def resources(self) -> smi_pb2.ResourcesResponse:
-        """CPU, memory and GPU of the host and of each plugin process."""
-        ...
-
-    # ----- plugins -----------------------------------------------------------------------
-
-    async def register_plugin(
-        self,
-        name: str,
-        version: str | None = None,
-        entry_point: str | None = None,
-        module: str | None = None,
-        executable: str | None = None,
-    ) -> smi_pb2.PluginStatus:
-        """Register a plugin and start its process; at most one of the three sources."""
-        ...
-
-    async def list_plugins(self) -> list[smi_pb2.PluginStatus]:
-        """Every registered plugin."""
-        ...
-
-    async def get_plugin(self, name: str) -> smi_pb2.PluginStatus:
-        """One plugin."""
-        ...
-
-    async def load_plugin(self, name: str) -> smi_pb2.PluginStatus:
-        """Start a registered plugin's process (again)."""
-        ...
-
-    async def unload_plugin(self, name: str) -> smi_pb2.PluginStatus:
-        """Stop a plugin's process, keeping its registration."""
-        ...
-
-    async def remove_plugin(self, name: str) -> None:
-        """Stop a plugin's process and forget it."""
-        ...
-
-    # ----- models ------------------------------------------------------------------------
-
-    async def register_model(
-        self,
-        name: str,
-        path: str,
-        plugin: str | None = None,
-        version: str | None = None,
-        config: Mapping[str, str] | None = None,
-    ) -> smi_pb2.ModelStatus:
-        """Register a model version from a file or directory on the server, and load it."""
-        ...
-
-    async def list_models(self) -> list[smi_pb2.ModelStatus]:
-        """Every registered model version."""
-        ...
-
-    async def get_model(self, name: str, version: str | None = None) -> smi_pb2.Model:
-        """A model with all its versions, or with only `version`."""
-        ...
-
-    async def remove_model(
-        self, name: str, version: str | None = None
-    ) -> list[smi_pb2.ModelStatus]:
-        """Unload and forget every version of a model, or only `version`; the removed ones."""
-        ...
-
-    async def model_metadata(self, name: str, version: str | None = None) -> smi_pb2.ModelMetadata:
-        """Inputs, outputs and platform of the version served (or of `version`)."""
-        ...
-
-    async def model_ready(self, name: str, version: str | None = None) -> bool:
-        """Whether the model (version) takes inference requests now."""
-        ...
-
-    # ----- inference ---------------------------------------------------------------------
-
-    async def infer(
-        self,
-        model: str,
-        inputs: Mapping[str, Array],
-        outputs: Sequence[str] | None = None,
-        version: str | None = None,
-        binary: bool = True,
-        datatypes: Mapping[str, str] | None = None,
-    ) -> dict[str, Array]:
-        """Run `model` on `inputs` (name → array); the outputs by name (all when `outputs` is None).
-
-        `datatypes` overrides the datatype of an input (default: from the array's dtype;
-        strings and bytes are BYTES). BYTES outputs come back as object arrays of `bytes`.
-        """
-        ...
-
-    # ----- lifetime ----------------------------------------------------------------------
-
-    async def close(self) -> None:
-        """Release connections."""
-        ...
-
-    async def __aenter__(self) -> Self: ...
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None: ...
+def model_ref(name: str, version: str | None) -> smi_pb2.ModelRef:
+    """A model, or one version of it (no version: the server's choice, or all of them)."""
+    return smi_pb2.ModelRef(name=name, version=version or "")
 
 
 def closed_by_peer(sock: socket.socket) -> bool:

@@ -25,10 +25,10 @@ from urllib.parse import urlsplit
 
 import requests
 
-from mlos.client.aio import BaseAsyncClient
+from mlos.client.aio import AsyncClient
 from mlos.client.base import DEFAULT_TIMEOUT, DEFAULT_URL, Op, Unreachable, closed_by_peer
 from mlos.client.rest import RestAnswer, RestOperations, RestRequest, error_for
-from mlos.client.sync import BaseClient
+from mlos.client.sync import Client
 from mlos.errors import DeadlineExceeded, InvalidArgument
 from mlos.wire.oip_http import BodyParts
 
@@ -210,12 +210,14 @@ class _LocalTransport:
             connection.close()
 
 
-class HTTPClient(BaseClient):
+class HTTPClient(Client):
     """A blocking client of one MLOS server's REST API; see :class:`mlos.client.Client`.
 
     A plain `http://` server on a loopback address is reached over the client's own keep-alive
     connections; any other server (or any server when `session` is given) through `requests`.
     """
+
+    _ops = _OPERATIONS
 
     def __init__(
         self,
@@ -225,7 +227,6 @@ class HTTPClient(BaseClient):
         session: requests.Session | None = None,
     ) -> None:
         self._url, host = _base_url(url)
-        self._ops = _OPERATIONS
         self._timeout = timeout
         parts = urlsplit(self._url)
         self._local: _LocalTransport | None = None
@@ -236,14 +237,6 @@ class HTTPClient(BaseClient):
             # Proxy variables and .netrc never apply to a local server; skipping them also
             # saves their lookup on every request.
             self._session.trust_env = False
-
-    @property
-    def url(self) -> str:
-        """The server's base URL."""
-        return self._url
-
-    def __repr__(self) -> str:
-        return f"HTTPClient({self._url!r})"
 
     def send(self, request: RestRequest) -> RestAnswer:
         """Send one request; the answer whatever its status (connection failures raise)."""
@@ -297,27 +290,20 @@ class HTTPClient(BaseClient):
         self._session.close()
 
 
-class AsyncHTTPClient(BaseAsyncClient):
+class AsyncHTTPClient(AsyncClient):
     """An asyncio client of one MLOS server's REST API; see :class:`mlos.client.AsyncClient`."""
+
+    _ops = _OPERATIONS
 
     def __init__(self, url: str = DEFAULT_URL, *, timeout: float | None = DEFAULT_TIMEOUT) -> None:
         import httpx
 
         self._url, host = _base_url(url)
-        self._ops = _OPERATIONS
         self._timeout = timeout
         self._httpx = httpx
         self._client = httpx.AsyncClient(
             base_url=self._url, timeout=timeout, trust_env=host not in _LOOPBACK
         )
-
-    @property
-    def url(self) -> str:
-        """The server's base URL."""
-        return self._url
-
-    def __repr__(self) -> str:
-        return f"AsyncHTTPClient({self._url!r})"
 
     async def send(self, request: RestRequest) -> RestAnswer:
         """Send one request; the answer whatever its status (connection failures raise)."""

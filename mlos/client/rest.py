@@ -13,15 +13,15 @@ back into those messages. Errors: a problem body's `code` picks the :class:`MLOS
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import quote
 
 from google.protobuf.message import Message
 
-from mlos.client.base import Array, Op
-from mlos.errors import InternalError, InvalidArgument, MLOSError, StatusCode
+from mlos.client.base import Array, Inference, Op
+from mlos.errors import InternalError, MLOSError, StatusCode
 from mlos.wire.encoding import dumps, from_json, loads
 from mlos.wire.oip_http import HEADER_LENGTH, BodyParts, decode_response, encode_request
 from mlos.wire.status import code_for_http_status
@@ -30,7 +30,6 @@ from mlos_generated import smi_pb2
 __all__ = ["RestAnswer", "RestOperations", "RestRequest", "error_for"]
 
 M = TypeVar("M", bound=Message)
-SOURCES = ("entry_point", "module", "executable")
 _JSON = {"Content-Type": "application/json"}
 
 
@@ -117,8 +116,13 @@ def _then(op: Op[M], convert: Callable[[M], Any]) -> Op[Any]:
     return Op(op.request, lambda answer: convert(parse(answer)))
 
 
-def _v2_model(name: str, version: str | None) -> str:
-    path = f"/v2/models/{_quote(name)}"
+def _plugin(plugin: smi_pb2.PluginRef) -> str:
+    return f"/v1/plugins/{_quote(plugin.name)}"
+
+
+def _model(api: str, name: str, version: str | None) -> str:
+    """`{api}/models/{name}`, and `/versions/{version}` when one is named."""
+    path = f"{api}/models/{_quote(name)}"
     return path + f"/versions/{_quote(version)}" if version else path
 
 
@@ -139,7 +143,8 @@ def _metadata(data: Any) -> smi_pb2.ModelMetadata:
 
 
 class RestOperations:
-    """Every call of :class:`mlos.client.Client` as a REST :class:`Op`."""
+    """Every call of :class:`mlos.client.Client` as a REST :class:`Op`, from the call's
+    `smi.proto` request message (or :class:`~mlos.client.base.Inference`)."""
 
     # ----- server ------------------------------------------------------------------------
 
@@ -157,23 +162,14 @@ class RestOperations:
 
     # ----- plugins -----------------------------------------------------------------------
 
-    def register_plugin(
-        self,
-        name: str,
-        version: str | None = None,
-        entry_point: str | None = None,
-        module: str | None = None,
-        executable: str | None = None,
-    ) -> Op[smi_pb2.PluginStatus]:
-        """POST /v1/plugins."""
-        document: dict[str, str] = {"name": name}
-        if version:
-            document["version"] = version
-        sources = dict(zip(SOURCES, (entry_point, module, executable), strict=True))
-        given = {key: value for key, value in sources.items() if value}
-        if len(given) > 1:
-            raise InvalidArgument(f"give at most one of {', '.join(SOURCES)}")
-        document.update(given)
+    def register_plugin(self, request: smi_pb2.RegisterPluginRequest) -> Op[smi_pb2.PluginStatus]:
+        """POST /v1/plugins, the source flat in the body."""
+        document: dict[str, str] = {"name": request.name}
+        if request.version:
+            document["version"] = request.version
+        source = request.source.WhichOneof("kind") if request.HasField("source") else None
+        if source:
+            document[source] = getattr(request.source, source)
         return _message_op("POST", "/v1/plugins", smi_pb2.PluginStatus, document, (200, 201))
 
     def list_plugins(self) -> Op[list[smi_pb2.PluginStatus]]:
@@ -181,41 +177,34 @@ class RestOperations:
         op = _message_op("GET", "/v1/plugins", smi_pb2.ListPluginsResponse)
         return _then(op, lambda response: list(response.plugins))
 
-    def get_plugin(self, name: str) -> Op[smi_pb2.PluginStatus]:
+    def get_plugin(self, plugin: smi_pb2.PluginRef) -> Op[smi_pb2.PluginStatus]:
         """GET /v1/plugins/{name}."""
-        return _message_op("GET", f"/v1/plugins/{_quote(name)}", smi_pb2.PluginStatus)
+        return _message_op("GET", _plugin(plugin), smi_pb2.PluginStatus)
 
-    def load_plugin(self, name: str) -> Op[smi_pb2.PluginStatus]:
+    def load_plugin(self, plugin: smi_pb2.PluginRef) -> Op[smi_pb2.PluginStatus]:
         """POST /v1/plugins/{name}/load."""
-        return _message_op("POST", f"/v1/plugins/{_quote(name)}/load", smi_pb2.PluginStatus)
+        return _message_op("POST", _plugin(plugin) + "/load", smi_pb2.PluginStatus)
 
-    def unload_plugin(self, name: str) -> Op[smi_pb2.PluginStatus]:
+    def unload_plugin(self, plugin: smi_pb2.PluginRef) -> Op[smi_pb2.PluginStatus]:
         """POST /v1/plugins/{name}/unload."""
-        return _message_op("POST", f"/v1/plugins/{_quote(name)}/unload", smi_pb2.PluginStatus)
+        return _message_op("POST", _plugin(plugin) + "/unload", smi_pb2.PluginStatus)
 
-    def remove_plugin(self, name: str) -> Op[None]:
+    def remove_plugin(self, plugin: smi_pb2.PluginRef) -> Op[None]:
         """DELETE /v1/plugins/{name}."""
-        request = RestRequest("DELETE", f"/v1/plugins/{_quote(name)}", ok=(200, 204))
+        request = RestRequest("DELETE", _plugin(plugin), ok=(200, 204))
         return Op(request, lambda answer: None)
 
     # ----- models ------------------------------------------------------------------------
 
-    def register_model(
-        self,
-        name: str,
-        path: str,
-        plugin: str | None = None,
-        version: str | None = None,
-        config: Mapping[str, str] | None = None,
-    ) -> Op[smi_pb2.ModelStatus]:
-        """POST /v1/models."""
-        document: dict[str, Any] = {"name": name, "path": str(path)}
-        if plugin:
-            document["plugin"] = plugin
-        if version:
-            document["version"] = version
-        if config:
-            document["config"] = {str(k): str(v) for k, v in config.items()}
+    def register_model(self, request: smi_pb2.RegisterModelRequest) -> Op[smi_pb2.ModelStatus]:
+        """POST /v1/models, the fields left unset absent from the body."""
+        document: dict[str, Any] = {"name": request.name, "path": request.path}
+        if request.plugin:
+            document["plugin"] = request.plugin
+        if request.version:
+            document["version"] = request.version
+        if request.config:
+            document["config"] = dict(request.config)
         return _message_op("POST", "/v1/models", smi_pb2.ModelStatus, document, (200, 201))
 
     def list_models(self) -> Op[list[smi_pb2.ModelStatus]]:
@@ -223,51 +212,39 @@ class RestOperations:
         op = _message_op("GET", "/v1/models", smi_pb2.ListModelsResponse)
         return _then(op, lambda response: list(response.models))
 
-    def get_model(self, name: str, version: str | None = None) -> Op[smi_pb2.Model]:
+    def get_model(self, model: smi_pb2.ModelRef) -> Op[smi_pb2.Model]:
         """GET /v1/models/{name}[/versions/{version}]."""
-        if not version:
-            return _message_op("GET", f"/v1/models/{_quote(name)}", smi_pb2.Model)
-        path = f"/v1/models/{_quote(name)}/versions/{_quote(version)}"
+        name, path = model.name, _model("/v1", model.name, model.version)
+        if not model.version:
+            return _message_op("GET", path, smi_pb2.Model)
         op = _message_op("GET", path, smi_pb2.ModelStatus)
-        return _then(
-            op, lambda status: smi_pb2.Model(name=status.name or name, versions=[status])
-        )
+        return _then(op, lambda status: smi_pb2.Model(name=status.name or name, versions=[status]))
 
-    def remove_model(
-        self, name: str, version: str | None = None
-    ) -> Op[list[smi_pb2.ModelStatus]]:
+    def remove_model(self, model: smi_pb2.ModelRef) -> Op[list[smi_pb2.ModelStatus]]:
         """DELETE /v1/models/{name}[/versions/{version}]."""
-        path = f"/v1/models/{_quote(name)}"
-        if version:
-            path += f"/versions/{_quote(version)}"
+        path = _model("/v1", model.name, model.version)
         op = _message_op("DELETE", path, smi_pb2.RemoveModelResponse)
         return _then(op, lambda response: list(response.removed))
 
-    def model_metadata(
-        self, name: str, version: str | None = None
-    ) -> Op[smi_pb2.ModelMetadata]:
+    def model_metadata(self, model: smi_pb2.ModelRef) -> Op[smi_pb2.ModelMetadata]:
         """GET /v2/models/{name}[/versions/{version}]."""
-        return _then(_json_op("GET", _v2_model(name, version)), _metadata)
+        return _then(_json_op("GET", _model("/v2", model.name, model.version)), _metadata)
 
-    def model_ready(self, name: str, version: str | None = None) -> Op[bool]:
+    def model_ready(self, model: smi_pb2.ModelRef) -> Op[bool]:
         """GET /v2/models/{name}[/versions/{version}]/ready: 200 ready, 400 or 404 not."""
-        request = RestRequest("GET", _v2_model(name, version) + "/ready", ok=(200, 400, 404))
+        path = _model("/v2", model.name, model.version) + "/ready"
+        request = RestRequest("GET", path, ok=(200, 400, 404))
         return Op(request, lambda answer: answer.status == 200)
 
     # ----- inference ---------------------------------------------------------------------
 
-    def infer(
-        self,
-        model: str,
-        inputs: Mapping[str, Array],
-        outputs: Sequence[str] | None = None,
-        version: str | None = None,
-        binary: bool = True,
-        datatypes: Mapping[str, str] | None = None,
-    ) -> Op[dict[str, Array]]:
+    def infer(self, call: Inference) -> Op[dict[str, Array]]:
         """POST /v2/models/{name}[/versions/{version}]/infer, binary tensors or JSON."""
-        body, headers = encode_request(inputs, outputs, binary=binary, datatypes=datatypes)
-        request = RestRequest("POST", _v2_model(model, version) + "/infer", body, headers)
+        body, headers = encode_request(
+            call.inputs, call.outputs, binary=call.binary, datatypes=call.datatypes
+        )
+        path = _model("/v2", call.model, call.version) + "/infer"
+        request = RestRequest("POST", path, body, headers)
         return Op(
             request,
             lambda answer: decode_response(answer.content, answer.headers.get(HEADER_LENGTH)),

@@ -5,10 +5,9 @@
     with connect("grpc://127.0.0.1:8081") as client:
         outputs = client.infer("demo", {"input": x})
 
-Calls go to the `mlos.smi.v1.MLOS` service through the generated `MLOSStub`; server metadata,
-which that service does not carry, comes from the Open Inference Protocol service. A failed
-call's MLOS code is read from its trailing metadata (:mod:`mlos.grpc.status`), so every error
-is the same :class:`~mlos.errors.MLOSError` subclass as over REST and IPC.
+Calls go to the `mlos.smi.v1.MLOS` service through the generated `MLOSStub`. A failed call's
+MLOS code is read from its trailing metadata (:mod:`mlos.wire.status`), so every error is the
+same :class:`~mlos.errors.MLOSError` subclass as over REST and IPC.
 """
 
 from __future__ import annotations
@@ -19,10 +18,10 @@ from urllib.parse import urlsplit
 import grpc
 import grpc.aio
 
-from mlos.client.aio import BaseAsyncClient
+from mlos.client.aio import AsyncClient
 from mlos.client.base import DEFAULT_TIMEOUT, Op, Unreachable
 from mlos.client.smi import SmiCall, SmiOperations
-from mlos.client.sync import BaseClient
+from mlos.client.sync import Client
 from mlos.errors import DeadlineExceeded, InvalidArgument, MLOSError
 from mlos.wire.status import CODE_METADATA_KEY, code_for_grpc_status
 from mlos_generated import smi_pb2_grpc
@@ -52,6 +51,12 @@ def grpc_target(url: str) -> str:
     return f"{host}:{port}"
 
 
+def _calls(channel: grpc.Channel | grpc.aio.Channel) -> dict[str, Any]:
+    """The calls of the generated `MLOSStub` on `channel`, by method name."""
+    stub = smi_pb2_grpc.MLOSStub(channel)
+    return {name: getattr(stub, name) for name in dir(stub) if name[:1].isupper()}
+
+
 def _error(exc: grpc.RpcError, url: str, name: str, timeout: float | None) -> MLOSError:
     """The MLOS error for a failed call (see the module documentation)."""
     status = exc.code()  # type: ignore[attr-defined]
@@ -69,35 +74,24 @@ def _error(exc: grpc.RpcError, url: str, name: str, timeout: float | None) -> ML
     return MLOSError.for_code(code_for_grpc_status(status.value[0]), details)
 
 
-class GRPCClient(BaseClient):
+class GRPCClient(Client):
     """A blocking client of one MLOS server's gRPC API; see :class:`mlos.client.Client`."""
+
+    _ops = _OPERATIONS
 
     def __init__(self, url: str, *, timeout: float | None = DEFAULT_TIMEOUT) -> None:
         self._target = grpc_target(url)
         self._url = f"grpc://{self._target}"
-        self._ops = _OPERATIONS
         self._timeout = timeout
         self._channel = grpc.insecure_channel(self._target, options=_OPTIONS)
-        stub = smi_pb2_grpc.MLOSStub(self._channel)
-        self._calls: dict[str, Any] = {
-            name: getattr(stub, name) for name in dir(stub) if name[:1].isupper()
-        }
-
-    @property
-    def url(self) -> str:
-        """`grpc://host:port`."""
-        return self._url
-
-    def __repr__(self) -> str:
-        return f"GRPCClient({self._url!r})"
+        self._calls = _calls(self._channel)
 
     def _run(self, op: Op[T]) -> T:
         call: SmiCall = op.request
-        name = call.method.name
         try:
-            response = self._calls[name](call.request, timeout=self._timeout)
+            response = self._calls[call.method.name](call.request, timeout=self._timeout)
         except grpc.RpcError as exc:
-            raise _error(exc, self._url, name, self._timeout) from None
+            raise _error(exc, self._url, call.method.name, self._timeout) from None
         return op.parse(response)
 
     def close(self) -> None:
@@ -105,41 +99,31 @@ class GRPCClient(BaseClient):
         self._channel.close()
 
 
-class AsyncGRPCClient(BaseAsyncClient):
+class AsyncGRPCClient(AsyncClient):
     """An asyncio client of one MLOS server's gRPC API; see :class:`mlos.client.AsyncClient`."""
+
+    _ops = _OPERATIONS
 
     def __init__(self, url: str, *, timeout: float | None = DEFAULT_TIMEOUT) -> None:
         self._target = grpc_target(url)
         self._url = f"grpc://{self._target}"
-        self._ops = _OPERATIONS
         self._timeout = timeout
         self._channel: grpc.aio.Channel | None = None
         self._calls: dict[str, Any] = {}
-        self._inference: Any = None
-
-    @property
-    def url(self) -> str:
-        """`grpc://host:port`."""
-        return self._url
-
-    def __repr__(self) -> str:
-        return f"AsyncGRPCClient({self._url!r})"
 
     def _open(self) -> None:
         """Create the channel on the running loop (grpc.aio binds it to the loop it starts on)."""
         self._channel = grpc.aio.insecure_channel(self._target, options=_OPTIONS)
-        stub = smi_pb2_grpc.MLOSStub(self._channel)
-        self._calls = {name: getattr(stub, name) for name in dir(stub) if name[:1].isupper()}
+        self._calls = _calls(self._channel)
 
     async def _run(self, op: Op[T]) -> T:
         if self._channel is None:
             self._open()
         call: SmiCall = op.request
-        name = call.method.name
         try:
-            response = await self._calls[name](call.request, timeout=self._timeout)
+            response = await self._calls[call.method.name](call.request, timeout=self._timeout)
         except grpc.RpcError as exc:
-            raise _error(exc, self._url, name, self._timeout) from None
+            raise _error(exc, self._url, call.method.name, self._timeout) from None
         return op.parse(response)
 
     async def close(self) -> None:

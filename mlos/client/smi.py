@@ -11,15 +11,13 @@ the client never repeats that rule.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
 from google.protobuf.message import Message
 
-from mlos.client.base import Array, Op
+from mlos.client.base import Array, Inference, Op
 from mlos.client.staging import Lease
-from mlos.errors import InvalidArgument
 from mlos.wire import tensors
 from mlos.wire.method import Method
 from mlos.wire.tensors import raw_contents, to_array
@@ -27,7 +25,6 @@ from mlos_generated import smi_ipc, smi_pb2
 
 __all__ = ["SmiCall", "SmiOperations", "arrays"]
 
-SOURCES = ("entry_point", "module", "executable")
 _FIXED = {name: dtype for name, dtype in tensors.DATATYPES.items() if name != "BYTES"}
 """Datatypes of fixed-size elements (BF16 as its uint16 bit patterns)."""
 
@@ -61,7 +58,8 @@ def arrays(response: smi_pb2.InferResponse) -> dict[str, Array]:
 
 
 class SmiOperations:
-    """Every call of :class:`mlos.client.Client` as an MLOS service :class:`Op`."""
+    """Every call of :class:`mlos.client.Client` as an MLOS service :class:`Op`: the call's
+    request message as it is (or, for inference, built from the arrays)."""
 
     # ----- server ------------------------------------------------------------------------
 
@@ -87,22 +85,8 @@ class SmiOperations:
 
     # ----- plugins -----------------------------------------------------------------------
 
-    def register_plugin(
-        self,
-        name: str,
-        version: str | None = None,
-        entry_point: str | None = None,
-        module: str | None = None,
-        executable: str | None = None,
-    ) -> Op[smi_pb2.PluginStatus]:
+    def register_plugin(self, request: smi_pb2.RegisterPluginRequest) -> Op[smi_pb2.PluginStatus]:
         """MLOS.RegisterPlugin."""
-        sources = dict(zip(SOURCES, (entry_point, module, executable), strict=True))
-        given = {key: value for key, value in sources.items() if value}
-        if len(given) > 1:
-            raise InvalidArgument(f"give at most one of {', '.join(SOURCES)}")
-        request = smi_pb2.RegisterPluginRequest(name=name, version=version or "")
-        if given:
-            request.source.CopyFrom(smi_pb2.PluginSource(**given))
         return _op(smi_ipc.MLOS_REGISTER_PLUGIN, request)
 
     def list_plugins(self) -> Op[list[smi_pb2.PluginStatus]]:
@@ -110,41 +94,26 @@ class SmiOperations:
         call = SmiCall(smi_ipc.MLOS_LIST_PLUGINS, smi_pb2.ListPluginsRequest())
         return Op(call, lambda response: list(response.plugins))
 
-    def get_plugin(self, name: str) -> Op[smi_pb2.PluginStatus]:
+    def get_plugin(self, plugin: smi_pb2.PluginRef) -> Op[smi_pb2.PluginStatus]:
         """MLOS.GetPlugin."""
-        return _op(smi_ipc.MLOS_GET_PLUGIN, smi_pb2.PluginRef(name=name))
+        return _op(smi_ipc.MLOS_GET_PLUGIN, plugin)
 
-    def load_plugin(self, name: str) -> Op[smi_pb2.PluginStatus]:
+    def load_plugin(self, plugin: smi_pb2.PluginRef) -> Op[smi_pb2.PluginStatus]:
         """MLOS.LoadPlugin."""
-        return _op(smi_ipc.MLOS_LOAD_PLUGIN, smi_pb2.PluginRef(name=name))
+        return _op(smi_ipc.MLOS_LOAD_PLUGIN, plugin)
 
-    def unload_plugin(self, name: str) -> Op[smi_pb2.PluginStatus]:
+    def unload_plugin(self, plugin: smi_pb2.PluginRef) -> Op[smi_pb2.PluginStatus]:
         """MLOS.UnloadPlugin."""
-        return _op(smi_ipc.MLOS_UNLOAD_PLUGIN, smi_pb2.PluginRef(name=name))
+        return _op(smi_ipc.MLOS_UNLOAD_PLUGIN, plugin)
 
-    def remove_plugin(self, name: str) -> Op[None]:
+    def remove_plugin(self, plugin: smi_pb2.PluginRef) -> Op[None]:
         """MLOS.RemovePlugin."""
-        call = SmiCall(smi_ipc.MLOS_REMOVE_PLUGIN, smi_pb2.PluginRef(name=name))
-        return Op(call, lambda response: None)
+        return Op(SmiCall(smi_ipc.MLOS_REMOVE_PLUGIN, plugin), lambda response: None)
 
     # ----- models ------------------------------------------------------------------------
 
-    def register_model(
-        self,
-        name: str,
-        path: str,
-        plugin: str | None = None,
-        version: str | None = None,
-        config: Mapping[str, str] | None = None,
-    ) -> Op[smi_pb2.ModelStatus]:
+    def register_model(self, request: smi_pb2.RegisterModelRequest) -> Op[smi_pb2.ModelStatus]:
         """MLOS.RegisterModel."""
-        request = smi_pb2.RegisterModelRequest(
-            name=name,
-            path=str(path),
-            plugin=plugin or "",
-            version=version or "",
-            config={str(k): str(v) for k, v in (config or {}).items()},
-        )
         return _op(smi_ipc.MLOS_REGISTER_MODEL, request)
 
     def list_models(self) -> Op[list[smi_pb2.ModelStatus]]:
@@ -152,51 +121,36 @@ class SmiOperations:
         call = SmiCall(smi_ipc.MLOS_LIST_MODELS, smi_pb2.ListModelsRequest())
         return Op(call, lambda response: list(response.models))
 
-    def get_model(self, name: str, version: str | None = None) -> Op[smi_pb2.Model]:
+    def get_model(self, model: smi_pb2.ModelRef) -> Op[smi_pb2.Model]:
         """MLOS.GetModel."""
-        return _op(smi_ipc.MLOS_GET_MODEL, smi_pb2.ModelRef(name=name, version=version or ""))
+        return _op(smi_ipc.MLOS_GET_MODEL, model)
 
-    def remove_model(
-        self, name: str, version: str | None = None
-    ) -> Op[list[smi_pb2.ModelStatus]]:
+    def remove_model(self, model: smi_pb2.ModelRef) -> Op[list[smi_pb2.ModelStatus]]:
         """MLOS.RemoveModel."""
-        request = smi_pb2.ModelRef(name=name, version=version or "")
-        call = SmiCall(smi_ipc.MLOS_REMOVE_MODEL, request)
+        call = SmiCall(smi_ipc.MLOS_REMOVE_MODEL, model)
         return Op(call, lambda response: list(response.removed))
 
-    def model_metadata(
-        self, name: str, version: str | None = None
-    ) -> Op[smi_pb2.ModelMetadata]:
+    def model_metadata(self, model: smi_pb2.ModelRef) -> Op[smi_pb2.ModelMetadata]:
         """MLOS.GetModelMetadata: the version that serves requests, or `version`."""
-        request = smi_pb2.ModelRef(name=name, version=version or "")
-        return _op(smi_ipc.MLOS_GET_MODEL_METADATA, request)
+        return _op(smi_ipc.MLOS_GET_MODEL_METADATA, model)
 
-    def model_ready(self, name: str, version: str | None = None) -> Op[bool]:
+    def model_ready(self, model: smi_pb2.ModelRef) -> Op[bool]:
         """MLOS.ModelReady."""
-        request = smi_pb2.ModelRef(name=name, version=version or "")
-        call = SmiCall(smi_ipc.MLOS_MODEL_READY, request)
+        call = SmiCall(smi_ipc.MLOS_MODEL_READY, model)
         return Op(call, lambda response: bool(response.ready))
 
     # ----- inference ---------------------------------------------------------------------
 
-    def infer(
-        self,
-        model: str,
-        inputs: Mapping[str, Array],
-        outputs: Sequence[str] | None = None,
-        version: str | None = None,
-        binary: bool = True,
-        datatypes: Mapping[str, str] | None = None,
-        stage: Lease | None = None,
-    ) -> Op[dict[str, Array]]:
+    def infer(self, call: Inference, stage: Lease | None = None) -> Op[dict[str, Array]]:
         """MLOS.Infer: tensors always travel as raw bytes (`binary` is for REST only).
 
         With `stage`, inputs of at least its threshold are written into that shared-memory
         region and the request points to them (:mod:`mlos.client.staging`, IPC only).
         """
-        request = smi_pb2.InferRequest(model_name=model, model_version=version or "")
+        request = smi_pb2.InferRequest(model_name=call.model, model_version=call.version or "")
         tensors_in = request.inputs
-        for name, value in inputs.items():
+        datatypes = call.datatypes
+        for name, value in call.inputs.items():
             array = value if type(value) is np.ndarray else np.asarray(value)
             datatype = (datatypes and datatypes.get(name)) or tensors.datatype_of(array)
             dtype = _FIXED.get(datatype)
@@ -212,6 +166,6 @@ class SmiOperations:
                 tensors.numpy_dtype(datatype)  # an unknown datatype is the caller's mistake
                 contents = raw_contents(name, array, datatype)
             tensors_in.add(name=name, datatype=datatype, shape=array.shape, contents=contents)
-        for name in outputs or ():
+        for name in call.outputs or ():
             request.outputs.add(name=name)
         return Op(SmiCall(smi_ipc.MLOS_INFER, request), arrays)

@@ -30,13 +30,13 @@ import mmap
 import os
 import secrets
 import threading
-from collections.abc import Generator, Mapping
-from typing import Any
+from collections.abc import Callable, Generator, Mapping
+from typing import Any, TypeVar
 
 import numpy as np
 from google.protobuf.message import Message
 
-from mlos.client.base import Array
+from mlos.client.base import Array, Op
 from mlos.errors import DeadlineExceeded, MLOSError, NotFound, Unavailable
 from mlos.wire.method import Method
 from mlos_generated import smi_ipc, smi_pb2
@@ -54,6 +54,7 @@ _ALIGNMENT = 64
 _SHM_DIR = "/dev/shm"
 _REGISTER = smi_ipc.MLOS_REGISTER_SYSTEM_SHARED_MEMORY
 _UNREGISTER = smi_ipc.MLOS_UNREGISTER_SYSTEM_SHARED_MEMORY
+T = TypeVar("T")
 
 
 def _aligned(size: int) -> int:
@@ -200,15 +201,16 @@ class InputStaging:
             self._free.append(region)
 
     def acquire(
-        self, size: int, connection: object
+        self, size: int, connection: Callable[[], object]
     ) -> Generator[tuple[Method[Any, Any], Message], object, Lease | None]:
-        """The steps to a region of `size` bytes on `connection`, without I/O: the calls to make.
+        """The steps to a region of `size` bytes, without I/O: the calls to make.
 
-        A client sends each call it is given and then sends its connection (as it is after the
-        call) back into the generator, or throws the call's exception in; the generator's value
-        is the lease, or None to send the inputs inline.
+        A client makes each call it is given and sends its answer back into the generator, or
+        throws the call's exception in; `connection()` is the client's connection as it is at
+        that moment (a call may have opened a new one). The generator's value is the lease, or
+        None to send the inputs inline.
         """
-        lease = self.take(size, connection)
+        lease = self.take(size, connection())
         if lease is not None:
             return lease
         made = self.create(size)
@@ -222,14 +224,37 @@ class InputStaging:
             return None
         region, request = made
         try:
-            connection = yield _REGISTER, request
+            yield _REGISTER, request
         except BaseException as exc:
             if isinstance(exc, MLOSError) and not isinstance(exc, Unavailable | DeadlineExceeded):
                 self.failed(region, exc.message)  # the server cannot use it: go inline
                 return None
             self.discard(region)  # the server is gone or slow: the call would fail the same
             raise
-        return self.registered(region, connection)
+        return self.registered(region, connection())
+
+    def staged(
+        self, size: int, connection: Callable[[], object], build: Callable[[Lease], Op[T]]
+    ) -> Generator[tuple[Method[Any, Any], Message], object, T | None]:
+        """The steps of one call whose inputs go through a region of `size` bytes, without I/O.
+
+        The steps of :meth:`acquire`, then the call `build` makes of the lease: its result is
+        the generator's value, or None to make the call again with its inputs inline (no
+        region to be had, or the server did not know it because the connection was replaced
+        under the call).
+        """
+        lease = yield from self.acquire(size, connection)
+        if lease is None:
+            return None
+        op = build(lease)
+        try:
+            result = op.parse((yield op.request))
+        except BaseException as exc:
+            if not self.after_failure(lease, exc):
+                raise
+            return None
+        self.give_back(lease, connection())
+        return result
 
     def after_failure(self, lease: Lease, exc: BaseException) -> bool:
         """The call that used `lease` failed with `exc`: drop the region (the server may still

@@ -21,17 +21,18 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Generator
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from google.protobuf.message import DecodeError, Message
 
-from mlos.client.aio import BaseAsyncClient
-from mlos.client.base import DEFAULT_TIMEOUT, Array, Op, Unreachable, closed_by_peer
+from mlos.client.aio import AsyncClient
+from mlos.client.base import DEFAULT_TIMEOUT, Array, Inference, Op, Unreachable, closed_by_peer
 from mlos.client.smi import SmiCall, SmiOperations
-from mlos.client.staging import DEFAULT_THRESHOLD, InputStaging, Lease
-from mlos.client.sync import BaseClient
+from mlos.client.staging import DEFAULT_THRESHOLD, InputStaging
+from mlos.client.sync import Client
 from mlos.errors import (
     DeadlineExceeded,
     InternalError,
@@ -53,6 +54,7 @@ from mlos_generated import smi_pb2
 __all__ = ["AsyncIPCClient", "IPCClient", "socket_path"]
 
 T = TypeVar("T")
+R = TypeVar("R")
 _OPERATIONS = SmiOperations()
 _BUFFER = 1 << 16
 _TIMEVAL = struct.Struct("@ll")
@@ -71,11 +73,23 @@ def socket_path(url: str | Path) -> Path:
     return Path(text)
 
 
+def _staged_infer(
+    staging: InputStaging, connection: Callable[[], object], call: Inference, size: int
+) -> Generator[tuple[Method[Any, Any], Message], object, dict[str, Array]]:
+    """The calls of an inference whose inputs take `size` bytes of shared memory, without I/O:
+    through a region, or inline when none is to be had or the server did not know it."""
+    outputs = yield from staging.staged(size, connection, partial(_OPERATIONS.infer, call))
+    if outputs is None:
+        op = _OPERATIONS.infer(call)
+        outputs = op.parse((yield op.request))
+    return outputs
+
+
 class _Closed(Exception):
     """The server closed the connection."""
 
 
-class IPCClient(BaseClient):
+class IPCClient(Client):
     """A blocking client of the MLOS IPC socket; see :class:`mlos.client.Client`.
 
     `spin` (seconds, default 0) polls for each answer without sleeping for up to that long
@@ -85,6 +99,8 @@ class IPCClient(BaseClient):
     Inputs of `shared_memory_from` bytes or more (default 64 KiB; 0: never) travel through
     shared memory the client registers with the server (:mod:`mlos.client.staging`).
     """
+
+    _ops = _OPERATIONS
 
     def __init__(
         self,
@@ -96,7 +112,6 @@ class IPCClient(BaseClient):
     ) -> None:
         self._path = socket_path(url)
         self._url = f"unix://{self._path}"
-        self._ops = _OPERATIONS
         self._timeout = timeout
         self._timeout_ms = 0 if timeout is None else max(1, int(timeout * 1000))
         self._sock: socket.socket | None = None
@@ -106,14 +121,6 @@ class IPCClient(BaseClient):
         self._buffer = bytearray(_BUFFER)
         self._view = memoryview(self._buffer)
         self._staging = InputStaging(shared_memory_from)
-
-    @property
-    def url(self) -> str:
-        """`unix://` and the socket path."""
-        return self._url
-
-    def __repr__(self) -> str:
-        return f"IPCClient({self._url!r})"
 
     def _connect(self) -> socket.socket:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -247,48 +254,30 @@ class IPCClient(BaseClient):
         call: SmiCall = op.request
         return op.parse(self.call(call.method, call.request))
 
-    def infer(
-        self,
-        model: str,
-        inputs: Mapping[str, Array],
-        outputs: Sequence[str] | None = None,
-        version: str | None = None,
-        binary: bool = True,
-        datatypes: Mapping[str, str] | None = None,
-    ) -> dict[str, Array]:
-        """Run `model` on `inputs`; the outputs by name (see :meth:`mlos.client.Client.infer`).
+    def _infer(self, call: Inference) -> dict[str, Array]:
+        """Inputs of `shared_memory_from` bytes or more travel through shared memory."""
+        size = self._staging.needed(call.inputs)
+        if size:
+            return self._drive(_staged_infer(self._staging, self._connection, call, size))
+        return self._run(_OPERATIONS.infer(call))
 
-        Inputs of `shared_memory_from` bytes or more travel through shared memory.
-        """
-        staging = self._staging
-        size = staging.needed(inputs)
-        lease = self._lease(size) if size else None
-        if lease is None:
-            return super().infer(model, inputs, outputs, version, binary, datatypes)
-        op = _OPERATIONS.infer(model, inputs, outputs, version, binary, datatypes, stage=lease)
-        try:
-            result = self._run(op)
-        except BaseException as exc:
-            if not staging.after_failure(lease, exc):
-                raise
-            return super().infer(model, inputs, outputs, version, binary, datatypes)
-        staging.give_back(lease, self._sock)
-        return result
+    def _connection(self) -> object:
+        """The connection staging regions belong to now (None before the first call)."""
+        return self._sock
 
-    def _lease(self, size: int) -> Lease | None:
-        """A region of `size` bytes registered on the current connection (None: go inline)."""
-        steps = self._staging.acquire(size, self._sock)
+    def _drive(self, steps: Generator[tuple[Method[Any, Any], Message], object, R]) -> R:
+        """Make the calls `steps` asks for, one after another; its value."""
         try:
             step = next(steps)
             while True:
                 try:
-                    self.call(*step)
+                    answer = self.call(*step)
                 except BaseException as exc:
                     step = steps.throw(exc)
                 else:
-                    step = steps.send(self._sock)
+                    step = steps.send(answer)
         except StopIteration as done:
-            return cast(Lease | None, done.value)
+            return cast(R, done.value)
 
     def close(self) -> None:
         """Close the connection."""
@@ -296,12 +285,14 @@ class IPCClient(BaseClient):
             self._drop()
 
 
-class AsyncIPCClient(BaseAsyncClient):
+class AsyncIPCClient(AsyncClient):
     """An asyncio client of the MLOS IPC socket; see :class:`mlos.client.AsyncClient`.
 
     Inputs of `shared_memory_from` bytes or more (default 64 KiB; 0: never) travel through
     shared memory the client registers with the server (:mod:`mlos.client.staging`).
     """
+
+    _ops = _OPERATIONS
 
     def __init__(
         self,
@@ -312,19 +303,10 @@ class AsyncIPCClient(BaseAsyncClient):
     ) -> None:
         self._path = socket_path(url)
         self._url = f"unix://{self._path}"
-        self._ops = _OPERATIONS
         self._timeout = timeout
         self._channel: Channel | None = None
         self._connecting: asyncio.Lock | None = None
         self._staging = InputStaging(shared_memory_from)
-
-    @property
-    def url(self) -> str:
-        """`unix://` and the socket path."""
-        return self._url
-
-    def __repr__(self) -> str:
-        return f"AsyncIPCClient({self._url!r})"
 
     async def _connect(self) -> Channel:
         if self._connecting is None:
@@ -355,48 +337,30 @@ class AsyncIPCClient(BaseAsyncClient):
         call: SmiCall = op.request
         return op.parse(await self.call(call.method, call.request))
 
-    async def infer(
-        self,
-        model: str,
-        inputs: Mapping[str, Array],
-        outputs: Sequence[str] | None = None,
-        version: str | None = None,
-        binary: bool = True,
-        datatypes: Mapping[str, str] | None = None,
-    ) -> dict[str, Array]:
-        """Run `model` on `inputs`; the outputs by name (see :meth:`mlos.client.Client.infer`).
+    async def _infer(self, call: Inference) -> dict[str, Array]:
+        """Inputs of `shared_memory_from` bytes or more travel through shared memory."""
+        size = self._staging.needed(call.inputs)
+        if size:
+            return await self._drive(_staged_infer(self._staging, self._connection, call, size))
+        return await self._run(_OPERATIONS.infer(call))
 
-        Inputs of `shared_memory_from` bytes or more travel through shared memory.
-        """
-        staging = self._staging
-        size = staging.needed(inputs)
-        lease = await self._lease(size) if size else None
-        if lease is None:
-            return await super().infer(model, inputs, outputs, version, binary, datatypes)
-        op = _OPERATIONS.infer(model, inputs, outputs, version, binary, datatypes, stage=lease)
-        try:
-            result = await self._run(op)
-        except BaseException as exc:
-            if not staging.after_failure(lease, exc):
-                raise
-            return await super().infer(model, inputs, outputs, version, binary, datatypes)
-        staging.give_back(lease, self._channel)
-        return result
+    def _connection(self) -> object:
+        """The connection staging regions belong to now (None before the first call)."""
+        return self._channel
 
-    async def _lease(self, size: int) -> Lease | None:
-        """A region of `size` bytes registered on the current connection (None: go inline)."""
-        steps = self._staging.acquire(size, self._channel)
+    async def _drive(self, steps: Generator[tuple[Method[Any, Any], Message], object, R]) -> R:
+        """Make the calls `steps` asks for, one after another; its value."""
         try:
             step = next(steps)
             while True:
                 try:
-                    await self.call(*step)
+                    answer = await self.call(*step)
                 except BaseException as exc:
                     step = steps.throw(exc)
                 else:
-                    step = steps.send(self._channel)
+                    step = steps.send(answer)
         except StopIteration as done:
-            return cast(Lease | None, done.value)
+            return cast(R, done.value)
 
     async def close(self) -> None:
         """Close the connection."""
