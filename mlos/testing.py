@@ -41,6 +41,7 @@ import psutil
 import requests
 
 from mlos.client import HTTPClient
+from mlos.client.credentials import ADMIN_TOKEN_FILE
 from mlos.errors import InternalError, Unavailable
 
 __all__ = ["ServerProcess"]
@@ -191,8 +192,22 @@ class ServerProcess:
     # ----- addresses ---------------------------------------------------------------------
 
     def client(self, timeout: float = 30.0) -> HTTPClient:
-        """A REST client of this server."""
-        return HTTPClient(self.url, timeout=timeout)
+        """A REST client of this server, with its admin token."""
+        return HTTPClient(self.url, timeout=timeout, token=self.token)
+
+    @property
+    def token(self) -> str | None:
+        """The admin token the server wrote into its home (None when it runs without auth)."""
+        try:
+            return (self.home / ADMIN_TOKEN_FILE).read_text(encoding="utf-8").strip() or None
+        except OSError:
+            return None
+
+    @property
+    def auth_headers(self) -> dict[str, str]:
+        """The HTTP header that presents the admin token (for requests, curl, tritonclient)."""
+        token = self.token
+        return {"Authorization": f"Bearer {token}"} if token else {}
 
     @property
     def ipc_url(self) -> str:

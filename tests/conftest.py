@@ -15,9 +15,14 @@ import pytest
 from mlos.testing import ServerProcess
 
 
-def _served(tmp_path: Path, *args: str) -> Iterator[ServerProcess]:
+def _served(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *args: str
+) -> Iterator[ServerProcess]:
     server = ServerProcess(tmp_path / "mlos-home", *args, logs=tmp_path)
     server.start()
+    # Clients and CLI commands of the test find the server's admin token as users find theirs.
+    if server.token:
+        monkeypatch.setenv("MLOS_TOKEN", server.token)
     try:
         yield server
     finally:
@@ -25,14 +30,17 @@ def _served(tmp_path: Path, *args: str) -> Iterator[ServerProcess]:
 
 
 @pytest.fixture
-def mlos_server(tmp_path: Path) -> Iterator[ServerProcess]:
-    """A running `mlos serve` with an empty home under tmp_path."""
-    yield from _served(tmp_path)
+def mlos_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ServerProcess]:
+    """A running `mlos serve` with an empty home under tmp_path; MLOS_TOKEN is its admin
+    token."""
+    yield from _served(tmp_path, monkeypatch)
 
 
 @pytest.fixture
-def mlos_demo_server(tmp_path: Path) -> Iterator[ServerProcess]:
+def mlos_demo_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[ServerProcess]:
     """A running `mlos serve --demo`: the onnx plugin and the model `demo` are ready."""
     pytest.importorskip("onnx")
     pytest.importorskip("onnxruntime")
-    yield from _served(tmp_path, "--demo")
+    yield from _served(tmp_path, monkeypatch, "--demo")

@@ -74,18 +74,24 @@ def _transport(url: str) -> str:
         ) from None
 
 
-def connect(url: str = DEFAULT_URL, *, timeout: float | None = DEFAULT_TIMEOUT) -> Client:
-    """A client of the MLOS server at `url`; `timeout` is in seconds per call (None: wait)."""
+def connect(
+    url: str = DEFAULT_URL, *, timeout: float | None = DEFAULT_TIMEOUT, token: str | None = None
+) -> Client:
+    """A client of the MLOS server at `url`; `timeout` is in seconds per call (None: wait).
+
+    `token` is the API token to present; without one the client uses `MLOS_TOKEN`, else the
+    admin token in the server's home (:mod:`mlos.client.credentials`).
+    """
     cls = __getattr__(f"{_transport(url)}Client")
-    client: Client = cls(url, timeout=timeout)
+    client: Client = cls(url, timeout=timeout, token=token)
     return client
 
 
 def connect_async(
-    url: str = DEFAULT_URL, *, timeout: float | None = DEFAULT_TIMEOUT
+    url: str = DEFAULT_URL, *, timeout: float | None = DEFAULT_TIMEOUT, token: str | None = None
 ) -> AsyncClient:
     """An asyncio client of the MLOS server at `url` (see :func:`connect`); it connects lazily,
     so it may be created outside an event loop, and is closed with `await client.close()`."""
     cls = __getattr__(f"Async{_transport(url)}Client")
-    client: AsyncClient = cls(url, timeout=timeout)
+    client: AsyncClient = cls(url, timeout=timeout, token=token)
     return client

@@ -16,6 +16,7 @@ from mlos.client.base import (
     Array,
     Inference,
     Op,
+    create_token_request,
     model_ref,
     register_model_request,
     register_plugin_request,
@@ -136,6 +137,28 @@ class AsyncClient(abc.ABC):
     async def model_ready(self, name: str, version: str | None = None) -> bool:
         """Whether the model (version) takes inference requests now."""
         return await self._run(self._ops.model_ready(model_ref(name, version)))
+
+    # ----- tokens ------------------------------------------------------------------------
+
+    async def create_token(
+        self,
+        name: str,
+        role: str,
+        models: Sequence[str] = (),
+        ttl_seconds: int = 0,
+        rate_limit: str = "",
+    ) -> smi_pb2.CreateTokenResponse:
+        """Create a token (admin); the answer carries its secret, this once."""
+        request = create_token_request(name, role, models, ttl_seconds, rate_limit)
+        return await self._run(self._ops.create_token(request))
+
+    async def list_tokens(self) -> list[smi_pb2.TokenInfo]:
+        """Every token (admin), without secrets."""
+        return await self._run(self._ops.list_tokens())
+
+    async def revoke_token(self, token_id: str) -> smi_pb2.TokenInfo:
+        """Revoke a token for good (admin)."""
+        return await self._run(self._ops.revoke_token(smi_pb2.TokenRef(id=token_id)))
 
     # ----- inference ---------------------------------------------------------------------
 

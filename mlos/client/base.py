@@ -105,6 +105,25 @@ def register_model_request(
     )
 
 
+ROLES = ("viewer", "inference", "operator", "admin")
+"""The role names a token can have."""
+
+
+def create_token_request(
+    name: str, role: str, models: Sequence[str], ttl_seconds: int, rate_limit: str
+) -> smi_pb2.CreateTokenRequest:
+    """The MLOS.CreateToken request; InvalidArgument for a role that is not one."""
+    if role.lower() not in ROLES:
+        raise InvalidArgument(f"unknown role {role!r}: use {', '.join(ROLES)}")
+    return smi_pb2.CreateTokenRequest(
+        name=name,
+        role=smi_pb2.Role.Value(f"ROLE_{role.upper()}"),
+        models=models,
+        ttl_seconds=ttl_seconds,
+        rate_limit=rate_limit,
+    )
+
+
 def model_ref(name: str, version: str | None) -> smi_pb2.ModelRef:
     """A model, or one version of it (no version: the server's choice, or all of them)."""
     return smi_pb2.ModelRef(name=name, version=version or "")

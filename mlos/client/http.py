@@ -27,6 +27,7 @@ import requests
 
 from mlos.client.aio import AsyncClient
 from mlos.client.base import DEFAULT_TIMEOUT, DEFAULT_URL, Op, Unreachable, closed_by_peer
+from mlos.client.credentials import find_token
 from mlos.client.rest import RestAnswer, RestOperations, RestRequest, error_for
 from mlos.client.sync import Client
 from mlos.errors import DeadlineExceeded, InvalidArgument
@@ -56,6 +57,11 @@ def _base_url(url: str) -> tuple[str, str]:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidArgument(f"{url!r} is not an http:// or https:// server address")
     return url, parts.hostname
+
+
+def _authorization(token: str | None) -> dict[str, str]:
+    """The header that presents `token` (none without one)."""
+    return {"Authorization": f"Bearer {token}"} if token else {}
 
 
 def _reason(exc: BaseException) -> str:
@@ -225,8 +231,10 @@ class HTTPClient(Client):
         *,
         timeout: float | None = DEFAULT_TIMEOUT,
         session: requests.Session | None = None,
+        token: str | None = None,
     ) -> None:
         self._url, host = _base_url(url)
+        self._auth = _authorization(find_token(token, url))
         self._timeout = timeout
         parts = urlsplit(self._url)
         self._local: _LocalTransport | None = None
@@ -248,7 +256,7 @@ class HTTPClient(Client):
                 method,
                 self._url + path,
                 data=_joined(request.body),
-                headers=request.headers,
+                headers={**(request.headers or {}), **self._auth},
                 timeout=self._timeout,
             )
         except requests.ConnectTimeout as exc:
@@ -267,7 +275,7 @@ class HTTPClient(Client):
         method, path = request.method, request.path
         try:
             status, reason, content, headers = local.request(
-                method, path, request.body, dict(request.headers or {})
+                method, path, request.body, {**(request.headers or {}), **self._auth}
             )
         except _ConnectFailed as exc:
             raise _unreachable(self._url, str(exc)) from exc
@@ -295,14 +303,23 @@ class AsyncHTTPClient(AsyncClient):
 
     _ops = _OPERATIONS
 
-    def __init__(self, url: str = DEFAULT_URL, *, timeout: float | None = DEFAULT_TIMEOUT) -> None:
+    def __init__(
+        self,
+        url: str = DEFAULT_URL,
+        *,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        token: str | None = None,
+    ) -> None:
         import httpx
 
         self._url, host = _base_url(url)
         self._timeout = timeout
         self._httpx = httpx
         self._client = httpx.AsyncClient(
-            base_url=self._url, timeout=timeout, trust_env=host not in _LOOPBACK
+            base_url=self._url,
+            timeout=timeout,
+            trust_env=host not in _LOOPBACK,
+            headers=_authorization(find_token(token, url)),
         )
 
     async def send(self, request: RestRequest) -> RestAnswer:

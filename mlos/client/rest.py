@@ -236,6 +236,33 @@ class RestOperations:
         request = RestRequest("GET", path, ok=(200, 400, 404))
         return Op(request, lambda answer: answer.status == 200)
 
+    # ----- tokens ------------------------------------------------------------------------
+
+    def create_token(
+        self, request: smi_pb2.CreateTokenRequest
+    ) -> Op[smi_pb2.CreateTokenResponse]:
+        """POST /v1/tokens."""
+        document: dict[str, Any] = {
+            "name": request.name,
+            "role": smi_pb2.Role.Name(request.role).removeprefix("ROLE_").lower(),
+        }
+        if request.models:
+            document["models"] = list(request.models)
+        if request.ttl_seconds:
+            document["ttl_seconds"] = request.ttl_seconds
+        if request.rate_limit:
+            document["rate_limit"] = request.rate_limit
+        return _message_op("POST", "/v1/tokens", smi_pb2.CreateTokenResponse, document, (201,))
+
+    def list_tokens(self) -> Op[list[smi_pb2.TokenInfo]]:
+        """GET /v1/tokens."""
+        op = _message_op("GET", "/v1/tokens", smi_pb2.ListTokensResponse)
+        return _then(op, lambda response: list(response.tokens))
+
+    def revoke_token(self, token: smi_pb2.TokenRef) -> Op[smi_pb2.TokenInfo]:
+        """DELETE /v1/tokens/{id}."""
+        return _message_op("DELETE", f"/v1/tokens/{_quote(token.id)}", smi_pb2.TokenInfo)
+
     # ----- inference ---------------------------------------------------------------------
 
     def infer(self, call: Inference) -> Op[dict[str, Array]]:

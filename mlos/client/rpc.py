@@ -20,6 +20,7 @@ import grpc.aio
 
 from mlos.client.aio import AsyncClient
 from mlos.client.base import DEFAULT_TIMEOUT, Op, Unreachable
+from mlos.client.credentials import find_token
 from mlos.client.smi import SmiCall, SmiOperations
 from mlos.client.sync import Client
 from mlos.errors import DeadlineExceeded, InvalidArgument, MLOSError
@@ -51,6 +52,11 @@ def grpc_target(url: str) -> str:
     return f"{host}:{port}"
 
 
+def _metadata(token: str | None) -> tuple[tuple[str, str], ...] | None:
+    """The call metadata that presents `token` (None without one)."""
+    return (("authorization", f"Bearer {token}"),) if token else None
+
+
 def _calls(channel: grpc.Channel | grpc.aio.Channel) -> dict[str, Any]:
     """The calls of the generated `MLOSStub` on `channel`, by method name."""
     stub = smi_pb2_grpc.MLOSStub(channel)
@@ -79,17 +85,22 @@ class GRPCClient(Client):
 
     _ops = _OPERATIONS
 
-    def __init__(self, url: str, *, timeout: float | None = DEFAULT_TIMEOUT) -> None:
+    def __init__(
+        self, url: str, *, timeout: float | None = DEFAULT_TIMEOUT, token: str | None = None
+    ) -> None:
         self._target = grpc_target(url)
         self._url = f"grpc://{self._target}"
         self._timeout = timeout
+        self._metadata = _metadata(find_token(token, url))
         self._channel = grpc.insecure_channel(self._target, options=_OPTIONS)
         self._calls = _calls(self._channel)
 
     def _run(self, op: Op[T]) -> T:
         call: SmiCall = op.request
         try:
-            response = self._calls[call.method.name](call.request, timeout=self._timeout)
+            response = self._calls[call.method.name](
+                call.request, timeout=self._timeout, metadata=self._metadata
+            )
         except grpc.RpcError as exc:
             raise _error(exc, self._url, call.method.name, self._timeout) from None
         return op.parse(response)
@@ -104,10 +115,13 @@ class AsyncGRPCClient(AsyncClient):
 
     _ops = _OPERATIONS
 
-    def __init__(self, url: str, *, timeout: float | None = DEFAULT_TIMEOUT) -> None:
+    def __init__(
+        self, url: str, *, timeout: float | None = DEFAULT_TIMEOUT, token: str | None = None
+    ) -> None:
         self._target = grpc_target(url)
         self._url = f"grpc://{self._target}"
         self._timeout = timeout
+        self._metadata = _metadata(find_token(token, url))
         self._channel: grpc.aio.Channel | None = None
         self._calls: dict[str, Any] = {}
 
@@ -121,7 +135,9 @@ class AsyncGRPCClient(AsyncClient):
             self._open()
         call: SmiCall = op.request
         try:
-            response = await self._calls[call.method.name](call.request, timeout=self._timeout)
+            response = await self._calls[call.method.name](
+                call.request, timeout=self._timeout, metadata=self._metadata
+            )
         except grpc.RpcError as exc:
             raise _error(exc, self._url, call.method.name, self._timeout) from None
         return op.parse(response)

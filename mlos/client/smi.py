@@ -139,6 +139,23 @@ class SmiOperations:
         call = SmiCall(smi_ipc.MLOS_MODEL_READY, model)
         return Op(call, lambda response: bool(response.ready))
 
+    # ----- tokens ------------------------------------------------------------------------
+
+    def create_token(
+        self, request: smi_pb2.CreateTokenRequest
+    ) -> Op[smi_pb2.CreateTokenResponse]:
+        """MLOS.CreateToken."""
+        return _op(smi_ipc.MLOS_CREATE_TOKEN, request)
+
+    def list_tokens(self) -> Op[list[smi_pb2.TokenInfo]]:
+        """MLOS.ListTokens."""
+        call = SmiCall(smi_ipc.MLOS_LIST_TOKENS, smi_pb2.ListTokensRequest())
+        return Op(call, lambda response: list(response.tokens))
+
+    def revoke_token(self, token: smi_pb2.TokenRef) -> Op[smi_pb2.TokenInfo]:
+        """MLOS.RevokeToken."""
+        return _op(smi_ipc.MLOS_REVOKE_TOKEN, token)
+
     # ----- inference ---------------------------------------------------------------------
 
     def infer(self, call: Inference, stage: Lease | None = None) -> Op[dict[str, Array]]:

@@ -17,6 +17,7 @@ from mlos.client.base import (
     Array,
     Inference,
     Op,
+    create_token_request,
     model_ref,
     register_model_request,
     register_plugin_request,
@@ -135,6 +136,28 @@ class Client(abc.ABC):
     def model_ready(self, name: str, version: str | None = None) -> bool:
         """Whether the model (version) takes inference requests now."""
         return self._run(self._ops.model_ready(model_ref(name, version)))
+
+    # ----- tokens ------------------------------------------------------------------------
+
+    def create_token(
+        self,
+        name: str,
+        role: str,
+        models: Sequence[str] = (),
+        ttl_seconds: int = 0,
+        rate_limit: str = "",
+    ) -> smi_pb2.CreateTokenResponse:
+        """Create a token (admin); the answer carries its secret, this once."""
+        request = create_token_request(name, role, models, ttl_seconds, rate_limit)
+        return self._run(self._ops.create_token(request))
+
+    def list_tokens(self) -> list[smi_pb2.TokenInfo]:
+        """Every token (admin), without secrets."""
+        return self._run(self._ops.list_tokens())
+
+    def revoke_token(self, token_id: str) -> smi_pb2.TokenInfo:
+        """Revoke a token for good (admin)."""
+        return self._run(self._ops.revoke_token(smi_pb2.TokenRef(id=token_id)))
 
     # ----- inference ---------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import itertools
+import os
 import socket
 import struct
 import threading
@@ -30,6 +31,7 @@ from google.protobuf.message import DecodeError, Message
 
 from mlos.client.aio import AsyncClient
 from mlos.client.base import DEFAULT_TIMEOUT, Array, Inference, Op, Unreachable, closed_by_peer
+from mlos.client.credentials import TOKEN_ENV
 from mlos.client.smi import SmiCall, SmiOperations
 from mlos.client.staging import DEFAULT_THRESHOLD, InputStaging
 from mlos.client.sync import Client
@@ -49,7 +51,7 @@ from mlos.wire.framing import (
     widen_send_buffer,
 )
 from mlos.wire.method import Method
-from mlos_generated import smi_pb2
+from mlos_generated import smi_ipc, smi_pb2
 
 __all__ = ["AsyncIPCClient", "IPCClient", "socket_path"]
 
@@ -59,6 +61,12 @@ _OPERATIONS = SmiOperations()
 _BUFFER = 1 << 16
 _TIMEVAL = struct.Struct("@ll")
 _LOST = (errno.EPIPE, errno.ECONNRESET, errno.ENOTCONN, errno.ESHUTDOWN)
+
+
+def ipc_token(token: str | None) -> str | None:
+    """The token an IPC client presents: given, or `MLOS_TOKEN`; None leaves the server to map
+    the caller's user (its own user is admin by default)."""
+    return token or os.environ.get(TOKEN_ENV) or None
 
 
 def socket_path(url: str | Path) -> Path:
@@ -109,9 +117,11 @@ class IPCClient(Client):
         timeout: float | None = DEFAULT_TIMEOUT,
         spin: float = 0.0,
         shared_memory_from: int = DEFAULT_THRESHOLD,
+        token: str | None = None,
     ) -> None:
         self._path = socket_path(url)
         self._url = f"unix://{self._path}"
+        self._token = ipc_token(token)
         self._timeout = timeout
         self._timeout_ms = 0 if timeout is None else max(1, int(timeout * 1000))
         self._sock: socket.socket | None = None
@@ -137,8 +147,28 @@ class IPCClient(Client):
             value = _TIMEVAL.pack(seconds, int((self._timeout - seconds) * 1e6))
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, value)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, value)
+        if self._token is not None:
+            self._authenticate(sock, self._token)
         self._sock = sock
         return sock
+
+    def _authenticate(self, sock: socket.socket, token: str) -> None:
+        """Present the token on a new connection: its calls run as the token's principal."""
+        payload = smi_pb2.AuthenticateRequest(token=token).SerializeToString()
+        request_id = next(self._ids) & 0xFFFFFFFF
+        method = smi_ipc.MLOS_AUTHENTICATE
+        header = HEADER.pack(
+            len(payload), FrameKind.REQUEST, 0, method.id, request_id, self._timeout_ms
+        )
+        try:
+            sock.sendall(header + payload)
+            kind, _, answer = self._receive(sock, request_id)
+        except (OSError, _Closed) as exc:
+            sock.close()
+            raise self._failure(method, exc) from None
+        if kind != FrameKind.RESPONSE:
+            sock.close()
+            raise MLOSError.from_proto(smi_pb2.Error.FromString(answer))
 
     def call(self, method: Method[Any, Any], request: Message) -> Any:
         """One call of the MLOS service: the response message, or the server's typed error."""
@@ -300,9 +330,11 @@ class AsyncIPCClient(AsyncClient):
         *,
         timeout: float | None = DEFAULT_TIMEOUT,
         shared_memory_from: int = DEFAULT_THRESHOLD,
+        token: str | None = None,
     ) -> None:
         self._path = socket_path(url)
         self._url = f"unix://{self._path}"
+        self._token = ipc_token(token)
         self._timeout = timeout
         self._channel: Channel | None = None
         self._connecting: asyncio.Lock | None = None
@@ -321,6 +353,13 @@ class AsyncIPCClient(AsyncClient):
                     raise Unreachable(
                         f"no MLOS server is reachable at {self._url} ({reason})"
                     ) from None
+                if self._token is not None:
+                    request = smi_pb2.AuthenticateRequest(token=self._token)
+                    try:
+                        await channel.call(smi_ipc.MLOS_AUTHENTICATE, request)
+                    except MLOSError:
+                        channel.close()
+                        raise
                 if self._channel is not None:
                     self._staging.reset()  # the server released the regions with it
                 self._channel = channel
