@@ -223,6 +223,11 @@ async def serve(
         if grpc_server is not None and grpc_stopping is None:
             grpc_stopping = loop.create_task(grpc_server.stop(DRAIN_SECONDS))
 
+    if not settings.auth:
+        logger.warning(
+            "serving without authentication (--no-auth): every local user may call every "
+            "operation on %s; for development only", settings.host
+        )
     sock = listen(settings.host, settings.http_port)
     for sig in _SIGNALS:
         loop.add_signal_handler(sig, on_signal, sig)

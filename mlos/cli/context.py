@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from mlos.cli.output import Output
 from mlos.client import DEFAULT_TIMEOUT, DEFAULT_URL, Client, connect
+from mlos.client.credentials import TOKEN_ENV
 from mlos.errors import InvalidArgument
 
 __all__ = ["URL_ENV", "Context", "Handler", "UsageError", "add_remote_options", "command_group"]
@@ -38,6 +39,11 @@ def add_remote_options(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_TIMEOUT,
         metavar="SECONDS",
         help=f"how long to wait for the server (default: {DEFAULT_TIMEOUT:g})",
+    )
+    parser.add_argument(
+        "--token",
+        help="API token (default: $MLOS_TOKEN, else the admin token in the server's home: "
+        "$MLOS_HOME/admin.token or ~/.mlos/admin.token)",
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
 
@@ -85,4 +91,5 @@ class Context:
         timeout = getattr(self.args, "timeout", DEFAULT_TIMEOUT)
         if timeout is not None and timeout <= 0:
             raise UsageError("--timeout must be a positive number of seconds")
-        return self.connector(self.url, timeout=timeout)
+        token = getattr(self.args, "token", None) or self.env.get(TOKEN_ENV) or None
+        return self.connector(self.url, timeout=timeout, token=token)

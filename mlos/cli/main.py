@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import NoReturn
 
 from mlos import __version__
-from mlos.cli import bench, infer, model, plugin, serve, status
+from mlos.cli import bench, infer, model, plugin, serve, status, token
 from mlos.cli.context import URL_ENV, Context, UsageError
 from mlos.cli.output import Output
 from mlos.client import Client, Unreachable, connect
@@ -61,7 +61,7 @@ def build_parser() -> ArgumentParser:
     commands = parser.add_subparsers(
         dest="command", metavar="COMMAND", required=True, parser_class=ArgumentParser
     )
-    for module in (serve, plugin, model, infer, status, bench):
+    for module in (serve, plugin, model, infer, status, token, bench):
         module.register(commands)
     return parser
 
