@@ -186,7 +186,7 @@ class _Uvicorn(uvicorn.Server):
 
 def _uvicorn_config(app: object, settings: Settings) -> uvicorn.Config:
     return uvicorn.Config(
-        app,  # type: ignore[arg-type]
+        app,  # type: ignore[arg-type]  # uvicorn types the app narrower than the ASGI callable it takes
         log_config=None,
         log_level=settings.log_level,
         access_log=False,

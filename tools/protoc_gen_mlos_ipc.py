@@ -83,6 +83,8 @@ def render(proto: FileDescriptorProto) -> str:
     for service_number, service in enumerate(proto.service, start=1):
         lines += render_methods(proto, service, service_number, alias, table)
     lines += ["", "METHODS: dict[int, Method[object, object]] = {"]
+    # A Method of specific messages is not a Method[object, object] to mypy (Method is
+    # invariant); the table holds them all alike.
     lines += [f"    {name}.id: {name},  # type: ignore[dict-item]" for name in table]
     lines += ["}", '"""Every method of this file by id."""', ""]
     for service in proto.service:

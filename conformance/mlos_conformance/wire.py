@@ -48,7 +48,7 @@ class ErrorFrame(Exception):
     def code_name(self) -> str:
         """The code's name without its prefix ("NOT_FOUND"), or "code N" when unknown."""
         try:
-            return smi_pb2.ErrorCode.Name(self.code).removeprefix("ERROR_CODE_")  # type: ignore[arg-type]
+            return smi_pb2.ErrorCode.Name(self.code).removeprefix("ERROR_CODE_")  # type: ignore[arg-type]  # the enum wrapper takes the int its values are
         except ValueError:
             return f"code {self.code}"
 

@@ -50,7 +50,7 @@ def _unix_server(path: str, window: float) -> None:
             self.transport = transport
 
         def data_received(self, data: bytes) -> None:
-            self.transport.write(data)  # type: ignore[attr-defined]
+            self.transport.write(data)  # type: ignore[attr-defined]  # the transport is a WriteTransport once connection_made ran
             if busy is not None:
                 busy.touch()
 

@@ -225,7 +225,7 @@ def _protocol(
         results.append(
             measure(
                 operation, path, lambda: ApiSession(address, inputs),
-                lambda s, i, model=model: s.infer(model), count, warmup=warmup,  # type: ignore[misc]
+                lambda s, i, model=model: s.infer(model), count, warmup=warmup,  # type: ignore[misc]  # a default argument binds the loop variable; mypy sees a new lambda type
                 close=lambda s: s.close(),
             )
         )

@@ -189,7 +189,7 @@ def cmd_infer(ctx: Context) -> int:
             ctx.output.line()
         ctx.output.line(f"{name}  {tensors.datatype_of(array)}  {shape_text(array.shape)}")
         shown = np.array(json_data(array), dtype=object) if array.dtype.kind == "O" else array
-        ctx.output.line(np.array2string(shown, **options))  # type: ignore[arg-type]
+        ctx.output.line(np.array2string(shown, **options))  # type: ignore[arg-type]  # numpy's stubs type the options narrower than it takes them
     return 0
 
 

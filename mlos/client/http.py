@@ -113,16 +113,16 @@ class OneWriteHTTPConnection(http.client.HTTPConnection):
             _send_buffers(self.sock, [head, *message_body.parts])
             return
         self._hold = isinstance(message_body, bytes) and 0 < len(message_body) <= _ONE_SEND
-        super().endheaders(message_body, encode_chunked=encode_chunked)  # type: ignore[arg-type]
+        super().endheaders(message_body, encode_chunked=encode_chunked)  # type: ignore[arg-type]  # typeshed says bytes; BodyParts is written by send() below
 
     def send(self, data: object) -> None:
         """Write `data` (the head waits for the body when the body is small)."""
         if self._hold:
             if self._held is None:
-                self._held = bytes(data)  # type: ignore[call-overload]
+                self._held = bytes(data)  # type: ignore[call-overload]  # data is bytes-like; typeshed's overloads miss memoryview
                 return
-            data, self._held, self._hold = self._held + bytes(data), None, False  # type: ignore[call-overload]
-        super().send(data)  # type: ignore[arg-type]
+            data, self._held, self._hold = self._held + bytes(data), None, False  # type: ignore[call-overload]  # data is bytes-like; typeshed's overloads miss memoryview
+        super().send(data)  # type: ignore[arg-type]  # typeshed says bytes; a memoryview is written as well
 
 
 _ONE_SEND = 1 << 16
@@ -166,7 +166,7 @@ class _LocalTransport:
         while True:
             try:
                 # A BodyParts body goes out in OneWriteHTTPConnection.endheaders.
-                connection.request(method, path, body=body, headers=headers)  # type: ignore[arg-type]
+                connection.request(method, path, body=body, headers=headers)  # type: ignore[arg-type]  # a BodyParts body goes out in endheaders(), not as typeshed's body
                 response = connection.getresponse()
                 content = response.read()
                 break

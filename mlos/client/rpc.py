@@ -65,9 +65,9 @@ def _calls(channel: grpc.Channel | grpc.aio.Channel) -> dict[str, Any]:
 
 def _error(exc: grpc.RpcError, url: str, name: str, timeout: float | None) -> MLOSError:
     """The MLOS error for a failed call (see the module documentation)."""
-    status = exc.code()  # type: ignore[attr-defined]
-    details = exc.details() or status.name.lower()  # type: ignore[attr-defined]
-    trailing: Any = exc.trailing_metadata() or ()  # type: ignore[attr-defined]
+    status = exc.code()
+    details = exc.details() or status.name.lower()
+    trailing: Any = exc.trailing_metadata() or ()
     metadata: tuple[tuple[str, str | bytes], ...] = tuple(
         (str(key), value) for key, value in trailing
     )

@@ -280,5 +280,5 @@ def servicer(engine: Dataplane) -> PipelineServicer:
         "LogSettings": route("log_settings", oip_handlers.log_settings),
     }
     adapted = PipelineServicer(engine.pipeline, routes)
-    adapted.ModelStreamInfer = oip_handlers.stream_infer  # type: ignore[attr-defined]
+    adapted.add("ModelStreamInfer", oip_handlers.stream_infer)
     return adapted

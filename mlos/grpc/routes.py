@@ -70,4 +70,8 @@ class PipelineServicer:
 
     def __init__(self, pipeline: Pipeline, routes: Mapping[str, Route]) -> None:
         for name, route in routes.items():
-            setattr(self, name, _behavior(route, pipeline))
+            self.add(name, _behavior(route, pipeline))
+
+    def add(self, name: str, behavior: Callable[..., Any]) -> None:
+        """Serve the gRPC method `name` with `behavior` (a stream's handles its own calls)."""
+        setattr(self, name, behavior)

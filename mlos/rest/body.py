@@ -36,7 +36,7 @@ from mlos.wire.encoding import loads
 try:
     import jsonschema_rs
 except ImportError:  # pragma: no cover - exercised only without jsonschema-rs
-    jsonschema_rs = None  # type: ignore[assignment]
+    jsonschema_rs = None  # type: ignore[assignment]  # the module or None when it is not installed
 
 __all__ = ["LIMIT_SCOPE_KEY", "JSONBody", "split_binary"]
 
@@ -130,7 +130,7 @@ def _where(path: Any) -> str:
     return where
 
 
-class JSONBody(AbstractRequestBodyValidator):  # type: ignore[misc]
+class JSONBody(AbstractRequestBodyValidator):  # type: ignore[misc]  # connexion ships no type hints: its base class is Any
     """Connexion body validator for `application/json` and `application/octet-stream`."""
 
     _compiled: ClassVar[dict[int, tuple[dict[str, Any], _Checker]]] = {}

@@ -16,7 +16,7 @@ from jsonschema import Draft4Validator, ValidationError
 __all__ = ["CachedParameterValidator"]
 
 
-class CachedParameterValidator(ParameterValidator):  # type: ignore[misc]
+class CachedParameterValidator(ParameterValidator):  # type: ignore[misc]  # connexion ships no type hints: its base class is Any
     """Connexion's parameter validator, with one compiled schema per parameter."""
 
     _compiled: ClassVar[dict[int, tuple[dict[str, Any], Draft4Validator]]] = {}

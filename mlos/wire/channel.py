@@ -171,7 +171,7 @@ class Channel(asyncio.BufferedProtocol):
             deadline = loop.time() + timeout
             if self._timer is None or deadline < self._timer_at:
                 self._arm(loop, deadline)
-        self._pending[request_id] = _Pending(future, method, timeout, deadline)  # type: ignore[arg-type]
+        self._pending[request_id] = _Pending(future, method, timeout, deadline)  # type: ignore[arg-type]  # a future of the method's response type, kept as Message
         parts = frame_parts(
             FrameKind.REQUEST, method.id, request_id, request.SerializeToString(), timeout_ms
         )
@@ -181,7 +181,7 @@ class Channel(asyncio.BufferedProtocol):
             transport.writelines(parts)
         keep_polling()
         result = await future
-        return result  # type: ignore[return-value]
+        return result  # type: ignore[return-value]  # the future holds the method's response type
 
     def _arm(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
         if self._timer is not None:

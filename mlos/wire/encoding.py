@@ -35,7 +35,7 @@ from mlos.errors import InvalidArgument
 try:
     import orjson
 except ImportError:  # pragma: no cover - orjson is a declared dependency
-    orjson = None  # type: ignore[assignment]
+    orjson = None  # type: ignore[assignment]  # the module or None when it is not installed
 
 __all__ = [
     "SERIALIZES_NUMPY",

@@ -177,7 +177,7 @@ def _probe_outputs(
 
 
 def _load_script(file: Path, signature: Signature, device: str) -> Program:
-    module = torch.jit.load(str(file), map_location=device)  # type: ignore[no-untyped-call]
+    module = torch.jit.load(str(file), map_location=device)  # type: ignore[no-untyped-call]  # torch.jit.load is not annotated
     module.eval()
     inputs = _script_inputs(module, signature, file)
 
