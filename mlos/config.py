@@ -262,6 +262,11 @@ KEYS: dict[str, Key] = {
             "default: the server's own user is admin."),
         Key("audit_log", _path, None,
             "File the audit log is appended to (JSON lines); default `<home>/audit.log`."),
+        Key("tls_cert", _path, None,
+            "PEM certificate (chain) for REST (https) and gRPC; with tls_key, TLS is on."),
+        Key("tls_key", _path, None, "PEM private key of tls_cert."),
+        Key("tls_client_ca", _path, None,
+            "PEM CA bundle; when set, clients must present a certificate it signed."),
         Key("rate_limits", _rate_limits, None,
             "Calls per second and burst per role and for anonymous callers (per peer), "
             "`inference=100/s:200,...`; roles not named keep their defaults."),
@@ -300,6 +305,9 @@ class Settings:
     """Roles of local users on the IPC socket; None stands for {the server's uid: admin}."""
     audit_log: Path = Path()
     """The audit log; the empty path stands for `<home>/audit.log`."""
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_client_ca: Path | None = None
     rate_limits: Mapping[str, str] = dataclasses.field(
         default_factory=lambda: dict(DEFAULT_RATE_LIMITS)
     )
@@ -314,6 +322,14 @@ class Settings:
             object.__setattr__(self, "audit_log", self.home / "audit.log")
         if self.ipc_uid_roles is None:
             object.__setattr__(self, "ipc_uid_roles", {os.getuid(): "admin"})
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ConfigError("tls_cert and tls_key go together: give both or neither")
+        if self.tls_client_ca is not None and self.tls_cert is None:
+            raise ConfigError("tls_client_ca needs tls_cert and tls_key")
+        for name in ("tls_cert", "tls_key", "tls_client_ca"):
+            path = getattr(self, name)
+            if path is not None and not path.is_file():
+                raise ConfigError(f"{name}: no file at {path}")
         if not self.auth and not is_loopback(self.host):
             raise ConfigError(
                 f"auth is off and host is {self.host}: without auth the server binds a "

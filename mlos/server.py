@@ -24,6 +24,7 @@ import contextlib
 import logging
 import signal
 import socket
+import ssl
 import sys
 from collections.abc import Callable, Generator
 from pathlib import Path
@@ -61,6 +62,8 @@ DRAIN_SECONDS = 30.0
 """How long a stopping server waits for requests in flight before cancelling them."""
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_TLS_CLOSE_GRACE = 1.0
+"""Seconds a closed idle connection may take to say goodbye at shutdown (TLS close_notify)."""
 _NOT_RUNNING = (
     smi_pb2.PLUGIN_STATE_REGISTERED,
     smi_pb2.PLUGIN_STATE_FAILED,
@@ -115,9 +118,9 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _url(sock: socket.socket) -> str:
+def _url(sock: socket.socket, scheme: str = "http") -> str:
     host, port = sock.getsockname()[:2]
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
 
 def _announce(line: str) -> None:
@@ -183,6 +186,19 @@ class _Uvicorn(uvicorn.Server):
         if self.started and not self.should_exit:
             self._on_started()
 
+    async def _wait_tasks_to_complete(self) -> None:
+        # An idle TLS connection closed at shutdown waits for the peer's close_notify, for up
+        # to asyncio's 30 s; a client that keeps an idle connection open never sends it. Such
+        # connections are closing already (nothing is in flight on them): abort them.
+        asyncio.get_running_loop().call_later(_TLS_CLOSE_GRACE, self._abort_closing)
+        await super()._wait_tasks_to_complete()
+
+    def _abort_closing(self) -> None:
+        for connection in list(self.server_state.connections):
+            transport = getattr(connection, "transport", None)
+            if transport is not None and transport.is_closing():
+                transport.abort()
+
 
 def _uvicorn_config(app: object, settings: Settings) -> uvicorn.Config:
     return uvicorn.Config(
@@ -194,6 +210,10 @@ def _uvicorn_config(app: object, settings: Settings) -> uvicorn.Config:
         ws="none",
         server_header=False,
         timeout_graceful_shutdown=int(DRAIN_SECONDS),
+        ssl_certfile=settings.tls_cert,
+        ssl_keyfile=settings.tls_key,
+        ssl_ca_certs=settings.tls_client_ca,
+        ssl_cert_reqs=ssl.CERT_REQUIRED if settings.tls_client_ca else ssl.CERT_NONE,
     )
 
 
@@ -245,7 +265,7 @@ async def serve(
             ipc = await _serve_ipc(engine, settings, announce)
             await grpc_server.start()
             announce(f"MLOS gRPC listening on {grpc_server.address}")
-            url = _url(sock)
+            url = _url(sock, "https" if settings.tls_cert else "http")
             server = _Uvicorn(
                 _uvicorn_config(create_app(engine, settings), settings),
                 lambda: announce(f"MLOS REST listening on {url}"),

@@ -69,11 +69,14 @@ class ServerProcess:
         logs: Path | None = None,
         env: Mapping[str, str] | None = None,
         startup_timeout: float = 60.0,
+        ca: Path | None = None,
     ) -> None:
         self.home = home
         self.args = args
         self.logs = logs or home
         self.env = env
+        self.ca = ca
+        """The CA bundle that verifies the server's certificate when it serves TLS."""
         self.startup_timeout = startup_timeout
         self.process: subprocess.Popen[str] | None = None
         self.url = ""
@@ -257,6 +260,8 @@ class ServerProcess:
         deadline = time.monotonic() + timeout
         with requests.Session() as session:
             session.trust_env = False
+            if self.ca is not None:
+                session.verify = str(self.ca)
             while True:
                 with contextlib.suppress(requests.RequestException):
                     if session.get(self.url + "/v2/health/live", timeout=5).status_code == 200:

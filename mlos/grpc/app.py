@@ -14,6 +14,7 @@ SO_REUSEPORT, so a port that another server holds fails at once instead of being
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Protocol
 
 import grpc
@@ -70,6 +71,7 @@ class GRPCServer:
         host: str = "127.0.0.1",
         port: int = 8081,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        credentials: grpc.ServerCredentials | None = None,
     ) -> None:
         self.health = Health(engine, (MLOS_SERVICE.full_name, INFERENCE_SERVICE.full_name))
         options: list[tuple[str, Any]] = [
@@ -86,7 +88,10 @@ class GRPCServer:
             )
         )
         try:
-            bound = self._server.add_insecure_port(_target(host, port))
+            if credentials is None:
+                bound = self._server.add_insecure_port(_target(host, port))
+            else:
+                bound = self._server.add_secure_port(_target(host, port), credentials)
         except RuntimeError:
             bound = 0
         if not bound:
@@ -116,11 +121,28 @@ class GRPCServer:
         await self._server.wait_for_termination()
 
 
+def server_credentials(settings: GRPCSettings) -> grpc.ServerCredentials | None:
+    """TLS credentials from the settings' `tls_cert` and `tls_key` (and `tls_client_ca`, which
+    makes client certificates required); None without a certificate."""
+    cert: Path | None = getattr(settings, "tls_cert", None)
+    key: Path | None = getattr(settings, "tls_key", None)
+    if cert is None or key is None:
+        return None
+    client_ca: Path | None = getattr(settings, "tls_client_ca", None)
+    return grpc.ssl_server_credentials(
+        [(key.read_bytes(), cert.read_bytes())],
+        root_certificates=client_ca.read_bytes() if client_ca is not None else None,
+        require_client_auth=client_ca is not None,
+    )
+
+
 def create_server(engine: Dataplane, settings: GRPCSettings) -> GRPCServer:
-    """The gRPC server over `engine`, bound to the settings' host and gRPC port."""
+    """The gRPC server over `engine`, bound to the settings' host and gRPC port (with TLS
+    when the settings name a certificate)."""
     return GRPCServer(
         engine,
         settings.host,
         settings.grpc_port,
         int(getattr(settings, "grpc_max_message_bytes", DEFAULT_MAX_MESSAGE_BYTES)),
+        server_credentials(settings),
     )
