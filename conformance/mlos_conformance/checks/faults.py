@@ -117,7 +117,15 @@ async def load_garbage(session: Session) -> str:
     except ConnectionDropped:
         raise Failed(f"loading random bytes: {await session.dropped()}") from None
     await session.unload(name=name)
-    raise Skipped(f"the plugin accepts {GARBAGE_SIZE} random bytes as a model; nothing to check")
+    claimed = session.info.capabilities.file_extensions if session.info else ()
+    if claimed:
+        raise Failed(
+            f"{path.name} ({GARBAGE_SIZE} random bytes) loaded as a model; a plugin that claims "
+            f"{', '.join(claimed)} files must refuse one it cannot serve (INVALID_ARGUMENT)"
+        )
+    raise Skipped(
+        f"the plugin claims no file extension and accepts {GARBAGE_SIZE} random bytes as a model"
+    )
 
 
 async def infer_unloaded(session: Session) -> str:
@@ -151,8 +159,8 @@ CHECKS = (
     ),
     Check(
         "errors.load_garbage",
-        "Loading a file of random bytes gets INVALID_ARGUMENT or NOT_FOUND; the connection "
-        "stays up.",
+        "Loading a file of random bytes, named with the plugin's first file extension, gets "
+        "INVALID_ARGUMENT or NOT_FOUND; the connection stays up.",
         load_garbage,
     ),
     Check(
