@@ -186,3 +186,14 @@ class ParentPlugin(StrictPlugin):
                 )
             )
         return model
+
+
+class SecondExtensionPlugin(StrictPlugin):
+    """Claims .double and .dbl files, and loads any .dbl file without looking at it."""
+
+    file_extensions = (".double", ".dbl")
+
+    def load(self, spec: ModelSpec) -> LoadedModel:
+        if spec.path.suffix == ".dbl" and spec.path.exists():
+            return DoubleModel()
+        return super().load(spec)

@@ -158,6 +158,8 @@ INFER_CHECKS = ("infer.basic", "infer.batch", "infer.concurrent", "infer.fixture
                 "load.atomic": "every load of a missing or garbage file succeeded",
             },
         ),
+        # accepts garbage named with the second of its extensions
+        ("SecondExtensionPlugin", {"errors.load_garbage": "garbage-1.dbl (4096 random bytes) loaded as a model; a plugin that claims .double, .dbl files"}),
         # raises on infer
         (
             "RaisingPlugin",
