@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import socket
 import subprocess
 from collections.abc import AsyncIterator
@@ -26,6 +27,7 @@ from mlos_conformance import (
     PluginLaunch,
     load_fixtures,
     run_conformance,
+    select_checks,
 )
 from mlos_conformance.cli import main as conformance_main
 from mlos_generated import smi_ipc, smi_pb2
@@ -297,3 +299,21 @@ def test_broken_framing_closes_the_connection(cpp_plugin: Path) -> None:
     plugin.send(1, 0x0105, 1, b"abc", length=10)  # then the connection closes mid-frame
     code, err = plugin.close()
     assert code == 1 and "in the middle of a frame" in err
+
+
+def test_the_fixture_example_in_the_docs_passes(cpp_plugin: Path, tmp_path: Path) -> None:
+    """docs/conformance.md's fixtures.yaml, with the example's linear.lin and .npy files made
+    with numpy, is what the C++ plugin computes."""
+    docs = (CPP_PLUGIN.parents[2] / "docs" / "conformance.md").read_text()
+    (example,) = [block for block in re.findall(r"```yaml\n(.*?)```", docs, re.DOTALL) if "fixtures:" in block]
+    (tmp_path / "fixtures.yaml").write_text(example)
+    (tmp_path / "linear.lin").write_text(LINEAR)
+    x = np.random.default_rng(5).standard_normal((4, 3)).astype(np.float32)
+    weights = np.array([[1, 1, 1], [-1, 0, -1]], dtype=np.float64)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", (x.astype(np.float64) @ weights.T + 0.5).astype(np.float32))
+
+    report = run_conformance(launch(cpp_plugin), fixtures=load_fixtures(tmp_path), checks=select_checks(["infer.*"]))
+
+    assert report.ok, [(r.name, r.reason) for r in report.failed]
+    assert report.result("infer.fixtures").reason.startswith("1 fixture(s), 2 case(s): all 2")
