@@ -189,10 +189,10 @@ class Session:
     ) -> smi_pb2.ModelMetadata:
         """LoadModel with the load deadline (and the model config of the options unless
         `config` is given); its metadata."""
-        config = self.options.model_config if config is None else config
+        given = dict(self.options.model_config if config is None else config)
         response = await self.call(
             smi_ipc.PLUGIN_LOAD_MODEL,
-            smi_pb2.LoadModelRequest(name=name, version=version, path=str(path), config=config),
+            smi_pb2.LoadModelRequest(name=name, version=version, path=str(path), config=given),
             self.options.load_timeout,
         )
         return response.metadata

@@ -31,7 +31,10 @@ def missing_tools() -> list[str]:
 
 def _build(build: Path) -> Path:
     steps = [
-        ["cmake", "-S", str(CPP_PLUGIN), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release"],
+        [
+            "cmake", "-S", str(CPP_PLUGIN), "-B", str(build),
+            "-DCMAKE_BUILD_TYPE=Release", "-DMLOS_FAST_PROTO=ON",
+        ],
         ["cmake", "--build", str(build), "--parallel", "2"],
     ]
     for step in steps:

@@ -317,3 +317,17 @@ def test_the_fixture_example_in_the_docs_passes(cpp_plugin: Path, tmp_path: Path
 
     assert report.ok, [(r.name, r.reason) for r in report.failed]
     assert report.result("infer.fixtures").reason.startswith("1 fixture(s), 2 case(s): all 2")
+
+
+def test_a_fixture_config_reaches_the_plugin(cpp_plugin: Path, tmp_path: Path) -> None:
+    (tmp_path / "linear.lin").write_text(LINEAR)
+    case = "{outputs: {y: {datatype: FP32, data: [[3.5, -1.5]]}}, inputs: {x: {datatype: FP32, data: [[1, 1, 1]]}}}"
+    (tmp_path / "fixtures.yaml").write_text(
+        f"fixtures:\n  - {{model: linear.lin, config: {{axon.ref: a/b}}, cases: [{case}]}}\n"
+        f"  - {{name: tuned, model: linear.lin, config: {{threads: 2}}, cases: [{case}]}}\n"
+    )
+
+    report = run_conformance(launch(cpp_plugin), fixtures=load_fixtures(tmp_path), checks=select_checks(["infer.*"]))
+
+    assert [r.name for r in report.failed] == ["infer.fixtures"]
+    assert "tuned: loading" in report.failed[0].reason and "unknown option 'threads'" in report.failed[0].reason
