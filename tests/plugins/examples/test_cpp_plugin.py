@@ -331,3 +331,21 @@ def test_a_fixture_config_reaches_the_plugin(cpp_plugin: Path, tmp_path: Path) -
 
     assert [r.name for r in report.failed] == ["infer.fixtures"]
     assert "tuned: loading" in report.failed[0].reason and "unknown option 'threads'" in report.failed[0].reason
+
+
+def test_the_python_example_in_the_docs_runs_as_written(
+    cpp_plugin: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """docs/conformance.md's "From Python" block, run from a checkout after `make cpp-plugin`."""
+    docs = (CPP_PLUGIN.parents[2] / "docs" / "conformance.md").read_text()
+    (example,) = re.findall(r"```python\n(.*?)```", docs, re.DOTALL)
+    (tmp_path / "build" / "mlos-plugin-cpp").mkdir(parents=True)
+    (tmp_path / "build" / "mlos-plugin-cpp" / "mlos-plugin-cpp").symlink_to(cpp_plugin)
+    (tmp_path / "plugins" / "examples" / "mlos-plugin-cpp").mkdir(parents=True)
+    (tmp_path / "plugins" / "examples" / "mlos-plugin-cpp" / "fixtures").symlink_to(FIXTURES)
+    monkeypatch.chdir(tmp_path)
+
+    exec(compile(example, "docs/conformance.md", "exec"), {})
+
+    assert capsys.readouterr().out.rstrip().endswith("\nCONFORMANT")
+    assert ElementTree.parse(tmp_path / "conformance.xml").getroot().get("failures") == "0"
