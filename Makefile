@@ -6,12 +6,14 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: help install generate check-generated run test lint typecheck check bench clean
+.PHONY: help install system-deps cpp-plugin generate check-generated run test lint typecheck check bench clean
 
 help:
 	@echo "make run              set up, generate, and serve the demo model (REST on 127.0.0.1:8080)"
 	@echo "make test             set up, check generated code, lint, type-check, run the whole suite"
 	@echo "make install          create .venv with MLOS, the ONNX plugin and the dev tools"
+	@echo "make system-deps      install the system packages the C++ example plugin needs (apt-get)"
+	@echo "make cpp-plugin       build the C++ example plugin into build/mlos-plugin-cpp/"
 	@echo "make generate         rebuild generated/ from spec/"
 	@echo "make check-generated  fail when generated/ differs from what spec/ produces"
 	@echo "make bench            run the latency benchmark (writes bench-results/)"
@@ -24,6 +26,14 @@ $(STAMP): pyproject.toml plugins/examples/mlos-plugin-numpy/pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# A C++ compiler, CMake and protobuf, for the C++ example plugin and its tests.
+system-deps:
+	sh tools/system_deps.sh
+
+cpp-plugin: system-deps
+	cmake -S plugins/examples/mlos-plugin-cpp -B build/mlos-plugin-cpp
+	cmake --build build/mlos-plugin-cpp --parallel
 
 generate: install
 	$(PY) tools/generate.py
@@ -41,7 +51,7 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy
 
-test: install check-generated lint typecheck
+test: system-deps install check-generated lint typecheck
 	$(PY) -m pytest -q
 
 check: test

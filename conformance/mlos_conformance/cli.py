@@ -3,6 +3,9 @@
     python -m mlos_conformance --entry-point onnx --model model.onnx
     python -m mlos_conformance --module my_plugin:MyPlugin --model m.bin --input x=@x.npy
     python -m mlos_conformance --executable ./my-plugin --model m.bin --json
+    python -m mlos_conformance --entry-point mine --fixtures fixtures/ --junit results.xml
+
+`mlos conformance ...` is the same command.
 
 Exit status: 0 when the plugin conforms (no check failed), 1 when a check failed, 2 for a
 mistake on the command line (an unknown entry point, a missing file, a bad --input), 130 when
@@ -18,12 +21,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any, NoReturn, Protocol
+from typing import Any, NoReturn
 
 import numpy.typing as npt
 
 from mlos.core.supervisor import PluginLaunch
 from mlos.errors import MLOSError
+from mlos_conformance.fixtures import Fixture, load_fixtures
+from mlos_conformance.junit import write_junit
 from mlos_conformance.report import format_report, report_json
 from mlos_conformance.runner import run_conformance, select_checks
 from mlos_conformance.samples import load_array
@@ -35,7 +40,6 @@ __all__ = [
     "EXIT_USAGE",
     "add_arguments",
     "main",
-    "register",
     "run_args",
 ]
 
@@ -45,7 +49,10 @@ EXIT_INTERRUPTED = 130
 SCRIPT = "mlos-conformance"
 
 
-def _prog() -> str:
+def _prog(args: argparse.Namespace | None = None) -> str:
+    given = getattr(args, "conformance_prog", None)
+    if given:
+        return str(given)
     return SCRIPT if Path(sys.argv[0]).name == SCRIPT else "python -m mlos_conformance"
 
 
@@ -65,6 +72,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--module", metavar="PKG.MOD:CLASS", help="plugin class to host")
     source.add_argument("--executable", metavar="PATH", help="executable that speaks SMI")
     parser.add_argument("--model", type=Path, metavar="PATH", help="a model the plugin serves")
+    parser.add_argument(
+        "--fixtures",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="models with known answers: a fixtures.yaml or a directory holding one "
+        "(repeatable); without --model, the first fixture's model is the model under test",
+    )
     parser.add_argument(
         "--input",
         action="append",
@@ -133,6 +149,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--list", action="store_true", help="list the checks and exit")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument(
+        "--junit",
+        type=Path,
+        metavar="FILE",
+        help="also write the report as JUnit XML to FILE (for CI test reports)",
+    )
 
 
 def _launch(args: argparse.Namespace) -> PluginLaunch:
@@ -194,6 +216,22 @@ def _options(args: argparse.Namespace) -> Options:
     )
 
 
+def _fixtures(paths: Sequence[Path]) -> list[Fixture]:
+    fixtures: list[Fixture] = []
+    for path in paths:
+        fixtures += load_fixtures(path)
+    return fixtures
+
+
+def _check_junit(path: Path | None) -> None:
+    if path is None:
+        return
+    if path.is_dir():
+        raise UsageError(f"--junit {path}: is a directory; name a file")
+    if not path.parent.is_dir():
+        raise UsageError(f"--junit {path}: the directory {path.parent} does not exist")
+
+
 def run_args(args: argparse.Namespace) -> int:
     """Run the kit as `args` say, print, and return the exit status."""
     try:
@@ -206,12 +244,16 @@ def run_args(args: argparse.Namespace) -> int:
         launch = _launch(args)
         if args.model is not None and not args.model.exists():
             raise UsageError(f"--model {args.model}: no such file or directory")
-        report = run_conformance(launch, args.model, _inputs(args.input), _options(args), checks)
+        _check_junit(args.junit)
+        fixtures = _fixtures(args.fixtures)
+        report = run_conformance(
+            launch, args.model, _inputs(args.input), _options(args), checks, fixtures=fixtures
+        )
     except (UsageError, ValueError) as exc:
-        print(f"{_prog()}: error: {exc}", file=sys.stderr)
+        print(f"{_prog(args)}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print(f"{_prog()}: interrupted; the plugin was stopped", file=sys.stderr)
+        print(f"{_prog(args)}: interrupted; the plugin was stopped", file=sys.stderr)
         return EXIT_INTERRUPTED
     status = 0 if report.ok else EXIT_FAILED
     try:
@@ -219,41 +261,28 @@ def run_args(args: argparse.Namespace) -> int:
     except BrokenPipeError:
         # The reader went away (`... | head`); the exit status still tells the verdict.
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - replaces the closed stdout for good
+    if args.junit is not None:
+        try:
+            write_junit(report, args.junit)
+        except OSError as exc:
+            print(
+                f"{_prog(args)}: error: cannot write --junit {args.junit}: {exc}", file=sys.stderr
+            )
+            return EXIT_USAGE
     return status
 
 
-class _Context(Protocol):
-    args: argparse.Namespace
-
-
-def register(commands: argparse._SubParsersAction[Any]) -> None:
-    """Add `conformance` to another command's subcommands (for `mlos conformance`).
-
-    The subcommand's `func(ctx)` reads `ctx.args`, as `mlos.cli` commands do.
-    """
-    parser = commands.add_parser(
-        "conformance",
-        help="prove a plugin implements the SMI contract",
-        description="Start a plugin as the core would, drive it only through SMI, and report "
-        "one line per check (docs/conformance.md).",
-    )
-    add_arguments(parser)
-
-    def run(ctx: _Context) -> int:
-        return run_args(ctx.args)
-
-    parser.set_defaults(func=run)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the conformance kit from the command line."""
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
+    """Run the conformance kit from the command line (as `prog`: `mlos conformance` runs it
+    as a subcommand)."""
     parser = _ArgumentParser(
-        prog=_prog(),
+        prog=prog or _prog(),
         description="The MLOS conformance kit: start a plugin as the core would, drive it "
         "only through SMI, and report one line per check (docs/conformance.md).",
     )
     add_arguments(parser)
     args = parser.parse_args(argv)
+    args.conformance_prog = parser.prog
     # SIGTERM stops the run the way Ctrl-C does: the plugin process is stopped, not orphaned.
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import fnmatch
 import logging
 import time
@@ -16,6 +17,7 @@ import psutil
 from mlos.core.supervisor import PluginLaunch
 from mlos_conformance.check import Check, Failed, Skipped
 from mlos_conformance.checks import ALL_CHECKS
+from mlos_conformance.fixtures import Fixture
 from mlos_conformance.report import CheckResult, Outcome, PluginIdentity, Report
 from mlos_conformance.samples import InputMismatch
 from mlos_conformance.session import Options, Session
@@ -91,18 +93,41 @@ async def _start(session: Session) -> str | None:
     return None
 
 
+def _under_test(
+    model: Path | None,
+    inputs: Mapping[str, npt.NDArray[Any]],
+    options: Options,
+    fixtures: Sequence[Fixture],
+) -> tuple[Path | None, Mapping[str, npt.NDArray[Any]], Options]:
+    """Without a model, the first fixture's model, inputs and config are the ones under test."""
+    if model is not None or not fixtures:
+        return model, inputs, options
+    first = fixtures[0]
+    given = inputs or {name: t.array() for name, t in first.cases[0].inputs.items()}
+    config = {**first.config, **options.model_config}
+    return first.model, given, dataclasses.replace(options, model_config=config)
+
+
 async def run_conformance_async(
     launch: PluginLaunch,
     model: Path | None = None,
     inputs: Mapping[str, npt.NDArray[Any]] | None = None,
     options: Options | None = None,
     checks: Sequence[Check] | None = None,
+    *,
+    fixtures: Sequence[Fixture] = (),
 ) -> Report:
     """Start the plugin as the core would, run `checks` (all by default) against it over SMI,
-    stop it, and report."""
+    stop it, and report.
+
+    `fixtures` (from :func:`load_fixtures`) are the models with known answers that
+    `infer.fixtures` checks; without `model`, the first fixture's model is the model under
+    test, with its first case's inputs unless `inputs` are given.
+    """
     options = options or Options()
     checks = ALL_CHECKS if checks is None else tuple(checks)
-    session = Session(launch, model, inputs or {}, options)
+    model, inputs, options = _under_test(model, inputs or {}, options, fixtures)
+    session = Session(launch, model, inputs, options, fixtures)
     started = time.monotonic()
     results: list[CheckResult] = []
     try:
@@ -154,6 +179,10 @@ def run_conformance(
     inputs: Mapping[str, npt.NDArray[Any]] | None = None,
     options: Options | None = None,
     checks: Sequence[Check] | None = None,
+    *,
+    fixtures: Sequence[Fixture] = (),
 ) -> Report:
     """`run_conformance_async` on an event loop of its own."""
-    return asyncio.run(run_conformance_async(launch, model, inputs, options, checks))
+    return asyncio.run(
+        run_conformance_async(launch, model, inputs, options, checks, fixtures=fixtures)
+    )

@@ -4,7 +4,7 @@ test, and the calls every check makes (each with a deadline)."""
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -15,6 +15,7 @@ import psutil
 from mlos.core.supervisor import PluginLaunch
 from mlos.wire.method import Method, RequestT, ResponseT
 from mlos_conformance.check import Failed, Skipped
+from mlos_conformance.fixtures import Fixture
 from mlos_conformance.process import PluginUnderTest
 from mlos_conformance.samples import build_inputs
 from mlos_conformance.wire import ConnectionDropped, ErrorFrame, Frame
@@ -62,11 +63,13 @@ class Session:
         model: Path | None,
         inputs: Mapping[str, npt.NDArray[Any]],
         options: Options,
+        fixtures: Sequence[Fixture] = (),
     ) -> None:
         self.launch = launch
         self.model = model
         self.inputs = dict(inputs)
         self.options = options
+        self.fixtures = tuple(fixtures)
         self.scratch = tempfile.TemporaryDirectory(prefix="mlos-conformance-")
         # Closed by the runner once it has read the tail.
         self.log: IO[bytes] = tempfile.TemporaryFile(  # noqa: SIM115
@@ -178,14 +181,18 @@ class Session:
     # -- the model under test -----------------------------------------------------------------
 
     async def load(
-        self, path: Path, name: str = MODEL_NAME, version: str = MODEL_VERSION
+        self,
+        path: Path,
+        name: str = MODEL_NAME,
+        version: str = MODEL_VERSION,
+        config: Mapping[str, str] | None = None,
     ) -> smi_pb2.ModelMetadata:
-        """LoadModel with the load deadline; its metadata."""
+        """LoadModel with the load deadline (and the model config of the options unless
+        `config` is given); its metadata."""
+        given = dict(self.options.model_config if config is None else config)
         response = await self.call(
             smi_ipc.PLUGIN_LOAD_MODEL,
-            smi_pb2.LoadModelRequest(
-                name=name, version=version, path=str(path), config=dict(self.options.model_config)
-            ),
+            smi_pb2.LoadModelRequest(name=name, version=version, path=str(path), config=given),
             self.options.load_timeout,
         )
         return response.metadata

@@ -6,6 +6,7 @@
     mlos infer demo -i 'input=@x.npy'       run inference
     mlos health | resources                 look at a running server
     mlos bench                              measure latency per protocol
+    mlos conformance --entry-point NAME     prove a plugin keeps the SMI contract
 
 Exit status: 0 on success; 1 when the server refuses or fails a request (or `mlos health` finds
 it not ready); 2 for a mistake on the command line or in the configuration; 3 when no server
@@ -21,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import NoReturn
 
 from mlos import __version__
-from mlos.cli import bench, infer, model, plugin, serve, status, token
+from mlos.cli import bench, conformance, infer, model, plugin, serve, status, token
 from mlos.cli.context import URL_ENV, Context, UsageError
 from mlos.cli.output import Output
 from mlos.client import Client, Unreachable, connect
@@ -61,7 +62,7 @@ def build_parser() -> ArgumentParser:
     commands = parser.add_subparsers(
         dest="command", metavar="COMMAND", required=True, parser_class=ArgumentParser
     )
-    for module in (serve, plugin, model, infer, status, token, bench):
+    for module in (serve, plugin, model, infer, status, token, bench, conformance):
         module.register(commands)
     return parser
 

@@ -7,7 +7,8 @@ Each serves the strict `double` plugin with the real `PluginHost`, changed in on
 * `leftover`: a failed load leaves the model registered (Health lists it);
 * `smi2`: Describe reports SMI 2.0 only, a major version this core does not speak;
 * `untyped`: error frames carry no code (ERROR_CODE_UNSPECIFIED);
-* `fragile`: the process exits on a request whose payload does not decode.
+* `fragile`: the process exits on a request whose payload does not decode;
+* `retyped`: outputs declared FP32 are answered as FP64.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import socket
 import sys
 from typing import Any
 
+import numpy as np
 from google.protobuf.message import DecodeError
 
 from mlos.errors import MLOSError
@@ -80,6 +82,21 @@ class UntypedHost(PluginHost):
             raise Untyped(exc.message) from None
 
 
+class RetypedHost(PluginHost):
+    """Answers FP32 outputs as FP64 (the values are right, the datatype is not)."""
+
+    async def infer(
+        self, request: smi_pb2.InferRequest, context: CallContext
+    ) -> smi_pb2.InferResponse:
+        response = await super().infer(request, context)
+        for output in response.outputs:
+            if output.datatype == "FP32":
+                values = np.frombuffer(output.contents, dtype="<f4")
+                output.datatype = "FP64"
+                output.contents = values.astype("<f8").tobytes()
+        return response
+
+
 class FragileConnection(ServerConnection):
     """Exits the process on a request that does not decode."""
 
@@ -102,6 +119,7 @@ HOSTS: dict[str, type[PluginHost]] = {
     "smi2": Smi2Host,
     "untyped": UntypedHost,
     "fragile": PluginHost,
+    "retyped": RetypedHost,
 }
 
 

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from mlos.core.supervisor import PluginLaunch
@@ -33,6 +34,39 @@ def double_model(tmp_path: Path) -> Path:
     path = tmp_path / "model.double"
     path.write_text(MODEL_TEXT)
     return path
+
+
+#: The double plugin's fixtures: one case inline, one from .npy files (the model file is written
+#: beside them by the `double_fixtures` fixture).
+DOUBLE_FIXTURES = """\
+rtol: 1e-6
+fixtures:
+  - name: double
+    model: model.double
+    cases:
+      - name: counting
+        inputs:
+          x: {datatype: FP32, data: [[1, 2, 3, 4]]}
+        outputs:
+          y: {datatype: FP32, data: [[2, 4, 6, 8]]}
+      - name: random-batch
+        inputs: {x: x.npy}
+        outputs: {y: y.npy}
+        atol: 0
+"""
+
+
+@pytest.fixture
+def double_fixtures(tmp_path: Path) -> Path:
+    """A fixtures directory for the `double` plugin: y = 2 * x."""
+    directory = tmp_path / "fixtures"
+    directory.mkdir()
+    (directory / "model.double").write_text(MODEL_TEXT)
+    x = np.random.default_rng(7).standard_normal((3, 4)).astype(np.float32)
+    np.save(directory / "x.npy", x)
+    np.save(directory / "y.npy", x * np.float32(2))
+    (directory / "fixtures.yaml").write_text(DOUBLE_FIXTURES)
+    return directory
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from xml.etree import ElementTree
 
 import numpy as np
 import pytest
@@ -89,15 +90,65 @@ def test_usage_errors_are_one_line(args: list[str], words: str, capsys: pytest.C
     assert words in captured.err
 
 
-def test_the_subcommand_hook_runs_the_kit(capsys: pytest.CaptureFixture[str]) -> None:
-    import argparse
-    from types import SimpleNamespace
+def test_mlos_conformance_is_the_same_command(
+    double_fixtures: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mlos.cli.main import main as mlos_main
 
-    from mlos_conformance.cli import register
+    assert mlos_main(["conformance", "--list"]) == 0
+    listed = capsys.readouterr().out
+    assert main(["--list"]) == 0
+    assert capsys.readouterr().out == listed
 
-    parser = argparse.ArgumentParser(prog="mlos")
-    register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["conformance", "--module", "tests.sdk.echo_plugin:EchoPlugin", "--check", "describe.identity"])
+    with pytest.raises(SystemExit) as exited:
+        mlos_main(["conformance", "--help"])
+    assert exited.value.code == 0
+    assert "--fixtures PATH" in capsys.readouterr().out
 
-    assert args.func(SimpleNamespace(args=args)) == 0
-    assert "PASS  describe.identity" in capsys.readouterr().out
+    args = ["--module", "tests.conformance.broken_plugins:BiasedPlugin", "--fixtures", str(double_fixtures), "--json", *FAST]
+    assert mlos_main(["conformance", *args]) == EXIT_FAILED
+    data = json.loads(capsys.readouterr().out)
+    assert [c["name"] for c in data["checks"] if c["outcome"] == "fail"] == ["infer.fixtures"]
+
+    assert mlos_main(["conformance", "--module", "x:Y", "--cycles", "-1"]) == EXIT_USAGE
+    assert capsys.readouterr().err.startswith("mlos conformance: error: --cycles must be 0")
+
+
+def test_junit_beside_text(double_fixtures: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    junit = tmp_path / "results.xml"
+    code = main(
+        ["--module", "tests.sdk.echo_plugin:EchoPlugin", "--fixtures", str(double_fixtures), "--junit", str(junit), *FAST]
+    )
+    out = capsys.readouterr().out
+
+    assert code == EXIT_FAILED
+    assert "FAIL  errors.load_garbage" in out
+    suite = ElementTree.parse(junit).getroot().find("testsuite")
+    assert suite is not None
+    assert suite.get("tests") == str(len(ALL_CHECKS)) and suite.get("failures") == "1"
+    failed = [case.get("name") for case in suite.iter("testcase") if case.find("failure") is not None]
+    assert failed == ["errors.load_garbage"]
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--junit", "/nonexistent/dir/results.xml"], "/nonexistent/dir does not exist"),
+        (["--fixtures", "/nonexistent"], "/nonexistent: no such file"),
+    ],
+)
+def test_junit_and_fixture_mistakes_are_usage_errors(
+    args: list[str], words: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--module", "tests.sdk.echo_plugin:EchoPlugin", *args]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert words in err
+
+
+def test_a_bad_fixture_file_names_the_place(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "fixtures.yaml").write_text("fixtures:\n  - {model: m.double, cases: [{outputs: {}}]}\n")
+    (tmp_path / "m.double").write_text("double")
+
+    assert main(["--module", "tests.sdk.echo_plugin:EchoPlugin", "--fixtures", str(tmp_path)]) == EXIT_USAGE
+    assert "fixtures[0].cases[0].outputs: name at least one expected output" in capsys.readouterr().err

@@ -7,7 +7,16 @@ any subset can run alone. `shutdown.clean` ends the plugin and therefore runs la
 from __future__ import annotations
 
 from mlos_conformance.check import Check
-from mlos_conformance.checks import describe, faults, inference, lifecycle, loading, shutdown, wire
+from mlos_conformance.checks import (
+    answers,
+    describe,
+    faults,
+    inference,
+    lifecycle,
+    loading,
+    shutdown,
+    wire,
+)
 
 __all__ = ["ALL_CHECKS"]
 
@@ -16,6 +25,7 @@ ALL_CHECKS: tuple[Check, ...] = (
     *faults.CHECKS,
     *loading.CHECKS,
     *inference.CHECKS,
+    *answers.CHECKS,
     *wire.CHECKS,
     *lifecycle.CHECKS,
     *shutdown.CHECKS,

@@ -28,6 +28,8 @@ UNKNOWN_METHOD = 0x01FF
 #: Bytes that do not decode as any protobuf message: field 3, length 5, then only 2 bytes.
 UNDECODABLE = b"\x1a\x05ab"
 GARBAGE_SIZE = 4096
+#: File extensions `errors.load_garbage` tries at most (the first ones the plugin claims).
+MAX_EXTENSIONS = 8
 NEVER_LOADED = "conformance-never-loaded"
 
 
@@ -98,26 +100,52 @@ async def load_missing(session: Session) -> str:
     return f"{error.code_name} ({error.message})"
 
 
-def write_garbage(session: Session, seed: int = 0) -> Path:
-    """A file of random bytes named like the plugin's models."""
-    path = session.scratch_file(f"garbage-{seed}{session.extension()}")
+def write_garbage(session: Session, seed: int = 0, extension: str | None = None) -> Path:
+    """A file of random bytes named like the plugin's models (its first file extension unless
+    `extension` is given), alone in a directory of its own."""
+    directory = session.scratch_file(f"garbage-{seed}")
+    directory.mkdir(exist_ok=True)
+    path = directory / f"garbage-{seed}{session.extension() if extension is None else extension}"
     path.write_bytes(random.Random(seed).randbytes(GARBAGE_SIZE))
     return path
 
 
 async def load_garbage(session: Session) -> str:
-    path = write_garbage(session)
-    name = "conformance-garbage"
-    try:
-        await session.load(path, name=name)
-    except ErrorFrame as exc:
-        _judge(exc, (StatusCode.INVALID_ARGUMENT, StatusCode.NOT_FOUND), "loading random bytes")
-        await session.still_up("loading random bytes")
-        return f"{exc.code_name} ({exc.message})"
-    except ConnectionDropped:
-        raise Failed(f"loading random bytes: {await session.dropped()}") from None
-    await session.unload(name=name)
-    raise Skipped(f"the plugin accepts {GARBAGE_SIZE} random bytes as a model; nothing to check")
+    claimed = list(session.info.capabilities.file_extensions if session.info else ())
+    tried = claimed[:MAX_EXTENSIONS] or [session.extension()]
+    accepted: list[str] = []
+    first: ErrorFrame | None = None
+    for index, extension in enumerate(tried):
+        path = write_garbage(session, seed=index, extension=extension)
+        name = f"conformance-garbage-{index}"
+        what = f"loading random bytes named {path.name}"
+        try:
+            await session.load(path, name=name)
+        except ErrorFrame as exc:
+            _judge(exc, (StatusCode.INVALID_ARGUMENT, StatusCode.NOT_FOUND), what)
+            await session.still_up(what)
+            first = first or exc
+            continue
+        except ConnectionDropped:
+            raise Failed(f"{what}: {await session.dropped()}") from None
+        await session.unload(name=name)
+        accepted.append(path.name)
+    if accepted and claimed:
+        raise Failed(
+            f"{', '.join(accepted)} ({GARBAGE_SIZE} random bytes) loaded as a model; a plugin "
+            f"that claims {', '.join(claimed)} files must refuse one it cannot serve "
+            "(INVALID_ARGUMENT)"
+        )
+    if accepted:
+        raise Skipped(
+            f"the plugin claims no file extension and accepts {GARBAGE_SIZE} random bytes as "
+            "a model"
+        )
+    if first is None:  # pragma: no cover - every extension either loaded or failed
+        raise Skipped("no extension to try")
+    if len(tried) == 1:
+        return f"{first.code_name} ({first.message})"
+    return f"{first.code_name} for {', '.join(tried)} (first: {first.message})"
 
 
 async def infer_unloaded(session: Session) -> str:
@@ -151,8 +179,8 @@ CHECKS = (
     ),
     Check(
         "errors.load_garbage",
-        "Loading a file of random bytes gets INVALID_ARGUMENT or NOT_FOUND; the connection "
-        "stays up.",
+        "Loading a file of random bytes, named with each file extension the plugin claims, "
+        "gets INVALID_ARGUMENT or NOT_FOUND; the connection stays up.",
         load_garbage,
     ),
     Check(

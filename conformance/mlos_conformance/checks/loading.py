@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable
 
-from mlos_conformance.check import Check, Failed, Skipped
+from mlos_conformance.check import Check, Failed
 from mlos_conformance.checks.faults import write_garbage
 from mlos_conformance.contract import metadata_problems
 from mlos_conformance.resources import measure, mib, mib_change, settle
@@ -53,7 +53,10 @@ async def atomic(session: Session) -> str:
         if await _failing_load(session, name, attempt):
             failed.append(name)
     if not failed:
-        raise Skipped("every load of a missing or garbage file succeeded; nothing to check")
+        raise Failed(
+            "every load of a missing or garbage file succeeded; a path that does not exist "
+            "must be refused"
+        )
     listed = [m for m in await session.loaded_models() if m.partition("/")[0] in failed]
     if listed:
         raise Failed(f"Health lists models whose load failed: {', '.join(listed)}")
