@@ -18,6 +18,7 @@ from axon.config import redact_url
 from axon.errors import AxonError, ConflictError, NotFoundError, RegistryError, UsageError
 from axon.manifest import MANIFEST_NAME, entrypoint
 from axon.reference import ModelRef
+from mlos.client.credentials import find_token
 
 __all__ = ["DeployResult", "deploy"]
 
@@ -45,6 +46,7 @@ def deploy(cache: Cache, ref: ModelRef, server: str, name: str | None = None,
                    "axon.ref": model.ref, "axon.package_sha256": model.sha256},
     }
     url = server.rstrip("/") + "/v1/models"
+    token = find_token(token, server)
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     shown = redact_url(server)
     try:

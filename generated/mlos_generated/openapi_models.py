@@ -623,14 +623,14 @@ class TensorMetadata(TypedDict):
     shape: list[int]
 
 
-class TokenInfo(TypedDict, total=False):
+class TokenInfo(TypedDict):
     """The `TokenInfo` schema."""
 
-    created_at: Required[int]
-    expires_at: Required[int]
-    id: Required[str]
-    models: Required[list[str]]
-    name: Required[str]
+    created_at: int
+    expires_at: int
+    id: str
+    models: list[str]
+    name: str
     rate_limit: str
-    revoked_at: Required[int]
-    role: Required["Role"]
+    revoked_at: int
+    role: "Role"

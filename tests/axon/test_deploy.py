@@ -90,7 +90,7 @@ def test_install_deploy_infer(cli: Cli, mlos_server: ServerProcess) -> None:
     assert sent["version"] == "1.1.0"
     assert sent["path"] == str(pathlib.Path(installed["path"]).resolve() / "model.onnx")
     x = np.linspace(-1, 1, 64, dtype=np.float32).reshape(1, 64)
-    response = requests.post(f"{url}/v2/models/mlp/infer", timeout=10, json={
+    response = requests.post(f"{url}/v2/models/mlp/infer", timeout=10, headers=mlos_server.auth_headers, json={
         "inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 64],
                     "data": x.ravel().tolist()}]})
     assert response.status_code == 200

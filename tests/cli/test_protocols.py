@@ -39,9 +39,10 @@ def url(request: pytest.FixtureRequest, server: ServerProcess) -> str:
     return address
 
 
-def cli(url: str, *argv: str) -> tuple[int, str, str]:
+def cli(url: str, *argv: str, token: str | None = None) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
-    code = main([*argv, "--url", url, "--json"], env={}, output=Output(out=out, err=err))
+    env = {"MLOS_TOKEN": token} if token else {}
+    code = main([*argv, "--url", url, "--json"], env=env, output=Output(out=out, err=err))
     return code, out.getvalue(), err.getvalue()
 
 
@@ -50,7 +51,7 @@ def test_every_command(url: str, server: ServerProcess, tmp_path) -> None:
     plugin, model = f"cli-onnx-{suffix}", f"cli-mlp-{suffix}"
 
     def ok(*argv: str) -> object:
-        code, out, err = cli(url, *argv)
+        code, out, err = cli(url, *argv, token=server.token)
         assert (code, err) == (0, ""), (argv, err)
         return json.loads(out)
 
@@ -71,5 +72,5 @@ def test_every_command(url: str, server: ServerProcess, tmp_path) -> None:
     document = ok("infer", model, "-i", f"input=@{tmp_path / 'x.npy'}")
     assert document["outputs"][0]["shape"] == [2, 10]
     ok("model", "remove", model)
-    code, _, err = cli(url, "model", "show", model)
+    code, _, err = cli(url, "model", "show", model, token=server.token)
     assert code == 1 and "(not_found)" in err

@@ -55,7 +55,7 @@ def protocol(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def client(server: ServerProcess, protocol: str) -> Iterator[Client]:
-    with connect(url_of(server, protocol), timeout=30) as opened:
+    with connect(url_of(server, protocol), timeout=30, token=server.token) as opened:
         yield opened
 
 
@@ -164,7 +164,7 @@ def test_async_client(server: ServerProcess, protocol: str, expected) -> None:
     x, y = expected
 
     async def run() -> None:
-        async with connect_async(url_of(server, protocol), timeout=30) as client:
+        async with connect_async(url_of(server, protocol), timeout=30, token=server.token) as client:
             assert (await client.health()).ready
             assert "demo" in [m.name for m in await client.list_models()]
             results = await asyncio.gather(

@@ -100,7 +100,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     thread.start()
 
     async def start() -> tuple[Engine, GRPCServer]:
-        engine = Engine(Settings(home=home, restart_backoff_initial=0.05))
+        # Authentication has its own tests (tests/security); these call the stubs bare.
+        engine = Engine(Settings(home=home, restart_backoff_initial=0.05, auth=False))
         await engine.start()
         server = GRPCServer(engine, "127.0.0.1", 0, max_message_bytes=MAX_MESSAGE_BYTES)
         await server.start()

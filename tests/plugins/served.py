@@ -46,6 +46,7 @@ class Served:
         self.server = server
         self.http = requests.Session()
         self.http.trust_env = False
+        self.http.headers.update(server.auth_headers)
 
     def request(self, method: str, path: str, json: Any = None) -> Any:
         """One REST call: the decoded JSON body, or RestError for a 4xx or 5xx."""
