@@ -27,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from mlos.core.database_url import DEFAULT_FILE, anchor
 from mlos.errors import InvalidArgument
 
 __all__ = ["CONFIG_ENV", "ENV_PREFIX", "KEYS", "ConfigError", "Key", "Settings"]
@@ -80,6 +81,12 @@ def _bool(value: Any) -> bool:
     if lowered in ("0", "false", "no", "off"):
         return False
     raise ValueError(f"{value!r} is not a boolean (use true or false)")
+
+
+def _database_url(value: Any) -> str:
+    from mlos.core.database_url import normalize
+
+    return normalize(_text(value))
 
 
 def _log_level(value: Any) -> str:
@@ -159,6 +166,9 @@ KEYS: dict[str, Key] = {
         Key("grpc_port", _port, 8081, "gRPC port; 0 picks a free port.", "--grpc-port"),
         Key("ipc_socket", _path, None,
             "Unix socket of the local IPC API.", "--ipc-socket"),
+        Key("database_url", _database_url, None,
+            "Registry database: sqlite:///PATH (embedded) or postgresql://USER@HOST:PORT/DB "
+            "(shared by several nodes).", "--database-url"),
         Key("log_level", _log_level, "info",
             f"Server log level: {', '.join(LOG_LEVELS)}.", "--log-level"),
         Key("max_body_bytes", _size, 64 * 2**20,
@@ -195,6 +205,8 @@ class Settings:
     grpc_port: int = 8081
     ipc_socket: Path = Path()
     """The IPC socket; the empty path stands for `<home>/mlos.sock`."""
+    database_url: str = ""
+    """The registry database; empty stands for the SQLite file `<home>/registry.db`."""
     log_level: str = "info"
     max_body_bytes: int = 64 * 2**20
     grpc_max_message_bytes: int = 256 * 2**20
@@ -209,6 +221,8 @@ class Settings:
     def __post_init__(self) -> None:
         if self.ipc_socket == Path():
             object.__setattr__(self, "ipc_socket", self.home / "mlos.sock")
+        if not self.database_url:
+            object.__setattr__(self, "database_url", f"sqlite:///{self.home / DEFAULT_FILE}")
         if self.restart_backoff_initial > self.restart_backoff_max:
             raise ConfigError(
                 f"restart_backoff_initial ({self.restart_backoff_initial}) is "
@@ -268,6 +282,8 @@ class Settings:
                 raise ConfigError(f"{origin}: {exc}") from None
             if isinstance(value, Path) and not value.is_absolute():
                 value = relative_to / value
+            elif key.name == "database_url":
+                value = anchor(value, relative_to)
             values[key.name] = value
         return cls(**values, config_file=file_path)
 
