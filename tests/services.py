@@ -22,9 +22,10 @@ from pathlib import Path
 
 import pytest
 
+from mlos.cluster.haproxy import find_haproxy
 from mlos.cluster.postgres import PostgresServer, find_bindir
 
-__all__ = ["in_ci", "postgres_server", "postgres_url", "require"]
+__all__ = ["in_ci", "postgres_server", "postgres_url", "require", "require_haproxy"]
 
 
 def in_ci() -> bool:
@@ -43,6 +44,11 @@ def require(found: bool, what: str) -> None:
     if in_ci():
         pytest.fail(f"CI must have it: {reason}")
     pytest.skip(reason)
+
+
+def require_haproxy() -> None:
+    """Skip or fail unless haproxy is installed."""
+    require(find_haproxy() is not None, "HAProxy (the haproxy package)")
 
 
 @pytest.fixture(scope="session")
