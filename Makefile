@@ -6,12 +6,13 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: help install generate check-generated run test lint typecheck check bench clean
+.PHONY: help install system-deps generate check-generated run test lint typecheck check bench clean
 
 help:
 	@echo "make run              set up, generate, and serve the demo model (REST on 127.0.0.1:8080)"
 	@echo "make test             set up, check generated code, lint, type-check, run the whole suite"
 	@echo "make install          create .venv with MLOS, the ONNX plugin and the dev tools"
+	@echo "make system-deps      install PostgreSQL and HAProxy for the tests (apt-get, as root)"
 	@echo "make generate         rebuild generated/ from spec/"
 	@echo "make check-generated  fail when generated/ differs from what spec/ produces"
 	@echo "make bench            run the latency benchmark (writes bench-results/)"
@@ -24,6 +25,10 @@ $(STAMP): pyproject.toml plugins/examples/mlos-plugin-numpy/pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# PostgreSQL and HAProxy from the system's packages: the suite runs them for real.
+system-deps:
+	bash tools/system_deps.sh
 
 generate: install
 	$(PY) tools/generate.py
@@ -41,7 +46,7 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy
 
-test: install check-generated lint typecheck
+test: install system-deps check-generated lint typecheck
 	$(PY) -m pytest -q
 
 check: test
