@@ -30,7 +30,7 @@ import yaml
 from mlos.core.database_url import DEFAULT_FILE, anchor
 from mlos.errors import InvalidArgument
 
-__all__ = ["CONFIG_ENV", "ENV_PREFIX", "KEYS", "ConfigError", "Key", "Settings"]
+__all__ = ["CONFIG_ENV", "ENV_PREFIX", "KEYS", "ConfigError", "Key", "Settings", "StartupModel"]
 
 ENV_PREFIX = "MLOS_"
 CONFIG_ENV = "MLOS_CONFIG"
@@ -87,6 +87,45 @@ def _database_url(value: Any) -> str:
     from mlos.core.database_url import normalize
 
     return normalize(_text(value))
+
+
+@dataclass(frozen=True)
+class StartupModel:
+    """A model the server registers at start (the `models` setting): `NAME[@PLUGIN]=PATH`."""
+
+    name: str
+    path: Path
+    plugin: str = ""
+    """The plugin to serve it, registered and loaded when needed; empty: chosen by the file's
+    extension among the plugins already loaded."""
+
+    def __str__(self) -> str:
+        plugin = f"@{self.plugin}" if self.plugin else ""
+        return f"{self.name}{plugin}={self.path}"
+
+
+def _models(value: Any) -> tuple[StartupModel, ...]:
+    """`NAME[@PLUGIN]=PATH` entries: one string separated by commas, or a YAML list."""
+    if isinstance(value, tuple) and all(isinstance(v, StartupModel) for v in value):
+        return value
+    if isinstance(value, str):
+        entries: list[Any] = [part for part in value.split(",") if part.strip()]
+    elif isinstance(value, list):
+        entries = value
+    else:
+        raise ValueError(f"{value!r} is not a list of NAME[@PLUGIN]=PATH entries")
+    models: list[StartupModel] = []
+    for entry in entries:
+        head, sep, path = str(entry).strip().partition("=")
+        name, at, plugin = head.partition("@")
+        if not (sep and name.strip() and path.strip()) or (at and not plugin.strip()):
+            raise ValueError(f"{entry!r} is not NAME=PATH or NAME@PLUGIN=PATH")
+        models.append(StartupModel(name.strip(), Path(path.strip()).expanduser(), plugin.strip()))
+    names = [model.name for model in models]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValueError(f"model {repeated[0]!r} is named twice")
+    return tuple(models)
 
 
 def _log_level(value: Any) -> str:
@@ -184,6 +223,9 @@ KEYS: dict[str, Key] = {
             "(0: off). Saves a wake-up per call; costs at most that much CPU per call."),
         Key("plugin_busy_poll_us", _microseconds, 0,
             "The same for plugin processes; worth it with CPUs to spare (more than two)."),
+        Key("models", _models, (),
+            "Models to register at start if missing, NAME[@PLUGIN]=PATH separated by commas; "
+            "the plugin is registered and loaded when needed.", "--models"),
         Key("demo", _bool, False,
             "Build the demo model and serve it with the onnx plugin at start.", "--demo"),
     )
@@ -214,6 +256,7 @@ class Settings:
     restart_backoff_max: float = 30.0
     busy_poll_us: int = 500
     plugin_busy_poll_us: int = 0
+    models: tuple[StartupModel, ...] = ()
     demo: bool = False
     config_file: Path | None = dataclasses.field(default=None, compare=False)
     """The YAML file the settings were read from, if any (not a setting itself)."""
@@ -284,6 +327,13 @@ class Settings:
                 value = relative_to / value
             elif key.name == "database_url":
                 value = anchor(value, relative_to)
+            elif key.name == "models":
+                value = tuple(
+                    dataclasses.replace(model, path=relative_to / model.path)
+                    if not model.path.is_absolute()
+                    else model
+                    for model in value
+                )
             values[key.name] = value
         return cls(**values, config_file=file_path)
 

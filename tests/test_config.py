@@ -222,3 +222,34 @@ def test_bad_database_urls_give_one_line_without_the_password(
     assert str(caught.value).startswith("MLOS_DATABASE_URL: ")
     assert message in str(caught.value)
     assert "topsecret" not in str(caught.value)
+
+
+def test_startup_models_from_flag_environment_and_file(tmp_path: Path) -> None:
+    from mlos.config import StartupModel
+
+    flag = load(tmp_path, {"models": "a=m/a.onnx, b@torch=/srv/b.pt"})
+    assert flag.models == (
+        StartupModel("a", tmp_path / "m" / "a.onnx"),
+        StartupModel("b", Path("/srv/b.pt"), "torch"),
+    )
+    assert [str(m) for m in flag.models] == [f"a={tmp_path / 'm' / 'a.onnx'}", "b@torch=/srv/b.pt"]
+    conf = write_config(tmp_path / "etc" / "c.yaml", "models:\n  - r@onnx=models/r\n")
+    assert load(tmp_path, {"config": str(conf)}).models == (
+        StartupModel("r", tmp_path / "etc" / "models" / "r", "onnx"),
+    )
+    assert load(tmp_path, env={"MLOS_MODELS": " "}).models == ()
+    assert Settings().models == ()
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ("resnet", "'resnet' is not NAME=PATH or NAME@PLUGIN=PATH"),
+        ("=/m", "'=/m' is not NAME=PATH"),
+        ("a@=/m", "'a@=/m' is not NAME=PATH"),
+        ("a=/m,a=/n", "model 'a' is named twice"),
+    ],
+)
+def test_bad_startup_models_give_one_line(tmp_path: Path, given: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(f"MLOS_MODELS: {message}")):
+        load(tmp_path, env={"MLOS_MODELS": given})

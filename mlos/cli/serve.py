@@ -19,12 +19,14 @@ _FLAGS: dict[str, str] = {
     "ipc_socket": "PATH",
     "database_url": "URL",
     "log_level": "LEVEL",
+    "models": "NAME[@PLUGIN]=PATH,...",
 }
 
-# What the help says for the settings whose default follows `home`.
+# What the help says for the settings whose default follows `home`, or is empty.
 _DEFAULTS_SHOWN: dict[str, str] = {
     "ipc_socket": "<home>/mlos.sock",
     "database_url": "sqlite:///<home>/registry.db",
+    "models": "none",
 }
 
 
