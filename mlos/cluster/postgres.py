@@ -231,16 +231,15 @@ class PostgresServer:
         if not self.durable:
             argv.append("--no-sync")
         run_as = self._run_as
+        argv, options = run_as.spawn_options(argv) if run_as else (argv, {})
         result = subprocess.run(
             argv,
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
             env=_environment(run_as),
-            user=run_as.uid if run_as else None,
-            group=run_as.gid if run_as else None,
-            extra_groups=[] if run_as else None,
             check=False,
+            **options,
         )
         if result.returncode != 0:
             shutil.rmtree(self.data, ignore_errors=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
+import shutil
 import signal
 import socket
 import subprocess
@@ -17,6 +18,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 __all__ = ["RunAs", "ServiceProcess", "free_port", "run_as_for_root"]
 
@@ -42,6 +44,19 @@ class RunAs:
             os.chown(root, self.uid, self.gid)
             for name in (*dirs, *files):
                 os.chown(os.path.join(root, name), self.uid, self.gid, follow_symlinks=False)
+
+    def spawn_options(self, argv: Sequence[str]) -> tuple[list[str], dict[str, Any]]:
+        """The command line and `subprocess.Popen` options that run `argv` as this account.
+
+        util-linux's `setpriv` switches the account, so that Python can start the child with
+        vfork: a fork of a process that has threads (a gRPC runtime, say) can hang or crash the
+        child before it runs anything. Without `setpriv`, Popen switches it after a fork.
+        """
+        setpriv = shutil.which("setpriv")
+        if setpriv is not None:
+            prefix = [setpriv, f"--reuid={self.uid}", f"--regid={self.gid}", "--clear-groups"]
+            return [*prefix, "--", *argv], {}
+        return list(argv), {"user": self.uid, "group": self.gid, "extra_groups": []}
 
     def can_reach(self, path: Path) -> bool:
         """Whether this account may walk down to `path` (search permission on every parent)."""
@@ -96,11 +111,12 @@ class ServiceProcess:
         environment = dict(os.environ if env is None else env)
         if run_as is not None:
             environment.update(HOME=run_as.home, USER=run_as.name, LOGNAME=run_as.name)
+        argv_run, options = run_as.spawn_options(self.argv) if run_as else (self.argv, {})
         with log.open("ab") as out:
             if run_as is not None:
                 os.chown(log, run_as.uid, run_as.gid)
             self.process = subprocess.Popen(
-                self.argv,
+                argv_run,
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -109,9 +125,7 @@ class ServiceProcess:
                 # Its own session: a Ctrl-C meant for the parent does not reach it; the parent
                 # decides how the service stops.
                 start_new_session=True,
-                user=run_as.uid if run_as else None,
-                group=run_as.gid if run_as else None,
-                extra_groups=[] if run_as else None,
+                **options,
             )
 
     @property

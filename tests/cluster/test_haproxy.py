@@ -3,6 +3,7 @@ loopback balancing, health-checking, retrying and draining real backends (REST a
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import time
 import urllib.error
@@ -110,16 +111,14 @@ def proxy(nodes: list[StubNode]) -> Iterator[HAProxy]:
     # Under /tmp: as root, haproxy runs as its own account, which must reach the directory.
     directory = Path(tempfile.mkdtemp(prefix="mlos-test-haproxy-"))
     haproxy = HAProxy(directory, [node.node for node in nodes])
-    haproxy.start()
     try:
+        haproxy.start()
         haproxy.wait_up(timeout=15)
         yield haproxy
     finally:
         haproxy.stop()
         assert not haproxy.running
-        for path in sorted(directory.rglob("*"), reverse=True):
-            path.unlink() if not path.is_dir() else path.rmdir()
-        directory.rmdir()
+        shutil.rmtree(directory)
 
 
 def test_requests_are_spread_over_the_nodes(proxy: HAProxy, nodes: list[StubNode]) -> None:
