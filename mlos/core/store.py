@@ -78,6 +78,10 @@ class RegistryStore:
         except BaseException:
             self.engine.dispose()
             raise
+        # Every read and write below is one statement, atomic on its own: run without BEGIN and
+        # COMMIT, it costs one round trip to PostgreSQL instead of three. (Migrations keep their
+        # transaction: they use `engine` itself.)
+        self._single = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         # Writes are built once with bound parameters: building a statement per call costs
         # several times what SQLite takes to run it.
         dialect = self.engine.dialect.name
@@ -111,7 +115,7 @@ class RegistryStore:
         """Every registered plugin, by name."""
 
         def read() -> list[PluginRecord]:
-            with self.engine.connect() as conn:
+            with self._single.connect() as conn:
                 rows = conn.execute(select(plugins_table).order_by(plugins_table.c.name))
                 return [PluginRecord(**row._asdict()) for row in rows]
 
@@ -138,7 +142,7 @@ class RegistryStore:
         """Every registered model version."""
 
         def read() -> list[ModelRecord]:
-            with self.engine.connect() as conn:
+            with self._single.connect() as conn:
                 rows = conn.execute(
                     select(models_table).order_by(models_table.c.name, models_table.c.version)
                 )
@@ -174,21 +178,25 @@ class RegistryStore:
 
     def _write(self, statement: Any, values: dict[str, Any]) -> None:
         def write() -> None:
-            with self.engine.begin() as conn:
+            with self._single.connect() as conn:
                 conn.execute(statement, values)
 
         self._guard(write)
 
     def _guard(self, work: Callable[[], _T]) -> _T:
-        """Run `work`, reporting a database that cannot be reached as :class:`Unavailable`."""
-        try:
-            return work()
-        except OperationalError as exc:
-            raise Unavailable(f"cannot use {self.where}: {_reason(exc)}") from exc
-        except DBAPIError as exc:
-            if exc.connection_invalidated:
-                raise Unavailable(f"lost the connection to {self.where}") from exc
-            raise
+        """Run `work`, once more on a fresh connection if the pooled one turns out dead (the
+        database restarted: every statement here is a read or an idempotent write, so a second
+        try is safe), and report a database that cannot be reached as :class:`Unavailable`."""
+        for attempt in (1, 2):
+            try:
+                return work()
+            except DBAPIError as exc:
+                if exc.connection_invalidated and attempt == 1:
+                    continue  # the pool has dropped its stale connections; try a new one
+                if isinstance(exc, OperationalError) or exc.connection_invalidated:
+                    raise Unavailable(f"cannot use {self.where}: {_reason(exc)}") from exc
+                raise
+        raise AssertionError("unreachable")
 
 
 def _create_engine(url: str) -> Engine:
@@ -203,10 +211,11 @@ def _create_engine(url: str) -> Engine:
         engine = create_engine(url)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    # pre_ping: a node outlives a PostgreSQL restart or failover without a failed call.
+    # No pre-ping (a round trip per call): a connection found dead is replaced and the
+    # statement tried once more (RegistryStore._guard), so a node outlives a restart or a
+    # failover of PostgreSQL without a failed call.
     return create_engine(
         url,
-        pool_pre_ping=True,
         pool_size=4,
         max_overflow=4,
         connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS, "application_name": "mlos"},

@@ -86,6 +86,12 @@ def test_a_restart_keeps_data_and_port_and_a_store_outlives_it(own_server: Postg
     own_server.start()
     assert (own_server.port, own_server.url) == (port, url)
     assert [m.name for m in store.models()] == ["m"]  # the same store, new connections
+
+    # A restart between two calls: the pooled connection is dead, the call goes through anyway.
+    own_server.stop()
+    own_server.start()
+    store.put_model(ModelRecord("m", "2", "onnx", "/m2.onnx"))
+    assert [m.version for m in store.models()] == ["1", "2"]
     store.close()
 
 
