@@ -78,10 +78,15 @@ class RegistryStore:
         except BaseException:
             self.engine.dispose()
             raise
-        # Every read and write below is one statement, atomic on its own: run without BEGIN and
-        # COMMIT, it costs one round trip to PostgreSQL instead of three. (Migrations keep their
-        # transaction: they use `engine` itself.)
-        self._single = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        # Every read and write below is one statement, atomic on its own. On PostgreSQL it runs
+        # without BEGIN and COMMIT: one round trip instead of three. (SQLite has no round trips,
+        # and switching its connection to autocommit and back costs more than the transaction;
+        # migrations keep their transaction everywhere: they use `engine` itself.)
+        self._single = (
+            self.engine.execution_options(isolation_level="AUTOCOMMIT")
+            if self.engine.dialect.name == "postgresql"
+            else self.engine
+        )
         # Writes are built once with bound parameters: building a statement per call costs
         # several times what SQLite takes to run it.
         dialect = self.engine.dialect.name
@@ -178,7 +183,7 @@ class RegistryStore:
 
     def _write(self, statement: Any, values: dict[str, Any]) -> None:
         def write() -> None:
-            with self._single.connect() as conn:
+            with self._single.begin() as conn:
                 conn.execute(statement, values)
 
         self._guard(write)
