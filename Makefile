@@ -12,7 +12,7 @@ help:
 	@echo "make run              set up, generate, and serve the demo model (REST on 127.0.0.1:8080)"
 	@echo "make test             set up, check generated code, lint, type-check, run the whole suite"
 	@echo "make install          create .venv with MLOS, the ONNX plugin and the dev tools"
-	@echo "make system-deps      install the system packages the C++ example plugin needs (apt-get)"
+	@echo "make system-deps      install the system packages the tests need: C++ and protobuf, PostgreSQL, HAProxy (apt-get)"
 	@echo "make cpp-plugin       build the C++ example plugin into build/mlos-plugin-cpp/"
 	@echo "make generate         rebuild generated/ from spec/"
 	@echo "make check-generated  fail when generated/ differs from what spec/ produces"
@@ -27,7 +27,8 @@ $(STAMP): pyproject.toml plugins/examples/mlos-plugin-numpy/pyproject.toml
 
 install: $(STAMP)
 
-# A C++ compiler, CMake and protobuf, for the C++ example plugin and its tests.
+# A C++ compiler, CMake and protobuf for the C++ example plugin; PostgreSQL and HAProxy, which
+# the suite runs for real.
 system-deps:
 	sh tools/system_deps.sh
 

@@ -27,9 +27,19 @@ from typing import Any
 
 import yaml
 
+from mlos.database_url import DEFAULT_FILE, anchor
 from mlos.errors import InvalidArgument
 
-__all__ = ["CONFIG_ENV", "ENV_PREFIX", "KEYS", "ConfigError", "Key", "Settings", "is_loopback"]
+__all__ = [
+    "CONFIG_ENV",
+    "ENV_PREFIX",
+    "KEYS",
+    "ConfigError",
+    "Key",
+    "Settings",
+    "StartupModel",
+    "is_loopback",
+]
 
 ENV_PREFIX = "MLOS_"
 CONFIG_ENV = "MLOS_CONFIG"
@@ -85,6 +95,51 @@ def _bool(value: Any) -> bool:
     if lowered in ("0", "false", "no", "off"):
         return False
     raise ValueError(f"{value!r} is not a boolean (use true or false)")
+
+
+def _database_url(value: Any) -> str:
+    from mlos.database_url import normalize
+
+    return normalize(_text(value))
+
+
+@dataclass(frozen=True)
+class StartupModel:
+    """A model the server registers at start (the `models` setting): `NAME[@PLUGIN]=PATH`."""
+
+    name: str
+    path: Path
+    plugin: str = ""
+    """The plugin to serve it, registered and loaded when needed; empty: chosen by the file's
+    extension among the plugins already loaded."""
+
+    def __str__(self) -> str:
+        plugin = f"@{self.plugin}" if self.plugin else ""
+        return f"{self.name}{plugin}={self.path}"
+
+
+def _models(value: Any) -> tuple[StartupModel, ...]:
+    """`NAME[@PLUGIN]=PATH` entries: one string separated by commas, or a YAML list."""
+    if isinstance(value, tuple) and all(isinstance(v, StartupModel) for v in value):
+        return value
+    if isinstance(value, str):
+        entries: list[Any] = [part for part in value.split(",") if part.strip()]
+    elif isinstance(value, list):
+        entries = value
+    else:
+        raise ValueError(f"{value!r} is not a list of NAME[@PLUGIN]=PATH entries")
+    models: list[StartupModel] = []
+    for entry in entries:
+        head, sep, path = str(entry).strip().partition("=")
+        name, at, plugin = head.partition("@")
+        if not (sep and name.strip() and path.strip()) or (at and not plugin.strip()):
+            raise ValueError(f"{entry!r} is not NAME=PATH or NAME@PLUGIN=PATH")
+        models.append(StartupModel(name.strip(), Path(path.strip()).expanduser(), plugin.strip()))
+    names = [model.name for model in models]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValueError(f"model {repeated[0]!r} is named twice")
+    return tuple(models)
 
 
 def _log_level(value: Any) -> str:
@@ -237,6 +292,9 @@ KEYS: dict[str, Key] = {
         Key("grpc_port", _port, 8081, "gRPC port; 0 picks a free port.", "--grpc-port"),
         Key("ipc_socket", _path, None,
             "Unix socket of the local IPC API.", "--ipc-socket"),
+        Key("database_url", _database_url, None,
+            "Registry database: sqlite:///PATH (embedded) or postgresql://USER@HOST:PORT/DB "
+            "(shared by several nodes).", "--database-url"),
         Key("log_level", _log_level, "info",
             f"Server log level: {', '.join(LOG_LEVELS)}.", "--log-level"),
         Key("max_body_bytes", _size, 64 * 2**20,
@@ -252,6 +310,9 @@ KEYS: dict[str, Key] = {
             "(0: off). Saves a wake-up per call; costs at most that much CPU per call."),
         Key("plugin_busy_poll_us", _microseconds, 0,
             "The same for plugin processes; worth it with CPUs to spare (more than two)."),
+        Key("models", _models, (),
+            "Models to register at start if missing, NAME[@PLUGIN]=PATH separated by commas; "
+            "the plugin is registered and loaded when needed.", "--models"),
         Key("demo", _bool, False,
             "Build the demo model and serve it with the onnx plugin at start.", "--demo"),
         Key("auth", _bool, True,
@@ -292,6 +353,8 @@ class Settings:
     grpc_port: int = 8081
     ipc_socket: Path = Path()
     """The IPC socket; the empty path stands for `<home>/mlos.sock`."""
+    database_url: str = ""
+    """The registry database; empty stands for the SQLite file `<home>/registry.db`."""
     log_level: str = "info"
     max_body_bytes: int = 64 * 2**20
     grpc_max_message_bytes: int = 256 * 2**20
@@ -299,6 +362,7 @@ class Settings:
     restart_backoff_max: float = 30.0
     busy_poll_us: int = 500
     plugin_busy_poll_us: int = 0
+    models: tuple[StartupModel, ...] = ()
     demo: bool = False
     auth: bool = True
     ipc_uid_roles: Mapping[int, str] | None = None
@@ -335,6 +399,8 @@ class Settings:
                 f"auth is off and host is {self.host}: without auth the server binds a "
                 "loopback address only"
             )
+        if not self.database_url:
+            object.__setattr__(self, "database_url", f"sqlite:///{self.home / DEFAULT_FILE}")
         if self.restart_backoff_initial > self.restart_backoff_max:
             raise ConfigError(
                 f"restart_backoff_initial ({self.restart_backoff_initial}) is "
@@ -394,6 +460,15 @@ class Settings:
                 raise ConfigError(f"{origin}: {exc}") from None
             if isinstance(value, Path) and not value.is_absolute():
                 value = relative_to / value
+            elif key.name == "database_url":
+                value = anchor(value, relative_to)
+            elif key.name == "models":
+                value = tuple(
+                    dataclasses.replace(model, path=relative_to / model.path)
+                    if not model.path.is_absolute()
+                    else model
+                    for model in value
+                )
             values[key.name] = value
         return cls(**values, config_file=file_path)
 

@@ -3,7 +3,8 @@
     mlos.loop.run(serve(Settings.load(flags, os.environ)))
 
 :func:`serve` binds the REST port first (so a busy port fails before any plugin starts), starts
-the engine (which restores the persisted plugins and models), optionally sets up the demo, then
+the engine (which restores the persisted plugins and models), optionally sets up the demo and
+the models of the `models` setting (:mod:`mlos.preload`), then
 serves the IPC socket (:mod:`mlos.ipc.listener`, owner-only), gRPC (:mod:`mlos.grpc`, its port
 bound before the engine starts) and REST until SIGTERM or SIGINT:
 it stops accepting connections, lets requests in flight finish (up to :data:`DRAIN_SECONDS`),
@@ -32,15 +33,15 @@ from typing import Protocol
 
 import uvicorn
 
-from mlos.config import Settings
+from mlos.config import Settings, StartupModel
 from mlos.core.dataplane import Dataplane
-from mlos.errors import FailedPrecondition, NotFound, Unavailable
+from mlos.errors import FailedPrecondition, Unavailable
 from mlos.grpc.app import GRPCServer
 from mlos.grpc.app import create_server as create_grpc_server
 from mlos.ipc.listener import Listener
 from mlos.ipc.service import IPCService
+from mlos.preload import ensure_models
 from mlos.rest.app import create_app
-from mlos_generated import smi_pb2
 
 __all__ = [
     "DEMO_MODEL",
@@ -64,11 +65,6 @@ DRAIN_SECONDS = 30.0
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _TLS_CLOSE_GRACE = 1.0
 """Seconds a closed idle connection may take to say goodbye at shutdown (TLS close_notify)."""
-_NOT_RUNNING = (
-    smi_pb2.PLUGIN_STATE_REGISTERED,
-    smi_pb2.PLUGIN_STATE_FAILED,
-    smi_pb2.PLUGIN_STATE_UNLOADED,
-)
 
 
 class ServedEngine(Dataplane, Protocol):
@@ -143,17 +139,7 @@ async def ensure_demo(engine: Dataplane, home: Path) -> None:
                 f"--demo needs the onnx package ({exc.name} is missing): pip install 'mlos[onnx]'"
             ) from None
         logger.info("built the demo model at %s", path)
-    plugins = {p.name: p for p in (await engine.list_plugins()).plugins}
-    plugin = plugins.get(DEMO_PLUGIN)
-    if plugin is None:
-        plugin = await engine.register_plugin(smi_pb2.RegisterPluginRequest(name=DEMO_PLUGIN))
-    if plugin.state in _NOT_RUNNING:
-        await engine.load_plugin(DEMO_PLUGIN)
-    try:
-        await engine.get_model(DEMO_MODEL)
-    except NotFound:
-        request = smi_pb2.RegisterModelRequest(name=DEMO_MODEL, plugin=DEMO_PLUGIN, path=str(path))
-        await engine.register_model(request)
+    await ensure_models(engine, [StartupModel(DEMO_MODEL, path, DEMO_PLUGIN)])
 
 
 async def _serve_ipc(
@@ -262,6 +248,8 @@ async def serve(
             await engine.start()
             if settings.demo and not stop_requested:
                 await ensure_demo(engine, settings.home)
+            if settings.models and not stop_requested:
+                await ensure_models(engine, settings.models)
             ipc = await _serve_ipc(engine, settings, announce)
             await grpc_server.start()
             announce(f"MLOS gRPC listening on {grpc_server.address}")

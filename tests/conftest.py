@@ -3,6 +3,8 @@
 `mlos_server`: a real `mlos serve` process (loopback, free port, a fresh home), stopped after
 the test; see `mlos.testing.ServerProcess` for its API (`url`, `home`, `client()`, `restart()`).
 `mlos_demo_server`: the same, started with `--demo` (onnx plugin and model `demo` ready).
+`postgres_server`, `postgres_url`: a throwaway PostgreSQL server and a fresh database on it
+(tests/services.py).
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ from pathlib import Path
 import pytest
 
 from mlos.testing import ServerProcess
+from tests.services import postgres_server, postgres_url
+
+__all__ = ["mlos_demo_server", "mlos_server", "postgres_server", "postgres_url"]
 
 
 def _served(

@@ -31,6 +31,7 @@ def test_defaults(tmp_path: Path) -> None:
     assert settings.home == Path("~/.mlos").expanduser()
     assert (settings.host, settings.http_port, settings.grpc_port) == ("127.0.0.1", 8080, 8081)
     assert settings.ipc_socket == settings.home / "mlos.sock"
+    assert settings.database_url == f"sqlite:///{settings.home / 'registry.db'}"
     assert settings.log_level == "info"
     assert settings.max_body_bytes == 64 * 2**20
     assert (settings.restart_backoff_initial, settings.restart_backoff_max) == (0.5, 30.0)
@@ -174,3 +175,81 @@ def test_direct_construction_derives_the_socket(tmp_path: Path) -> None:
     assert settings.ipc_socket == tmp_path / "mlos.sock"
     with pytest.raises(dataclasses.FrozenInstanceError):
         settings.http_port = 1  # type: ignore[misc]
+
+
+def test_the_database_follows_home_unless_given(tmp_path: Path) -> None:
+    assert load(tmp_path, {"home": "h"}).database_url == f"sqlite:///{tmp_path / 'h' / 'registry.db'}"
+    assert Settings(home=tmp_path).database_url == f"sqlite:///{tmp_path / 'registry.db'}"
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("postgresql://mlos:pw@db.internal:5432/mlos", "postgresql+psycopg://mlos:pw@db.internal:5432/mlos"),
+        ("postgres://mlos@db/mlos?sslmode=require", "postgresql+psycopg://mlos@db/mlos?sslmode=require"),
+        ("postgresql+psycopg://mlos@db/mlos", "postgresql+psycopg://mlos@db/mlos"),
+        ("sqlite:////srv/mlos/registry.db", "sqlite:////srv/mlos/registry.db"),
+    ],
+)
+def test_database_urls_are_normalised(tmp_path: Path, given: str, expected: str) -> None:
+    assert load(tmp_path, env={"MLOS_DATABASE_URL": given}).database_url == expected
+
+
+def test_a_relative_sqlite_file_is_taken_like_any_path(tmp_path: Path) -> None:
+    conf = write_config(tmp_path / "etc" / "c.yaml", "database_url: sqlite:///state/registry.db\n")
+    from_file = load(tmp_path, {"config": str(conf)})
+    assert from_file.database_url == f"sqlite:///{tmp_path / 'etc' / 'state' / 'registry.db'}"
+    from_flag = load(tmp_path, {"database_url": "sqlite:///r.db"})
+    assert from_flag.database_url == f"sqlite:///{tmp_path / 'r.db'}"
+    home = Path("~").expanduser()
+    assert load(tmp_path, {"database_url": "sqlite:///~/r.db"}).database_url == f"sqlite:///{home / 'r.db'}"
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ("mysql://u@h/db", "unsupported database 'mysql'"),
+        ("sqlite://", "in-memory SQLite database"),
+        ("registry.db", "is not a database URL"),
+        ("postgresql://u:topsecret@h:port/db", "'postgresql://u:***@h:port/db' is not a database URL"),
+    ],
+)
+def test_bad_database_urls_give_one_line_without_the_password(
+    tmp_path: Path, given: str, message: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load(tmp_path, env={"MLOS_DATABASE_URL": given})
+    assert str(caught.value).startswith("MLOS_DATABASE_URL: ")
+    assert message in str(caught.value)
+    assert "topsecret" not in str(caught.value)
+
+
+def test_startup_models_from_flag_environment_and_file(tmp_path: Path) -> None:
+    from mlos.config import StartupModel
+
+    flag = load(tmp_path, {"models": "a=m/a.onnx, b@torch=/srv/b.pt"})
+    assert flag.models == (
+        StartupModel("a", tmp_path / "m" / "a.onnx"),
+        StartupModel("b", Path("/srv/b.pt"), "torch"),
+    )
+    assert [str(m) for m in flag.models] == [f"a={tmp_path / 'm' / 'a.onnx'}", "b@torch=/srv/b.pt"]
+    conf = write_config(tmp_path / "etc" / "c.yaml", "models:\n  - r@onnx=models/r\n")
+    assert load(tmp_path, {"config": str(conf)}).models == (
+        StartupModel("r", tmp_path / "etc" / "models" / "r", "onnx"),
+    )
+    assert load(tmp_path, env={"MLOS_MODELS": " "}).models == ()
+    assert Settings().models == ()
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ("resnet", "'resnet' is not NAME=PATH or NAME@PLUGIN=PATH"),
+        ("=/m", "'=/m' is not NAME=PATH"),
+        ("a@=/m", "'a@=/m' is not NAME=PATH"),
+        ("a=/m,a=/n", "model 'a' is named twice"),
+    ],
+)
+def test_bad_startup_models_give_one_line(tmp_path: Path, given: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(f"MLOS_MODELS: {message}")):
+        load(tmp_path, env={"MLOS_MODELS": given})

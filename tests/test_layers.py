@@ -16,12 +16,12 @@ import mlos
 ROOT = Path(mlos.__file__).parent
 
 LAYERS: list[set[str]] = [
-    {"__init__", "errors", "memory", "discovery"},
+    {"__init__", "errors", "memory", "discovery", "database_url"},
     {"loop"},
     {"wire"},
-    {"validation", "config", "demo"},
+    {"validation", "config", "demo", "cluster"},
     {"core", "sdk", "client"},
-    {"rest", "grpc", "ipc"},
+    {"rest", "grpc", "ipc", "preload"},
     {"server"},
     {"testing"},
     {"bench"},

@@ -1,6 +1,10 @@
 #!/bin/sh
-# System packages MLOS needs beyond Python: a C++ compiler, CMake and protobuf (compiler and
-# library) to build and test the C++ example plugin (plugins/examples/mlos-plugin-cpp).
+# System packages the test suite needs beyond Python, installed when missing:
+#   g++, make, cmake, pkg-config, protobuf  build and test the C++ example plugin
+#                                           (plugins/examples/mlos-plugin-cpp)
+#   postgresql                              a throwaway PostgreSQL server (mlos.cluster.postgres)
+#   haproxy                                 the load balancer in front of MLOS nodes
+#                                           (mlos.cluster.haproxy)
 #
 #   tools/system_deps.sh          install what is missing (as root, or through sudo -n)
 #   tools/system_deps.sh --check  only say what is missing (exit 1 when something is)
@@ -10,7 +14,7 @@
 # then skip and say why) -- except when CI=true, where a missing package fails the build.
 set -eu
 
-PACKAGES="g++ make cmake pkg-config protobuf-compiler libprotobuf-dev"
+PACKAGES="g++ make cmake pkg-config protobuf-compiler libprotobuf-dev postgresql haproxy"
 
 installed() {
     # dpkg knows best; without it, look for the commands and the headers themselves.
@@ -21,6 +25,9 @@ installed() {
     case "$1" in
         g++) command -v c++ >/dev/null 2>&1 ;;
         protobuf-compiler) command -v protoc >/dev/null 2>&1 ;;
+        postgresql) command -v initdb >/dev/null 2>&1 ||
+                    ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 ;;
+        haproxy) command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] ;;
         libprotobuf-dev) [ -f /usr/include/google/protobuf/message.h ] ||
                          [ -f /usr/local/include/google/protobuf/message.h ] ;;
         *) command -v "$1" >/dev/null 2>&1 ;;

@@ -11,7 +11,9 @@ Measures, p50/p90 in microseconds, with nothing of MLOS on the path but the piec
 * ``grpc echo``: grpcio's asyncio server on uvloop answering a generic unary method with 20
   bytes, called with a 20-byte and a 602,112-byte (1x3x224x224 FP32) message;
 * ``registry write``: :meth:`mlos.core.store.RegistryStore.put_plugin` on a SQLite file, beside
-  the same upsert through the `sqlite3` module;
+  the same upsert through the `sqlite3` module; then on PostgreSQL (a private server on loopback
+  from the system's packages, fsync on, as a shared registry runs), beside the same upsert
+  through psycopg — skipped when PostgreSQL is not installed;
 * ``onnxruntime session``: creating an `InferenceSession` of the small benchmark model (what
   every model registration with the onnx plugin includes).
 """
@@ -181,6 +183,52 @@ def registry_write(requests: int) -> list[tuple[str, float, float]]:
     return rows
 
 
+def registry_write_postgresql(requests: int) -> list[tuple[str, float, float]]:
+    from mlos.cluster.postgres import PostgresServer, find_bindir
+    from mlos.core.store import PluginRecord, RegistryStore
+
+    if find_bindir() is None:
+        print("registry write on PostgreSQL: skipped, PostgreSQL is not installed", file=sys.stderr)
+        return []
+    import psycopg
+
+    server = PostgresServer(Path(tempfile.mkdtemp(prefix="mlos-floors-pg-")), durable=True)
+    try:
+        server.start()
+        store = RegistryStore(server.url)
+        names = iter(range(10**9))
+
+        def put() -> None:
+            store.put_plugin(PluginRecord(f"p{next(names)}", "", "entry_point", "onnx"))
+
+        rows = [("registry write, put_plugin, PostgreSQL", *_percentiles(put, requests))]
+        store.close()
+        # The same with commits that do not wait for the WAL flush (a PostgreSQL crash may
+        # lose the last fraction of a second of writes): what an operator may choose.
+        store = RegistryStore(server.url + "?options=-c%20synchronous_commit%3Doff")
+        rows.append(
+            ("registry write, put_plugin, PostgreSQL, synchronous_commit=off",
+             *_percentiles(put, requests))
+        )
+        store.close()
+        dsn = f"host=127.0.0.1 port={server.port} user={server.user} password={server.password}"
+        with psycopg.connect(f"{dsn} dbname={server.database}", autocommit=True) as connection:
+            statement = (
+                "INSERT INTO plugins (name, version, source_kind, source, loaded) "
+                "VALUES (%s, '', 'entry_point', 'onnx', false) ON CONFLICT (name) DO UPDATE SET "
+                "version = excluded.version, source_kind = excluded.source_kind, "
+                "source = excluded.source, loaded = excluded.loaded"
+            )
+
+            def raw() -> None:
+                connection.execute(statement, (f"q{next(names)}",), prepare=True)
+
+            rows.append(("registry write, psycopg upsert", *_percentiles(raw, requests)))
+        return rows
+    finally:
+        server.destroy()
+
+
 def onnx_session(requests: int) -> list[tuple[str, float, float]]:
     import onnxruntime
 
@@ -213,6 +261,7 @@ def main(argv: list[str] | None = None) -> int:
         *unix_echo(args.requests),
         *grpc_echo(args.requests),
         *registry_write(args.requests),
+        *registry_write_postgresql(args.requests),
         *onnx_session(args.requests),
     ]
     width = max(len(name) for name, _, _ in rows)

@@ -17,7 +17,16 @@ _FLAGS: dict[str, str] = {
     "http_port": "PORT",
     "grpc_port": "PORT",
     "ipc_socket": "PATH",
+    "database_url": "URL",
     "log_level": "LEVEL",
+    "models": "NAME[@PLUGIN]=PATH,...",
+}
+
+# What the help says for the settings whose default follows `home`, or is empty.
+_DEFAULTS_SHOWN: dict[str, str] = {
+    "ipc_socket": "<home>/mlos.sock",
+    "database_url": "sqlite:///<home>/registry.db",
+    "models": "none",
 }
 
 
@@ -54,7 +63,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     for name, metavar in _FLAGS.items():
         key = KEYS[name]
-        default = "<home>/mlos.sock" if key.default is None else key.default
+        default = _DEFAULTS_SHOWN.get(name, key.default)
         parser.add_argument(
             key.flag or f"--{name.replace('_', '-')}", dest=name, metavar=metavar,
             help=f"{key.help} [{key.env}; default: {default}]".replace("%", "%%"),

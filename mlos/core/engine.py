@@ -76,7 +76,10 @@ class Engine:
         self.settings = settings
         self.home = Path(settings.home).expanduser()
         self.home.mkdir(parents=True, exist_ok=True)
-        self.store = RegistryStore.sqlite(self.home / "registry.db")
+        # The registry database: the settings' URL (SQLite or a PostgreSQL shared by several
+        # nodes), else the embedded SQLite file in the home.
+        url = getattr(settings, "database_url", "") or f"sqlite:///{self.home / 'registry.db'}"
+        self.store = RegistryStore(url)
         backoff = Backoff(
             initial=settings.restart_backoff_initial, maximum=settings.restart_backoff_max
         )

@@ -1,58 +1,37 @@
-"""Persistent registry state: plugins and models, in SQLite by default.
+"""Persistent registry state: plugins and models, in SQLite by default or in PostgreSQL.
 
-The tables are SQLAlchemy Core, so the same code runs on PostgreSQL when several nodes share
-one registry. Every write is one transaction and idempotent (an upsert or a delete by key), so
-replaying it is harmless. Only desired state lives here — what is registered and whether it
-should be loaded; processes, sockets and live status are node-local and never stored.
+The tables (:mod:`mlos.core.schema`) are SQLAlchemy Core, so one code path runs on the embedded
+SQLite file and on a PostgreSQL database that several nodes share. Opening a store brings the
+database to the current schema (:mod:`mlos.core.migrate`). Every write is one transaction and
+idempotent (an upsert with the dialect's `ON CONFLICT`, or a delete by key), so replaying it is
+harmless. Only desired state lives here — what is registered and whether it should be loaded;
+processes, sockets and live status are node-local and never stored.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import (
-    Boolean,
-    Column,
-    Engine,
-    MetaData,
-    String,
-    Table,
-    Text,
-    bindparam,
-    create_engine,
-    delete,
-    event,
-    select,
-)
+from sqlalchemy import Engine, bindparam, create_engine, delete, event, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.sql.schema import Table
+
+from mlos import database_url
+from mlos.core.migrate import Migration, migrate
+from mlos.core.schema import models_table, plugins_table
+from mlos.errors import InvalidArgument, Unavailable
 
 __all__ = ["ModelRecord", "PluginRecord", "RegistryStore", "upsert"]
 
-metadata = MetaData()
+_T = TypeVar("_T")
 
-plugins_table = Table(
-    "plugins",
-    metadata,
-    Column("name", String(128), primary_key=True),
-    Column("version", String(64), nullable=False, default=""),
-    Column("source_kind", String(16), nullable=False),
-    Column("source", Text, nullable=False),
-    Column("loaded", Boolean, nullable=False, default=False),
-)
-
-models_table = Table(
-    "models",
-    metadata,
-    Column("name", String(128), primary_key=True),
-    Column("version", String(64), primary_key=True),
-    Column("plugin", String(128), nullable=False),
-    Column("path", Text, nullable=False),
-    Column("config", Text, nullable=False, default="{}"),
-    Column("loaded", Boolean, nullable=False, default=True),
-)
+CONNECT_TIMEOUT_SECONDS = 10
+"""How long opening a connection to PostgreSQL may take before the store reports it down."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,13 +58,35 @@ class ModelRecord:
 
 
 class RegistryStore:
-    """Reads and writes the registry tables."""
+    """Reads and writes the registry tables of one database.
+
+    `url` is a database URL (:mod:`mlos.database_url`): `sqlite:///PATH` (the file and
+    its folder are created) or `postgresql://USER@HOST/DBNAME`. Opening migrates the schema;
+    an unreachable database raises :class:`Unavailable`, a bad URL :class:`InvalidArgument`,
+    a database written by a newer MLOS :class:`FailedPrecondition`.
+    """
 
     def __init__(self, url: str) -> None:
-        self.engine: Engine = create_engine(url)
-        if self.engine.dialect.name == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_pragmas)
-        metadata.create_all(self.engine)
+        try:
+            self.url = database_url.normalize(url)
+        except ValueError as exc:
+            raise InvalidArgument(str(exc)) from None
+        self.where = f"the registry database {database_url.redact(self.url)}"
+        self.engine: Engine = _create_engine(self.url)
+        try:
+            self.migration: Migration = self._guard(lambda: migrate(self.engine, where=self.where))
+        except BaseException:
+            self.engine.dispose()
+            raise
+        # Every read and write below is one statement, atomic on its own. On PostgreSQL it runs
+        # without BEGIN and COMMIT: one round trip instead of three. (SQLite has no round trips,
+        # and switching its connection to autocommit and back costs more than the transaction;
+        # migrations keep their transaction everywhere: they use `engine` itself.)
+        self._single = (
+            self.engine.execution_options(isolation_level="AUTOCOMMIT")
+            if self.engine.dialect.name == "postgresql"
+            else self.engine
+        )
         # Writes are built once with bound parameters: building a statement per call costs
         # several times what SQLite takes to run it.
         dialect = self.engine.dialect.name
@@ -102,8 +103,12 @@ class RegistryStore:
     @classmethod
     def sqlite(cls, path: Path) -> RegistryStore:
         """A store in the SQLite file `path` (created with its folder if missing)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
         return cls(f"sqlite:///{path}")
+
+    @property
+    def dialect(self) -> str:
+        """The database kind: "sqlite" or "postgresql"."""
+        return self.engine.dialect.name
 
     def close(self) -> None:
         """Release the connection pool."""
@@ -113,9 +118,13 @@ class RegistryStore:
 
     def plugins(self) -> list[PluginRecord]:
         """Every registered plugin, by name."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(plugins_table).order_by(plugins_table.c.name))
-            return [PluginRecord(**row._asdict()) for row in rows]
+
+        def read() -> list[PluginRecord]:
+            with self._single.connect() as conn:
+                rows = conn.execute(select(plugins_table).order_by(plugins_table.c.name))
+                return [PluginRecord(**row._asdict()) for row in rows]
+
+        return self._guard(read)
 
     def put_plugin(self, record: PluginRecord) -> None:
         """Insert or replace a plugin."""
@@ -136,21 +145,25 @@ class RegistryStore:
 
     def models(self) -> list[ModelRecord]:
         """Every registered model version."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(models_table).order_by(models_table.c.name, models_table.c.version)
-            )
-            return [
-                ModelRecord(
-                    name=row.name,
-                    version=row.version,
-                    plugin=row.plugin,
-                    path=row.path,
-                    config=json.loads(row.config),
-                    loaded=row.loaded,
+
+        def read() -> list[ModelRecord]:
+            with self._single.connect() as conn:
+                rows = conn.execute(
+                    select(models_table).order_by(models_table.c.name, models_table.c.version)
                 )
-                for row in rows
-            ]
+                return [
+                    ModelRecord(
+                        name=row.name,
+                        version=row.version,
+                        plugin=row.plugin,
+                        path=row.path,
+                        config=json.loads(row.config),
+                        loaded=row.loaded,
+                    )
+                    for row in rows
+                ]
+
+        return self._guard(read)
 
     def put_model(self, record: ModelRecord) -> None:
         """Insert or replace a model version."""
@@ -169,8 +182,55 @@ class RegistryStore:
         self._write(self._delete_model, {"key_name": name, "key_version": version})
 
     def _write(self, statement: Any, values: dict[str, Any]) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(statement, values)
+        def write() -> None:
+            with self._single.begin() as conn:
+                conn.execute(statement, values)
+
+        self._guard(write)
+
+    def _guard(self, work: Callable[[], _T]) -> _T:
+        """Run `work`, once more on a fresh connection if the pooled one turns out dead (the
+        database restarted: every statement here is a read or an idempotent write, so a second
+        try is safe), and report a database that cannot be reached as :class:`Unavailable`."""
+        for attempt in (1, 2):
+            try:
+                return work()
+            except DBAPIError as exc:
+                if exc.connection_invalidated and attempt == 1:
+                    continue  # the pool has dropped its stale connections; try a new one
+                if isinstance(exc, OperationalError) or exc.connection_invalidated:
+                    raise Unavailable(f"cannot use {self.where}: {_reason(exc)}") from exc
+                raise
+        raise AssertionError("unreachable")
+
+
+def _create_engine(url: str) -> Engine:
+    path = database_url.sqlite_file(url)
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise Unavailable(
+                f"cannot create the folder of the registry database {path}: {exc.strerror}"
+            ) from None
+        engine = create_engine(url)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    # No pre-ping (a round trip per call): a connection found dead is replaced and the
+    # statement tried once more (RegistryStore._guard), so a node outlives a restart or a
+    # failover of PostgreSQL without a failed call.
+    return create_engine(
+        url,
+        pool_size=4,
+        max_overflow=4,
+        connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS, "application_name": "mlos"},
+    )
+
+
+def _reason(exc: DBAPIError) -> str:
+    """The driver's own message, first line only, without SQLAlchemy's decoration."""
+    lines = str(exc.orig).strip().splitlines()
+    return lines[0] if lines else type(exc.orig).__name__
 
 
 def upsert(dialect: str, table: Table, keys: list[str]) -> Any:

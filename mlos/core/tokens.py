@@ -18,9 +18,10 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from sqlalchemy import BigInteger, Column, Engine, MetaData, String, Table, Text, select
+from sqlalchemy import Engine, select
 
 from mlos.core.limits import Rate
+from mlos.core.schema import tokens_table
 from mlos.core.store import RegistryStore, upsert
 from mlos.errors import InvalidArgument, NotFound, Unauthenticated
 from mlos_generated import smi_pb2
@@ -40,24 +41,6 @@ ADMIN_TOKEN_FILE = "admin.token"
 TOKEN_PREFIX = "mlos_"
 _ID_BYTES = 6
 _SECRET_BYTES = 32
-
-_metadata = MetaData()
-
-tokens_table = Table(
-    "tokens",
-    _metadata,
-    Column("id", String(32), primary_key=True),
-    Column("name", String(128), nullable=False),
-    Column("role", String(16), nullable=False),
-    Column("models", Text, nullable=False, default="[]"),
-    Column("digest", String(64), nullable=False),
-    Column("created_at", BigInteger, nullable=False),
-    Column("expires_at", BigInteger, nullable=False, default=0),
-    Column("revoked_at", BigInteger, nullable=False, default=0),
-    Column("rate_limit", String(64), nullable=False, default=""),
-)
-"""The registry table of tokens (one row each; the secret never, only its digest)."""
-
 
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
@@ -96,7 +79,6 @@ class TokenBook:
 
     def __init__(self, store: RegistryStore) -> None:
         self._engine: Engine = store.engine
-        tokens_table.create(self._engine, checkfirst=True)
         self._put = upsert(self._engine.dialect.name, tokens_table, ["id"])
         self._tokens: dict[str, TokenRecord] = {}
         self.reload()

@@ -44,3 +44,12 @@ def model_file(tmp_path: Path, name: str = "m.double") -> Path:
     path = tmp_path / name
     path.write_text("double")
     return path
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def registry_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty registry database: a SQLite file, then a PostgreSQL database (real server)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'registry.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url

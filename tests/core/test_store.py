@@ -1,16 +1,21 @@
-"""The registry store: upserts, deletes and reopening, on a real SQLite file."""
+"""The registry store on a real SQLite file and a real PostgreSQL database: upserts, deletes,
+reopening, concurrent writers, and the errors of a database that cannot be used."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
+import pytest
 from sqlalchemy.dialects import postgresql
 
+from mlos.cluster.process import free_port
 from mlos.core.store import ModelRecord, PluginRecord, RegistryStore, models_table, upsert
+from mlos.errors import InvalidArgument, Unavailable
 
 
-def test_plugins_areupserted_deleted_and_survive_a_reopen(tmp_path: Path) -> None:
-    store = RegistryStore.sqlite(tmp_path / "registry.db")
+def test_plugins_are_upserted_deleted_and_survive_a_reopen(registry_url: str) -> None:
+    store = RegistryStore(registry_url)
     store.put_plugin(PluginRecord("onnx", "", "entry_point", "onnx"))
     store.put_plugin(PluginRecord("torch", "", "entry_point", "torch"))
     store.put_plugin(PluginRecord("onnx", "1.2", "module", "pkg.mod:Plugin", loaded=True))
@@ -18,13 +23,13 @@ def test_plugins_areupserted_deleted_and_survive_a_reopen(tmp_path: Path) -> Non
     store.delete_plugin("never-registered")
     store.close()
 
-    reopened = RegistryStore.sqlite(tmp_path / "registry.db")
+    reopened = RegistryStore(registry_url)
     assert reopened.plugins() == [PluginRecord("onnx", "1.2", "module", "pkg.mod:Plugin", True)]
     reopened.close()
 
 
-def test_models_are_keyed_by_name_and_version(tmp_path: Path) -> None:
-    store = RegistryStore.sqlite(tmp_path / "registry.db")
+def test_models_are_keyed_by_name_and_version(registry_url: str) -> None:
+    store = RegistryStore(registry_url)
     store.put_model(ModelRecord("m", "1", "onnx", "/models/a.onnx", {"k": "v"}))
     store.put_model(ModelRecord("m", "2", "onnx", "/models/b.onnx"))
     store.put_model(ModelRecord("m", "1", "onnx", "/models/c.onnx", {}, loaded=False))
@@ -38,7 +43,67 @@ def test_models_are_keyed_by_name_and_version(tmp_path: Path) -> None:
     store.close()
 
 
-def test_the_postgresqlupsert_updates_every_column_but_the_key() -> None:
+def test_the_store_reports_its_dialect(registry_url: str) -> None:
+    store = RegistryStore(registry_url)
+    assert store.dialect == registry_url.split(":", 1)[0].split("+", 1)[0]
+    store.close()
+
+
+def test_concurrent_writers_of_the_same_keys_never_conflict(registry_url: str) -> None:
+    """Two stores (two nodes) upserting the same rows at once: every write succeeds, one row
+    per key remains, holding one of the written values."""
+    stores = [RegistryStore(registry_url), RegistryStore(registry_url)]
+    errors: list[BaseException] = []
+
+    def write(worker: int) -> None:
+        store = stores[worker % 2]
+        try:
+            for i in range(40):
+                store.put_model(ModelRecord("m", str(i % 4), "onnx", f"/w{worker}/{i}"))
+                store.put_plugin(PluginRecord("onnx", str(worker), "entry_point", "onnx"))
+        except BaseException as exc:  # collected, then asserted in the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    models = stores[0].models()
+    assert [(m.name, m.version) for m in models] == [("m", "0"), ("m", "1"), ("m", "2"), ("m", "3")]
+    assert all(m.path.startswith("/w") for m in models)
+    assert [p.name for p in stores[1].plugins()] == ["onnx"]
+    for store in stores:
+        store.close()
+
+
+def test_sqlite_creates_the_folder_of_its_file(tmp_path: Path) -> None:
+    store = RegistryStore.sqlite(tmp_path / "deep" / "er" / "registry.db")
+    store.put_plugin(PluginRecord("onnx", "", "entry_point", "onnx"))
+    store.close()
+    assert (tmp_path / "deep" / "er" / "registry.db").is_file()
+
+
+@pytest.mark.parametrize(
+    "url", ["mysql://user@host/db", "sqlite://", "not a url", "postgresql://u@h:port/db"]
+)
+def test_a_bad_url_is_an_invalid_argument(url: str) -> None:
+    with pytest.raises(InvalidArgument):
+        RegistryStore(url)
+
+
+def test_an_unreachable_postgresql_is_unavailable_and_the_password_stays_secret() -> None:
+    port = free_port()  # nothing listens there
+    with pytest.raises(Unavailable) as caught:
+        RegistryStore(f"postgresql://mlos:s3cret-pw@127.0.0.1:{port}/mlos")
+    message = str(caught.value)
+    assert f"127.0.0.1:{port}" in message
+    assert "refused" in message.lower()
+    assert "s3cret-pw" not in message
+
+
+def test_the_postgresql_upsert_updates_every_column_but_the_key() -> None:
     statement = upsert("postgresql", models_table, ["name", "version"])
     sql = str(statement.compile(dialect=postgresql.dialect()))  # type: ignore[no-untyped-call]
     assert "ON CONFLICT (name, version) DO UPDATE SET" in sql

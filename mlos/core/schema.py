@@ -1,0 +1,54 @@
+"""The registry's tables, as SQLAlchemy Core metadata shared by the store and its migrations.
+
+The tables hold desired state only: what is registered and whether it should be loaded.
+Changing them means adding an Alembic revision under `mlos/core/migrations/versions/`; a test
+checks that the migrations build exactly these tables on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Boolean, Column, MetaData, String, Table, Text
+
+__all__ = ["VERSION_TABLE", "metadata", "models_table", "plugins_table", "tokens_table"]
+
+VERSION_TABLE = "mlos_schema_version"
+"""Where Alembic records the schema revision; named for MLOS so that a PostgreSQL database
+shared with another Alembic-managed application keeps the two histories apart."""
+
+metadata = MetaData()
+
+plugins_table = Table(
+    "plugins",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("version", String(64), nullable=False, default=""),
+    Column("source_kind", String(16), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("loaded", Boolean, nullable=False, default=False),
+)
+
+models_table = Table(
+    "models",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("version", String(64), primary_key=True),
+    Column("plugin", String(128), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("config", Text, nullable=False, default="{}"),
+    Column("loaded", Boolean, nullable=False, default=True),
+)
+
+tokens_table = Table(
+    "tokens",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("models", Text, nullable=False, default="[]"),
+    Column("digest", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False, default=0),
+    Column("revoked_at", BigInteger, nullable=False, default=0),
+    Column("rate_limit", String(64), nullable=False, default=""),
+)
+"""API tokens: one row each, the SHA-256 of the token, never the token (`mlos.core.tokens`)."""
