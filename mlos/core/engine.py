@@ -394,10 +394,11 @@ class Engine:
     async def register_cuda_shm(
         self, name: str, raw_handle: bytes, device_id: int, byte_size: int
     ) -> None:
-        """CUDA shared memory is not supported: always InvalidArgument."""
-        raise InvalidArgument(
-            f"cannot register CUDA shared memory region {name!r}: "
-            "CUDA shared memory is not supported on this server"
+        """CUDA shared memory is not supported: always NotFound (this server has no CUDA
+        device, whatever `device_id` names)."""
+        raise NotFound(
+            f"cannot register CUDA shared memory region {name!r}: no CUDA device {device_id} "
+            "(CUDA shared memory is not supported on this server)"
         )
 
     async def cuda_shm_status(self, name: str = "") -> list[CudaRegionStatus]:

@@ -122,7 +122,15 @@ class ModelRegistry:
         if not entry.ready:
             state = smi_pb2.ModelState.Name(entry.state).removeprefix("MODEL_STATE_").lower()
             detail = f": {entry.message}" if entry.message else ""
-            raise Unavailable(f"model {name!r} version {entry.record.version!r} is {state}{detail}")
+            message = f"model {name!r} version {entry.record.version!r} is {state}{detail}"
+            # Unloaded on purpose (the model, or its plugin) until someone loads it: a
+            # precondition; anything else (a plugin restarting) passes: unavailable for now.
+            plugin = self.plugins.entries.get(entry.record.plugin)
+            if entry.state == smi_pb2.MODEL_STATE_UNLOADED or (
+                plugin is not None and not plugin.record.loaded
+            ):
+                raise FailedPrecondition(message)
+            raise Unavailable(message)
         return entry
 
     def all(self) -> list[ModelEntry]:
@@ -153,9 +161,15 @@ class ModelRegistry:
             raise InvalidArgument(f"model version {request.version!r} is not a valid version")
         if not request.path:
             raise InvalidArgument("a model needs a path to its file or directory")
-        path = Path(request.path).expanduser().resolve()
-        if not path.exists():
-            raise InvalidArgument(f"model path {request.path!r} does not exist")
+        try:
+            path = Path(request.path).expanduser().resolve()
+            exists = path.exists()
+        except RuntimeError as exc:  # ~nobody, a symlink loop: nothing there to find
+            raise NotFound(f"model path {request.path!r} does not exist: {exc}") from None
+        except OSError as exc:  # a name too long
+            raise InvalidArgument(f"model path {request.path!r} cannot be used: {exc}") from None
+        if not exists:
+            raise NotFound(f"model path {request.path!r} does not exist")
         plugin = request.plugin or self._choose_plugin(path)
         plugin_entry = self.plugins.get(plugin)
         if plugin_entry.state in (smi_pb2.PLUGIN_STATE_REGISTERED, smi_pb2.PLUGIN_STATE_UNLOADED):
@@ -190,11 +204,12 @@ class ModelRegistry:
         ]
         if len(matches) == 1:
             return matches[0]
+        # What is loaded, not the request, decides: the plugins' state is the precondition.
         if not matches:
-            raise InvalidArgument(
+            raise FailedPrecondition(
                 f"no ready plugin accepts {path.name!r}; name a plugin or load one first"
             )
-        raise InvalidArgument(
+        raise FailedPrecondition(
             f"several plugins accept {path.name!r} ({', '.join(sorted(matches))}); name one"
         )
 

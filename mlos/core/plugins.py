@@ -18,6 +18,7 @@ from mlos.core.store import PluginRecord, RegistryStore
 from mlos.core.supervisor import PluginLaunch, PluginProcess
 from mlos.errors import (
     AlreadyExists,
+    FailedPrecondition,
     IncompatibleVersion,
     InvalidArgument,
     MLOSError,
@@ -103,6 +104,10 @@ class PluginRegistry:
         if entry.state != smi_pb2.PLUGIN_STATE_READY or process is None or process.client is None:
             state = smi_pb2.PluginState.Name(entry.state).removeprefix("PLUGIN_STATE_").lower()
             detail = f": {entry.message}" if entry.message else ""
+            if not entry.record.loaded:
+                # Not meant to run (never loaded, unloaded, or its load failed) until someone
+                # loads it: a precondition, not an outage (a plugin being restarted is one).
+                raise FailedPrecondition(f"plugin {name!r} is {state}{detail}; load it first")
             raise Unavailable(f"plugin {name!r} is {state}{detail}")
         return process.client
 

@@ -20,7 +20,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from mlos.discovery import find_entry_point
-from mlos.errors import IncompatibleVersion, InvalidArgument, MLOSError, Unavailable
+from mlos.errors import (
+    FailedPrecondition,
+    IncompatibleVersion,
+    InvalidArgument,
+    MLOSError,
+    NotFound,
+    Unavailable,
+)
 from mlos.wire.channel import Channel
 from mlos_generated import smi_ipc, smi_pb2
 
@@ -54,10 +61,10 @@ class PluginLaunch:
         if self.source_kind == "executable":
             found = shutil.which(self.source)
             if found is None:
-                raise InvalidArgument(f"plugin executable {self.source!r} not found")
+                raise NotFound(f"plugin executable {self.source!r} not found")
         elif self.source_kind == "entry_point":
             if find_entry_point(self.source) is None:
-                raise InvalidArgument(
+                raise NotFound(
                     f"no installed plugin provides the entry point {self.source!r} "
                     "(group mlos.plugins); install it with pip or give module/executable"
                 )
@@ -140,8 +147,10 @@ class PluginProcess:
         except MLOSError as exc:
             reason = exc.message
             if isinstance(exc, Unavailable):
+                # Its code or installation is broken: starting again will not help until
+                # that is fixed (FailedPrecondition, not the transient Unavailable).
                 reason = f"plugin process exited during start (exit code {await self._wait()})"
-                exc = Unavailable(f"plugin {self.launch.name!r}: {reason}")
+                exc = FailedPrecondition(f"plugin {self.launch.name!r}: {reason}")
             await self.stop()
             self.exit_reason = reason
             raise exc from None

@@ -132,7 +132,7 @@ def test_model_lifecycle(client: Client, protocol: str, server: ServerProcess) -
     for call in (lambda: client.get_model(name), lambda: client.model_metadata(name)):
         with pytest.raises(NotFound):
             call()
-    with pytest.raises(InvalidArgument):
+    with pytest.raises(NotFound, match="does not exist"):
         client.register_model(f"broken-{protocol}", "/no/such/model.onnx", plugin="onnx")
 
 

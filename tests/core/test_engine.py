@@ -85,9 +85,11 @@ async def test_versions_resolve_to_the_latest_ready(engine: Engine, tmp_path: Pa
 
 async def test_bad_requests_are_typed_errors(engine: Engine, tmp_path: Path) -> None:
     await add_double_plugin(engine)
-    with pytest.raises(InvalidArgument, match="does not exist"):
+    with pytest.raises(NotFound, match="does not exist"):
         await engine.register_model(smi_pb2.RegisterModelRequest(name="m", path=str(tmp_path / "none.double")))
-    with pytest.raises(InvalidArgument, match="no ready plugin accepts"):
+    with pytest.raises(InvalidArgument, match="cannot be used"):
+        await engine.register_model(smi_pb2.RegisterModelRequest(name="m", path=str(tmp_path / ("x" * 300))))
+    with pytest.raises(FailedPrecondition, match="no ready plugin accepts"):
         await engine.register_model(smi_pb2.RegisterModelRequest(name="m", path=str(model_file(tmp_path, "m.xyz"))))
     with pytest.raises(NotFound):
         await engine.infer(infer_request("nope"))
@@ -179,24 +181,38 @@ async def test_unload_and_remove_plugin(engine: Engine, tmp_path: Path) -> None:
     with pytest.raises(ProcessLookupError):
         os.kill(status.pid, 0)
     assert (await engine.get_model("m")).versions[0].state == smi_pb2.MODEL_STATE_UNAVAILABLE
+    # Unloaded on purpose: a precondition until someone loads it, not an outage (no 503).
+    with pytest.raises(FailedPrecondition, match="plugin 'double' is not running"):
+        await engine.infer(infer_request())
+    with pytest.raises(FailedPrecondition, match="plugin 'double' is not loaded; load it first"):
+        await engine.register_model(
+            smi_pb2.RegisterModelRequest(name="m2", plugin="double", path=str(model_file(tmp_path)))
+        )
     assert (await engine.load_plugin("double")).state == smi_pb2.PLUGIN_STATE_READY
+    await engine.unload_model("m")
+    with pytest.raises(FailedPrecondition, match="is unloaded"):
+        await engine.model_metadata("m")
+    await engine.load_model("m")
     assert await engine.model_ready("m")
     await engine.remove_model("m")
     await engine.remove_plugin("double")
     assert not (await engine.list_plugins()).plugins
 
 
-async def test_registration_checks_the_source(engine: Engine) -> None:
-    with pytest.raises(InvalidArgument, match="entry point 'nope'"):
+async def test_registration_checks_the_source(engine: Engine, tmp_path: Path) -> None:
+    with pytest.raises(NotFound, match="entry point 'nope'"):
         await engine.register_plugin(smi_pb2.RegisterPluginRequest(name="nope"))
     with pytest.raises(InvalidArgument, match="plugin name"):
         await engine.register_plugin(smi_pb2.RegisterPluginRequest(name="../x"))
     await engine.register_plugin(
         smi_pb2.RegisterPluginRequest(name="broken", source=smi_pb2.PluginSource(module="no.such.module:Plugin"))
     )
-    with pytest.raises(Unavailable, match="exited during start"):
+    with pytest.raises(FailedPrecondition, match="exited during start"):
         await engine.load_plugin("broken")
     assert (await engine.get_plugin("broken")).state == smi_pb2.PLUGIN_STATE_FAILED
+    # It failed to start and is not being restarted: a precondition, not an outage.
+    with pytest.raises(FailedPrecondition, match=r"plugin 'broken' is failed: .*; load it first"):
+        await engine.register_model(smi_pb2.RegisterModelRequest(name="m", plugin="broken", path=str(tmp_path)))
 
 
 async def test_resources_report_the_host_and_each_plugin_process(engine: Engine) -> None:
