@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -87,6 +88,8 @@ async def test_bad_requests_are_typed_errors(engine: Engine, tmp_path: Path) -> 
     await add_double_plugin(engine)
     with pytest.raises(NotFound, match="does not exist"):
         await engine.register_model(smi_pb2.RegisterModelRequest(name="m", path=str(tmp_path / "none.double")))
+    with pytest.raises(InvalidArgument, match="control character"):
+        await engine.register_model(smi_pb2.RegisterModelRequest(name="m", path=str(tmp_path / "a\x00b")))
     with pytest.raises(InvalidArgument, match="cannot be used"):
         await engine.register_model(smi_pb2.RegisterModelRequest(name="m", path=str(tmp_path / ("x" * 300))))
     with pytest.raises(FailedPrecondition, match="no ready plugin accepts"):
@@ -197,6 +200,28 @@ async def test_unload_and_remove_plugin(engine: Engine, tmp_path: Path) -> None:
     await engine.remove_model("m")
     await engine.remove_plugin("double")
     assert not (await engine.list_plugins()).plugins
+
+
+async def test_input_limits_come_from_the_settings(tmp_path: Path) -> None:
+    @dataclass(frozen=True)
+    class Limited(Settings):
+        max_tensor_elements: int = 4
+        max_string_bytes: int = 512
+
+    engine = Engine(Limited(tmp_path / "home"))
+    await engine.start()
+    try:
+        await add_double_plugin(engine)
+        await engine.register_model(smi_pb2.RegisterModelRequest(name="m", path=str(model_file(tmp_path))))
+        with pytest.raises(InvalidArgument, match=r"8 elements; the limit is 4 \(max_tensor_elements\)"):
+            await engine.infer(infer_request(rows=2))
+        assert (await engine.infer(infer_request(rows=1))).outputs
+        with pytest.raises(InvalidArgument, match="max_string_bytes"):
+            await engine.register_plugin(smi_pb2.RegisterPluginRequest(name="p", version="v" * 513))
+        with pytest.raises(InvalidArgument, match="max_string_bytes"):
+            await engine.create_token(smi_pb2.CreateTokenRequest(name="t", role=smi_pb2.ROLE_VIEWER, rate_limit="1" * 513))
+    finally:
+        await engine.stop()
 
 
 async def test_registration_checks_the_source(engine: Engine, tmp_path: Path) -> None:
