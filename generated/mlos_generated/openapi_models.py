@@ -35,7 +35,9 @@ __all__ = [
     "ModelStatistics",
     "ModelStatisticsResponse",
     "ModelStatus",
+    "Name",
     "Parameters",
+    "Path",
     "PluginCapabilities",
     "PluginInfo",
     "PluginSource",
@@ -65,6 +67,7 @@ __all__ = [
     "TensorData",
     "TensorMetadata",
     "TokenInfo",
+    "Version",
 ]
 
 
@@ -90,7 +93,7 @@ ConfigDataType: TypeAlias = Literal[
 class CreateTokenRequest(TypedDict, total=False):
     """The `CreateTokenRequest` schema."""
 
-    models: list[str]
+    models: list["Name"]
     name: Required[str]
     rate_limit: str
     role: Required["Role"]
@@ -376,7 +379,13 @@ class ModelStatus(TypedDict):
     version: str
 
 
+Name: TypeAlias = str
+
+
 Parameters: TypeAlias = dict[str, str | float | bool]
+
+
+Path: TypeAlias = str
 
 
 class PluginCapabilities(TypedDict):
@@ -470,8 +479,8 @@ class RegisterModelRequest(TypedDict, total=False):
     """A model version to register and load."""
 
     config: dict[str, str]
-    name: Required[str]
-    path: Required[str]
+    name: Required["Name"]
+    path: Required["Path"]
     plugin: str
     version: str
 
@@ -482,9 +491,9 @@ class RegisterPluginRequest(TypedDict, total=False):
     """
 
     entry_point: str
-    executable: str
+    executable: "Path"
     module: str
-    name: Required[str]
+    name: Required["Name"]
     version: str
 
 
@@ -634,3 +643,6 @@ class TokenInfo(TypedDict):
     rate_limit: str
     revoked_at: int
     role: "Role"
+
+
+Version: TypeAlias = str
