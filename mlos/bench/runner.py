@@ -352,6 +352,8 @@ def run_from_args(args: argparse.Namespace) -> int:
             # The caller's MLOS_* settings reach the server (MLOS_BUSY_POLL_US=0 mlos bench).
             with ServerProcess(workdir / "home", env=os.environ) as server:
                 given = {"rest": server.url, "grpc": server.grpc_address, "ipc": server.ipc_url}
+                if server.token:
+                    os.environ["MLOS_TOKEN"] = server.token  # what the sessions present
                 for _ in range(args.rounds):
                     rounds.append(run(_addresses(given, wanted), workdir, **options))
     results = median_of_rounds([measured for measured, _ in rounds])
