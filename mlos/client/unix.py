@@ -22,7 +22,7 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -79,18 +79,6 @@ def socket_path(url: str | Path) -> Path:
     if not text:
         raise InvalidArgument(f"{url!r} names no socket path")
     return Path(text)
-
-
-def _staged_infer(
-    staging: InputStaging, connection: Callable[[], object], call: Inference, size: int
-) -> Generator[tuple[Method[Any, Any], Message], object, dict[str, Array]]:
-    """The calls of an inference whose inputs take `size` bytes of shared memory, without I/O:
-    through a region, or inline when none is to be had or the server did not know it."""
-    outputs = yield from staging.staged(size, connection, partial(_OPERATIONS.infer, call))
-    if outputs is None:
-        op = _OPERATIONS.infer(call)
-        outputs = op.parse((yield op.request))
-    return outputs
 
 
 class _Closed(Exception):
@@ -287,9 +275,10 @@ class IPCClient(Client):
     def _infer(self, call: Inference) -> dict[str, Array]:
         """Inputs of `shared_memory_from` bytes or more travel through shared memory."""
         size = self._staging.needed(call.inputs)
-        if size:
-            return self._drive(_staged_infer(self._staging, self._connection, call, size))
-        return self._run(_OPERATIONS.infer(call))
+        if not size:
+            return self._run(_OPERATIONS.infer(call))
+        build = partial(_OPERATIONS.infer, call)
+        return self._drive(self._staging.staged(size, self._connection, build))
 
     def _connection(self) -> object:
         """The connection staging regions belong to now (None before the first call)."""
@@ -379,9 +368,10 @@ class AsyncIPCClient(AsyncClient):
     async def _infer(self, call: Inference) -> dict[str, Array]:
         """Inputs of `shared_memory_from` bytes or more travel through shared memory."""
         size = self._staging.needed(call.inputs)
-        if size:
-            return await self._drive(_staged_infer(self._staging, self._connection, call, size))
-        return await self._run(_OPERATIONS.infer(call))
+        if not size:
+            return await self._run(_OPERATIONS.infer(call))
+        build = partial(_OPERATIONS.infer, call)
+        return await self._drive(self._staging.staged(size, self._connection, build))
 
     def _connection(self) -> object:
         """The connection staging regions belong to now (None before the first call)."""
