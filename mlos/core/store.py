@@ -29,7 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-__all__ = ["ModelRecord", "PluginRecord", "RegistryStore", "upsert"]
+__all__ = ["ModelRecord", "PluginRecord", "RegistryStore", "column_values", "upsert"]
 
 metadata = MetaData()
 
@@ -119,14 +119,7 @@ class RegistryStore:
 
     def put_plugin(self, record: PluginRecord) -> None:
         """Insert or replace a plugin."""
-        values = {
-            "name": record.name,
-            "version": record.version,
-            "source_kind": record.source_kind,
-            "source": record.source,
-            "loaded": record.loaded,
-        }
-        self._write(self._put_plugin, values)
+        self._write(self._put_plugin, column_values(plugins_table, record))
 
     def delete_plugin(self, name: str) -> None:
         """Remove a plugin (no error when absent)."""
@@ -141,28 +134,13 @@ class RegistryStore:
                 select(models_table).order_by(models_table.c.name, models_table.c.version)
             )
             return [
-                ModelRecord(
-                    name=row.name,
-                    version=row.version,
-                    plugin=row.plugin,
-                    path=row.path,
-                    config=json.loads(row.config),
-                    loaded=row.loaded,
-                )
-                for row in rows
+                ModelRecord(**{**row._asdict(), "config": json.loads(row.config)}) for row in rows
             ]
 
     def put_model(self, record: ModelRecord) -> None:
         """Insert or replace a model version."""
-        values = {
-            "name": record.name,
-            "version": record.version,
-            "plugin": record.plugin,
-            "path": record.path,
-            "config": json.dumps(record.config, sort_keys=True),
-            "loaded": record.loaded,
-        }
-        self._write(self._put_model, values)
+        config = json.dumps(record.config, sort_keys=True)
+        self._write(self._put_model, column_values(models_table, record, config=config))
 
     def delete_model(self, name: str, version: str) -> None:
         """Remove a model version (no error when absent)."""
@@ -171,6 +149,12 @@ class RegistryStore:
     def _write(self, statement: Any, values: dict[str, Any]) -> None:
         with self.engine.begin() as conn:
             conn.execute(statement, values)
+
+
+def column_values(table: Table, record: Any, **converted: Any) -> dict[str, Any]:
+    """The bound parameters that write `record` into `table`: the record's attribute of each
+    column's name, or the stored form given in `converted` (JSON text, an enum's name)."""
+    return {column.name: getattr(record, column.name) for column in table.c} | converted
 
 
 def upsert(dialect: str, table: Table, keys: list[str]) -> Any:
