@@ -123,13 +123,9 @@ class AsyncGRPCClient(_GRPCEndpoint, AsyncClient):
     """An asyncio client of one MLOS server's gRPC API; see :class:`mlos.client.AsyncClient`."""
 
     _ops = _OPERATIONS
-
-    def __init__(
-        self, url: str, *, timeout: float | None = DEFAULT_TIMEOUT, token: str | None = None
-    ) -> None:
-        super().__init__(url, timeout=timeout, token=token)
-        self._channel: grpc.aio.Channel | None = None
-        self._calls: dict[str, Any] = {}
+    _channel: grpc.aio.Channel | None = None
+    """Opened by the first call, on its event loop."""
+    _calls: dict[str, Any]
 
     def _open(self) -> None:
         """Create the channel on the running loop (grpc.aio binds it to the loop it starts on)."""

@@ -338,18 +338,10 @@ class AsyncIPCClient(_IPCEndpoint, AsyncClient):
     """
 
     _ops = _OPERATIONS
-
-    def __init__(
-        self,
-        url: str | Path,
-        *,
-        timeout: float | None = DEFAULT_TIMEOUT,
-        shared_memory_from: int = DEFAULT_THRESHOLD,
-        token: str | None = None,
-    ) -> None:
-        super().__init__(url, timeout=timeout, shared_memory_from=shared_memory_from, token=token)
-        self._channel: Channel | None = None
-        self._connecting: asyncio.Lock | None = None
+    _channel: Channel | None = None
+    """Opened by the first call, and again after the connection was lost."""
+    _connecting: asyncio.Lock | None = None
+    """Created on the event loop of the first call."""
 
     async def _connect(self) -> Channel:
         if self._connecting is None:
