@@ -182,20 +182,25 @@ def _seconds(value: Any) -> float:
 _ROLES = ("viewer", "inference", "operator", "admin")
 
 
+def _pairs(value: Any, form: str) -> list[tuple[Any, Any]]:
+    """The items of a YAML mapping, or of `KEY=VALUE,...` text (a flag or environment value);
+    ValueError names an item that is not of the `form` given (`UID=ROLE`)."""
+    if isinstance(value, Mapping):
+        return list(value.items())
+    pairs = []
+    for item in str(value).split(","):
+        if item.strip():
+            key, sep, text = item.partition("=")
+            if not sep:
+                raise ValueError(f"{item.strip()!r} is not {form}")
+            pairs.append((key.strip(), text.strip()))
+    return pairs
+
+
 def _uid_roles(value: Any) -> dict[int, str]:
     """`{1000: admin}` (YAML) or `1000=admin,1001=inference` (flag or environment)."""
-    if isinstance(value, Mapping):
-        pairs = list(value.items())
-    else:
-        pairs = []
-        for item in str(value).split(","):
-            if item.strip():
-                uid, sep, role = item.partition("=")
-                if not sep:
-                    raise ValueError(f"{item.strip()!r} is not UID=ROLE")
-                pairs.append((uid.strip(), role.strip()))
     table: dict[int, str] = {}
-    for uid, role in pairs:
+    for uid, role in _pairs(value, "UID=ROLE"):
         try:
             if isinstance(uid, bool):
                 raise ValueError
@@ -221,18 +226,9 @@ DEFAULT_RATE_LIMITS = {
 def _rate_limits(value: Any) -> dict[str, str]:
     """`{inference: 100/s:200}` (YAML) or `inference=100/s:200,viewer=10/s` (flag, environment);
     the roles not named keep their defaults."""
-    if isinstance(value, Mapping):
-        pairs = [(str(k), str(v)) for k, v in value.items()]
-    else:
-        pairs = []
-        for item in str(value).split(","):
-            if item.strip():
-                name, sep, rate = item.partition("=")
-                if not sep:
-                    raise ValueError(f"{item.strip()!r} is not ROLE=RATE")
-                pairs.append((name.strip(), rate.strip()))
     table = dict(DEFAULT_RATE_LIMITS)
-    for name, rate in pairs:
+    for role, given in _pairs(value, "ROLE=RATE"):
+        name, rate = str(role), str(given)
         if name.lower() not in DEFAULT_RATE_LIMITS:
             raise ValueError(f"{name!r} is not a role or 'anonymous'")
         match = _RATE.match(rate)

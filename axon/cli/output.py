@@ -3,39 +3,21 @@
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import IO, Any
 
 from tqdm import tqdm
 
+from mlos.cli.terminal import Terminal, human_bytes
+
 __all__ = ["Output", "human_bytes"]
 
 
-def human_bytes(count: int) -> str:
-    """``1536`` → ``1.5 KiB``."""
-    value = float(count)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{count} B"
-
-
 @dataclass
-class Output:
-    """Where and how a command prints."""
+class Output(Terminal):
+    """Where and how an `axon` command prints (lines and tables: :class:`Terminal`)."""
 
-    json: bool = False
     progress: bool = True
-    out: IO[str] = field(default_factory=lambda: sys.stdout)
-    err: IO[str] = field(default_factory=lambda: sys.stderr)
-
-    def line(self, text: str = "") -> None:
-        """A line of human output (suppressed with ``--json``)."""
-        if not self.json:
-            print(text, file=self.out)
 
     def note(self, text: str) -> None:
         """A line to stderr (kept out of machine-readable stdout)."""
@@ -45,18 +27,6 @@ class Output:
         """The JSON document for ``--json``."""
         if self.json:
             print(json.dumps(payload, indent=2, sort_keys=True, default=str), file=self.out)
-
-    def table(self, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-        """A plain aligned table (human mode only)."""
-        if self.json:
-            return
-        cells = [[str(c) for c in headers]] + [[str(c) for c in row] for row in rows]
-        widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-        for index, row in enumerate(cells):
-            print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip(),
-                  file=self.out)
-            if index == 0:
-                print("  ".join("-" * w for w in widths), file=self.out)
 
     def progress_bar(self, label: str) -> ProgressBar | None:
         """A byte progress bar on stderr, when enabled and stderr is a terminal."""

@@ -85,7 +85,26 @@ class _Closed(Exception):
     """The server closed the connection."""
 
 
-class IPCClient(Client):
+class _IPCEndpoint:
+    """What both IPC clients start from: the socket, the deadline, the token and the staging
+    of large inputs in shared memory."""
+
+    def __init__(
+        self,
+        url: str | Path,
+        *,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        shared_memory_from: int = DEFAULT_THRESHOLD,
+        token: str | None = None,
+    ) -> None:
+        self._path = socket_path(url)
+        self._url = f"unix://{self._path}"
+        self._token = ipc_token(token)
+        self._timeout = timeout
+        self._staging = InputStaging(shared_memory_from)
+
+
+class IPCClient(_IPCEndpoint, Client):
     """A blocking client of the MLOS IPC socket; see :class:`mlos.client.Client`.
 
     `spin` (seconds, default 0) polls for each answer without sleeping for up to that long
@@ -107,10 +126,7 @@ class IPCClient(Client):
         shared_memory_from: int = DEFAULT_THRESHOLD,
         token: str | None = None,
     ) -> None:
-        self._path = socket_path(url)
-        self._url = f"unix://{self._path}"
-        self._token = ipc_token(token)
-        self._timeout = timeout
+        super().__init__(url, timeout=timeout, shared_memory_from=shared_memory_from, token=token)
         self._timeout_ms = 0 if timeout is None else max(1, int(timeout * 1000))
         self._sock: socket.socket | None = None
         self._lock = threading.Lock()
@@ -118,7 +134,6 @@ class IPCClient(Client):
         self._spin = max(0.0, spin)
         self._buffer = bytearray(_BUFFER)
         self._view = memoryview(self._buffer)
-        self._staging = InputStaging(shared_memory_from)
 
     def _connect(self) -> socket.socket:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -304,7 +319,7 @@ class IPCClient(Client):
             self._drop()
 
 
-class AsyncIPCClient(AsyncClient):
+class AsyncIPCClient(_IPCEndpoint, AsyncClient):
     """An asyncio client of the MLOS IPC socket; see :class:`mlos.client.AsyncClient`.
 
     Inputs of `shared_memory_from` bytes or more (default 64 KiB; 0: never) travel through
@@ -312,22 +327,10 @@ class AsyncIPCClient(AsyncClient):
     """
 
     _ops = _OPERATIONS
-
-    def __init__(
-        self,
-        url: str | Path,
-        *,
-        timeout: float | None = DEFAULT_TIMEOUT,
-        shared_memory_from: int = DEFAULT_THRESHOLD,
-        token: str | None = None,
-    ) -> None:
-        self._path = socket_path(url)
-        self._url = f"unix://{self._path}"
-        self._token = ipc_token(token)
-        self._timeout = timeout
-        self._channel: Channel | None = None
-        self._connecting: asyncio.Lock | None = None
-        self._staging = InputStaging(shared_memory_from)
+    _channel: Channel | None = None
+    """Opened by the first call, and again after the connection was lost."""
+    _connecting: asyncio.Lock | None = None
+    """Created on the event loop of the first call."""
 
     async def _connect(self) -> Channel:
         if self._connecting is None:

@@ -26,7 +26,7 @@ from mlos.core.migrate import Migration, migrate
 from mlos.core.schema import models_table, plugins_table
 from mlos.errors import InvalidArgument, Unavailable
 
-__all__ = ["ModelRecord", "PluginRecord", "RegistryStore", "upsert"]
+__all__ = ["ModelRecord", "PluginRecord", "RegistryStore", "column_values", "upsert"]
 
 _T = TypeVar("_T")
 
@@ -128,14 +128,7 @@ class RegistryStore:
 
     def put_plugin(self, record: PluginRecord) -> None:
         """Insert or replace a plugin."""
-        values = {
-            "name": record.name,
-            "version": record.version,
-            "source_kind": record.source_kind,
-            "source": record.source,
-            "loaded": record.loaded,
-        }
-        self._write(self._put_plugin, values)
+        self._write(self._put_plugin, column_values(plugins_table, record))
 
     def delete_plugin(self, name: str) -> None:
         """Remove a plugin (no error when absent)."""
@@ -152,14 +145,7 @@ class RegistryStore:
                     select(models_table).order_by(models_table.c.name, models_table.c.version)
                 )
                 return [
-                    ModelRecord(
-                        name=row.name,
-                        version=row.version,
-                        plugin=row.plugin,
-                        path=row.path,
-                        config=json.loads(row.config),
-                        loaded=row.loaded,
-                    )
+                    ModelRecord(**{**row._asdict(), "config": json.loads(row.config)})
                     for row in rows
                 ]
 
@@ -167,15 +153,8 @@ class RegistryStore:
 
     def put_model(self, record: ModelRecord) -> None:
         """Insert or replace a model version."""
-        values = {
-            "name": record.name,
-            "version": record.version,
-            "plugin": record.plugin,
-            "path": record.path,
-            "config": json.dumps(record.config, sort_keys=True),
-            "loaded": record.loaded,
-        }
-        self._write(self._put_model, values)
+        config = json.dumps(record.config, sort_keys=True)
+        self._write(self._put_model, column_values(models_table, record, config=config))
 
     def delete_model(self, name: str, version: str) -> None:
         """Remove a model version (no error when absent)."""
@@ -231,6 +210,12 @@ def _reason(exc: DBAPIError) -> str:
     """The driver's own message, first line only, without SQLAlchemy's decoration."""
     lines = str(exc.orig).strip().splitlines()
     return lines[0] if lines else type(exc.orig).__name__
+
+
+def column_values(table: Table, record: Any, **converted: Any) -> dict[str, Any]:
+    """The bound parameters that write `record` into `table`: the record's attribute of each
+    column's name, or the stored form given in `converted` (JSON text, an enum's name)."""
+    return {column.name: getattr(record, column.name) for column in table.c} | converted
 
 
 def upsert(dialect: str, table: Table, keys: list[str]) -> Any:
