@@ -6,6 +6,7 @@ Every rule — lifecycle, validation, version resolution, statistics — lives h
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 from typing import Protocol
@@ -20,7 +21,7 @@ from mlos.core.pipeline import Pipeline
 from mlos.core.plugins import Backoff, PluginRegistry
 from mlos.core.resources import ResourceMonitor
 from mlos.core.shm import Region, RegionStatus, SystemSharedMemory
-from mlos.core.stats import StatsBook
+from mlos.core.stats import StatsBook, failure_reason
 from mlos.core.store import RegistryStore
 from mlos.errors import InvalidArgument, MLOSError, NotFound
 from mlos.loop import PLUGIN_BUSY_POLL_ENV
@@ -297,7 +298,9 @@ class Engine:
         metadata = entry.metadata
         assert metadata is not None
         stats = self.stats.of(entry.record.name, entry.record.version)
+        begun = time.perf_counter_ns()  # no scheduler: the queue ends once the version is known
         binding = None
+        in_backend = False
         try:
             binding = self.shm.bind(request)
             plugin = entry.record.plugin
@@ -313,6 +316,7 @@ class Engine:
             inputs = request.inputs
             batch = int(inputs[0].shape[0]) if inputs and inputs[0].shape else 1
             checked = time.perf_counter_ns()
+            in_backend = True
             response = await exchange(
                 client,
                 request,
@@ -324,14 +328,16 @@ class Engine:
                 timeout=INFER_TIMEOUT,
                 batch=batch,
             )
-        except MLOSError:
-            stats.record_failure(time.perf_counter_ns() - started)
+            done = time.perf_counter_ns()
+        except (MLOSError, asyncio.CancelledError) as error:
+            ns = time.perf_counter_ns() - started
+            stats.record_failure(ns, failure_reason(error, in_backend))
             raise
         finally:
             if binding is not None:
                 binding.release()
-        done = time.perf_counter_ns()
-        stats.record_success(batch, checked - started, done - checked)
+        output_ns = time.perf_counter_ns() - done
+        stats.record_success(batch, begun - started, checked - begun, done - checked, output_ns)
         return response
 
     # -- shared memory (Triton's system and CUDA shared-memory extensions) --------------------
