@@ -6,12 +6,13 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: help install generate check-generated run test lint typecheck check bench clean
+.PHONY: help install perf-analyzer generate check-generated run test lint typecheck check bench clean
 
 help:
 	@echo "make run              set up, generate, and serve the demo model (REST on 127.0.0.1:8080)"
 	@echo "make test             set up, check generated code, lint, type-check, run the whole suite"
 	@echo "make install          create .venv with MLOS, the ONNX plugin and the dev tools"
+	@echo "make perf-analyzer    install Triton's perf_analyzer into .perf_analyzer (the tests load MLOS with it)"
 	@echo "make generate         rebuild generated/ from spec/"
 	@echo "make check-generated  fail when generated/ differs from what spec/ produces"
 	@echo "make bench            run the latency benchmark (writes bench-results/)"
@@ -24,6 +25,10 @@ $(STAMP): pyproject.toml plugins/examples/mlos-plugin-numpy/pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Triton's perf_analyzer, in a virtual environment of its own (see DEVELOPERS.md).
+perf-analyzer:
+	PYTHON=$(PYTHON) bash tools/perf_analyzer.sh .perf_analyzer
 
 generate: install
 	$(PY) tools/generate.py
@@ -41,7 +46,7 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy
 
-test: install check-generated lint typecheck
+test: install perf-analyzer check-generated lint typecheck
 	$(PY) -m pytest -q
 
 check: test
@@ -50,4 +55,4 @@ bench: install
 	$(VENV)/bin/mlos bench --rounds 3 --output bench-results/bench.json
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .perf_analyzer build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
