@@ -34,6 +34,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("list_models", "GET", "/v1/models", "models", "list_models"),
     Operation("list_plugins", "GET", "/v1/plugins", "plugins", "list_plugins"),
     Operation("load_plugin", "POST", "/v1/plugins/{name}/load", "plugins", "load_plugin"),
+    Operation("metrics", "GET", "/metrics", "metrics", "metrics"),
     Operation("model_config", "GET", "/v2/models/{name}/config", "model-configuration", "model_config"),
     Operation("model_infer", "POST", "/v2/models/{name}/infer", "inference", "infer"),
     Operation("model_metadata", "GET", "/v2/models/{name}", "inference", "model_metadata"),

@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Protocol
 
 import mlos
+from mlos.core import calls
 from mlos.core.arena import Arenas, sweep
 from mlos.core.dataplane import Attachments
 from mlos.core.exchange import attach, exchange
+from mlos.core.metrics import Metrics
 from mlos.core.model_config import model_config
 from mlos.core.models import ModelRegistry
 from mlos.core.pipeline import Pipeline
@@ -92,6 +94,15 @@ class Engine:
         self.shm = SystemSharedMemory()
         self.arenas = Arenas()
         self.pipeline = Pipeline()
+        self.metrics = Metrics(
+            self.stats,
+            self.models,
+            self.plugins,
+            self.resource_monitor,
+            version=mlos.__version__,
+            is_ready=self.is_ready,
+        )
+        self.pipeline.add(self.metrics.calls, calls.ORDER)
         self.started = False
 
     # -- lifetime -----------------------------------------------------------------------------
@@ -380,6 +391,12 @@ class Engine:
 
     async def unregister_cuda_shm(self, name: str = "") -> None:
         """Nothing to unregister: succeeds, as Triton does for unknown regions."""
+
+    # -- observability ------------------------------------------------------------------------
+
+    async def scrape_metrics(self) -> bytes:
+        """Every metric, in Prometheus's text format (docs/metrics.md)."""
+        return self.metrics.render()
 
     # -- resources ----------------------------------------------------------------------------
 

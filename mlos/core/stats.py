@@ -163,6 +163,10 @@ class StatsBook:
             stats = self._stats[key] = ModelStats(name, version)
         return stats
 
+    def find(self, name: str, version: str) -> ModelStats | None:
+        """The counters of one version, or None before its first request."""
+        return self._stats.get((name, version))
+
     def all(self) -> list[ModelStats]:
         """The counters of every version that has them, by name and version."""
         return [self._stats[key] for key in sorted(self._stats)]

@@ -12,7 +12,7 @@ Request path, outermost first:
 4. :class:`Dispatcher` — describes the call for the core's pipeline (its operation from the
    spec's `x-mlos-operation`, the caller's address and bearer token, the model) and runs the
    operation's handler through it (:mod:`mlos.rest.management`, :mod:`mlos.rest.inference`,
-   :mod:`mlos.rest.shared_memory`).
+   :mod:`mlos.rest.shared_memory`, :mod:`mlos.rest.observability`).
 
 Connexion's `AsyncApp` would wrap each handler in per-request decorators that inspect its
 signature and rebuild its arguments (about 0.2 ms for a health check, measured); the dispatcher
@@ -47,6 +47,7 @@ from mlos.rest.body import JSONBody
 from mlos.rest.inference import Inference
 from mlos.rest.management import Management
 from mlos.rest.middleware import BodyLimit, ErrorBoundary
+from mlos.rest.observability import Observability
 from mlos.rest.parameters import CachedParameterValidator
 from mlos.rest.shared_memory import SharedMemory
 from mlos.rest.types import BODY_SCOPE_KEY, Handler, ParsedBody, Request
@@ -93,7 +94,8 @@ def load_spec(path: Path | None = None) -> dict[str, Any]:
 def handlers(engine: Dataplane) -> dict[str, Handler]:
     """Every operation's handler by operationId: the public coroutine methods of the handlers."""
     table: dict[str, Handler] = {}
-    for group in (Management(engine), Inference(engine), SharedMemory(engine)):
+    groups = (Management(engine), Inference(engine), SharedMemory(engine), Observability(engine))
+    for group in groups:
         for name in dir(type(group)):
             if not name.startswith("_"):
                 table[name] = getattr(group, name)

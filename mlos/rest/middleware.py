@@ -1,4 +1,5 @@
-"""ASGI middleware of the REST server: the body size limit and the error boundary."""
+"""ASGI middleware of the REST server: the body size limit, the error boundary, and the path
+filter of the separate metrics port."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from mlos.rest.body import LIMIT_SCOPE_KEY
 from mlos.rest.problems import BodyTooLarge, error_response, handle_exception
 
-__all__ = ["BodyLimit", "ErrorBoundary"]
+__all__ = ["BodyLimit", "ErrorBoundary", "OnlyPaths"]
 
 
 class BodyLimit:
@@ -91,3 +92,24 @@ class ErrorBoundary:
                 raise
             response = handle_exception(scope, exc)
             await response(scope, receive, send)
+
+
+class OnlyPaths:
+    """Pass requests for `paths` to the app; answer every other one 404 (problem details).
+
+    The separate metrics port (`metrics_port`) serves the REST app behind `OnlyPaths(app,
+    {"/metrics"})`, so that scraping reaches the same handler and pipeline as on the REST port
+    and nothing else is exposed there.
+    """
+
+    def __init__(self, app: ASGIApp, paths: set[str]) -> None:
+        self.app = app
+        self.paths = frozenset(paths)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self.paths:
+            await self.app(scope, receive, send)
+            return
+        only = ", ".join(sorted(self.paths))
+        response = error_response(scope["path"], 404, f"this port serves only {only}")
+        await response(scope, receive, send)

@@ -248,6 +248,10 @@ class StubEngine:
             name="mlos", version="0.1.0", extensions=["binary_tensor_data"]
         )
 
+    async def scrape_metrics(self) -> bytes:
+        self.calls.append(("scrape_metrics", ()))
+        return b"# HELP mlos_server_ready Ready.\n# TYPE mlos_server_ready gauge\nmlos_server_ready 1\n"
+
 
 @dataclass
 class Settings:
