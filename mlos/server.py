@@ -36,6 +36,7 @@ from starlette.types import ASGIApp
 
 from mlos.config import Settings
 from mlos.core.dataplane import Dataplane
+from mlos.core.log_settings import ServerLogHandler
 from mlos.errors import FailedPrecondition, NotFound, Unavailable
 from mlos.grpc.app import GRPCServer
 from mlos.grpc.app import create_server as create_grpc_server
@@ -86,11 +87,7 @@ class ServedEngine(Dataplane, Protocol):
 
 def configure_logging(level: str) -> None:
     """Log to stderr at `level` (a Settings log level)."""
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    logging.basicConfig(level=level.upper(), handlers=[ServerLogHandler(sys.stderr)])
 
 
 def demo_model_path(home: Path) -> Path:

@@ -19,6 +19,8 @@ __all__ = [
     "InferenceResponse",
     "ListModelsResponse",
     "ListPluginsResponse",
+    "LogSettingsRequest",
+    "LogSettingsResponse",
     "MemoryUsage",
     "MetadataTensor",
     "Model",
@@ -60,6 +62,8 @@ __all__ = [
     "SystemSharedMemoryStatusResponse",
     "TensorData",
     "TensorMetadata",
+    "TraceSettingRequest",
+    "TraceSettingResponse",
 ]
 
 
@@ -207,6 +211,28 @@ class ListPluginsResponse(TypedDict):
     """The `ListPluginsResponse` schema."""
 
     plugins: list["PluginStatus"]
+
+
+class LogSettingsRequest(TypedDict, total=False):
+    """Log settings to change; a null value leaves its setting as it is."""
+
+    log_error: Any
+    log_file: Any
+    log_format: Any
+    log_info: Any
+    log_verbose_level: Any
+    log_warning: Any
+
+
+class LogSettingsResponse(TypedDict):
+    """The `LogSettingsResponse` schema."""
+
+    log_error: bool
+    log_file: str
+    log_format: Literal["default", "ISO8601"]
+    log_info: bool
+    log_verbose_level: int
+    log_warning: bool
 
 
 class MemoryUsage(TypedDict):
@@ -585,3 +611,23 @@ class TensorMetadata(TypedDict):
     datatype: "Datatype"
     name: str
     shape: list[int]
+
+
+class TraceSettingRequest(TypedDict, total=False):
+    """Trace settings to change. Values are checked by the server (null clears a setting):
+    trace_level a list of OFF, TIMESTAMPS, TENSORS; trace_rate and trace_count integers,
+    as strings or numbers.
+    """
+
+    trace_count: Any
+    trace_level: Any
+    trace_rate: Any
+
+
+class TraceSettingResponse(TypedDict):
+    """The `TraceSettingResponse` schema."""
+
+    trace_count: str
+    trace_level: list[Literal["OFF", "TIMESTAMPS", "TENSORS"]]
+    trace_mode: str
+    trace_rate: str

@@ -12,6 +12,7 @@ from typing import Protocol
 
 from mlos.core.pipeline import Pipeline
 from mlos.core.shm import Region, RegionStatus
+from mlos.core.trace_settings import TraceValue
 from mlos.wire.tensors import ATTACH_FROM
 from mlos_generated import inference_pb2, smi_pb2
 
@@ -81,3 +82,9 @@ class Dataplane(Protocol):
     async def cuda_shm_status(self, name: str = "") -> Sequence[CudaRegionStatus]: ...
     async def unregister_cuda_shm(self, name: str = "") -> None: ...
     async def scrape_metrics(self) -> bytes: ...
+    async def update_trace_setting(
+        self, model: str = "", changes: Mapping[str, TraceValue] | None = None
+    ) -> dict[str, list[str] | str]: ...
+    async def update_log_settings(
+        self, changes: Mapping[str, bool | int | str | None] | None = None
+    ) -> dict[str, bool | int | str]: ...

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
 
@@ -16,6 +17,7 @@ from mlos.core import calls
 from mlos.core.arena import Arenas, sweep
 from mlos.core.dataplane import Attachments
 from mlos.core.exchange import attach, exchange
+from mlos.core.log_settings import LogSettings
 from mlos.core.metrics import Metrics
 from mlos.core.model_config import model_config
 from mlos.core.models import ModelRegistry
@@ -25,6 +27,7 @@ from mlos.core.resources import ResourceMonitor
 from mlos.core.shm import Region, RegionStatus, SystemSharedMemory
 from mlos.core.stats import StatsBook, failure_reason
 from mlos.core.store import RegistryStore
+from mlos.core.trace_settings import TraceSettings, TraceValue
 from mlos.errors import InvalidArgument, MLOSError, NotFound
 from mlos.loop import PLUGIN_BUSY_POLL_ENV
 from mlos.validation import check_infer_request
@@ -41,6 +44,8 @@ EXTENSIONS = [
     "statistics",
     "model_repository",
     "system_shared_memory",
+    "trace",
+    "logging",
 ]
 _SERVER_METADATA = smi_pb2.ServerMetadata(
     name="mlos", version=mlos.__version__, extensions=EXTENSIONS
@@ -103,6 +108,8 @@ class Engine:
             is_ready=self.is_ready,
         )
         self.pipeline.add(self.metrics.calls, calls.ORDER)
+        self.trace_settings = TraceSettings()
+        self.log_settings = LogSettings(settings.log_level)
         self.started = False
 
     # -- lifetime -----------------------------------------------------------------------------
@@ -201,6 +208,8 @@ class Engine:
     async def remove_model(self, name: str, version: str = "") -> smi_pb2.RemoveModelResponse:
         """Unload and forget a version, or all versions."""
         removed = await self.models.remove(name, version)
+        if not version:
+            self.trace_settings.forget(name)
         for entry in removed:
             self.stats.drop(entry.record.name, entry.record.version)
         return smi_pb2.RemoveModelResponse(removed=[e.status() for e in removed])
@@ -397,6 +406,20 @@ class Engine:
     async def scrape_metrics(self) -> bytes:
         """Every metric, in Prometheus's text format (docs/metrics.md)."""
         return self.metrics.render()
+
+    async def update_trace_setting(
+        self, model: str = "", changes: Mapping[str, TraceValue] | None = None
+    ) -> dict[str, list[str] | str]:
+        """Change trace settings (of a registered model, or server-wide) and report them."""
+        if model:
+            self.models.versions(model)  # NotFound for a model that is not registered
+        return self.trace_settings.update(model, changes or {})
+
+    async def update_log_settings(
+        self, changes: Mapping[str, bool | int | str | None] | None = None
+    ) -> dict[str, bool | int | str]:
+        """Change the server's log settings and report them."""
+        return self.log_settings.update(changes or {})
 
     # -- resources ----------------------------------------------------------------------------
 
