@@ -36,8 +36,9 @@ give_up() {
     exit 0
 }
 
+# grep reads to the end (no -q): with pipefail, a writer cut off early would fail the test.
 have_libb64() {
-    ldconfig -p 2>/dev/null | grep -q 'libb64\.so\.0d'
+    ldconfig -p 2>/dev/null | grep 'libb64\.so\.0d' >/dev/null
 }
 
 cuda_runtime_dir() {
@@ -49,7 +50,7 @@ works() {
     local libs
     libs="$(cuda_runtime_dir)" || return 1
     LD_LIBRARY_PATH="$libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$BINARY" --version 2>&1 |
-        grep -q 'Perf Analyzer Version 2\.41\.0'
+        grep 'Perf Analyzer Version 2\.41\.0' >/dev/null
 }
 
 if ! have_libb64; then
