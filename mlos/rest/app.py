@@ -7,6 +7,7 @@ Request path, outermost first:
 1. :class:`~mlos.rest.middleware.BodyLimit` — 413 for a body over the limit;
 2. :class:`~mlos.rest.middleware.ErrorBoundary` — every exception becomes an error response
    (problem details on /v1, `{"error": ...}` on /v2; see :mod:`mlos.rest.problems`);
+   :class:`~mlos.rest.middleware.FormAsJSON` — /v2 bodies labelled as a form are read as JSON;
 3. connexion's middleware: routing by operationId, security, parameter validation, and body
    parsing and validation by :class:`~mlos.rest.body.JSONBody`;
 4. :class:`Dispatcher` — describes the call for the core's pipeline (its operation from the
@@ -46,7 +47,7 @@ from mlos.loop import keep_polling
 from mlos.rest.body import JSONBody
 from mlos.rest.inference import Inference
 from mlos.rest.management import Management
-from mlos.rest.middleware import BodyLimit, ErrorBoundary
+from mlos.rest.middleware import BodyLimit, ErrorBoundary, FormAsJSON
 from mlos.rest.observability import Observability
 from mlos.rest.parameters import CachedParameterValidator
 from mlos.rest.shared_memory import SharedMemory
@@ -200,7 +201,7 @@ def create_app(
     connexion_app.add_api(load_spec(spec), resolver=lambda operation_id: table[operation_id])
     _build(connexion_app)
     limit = settings.max_body_bytes if settings is not None else DEFAULT_MAX_BODY_BYTES
-    return BodyLimit(ErrorBoundary(connexion_app), limit)
+    return BodyLimit(ErrorBoundary(FormAsJSON(connexion_app)), limit)
 
 
 def _build(app: ConnexionMiddleware) -> None:

@@ -115,6 +115,21 @@ def test_perf_analyzer_measures_a_model_without_a_batch_dimension(
     assert successes > 0 and failed == 0
 
 
+def test_perf_analyzer_sets_the_trace_settings_it_is_given(
+    analyzer: PerfAnalyzer, server: ServerProcess
+) -> None:
+    # perf_analyzer's HTTP client posts its JSON labelled as a form, as libcurl does.
+    extra = ("--trace-level", "TIMESTAMPS", "--trace-rate", "10", "--trace-count", "50")
+    report = analyzer.run(
+        PerfRun("mlp", _host_port(server.url), window_ms=300, stability=100, extra=extra)
+    )
+    assert report.rows[0].throughput > 0, report.output
+    settings = requests.get(f"{server.url}/v2/trace/setting", timeout=10).json()
+    assert (settings["trace_level"], settings["trace_rate"]) == (["TIMESTAMPS"], "10")
+    clear = {"trace_level": None, "trace_rate": None, "trace_count": None}
+    assert requests.post(f"{server.url}/v2/trace/setting", json=clear, timeout=10).ok
+
+
 def test_a_failing_run_raises_with_perf_analyzer_s_words(
     analyzer: PerfAnalyzer, server: ServerProcess
 ) -> None:

@@ -41,3 +41,14 @@ async def test_log_settings(client: httpx.AsyncClient) -> None:
     assert (changed.json()["log_verbose_level"], changed.json()["log_info"]) == (1, True)
     bad = await client.post("/v2/logging", json={"log_warning": "no"})
     assert bad.status_code == 400 and "log_warning must be true or false" in bad.json()["error"]
+
+
+async def test_a_v2_json_body_labelled_as_a_form_is_read_as_json(client: httpx.AsyncClient) -> None:
+    # libcurl's default label: Triton's C++ client (perf_analyzer) sends JSON bodies so.
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    response = await client.post(
+        "/v2/trace/setting", content=b'{"trace_rate": "5"}', headers=form
+    )
+    assert response.status_code == 200 and response.json()["trace_rate"] == "5"
+    elsewhere = await client.post("/v1/plugins", content=b'{"name": "p"}', headers=form)
+    assert elsewhere.status_code == 415
