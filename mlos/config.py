@@ -86,6 +86,13 @@ def _port(value: Any) -> int:
     return _whole(value, 0, 65535, "a port number (an integer from 0 to 65535)")
 
 
+def _optional_port(value: Any) -> int | None:
+    """A port, or None for `off` (or YAML's null): the API it serves is not served apart."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("off", "none")):
+        return None
+    return _port(value)
+
+
 def _bool(value: Any) -> bool:
     if isinstance(value, bool):
         return value
@@ -286,6 +293,10 @@ KEYS: dict[str, Key] = {
             "--host"),
         Key("http_port", _port, 8080, "REST port; 0 picks a free port.", "--http-port"),
         Key("grpc_port", _port, 8081, "gRPC port; 0 picks a free port.", "--grpc-port"),
+        Key("metrics_port", _optional_port, None,
+            "Port of a separate HTTP server that answers only GET /metrics; off by default "
+            "(/metrics is on the REST port either way). 0 picks a free port.",
+            "--metrics-port"),
         Key("ipc_socket", _path, None,
             "Unix socket of the local IPC API.", "--ipc-socket"),
         Key("database_url", _database_url, None,
@@ -347,6 +358,8 @@ class Settings:
     host: str = "127.0.0.1"
     http_port: int = 8080
     grpc_port: int = 8081
+    metrics_port: int | None = None
+    """A separate port for GET /metrics, or None (only the REST port serves it)."""
     ipc_socket: Path = Path()
     """The IPC socket; the empty path stands for `<home>/mlos.sock`."""
     database_url: str = ""
@@ -402,8 +415,13 @@ class Settings:
                 f"restart_backoff_initial ({self.restart_backoff_initial}) is "
                 f"longer than restart_backoff_max ({self.restart_backoff_max})"
             )
-        if self.http_port and self.http_port == self.grpc_port:
-            raise ConfigError(f"http_port and grpc_port are both {self.http_port}")
+        ports = [("http_port", self.http_port), ("grpc_port", self.grpc_port)]
+        if self.metrics_port is not None:
+            ports.append(("metrics_port", self.metrics_port))
+        for index, (name, port) in enumerate(ports):
+            for other, other_port in ports[index + 1 :]:
+                if port and port == other_port:
+                    raise ConfigError(f"{name} and {other} are both {port}")
 
     @classmethod
     def load(

@@ -121,6 +121,17 @@ def test_value_parsing(tmp_path: Path) -> None:
     assert (from_file.max_body_bytes, from_file.demo, from_file.http_port) == (1024, True, 0)
 
 
+def test_the_metrics_port_is_off_unless_given(tmp_path: Path) -> None:
+    assert load(tmp_path).metrics_port is None
+    assert load(tmp_path, {"metrics_port": "8002"}).metrics_port == 8002
+    assert load(tmp_path, {}, {"MLOS_METRICS_PORT": "0"}).metrics_port == 0
+    assert load(tmp_path, {}, {"MLOS_METRICS_PORT": "off"}).metrics_port is None
+    conf = write_config(tmp_path / "m.yaml", "metrics_port: null\nhttp_port: 0\ngrpc_port: 0\n")
+    assert load(tmp_path, {"config": str(conf), "metrics_port": None}).metrics_port is None
+    both_free = load(tmp_path, {"http_port": "0", "grpc_port": "0", "metrics_port": "0"})
+    assert (both_free.http_port, both_free.metrics_port) == (0, 0)
+
+
 @pytest.mark.parametrize(
     ("flags", "env", "message"),
     [
@@ -135,6 +146,8 @@ def test_value_parsing(tmp_path: Path) -> None:
         ({}, {"MLOS_PLUGIN_BUSY_POLL_US": "0.5"}, "'0.5' is not a number of microseconds"),
         ({"host": " "}, {}, "--host: ' ' is not a non-empty string"),
         ({"http_port": "9000", "grpc_port": "9000"}, {}, "http_port and grpc_port are both 9000"),
+        ({"metrics_port": "8081"}, {}, "grpc_port and metrics_port are both 8081"),
+        ({}, {"MLOS_METRICS_PORT": "on"}, "MLOS_METRICS_PORT: 'on' is not a port number"),
         ({}, {"MLOS_RESTART_BACKOFF_INITIAL": "60"}, "restart_backoff_initial (60.0) is longer"),
         ({"config": "missing.yaml"}, {}, "--config: no config file at"),
         ({}, {"MLOS_CONFIG": "missing.yaml"}, "MLOS_CONFIG: no config file at"),

@@ -22,6 +22,8 @@ __all__ = [
     "ListModelsResponse",
     "ListPluginsResponse",
     "ListTokensResponse",
+    "LogSettingsRequest",
+    "LogSettingsResponse",
     "MemoryUsage",
     "MetadataTensor",
     "Model",
@@ -65,6 +67,8 @@ __all__ = [
     "TensorData",
     "TensorMetadata",
     "TokenInfo",
+    "TraceSettingRequest",
+    "TraceSettingResponse",
 ]
 
 
@@ -235,6 +239,28 @@ class ListTokensResponse(TypedDict):
     """The `ListTokensResponse` schema."""
 
     tokens: list["TokenInfo"]
+
+
+class LogSettingsRequest(TypedDict, total=False):
+    """Log settings to change; a null value leaves its setting as it is."""
+
+    log_error: Any
+    log_file: Any
+    log_format: Any
+    log_info: Any
+    log_verbose_level: Any
+    log_warning: Any
+
+
+class LogSettingsResponse(TypedDict):
+    """The `LogSettingsResponse` schema."""
+
+    log_error: bool
+    log_file: str
+    log_format: Literal["default", "ISO8601"]
+    log_info: bool
+    log_verbose_level: int
+    log_warning: bool
 
 
 class MemoryUsage(TypedDict):
@@ -634,3 +660,23 @@ class TokenInfo(TypedDict):
     rate_limit: str
     revoked_at: int
     role: "Role"
+
+
+class TraceSettingRequest(TypedDict, total=False):
+    """Trace settings to change. Values are checked by the server (null clears a setting):
+    trace_level a list of OFF, TIMESTAMPS, TENSORS; trace_rate and trace_count integers,
+    as strings or numbers.
+    """
+
+    trace_count: Any
+    trace_level: Any
+    trace_rate: Any
+
+
+class TraceSettingResponse(TypedDict):
+    """The `TraceSettingResponse` schema."""
+
+    trace_count: str
+    trace_level: list[Literal["OFF", "TIMESTAMPS", "TENSORS"]]
+    trace_mode: str
+    trace_rate: str

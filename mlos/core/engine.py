@@ -6,27 +6,33 @@ Every rule — lifecycle, validation, version resolution, statistics — lives h
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
 
 import mlos
 from mlos.config import DEFAULT_RATE_LIMITS
+from mlos.core import calls
 from mlos.core.arena import Arenas, sweep
 from mlos.core.audit import AuditLog
 from mlos.core.auth import ROLE_NAMES, Authenticator, Principal, role_by_name
 from mlos.core.dataplane import Attachments
 from mlos.core.exchange import attach, exchange
 from mlos.core.limits import Admission, Rate, RateLimiter
+from mlos.core.log_settings import LogSettings
+from mlos.core.metrics import Metrics
 from mlos.core.model_config import model_config
 from mlos.core.models import ModelRegistry
 from mlos.core.pipeline import Pipeline
 from mlos.core.plugins import Backoff, PluginRegistry
 from mlos.core.resources import ResourceMonitor
 from mlos.core.shm import Region, RegionStatus, SystemSharedMemory
-from mlos.core.stats import StatsBook
+from mlos.core.stats import StatsBook, failure_reason
 from mlos.core.store import RegistryStore
 from mlos.core.tokens import ADMIN_TOKEN_FILE, TokenBook, ensure_admin_token
+from mlos.core.trace_settings import TraceSettings, TraceValue
 from mlos.errors import InvalidArgument, MLOSError, NotFound
 from mlos.loop import PLUGIN_BUSY_POLL_ENV
 from mlos.validation import check_infer_request
@@ -43,6 +49,8 @@ EXTENSIONS = [
     "statistics",
     "model_repository",
     "system_shared_memory",
+    "trace",
+    "logging",
 ]
 _SERVER_METADATA = smi_pb2.ServerMetadata(
     name="mlos", version=mlos.__version__, extensions=EXTENSIONS
@@ -124,6 +132,17 @@ class Engine:
                 ),
                 order=10,
             )
+        self.metrics = Metrics(
+            self.stats,
+            self.models,
+            self.plugins,
+            self.resource_monitor,
+            version=mlos.__version__,
+            is_ready=self.is_ready,
+        )
+        self.pipeline.add(self.metrics.calls, calls.ORDER)
+        self.trace_settings = TraceSettings()
+        self.log_settings = LogSettings(settings.log_level)
         self.started = False
 
     # -- lifetime -----------------------------------------------------------------------------
@@ -226,6 +245,8 @@ class Engine:
     async def remove_model(self, name: str, version: str = "") -> smi_pb2.RemoveModelResponse:
         """Unload and forget a version, or all versions."""
         removed = await self.models.remove(name, version)
+        if not version:
+            self.trace_settings.forget(name)
         for entry in removed:
             self.stats.drop(entry.record.name, entry.record.version)
         return smi_pb2.RemoveModelResponse(removed=[e.status() for e in removed])
@@ -334,7 +355,9 @@ class Engine:
         metadata = entry.metadata
         assert metadata is not None
         stats = self.stats.of(entry.record.name, entry.record.version)
+        begun = time.perf_counter_ns()  # no scheduler: the queue ends once the version is known
         binding = None
+        in_backend = False
         try:
             binding = self.shm.bind(request)
             plugin = entry.record.plugin
@@ -350,6 +373,7 @@ class Engine:
             inputs = request.inputs
             batch = int(inputs[0].shape[0]) if inputs and inputs[0].shape else 1
             checked = time.perf_counter_ns()
+            in_backend = True
             response = await exchange(
                 client,
                 request,
@@ -361,14 +385,16 @@ class Engine:
                 timeout=INFER_TIMEOUT,
                 batch=batch,
             )
-        except MLOSError:
-            stats.record_failure(time.perf_counter_ns() - started)
+            done = time.perf_counter_ns()
+        except (MLOSError, asyncio.CancelledError) as error:
+            ns = time.perf_counter_ns() - started
+            stats.record_failure(ns, failure_reason(error, in_backend))
             raise
         finally:
             if binding is not None:
                 binding.release()
-        done = time.perf_counter_ns()
-        stats.record_success(batch, checked - started, done - checked)
+        output_ns = time.perf_counter_ns() - done
+        stats.record_success(batch, begun - started, checked - begun, done - checked, output_ns)
         return response
 
     # -- shared memory (Triton's system and CUDA shared-memory extensions) --------------------
@@ -439,6 +465,25 @@ class Engine:
         """The principal a token stands for (Unauthenticated when it is not valid)."""
         record = self.tokens.verify(token)
         return Principal(f"token:{record.id}", record.role, frozenset(record.models))
+    # -- observability ------------------------------------------------------------------------
+
+    async def scrape_metrics(self) -> bytes:
+        """Every metric, in Prometheus's text format (docs/metrics.md)."""
+        return self.metrics.render()
+
+    async def update_trace_setting(
+        self, model: str = "", changes: Mapping[str, TraceValue] | None = None
+    ) -> dict[str, list[str] | str]:
+        """Change trace settings (of a registered model, or server-wide) and report them."""
+        if model:
+            self.models.versions(model)  # NotFound for a model that is not registered
+        return self.trace_settings.update(model, changes or {})
+
+    async def update_log_settings(
+        self, changes: Mapping[str, bool | int | str | None] | None = None
+    ) -> dict[str, bool | int | str]:
+        """Change the server's log settings and report them."""
+        return self.log_settings.update(changes or {})
 
     # -- resources ----------------------------------------------------------------------------
 

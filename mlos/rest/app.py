@@ -7,13 +7,14 @@ Request path, outermost first:
 1. :class:`~mlos.rest.middleware.BodyLimit` — 413 for a body over the limit;
 2. :class:`~mlos.rest.middleware.ErrorBoundary` — every exception becomes an error response
    (problem details on /v1, `{"error": ...}` on /v2; see :mod:`mlos.rest.problems`);
+   :class:`~mlos.rest.middleware.FormAsJSON` — /v2 bodies labelled as a form are read as JSON;
 3. connexion's middleware: routing by operationId, parameter validation, and body parsing and
    validation by :class:`~mlos.rest.body.JSONBody` (not connexion's security: the spec's
    bearer scheme is enforced once for every transport by the core's pipeline);
 4. :class:`Dispatcher` — describes the call for the core's pipeline (its operation from the
    spec's `x-mlos-operation`, the caller's address and bearer token, the model) and runs the
    operation's handler through it (:mod:`mlos.rest.management`, :mod:`mlos.rest.inference`,
-   :mod:`mlos.rest.shared_memory`).
+   :mod:`mlos.rest.shared_memory`, :mod:`mlos.rest.observability`).
 
 Connexion's `AsyncApp` would wrap each handler in per-request decorators that inspect its
 signature and rebuild its arguments (about 0.2 ms for a health check, measured); the dispatcher
@@ -47,7 +48,8 @@ from mlos.loop import keep_polling
 from mlos.rest.body import JSONBody
 from mlos.rest.inference import Inference
 from mlos.rest.management import Management
-from mlos.rest.middleware import BodyLimit, ErrorBoundary
+from mlos.rest.middleware import BodyLimit, ErrorBoundary, FormAsJSON
+from mlos.rest.observability import Observability
 from mlos.rest.parameters import CachedParameterValidator
 from mlos.rest.shared_memory import SharedMemory
 from mlos.rest.types import BODY_SCOPE_KEY, Handler, ParsedBody, Request
@@ -94,7 +96,8 @@ def load_spec(path: Path | None = None) -> dict[str, Any]:
 def handlers(engine: Dataplane) -> dict[str, Handler]:
     """Every operation's handler by operationId: the public coroutine methods of the handlers."""
     table: dict[str, Handler] = {}
-    for group in (Management(engine), Inference(engine), SharedMemory(engine)):
+    groups = (Management(engine), Inference(engine), SharedMemory(engine), Observability(engine))
+    for group in groups:
         for name in dir(type(group)):
             if not name.startswith("_"):
                 table[name] = getattr(group, name)
@@ -190,7 +193,7 @@ def create_app(
     connexion_app.add_api(load_spec(spec), resolver=lambda operation_id: table[operation_id])
     _build(connexion_app)
     limit = settings.max_body_bytes if settings is not None else DEFAULT_MAX_BODY_BYTES
-    return BodyLimit(ErrorBoundary(connexion_app), limit)
+    return BodyLimit(ErrorBoundary(FormAsJSON(connexion_app)), limit)
 
 
 def _build(app: ConnexionMiddleware) -> None:

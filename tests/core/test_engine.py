@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from mlos.core.engine import Engine
+from mlos.core.stats import FailureReason
 from mlos.errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -58,6 +59,12 @@ async def test_lifecycle_register_load_infer(engine: Engine, tmp_path: Path) -> 
     assert health.live and health.ready and health.plugins[0].models == ["m/1"]
     stats = await engine.model_statistics("m")
     assert stats.model_stats[0].inference_count == 3
+    # Every phase counts the request once, as Triton's statistics do (perf_analyzer reads the
+    # queue count to find the version that served its requests).
+    phases = stats.model_stats[0].inference_stats
+    for phase in (phases.success, phases.queue, phases.compute_input, phases.compute_infer, phases.compute_output):
+        assert phase.count == 1
+    assert phases.success.ns >= phases.queue.ns + phases.compute_input.ns + phases.compute_infer.ns > 0
 
 
 async def test_versions_resolve_to_the_latest_ready(engine: Engine, tmp_path: Path) -> None:
@@ -109,6 +116,7 @@ async def test_bad_requests_are_typed_errors(engine: Engine, tmp_path: Path) -> 
         await engine.remove_plugin("double")
     # Failed calls count in the statistics; the engine keeps serving.
     assert (await engine.model_statistics("m")).model_stats[0].inference_stats.fail.count == 4
+    assert engine.stats.of("m", "1").failures == {FailureReason.OTHER: 4}
     assert (await engine.infer(infer_request())).outputs
 
 
@@ -144,6 +152,7 @@ async def test_in_flight_requests_fail_cleanly_when_the_plugin_dies(engine: Engi
     os.kill(status.pid, signal.SIGKILL)
     results = await asyncio.gather(*calls, return_exceptions=True)
     assert all(isinstance(r, Unavailable) for r in results)
+    assert engine.stats.of("m", "1").failures == {FailureReason.BACKEND: 5}
 
 
 async def test_state_survives_a_restart_of_the_core(tmp_path: Path) -> None:

@@ -42,6 +42,8 @@ FLOWS = (
     "repository",
     "errors",
     "shared_memory",
+    "trace_settings",
+    "log_settings",
 )
 
 
