@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: help install system-deps cpp-plugin perf-analyzer generate check-generated run test lint typecheck check bench clean
+.PHONY: help install system-deps cpp-plugin perf-analyzer generate check-generated run test lint typecheck check bench dist clean
 
 help:
 	@echo "make run              set up, generate, and serve the demo model (REST on 127.0.0.1:8080)"
@@ -17,13 +17,15 @@ help:
 	@echo "make perf-analyzer    install Triton's perf_analyzer into .perf_analyzer (the tests load MLOS with it)"
 	@echo "make generate         rebuild generated/ from spec/"
 	@echo "make check-generated  fail when generated/ differs from what spec/ produces"
+	@echo "make dist             build wheels and sdists of every distribution into dist/ and twine-check them"
 	@echo "make bench            run the latency benchmark (writes bench-results/)"
 
 $(STAMP): pyproject.toml plugins/examples/mlos-plugin-numpy/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[onnx,torch,tensorflow,dev]'
-	$(PY) -m pip install --quiet -e plugins/examples/mlos-plugin-numpy
+	# --no-deps: its one MLOS requirement, mlos-plugin-sdk, is part of the editable install above.
+	$(PY) -m pip install --quiet --no-deps -e plugins/examples/mlos-plugin-numpy
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -63,6 +65,11 @@ check: test
 
 bench: install
 	$(VENV)/bin/mlos bench --rounds 3 --output bench-results/bench.json
+
+dist: install
+	rm -rf dist build/dist-src
+	$(PY) tools/distributions.py --outdir dist
+	$(VENV)/bin/twine check --strict dist/*
 
 clean:
 	rm -rf $(VENV) .perf_analyzer build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

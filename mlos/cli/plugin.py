@@ -1,9 +1,10 @@
-"""`mlos plugin register | list | show | load | unload | remove`."""
+"""`mlos plugin register | list | show | load | unload | remove | new`."""
 
 from __future__ import annotations
 
 import argparse
 
+from mlos.cli import plugin_new
 from mlos.cli.context import Context, command_group
 from mlos.cli.output import Output, plugin_state, source_text
 from mlos_generated import smi_pb2
@@ -124,3 +125,4 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         ("remove", "Stop a plugin's process and forget it.", cmd_remove),
     ):
         action(name, help_text, func).add_argument("name", metavar="NAME", help="plugin name")
+    plugin_new.register(action)
