@@ -19,6 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
+from axon import strict_yaml
 from axon.errors import ConfigError, NotFoundError, UsageError
 
 __all__ = ["KEYS", "Config", "Key", "RegistryEntry", "axon_home", "redact_url"]
@@ -129,7 +130,7 @@ class Config:
         if not self.path.exists():
             return {}
         try:
-            data = yaml.safe_load(self.path.read_text(encoding="utf-8")) or {}
+            data = strict_yaml.load(self.path.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as exc:
             raise ConfigError(f"{self.path}: not valid YAML ({exc})") from exc
         if not isinstance(data, dict):

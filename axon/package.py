@@ -23,8 +23,7 @@ import tempfile
 from dataclasses import dataclass
 from typing import IO, Any
 
-import yaml
-
+from axon import strict_yaml
 from axon.digest import CHUNK, sha256_file
 from axon.errors import IntegrityError, UnsafePackageError, UsageError
 from axon.manifest import MANIFEST_NAME, Manifest, dump_yaml, parse_manifest
@@ -116,7 +115,7 @@ def pack(root: pathlib.Path, out: pathlib.Path | None = None) -> PackResult:
     manifest_path = root / MANIFEST_NAME
     if not manifest_path.is_file():
         raise UsageError(f"{manifest_path}: no manifest; run `axon init MODEL_FILE` first")
-    raw = yaml.safe_load(manifest_path.read_text(encoding="utf-8"))
+    raw = strict_yaml.load(manifest_path.read_text(encoding="utf-8"))
     if not isinstance(raw, dict):
         raise UsageError(f"{manifest_path}: expected a mapping")
     data = fill_files(raw, root)
@@ -126,7 +125,7 @@ def pack(root: pathlib.Path, out: pathlib.Path | None = None) -> PackResult:
     if errors:
         more = f" ({len(errors) - 1} more; run `axon validate`)" if len(errors) > 1 else ""
         raise IntegrityError(f"{errors[0].path}: {errors[0].message}{more}")
-    manifest = parse_manifest(yaml.safe_load(text), str(manifest_path))
+    manifest = parse_manifest(strict_yaml.load(text), str(manifest_path))
     if any(f.path == MANIFEST_NAME for f in manifest.files):
         raise UsageError(f"a packaged file may not be named {MANIFEST_NAME}")
     target = out or pathlib.Path.cwd() / package_name(manifest)
@@ -248,7 +247,7 @@ def _verify_extracted(dest: pathlib.Path, seen: dict[str, tuple[str, int]],
         raise IntegrityError(f"package has no {MANIFEST_NAME}")
     if seen[MANIFEST_NAME][1] > MAX_MANIFEST_BYTES:
         raise UnsafePackageError(f"{MANIFEST_NAME} is larger than {MAX_MANIFEST_BYTES} bytes")
-    data = yaml.safe_load((dest / MANIFEST_NAME).read_text(encoding="utf-8"))
+    data = strict_yaml.load((dest / MANIFEST_NAME).read_text(encoding="utf-8"))
     manifest = parse_manifest(data, f"package {MANIFEST_NAME}")
     if expected is not None and expected.to_dict() != manifest.to_dict():
         raise IntegrityError("the package's manifest differs from the registry's manifest")

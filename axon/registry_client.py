@@ -19,6 +19,7 @@ import requests
 import urllib3
 import yaml
 
+from axon import strict_yaml
 from axon.config import RegistryEntry, redact_url
 from axon.digest import CHUNK, sha256_file
 from axon.errors import (
@@ -239,7 +240,7 @@ def read_package_manifest(path: pathlib.Path) -> dict[str, Any]:
                                      "come first)")
             stream = tar.extractfile(member)
             assert stream is not None
-            data: dict[str, Any] = yaml.safe_load(stream.read())
+            data: dict[str, Any] = strict_yaml.load(stream.read())
     except (tarfile.TarError, OSError, EOFError, yaml.YAMLError) as exc:
         raise IntegrityError(f"{path}: not a readable axon package: {exc}") from exc
     return data

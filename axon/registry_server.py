@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from axon import strict_yaml
 from axon.blobstore import BlobWriter
 from axon.digest import CHUNK
 from axon.errors import AxonError, ConflictError, IntegrityError, NotFoundError, UsageError
@@ -46,7 +47,7 @@ def load_tokens(path: pathlib.Path) -> dict[str, str]:
     """Map of token sha256 → role."""
     if not path.exists():
         return {}
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    data = strict_yaml.load(path.read_text(encoding="utf-8")) or {}
     return {t["sha256"]: t["role"] for t in data.get("tokens", [])}
 
 
@@ -57,7 +58,7 @@ def create_token(path: pathlib.Path, name: str, role: str) -> str:
     token = "axon_" + secrets.token_urlsafe(32)
     data: dict[str, Any] = {"tokens": []}
     if path.exists():
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {"tokens": []}
+        data = strict_yaml.load(path.read_text(encoding="utf-8")) or {"tokens": []}
     data.setdefault("tokens", []).append(
         {"name": name, "role": role, "sha256": hashlib.sha256(token.encode()).hexdigest()})
     path.parent.mkdir(parents=True, exist_ok=True)
