@@ -21,12 +21,12 @@ import json
 import os
 import pathlib
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
 from filelock import FileLock
 
+from axon.atomic_files import make_temp_dir, write_atomic
 from axon.blobstore import blob_path
 from axon.digest import sha256_file
 from axon.errors import NotFoundError
@@ -97,16 +97,6 @@ def _delete(path: pathlib.Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def _write_atomic(path: pathlib.Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-
-
 @dataclass
 class Cache:
     """A cache rooted at ``root`` (created on first write)."""
@@ -134,7 +124,7 @@ class Cache:
 
     def staging(self) -> pathlib.Path:
         """A fresh temp directory inside the cache (same filesystem as the targets)."""
-        return pathlib.Path(tempfile.mkdtemp(dir=self.dir("tmp"), prefix="stage-"))
+        return make_temp_dir(self.dir("tmp"), "stage-")
 
     def model_dir(self, namespace: str, name: str, version: str) -> pathlib.Path:
         """Where an extracted version lives."""
@@ -204,9 +194,9 @@ class Cache:
         record: dict[str, Any] = {"manifest": manifest.to_dict(),
                                   "package": {"sha256": sha256, "size": size},
                                   "source": source}
-        _write_atomic(self._record(ns, name, version),
+        write_atomic(self._record(ns, name, version),
                       json.dumps(record, indent=2, sort_keys=True).encode())
-        _write_atomic(self._ref(ns, name, version), (sha256 + "\n").encode())
+        write_atomic(self._ref(ns, name, version), (sha256 + "\n").encode())
         model = self.get(ns, name, version)
         assert model is not None
         return model

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import pathlib
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 import yaml
 
 from axon import strict_yaml
+from axon.atomic_files import write_atomic
 from axon.errors import ConfigError, NotFoundError, UsageError
 
 __all__ = ["KEYS", "Config", "Key", "RegistryEntry", "axon_home", "redact_url"]
@@ -138,12 +138,9 @@ class Config:
         return data
 
     def _write(self) -> None:
-        self.home.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.home, prefix=".config.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            yaml.safe_dump(self._data, handle, sort_keys=True)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, self.path)
+        # Owner-only: the file may hold registry tokens.
+        write_atomic(self.path, yaml.safe_dump(self._data, sort_keys=True).encode(),
+                     private=True)
 
     # -- scalar keys -----------------------------------------------------------------------
 

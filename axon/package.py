@@ -19,11 +19,11 @@ import os
 import pathlib
 import posixpath
 import tarfile
-import tempfile
 from dataclasses import dataclass
 from typing import IO, Any
 
 from axon import strict_yaml
+from axon.atomic_files import create_temp
 from axon.digest import CHUNK, sha256_file
 from axon.errors import IntegrityError, UnsafePackageError, UsageError
 from axon.manifest import MANIFEST_NAME, Manifest, dump_yaml, parse_manifest
@@ -132,7 +132,7 @@ def pack(root: pathlib.Path, out: pathlib.Path | None = None) -> PackResult:
     if target.is_dir():
         target = target / package_name(manifest)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=".pack-", suffix=".tmp")
+    fd, tmp_name = create_temp(target.parent, ".pack-", ".tmp")
     try:
         with os.fdopen(fd, "wb") as raw_out, \
                 gzip.GzipFile(filename="", mode="wb", fileobj=raw_out, mtime=0) as gz, \
@@ -144,7 +144,7 @@ def pack(root: pathlib.Path, out: pathlib.Path | None = None) -> PackResult:
                     tar.addfile(_tarinfo(item.path, item.size), handle)
         os.replace(tmp_name, target)
     except BaseException:
-        pathlib.Path(tmp_name).unlink(missing_ok=True)
+        tmp_name.unlink(missing_ok=True)
         raise
     digest, size = sha256_file(target)
     return PackResult(target, digest, size, manifest)
@@ -177,7 +177,7 @@ def _refuse_link(member: tarfile.TarInfo, name: str) -> None:
 def _write_member(stream: IO[bytes], dest: pathlib.Path, limit: int) -> tuple[str, int]:
     hasher = hashlib.sha256()
     size = 0
-    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
     with os.fdopen(fd, "wb") as out:
         while chunk := stream.read(CHUNK):
             size += len(chunk)

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import pathlib
 import re
 import secrets
-import tempfile
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,6 +23,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from axon import strict_yaml
+from axon.atomic_files import write_atomic
 from axon.blobstore import BlobWriter
 from axon.digest import CHUNK
 from axon.errors import AxonError, ConflictError, IntegrityError, NotFoundError, UsageError
@@ -61,11 +60,7 @@ def create_token(path: pathlib.Path, name: str, role: str) -> str:
         data = strict_yaml.load(path.read_text(encoding="utf-8")) or {"tokens": []}
     data.setdefault("tokens", []).append(
         {"name": name, "role": role, "sha256": hashlib.sha256(token.encode()).hexdigest()})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tokens-")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        yaml.safe_dump(data, handle, sort_keys=True)
-    os.replace(tmp, path)
+    write_atomic(path, yaml.safe_dump(data, sort_keys=True).encode(), private=True)
     return token
 
 

@@ -15,14 +15,13 @@ renamed, under one lock, so readers never see a half-written index.
 from __future__ import annotations
 
 import json
-import os
 import pathlib
-import tempfile
 from collections.abc import Iterable
 from typing import Any
 
 from filelock import FileLock
 
+from axon.atomic_files import write_atomic
 from axon.blobstore import BlobWriter, blob_path
 from axon.errors import ConflictError, IntegrityError, NotFoundError
 from axon.manifest import parse_manifest
@@ -34,13 +33,7 @@ REGISTRY_VERSION = 1
 
 
 def _write_json(path: pathlib.Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2, sort_keys=True)
-        handle.write("\n")
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    write_atomic(path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
 
 
 def _read_json(path: pathlib.Path, what: str) -> Any:
