@@ -30,7 +30,7 @@ class BlobWriter:
         self.dest = blob_path(root, digest)
         self.dest.parent.mkdir(parents=True, exist_ok=True)
         self.digest, self.size, self.max_size = digest, size, max_size
-        fd, self.tmp = create_temp(self.dest.parent, ".incoming-")
+        fd, self.tmp = create_temp(self.dest.parent, f".incoming-{digest}-")
         self._file = os.fdopen(fd, "wb")
         self._hasher = hashlib.sha256()
         self.written = 0

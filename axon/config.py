@@ -41,6 +41,13 @@ def _parse_positive_int(text: str) -> int:
     return value
 
 
+def _parse_non_negative_float(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise ValueError("must be zero or more")
+    return value
+
+
 def _parse_positive_float(text: str) -> float:
     value = float(text)
     if value <= 0:
@@ -75,7 +82,11 @@ KEYS: dict[str, Key] = {
         Key("max_extract_bytes", _parse_positive_int, 64 * 2**30,
             "Largest total size a package may expand to."),
         Key("mlos_server", str, "http://127.0.0.1:8080",
-            "MLOS server that `axon deploy` talks to."),
+            "MLOS server that `axon deploy` and `axon run` talk to."),
+        Key("jobs", _parse_positive_int, 4, "Packages `axon install` downloads at once."),
+        Key("tmp_grace", _parse_non_negative_float, 86400.0,
+            "Seconds a partial download is kept for resuming before gc or an install removes "
+            "it."),
     )
 }
 

@@ -3,29 +3,29 @@
 Bytes go to ``tmp/sha256-<hex>.partial``; the digest is computed while they stream (seeded with
 what a previous attempt left); a short read leaves the partial file for the next attempt, which
 asks for the rest with an HTTP Range request. Only a blob with the right size and digest is
-renamed to ``blobs/sha256/<hex>``. A per-blob lock serialises concurrent downloads.
+renamed to ``blobs/sha256/<hex>``. The caller holds the blob's lock (``blob-<hex>``), which
+serialises concurrent downloads of one blob and keeps gc away from the partial file.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable
 
 from axon.cache import Cache
 from axon.digest import CHUNK
 from axon.errors import IntegrityError, RegistryError
+from axon.progress import Progress
 from axon.registry_client import RegistryClient
 
-__all__ = ["ATTEMPTS", "Progress", "fetch_blob"]
+__all__ = ["ATTEMPTS", "fetch_blob"]
 
 ATTEMPTS = 3
-Progress = Callable[[int, int], None]
 
 
 def _attempt(client: RegistryClient, cache: Cache, digest: str, size: int,
              progress: Progress | None) -> None:
-    partial = cache.dir("tmp") / f"sha256-{digest}.partial"
+    partial = cache.partial(digest)
     hasher = hashlib.sha256()
     offset = partial.stat().st_size if partial.exists() else 0
     if offset > size:
@@ -81,15 +81,16 @@ def fetch_blob(client: RegistryClient, cache: Cache, digest: str, size: int,
     """Make sure ``blobs/sha256/<digest>`` is in the cache, downloading and resuming as needed.
 
     Retries an interrupted transfer up to ``attempts`` times, each resuming where the last one
-    stopped; a digest or size mismatch is not retried.
+    stopped; a digest or size mismatch is not retried. The caller holds ``blob-<digest>``.
     """
-    with cache.lock(f"blob-{digest}"):
-        if cache.blob(digest).is_file():
+    if cache.blob(digest).is_file():
+        if progress:
+            progress(size, size)
+        return
+    for attempt in range(1, attempts + 1):
+        try:
+            _attempt(client, cache, digest, size, progress)
             return
-        for attempt in range(1, attempts + 1):
-            try:
-                _attempt(client, cache, digest, size, progress)
-                return
-            except RegistryError:
-                if attempt == attempts:
-                    raise
+        except RegistryError:
+            if attempt == attempts:
+                raise

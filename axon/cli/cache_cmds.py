@@ -6,7 +6,8 @@ import argparse
 import os
 from typing import Any
 
-from axon.cache import CachedModel, Plan, Problem
+from axon.cache import CachedModel, Problem
+from axon.cleanup import Plan, PlanItem, execute, plan_gc, plan_remove
 from axon.cli.context import Context
 from axon.cli.output import human_bytes
 from axon.deploy import deploy
@@ -23,24 +24,25 @@ def _model_dict(model: CachedModel) -> dict[str, Any]:
             "path": str(model.path), "source": model.source}
 
 
-def _plan_dict(plan: Plan, executed: bool) -> dict[str, Any]:
-    return {"action": plan.action, "executed": executed, "total_bytes": plan.total_bytes,
-            "items": [{"path": str(i.path), "bytes": i.bytes, "reason": i.reason}
-                      for i in plan.items]}
+def _plan_dict(plan: Plan, executed: bool, skipped: list[PlanItem]) -> dict[str, Any]:
+    return {"action": plan.action, "executed": executed,
+            "total_bytes": plan.total_bytes - sum(i.bytes for i in skipped),
+            "items": [{"path": str(i.path), "bytes": i.bytes, "reason": i.reason,
+                       "skipped": i in skipped} for i in plan.items]}
 
 
 def _run_plan(ctx: Context, plans: list[Plan]) -> int:
     dry = ctx.args.dry_run
-    if not dry:
-        for plan in plans:
-            ctx.cache.execute(plan)
-    ctx.output.data([_plan_dict(p, not dry) for p in plans] if len(plans) != 1
-                    else _plan_dict(plans[0], not dry))
-    total = sum(p.total_bytes for p in plans)
+    skipped = [] if dry else [item for plan in plans for item in execute(ctx.cache, plan)]
+    ctx.output.data([_plan_dict(p, not dry, skipped) for p in plans] if len(plans) != 1
+                    else _plan_dict(plans[0], not dry, skipped))
+    total = sum(p.total_bytes for p in plans) - sum(i.bytes for i in skipped)
     for plan in plans:
         ctx.output.line(f"{plan.action}:")
         for item in plan.items:
-            ctx.output.line(f"  {human_bytes(item.bytes):>10}  {item.path}  ({item.reason})")
+            note = "; in use, skipped" if item in skipped else ""
+            ctx.output.line(f"  {human_bytes(item.bytes):>10}  {item.path}  "
+                            f"({item.reason}{note})")
         if not plan.items:
             ctx.output.line("  nothing to delete")
     verb = "would free" if dry else "freed"
@@ -51,16 +53,17 @@ def _run_plan(ctx: Context, plans: list[Plan]) -> int:
 
 def cmd_install(ctx: Context) -> int:
     """Install references, ``.axon`` files or package directories."""
-    results = []
-    for target in ctx.args.targets:
-        bar = ctx.output.progress_bar(target)
-        installer = Installer(ctx.config, ctx.args.registry, ctx.offline or None, bar)
-        try:
-            result = installer.install(target)
-        finally:
-            if bar is not None:
-                bar.close()
-        results.append(result)
+    targets = ctx.args.targets
+    label = targets[0] if len(targets) == 1 else f"{len(targets)} packages"
+    bar = ctx.output.progress_bar(f"installing {label}")
+    installer = Installer(ctx.config, ctx.args.registry, ctx.offline or None, bar,
+                          force=ctx.args.force)
+    try:
+        results = installer.install_many(targets, int(ctx.config.get("jobs")))
+    finally:
+        if bar is not None:
+            bar.close()
+    for result in results:
         ctx.output.line(f"{result.status} {result.model.ref} → {result.model.path}")
     ctx.output.data([dict(_model_dict(r.model), status=r.status) for r in results])
     return 0
@@ -92,7 +95,7 @@ def _matching(ctx: Context, text: str) -> list[CachedModel]:
 def cmd_remove(ctx: Context) -> int:
     """Remove installed versions (``ns/name`` removes every version)."""
     models = [m for text in ctx.args.refs for m in _matching(ctx, text)]
-    return _run_plan(ctx, [ctx.cache.plan_remove(m) for m in models])
+    return _run_plan(ctx, [plan_remove(ctx.cache, m) for m in models])
 
 
 def cmd_verify(ctx: Context) -> int:
@@ -116,8 +119,8 @@ def cmd_verify(ctx: Context) -> int:
 
 
 def cmd_cache_gc(ctx: Context) -> int:
-    """Delete what no installed version needs."""
-    return _run_plan(ctx, [ctx.cache.plan_gc()])
+    """Delete what no installed version needs (and no running install uses)."""
+    return _run_plan(ctx, [plan_gc(ctx.cache, ctx.args.grace)])
 
 
 def cmd_cache_path(ctx: Context) -> int:
@@ -151,6 +154,9 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("targets", nargs="+")
     p.add_argument("--registry", help="registry name or URL (default: default_registry)")
     p.add_argument("--offline", action="store_true", help="use the cache only")
+    p.add_argument("--force", action="store_true",
+                   help="reinstall (repair) installed versions; let a local package replace "
+                        "an installed version with other content")
     p.set_defaults(func=cmd_install)
 
     p = sub.add_parser("list", parents=[common], help="list installed models")
@@ -178,6 +184,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.set_defaults(func=cmd_verify)
     p = csub.add_parser("gc", parents=[common, destructive],
                         help="delete blobs, temp files and leftovers no model needs")
+    p.add_argument("--grace", type=float, default=0.0, metavar="SECONDS",
+                   help="keep partial downloads younger than this, for resuming (default 0)")
     p.set_defaults(func=cmd_cache_gc)
     p = csub.add_parser("path", parents=[common], help="print the cache directory")
     p.set_defaults(func=cmd_cache_path)
