@@ -44,9 +44,12 @@ def package_name(manifest: Manifest) -> str:
     return f"{manifest.namespace}-{manifest.name}-{manifest.version}.axon"
 
 
+_MODEL_SUFFIXES = (".onnx", ".pt", ".pt2", ".jit", ".torchscript", ".keras", ".tflite")
+
+
 def _guess_role(path: str, entry: str | None) -> str:
     lower = path.lower()
-    if path == entry or lower.endswith((".onnx", ".pt", ".pt2", ".keras", ".tflite")):
+    if path == entry or lower.endswith(_MODEL_SUFFIXES):
         return "model"
     if lower in ("readme.md", "model_card.md", "card.md"):
         return "card"
