@@ -83,6 +83,10 @@ KEYS: dict[str, Key] = {
             "Largest total size a package may expand to."),
         Key("mlos_server", str, "http://127.0.0.1:8080",
             "MLOS server that `axon deploy` and `axon run` talk to."),
+        Key("require_signatures", _parse_bool, False,
+            "Refuse packages no trusted key signed (see `axon key`)."),
+        Key("signing_key", str, None,
+            "Key `axon publish --sign` and `axon pack --sign` use when none is named."),
         Key("jobs", _parse_positive_int, 4, "Packages `axon install` downloads at once."),
         Key("tmp_grace", _parse_non_negative_float, 86400.0,
             "Seconds a partial download is kept for resuming before gc or an install removes "

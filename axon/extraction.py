@@ -83,30 +83,37 @@ def _mkdirs(root: pathlib.Path, rel: str) -> pathlib.Path:
 
 
 class _Writer:
-    """Writes members into ``dest``, counting bytes for the progress report."""
+    """Writes members into ``dest`` (or only hashes them), counting bytes for progress."""
 
-    def __init__(self, dest: pathlib.Path, total: int, progress: Progress | None) -> None:
+    def __init__(self, dest: pathlib.Path | None, total: int,
+                 progress: Progress | None) -> None:
         self.dest, self.total, self.progress = dest, total, progress
         self.done = 0
 
     def write(self, name: str, stream: IO[bytes], size: int) -> str:
-        """Write exactly ``size`` bytes of ``stream`` to ``name``; return their sha256."""
+        """Copy exactly ``size`` bytes of ``stream`` to ``name``; return their sha256."""
+        if self.dest is None:
+            return self._copy(name, stream, size, None)
         parent = _mkdirs(self.dest, posixpath.dirname(name)) if "/" in name else self.dest
         target = parent / posixpath.basename(name)
-        hasher = hashlib.sha256()
-        left = size
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
         with os.fdopen(fd, "wb") as out:
-            while left > 0:
-                chunk = stream.read(min(CHUNK, left))
-                if not chunk:
-                    raise IntegrityError(f"package entry {name!r} is truncated")
-                left -= len(chunk)
-                hasher.update(chunk)
+            return self._copy(name, stream, size, out)
+
+    def _copy(self, name: str, stream: IO[bytes], size: int, out: IO[bytes] | None) -> str:
+        hasher = hashlib.sha256()
+        left = size
+        while left > 0:
+            chunk = stream.read(min(CHUNK, left))
+            if not chunk:
+                raise IntegrityError(f"package entry {name!r} is truncated")
+            left -= len(chunk)
+            hasher.update(chunk)
+            if out is not None:
                 out.write(chunk)
-                self.done += len(chunk)
-                if self.progress is not None:
-                    self.progress(self.done, self.total)
+            self.done += len(chunk)
+            if self.progress is not None:
+                self.progress(self.done, self.total)
         return hasher.hexdigest()
 
 
@@ -154,14 +161,15 @@ def _check_member(member: tarfile.TarInfo, manifest: Manifest, seen: set[str],
     return name
 
 
-def extract(archive: pathlib.Path, dest: pathlib.Path, max_bytes: int,
+def extract(archive: pathlib.Path, dest: pathlib.Path | None, max_bytes: int,
             expected: Manifest | None = None, progress: Progress | None = None) -> Manifest:
     """Safely extract ``archive`` into the empty directory ``dest`` and verify every file.
 
-    Raises :class:`UnsafePackageError` for hostile content and :class:`IntegrityError` for
-    corrupt or mismatching content; on error ``dest`` may hold files written so far (never more
-    than the manifest declared) and the caller removes it. ``progress`` gets the bytes written
-    out of the total the manifest declares.
+    With ``dest`` None, every check runs and nothing is written (a registry checking what is
+    published). Raises :class:`UnsafePackageError` for hostile content and
+    :class:`IntegrityError` for corrupt or mismatching content; on error ``dest`` may hold
+    files written so far (never more than the manifest declared) and the caller removes it.
+    ``progress`` gets the bytes written out of the total the manifest declares.
     """
     try:
         with tarfile.open(archive, mode="r:gz") as tar:
@@ -173,7 +181,8 @@ def extract(archive: pathlib.Path, dest: pathlib.Path, max_bytes: int,
             if total + len(text) > max_bytes:
                 raise UnsafePackageError(f"package expands past the size limit ({max_bytes} "
                                          f"bytes): its manifest declares {total} bytes")
-            (dest / MANIFEST_NAME).write_bytes(text)
+            if dest is not None:
+                (dest / MANIFEST_NAME).write_bytes(text)
             parents = {"/".join(parts[:i]) for parts in (p.split("/") for p in files)
                        for i in range(1, len(parts))}
             writer = _Writer(dest, total, progress)
@@ -185,7 +194,8 @@ def extract(archive: pathlib.Path, dest: pathlib.Path, max_bytes: int,
                     raise UnsafePackageError(f"package has more than {MAX_MEMBERS} entries")
                 name = _check_member(member, manifest, seen, parents)
                 if name is None:
-                    _mkdirs(dest, _clean_name(member.name))
+                    if dest is not None:
+                        _mkdirs(dest, _clean_name(member.name))
                     continue
                 seen.add(name)
                 stream = tar.extractfile(member)

@@ -38,12 +38,14 @@ from axon.errors import (
     UsageError,
 )
 from axon.extraction import extract, package_size_limit
+from axon.keyring import Keyring
 from axon.manifest import MANIFEST_NAME, Manifest, parse_manifest
 from axon.package import pack
 from axon.progress import Progress, Tally
 from axon.reference import ModelRef
 from axon.registry_client import RegistryClient, Resolved, read_package_manifest
 from axon.semver import Range
+from axon.signing import read_sidecar, statement, verify
 from axon.transfer import fetch_blob
 
 __all__ = ["InstallResult", "Installer"]
@@ -124,8 +126,7 @@ class Installer:
                         from None
         return self.install_resolved(self.client().resolve(ref))
 
-    def install_resolved(self, resolved: Resolved,
-                         extra: Mapping[str, Any] | None = None) -> InstallResult:
+    def install_resolved(self, resolved: Resolved) -> InstallResult:
         """Install one exact version whose package digest and size are known."""
         client = self.client()
         ns, name, version = resolved.namespace, resolved.name, resolved.version
@@ -139,13 +140,15 @@ class Installer:
                 raise IntegrityError(f"registry manifest of {ns}/{name}@{version} names "
                                      "another model")
             self._check_declared(manifest, resolved.size)
+            signed_by = self._signed_by(client.signatures(ns, name, version), resolved.sha256,
+                                        resolved.size, manifest)
             download = self._tally.task()
             with self.cache.lock(blob_lock(resolved.sha256)):
                 if self.force:
                     self.cache.blob(resolved.sha256).unlink(missing_ok=True)
                 fetch_blob(client, self.cache, resolved.sha256, resolved.size, download)
                 model = self._unpack(resolved.sha256, resolved.size, manifest, client.display,
-                                     extra)
+                                     {"signed_by": list(signed_by)})
         return InstallResult(model, True)
 
     def _check_declared(self, manifest: Manifest, package_size: int) -> None:
@@ -159,6 +162,13 @@ class Installer:
         if package_size > package_size_limit(manifest):
             raise IntegrityError(f"the registry declares a {package_size}-byte package for "
                                  f"files that take {declared} bytes; refusing to download it")
+
+    def _signed_by(self, records: list[dict[str, Any]], sha256: str, size: int,
+                   manifest: Manifest) -> tuple[str, ...]:
+        """Trusted keys that signed this package; refuse per policy (see axon.signing)."""
+        ids = (manifest.namespace, manifest.name, manifest.version)
+        return verify(records, statement(*ids, sha256, size), Keyring(self.config.home).trusted(),
+                      bool(self.config.get("require_signatures")), "{}/{}@{}".format(*ids))
 
     def install_local(self, path: pathlib.Path) -> InstallResult:
         """Install a ``.axon`` file, or pack a package directory first and install that."""
@@ -181,9 +191,11 @@ class Installer:
                 raise ConflictError(
                     f"{existing.ref} is already installed with other content (from "
                     f"{existing.source or 'unknown'}); pass --force to replace it with {path}")
+            signed_by = self._signed_by(read_sidecar(path), digest, size, manifest)
             with self.cache.lock(blob_lock(digest)):
                 self._store_local_blob(path, digest, size)
-                model = self._unpack(digest, size, manifest, f"file:{path.resolve()}", None)
+                model = self._unpack(digest, size, manifest, f"file:{path.resolve()}",
+                                     {"signed_by": list(signed_by)})
         return InstallResult(model, True)
 
     def _store_local_blob(self, path: pathlib.Path, digest: str, size: int) -> None:

@@ -21,7 +21,8 @@ __all__ = ["register"]
 def _model_dict(model: CachedModel) -> dict[str, Any]:
     return {"ref": model.ref, "namespace": model.namespace, "name": model.name,
             "version": model.version, "sha256": model.sha256, "size": model.size,
-            "path": str(model.path), "source": model.source}
+            "path": str(model.path), "source": model.source,
+            "signed_by": list(model.signed_by)}
 
 
 def _plan_dict(plan: Plan, executed: bool, skipped: list[PlanItem]) -> dict[str, Any]:
