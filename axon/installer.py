@@ -16,13 +16,14 @@ the staging directory. Several targets install in parallel, reporting into one p
 
 from __future__ import annotations
 
+import functools
 import pathlib
 import secrets
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from axon.blobstore import BlobWriter
 from axon.cache import Cache, CachedModel, blob_lock, model_lock
@@ -39,6 +40,7 @@ from axon.errors import (
 )
 from axon.extraction import extract, package_size_limit
 from axon.keyring import Keyring
+from axon.lockfile import LockedModel
 from axon.manifest import MANIFEST_NAME, Manifest, parse_manifest
 from axon.package import pack
 from axon.progress import Progress, Tally
@@ -49,6 +51,17 @@ from axon.signing import read_sidecar, statement, verify
 from axon.transfer import fetch_blob
 
 __all__ = ["InstallResult", "Installer"]
+
+T = TypeVar("T")
+
+
+def _parallel(calls: Sequence[Callable[[], T]], jobs: int) -> list[T]:
+    """Run calls in up to ``jobs`` threads; results in order, the first error re-raised."""
+    if len(calls) <= 1 or jobs <= 1:
+        return [call() for call in calls]
+    with ThreadPoolExecutor(max_workers=min(jobs, len(calls))) as pool:
+        futures = [pool.submit(call) for call in calls]
+    return [f.result() for f in futures]
 
 
 @dataclass(frozen=True)
@@ -109,11 +122,38 @@ class Installer:
         Every target is attempted; the first error (in target order) is raised after all
         have finished.
         """
-        if len(targets) <= 1 or jobs <= 1:
-            return [self.install(t) for t in targets]
-        with ThreadPoolExecutor(max_workers=min(jobs, len(targets))) as pool:
-            futures = [pool.submit(self.install, t) for t in targets]
-        return [f.result() for f in futures]
+        return _parallel([functools.partial(self.install, t) for t in targets], jobs)
+
+    def install_locked(self, locked: Sequence[LockedModel], jobs: int = 4) -> list[InstallResult]:
+        """Install exactly the versions and packages a lock file names, or fail.
+
+        An installed copy with another digest is refused (``force`` replaces it); so is a
+        registry whose package for a locked version is not the locked one.
+        """
+        sweep(self.cache, float(self.config.get("tmp_grace")))
+        return _parallel([functools.partial(self._install_locked, m) for m in locked], jobs)
+
+    def _install_locked(self, locked: LockedModel) -> InstallResult:
+        want = locked.resolved
+        existing = self.cache.get(*want.ids)
+        if existing is not None and not self.force:
+            if existing.sha256 != want.sha256:
+                raise IntegrityError(f"{want.ref} is installed with package sha256:"
+                                     f"{existing.sha256[:12]}…, the lock file says sha256:"
+                                     f"{want.sha256[:12]}…; pass --force to replace it")
+            return InstallResult(existing, False)
+        if self.offline:
+            raise OfflineError(f"{want.ref} is not in the cache and offline mode is on")
+        found = self.client().resolve(ModelRef(want.namespace, want.name, want.version))
+        if (found.sha256, found.size) != (want.sha256, want.size):
+            raise IntegrityError(f"registry {self.client().display} has another package for "
+                                 f"{want.ref} (sha256:{found.sha256[:12]}…) than the lock file "
+                                 f"(sha256:{want.sha256[:12]}…); nothing installed")
+        result = self.install_resolved(want)
+        if result.model.sha256 != want.sha256:
+            raise IntegrityError(f"{want.ref} is installed with another package than the lock "
+                                 "file names; pass --force to replace it")
+        return result
 
     def install_ref(self, ref: ModelRef) -> InstallResult:
         """Install from the registry (or, offline, confirm it is cached)."""

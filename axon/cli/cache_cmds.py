@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import pathlib
 from typing import Any
 
 from axon.cache import CachedModel, Problem
@@ -11,8 +12,9 @@ from axon.cleanup import Plan, PlanItem, execute, plan_gc, plan_remove
 from axon.cli.context import Context
 from axon.cli.output import human_bytes
 from axon.deploy import deploy
-from axon.errors import NotFoundError
+from axon.errors import NotFoundError, OfflineError, UsageError
 from axon.installer import Installer
+from axon.lockfile import LOCK_NAME, lock, read_lock, write_lock
 from axon.reference import ModelRef
 
 __all__ = ["register"]
@@ -55,18 +57,53 @@ def _run_plan(ctx: Context, plans: list[Plan]) -> int:
 def cmd_install(ctx: Context) -> int:
     """Install references, ``.axon`` files or package directories."""
     targets = ctx.args.targets
+    jobs = int(ctx.config.get("jobs"))
+    locked = None
+    if ctx.args.locked:
+        lock_file = read_lock(pathlib.Path(ctx.args.lock_file))
+        locked = [lock_file.find(ModelRef.parse(t).key) for t in targets] if targets \
+            else list(lock_file.models)
+        targets = [m.resolved.ref for m in locked]
+    elif not targets:
+        raise UsageError("name what to install (ns/name[@version], a .axon file or a "
+                         "directory), or pass --locked to install axon.lock")
     label = targets[0] if len(targets) == 1 else f"{len(targets)} packages"
     bar = ctx.output.progress_bar(f"installing {label}")
     installer = Installer(ctx.config, ctx.args.registry, ctx.offline or None, bar,
                           force=ctx.args.force)
     try:
-        results = installer.install_many(targets, int(ctx.config.get("jobs")))
+        results = installer.install_locked(locked, jobs) if locked is not None \
+            else installer.install_many(targets, jobs)
     finally:
         if bar is not None:
             bar.close()
     for result in results:
         ctx.output.line(f"{result.status} {result.model.ref} → {result.model.path}")
     ctx.output.data([dict(_model_dict(r.model), status=r.status) for r in results])
+    return 0
+
+
+def cmd_lock(ctx: Context) -> int:
+    """Resolve references to exact versions and digests and write them to a lock file."""
+    path = pathlib.Path(ctx.args.output)
+    if ctx.args.refs:
+        refs = [ModelRef.parse(t) for t in ctx.args.refs]
+    else:
+        refs = [ModelRef(m.resolved.namespace, m.resolved.name, m.spec)
+                for m in read_lock(path).models]
+    if ctx.offline:
+        raise OfflineError("offline mode is on; `axon lock` needs a registry")
+    installer = Installer(ctx.config, ctx.args.registry)
+    lock_file = lock(installer.client(), refs)
+    write_lock(path, lock_file)
+    ctx.output.data({"path": str(path), "registry": lock_file.registry, "models": [
+        {"ref": m.resolved.ref, "spec": m.spec, "sha256": m.resolved.sha256,
+         "size": m.resolved.size, "yanked": m.resolved.yanked} for m in lock_file.models]})
+    for model in lock_file.models:
+        note = "  (yanked)" if model.resolved.yanked else ""
+        ctx.output.line(f"locked {model.resolved.ref}  sha256:{model.resolved.sha256[:12]}…"
+                        f"{note}")
+    ctx.output.line(f"wrote {path}; install with `axon install --locked`")
     return 0
 
 
@@ -152,13 +189,27 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
 
     p = sub.add_parser("install", parents=[common],
                        help="install ns/name[@version], a .axon file or a package directory")
-    p.add_argument("targets", nargs="+")
+    p.add_argument("targets", nargs="*", metavar="TARGET")
     p.add_argument("--registry", help="registry name or URL (default: default_registry)")
+    p.add_argument("--locked", action="store_true",
+                   help="install exactly the versions and packages of the lock file (all of "
+                        "them, or the TARGETs named)")
+    p.add_argument("--lock-file", default=LOCK_NAME, metavar="FILE",
+                   help=f"lock file for --locked (default ./{LOCK_NAME})")
     p.add_argument("--offline", action="store_true", help="use the cache only")
     p.add_argument("--force", action="store_true",
                    help="reinstall (repair) installed versions; let a local package replace "
                         "an installed version with other content")
     p.set_defaults(func=cmd_install)
+
+    p = sub.add_parser("lock", parents=[common],
+                       help="pin models to exact versions and digests in a lock file")
+    p.add_argument("refs", nargs="*", metavar="REF",
+                   help="namespace/name[@version-or-range] (default: those in the lock file)")
+    p.add_argument("-o", "--output", default=LOCK_NAME, metavar="FILE",
+                   help=f"lock file (default ./{LOCK_NAME})")
+    p.add_argument("--registry", help="registry name or URL (default: default_registry)")
+    p.set_defaults(func=cmd_lock)
 
     p = sub.add_parser("list", parents=[common], help="list installed models")
     p.set_defaults(func=cmd_list)
