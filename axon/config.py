@@ -88,6 +88,10 @@ KEYS: dict[str, Key] = {
         Key("signing_key", str, None,
             "Key `axon publish --sign` and `axon pack --sign` use when none is named."),
         Key("jobs", _parse_positive_int, 4, "Packages `axon install` downloads at once."),
+        Key("connections", _parse_positive_int, 4,
+            "Parallel HTTP ranges for one large package; 1 downloads in one stream."),
+        Key("parallel_min_bytes", _parse_positive_int, 16 * 2**20,
+            "Packages at least this large download in parallel ranges."),
         Key("tmp_grace", _parse_non_negative_float, 86400.0,
             "Seconds a partial download is kept for resuming before gc or an install removes "
             "it."),

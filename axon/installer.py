@@ -186,7 +186,9 @@ class Installer:
             with self.cache.lock(blob_lock(resolved.sha256)):
                 if self.force:
                     self.cache.blob(resolved.sha256).unlink(missing_ok=True)
-                fetch_blob(client, self.cache, resolved.sha256, resolved.size, download)
+                fetch_blob(client, self.cache, resolved.sha256, resolved.size, download,
+                           connections=int(self.config.get("connections")),
+                           parallel_min_bytes=int(self.config.get("parallel_min_bytes")))
                 model = self._unpack(resolved.sha256, resolved.size, manifest, client.display,
                                      {"signed_by": list(signed_by)})
         return InstallResult(model, True)

@@ -38,11 +38,16 @@ __all__ = ["BlobStream", "FileSource", "HttpSource", "Source", "open_source"]
 
 @dataclass
 class BlobStream:
-    """Bytes of a blob starting at ``offset`` (0 when the source ignored the range)."""
+    """Bytes of a blob starting at ``offset`` (0 when the source ignored the range).
+
+    ``ranged``: the source honoured the requested range (HTTP 206, or a file), so the stream
+    ends where the range ends.
+    """
 
     offset: int
     chunks: Iterator[bytes]
     close: Callable[[], None]
+    ranged: bool = False
 
 
 class Source(Protocol):
@@ -100,7 +105,7 @@ class FileSource:
                     left[0] -= len(chunk)
                 yield chunk
 
-        return BlobStream(offset, chunks(), handle.close)
+        return BlobStream(offset, chunks(), handle.close, True)
 
     def put_package(self, ids: tuple[str, str, str], digest: str, path: pathlib.Path,
                     progress: Progress | None) -> bool:
@@ -198,7 +203,7 @@ class HttpSource:
                 raise RegistryError(f"download from {self.display} interrupted: "
                                     f"{type(exc).__name__}") from exc
 
-        return BlobStream(start, chunks(), response.close)
+        return BlobStream(start, chunks(), response.close, response.status_code == 206)
 
     def put_package(self, ids: tuple[str, str, str], digest: str, path: pathlib.Path,
                     progress: Progress | None) -> bool:
