@@ -16,6 +16,7 @@ __all__ = [
     "NotFoundError",
     "OfflineError",
     "RegistryError",
+    "ServerError",
     "UnsafePackageError",
     "UsageError",
     "clip",
@@ -85,6 +86,12 @@ class AuthError(RegistryError):
     """The registry refused the credentials (missing token or missing write role)."""
 
     exit_code = 1
+
+
+class ServerError(AxonError):
+    """The MLOS server could not be reached, or failed (not a refusal of what was sent)."""
+
+    exit_code = 2
 
 
 class OfflineError(AxonError):

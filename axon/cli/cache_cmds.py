@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import pathlib
 from typing import Any
 
@@ -169,15 +168,19 @@ def cmd_cache_path(ctx: Context) -> int:
 
 
 def cmd_deploy(ctx: Context) -> int:
-    """Register an installed model with a running MLOS server."""
+    """Register an installed model (and, unless --no-start, its plugin) with MLOS."""
     server = ctx.args.server or ctx.config.get("mlos_server")
     result = deploy(ctx.cache, ModelRef.parse(ctx.args.ref), server, ctx.args.name,
-                    float(ctx.config.get("timeout")), os.environ.get("AXON_MLOS_TOKEN"))
-    ctx.output.data({"server": result.server, "request": result.request,
-                     "response": result.response})
-    ctx.output.line(f"registered {result.request['name']} (version "
-                    f"{result.request['version']}, plugin {result.request['plugin']}) "
-                    f"with MLOS at {result.server}")
+                    float(ctx.config.get("timeout")), start_plugin=not ctx.args.no_start)
+    request = result.request
+    ctx.output.data({"server": result.server, "status": result.status,
+                     "plugin": {"name": request["plugin"], "action": result.plugin_action},
+                     "request": request, "response": result.response})
+    if result.plugin_action != "already running":
+        ctx.output.line(f"plugin {request['plugin']}: {result.plugin_action}")
+    ctx.output.line(f"{result.status} {request['name']} (version {request['version']}, "
+                    f"plugin {request['plugin']}, {len(request['files'])} file(s) checked by "
+                    f"the server) with MLOS at {result.server}")
     return 0
 
 
@@ -226,6 +229,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("ref", help="namespace/name[@version]")
     p.add_argument("--server", help="MLOS base URL (default: mlos_server)")
     p.add_argument("--name", help="model name in MLOS (default: the manifest's name)")
+    p.add_argument("--no-start", action="store_true",
+                   help="fail instead of registering or starting the model's plugin")
     p.set_defaults(func=cmd_deploy)
 
     cache = sub.add_parser("cache", help="inspect and clean the cache")

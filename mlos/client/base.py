@@ -119,8 +119,13 @@ class Client(Protocol):
         plugin: str | None = None,
         version: str | None = None,
         config: Mapping[str, str] | None = None,
+        files: Sequence[smi_pb2.ModelFile] = (),
+        files_root: str | None = None,
     ) -> smi_pb2.ModelStatus:
-        """Register a model version from a file or directory on the server, and load it."""
+        """Register a model version from a file or directory on the server, and load it.
+
+        `files` (with sizes and sha256, relative to `files_root`) are checked by the server
+        before the plugin loads anything."""
         ...
 
     def list_models(self) -> list[smi_pb2.ModelStatus]:
@@ -241,8 +246,13 @@ class AsyncClient(Protocol):
         plugin: str | None = None,
         version: str | None = None,
         config: Mapping[str, str] | None = None,
+        files: Sequence[smi_pb2.ModelFile] = (),
+        files_root: str | None = None,
     ) -> smi_pb2.ModelStatus:
-        """Register a model version from a file or directory on the server, and load it."""
+        """Register a model version from a file or directory on the server, and load it.
+
+        `files` (with sizes and sha256, relative to `files_root`) are checked by the server
+        before the plugin loads anything."""
         ...
 
     async def list_models(self) -> list[smi_pb2.ModelStatus]:

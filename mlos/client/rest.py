@@ -208,6 +208,8 @@ class RestOperations:
         plugin: str | None = None,
         version: str | None = None,
         config: Mapping[str, str] | None = None,
+        files: Sequence[smi_pb2.ModelFile] = (),
+        files_root: str | None = None,
     ) -> Op[smi_pb2.ModelStatus]:
         """POST /v1/models."""
         document: dict[str, Any] = {"name": name, "path": str(path)}
@@ -217,6 +219,11 @@ class RestOperations:
             document["version"] = version
         if config:
             document["config"] = {str(k): str(v) for k, v in config.items()}
+        if files:
+            document["files"] = [{"path": f.path, "size": f.size, "sha256": f.sha256}
+                                 for f in files]
+        if files_root:
+            document["files_root"] = files_root
         return _message_op("POST", "/v1/models", smi_pb2.ModelStatus, document, (200, 201))
 
     def list_models(self) -> Op[list[smi_pb2.ModelStatus]]:

@@ -136,6 +136,8 @@ class SmiOperations:
         plugin: str | None = None,
         version: str | None = None,
         config: Mapping[str, str] | None = None,
+        files: Sequence[smi_pb2.ModelFile] = (),
+        files_root: str | None = None,
     ) -> Op[smi_pb2.ModelStatus]:
         """MLOS.RegisterModel."""
         request = smi_pb2.RegisterModelRequest(
@@ -144,6 +146,8 @@ class SmiOperations:
             plugin=plugin or "",
             version=version or "",
             config={str(k): str(v) for k, v in (config or {}).items()},
+            files=files,
+            files_root=files_root or "",
         )
         return _op(smi_ipc.MLOS_REGISTER_MODEL, request)
 

@@ -107,9 +107,16 @@ class BaseClient(abc.ABC):
         plugin: str | None = None,
         version: str | None = None,
         config: Mapping[str, str] | None = None,
+        files: Sequence[smi_pb2.ModelFile] = (),
+        files_root: str | None = None,
     ) -> smi_pb2.ModelStatus:
-        """Register a model version from a file or directory on the server, and load it."""
-        return self._run(self._ops.register_model(name, path, plugin, version, config))
+        """Register a model version from a file or directory on the server, and load it.
+
+        `files` (with sizes and sha256, relative to `files_root`) are checked by the server
+        before the plugin loads anything."""
+        return self._run(self._ops.register_model(
+            name, path, plugin, version, config, files, files_root
+        ))
 
     def list_models(self) -> list[smi_pb2.ModelStatus]:
         """Every registered model version."""
