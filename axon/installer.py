@@ -70,6 +70,7 @@ class InstallResult:
 
     model: CachedModel
     installed: bool
+    warnings: tuple[str, ...] = ()
 
     @property
     def status(self) -> str:
@@ -191,7 +192,9 @@ class Installer:
                            parallel_min_bytes=int(self.config.get("parallel_min_bytes")))
                 model = self._unpack(resolved.sha256, resolved.size, manifest, client.display,
                                      {"signed_by": list(signed_by)})
-        return InstallResult(model, True)
+        note = f"{resolved.ref} is yanked" + (f": {resolved.yanked_reason}"
+                                               if resolved.yanked_reason else "")
+        return InstallResult(model, True, (note,) if resolved.yanked else ())
 
     def _check_declared(self, manifest: Manifest, package_size: int) -> None:
         """Before downloading: the manifest fits the limit, the package fits the manifest."""

@@ -152,7 +152,7 @@ def pack(root: pathlib.Path, out: pathlib.Path | None = None,
             for item in sorted(manifest.files, key=lambda f: f.path):
                 with (root / item.path).open("rb") as handle:
                     reader = ReadProgress(handle, item.size, _offset(progress, done, total))
-                    tar.addfile(_tarinfo(item.path, item.size), reader)  # type: ignore[arg-type]
+                    tar.addfile(_tarinfo(item.path, item.size), reader)
                 done += item.size
         os.replace(tmp_name, target)
     except BaseException:

@@ -194,7 +194,14 @@ class RegistryClient:
         if existing is not None and existing["package"]["sha256"] != digest:
             raise ConflictError(f"{resolved.ref} is already published with other content; "
                                 "publish a new version")
-        created = existing is None and target.put_package(ids, digest, package, progress)
+        try:
+            created = existing is None and target.put_package(ids, digest, package, progress)
+        except RegistryError as exc:  # a server that refuses mid-upload closes the connection
+            entry = self._entry(ids)
+            if entry is not None and entry["package"]["sha256"] != digest:
+                raise ConflictError(f"{resolved.ref} was published with other content "
+                                    "meanwhile; publish a new version") from exc
+            raise
         for record in signatures:
             target.put_signature(ids, record.to_dict())
         return Published(resolved, created, tuple(r.key_id for r in signatures))

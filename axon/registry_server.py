@@ -14,10 +14,12 @@ read side) and adds the write side, for bearer tokens (:mod:`axon.registry_token
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import pathlib
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -126,12 +128,24 @@ async def _receive(request: Request, directory: pathlib.Path, digest: str,
     return path
 
 
+def _drop_stale_uploads(private: pathlib.Path, age: float = 3600.0) -> None:
+    """Remove uploads a killed server left behind (none is younger than ``age`` seconds)."""
+    if not private.is_dir():
+        return
+    cutoff = time.time() - age
+    for path in private.glob(".upload-*"):
+        with contextlib.suppress(OSError):
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+
+
 def build_app(root: pathlib.Path, tokens_file: pathlib.Path | None = None,
               max_upload_bytes: int = DEFAULT_MAX_BYTES,
               max_extract_bytes: int = DEFAULT_MAX_BYTES) -> Starlette:
     """The registry ASGI app over the directory ``root``."""
     store = RegistryStore(root, max_extract_bytes)
     tokens_path = tokens_file or default_tokens_file(root)
+    _drop_stale_uploads(root / ".axon")
 
     def denied(request: Request, needed: str) -> JSONResponse | None:
         role = role_of(request.headers.get("authorization", ""), tokens_path)

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
 import requests
+import requests.adapters
 import urllib3
 
 from axon.config import redact_url
@@ -136,7 +137,13 @@ class HttpSource:
         self.display = redact_url(self.base)
         self.token = token
         self.timeout = timeout
-        self.session = session or requests.Session()
+        if session is None:
+            session = requests.Session()
+            # Parallel ranges and parallel packages share the session's connection pool.
+            adapter = requests.adapters.HTTPAdapter(pool_maxsize=64)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+        self.session = session
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}

@@ -77,6 +77,8 @@ def cmd_install(ctx: Context) -> int:
         if bar is not None:
             bar.close()
     for result in results:
+        for warning in result.warnings:
+            ctx.output.note(f"axon: warning: {warning}")
         ctx.output.line(f"{result.status} {result.model.ref} → {result.model.path}")
     ctx.output.data([dict(_model_dict(r.model), status=r.status) for r in results])
     return 0

@@ -115,6 +115,7 @@ def cmd_info(ctx: Context) -> int:
     """Show a model: resolved version, other versions, signature."""
     ref = ModelRef.parse(ctx.args.ref)
     versions: list[str]
+    yanked: list[str] = []
     if ctx.offline:
         model = ctx.cache.find(ref.namespace, ref.name, ref.spec)
         manifest = ctx.cache.manifest(model).to_dict()
@@ -125,17 +126,21 @@ def cmd_info(ctx: Context) -> int:
         client = _client(ctx)
         resolved = client.resolve(ref)
         manifest = client.manifest(ref.namespace, ref.name, resolved.version)
-        versions = [v["version"] for v in client.versions(ref.namespace, ref.name)["versions"]]
+        entries = client.versions(ref.namespace, ref.name)["versions"]
+        versions = [v["version"] for v in entries]
+        yanked = [v["version"] for v in entries if v.get("yanked")]
         source = client.display
     installed = ctx.cache.get(ref.namespace, ref.name, manifest["version"]) is not None
-    ctx.output.data({"manifest": manifest, "versions": versions, "installed": installed,
+    ctx.output.data({"manifest": manifest, "versions": versions, "yanked": yanked,
+                     "installed": installed,
                      "source": source})
     out = ctx.output
     out.line(f"{manifest['namespace']}/{manifest['name']}@{manifest['version']}"
              f"{'  (installed)' if installed else ''}")
     if manifest.get("description"):
         out.line(f"  {manifest['description']}")
-    out.line(f"  versions:  {', '.join(versions)}")
+    out.line("  versions:  " + ", ".join(v + (" (yanked)" if v in yanked else "")
+                                        for v in versions))
     fw = manifest["framework"]
     out.line(f"  framework: {fw['name']} ({fw['format']})   plugin: {manifest['plugin']['name']} "
              f"{manifest['plugin'].get('version', '')}".rstrip())

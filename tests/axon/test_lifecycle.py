@@ -44,8 +44,12 @@ def test_yank_hides_a_version_but_exact_installs_work(cli: Cli,
     assert json.loads(out)[0]["version"] == "1.0.0"
     code, _, err = cli("install", "team/m@^1.1")
     assert code == 1 and "yanked: 1.1.0 (install one by exact version)" in err
-    code, out, _ = cli("install", "team/m@1.1.0", "--json")
+    code, out, err = cli("install", "team/m@1.1.0", "--json")
     assert code == 0 and json.loads(out)[0]["version"] == "1.1.0"
+    assert "axon: warning: team/m@1.1.0 is yanked: wrong labels" in err
+    info = json.loads(cli("info", "team/m@1.1.0", "--json")[1])
+    assert info["versions"] == ["1.0.0", "1.1.0"] and info["yanked"] == ["1.1.0"]
+    assert "1.1.0 (yanked)" in cli("info", "team/m@1.1.0")[1]
     assert cli("yank", "team/m@1.1.0", "--undo")[0] == 0
     assert json.loads(cli("search", "m", "--json")[1])[0]["latest"] == "1.1.0"
     code, _, err = cli("yank", "team/m@^1")
