@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -36,18 +37,26 @@ class Output(Terminal):
 
 
 class ProgressBar:
-    """Adapts ``tqdm`` to the ``(done, total)`` callback the library calls."""
+    """Adapts ``tqdm`` to the ``(done, total)`` callback the library calls.
+
+    Thread-safe (parallel downloads report from several threads); the total may grow as
+    more work becomes known (the unpacking after a download).
+    """
 
     def __init__(self, label: str, stream: IO[str]) -> None:
         self._bar: tqdm[Any] | None = None
         self._label, self._stream = label, stream
+        self._lock = threading.Lock()
 
     def __call__(self, done: int, total: int) -> None:
-        if self._bar is None:
-            self._bar = tqdm(total=total, initial=done, unit="B", unit_scale=True,
-                             unit_divisor=1024, desc=self._label, file=self._stream,
-                             leave=False)
-        self._bar.update(done - self._bar.n)
+        with self._lock:
+            if self._bar is None:
+                self._bar = tqdm(total=total, initial=done, unit="B", unit_scale=True,
+                                 unit_divisor=1024, desc=self._label, file=self._stream,
+                                 leave=False)
+            if total != self._bar.total:
+                self._bar.total = total
+            self._bar.update(done - self._bar.n)
 
     def close(self) -> None:
         """Finish the bar."""

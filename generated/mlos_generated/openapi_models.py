@@ -28,6 +28,7 @@ __all__ = [
     "MetadataTensor",
     "Model",
     "ModelConfig",
+    "ModelFile",
     "ModelInput",
     "ModelInstanceGroup",
     "ModelMetadata",
@@ -305,6 +306,14 @@ class ModelConfig(TypedDict, total=False):
     version_policy: dict[str, Any]
 
 
+class ModelFile(TypedDict):
+    """One file of a model version, with the size and digest it must have."""
+
+    path: str
+    sha256: str
+    size: int
+
+
 class ModelInput(TypedDict, total=False):
     """The `ModelInput` schema."""
 
@@ -496,6 +505,8 @@ class RegisterModelRequest(TypedDict, total=False):
     """A model version to register and load."""
 
     config: dict[str, str]
+    files: list["ModelFile"]
+    files_root: str
     name: Required[str]
     path: Required[str]
     plugin: str

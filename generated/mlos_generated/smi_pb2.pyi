@@ -1077,14 +1077,27 @@ class RegisterModelRequest(google.protobuf.message.Message):
     PLUGIN_FIELD_NUMBER: builtins.int
     PATH_FIELD_NUMBER: builtins.int
     CONFIG_FIELD_NUMBER: builtins.int
+    FILES_FIELD_NUMBER: builtins.int
+    FILES_ROOT_FIELD_NUMBER: builtins.int
     name: builtins.str
     version: builtins.str
     """Optional: defaults to one more than the highest registered version ("1" for the first)."""
     plugin: builtins.str
     """Optional: defaults to the ready plugin that accepts the file's extension."""
     path: builtins.str
+    files_root: builtins.str
+    """Directory the `files` paths are relative to (absolute). Defaults to `path` when `path` is a
+    directory, else to the directory holding it.
+    """
     @property
     def config(self) -> google.protobuf.internal.containers.ScalarMap[builtins.str, builtins.str]: ...
+    @property
+    def files(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___ModelFile]:
+        """Optional: files the server checks before the plugin loads anything (an Axon manifest's
+        `files`). Registration fails with INVALID_ARGUMENT, and nothing is loaded, when a file is
+        missing or its size or sha256 differs.
+        """
+
     def __init__(
         self,
         *,
@@ -1093,10 +1106,37 @@ class RegisterModelRequest(google.protobuf.message.Message):
         plugin: builtins.str = ...,
         path: builtins.str = ...,
         config: collections.abc.Mapping[builtins.str, builtins.str] | None = ...,
+        files: collections.abc.Iterable[global___ModelFile] | None = ...,
+        files_root: builtins.str = ...,
     ) -> None: ...
-    def ClearField(self, field_name: typing.Literal["config", b"config", "name", b"name", "path", b"path", "plugin", b"plugin", "version", b"version"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["config", b"config", "files", b"files", "files_root", b"files_root", "name", b"name", "path", b"path", "plugin", b"plugin", "version", b"version"]) -> None: ...
 
 global___RegisterModelRequest = RegisterModelRequest
+
+@typing.final
+class ModelFile(google.protobuf.message.Message):
+    """One file of a model version, with the size and digest it must have."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    PATH_FIELD_NUMBER: builtins.int
+    SIZE_FIELD_NUMBER: builtins.int
+    SHA256_FIELD_NUMBER: builtins.int
+    path: builtins.str
+    """Relative, forward-slash path below RegisterModelRequest.files_root (no "..")."""
+    size: builtins.int
+    sha256: builtins.str
+    """Lower-case hex sha256 of the file's bytes."""
+    def __init__(
+        self,
+        *,
+        path: builtins.str = ...,
+        size: builtins.int = ...,
+        sha256: builtins.str = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["path", b"path", "sha256", b"sha256", "size", b"size"]) -> None: ...
+
+global___ModelFile = ModelFile
 
 @typing.final
 class ListModelsRequest(google.protobuf.message.Message):

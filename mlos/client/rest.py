@@ -205,7 +205,13 @@ class RestOperations:
         document = {
             "name": request.name,
             "path": request.path,
-            **_given(plugin=request.plugin, version=request.version, config=dict(request.config)),
+            **_given(
+                plugin=request.plugin,
+                version=request.version,
+                config=dict(request.config),
+                files=[{"path": f.path, "size": f.size, "sha256": f.sha256} for f in request.files],
+                files_root=request.files_root,
+            ),
         }
         return _message_op("POST", "/v1/models", smi_pb2.ModelStatus, document, (200, 201))
 

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlos.core.digests import check_files
 from mlos.core.plugins import PluginRegistry
 from mlos.core.store import ModelRecord, RegistryStore
 from mlos.errors import (
@@ -162,6 +163,8 @@ class ModelRegistry:
             raise FailedPrecondition(
                 f"plugin {plugin!r} is not loaded; load it first (POST /v1/plugins/{plugin}/load)"
             )
+        if request.files:  # declared sizes and digests, checked before the plugin sees a byte
+            await asyncio.to_thread(check_files, path, request.files, request.files_root)
         async with self._lock(name):
             existing = self.entries.get(name, {})
             version = request.version or _next_version(existing)
