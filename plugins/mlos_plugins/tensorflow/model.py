@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from mlos.errors import InvalidArgument, NotFound
 from mlos.sdk.base import Array, LoadedModel, ModelSpec, TensorSpec
-from mlos.tensors import DATATYPES
+from mlos.wire.tensors import DATATYPES
 from mlos_plugins.tensorflow.options import DEFAULT_MAX_BATCH_SIZE, TensorFlowConfig
 from mlos_plugins.tensorflow.runner import Runner
 
