@@ -43,8 +43,8 @@ _PR_SET_NO_NEW_PRIVS = 38
 class Confinement:
     """Everything a plugin process applies to itself; every field optional."""
 
-    cgroup_procs: str = ""
-    """The `cgroup.procs` file of the process's cgroup, or ""."""
+    cgroup_procs: tuple[str, ...] = ()
+    """The `cgroup.procs` files of the process's cgroup (one per v1 hierarchy; one for v2)."""
     memory_bytes: int = 0
     """`RLIMIT_DATA` in bytes (0: none — no memory limit, or a cgroup enforces it)."""
     open_files: int = 0
@@ -74,6 +74,8 @@ class Confinement:
             raise ValueError(f"unknown confinement keys: {', '.join(sorted(unknown))}")
         if "cpus" in data:
             data["cpus"] = tuple(int(cpu) for cpu in data["cpus"])
+        if "cgroup_procs" in data:
+            data["cgroup_procs"] = tuple(str(path) for path in data["cgroup_procs"])
         return cls(**data)
 
 
@@ -82,8 +84,8 @@ def confine(confinement: Confinement) -> None:
 
     OSError when a step fails: a plugin that cannot be confined must not run.
     """
-    if confinement.cgroup_procs:
-        with open(confinement.cgroup_procs, "w") as procs:
+    for path in confinement.cgroup_procs:
+        with open(path, "w") as procs:
             procs.write(str(os.getpid()))
     if confinement.open_files:
         resource.setrlimit(
