@@ -1,7 +1,8 @@
 """Fixtures for the whole suite. Keep this file small and generic.
 
-`mlos_server`: a real `mlos serve` process (loopback, free port, a fresh home), stopped after
-the test; see tests/server_fixture.py for its API (`url`, `home`, `client()`, `restart()`).
+`mlos_server`: a real `mlos serve` process (loopback, free port, a fresh home, the suite's
+plugin modules allowed and models readable from tmp_path), stopped after the test; see
+tests/server_fixture.py for its API (`url`, `home`, `client()`, `restart()`).
 `mlos_demo_server`: the same, started with `--demo` (onnx plugin and model `demo` ready).
 """
 
@@ -12,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.server_fixture import MLOSServer
+from tests.server_fixture import MLOSServer, suite_config
 
 
 def _served(tmp_path: Path, *args: str) -> Iterator[MLOSServer]:
-    server = MLOSServer(tmp_path / "mlos-home", tmp_path, *args)
+    server = MLOSServer(tmp_path / "mlos-home", tmp_path, *args, config=suite_config(tmp_path))
     server.start()
     try:
         yield server

@@ -7,7 +7,9 @@
         mlos_server.restart()          # same home: the state must survive
 
 The server runs `python -m mlos.cli serve --home HOME --http-port 0 --grpc-port 0` in a session
-of its own, with no `MLOS_*` variables from the test environment. It is ready when it has printed
+of its own, with no `MLOS_*` variables from the test environment; with `config`, that mapping is
+written to `HOME/config.yaml` first (`suite_config(tmp_path)` lets the suite's plugin modules be
+registered and models be read from `tmp_path`). It is ready when it has printed
 its REST "listening" line (the last of them) and answers `/v2/health/live`. The addresses the
 other APIs announced are in `urls` by name ("IPC", "gRPC"); `ipc_url` and `grpc_url` give them
 as `unix://...` and `grpc://host:port` ("" when not served). `stop()` sends SIGTERM and waits; it
@@ -27,14 +29,27 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import psutil
 import requests
+import yaml
 
 from mlos.client import HTTPClient
 
-__all__ = ["MLOSServer"]
+__all__ = ["REPO", "MLOSServer", "suite_config"]
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def suite_config(*model_roots: Path) -> dict[str, Any]:
+    """A server configuration for the suite: its test plugins (modules under `tests`) may be
+    registered, and models read from `model_roots` (typically the test's temporary folder)."""
+    return {
+        "model_roots": [str(root) for root in model_roots],
+        "plugin_modules": ["tests.*"],
+        "plugin_python_path": [str(REPO)],
+    }
 
 _LISTENING = re.compile(r"MLOS (\S+) listening on (\S+)")
 
@@ -42,10 +57,13 @@ _LISTENING = re.compile(r"MLOS (\S+) listening on (\S+)")
 class MLOSServer:
     """One `mlos serve` process at a time over a fixed home directory."""
 
-    def __init__(self, home: Path, logs: Path, *args: str) -> None:
+    def __init__(
+        self, home: Path, logs: Path, *args: str, config: dict[str, Any] | None = None
+    ) -> None:
         self.home = home
         self.logs = logs
         self.args = args
+        self.config = config
         self.process: subprocess.Popen[str] | None = None
         self.url = ""
         self.urls: dict[str, str] = {}
@@ -58,6 +76,9 @@ class MLOSServer:
     def start(self, *args: str, timeout: float = 60.0) -> str:
         """Start the server (extra `args` for `mlos serve`, else those given at creation)."""
         assert self.process is None, "the server is running already"
+        if self.config is not None:
+            self.home.mkdir(parents=True, exist_ok=True)
+            (self.home / "config.yaml").write_text(yaml.safe_dump(self.config))
         self._starts += 1
         self.log = self.logs / f"serve-{self._starts}.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith("MLOS_")}

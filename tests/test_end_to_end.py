@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from pathlib import Path
 
 import numpy as np
 import onnxruntime
@@ -91,3 +92,39 @@ def test_model_metadata_lists_the_ready_versions(mlos_demo_server: MLOSServer) -
     assert requests.post(f"{url}/v2/repository/models/demo/load", timeout=30).status_code == 200
     assert requests.get(f"{url}/v2/models/demo/versions/1", timeout=5).json()["versions"] == ["1", "2"]
     assert mlos_demo_server.client().model_metadata("demo").version == "2"
+
+
+def test_what_the_api_may_start_and_read_is_refused_with_403_or_400(
+    mlos_demo_server: MLOSServer, tmp_path: Path
+) -> None:
+    """The configuration allows the suite's modules and models under tmp_path; nothing else."""
+    url = mlos_demo_server.url
+    marker = tmp_path / "ran"
+    script = tmp_path / "plugin.sh"
+    script.write_text(f"#!/bin/sh\ntouch {marker}\n")
+    script.chmod(0o755)
+    plugins = [
+        ({"name": "x", "module": "os:system"}, 403),
+        ({"name": "x", "executable": str(script)}, 403),
+        ({"name": "x", "executable": "sh"}, 403),
+        ({"name": "x", "source": {"executable": str(script)}}, 400),
+        ({"name": "x", "entry_point": "onnx\u0000"}, 400),
+    ]
+    for body, status in plugins:
+        response = requests.post(f"{url}/v1/plugins", json=body, timeout=5)
+        assert response.status_code == status, (body, response.text)
+        assert response.json()["code"] == ("permission_denied" if status == 403 else "invalid_argument")
+        assert requests.post(f"{url}/v1/plugins/x/load", timeout=5).status_code == 404
+    assert not marker.exists()
+    (tmp_path.parent / "secret.onnx").write_text("not for the API")
+    models = [
+        ("/etc/passwd", 403),
+        (f"{tmp_path}/../secret.onnx", 403),
+        (f"{tmp_path}/m\u0000.onnx", 400),
+        (f"{tmp_path}/m\u0007.onnx", 400),
+        (f"{tmp_path}/missing.onnx", 400),
+    ]
+    for path, status in models:
+        response = requests.post(f"{url}/v1/models", json={"name": "x", "plugin": "onnx", "path": path}, timeout=5)
+        assert response.status_code == status, (path, response.text)
+    assert [m["name"] for m in requests.get(f"{url}/v1/models", timeout=5).json()["models"]] == ["demo"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -40,15 +41,26 @@ def test_matches_understands_ellipses() -> None:
     assert not matches('{"a":1,...,"c":4}', '{"a":1,"b":2,"c":3}')
 
 
-def test_quickstart_runs_as_written(tmp_path: Path, mlos_server: MLOSServer) -> None:
+@pytest.fixture
+def quickstart_server(tmp_path: Path) -> Iterator[MLOSServer]:
+    """A server as the README starts it: its own home, the default configuration."""
+    server = MLOSServer(tmp_path / "mlos-quickstart", tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_quickstart_runs_as_written(quickstart_server: MLOSServer) -> None:
     steps = quickstart_steps()
     serve, *rest = steps
     assert serve[0].startswith(".venv/bin/mlos serve --home /tmp/mlos-quickstart --http-port 8090")
     assert sum(expected is not None for _, expected in rest) >= 5
-    url = mlos_server.url
+    url = quickstart_server.url
     script = []
     for command, _ in rest:
-        command = command.replace("/tmp/mlos-quickstart", str(tmp_path))
+        command = command.replace("/tmp/mlos-quickstart", str(quickstart_server.home))
         command = command.replace("127.0.0.1:8090", url.removeprefix("http://"))
         command = command.replace(".venv/bin/", f"{ROOT}/.venv/bin/")
         script += [command, f"echo; echo {MARKER}"]

@@ -8,6 +8,7 @@ should be loaded; processes, sockets and live status are node-local and never st
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,9 +26,13 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
+    inspect,
     select,
+    text,
 )
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from mlos.sandbox.limits import Limits
 
 __all__ = ["ModelRecord", "PluginRecord", "RegistryStore"]
 
@@ -41,6 +46,7 @@ plugins_table = Table(
     Column("source_kind", String(16), nullable=False),
     Column("source", Text, nullable=False),
     Column("loaded", Boolean, nullable=False, default=False),
+    Column("limits", Text, nullable=False, default="{}", server_default="{}"),
 )
 
 models_table = Table(
@@ -64,6 +70,8 @@ class PluginRecord:
     source_kind: str  # "entry_point", "module" or "executable"
     source: str
     loaded: bool = False
+    limits: Limits = field(default_factory=Limits)
+    """The limits given at registration (the configuration's come on top when it starts)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +94,7 @@ class RegistryStore:
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         metadata.create_all(self.engine)
+        _add_missing_columns(self.engine)
         # Writes are built once with bound parameters: building a statement per call costs
         # several times what SQLite takes to run it.
         dialect = self.engine.dialect.name
@@ -115,7 +124,17 @@ class RegistryStore:
         """Every registered plugin, by name."""
         with self.engine.connect() as conn:
             rows = conn.execute(select(plugins_table).order_by(plugins_table.c.name))
-            return [PluginRecord(**row._asdict()) for row in rows]
+            return [
+                PluginRecord(
+                    name=row.name,
+                    version=row.version,
+                    source_kind=row.source_kind,
+                    source=row.source,
+                    loaded=row.loaded,
+                    limits=_limits(row.limits),
+                )
+                for row in rows
+            ]
 
     def put_plugin(self, record: PluginRecord) -> None:
         """Insert or replace a plugin."""
@@ -125,6 +144,7 @@ class RegistryStore:
             "source_kind": record.source_kind,
             "source": record.source,
             "loaded": record.loaded,
+            "limits": _limits_json(record.limits),
         }
         self._write(self._put_plugin, values)
 
@@ -171,6 +191,28 @@ class RegistryStore:
     def _write(self, statement: Any, values: dict[str, Any]) -> None:
         with self.engine.begin() as conn:
             conn.execute(statement, values)
+
+
+def _limits_json(limits: Limits) -> str:
+    values = {
+        key: value for key, value in dataclasses.asdict(limits).items() if value not in (0, "", ())
+    }
+    return json.dumps(values, sort_keys=True)
+
+
+def _limits(text: str) -> Limits:
+    values = json.loads(text or "{}")
+    if "cpus" in values:
+        values["cpus"] = tuple(values["cpus"])
+    return Limits(**values)
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """Add the columns a registry written by an older MLOS lacks (with their defaults)."""
+    existing = {c["name"] for c in inspect(engine).get_columns(plugins_table.name)}
+    with engine.begin() as conn:
+        if "limits" not in existing:
+            conn.execute(text("ALTER TABLE plugins ADD COLUMN limits TEXT NOT NULL DEFAULT '{}'"))
 
 
 def _upsert(dialect: str, table: Table, keys: list[str]) -> Any:

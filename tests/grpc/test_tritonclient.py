@@ -65,7 +65,8 @@ def _register(address: str, models: Path) -> None:
 def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Start `mlos serve`, register the models, run every flow; {flow: "ok" or the failure}."""
     home = tmp_path_factory.mktemp("triton-home")
-    models = tmp_path_factory.mktemp("triton-models")
+    models = home / "models"  # a model root of the server by default
+    models.mkdir()
     server = ServerProcess(home)
     server.start()
     try:

@@ -22,7 +22,7 @@ import numpy.typing as npt
 import requests
 
 from mlos.wire.tensors import datatype_of, numpy_dtype
-from tests.server_fixture import MLOSServer
+from tests.server_fixture import MLOSServer, suite_config
 
 __all__ = ["RestError", "Served", "served"]
 
@@ -111,9 +111,10 @@ class Served:
 
 
 @contextlib.contextmanager
-def served(root: Path) -> Iterator[Served]:
-    """A running `mlos serve` with a fresh home under `root`, stopped (and checked) after."""
-    server = MLOSServer(root / "mlos-home", root)
+def served(root: Path, *model_roots: Path) -> Iterator[Served]:
+    """A running `mlos serve` with a fresh home under `root`, stopped (and checked) after; it
+    reads models under `root` and `model_roots`."""
+    server = MLOSServer(root / "mlos-home", root, config=suite_config(root, *model_roots))
     server.start()
     node = Served(server)
     try:
