@@ -362,6 +362,7 @@ class Engine:
                 threshold=self.arenas.threshold,
                 timeout=INFER_TIMEOUT,
                 batch=batch,
+                plugin=plugin,
             )
         except MLOSError:
             stats.record_failure(time.perf_counter_ns() - started)
