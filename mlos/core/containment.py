@@ -6,7 +6,10 @@ Every plugin process starts
   not on its import path, so a folder named `mlos` (or any other module name) wherever the
   server was started is never imported;
 * in a fixed working directory of its own, `<home>/plugins/<name>/`, with a private temporary
-  directory `<home>/plugins/<name>/tmp/` as `TMPDIR`, emptied at every start and stop;
+  directory `<home>/plugins/<name>/tmp/` as `TMPDIR`, emptied at every start and stop (a plugin
+  that runs as another user gets a fresh owner-only directory in the system's temporary
+  folder instead, as `HOME` too, removed when it ends: the server's home is seldom reachable
+  by another user);
 * with a scrubbed environment: `PATH`, `HOME`, `LANG`, `LC_*` and `TZ` from the server, the
   `MLOS_*` variables the plugin host needs, `PYTHONPATH` from `plugin_python_path`, and the
   extras of `plugin_env` — nothing else of the server's environment (no tokens, no
@@ -27,6 +30,7 @@ import os
 import pwd
 import resource
 import shutil
+import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +62,8 @@ class Enclosure:
     """How the limits are enforced, in words."""
     missing: list[str] = field(default_factory=list)
     """Limits this host cannot enforce, in words."""
+    scratch: bool = False
+    """Whether `cwd` is a directory of this start only (removed by :meth:`close`)."""
 
     @property
     def sandbox(self) -> str:
@@ -81,7 +87,10 @@ class Enclosure:
         if self.cgroup is not None:
             self.cgroup.remove()
             self.cgroup = None
-        _empty(self.cwd / "tmp")
+        if self.scratch:
+            shutil.rmtree(self.cwd, ignore_errors=True)
+        else:
+            _empty(self.cwd / "tmp")
 
 
 class Containment:
@@ -159,22 +168,28 @@ class Containment:
 
     def enclose(self, name: str, limits: Limits) -> Enclosure:
         """Prepare the directory, environment, cgroup and confinement of one start of `name`."""
-        cwd = self.root / name
-        tmp = cwd / "tmp"
-        tmp.mkdir(parents=True, exist_ok=True)
-        os.chmod(cwd, 0o700)
-        os.chmod(tmp, 0o700)
-        _empty(tmp)
         uid = gid = -1
         if limits.user:
             uid, gid = self._user(limits.user)
             if uid == os.geteuid():
                 uid = gid = -1
-            else:
-                os.chown(cwd, uid, gid)
-                os.chown(tmp, uid, gid)
+        if uid >= 0:
+            # The server's home is seldom reachable by another user: a fresh directory of its
+            # own in the system's temporary folder, removed when the process ends.
+            cwd = Path(tempfile.mkdtemp(prefix=f"mlos-plugin-{name}-"))
+            tmp = cwd / "tmp"
+            tmp.mkdir(mode=0o700)
+            for directory in (cwd, tmp):
+                os.chown(directory, uid, gid)
+        else:
+            cwd = self.root / name
+            tmp = cwd / "tmp"
+            tmp.mkdir(parents=True, exist_ok=True)
+            os.chmod(cwd, 0o700)
+            os.chmod(tmp, 0o700)
+            _empty(tmp)
         env = self.environment(tmp, home=cwd if uid >= 0 else None)
-        enclosure = Enclosure(name, cwd, env, limits, Confinement())
+        enclosure = Enclosure(name, cwd, env, limits, Confinement(), scratch=uid >= 0)
         cgroup = self._cgroup(enclosure)
         applied, missing = enclosure.applied, enclosure.missing
         memory = processes = 0

@@ -150,6 +150,8 @@ class Engine:
         self.store.close()
 
     async def _plugin_ready(self, plugin: str) -> None:
+        process = self.plugins.get(plugin).process
+        self.arenas.set_owner(plugin, process.uid if process is not None else -1)
         await self.models.reload_plugin_models(plugin)
 
     def _plugin_down(self, plugin: str) -> None:

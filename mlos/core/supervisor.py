@@ -139,6 +139,11 @@ class PluginProcess:
         return self.process.pid if self.process is not None and self.alive else 0
 
     @property
+    def uid(self) -> int:
+        """The user the process runs as when it is not the server's, else -1."""
+        return self.enclosure.confinement.uid if self.enclosure is not None else -1
+
+    @property
     def sandbox(self) -> str:
         """How the process's limits are enforced (empty before it started)."""
         return self.enclosure.sandbox if self.enclosure is not None else ""

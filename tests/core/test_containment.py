@@ -116,3 +116,20 @@ def test_impossible_limits_are_refused(tmp_path: Path) -> None:
     with pytest.raises(InvalidArgument, match="plugin user 'no-such-user-here' does not exist"):
         contained.check(Limits(user="no-such-user-here"))
     contained.check(Limits(cpus=(min(os.sched_getaffinity(0)),), open_files=64))
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="running plugins as another user needs root")
+def test_a_plugin_user_gets_a_directory_it_owns_and_its_limits(tmp_path: Path) -> None:
+    contained = containment(tmp_path)
+    enclosure = contained.enclose("onnx", Limits(user="nobody", processes=16, open_files=32))
+    try:
+        info = enclosure.cwd.stat()
+        assert (info.st_uid, stat.S_IMODE(info.st_mode)) == (65534, 0o700)
+        assert (enclosure.cwd / "tmp").stat().st_uid == 65534
+        assert not enclosure.cwd.is_relative_to(tmp_path)  # reachable by that user
+        assert enclosure.env["HOME"] == str(enclosure.cwd)
+        assert (enclosure.confinement.uid, enclosure.confinement.processes) == (65534, 16)
+        assert "rlimit nproc 16 (user nobody)" in enclosure.sandbox and "user nobody" in enclosure.sandbox
+    finally:
+        enclosure.close()
+    assert not enclosure.cwd.exists()

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import shutil
 import signal
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -198,3 +203,49 @@ async def test_the_restart_back_off_starts_over_after_a_stable_period(tmp_path: 
         assert all(m.startswith("plugin process killed by signal SIGKILL (9)") for m in messages)
     finally:
         await engine.stop()
+
+
+def _another_user_can_run_this_python() -> bool:
+    if os.geteuid() != 0:
+        return False
+    try:
+        done = subprocess.run([sys.executable, "-c", "import mlos, numpy"], user=65534, group=65534,
+                              capture_output=True, timeout=60, cwd="/")
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return done.returncode == 0
+
+
+@pytest.mark.skipif(not _another_user_can_run_this_python(),
+                    reason="needs root, and an interpreter and packages user 65534 can read")
+async def test_a_plugin_user_of_its_own(tmp_path: Path) -> None:
+    shared = Path(tempfile.mkdtemp(prefix="mlos-user-test-"))
+    try:
+        shared.chmod(0o755)
+        report = shared / "report.json"
+        report.touch()
+        report.chmod(0o666)
+        models = [probe_model(shared, behavior) for behavior in ("report", "fork")]
+        for path in models:
+            path.chmod(0o644)
+        settings = Settings(
+            tmp_path / "home", plugin_cgroup="off", model_roots=(shared,),
+            plugin_limits={"probe": Limits(user="65534", processes=24)},
+        )
+        engine = Engine(settings)
+        await engine.start()
+        try:
+            status = await add_plugin(engine, "probe", PROBE_PLUGIN)
+            assert "user 65534" in status.sandbox and "rlimit nproc 24" in status.sandbox
+            await engine.register_model(smi_pb2.RegisterModelRequest(
+                name="report", path=str(models[0]), config={"report": str(report)}))
+            await engine.register_model(smi_pb2.RegisterModelRequest(name="fork", path=str(models[1])))
+            assert int(y(await engine.infer(request("fork")))[0, 0]) < 24
+        finally:
+            await engine.stop()
+        seen = json.loads(report.read_text())
+        assert seen["uid"] == 65534 and seen["no_new_privs"] == "1"
+        assert seen["env"]["HOME"] == seen["cwd"] and Path(seen["cwd"]).name.startswith("mlos-plugin-probe-")
+        assert not Path(seen["cwd"]).exists()  # removed when the process ended
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
