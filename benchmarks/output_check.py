@@ -3,7 +3,9 @@
     .venv/bin/python benchmarks/output_check.py [--calls 2000] [--rounds 6] [--json out.json]
 
 1. ``check``: :func:`mlos.validation.check_infer_response` alone, on a right answer of the demo
-   MLP (one FP32 output of 1x10) and of a model with two outputs: µs per call.
+   MLP (one FP32 output of 1x10) and of a model with two outputs: µs per call; beside it, for
+   scale, the request check every call already had (:func:`~mlos.validation.check_infer_request`
+   on the demo MLP's 1x64 input).
 2. ``infer``: one small inference through a real engine in this process and the onnx plugin
    in its own (the demo MLP, batch 1, 1x64 FP32 in, 1x10 out), with the check on and off (off:
    replaced by a function that does nothing), in alternating rounds so that both see the same
@@ -29,7 +31,7 @@ from mlos.config import Settings
 from mlos.core import exchange
 from mlos.core.engine import Engine
 from mlos.demo import build_demo_model
-from mlos.validation import check_infer_response
+from mlos.validation import check_infer_request, check_infer_response
 from mlos.wire.tensors import from_numpy
 from mlos_generated import smi_pb2
 
@@ -71,6 +73,11 @@ def check_alone(loops: int) -> dict[str, float]:
 
         best = min(timeit.repeat(run, number=loops, repeat=5))
         results[label] = best / loops * 1e6
+    metadata = _metadata([("output", [-1, 10])])
+    request = smi_pb2.InferRequest(model_name="m")
+    request.inputs.add(name="input", datatype="FP32", shape=[1, 64], contents=bytes(256))
+    timings = timeit.repeat(lambda: check_infer_request(request, metadata), number=loops, repeat=5)
+    results["request_check"] = min(timings) / loops * 1e6
     return results
 
 
@@ -135,7 +142,7 @@ def main() -> None:
         "infer_us": engine,
     }
     for label, micros in alone.items():
-        print(f"check, {label:12} {micros:6.2f} µs per call")
+        print(f"check, {label:13} {micros:6.2f} µs per call")
     for mode, numbers in engine.items():
         p50, p99, calls = numbers["p50"], numbers["p99"], numbers["calls"]
         print(f"infer, check {mode:3}  p50 {p50:7.1f} µs  p99 {p99:7.1f} µs  ({calls:.0f} calls)")
