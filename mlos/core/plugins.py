@@ -71,6 +71,7 @@ class PluginEntry:
     attempt: int = 0
     started_at: float = 0.0
     restart_task: asyncio.Task[None] | None = None
+    exit_task: asyncio.Future[None] | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
@@ -294,7 +295,21 @@ class PluginRegistry:
         if time.monotonic() - entry.started_at >= self.backoff.stable:
             entry.attempt = 0  # it ran long enough: the back-off starts over
         self._on_down(entry.record.name)
-        self._schedule_restart(entry, process)
+        if entry.restart_task is not None and not entry.restart_task.done():
+            # It died while its restart was still loading its models: that restart goes on,
+            # and how this process ended is recorded once it is known.
+            entry.exit_task = asyncio.ensure_future(self._record_exit(entry, process))
+        else:
+            self._schedule_restart(entry, process)
+
+    async def _record_exit(self, entry: PluginEntry, process: PluginProcess) -> None:
+        await process.ended.wait()
+        entry.last_exit = process.exit_reason
+        if entry.process is None and entry.state == smi_pb2.PLUGIN_STATE_FAILED:
+            entry.message = (
+                f"{entry.last_exit}; restarting in {self.backoff.delay(entry.attempt):g} s"
+            )
+        log.error("plugin %s: %s", entry.record.name, entry.last_exit)
 
     def _schedule_restart(self, entry: PluginEntry, ended: PluginProcess | None = None) -> None:
         if entry.restart_task is not None and not entry.restart_task.done():
