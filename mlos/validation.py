@@ -1,16 +1,24 @@
-"""Checks an inference request against a model's metadata before anything runs.
+"""Checks inference requests and responses against a model's metadata.
 
-Used by the core (so a bad request is answered before it crosses into a plugin process) and by
-the plugin host (so a plugin driven directly over SMI gets the same typed answers).
+:func:`check_infer_request` is used by the core (so a bad request is answered before it crosses
+into a plugin process) and by the plugin host (so a plugin driven directly over SMI gets the
+same typed answers). :func:`check_infer_response` is the core's check of what a plugin answers:
+the outputs asked for (or all the model declares), each once, with the declared datatype, a
+shape that fits the declared one (-1 matches any size; with `max_batch_size` > 0 the leading
+dimension is the request's batch) and contents of the size that shape needs. A mismatch is an
+:class:`~mlos.errors.InternalError` naming the plugin — never an answer passed on.
+
+Both compile the metadata once into a plan, so the common, correct message costs a few field
+reads per tensor.
 """
 
 from __future__ import annotations
 
-from mlos.errors import InvalidArgument
+from mlos.errors import InternalError, InvalidArgument
 from mlos.wire.tensors import DATATYPES, byte_size, decode_bytes, element_count
 from mlos_generated import smi_pb2
 
-__all__ = ["check_contents_size", "check_infer_request"]
+__all__ = ["check_contents_size", "check_infer_request", "check_infer_response"]
 
 _CACHE_LIMIT = 256
 
@@ -69,7 +77,11 @@ class _Plan:
         if len(specs) > 1 and len({tensor.name for tensor in tensors}) != seen:
             return False
         outputs = request.outputs
-        return not outputs or all(output.name in self.outputs for output in outputs)
+        if not outputs:
+            return True
+        if len(outputs) > 1 and len({output.name for output in outputs}) != len(outputs):
+            return False
+        return all(output.name in self.outputs for output in outputs)
 
 
 _PLANS: dict[int, _Plan] = {}
@@ -125,10 +137,14 @@ def _check(
         raise InvalidArgument(f"{model} needs input(s) {', '.join(repr(m) for m in missing)}")
     if request.outputs:
         outputs = {spec.name for spec in metadata.outputs}
+        asked: set[str] = set()
         for wanted in request.outputs:
             if wanted.name not in outputs:
                 known = ", ".join(sorted(outputs))
                 raise InvalidArgument(f"{model} has no output {wanted.name!r} (outputs: {known})")
+            if wanted.name in asked:
+                raise InvalidArgument(f"output {wanted.name!r} is asked for twice")
+            asked.add(wanted.name)
 
 
 def _check_tensor(
@@ -170,3 +186,163 @@ def _check_tensor(
         have = len(tensor.contents)
         if have != needed:
             raise InvalidArgument(_size_message(name, have, shape, tensor.datatype, needed))
+
+
+# ---------------------------------------------------------------------------------------------
+# responses
+# ---------------------------------------------------------------------------------------------
+
+
+class _OutputPlan:
+    """A model's outputs, compiled for the check of a response.
+
+    For each output of fixed-size type whose only dynamic dimension is a leading batch one (or
+    none), the shape and byte count a right answer has follow from the batch alone, so the
+    common answer is checked with one list comparison and one length per output.
+    """
+
+    __slots__ = ("batched", "fixed", "metadata", "names", "specs")
+
+    def __init__(self, metadata: smi_pb2.ModelMetadata) -> None:
+        self.metadata = metadata  # keeps the id() this plan is cached under alive
+        self.batched = metadata.max_batch_size > 0
+        self.names = frozenset(spec.name for spec in metadata.outputs)
+        self.specs: dict[str, tuple[str, list[int], int]] = {}
+        #: name → (datatype, dimensions after the first, bytes per leading entry, batched);
+        #: only for outputs whose shape is known but for a leading batch dimension.
+        self.fixed: dict[str, tuple[str, list[int], int, bool]] = {}
+        for spec in metadata.outputs:
+            known = spec.datatype in DATATYPES and spec.datatype != "BYTES"
+            size = DATATYPES[spec.datatype].itemsize if known else 0
+            dims = spec.shape[:]
+            self.specs[spec.name] = (spec.datatype, dims, size)
+            if not size:
+                continue
+            lead_batch = self.batched and bool(dims) and dims[0] == -1
+            rest = dims[1:] if lead_batch else dims
+            if all(dim >= 0 for dim in rest):
+                count = 1
+                for dim in rest:
+                    count *= dim
+                self.fixed[spec.name] = (spec.datatype, rest, count * size, lead_batch)
+
+    def accepts(
+        self, response: smi_pb2.InferResponse, wanted: frozenset[str], batch: int
+    ) -> bool:
+        """Whether the response is certainly right (False: let the full check find why)."""
+        outputs = response.outputs
+        count = len(outputs)
+        if count != len(wanted):
+            return False
+        fixed = self.fixed
+        seen: set[str] = set()
+        for index in range(count):
+            tensor = outputs[index]
+            name = tensor.name
+            spec = fixed.get(name)
+            if spec is None or name not in wanted or name in seen:
+                return False
+            seen.add(name)
+            datatype, rest, nbytes, lead_batch = spec
+            if tensor.datatype != datatype:
+                return False
+            if lead_batch:
+                if tensor.shape[:] != [batch, *rest]:
+                    return False
+                nbytes *= batch
+            elif tensor.shape[:] != rest:
+                return False
+            if len(tensor.contents) != nbytes and (
+                not tensor.HasField("shared_memory") or tensor.shared_memory.byte_size != nbytes
+            ):
+                return False
+        return True
+
+
+_OUTPUT_PLANS: dict[int, _OutputPlan] = {}
+
+
+def check_infer_response(
+    response: smi_pb2.InferResponse,
+    request: smi_pb2.InferRequest,
+    metadata: smi_pb2.ModelMetadata,
+    *,
+    batch: int,
+    plugin: str,
+) -> None:
+    """Raise InternalError naming `plugin` when its answer to `request` does not fit the model.
+
+    `batch` is the leading dimension of the request's first input; it is compared with the
+    leading dimension of every output when the model batches (`max_batch_size` > 0).
+    """
+    plan = _OUTPUT_PLANS.get(id(metadata))
+    if plan is None or plan.metadata is not metadata:
+        if len(_OUTPUT_PLANS) >= _CACHE_LIMIT:
+            _OUTPUT_PLANS.clear()
+        plan = _OUTPUT_PLANS[id(metadata)] = _OutputPlan(metadata)
+    requested = request.outputs
+    wanted = frozenset(output.name for output in requested) if requested else plan.names
+    if not plan.accepts(response, wanted, batch):
+        problem = _response_problem(response, plan, wanted, batch)
+        if problem is not None:
+            raise InternalError(
+                f"plugin {plugin!r} answered model {metadata.name!r} version "
+                f"{metadata.version!r} with {problem}"
+            )
+
+
+def _response_problem(
+    response: smi_pb2.InferResponse, plan: _OutputPlan, wanted: frozenset[str], batch: int
+) -> str | None:
+    """What is wrong with a response the fast check did not accept, or None."""
+    seen: set[str] = set()
+    for tensor in response.outputs:
+        name = tensor.name
+        spec = plan.specs.get(name)
+        if spec is None:
+            known = ", ".join(sorted(plan.specs)) or "none"
+            return f"an output {name!r} the model does not declare (outputs: {known})"
+        if name not in wanted:
+            return f"output {name!r}, which the request did not ask for"
+        if name in seen:
+            return f"output {name!r} twice"
+        seen.add(name)
+        problem = _output_problem(tensor, spec, plan.batched, batch)
+        if problem is not None:
+            return problem
+    missing = sorted(wanted - seen)
+    if missing:
+        return f"no output {', '.join(repr(m) for m in missing)}"
+    return None
+
+
+def _output_problem(
+    tensor: smi_pb2.Tensor, spec: tuple[str, list[int], int], batched: bool, batch: int
+) -> str | None:
+    name = tensor.name
+    datatype, dims, _ = spec
+    if tensor.datatype != datatype:
+        return f"output {name!r} of datatype {tensor.datatype!r}; the model declares {datatype}"
+    shape = list(tensor.shape)
+    if any(dim < 0 for dim in shape) or len(shape) != len(dims) or any(
+        want not in (-1, dim) for dim, want in zip(shape, dims, strict=True)
+    ):
+        return f"output {name!r} of shape {shape}; the model declares {dims}"
+    if batched and shape and shape[0] != batch:
+        return f"output {name!r} of shape {shape}, a batch of {shape[0]} for a request of {batch}"
+    needed = byte_size(datatype, shape)
+    if tensor.HasField("shared_memory"):
+        have = tensor.shared_memory.byte_size
+        if needed is not None and have != needed:
+            return f"output {name!r} of {have} bytes in shared memory; shape {shape} needs {needed}"
+        return None
+    if needed is None:
+        try:
+            decode_bytes(tensor.contents, element_count(shape))
+        except InvalidArgument as exc:
+            return f"output {name!r} whose BYTES contents do not fit shape {shape}: {exc.message}"
+        return None
+    have = len(tensor.contents)
+    if have != needed:
+        return f"output {name!r} of {have} bytes; shape {shape} of {datatype} needs {needed}"
+    return None

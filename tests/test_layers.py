@@ -18,7 +18,7 @@ ROOT = Path(mlos.__file__).parent
 LAYERS: list[set[str]] = [
     {"__init__", "errors", "memory", "discovery", "database_url"},
     {"loop"},
-    {"wire"},
+    {"wire", "sandbox"},
     {"validation", "config", "demo", "cluster"},
     {"core", "sdk", "client"},
     {"rest", "grpc", "ipc", "preload"},

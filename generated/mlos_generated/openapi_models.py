@@ -41,6 +41,7 @@ __all__ = [
     "Parameters",
     "PluginCapabilities",
     "PluginInfo",
+    "PluginLimits",
     "PluginSource",
     "PluginState",
     "PluginStatus",
@@ -435,6 +436,19 @@ class PluginInfo(TypedDict):
     version: str
 
 
+class PluginLimits(TypedDict, total=False):
+    """Resource limits of a plugin process (docs/operations.md). A field left out (or 0, or
+    empty) takes the server's configured value, if any.
+    """
+
+    cpu_quota: float
+    cpu_weight: int
+    cpus: str
+    memory_bytes: int
+    open_files: int
+    processes: int
+
+
 class PluginSource(TypedDict, total=False):
     """Where a plugin comes from; only the key that is set appears."""
 
@@ -457,11 +471,14 @@ class PluginStatus(TypedDict):
     """A registered plugin."""
 
     info: "PluginInfo"
+    last_exit: str
+    limits: "PluginLimits"
     message: str
     models: list[str]
     name: str
     pid: int
     restarts: int
+    sandbox: str
     source: "PluginSource"
     state: "PluginState"
     version: str
@@ -502,7 +519,7 @@ class ProcessResources(TypedDict):
 
 
 class RegisterModelRequest(TypedDict, total=False):
-    """A model version to register and load."""
+    """A model version to register and load. Unknown keys are refused (400)."""
 
     config: dict[str, str]
     files: list["ModelFile"]
@@ -515,11 +532,14 @@ class RegisterModelRequest(TypedDict, total=False):
 
 class RegisterPluginRequest(TypedDict, total=False):
     """A plugin to register. With none of entry_point, module and executable, the installed
-    entry point named `name` is used.
+    entry point named `name` is used. `module` and `executable` are accepted only when the
+    server's configuration allows them (`plugin_modules`, `plugin_executables`); otherwise
+    the answer is 403. Unknown keys are refused (400).
     """
 
     entry_point: str
     executable: str
+    limits: "PluginLimits"
     module: str
     name: Required[str]
     version: str

@@ -10,14 +10,15 @@ import asyncio
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import mlos
-from mlos.config import DEFAULT_RATE_LIMITS
+from mlos.config import DEFAULT_RATE_LIMITS, default_model_roots
 from mlos.core import calls
 from mlos.core.arena import Arenas, sweep
 from mlos.core.audit import AuditLog
 from mlos.core.auth import ROLE_NAMES, Authenticator, Principal, role_by_name
+from mlos.core.containment import Containment
 from mlos.core.dataplane import Attachments
 from mlos.core.exchange import attach, exchange
 from mlos.core.limits import Admission, Rate, RateLimiter
@@ -27,6 +28,7 @@ from mlos.core.model_config import model_config
 from mlos.core.models import ModelRegistry
 from mlos.core.pipeline import Pipeline
 from mlos.core.plugins import Backoff, PluginRegistry
+from mlos.core.policy import AccessPolicy
 from mlos.core.resources import ResourceMonitor
 from mlos.core.shm import Region, RegionStatus, SystemSharedMemory
 from mlos.core.stats import StatsBook, failure_reason
@@ -77,6 +79,25 @@ class EngineSettings(Protocol):
         """Longest wait between restarts of a plugin that keeps dying."""
 
 
+_OPTIONAL_SETTINGS: dict[str, Any] = {
+    "restart_backoff_stable": 60.0,
+    "model_roots": (),
+    "plugin_modules": (),
+    "plugin_executables": (),
+    "plugin_python_path": (),
+    "plugin_env": (),
+    "plugin_limits": {},
+    "plugin_cgroup": "auto",
+    "plugin_busy_poll_us": 0,
+}
+"""Settings the engine reads when they are there (`mlos.config.Settings` has them all), with
+the value it uses otherwise: nothing allowed beyond installed plugins and the default roots."""
+
+
+def _setting(settings: EngineSettings, name: str) -> Any:
+    return getattr(settings, name, _OPTIONAL_SETTINGS[name])
+
+
 class Engine:
     """Plugins, models, inference, health and resources of one MLOS node."""
 
@@ -89,17 +110,33 @@ class Engine:
         url = getattr(settings, "database_url", "") or f"sqlite:///{self.home / 'registry.db'}"
         self.store = RegistryStore(url)
         backoff = Backoff(
-            initial=settings.restart_backoff_initial, maximum=settings.restart_backoff_max
+            initial=settings.restart_backoff_initial,
+            maximum=settings.restart_backoff_max,
+            stable=_setting(settings, "restart_backoff_stable"),
+        )
+        self.policy = AccessPolicy(
+            model_roots=_setting(settings, "model_roots") or default_model_roots(self.home),
+            plugin_modules=_setting(settings, "plugin_modules"),
+            plugin_executables=_setting(settings, "plugin_executables"),
+        )
+        self.containment = Containment(
+            self.home,
+            python_path=_setting(settings, "plugin_python_path"),
+            env_entries=_setting(settings, "plugin_env"),
+            limits=_setting(settings, "plugin_limits"),
+            cgroup=_setting(settings, "plugin_cgroup"),
+            host_env={
+                "MLOS_LOG_LEVEL": settings.log_level.upper(),
+                PLUGIN_BUSY_POLL_ENV: str(_setting(settings, "plugin_busy_poll_us")),
+            },
         )
         self.plugins = PluginRegistry(
             self.store,
             backoff,
             self._plugin_ready,
             self._plugin_down,
-            plugin_env={
-                "MLOS_LOG_LEVEL": settings.log_level.upper(),
-                PLUGIN_BUSY_POLL_ENV: str(getattr(settings, "plugin_busy_poll_us", 0)),
-            },
+            policy=self.policy,
+            containment=self.containment,
         )
         self.models = ModelRegistry(self.store, self.plugins)
         self.resource_monitor = ResourceMonitor()
@@ -159,6 +196,7 @@ class Engine:
         """Stop every plugin process; the registry keeps what should run next time."""
         self.started = False
         await self.plugins.stop_all()
+        self.containment.close()
         self.arenas.close()
         self.shm.close()
         self.resource_monitor.close()
@@ -167,6 +205,8 @@ class Engine:
         self.store.close()
 
     async def _plugin_ready(self, plugin: str) -> None:
+        process = self.plugins.get(plugin).process
+        self.arenas.set_owner(plugin, process.uid if process is not None else -1)
         await self.models.reload_plugin_models(plugin)
 
     def _plugin_down(self, plugin: str) -> None:
@@ -384,6 +424,7 @@ class Engine:
                 threshold=self.arenas.threshold,
                 timeout=INFER_TIMEOUT,
                 batch=batch,
+                plugin=plugin,
             )
             done = time.perf_counter_ns()
         except (MLOSError, asyncio.CancelledError) as error:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from mlos.core.digests import check_files
 from mlos.core.plugins import PluginRegistry
+from mlos.core.policy import AccessPolicy
 from mlos.core.store import ModelRecord, RegistryStore
 from mlos.errors import (
     AlreadyExists,
@@ -82,6 +83,7 @@ class ModelRegistry:
     def __init__(self, store: RegistryStore, plugins: PluginRegistry) -> None:
         self.store = store
         self.plugins = plugins
+        self.policy: AccessPolicy = plugins.policy
         self.entries: dict[str, dict[str, ModelEntry]] = {}
         for record in store.models():
             self.entries.setdefault(record.name, {})[record.version] = ModelEntry(record)
@@ -152,11 +154,7 @@ class ModelRegistry:
             )
         if request.version and not VERSION.match(request.version):
             raise InvalidArgument(f"model version {request.version!r} is not a valid version")
-        if not request.path:
-            raise InvalidArgument("a model needs a path to its file or directory")
-        path = Path(request.path).expanduser().resolve()
-        if not path.exists():
-            raise InvalidArgument(f"model path {request.path!r} does not exist")
+        path = self.policy.model_path(request.path)
         plugin = request.plugin or self._choose_plugin(path)
         plugin_entry = self.plugins.get(plugin)
         if plugin_entry.state in (smi_pb2.PLUGIN_STATE_REGISTERED, smi_pb2.PLUGIN_STATE_UNLOADED):
@@ -205,6 +203,7 @@ class ModelRegistry:
         record = entry.record
         entry.state = smi_pb2.MODEL_STATE_LOADING
         try:
+            self.policy.model_path(record.path)  # the model roots may have changed since
             client = self.plugins.client(record.plugin)
             response = await client.load_model(
                 smi_pb2.LoadModelRequest(

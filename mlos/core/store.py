@@ -10,6 +10,7 @@ processes, sockets and live status are node-local and never stored.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from mlos import database_url
 from mlos.core.migrate import Migration, migrate
 from mlos.core.schema import models_table, plugins_table
 from mlos.errors import InvalidArgument, Unavailable
+from mlos.sandbox.limits import Limits
 
 __all__ = ["ModelRecord", "PluginRecord", "RegistryStore", "column_values", "upsert"]
 
@@ -43,6 +45,8 @@ class PluginRecord:
     source_kind: str  # "entry_point", "module" or "executable"
     source: str
     loaded: bool = False
+    limits: Limits = field(default_factory=Limits)
+    """The limits given at registration (the configuration's come on top when it starts)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,13 +126,17 @@ class RegistryStore:
         def read() -> list[PluginRecord]:
             with self._single.connect() as conn:
                 rows = conn.execute(select(plugins_table).order_by(plugins_table.c.name))
-                return [PluginRecord(**row._asdict()) for row in rows]
+                return [
+                    PluginRecord(**{**row._asdict(), "limits": _limits(row.limits)})
+                    for row in rows
+                ]
 
         return self._guard(read)
 
     def put_plugin(self, record: PluginRecord) -> None:
         """Insert or replace a plugin."""
-        self._write(self._put_plugin, column_values(plugins_table, record))
+        values = column_values(plugins_table, record, limits=_limits_json(record.limits))
+        self._write(self._put_plugin, values)
 
     def delete_plugin(self, name: str) -> None:
         """Remove a plugin (no error when absent)."""
@@ -210,6 +218,20 @@ def _reason(exc: DBAPIError) -> str:
     """The driver's own message, first line only, without SQLAlchemy's decoration."""
     lines = str(exc.orig).strip().splitlines()
     return lines[0] if lines else type(exc.orig).__name__
+
+
+def _limits_json(limits: Limits) -> str:
+    values = {
+        key: value for key, value in dataclasses.asdict(limits).items() if value not in (0, "", ())
+    }
+    return json.dumps(values, sort_keys=True)
+
+
+def _limits(text: str) -> Limits:
+    values = json.loads(text or "{}")
+    if "cpus" in values:
+        values["cpus"] = tuple(values["cpus"])
+    return Limits(**values)
 
 
 def column_values(table: Table, record: Any, **converted: Any) -> dict[str, Any]:

@@ -201,9 +201,9 @@ async def test_registration_checks_the_source(engine: Engine) -> None:
     with pytest.raises(InvalidArgument, match="plugin name"):
         await engine.register_plugin(smi_pb2.RegisterPluginRequest(name="../x"))
     await engine.register_plugin(
-        smi_pb2.RegisterPluginRequest(name="broken", source=smi_pb2.PluginSource(module="no.such.module:Plugin"))
+        smi_pb2.RegisterPluginRequest(name="broken", source=smi_pb2.PluginSource(module="tests.no_such_module:Plugin"))
     )
-    with pytest.raises(Unavailable, match="exited during start"):
+    with pytest.raises(Unavailable, match="exited with code 2 during start"):
         await engine.load_plugin("broken")
     assert (await engine.get_plugin("broken")).state == smi_pb2.PLUGIN_STATE_FAILED
 
@@ -235,11 +235,11 @@ def test_plugin_processes_are_told_their_busy_poll_window(tmp_path: Path) -> Non
 
     engine = Engine(ServerSettings(home=tmp_path / "home", plugin_busy_poll_us=250))
     try:
-        assert engine.plugins.plugin_env[PLUGIN_BUSY_POLL_ENV] == "250"
+        assert engine.containment.host_env[PLUGIN_BUSY_POLL_ENV] == "250"
     finally:
         engine.store.close()
     engine = Engine(Settings(tmp_path / "other"))  # settings without the key: off
     try:
-        assert engine.plugins.plugin_env[PLUGIN_BUSY_POLL_ENV] == "0"
+        assert engine.containment.host_env[PLUGIN_BUSY_POLL_ENV] == "0"
     finally:
         engine.store.close()

@@ -23,6 +23,7 @@ import requests
 
 from mlos.testing import ServerProcess
 from mlos.wire.tensors import datatype_of, numpy_dtype
+from tests.suite import suite_config
 
 __all__ = ["RestError", "Served", "served"]
 
@@ -112,9 +113,10 @@ class Served:
 
 
 @contextlib.contextmanager
-def served(root: Path) -> Iterator[Served]:
-    """A running `mlos serve` with a fresh home under `root`, stopped (and checked) after."""
-    server = ServerProcess(root / "mlos-home", logs=root)
+def served(root: Path, *model_roots: Path) -> Iterator[Served]:
+    """A running `mlos serve` with a fresh home under `root`, stopped (and checked) after; it
+    reads models under `root` and `model_roots`."""
+    server = ServerProcess(root / "mlos-home", logs=root, config=suite_config(root, *model_roots))
     server.start()
     node = Served(server)
     try:

@@ -61,6 +61,7 @@ class StubEngine:
         self.pipeline = Pipeline()
         self.ready = True
         self.plugins: dict[str, smi_pb2.PluginStatus] = {}
+        self.registered: dict[str, smi_pb2.RegisterPluginRequest] = {}
         self.models: dict[str, smi_pb2.ModelStatus] = {}
         self.requests: list[smi_pb2.InferRequest] = []
         self.calls: list[tuple[str, tuple[Any, ...]]] = []
@@ -87,6 +88,7 @@ class StubEngine:
     async def register_plugin(self, req: smi_pb2.RegisterPluginRequest) -> smi_pb2.PluginStatus:
         if req.name in self.plugins:
             raise AlreadyExists(f"plugin {req.name!r} is registered already")
+        self.registered[req.name] = req
         source = (
             req.source if req.HasField("source") else smi_pb2.PluginSource(entry_point=req.name)
         )

@@ -23,7 +23,7 @@ OPERATIONS = [
     for method, operation in item.items()
     if method in METHODS
 ]
-REQUEST_SCHEMAS = {"RegisterPluginRequest", "RegisterModelRequest", "CreateTokenRequest"}
+REQUEST_SCHEMAS = {"RegisterPluginRequest", "RegisterModelRequest", "CreateTokenRequest", "PluginLimits"}
 
 
 def test_valid_openapi_3_1() -> None:
