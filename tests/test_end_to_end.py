@@ -112,10 +112,10 @@ def test_what_the_api_may_start_and_read_is_refused_with_403_or_400(
         ({"name": "x", "entry_point": "onnx\u0000"}, 400),
     ]
     for body, status in plugins:
-        response = requests.post(f"{url}/v1/plugins", json=body, timeout=5)
+        response = http.post(f"{url}/v1/plugins", json=body, timeout=5)
         assert response.status_code == status, (body, response.text)
         assert response.json()["code"] == ("permission_denied" if status == 403 else "invalid_argument")
-        assert requests.post(f"{url}/v1/plugins/x/load", timeout=5).status_code == 404
+        assert http.post(f"{url}/v1/plugins/x/load", timeout=5).status_code == 404
     assert not marker.exists()
     (tmp_path.parent / "secret.onnx").write_text("not for the API")
     models = [
@@ -126,9 +126,9 @@ def test_what_the_api_may_start_and_read_is_refused_with_403_or_400(
         (f"{tmp_path}/missing.onnx", 400),
     ]
     for path, status in models:
-        response = requests.post(f"{url}/v1/models", json={"name": "x", "plugin": "onnx", "path": path}, timeout=5)
+        response = http.post(f"{url}/v1/models", json={"name": "x", "plugin": "onnx", "path": path}, timeout=5)
         assert response.status_code == status, (path, response.text)
-    assert [m["name"] for m in requests.get(f"{url}/v1/models", timeout=5).json()["models"]] == ["demo"]
+    assert [m["name"] for m in http.get(f"{url}/v1/models", timeout=5).json()["models"]] == ["demo"]
 
 
 def test_a_plugin_answer_that_breaks_the_model_metadata_is_a_500_naming_it(
@@ -136,18 +136,18 @@ def test_a_plugin_answer_that_breaks_the_model_metadata_is_a_500_naming_it(
 ) -> None:
     url = mlos_server.url
     body = {"name": "probe", "module": "tests.sdk.probe_plugin:ProbePlugin"}
-    assert requests.post(f"{url}/v1/plugins", json=body, timeout=5).status_code == 201
-    assert requests.post(f"{url}/v1/plugins/probe/load", timeout=60).json()["state"] == "ready"
+    assert http.post(f"{url}/v1/plugins", json=body, timeout=5).status_code == 201
+    assert http.post(f"{url}/v1/plugins/probe/load", timeout=60).json()["state"] == "ready"
     for behavior in ("double", "wrong_shape"):
         (tmp_path / f"{behavior}.probe").write_text(behavior)
         model = {"name": behavior, "path": str(tmp_path / f"{behavior}.probe")}
-        assert requests.post(f"{url}/v1/models", json=model, timeout=30).status_code == 201
+        assert http.post(f"{url}/v1/models", json=model, timeout=30).status_code == 201
     request = {"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}]}
-    wrong = requests.post(f"{url}/v2/models/wrong_shape/infer", json=request, timeout=30)
+    wrong = http.post(f"{url}/v2/models/wrong_shape/infer", json=request, timeout=30)
     assert wrong.status_code == 500
     assert wrong.json()["error"] == (
         "plugin 'probe' answered model 'wrong_shape' version '1' with output 'y' of shape [1, 3]; "
         "the model declares [-1, 4]"
     )
-    right = requests.post(f"{url}/v2/models/double/infer", json=request, timeout=30)
+    right = http.post(f"{url}/v2/models/double/infer", json=request, timeout=30)
     assert right.status_code == 200 and right.json()["outputs"][0]["data"] == [2, 4, 6, 8]
