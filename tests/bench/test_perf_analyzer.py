@@ -17,8 +17,8 @@ import pytest
 import requests
 
 from mlos.bench.perf_analyzer import PerfAnalyzer, PerfRun, parse_csv
-from mlos.bench.server import ServerProcess
 from mlos.errors import InvalidArgument
+from mlos.testing import ServerProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 INSTALLED = ROOT / ".perf_analyzer" / "bin" / "perf_analyzer"
@@ -45,8 +45,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     pytest.importorskip("onnxruntime")
     from tests.models import fixed_shape_model, mlp_model, save
 
-    models = tmp_path_factory.mktemp("perf-models")
-    process = ServerProcess(tmp_path_factory.mktemp("perf-home"))
+    home = tmp_path_factory.mktemp("perf-home")
+    models = home / "models"  # a model root of the server by default
+    models.mkdir()
+    # Load generation against the protocol; access is tested in tests/security.
+    process = ServerProcess(home, "--no-auth")
     process.start()
     try:
         with requests.Session() as session:
