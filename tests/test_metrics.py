@@ -24,6 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from mlos.testing import ServerProcess
 from mlos_generated import inference_pb2, inference_pb2_grpc
+from tests.suite import suite_config
 
 pytest.importorskip("onnxruntime")
 
@@ -35,7 +36,10 @@ def server(tmp_path: Path) -> Iterator[ServerProcess]:
     """`mlos serve --metrics-port 0` with the onnx plugin and the model `mlp` (64 → 10)."""
     from tests.models import mlp_model, save
 
-    served = ServerProcess(tmp_path / "home", "--metrics-port", "0", "--no-auth", logs=tmp_path)
+    served = ServerProcess(
+        tmp_path / "home", "--metrics-port", "0", "--no-auth", logs=tmp_path,
+        config=suite_config(tmp_path),
+    )
     served.start()
     try:
         session = _session()

@@ -20,6 +20,7 @@ import pytest
 import requests
 
 from mlos.testing import ServerProcess
+from tests.suite import suite_config
 
 httpclient = pytest.importorskip("tritonclient.http")
 pytest.importorskip("onnxruntime")
@@ -38,7 +39,9 @@ def served(tmp_path: Path) -> Iterator[tuple[ServerProcess, Any]]:
     """A real server with the onnx plugin and the model `mlp`, and a tritonclient.http client."""
     from tests.models import mlp_model, save
 
-    server = ServerProcess(tmp_path / "home", "--no-auth", logs=tmp_path)
+    server = ServerProcess(
+        tmp_path / "home", "--no-auth", logs=tmp_path, config=suite_config(tmp_path)
+    )
     server.start()
     try:
         session = requests.Session()

@@ -99,7 +99,8 @@ import mlos, mlos_generated
 names = ["mlos", "mlos_generated"]
 for package in (mlos, mlos_generated):
     for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
-        names.append(info.name)
+        if not info.name.endswith(".__main__"):  # a command: importing it runs it
+            names.append(info.name)
 for name in names:
     importlib.import_module(name)
 outside = sorted(
