@@ -16,7 +16,7 @@ import mlos
 ROOT = Path(mlos.__file__).parent
 
 LAYERS: list[set[str]] = [
-    {"__init__", "errors", "memory", "discovery"},
+    {"__init__", "errors", "memory", "discovery", "columns"},
     {"loop"},
     {"wire"},
     {"validation", "config", "demo"},

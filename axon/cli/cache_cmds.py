@@ -8,11 +8,11 @@ from typing import Any
 
 from axon.cache import CachedModel, Plan, Problem
 from axon.cli.context import Context
-from axon.cli.output import human_bytes
 from axon.deploy import deploy
 from axon.errors import NotFoundError
 from axon.installer import Installer
 from axon.reference import ModelRef
+from mlos.columns import human_bytes
 
 __all__ = ["register"]
 

@@ -10,17 +10,9 @@ from typing import IO, Any
 
 from tqdm import tqdm
 
-__all__ = ["Output", "human_bytes"]
+from mlos.columns import aligned
 
-
-def human_bytes(count: int) -> str:
-    """``1536`` → ``1.5 KiB``."""
-    value = float(count)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{count} B"
+__all__ = ["Output"]
 
 
 @dataclass
@@ -50,13 +42,7 @@ class Output:
         """A plain aligned table (human mode only)."""
         if self.json:
             return
-        cells = [[str(c) for c in headers]] + [[str(c) for c in row] for row in rows]
-        widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-        for index, row in enumerate(cells):
-            print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip(),
-                  file=self.out)
-            if index == 0:
-                print("  ".join("-" * w for w in widths), file=self.out)
+        print(aligned(headers, rows), file=self.out)
 
     def progress_bar(self, label: str) -> ProgressBar | None:
         """A byte progress bar on stderr, when enabled and stderr is a terminal."""

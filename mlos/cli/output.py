@@ -16,28 +16,18 @@ from typing import IO, Any
 
 from google.protobuf.message import Message
 
+from mlos.columns import aligned
 from mlos.wire.encoding import enum_name, to_json
 from mlos_generated import smi_pb2
 
 __all__ = [
     "Output",
-    "human_bytes",
     "model_state",
     "plugin_state",
     "shape_text",
     "source_text",
     "tensor_rows",
 ]
-
-
-def human_bytes(count: int) -> str:
-    """`1536` → `1.5 KiB`."""
-    value = float(count)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{count} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{count} B"  # pragma: no cover - the loop always returns
 
 
 def plugin_state(state: int) -> str:
@@ -100,13 +90,7 @@ class Output:
         """An aligned table with a header row (nothing with `--json`)."""
         if self.json:
             return
-        cells = [[str(c) for c in headers]] + [[str(c) for c in row] for row in rows]
-        widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-        for index, row in enumerate(cells):
-            text = "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True))
-            print(text.rstrip(), file=self.out)
-            if index == 0:
-                print("  ".join("-" * w for w in widths), file=self.out)
+        print(aligned(headers, rows), file=self.out)
 
     def fields(self, pairs: Iterable[tuple[str, Any]]) -> None:
         """`key: value` lines with aligned values (nothing with `--json`)."""

@@ -5,7 +5,8 @@ from __future__ import annotations
 import io
 import json
 
-from mlos.cli.output import Output, human_bytes, shape_text, source_text
+from mlos.cli.output import Output, shape_text, source_text
+from mlos.columns import human_bytes
 from mlos_generated import smi_pb2
 
 
