@@ -20,6 +20,6 @@ def test_headers_alone() -> None:
 
 
 def test_human_bytes() -> None:
-    assert [human_bytes(n) for n in (0, 1023, 1024, 1536, 5 * 2**40, 3 * 2**50)] == [
-        "0 B", "1023 B", "1.0 KiB", "1.5 KiB", "5.0 TiB", "3072.0 TiB",
+    assert [human_bytes(n) for n in (0, 1023, 1024, 1536, 3 * 2**30, 5 * 2**40, 3 * 2**50)] == [
+        "0 B", "1023 B", "1.0 KiB", "1.5 KiB", "3.0 GiB", "5.0 TiB", "3072.0 TiB",
     ]
