@@ -9,12 +9,12 @@ from typing import Any
 from axon.cache import CachedModel, Problem
 from axon.cleanup import Plan, PlanItem, execute, plan_gc, plan_remove
 from axon.cli.context import Context
-from axon.cli.output import human_bytes
 from axon.deploy import deploy
 from axon.errors import NotFoundError, OfflineError, UsageError
 from axon.installer import Installer
 from axon.lockfile import LOCK_NAME, lock, read_lock, write_lock
 from axon.reference import ModelRef
+from mlos.columns import human_bytes
 
 __all__ = ["register"]
 

@@ -15,13 +15,12 @@ from typing import Any
 
 from google.protobuf.message import Message
 
-from mlos.cli.terminal import Terminal, human_bytes
+from mlos.cli.terminal import Terminal
 from mlos.wire.encoding import enum_name, to_json
 from mlos_generated import smi_pb2
 
 __all__ = [
     "Output",
-    "human_bytes",
     "model_state",
     "plugin_state",
     "shape_text",

@@ -3,7 +3,7 @@
 Both print for people by default and, with `--json`, one JSON document on stdout and nothing
 else there; :class:`Terminal` is the part of their `Output` that does not depend on which
 command prints (`mlos.cli.output.Output`, `axon.cli.output.Output`). It imports nothing of MLOS
-beyond this module, so the `axon` command pays nothing for it.
+but `mlos.columns`, so the `axon` command pays nothing for it.
 """
 
 from __future__ import annotations
@@ -13,17 +13,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from mlos.columns import aligned, human_bytes
+
 __all__ = ["Terminal", "human_bytes"]
-
-
-def human_bytes(count: int) -> str:
-    """`1536` → `1.5 KiB`."""
-    value = float(count)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{count} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{count} B"  # pragma: no cover - the loop always returns
 
 
 @dataclass
@@ -41,15 +33,8 @@ class Terminal:
 
     def table(self, headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
         """An aligned table with a header row (nothing with `--json`)."""
-        if self.json:
-            return
-        cells = [[str(c) for c in headers]] + [[str(c) for c in row] for row in rows]
-        widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-        for index, row in enumerate(cells):
-            text = "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True))
-            print(text.rstrip(), file=self.out)
-            if index == 0:
-                print("  ".join("-" * w for w in widths), file=self.out)
+        if not self.json:
+            print(aligned(headers, rows), file=self.out)
 
     def fields(self, pairs: Iterable[tuple[str, Any]]) -> None:
         """`key: value` lines with aligned values (nothing with `--json`)."""
