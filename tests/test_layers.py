@@ -16,7 +16,7 @@ import mlos
 ROOT = Path(mlos.__file__).parent
 
 LAYERS: list[set[str]] = [
-    {"__init__", "errors", "memory", "discovery", "database_url", "columns"},
+    {"__init__", "errors", "memory", "discovery", "database_url", "columns", "processes"},
     {"loop"},
     {"wire", "sandbox"},
     {"validation", "config", "demo", "cluster"},

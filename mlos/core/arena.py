@@ -22,6 +22,7 @@ import mmap
 import os
 import secrets
 
+from mlos.processes import pid_alive
 from mlos.wire.shared_memory import INTERNAL_PREFIX, SHM_DIR
 
 __all__ = ["Arenas", "Block", "SegmentPool", "sweep"]
@@ -205,19 +206,10 @@ def sweep() -> list[str]:
     with contextlib.suppress(OSError):
         for path in SHM_DIR.glob(f"{INTERNAL_PREFIX}*"):
             pid = path.name.removeprefix(INTERNAL_PREFIX).split("-", 1)[0]
-            if not pid.isdigit() or _alive(int(pid)):
+            if not pid.isdigit() or pid_alive(int(pid)):
                 continue
             with contextlib.suppress(OSError):
                 path.unlink()
                 removed.append(path.name)
     return removed
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -33,6 +33,7 @@ import signal
 import time
 from pathlib import Path
 
+from mlos.processes import pid_alive
 from mlos.sandbox.limits import Limits
 
 __all__ = ["CONTROLLERS", "Cgroup", "CgroupTree"]
@@ -142,7 +143,7 @@ class CgroupTree:
             with contextlib.suppress(OSError):
                 for path in root.glob(f"{_PREFIX}*"):
                     pid = path.name.removeprefix(_PREFIX)
-                    dead = pid.isdigit() and not _alive(int(pid)) and path.is_dir()
+                    dead = pid.isdigit() and not pid_alive(int(pid)) and path.is_dir()
                     if dead and _remove_tree(path, self.version):
                         removed.append(str(path))
         return removed
@@ -338,12 +339,3 @@ def _pids(path: Path) -> list[int]:
     except (OSError, ValueError):
         return []
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
