@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 import os
 import pathlib
-import tempfile
 from types import TracebackType
 
+from axon.atomic_files import create_temp
 from axon.errors import IntegrityError
 
 __all__ = ["BlobWriter", "blob_path"]
@@ -30,8 +30,7 @@ class BlobWriter:
         self.dest = blob_path(root, digest)
         self.dest.parent.mkdir(parents=True, exist_ok=True)
         self.digest, self.size, self.max_size = digest, size, max_size
-        fd, name = tempfile.mkstemp(dir=self.dest.parent, prefix=".incoming-")
-        self.tmp = pathlib.Path(name)
+        fd, self.tmp = create_temp(self.dest.parent, f".incoming-{digest}-")
         self._file = os.fdopen(fd, "wb")
         self._hasher = hashlib.sha256()
         self.written = 0

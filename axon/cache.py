@@ -7,12 +7,14 @@ Layout under the cache root (``cache_dir``, default ``$AXON_HOME/cache``)::
     models/<ns>/<name>/<version>/            the extracted, verified model directory
     refs/<ns>/<name>/<version>               package digest; written last: "installed"
     tmp/                                     partial downloads and extraction staging
-    locks/                                   file locks for concurrent installs
+    locks/                                   file locks for installs, removals and gc
 
 A version counts as installed only when its ref exists, and the ref is written after
-everything else is in place, so an interrupted install never looks installed. Scans return
-frozen dataclasses; destructive actions return a :class:`Plan` that can be shown, skipped
-(``--dry-run``) or executed.
+everything else is in place, so an interrupted install never looks installed. An install holds
+the model's lock (``model-<ns>-<name>-<version>``) and the package's (``blob-<hex>``) from the
+download to the ref; removal and gc take the same locks, so they never delete what an install
+is using. Scans return frozen dataclasses; destructive actions return a :class:`Plan` (see
+:mod:`axon.cleanup`) that can be shown, skipped (``--dry-run``) or executed.
 """
 
 from __future__ import annotations
@@ -21,19 +23,31 @@ import json
 import os
 import pathlib
 import shutil
-import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from filelock import FileLock
 
+from axon.atomic_files import make_temp_dir, write_atomic
 from axon.blobstore import blob_path
 from axon.digest import sha256_file
 from axon.errors import NotFoundError
 from axon.manifest import Manifest, parse_manifest
 from axon.semver import best_match
 
-__all__ = ["Cache", "CachedModel", "Plan", "PlanItem", "Problem"]
+__all__ = ["Cache", "CachedModel", "Problem", "blob_lock", "delete_path", "model_lock",
+           "tree_size"]
+
+
+def model_lock(namespace: str, name: str, version: str) -> str:
+    """The lock an install, removal or gc of one version holds."""
+    return f"model-{namespace}-{name}-{version}"
+
+
+def blob_lock(digest: str) -> str:
+    """The lock a download, install or gc of one package blob holds."""
+    return f"blob-{digest}"
 
 
 @dataclass(frozen=True)
@@ -47,33 +61,12 @@ class CachedModel:
     path: pathlib.Path
     size: int
     source: str
+    signed_by: tuple[str, ...] = ()
 
     @property
     def ref(self) -> str:
         """``ns/name@version``."""
         return f"{self.namespace}/{self.name}@{self.version}"
-
-
-@dataclass(frozen=True)
-class PlanItem:
-    """One path a plan deletes, its size and why."""
-
-    path: pathlib.Path
-    bytes: int
-    reason: str
-
-
-@dataclass(frozen=True)
-class Plan:
-    """What a destructive action would delete."""
-
-    action: str
-    items: tuple[PlanItem, ...] = ()
-
-    @property
-    def total_bytes(self) -> int:
-        """Bytes freed."""
-        return sum(item.bytes for item in self.items)
 
 
 @dataclass(frozen=True)
@@ -84,27 +77,19 @@ class Problem:
     message: str
 
 
-def _size(path: pathlib.Path) -> int:
+def tree_size(path: pathlib.Path) -> int:
+    """Bytes of a file, or of every file under a directory."""
     if path.is_symlink() or path.is_file():
         return path.lstat().st_size
     return sum(p.lstat().st_size for p in path.rglob("*") if p.is_file() or p.is_symlink())
 
 
-def _delete(path: pathlib.Path) -> None:
+def delete_path(path: pathlib.Path) -> None:
+    """Remove a file or a directory tree; nothing if it is gone."""
     if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
+        shutil.rmtree(path, ignore_errors=True)
     else:
         path.unlink(missing_ok=True)
-
-
-def _write_atomic(path: pathlib.Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 @dataclass
@@ -129,39 +114,61 @@ class Cache:
         return blob_path(self._dirs["blobs"], digest)
 
     def lock(self, name: str) -> FileLock:
-        """A cross-process lock named ``name`` (e.g. ``model-ns-name-1.0.0``)."""
+        """A cross-process lock named ``name`` (see :func:`model_lock`, :func:`blob_lock`)."""
         return FileLock(str(self.dir("locks") / f"{name}.lock"))
 
-    def staging(self) -> pathlib.Path:
-        """A fresh temp directory inside the cache (same filesystem as the targets)."""
-        return pathlib.Path(tempfile.mkdtemp(dir=self.dir("tmp"), prefix="stage-"))
+    def staging(self, lock: str) -> pathlib.Path:
+        """A fresh temp directory for the holder of ``lock`` (same filesystem as the targets).
+
+        Its name, ``stage-<lock>-<random>``, tells gc which lock to try before deleting it.
+        """
+        return make_temp_dir(self.dir("tmp"), f"stage-{lock}-")
+
+    def partial(self, digest: str) -> pathlib.Path:
+        """Where a download of ``digest`` collects its bytes."""
+        return self.dir("tmp") / f"sha256-{digest}.partial"
 
     def model_dir(self, namespace: str, name: str, version: str) -> pathlib.Path:
         """Where an extracted version lives."""
         return self._dirs["models"] / namespace / name / version
 
-    def _ref(self, namespace: str, name: str, version: str) -> pathlib.Path:
+    def ref_path(self, namespace: str, name: str, version: str) -> pathlib.Path:
+        """The ref file that marks a version installed."""
         return self._dirs["refs"] / namespace / name / version
 
-    def _record(self, namespace: str, name: str, version: str) -> pathlib.Path:
+    def record_path(self, namespace: str, name: str, version: str) -> pathlib.Path:
+        """The record (manifest, package digest, source) of a version."""
         return self._dirs["manifests"] / namespace / name / f"{version}.json"
 
     # -- scans --------------------------------------------------------------------------
 
+    def _read_record(self, namespace: str, name: str, version: str) -> dict[str, Any] | None:
+        try:
+            record: dict[str, Any] = json.loads(
+                self.record_path(namespace, name, version).read_text("utf-8"))
+        except (OSError, ValueError):
+            return None
+        return record
+
     def get(self, namespace: str, name: str, version: str) -> CachedModel | None:
         """The installed version, or None."""
-        ref = self._ref(namespace, name, version)
-        if not ref.is_file():
+        ref = self.ref_path(namespace, name, version)
+        try:
+            digest = ref.read_text("utf-8").strip()
+        except (FileNotFoundError, IsADirectoryError):
             return None
-        record = json.loads(self._record(namespace, name, version).read_text("utf-8"))
+        record = self._read_record(namespace, name, version)
+        if record is None:
+            return None
         path = self.model_dir(namespace, name, version)
-        return CachedModel(namespace, name, version, ref.read_text("utf-8").strip(), path,
-                           record["package"]["size"], record.get("source", ""))
+        return CachedModel(namespace, name, version, digest, path, record["package"]["size"],
+                           record.get("source", ""), tuple(record.get("signed_by", ())))
 
     def manifest(self, model: CachedModel) -> Manifest:
         """The verified manifest of an installed version."""
-        record = json.loads(self._record(model.namespace, model.name, model.version)
-                            .read_text("utf-8"))
+        record = self._read_record(model.namespace, model.name, model.version)
+        if record is None:
+            raise NotFoundError(f"{model.ref} is not installed")
         return parse_manifest(record["manifest"], f"cached manifest of {model.ref}")
 
     def installed(self) -> list[CachedModel]:
@@ -190,23 +197,32 @@ class Cache:
     # -- writes -------------------------------------------------------------------------
 
     def commit(self, staging: pathlib.Path, manifest: Manifest, sha256: str, size: int,
-               source: str) -> CachedModel:
+               source: str, extra: Mapping[str, Any] | None = None) -> CachedModel:
         """Move a verified extraction into place and mark it installed (ref last).
 
-        The caller holds the model's lock.
+        An installed version of the same ref is replaced only now that the new one is complete
+        and verified: its ref goes first (so a crash in between leaves "not installed", never a
+        mix), the directories are swapped, then the record and the new ref are written and the
+        old directory deleted. The caller holds the model's lock.
         """
         ns, name, version = manifest.namespace, manifest.name, manifest.version
         target = self.model_dir(ns, name, version)
+        self.ref_path(ns, name, version).unlink(missing_ok=True)
+        old: pathlib.Path | None = None
         if target.exists():
-            _delete(target)
+            old = self.dir("tmp") / f"old-{model_lock(ns, name, version)}-{os.getpid()}"
+            delete_path(old)
+            os.replace(target, old)
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(staging, target)
         record: dict[str, Any] = {"manifest": manifest.to_dict(),
                                   "package": {"sha256": sha256, "size": size},
-                                  "source": source}
-        _write_atomic(self._record(ns, name, version),
-                      json.dumps(record, indent=2, sort_keys=True).encode())
-        _write_atomic(self._ref(ns, name, version), (sha256 + "\n").encode())
+                                  "source": source, **(extra or {})}
+        write_atomic(self.record_path(ns, name, version),
+                     json.dumps(record, indent=2, sort_keys=True).encode())
+        write_atomic(self.ref_path(ns, name, version), (sha256 + "\n").encode())
+        if old is not None:
+            delete_path(old)
         model = self.get(ns, name, version)
         assert model is not None
         return model
@@ -246,50 +262,3 @@ class Cache:
                 problems.append(Problem(path, f"{model.ref}: {item.path} does not match "
                                               "its manifest digest"))
         return len(manifest.files), problems
-
-    # -- plans --------------------------------------------------------------------------
-
-    def plan_remove(self, model: CachedModel) -> Plan:
-        """Delete one installed version (and its blob when no other version uses it)."""
-        ns, name, version = model.namespace, model.name, model.version
-        items = [PlanItem(self._ref(ns, name, version), 0, "ref"),
-                 PlanItem(model.path, _size(model.path) if model.path.exists() else 0,
-                          "model files"),
-                 PlanItem(self._record(ns, name, version), 0, "manifest")]
-        others = {m.sha256 for m in self.installed() if m.ref != model.ref}
-        blob = self.blob(model.sha256)
-        if model.sha256 not in others and blob.exists():
-            items.append(PlanItem(blob, blob.stat().st_size, "package blob"))
-        return Plan(f"remove {model.ref}", tuple(items))
-
-    def plan_gc(self) -> Plan:
-        """Delete what no installed version needs: stray blobs, temp files, orphans."""
-        installed = self.installed()
-        keep_blobs = {m.sha256 for m in installed}
-        keep_models = {m.path for m in installed}
-        items: list[PlanItem] = []
-        tmp = self._dirs["tmp"]
-        if tmp.is_dir():
-            items += [PlanItem(p, _size(p), "temporary or partial download")
-                      for p in sorted(tmp.iterdir())]
-        blobs = self._dirs["blobs"] / "sha256"
-        if blobs.is_dir():
-            items += [PlanItem(p, p.stat().st_size, "blob of no installed version")
-                      for p in sorted(blobs.iterdir()) if p.name not in keep_blobs]
-        models = self._dirs["models"]
-        if models.is_dir():
-            items += [PlanItem(p, _size(p), "model directory that is not installed")
-                      for p in sorted(models.glob("*/*/*")) if p not in keep_models]
-        manifests = self._dirs["manifests"]
-        if manifests.is_dir():
-            for path in sorted(manifests.glob("*/*/*.json")):
-                ns, name = path.relative_to(manifests).parts[:2]
-                if self.get(ns, name, path.stem) is None:
-                    items.append(PlanItem(path, path.stat().st_size,
-                                          "manifest of no installed version"))
-        return Plan("gc", tuple(items))
-
-    def execute(self, plan: Plan) -> None:
-        """Carry out a plan, in order (refs first, so nothing looks half-installed)."""
-        for item in plan.items:
-            _delete(item.path)

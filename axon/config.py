@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import pathlib
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +18,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
+from axon import strict_yaml
+from axon.atomic_files import write_atomic
 from axon.errors import ConfigError, NotFoundError, UsageError
 
 __all__ = ["KEYS", "Config", "Key", "RegistryEntry", "axon_home", "redact_url"]
@@ -37,6 +38,13 @@ def _parse_positive_int(text: str) -> int:
     value = int(text)
     if value <= 0:
         raise ValueError("must be a positive integer")
+    return value
+
+
+def _parse_non_negative_float(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise ValueError("must be zero or more")
     return value
 
 
@@ -74,7 +82,19 @@ KEYS: dict[str, Key] = {
         Key("max_extract_bytes", _parse_positive_int, 64 * 2**30,
             "Largest total size a package may expand to."),
         Key("mlos_server", str, "http://127.0.0.1:8080",
-            "MLOS server that `axon deploy` talks to."),
+            "MLOS server that `axon deploy` and `axon run` talk to."),
+        Key("require_signatures", _parse_bool, False,
+            "Refuse packages no trusted key signed (see `axon key`)."),
+        Key("signing_key", str, None,
+            "Key `axon publish --sign` and `axon pack --sign` use when none is named."),
+        Key("jobs", _parse_positive_int, 4, "Packages `axon install` downloads at once."),
+        Key("connections", _parse_positive_int, 4,
+            "Parallel HTTP ranges for one large package; 1 downloads in one stream."),
+        Key("parallel_min_bytes", _parse_positive_int, 16 * 2**20,
+            "Packages at least this large download in parallel ranges."),
+        Key("tmp_grace", _parse_non_negative_float, 86400.0,
+            "Seconds a partial download is kept for resuming before gc or an install removes "
+            "it."),
     )
 }
 
@@ -129,7 +149,7 @@ class Config:
         if not self.path.exists():
             return {}
         try:
-            data = yaml.safe_load(self.path.read_text(encoding="utf-8")) or {}
+            data = strict_yaml.load(self.path.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as exc:
             raise ConfigError(f"{self.path}: not valid YAML ({exc})") from exc
         if not isinstance(data, dict):
@@ -137,12 +157,9 @@ class Config:
         return data
 
     def _write(self) -> None:
-        self.home.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.home, prefix=".config.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            yaml.safe_dump(self._data, handle, sort_keys=True)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, self.path)
+        # Owner-only: the file may hold registry tokens.
+        write_atomic(self.path, yaml.safe_dump(self._data, sort_keys=True).encode(),
+                     private=True)
 
     # -- scalar keys -----------------------------------------------------------------------
 

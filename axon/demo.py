@@ -8,7 +8,6 @@ version.
 
 from __future__ import annotations
 
-import functools
 import pathlib
 import tempfile
 from collections.abc import Callable
@@ -115,9 +114,6 @@ def build_demo_registry(root: pathlib.Path) -> list[str]:
             data = fill_files(_manifest(model, model_file), work)
             (work / MANIFEST_NAME).write_text(dump_yaml(data), encoding="utf-8")
             result = pack(work, pathlib.Path(tmp) / "out.axon")
-            with result.path.open("rb") as handle:
-                store.put_blob(result.sha256, iter(functools.partial(handle.read, 1 << 20), b""),
-                               result.size)
-            store.publish(result.manifest.to_dict(), result.sha256, result.size)
+            store.publish_package(result.path, result.sha256)
             published.append(f"demo/{model.name}@{model.version}")
     return published

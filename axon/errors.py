@@ -16,9 +16,34 @@ __all__ = [
     "NotFoundError",
     "OfflineError",
     "RegistryError",
+    "ServerError",
     "UnsafePackageError",
     "UsageError",
+    "clip",
+    "shown",
 ]
+
+MESSAGE_VALUE_LIMIT = 60
+MESSAGE_LIMIT = 300
+
+
+def shown(value: object, limit: int = MESSAGE_VALUE_LIMIT) -> str:
+    """``repr(value)`` for a message, cut to about ``limit`` characters with the length said.
+
+    A manifest may hold a value of any size; a message quotes only its start.
+    """
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    size = f" ({len(value)} characters)" if isinstance(value, str | bytes) else ""
+    return text[:limit] + "…" + size
+
+
+def clip(message: str, limit: int = MESSAGE_LIMIT) -> str:
+    """A message cut to ``limit`` characters (for texts made by other libraries)."""
+    if len(message) <= limit:
+        return message
+    return message[:limit] + f"… ({len(message)} characters)"
 
 
 class AxonError(Exception):
@@ -61,6 +86,12 @@ class AuthError(RegistryError):
     """The registry refused the credentials (missing token or missing write role)."""
 
     exit_code = 1
+
+
+class ServerError(AxonError):
+    """The MLOS server could not be reached, or failed (not a refusal of what was sent)."""
+
+    exit_code = 2
 
 
 class OfflineError(AxonError):

@@ -13,6 +13,8 @@ from typing import Any
 
 import yaml
 
+from axon.strict_yaml import StrictLoader
+
 __all__ = ["Located", "Position", "YamlSyntaxError", "json_path", "load"]
 
 PathKey = tuple[str | int, ...]
@@ -71,8 +73,11 @@ def _walk(node: yaml.Node, path: PathKey, located: Located) -> None:
 
 
 def load(text: str) -> Located:
-    """Parse one YAML document; raise :class:`YamlSyntaxError` with a position on bad YAML."""
-    loader = yaml.SafeLoader(text)
+    """Parse one YAML document; raise :class:`YamlSyntaxError` with a position on bad YAML.
+
+    Aliases are refused (see :mod:`axon.strict_yaml`), so the document cannot expand.
+    """
+    loader = StrictLoader(text)
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None

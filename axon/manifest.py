@@ -15,7 +15,8 @@ from typing import Any
 import jsonschema
 import yaml
 
-from axon.errors import IntegrityError
+from axon import strict_yaml
+from axon.errors import IntegrityError, clip
 from mlos_generated.manifest_model import SCHEMA, Manifest
 
 __all__ = [
@@ -51,14 +52,14 @@ def parse_manifest(data: Any, origin: str = "manifest") -> Manifest:
         first = errors[0]
         where = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first.path)
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise IntegrityError(f"{origin}: invalid manifest at {where}: {first.message}{more}")
+        raise IntegrityError(f"{origin}: invalid manifest at {where}: {clip(first.message)}{more}")
     return Manifest.from_dict(data)
 
 
 def load_manifest(path: pathlib.Path) -> Manifest:
     """Read and validate a manifest file (YAML or JSON)."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = strict_yaml.load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise IntegrityError(f"{path}: cannot read manifest: {exc}") from exc
     return parse_manifest(data, str(path))

@@ -1,28 +1,25 @@
-"""Registry client: the read protocol over ``http(s)://`` or ``file://``, plus publishing.
+"""Registry client: resolve, read, publish, sign, yank and delete against one registry.
 
-A registry is a base URL; the paths below it are those of :mod:`axon.registry_store`. Reads go
-to the registry and, when it cannot be reached, to its mirrors in order. Credentials are sent
-only to the registry itself, as ``Authorization: Bearer``, and never appear in messages.
+A registry is a base URL with mirrors (:mod:`axon.registry_sources`); reads go to the registry
+and, when it cannot be reached, to its mirrors in order; writes go to the registry only.
+Resolution follows the registry's version list: a range or ``latest`` never picks a yanked
+version, an exact version may (a lock file or a pinned deployment keeps working after a yank).
 """
 
 from __future__ import annotations
 
-import json
 import pathlib
 import tarfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
-from urllib.parse import unquote, urlsplit
+from typing import Any
 
-import requests
-import urllib3
 import yaml
 
-from axon.config import RegistryEntry, redact_url
-from axon.digest import CHUNK, sha256_file
+from axon import strict_yaml
+from axon.config import RegistryEntry
+from axon.digest import sha256_file
 from axon.errors import (
-    AuthError,
     AxonError,
     ConflictError,
     IntegrityError,
@@ -30,191 +27,16 @@ from axon.errors import (
     RegistryError,
     UsageError,
 )
-from axon.manifest import MANIFEST_NAME, parse_manifest
+from axon.extraction import MAX_MANIFEST_BYTES, extract
+from axon.manifest import MANIFEST_NAME
+from axon.progress import Progress
 from axon.reference import ModelRef
-from axon.registry_store import RegistryStore
-from axon.semver import best_match
+from axon.registry_sources import BlobStream, Source, open_source
+from axon.registry_store import DEFAULT_MAX_BYTES
+from axon.semver import Range, best_match
+from axon.signing import SignatureRecord
 
-__all__ = [
-    "BlobStream",
-    "FileSource",
-    "HttpSource",
-    "RegistryClient",
-    "Resolved",
-    "Source",
-    "open_source",
-    "read_package_manifest",
-]
-
-
-@dataclass
-class BlobStream:
-    """Bytes of a blob starting at ``offset`` (0 when the source ignored the range)."""
-
-    offset: int
-    chunks: Iterator[bytes]
-    close: Callable[[], None]
-
-
-class Source(Protocol):
-    """One place the registry protocol can be read from (and maybe written to)."""
-
-    display: str
-
-    def get_json(self, rel: str) -> Any:
-        """Fetch and decode a JSON document at ``rel`` below the base."""
-
-    def open_blob(self, digest: str, offset: int) -> BlobStream:
-        """Stream blob bytes from ``offset`` (a Range request over HTTP)."""
-
-    def has_blob(self, digest: str) -> bool:
-        """Whether the blob is stored."""
-
-    def put_blob(self, digest: str, path: pathlib.Path) -> None:
-        """Upload a blob from a local file."""
-
-    def put_version(self, manifest: dict[str, Any], sha256: str, size: int) -> bool:
-        """Record a published version; True if new."""
-
-
-class FileSource:
-    """A registry directory reached through ``file://``."""
-
-    def __init__(self, url: str) -> None:
-        self.display = url
-        self.store = RegistryStore(pathlib.Path(unquote(urlsplit(url).path)))
-
-    def get_json(self, rel: str) -> Any:
-        path = self.store.root / rel
-        try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
-            raise NotFoundError(f"{rel} not found in {self.display}") from exc
-        except (OSError, ValueError) as exc:
-            raise RegistryError(f"{self.display}: cannot read {rel}: {exc}") from exc
-
-    def open_blob(self, digest: str, offset: int) -> BlobStream:
-        handle = self.store.blob(digest).open("rb")
-        handle.seek(offset)
-        return BlobStream(offset, iter(lambda: handle.read(CHUNK), b""), handle.close)
-
-    def has_blob(self, digest: str) -> bool:
-        try:
-            self.store.blob(digest)
-        except NotFoundError:
-            return False
-        return True
-
-    def put_blob(self, digest: str, path: pathlib.Path) -> None:
-        with path.open("rb") as handle:
-            self.store.put_blob(digest, iter(lambda: handle.read(CHUNK), b""),
-                                path.stat().st_size)
-
-    def put_version(self, manifest: dict[str, Any], sha256: str, size: int) -> bool:
-        return self.store.publish(manifest, sha256, size)
-
-
-class HttpSource:
-    """A registry over HTTP(S)."""
-
-    def __init__(self, url: str, token: str | None, timeout: float,
-                 session: requests.Session | None = None) -> None:
-        self.base = url.rstrip("/")
-        self.display = redact_url(self.base)
-        self.token = token
-        self.timeout = timeout
-        self.session = session or requests.Session()
-
-    def _headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
-
-    def _request(self, method: str, rel: str, accept: tuple[int, ...] = (),
-                 **kwargs: Any) -> requests.Response:
-        headers = {**self._headers(), **kwargs.pop("headers", {})}
-        try:
-            response = self.session.request(method, f"{self.base}/{rel}", headers=headers,
-                                            timeout=self.timeout, **kwargs)
-        except requests.RequestException as exc:
-            raise RegistryError(f"cannot reach registry {self.display}: "
-                                f"{type(exc).__name__}") from exc
-        if response.status_code < 400 or response.status_code in accept:
-            return response
-        try:
-            detail = str(response.json().get("error", ""))
-        except ValueError:
-            detail = ""
-        response.close()
-        what = f"{method} {rel}: {detail or response.reason}"
-        if response.status_code == 404:
-            raise NotFoundError(f"{rel} not found in {self.display}")
-        if response.status_code in (401, 403):
-            raise AuthError(f"registry {self.display} refused {what} (check your token and "
-                            "its role)")
-        if response.status_code == 409:
-            raise ConflictError(detail or f"{what}: conflict")
-        if response.status_code in (400, 413, 422):
-            raise IntegrityError(f"registry {self.display} rejected {what}")
-        raise RegistryError(f"registry {self.display} failed {what} "
-                            f"(HTTP {response.status_code})")
-
-    def get_json(self, rel: str) -> Any:
-        response = self._request("GET", rel)
-        try:
-            return response.json()
-        except ValueError as exc:
-            raise RegistryError(f"registry {self.display}: {rel} is not JSON") from exc
-
-    def open_blob(self, digest: str, offset: int) -> BlobStream:
-        headers = {"Accept-Encoding": "identity"}
-        if offset:
-            headers["Range"] = f"bytes={offset}-"
-        response = self._request("GET", f"blobs/sha256/{digest}", accept=(416,),
-                                 headers=headers, stream=True)
-        if response.status_code == 416:
-            response.close()
-            return self.open_blob(digest, 0)
-        start = offset if response.status_code == 206 else 0
-
-        def chunks() -> Iterator[bytes]:
-            # read1 hands over whatever arrived, so an interrupted transfer keeps every
-            # byte received before the cut (iter_content would drop the last short read).
-            try:
-                while chunk := response.raw.read1(CHUNK):
-                    yield chunk
-            except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
-                raise RegistryError(f"download from {self.display} interrupted: "
-                                    f"{type(exc).__name__}") from exc
-
-        return BlobStream(start, chunks(), response.close)
-
-    def has_blob(self, digest: str) -> bool:
-        try:
-            self._request("HEAD", f"blobs/sha256/{digest}")
-        except NotFoundError:
-            return False
-        return True
-
-    def put_blob(self, digest: str, path: pathlib.Path) -> None:
-        with path.open("rb") as handle:
-            self._request("PUT", f"blobs/sha256/{digest}", data=handle,
-                          headers={"Content-Type": "application/octet-stream",
-                                   "Content-Length": str(path.stat().st_size)})
-
-    def put_version(self, manifest: dict[str, Any], sha256: str, size: int) -> bool:
-        rel = f"models/{manifest['namespace']}/{manifest['name']}/{manifest['version']}"
-        body = {"manifest": manifest, "package": {"sha256": sha256, "size": size}}
-        return self._request("PUT", rel, json=body).status_code == 201
-
-
-def open_source(url: str, token: str | None, timeout: float) -> Source:
-    """A source for ``url`` by scheme."""
-    scheme = urlsplit(url).scheme
-    if scheme == "file":
-        return FileSource(url)
-    if scheme in ("http", "https"):
-        return HttpSource(url, token, timeout)
-    raise UsageError(f"{redact_url(url)!r}: registry URLs start with http://, https:// "
-                     "or file://")
+__all__ = ["Published", "RegistryClient", "Resolved", "read_package_manifest"]
 
 
 @dataclass(frozen=True)
@@ -226,6 +48,27 @@ class Resolved:
     version: str
     sha256: str
     size: int
+    yanked: bool = False
+    yanked_reason: str = ""
+
+    @property
+    def ids(self) -> tuple[str, str, str]:
+        """``(namespace, name, version)``."""
+        return (self.namespace, self.name, self.version)
+
+    @property
+    def ref(self) -> str:
+        """``ns/name@version``."""
+        return f"{self.namespace}/{self.name}@{self.version}"
+
+
+@dataclass(frozen=True)
+class Published:
+    """What ``publish`` did: the version, whether it is new, the signatures added."""
+
+    resolved: Resolved
+    created: bool
+    signed_by: tuple[str, ...] = ()
 
 
 def read_package_manifest(path: pathlib.Path) -> dict[str, Any]:
@@ -234,23 +77,27 @@ def read_package_manifest(path: pathlib.Path) -> dict[str, Any]:
         with tarfile.open(path, mode="r:gz") as tar:
             member = tar.next()
             if member is None or member.name != MANIFEST_NAME or not member.isreg() \
-                    or member.size > 1 << 20:
+                    or member.size > MAX_MANIFEST_BYTES:
                 raise IntegrityError(f"{path}: not an axon package ({MANIFEST_NAME} must "
                                      "come first)")
             stream = tar.extractfile(member)
             assert stream is not None
-            data: dict[str, Any] = yaml.safe_load(stream.read())
+            data: dict[str, Any] = strict_yaml.load(stream.read())
     except (tarfile.TarError, OSError, EOFError, yaml.YAMLError) as exc:
-        raise IntegrityError(f"{path}: not a readable axon package: {exc}") from exc
+        raise IntegrityError(f"{path}: not a readable axon package: "
+                             f"{str(exc).splitlines()[0]}") from exc
     return data
 
 
 class RegistryClient:
     """Read and publish against one configured registry and its mirrors."""
 
-    def __init__(self, entry: RegistryEntry, timeout: float = 30.0) -> None:
+    def __init__(self, entry: RegistryEntry, timeout: float = 30.0,
+                 max_extract_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self.entry = entry
-        self.sources: list[Source] = [open_source(entry.url, entry.token, timeout)]
+        self.max_extract_bytes = max_extract_bytes
+        self.sources: list[Source] = [open_source(entry.url, entry.token, timeout,
+                                                  max_extract_bytes)]
         self.sources += [open_source(url, None, timeout) for url in entry.mirrors]
 
     @property
@@ -269,7 +116,7 @@ class RegistryClient:
         raise last
 
     def index(self) -> dict[str, Any]:
-        """The registry's search index."""
+        """The registry's search index (yanked versions are not in it)."""
         data: dict[str, Any] = self._read(lambda s: s.get_json("index.json"))
         return data
 
@@ -287,18 +134,25 @@ class RegistryClient:
         return data
 
     def resolve(self, ref: ModelRef) -> Resolved:
-        """Exact version for ``ref`` (``latest`` = newest stable, or a range)."""
+        """Exact version for ``ref``: ``latest`` and ranges skip yanked versions."""
         try:
             doc = self.versions(ref.namespace, ref.name)
         except NotFoundError as exc:
             raise NotFoundError(f"{ref.key} is not in registry {self.display}") from exc
         entries = {v["version"]: v for v in doc.get("versions", [])}
-        version = best_match(entries, ref.spec)
+        exact = Range.parse(ref.spec).is_exact
+        visible = {v: e for v, e in entries.items() if exact or not e.get("yanked")}
+        version = best_match(visible, ref.spec)
         if version is None:
+            yanked = sorted(set(entries) - set(visible))
+            note = f"; yanked: {', '.join(yanked)} (install one by exact version)" \
+                if yanked else ""
             raise NotFoundError(f"no version of {ref.key} matches {ref.spec!r} "
-                                f"(available: {', '.join(entries) or 'none'})")
-        package = entries[version]["package"]
-        return Resolved(ref.namespace, ref.name, version, package["sha256"], package["size"])
+                                f"(available: {', '.join(visible) or 'none'}{note})")
+        entry = entries[version]
+        package = entry["package"]
+        return Resolved(ref.namespace, ref.name, version, package["sha256"], package["size"],
+                        bool(entry.get("yanked")), str(entry.get("yanked_reason", "")))
 
     def manifest(self, namespace: str, name: str, version: str) -> dict[str, Any]:
         """The manifest of one version, as stored by the registry."""
@@ -306,19 +160,71 @@ class RegistryClient:
             lambda s: s.get_json(f"models/{namespace}/{name}/{version}/manifest.json"))
         return data
 
-    def open_blob(self, digest: str, offset: int) -> BlobStream:
-        """Stream a blob from the first source that answers."""
-        stream: BlobStream = self._read(lambda s: s.open_blob(digest, offset))
+    def signatures(self, namespace: str, name: str, version: str) -> list[dict[str, Any]]:
+        """The signature records of one version (empty when it has none)."""
+        try:
+            data = self._read(
+                lambda s: s.get_json(f"models/{namespace}/{name}/{version}/signatures.json"))
+        except NotFoundError:
+            return []
+        if not isinstance(data, dict) or not isinstance(data.get("signatures"), list):
+            raise IntegrityError(f"registry {self.display}: malformed signatures of "
+                                 f"{namespace}/{name}@{version}")
+        found: list[dict[str, Any]] = data["signatures"]
+        return found
+
+    def open_blob(self, digest: str, offset: int, end: int | None = None) -> BlobStream:
+        """Stream a blob (or the byte range ``offset``..``end``) from the first source up."""
+        stream: BlobStream = self._read(lambda s: s.open_blob(digest, offset, end))
         return stream
 
-    def publish(self, package: pathlib.Path) -> tuple[Resolved, bool]:
-        """Upload a ``.axon`` package (blob first, then the version); True if new."""
-        data = read_package_manifest(package)
-        manifest = parse_manifest(data, f"{package} {MANIFEST_NAME}").to_dict()
+    def publish(self, package: pathlib.Path, progress: Progress | None = None,
+                signatures: Sequence[SignatureRecord] = ()) -> Published:
+        """Check a ``.axon`` package as an install would, upload it, then add signatures.
+
+        A version published with other content is refused before anything is uploaded; one
+        published with the same bytes is not uploaded again (its signatures are still added).
+        """
+        manifest = extract(package, None, self.max_extract_bytes)
         digest, size = sha256_file(package)
+        ids = (manifest.namespace, manifest.name, manifest.version)
         target = self.sources[0]
-        if not target.has_blob(digest):
-            target.put_blob(digest, package)
-        created = target.put_version(manifest, digest, size)
-        return Resolved(manifest["namespace"], manifest["name"], manifest["version"], digest,
-                        size), created
+        resolved = Resolved(*ids, digest, size)
+        existing = self._entry(ids)
+        if existing is not None and existing["package"]["sha256"] != digest:
+            raise ConflictError(f"{resolved.ref} is already published with other content; "
+                                "publish a new version")
+        try:
+            created = existing is None and target.put_package(ids, digest, package, progress)
+        except RegistryError as exc:  # a server that refuses mid-upload closes the connection
+            entry = self._entry(ids)
+            if entry is not None and entry["package"]["sha256"] != digest:
+                raise ConflictError(f"{resolved.ref} was published with other content "
+                                    "meanwhile; publish a new version") from exc
+            raise
+        for record in signatures:
+            target.put_signature(ids, record.to_dict())
+        return Published(resolved, created, tuple(r.key_id for r in signatures))
+
+    def _entry(self, ids: tuple[str, str, str]) -> dict[str, Any] | None:
+        try:
+            doc = self.sources[0].get_json(f"models/{ids[0]}/{ids[1]}/index.json")
+        except NotFoundError:
+            return None
+        found: dict[str, Any] | None = next(
+            (e for e in doc.get("versions", []) if e["version"] == ids[2]), None)
+        return found
+
+    def yank(self, ref: ModelRef, reason: str = "", undo: bool = False) -> dict[str, Any]:
+        """Yank an exact version (or undo a yank)."""
+        return self.sources[0].yank(_exact(ref), reason, undo)
+
+    def delete(self, ref: ModelRef, dry_run: bool = False) -> dict[str, Any]:
+        """Delete an exact version (needs an admin token); the plan, executed or not."""
+        return self.sources[0].delete(_exact(ref), dry_run)
+
+
+def _exact(ref: ModelRef) -> tuple[str, str, str]:
+    if not Range.parse(ref.spec).is_exact:
+        raise UsageError(f"{ref}: name an exact version, e.g. {ref.key}@1.0.0")
+    return (ref.namespace, ref.name, ref.spec.lstrip("="))

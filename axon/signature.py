@@ -60,6 +60,7 @@ class Signature:
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
     framework_version: str | None = None
+    """The framework version the file itself records, when it records one."""
     opset: int | None = None
 
 
@@ -87,7 +88,9 @@ def _read_onnx(path: pathlib.Path) -> Signature:
     inputs = tuple(_onnx_tensor(v) for v in model.graph.input if v.name not in initializers)
     outputs = tuple(_onnx_tensor(v) for v in model.graph.output)
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
-    return Signature(inputs, outputs, getattr(onnx, "__version__", None), opset)
+    # The file records its opset, not the version of the library that wrote it; the onnx
+    # library installed here says nothing about the model, so no framework version is given.
+    return Signature(inputs, outputs, None, opset)
 
 
 def read_signature(path: pathlib.Path, fmt: str) -> Signature:
@@ -113,6 +116,7 @@ def guess_format(path: pathlib.Path) -> tuple[str, str]:
     suffix = path.suffix.lower()
     table = {
         ".onnx": ("onnx", "onnx"), ".pt": ("pytorch", "torchscript"),
+        ".jit": ("pytorch", "torchscript"), ".torchscript": ("pytorch", "torchscript"),
         ".pt2": ("pytorch", "torch_export"), ".keras": ("tensorflow", "keras"),
         ".tflite": ("tensorflow", "tflite"),
     }

@@ -16,6 +16,7 @@ from typing import Any, Literal
 import jsonschema
 
 from axon.digest import sha256_file
+from axon.errors import clip, shown
 from axon.locator import Located, Position, YamlSyntaxError, json_path, load
 from axon.manifest import Manifest, entrypoint, validator
 from axon.signature import SignatureUnavailable, TensorSpec, read_signature
@@ -81,20 +82,20 @@ def _describe(error: jsonschema.ValidationError) -> str:
     value: Any = error.instance
     expected: Any = error.validator_value
     if error.validator == "type":
-        return f"expected {error.validator_value}, got {_type_name(value)} {value!r}"
+        return f"expected {error.validator_value}, got {_type_name(value)} {shown(value)}"
     if error.validator == "enum":
         options = ", ".join(map(str, expected))
-        return f"expected one of {options}; got {value!r}"
+        return f"expected one of {options}; got {shown(value)}"
     if error.validator == "const":
-        return f"expected {error.validator_value!r}, got {value!r}"
+        return f"expected {error.validator_value!r}, got {shown(value)}"
     if error.validator == "pattern" and "description" in schema:
-        return f"{value!r} is not valid: expected {schema['description'][0].lower()}" \
+        return f"{shown(value)} is not valid: expected {schema['description'][0].lower()}" \
                f"{schema['description'][1:]}"
     if error.validator == "required":
         return f"missing required field {str(error.message).split(chr(39))[1]!r}"
     if error.validator == "minItems":
         return f"expected at least {error.validator_value} item(s), got {len(value)}"
-    return error.message
+    return clip(error.message)
 
 
 def _schema_diagnostics(located: Located, file: str) -> list[Diagnostic]:
@@ -107,7 +108,7 @@ def _schema_diagnostics(located: Located, file: str) -> list[Diagnostic]:
                 pos = located.key_at([*path, extra])
                 found.append(((pos.line, pos.column), Diagnostic(
                     file, pos.line, pos.column, json_path([*path, extra]),
-                    f"unknown field {extra!r}")))
+                    f"unknown field {shown(extra)}")))
             continue
         pos = located.key_at(path) if error.validator == "required" and path else \
             located.value_at(path)

@@ -29,6 +29,7 @@ import yaml
 
 from mlos.database_url import DEFAULT_FILE, anchor
 from mlos.errors import InvalidArgument
+from mlos.sandbox.limits import Limits, parse_size
 
 __all__ = [
     "CONFIG_ENV",
@@ -38,6 +39,7 @@ __all__ = [
     "Key",
     "Settings",
     "StartupModel",
+    "default_model_roots",
     "is_loopback",
 ]
 
@@ -46,8 +48,9 @@ CONFIG_ENV = "MLOS_CONFIG"
 """The environment variable naming the YAML config file."""
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
-_SIZE = re.compile(r"^\s*(\d+)\s*(|b|k|kb|kib|m|mb|mib|g|gb|gib)\s*$", re.IGNORECASE)
-_SIZE_UNITS = {"": 1, "b": 1, "k": 2**10, "m": 2**20, "g": 2**30}
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_PLUGIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+_MODULE_PATTERN = re.compile(r"^[A-Za-z0-9_.*?\[\]!:-]+$")
 
 
 class ConfigError(InvalidArgument):
@@ -84,6 +87,13 @@ def _whole(value: Any, low: int, high: int, what: str) -> int:
 
 def _port(value: Any) -> int:
     return _whole(value, 0, 65535, "a port number (an integer from 0 to 65535)")
+
+
+def _optional_port(value: Any) -> int | None:
+    """A port, or None for `off` (or YAML's null): the API it serves is not served apart."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("off", "none")):
+        return None
+    return _port(value)
 
 
 def _bool(value: Any) -> bool:
@@ -151,16 +161,79 @@ def _log_level(value: Any) -> str:
 
 def _size(value: Any) -> int:
     """A positive byte count: `67108864`, `64MiB`, `64M` (K, M and G are powers of 1024)."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        size = value
-    else:
-        match = _SIZE.match(str(value))
-        if match is None:
-            raise ValueError(f"{value!r} is not a size in bytes (for example 67108864 or 64MiB)")
-        size = int(match.group(1)) * _SIZE_UNITS[match.group(2)[:1].lower()]
-    if size <= 0:
-        raise ValueError(f"{value!r} is not a positive size")
-    return size
+    return parse_size(value)
+
+
+def _items(value: Any, separator: str) -> list[Any]:
+    """A YAML list as it is; a flag or environment string split at `separator`."""
+    if isinstance(value, list | tuple):
+        return list(value)
+    if isinstance(value, str):
+        return [item for item in (part.strip() for part in value.split(separator)) if item]
+    raise ValueError(f"{value!r} is not a list")
+
+
+def _path_list(value: Any) -> tuple[Path, ...]:
+    """Paths: a YAML list, or one string of paths separated by ':' (like PATH)."""
+    paths = []
+    for item in _items(value, os.pathsep):
+        if isinstance(item, Path):
+            paths.append(item.expanduser())
+            continue
+        if not isinstance(item, str) or not item.strip() or "\0" in item:
+            raise ValueError(f"{item!r} is not a path")
+        paths.append(Path(item.strip()).expanduser())
+    return tuple(paths)
+
+
+def _module_patterns(value: Any) -> tuple[str, ...]:
+    """Import strings or patterns ("pkg.mod:Class", "pkg.*"): a YAML list or a comma list."""
+    patterns = []
+    for item in _items(value, ","):
+        if not isinstance(item, str) or not _MODULE_PATTERN.match(item.strip()):
+            raise ValueError(f"{item!r} is not a module pattern such as 'package.module:Class'")
+        patterns.append(item.strip())
+    return tuple(patterns)
+
+
+def _env_entries(value: Any) -> tuple[str, ...]:
+    """Environment entries for plugin processes: "NAME" (passed through) or "NAME=value"."""
+    entries = []
+    for item in _items(value, ","):
+        if not isinstance(item, str):
+            raise ValueError(f"{item!r} is not NAME or NAME=value")
+        name = item.partition("=")[0]
+        if not _ENV_NAME.match(name) or "\0" in item:
+            raise ValueError(f"{item!r} is not NAME or NAME=value")
+        entries.append(item)
+    return tuple(entries)
+
+
+def _plugin_limits(value: Any) -> dict[str, Limits]:
+    """Limits by plugin name ("*": every plugin): a YAML mapping, or the same as YAML text."""
+    if isinstance(value, str):
+        try:
+            value = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise ValueError(f"{value!r} is not a YAML mapping of limits") from None
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{value!r} is not a mapping of plugin names to limits")
+    limits: dict[str, Limits] = {}
+    for name, entry in value.items():
+        if not isinstance(name, str) or not (name == "*" or _PLUGIN_NAME.match(name)):
+            raise ValueError(f"{name!r} is not a plugin name or '*'")
+        try:
+            limits[name] = Limits.from_mapping(entry or {})
+        except ValueError as exc:
+            raise ValueError(f"{name}: {exc}") from None
+    return limits
+
+
+def _cgroup(value: Any) -> str:
+    text = _text(value)
+    if text in ("auto", "off") or text.startswith("/"):
+        return text
+    raise ValueError(f"{value!r} is not auto, off or the absolute path of a cgroup v2 directory")
 
 
 def _microseconds(value: Any) -> int:
@@ -182,20 +255,25 @@ def _seconds(value: Any) -> float:
 _ROLES = ("viewer", "inference", "operator", "admin")
 
 
+def _pairs(value: Any, form: str) -> list[tuple[Any, Any]]:
+    """The items of a YAML mapping, or of `KEY=VALUE,...` text (a flag or environment value);
+    ValueError names an item that is not of the `form` given (`UID=ROLE`)."""
+    if isinstance(value, Mapping):
+        return list(value.items())
+    pairs = []
+    for item in str(value).split(","):
+        if item.strip():
+            key, sep, text = item.partition("=")
+            if not sep:
+                raise ValueError(f"{item.strip()!r} is not {form}")
+            pairs.append((key.strip(), text.strip()))
+    return pairs
+
+
 def _uid_roles(value: Any) -> dict[int, str]:
     """`{1000: admin}` (YAML) or `1000=admin,1001=inference` (flag or environment)."""
-    if isinstance(value, Mapping):
-        pairs = list(value.items())
-    else:
-        pairs = []
-        for item in str(value).split(","):
-            if item.strip():
-                uid, sep, role = item.partition("=")
-                if not sep:
-                    raise ValueError(f"{item.strip()!r} is not UID=ROLE")
-                pairs.append((uid.strip(), role.strip()))
     table: dict[int, str] = {}
-    for uid, role in pairs:
+    for uid, role in _pairs(value, "UID=ROLE"):
         try:
             if isinstance(uid, bool):
                 raise ValueError
@@ -221,18 +299,9 @@ DEFAULT_RATE_LIMITS = {
 def _rate_limits(value: Any) -> dict[str, str]:
     """`{inference: 100/s:200}` (YAML) or `inference=100/s:200,viewer=10/s` (flag, environment);
     the roles not named keep their defaults."""
-    if isinstance(value, Mapping):
-        pairs = [(str(k), str(v)) for k, v in value.items()]
-    else:
-        pairs = []
-        for item in str(value).split(","):
-            if item.strip():
-                name, sep, rate = item.partition("=")
-                if not sep:
-                    raise ValueError(f"{item.strip()!r} is not ROLE=RATE")
-                pairs.append((name.strip(), rate.strip()))
     table = dict(DEFAULT_RATE_LIMITS)
-    for name, rate in pairs:
+    for role, given in _pairs(value, "ROLE=RATE"):
+        name, rate = str(role), str(given)
         if name.lower() not in DEFAULT_RATE_LIMITS:
             raise ValueError(f"{name!r} is not a role or 'anonymous'")
         match = _RATE.match(rate)
@@ -290,6 +359,10 @@ KEYS: dict[str, Key] = {
             "--host"),
         Key("http_port", _port, 8080, "REST port; 0 picks a free port.", "--http-port"),
         Key("grpc_port", _port, 8081, "gRPC port; 0 picks a free port.", "--grpc-port"),
+        Key("metrics_port", _optional_port, None,
+            "Port of a separate HTTP server that answers only GET /metrics; off by default "
+            "(/metrics is on the REST port either way). 0 picks a free port.",
+            "--metrics-port"),
         Key("ipc_socket", _path, None,
             "Unix socket of the local IPC API.", "--ipc-socket"),
         Key("database_url", _database_url, None,
@@ -305,6 +378,23 @@ KEYS: dict[str, Key] = {
             "Seconds before the first restart of a plugin process that died."),
         Key("restart_backoff_max", _seconds, 30.0,
             "Longest wait between restarts; the wait doubles from the initial one up to this."),
+        Key("restart_backoff_stable", _seconds, 60.0,
+            "Seconds a restarted plugin must stay up for its next restart to wait the initial "
+            "time again."),
+        Key("model_roots", _path_list, None,
+            "Directories model paths must lie under (default <home>/models and the Axon cache)."),
+        Key("plugin_modules", _module_patterns, (),
+            "Import strings (or patterns) of plugin classes the API may name as `module`."),
+        Key("plugin_executables", _path_list, (),
+            "Executables (or directories of them) the API may name as a plugin `executable`."),
+        Key("plugin_python_path", _path_list, (),
+            "Directories put on the Python path of plugin processes (for `module` plugins)."),
+        Key("plugin_env", _env_entries, (),
+            "Extra environment of plugin processes: NAME (passed through) or NAME=value."),
+        Key("plugin_limits", _plugin_limits, None,
+            "Resource limits of plugin processes by plugin name, '*' for every plugin."),
+        Key("plugin_cgroup", _cgroup, "auto",
+            "cgroup v2 directory for plugin processes: auto, off, or a delegated directory."),
         Key("busy_poll_us", _microseconds, 500,
             "Microseconds the server keeps polling its sockets after a call instead of sleeping "
             "(0: off). Saves a wake-up per call; costs at most that much CPU per call."),
@@ -361,6 +451,8 @@ class Settings:
     host: str = "127.0.0.1"
     http_port: int = 8080
     grpc_port: int = 8081
+    metrics_port: int | None = None
+    """A separate port for GET /metrics, or None (only the REST port serves it)."""
     ipc_socket: Path = Path()
     """The IPC socket; the empty path stands for `<home>/mlos.sock`."""
     database_url: str = ""
@@ -370,6 +462,15 @@ class Settings:
     grpc_max_message_bytes: int = 256 * 2**20
     restart_backoff_initial: float = 0.5
     restart_backoff_max: float = 30.0
+    restart_backoff_stable: float = 60.0
+    model_roots: tuple[Path, ...] = ()
+    """Where model paths must lie; empty stands for `<home>/models` and the Axon cache."""
+    plugin_modules: tuple[str, ...] = ()
+    plugin_executables: tuple[Path, ...] = ()
+    plugin_python_path: tuple[Path, ...] = ()
+    plugin_env: tuple[str, ...] = ()
+    plugin_limits: Mapping[str, Limits] = dataclasses.field(default_factory=dict)
+    plugin_cgroup: str = "auto"
     busy_poll_us: int = 500
     plugin_busy_poll_us: int = 0
     models: tuple[StartupModel, ...] = ()
@@ -416,13 +517,20 @@ class Settings:
             )
         if not self.database_url:
             object.__setattr__(self, "database_url", f"sqlite:///{self.home / DEFAULT_FILE}")
+        if not self.model_roots:
+            object.__setattr__(self, "model_roots", default_model_roots(self.home))
         if self.restart_backoff_initial > self.restart_backoff_max:
             raise ConfigError(
                 f"restart_backoff_initial ({self.restart_backoff_initial}) is "
                 f"longer than restart_backoff_max ({self.restart_backoff_max})"
             )
-        if self.http_port and self.http_port == self.grpc_port:
-            raise ConfigError(f"http_port and grpc_port are both {self.http_port}")
+        ports = [("http_port", self.http_port), ("grpc_port", self.grpc_port)]
+        if self.metrics_port is not None:
+            ports.append(("metrics_port", self.metrics_port))
+        for index, (name, port) in enumerate(ports):
+            for other, other_port in ports[index + 1 :]:
+                if port and port == other_port:
+                    raise ConfigError(f"{name} and {other} are both {port}")
 
     @classmethod
     def load(
@@ -484,8 +592,22 @@ class Settings:
                     else model
                     for model in value
                 )
+            elif isinstance(value, tuple) and value and isinstance(value[0], Path):
+                value = tuple(path if path.is_absolute() else relative_to / path for path in value)
             values[key.name] = value
         return cls(**values, config_file=file_path)
+
+
+def default_model_roots(home: Path) -> tuple[Path, ...]:
+    """`<home>/models` and the Axon cache (`$AXON_HOME/cache`, or Axon's `cache_dir`)."""
+    from axon.config import Config, axon_home
+    from axon.errors import AxonError
+
+    try:
+        cache = Config().cache_dir
+    except AxonError:  # an unreadable Axon config: its default cache
+        cache = axon_home() / "cache"
+    return (Path(home).expanduser() / "models", cache)
 
 
 def _config_file(

@@ -15,7 +15,9 @@ accepts requests it prints one line, flushed, IPC and gRPC before REST::
     MLOS gRPC listening on 127.0.0.1:8081
     MLOS REST listening on http://127.0.0.1:8080
 
-With port 0 the line carries the port the system picked.
+With port 0 the line carries the port the system picked. With a `metrics_port`, a second HTTP
+server answers GET /metrics alone there (the REST port answers it too), announced before REST:
+`MLOS metrics listening on http://127.0.0.1:8002/metrics`.
 """
 
 from __future__ import annotations
@@ -32,9 +34,11 @@ from pathlib import Path
 from typing import Protocol
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from mlos.config import Settings, StartupModel
 from mlos.core.dataplane import Dataplane
+from mlos.core.log_settings import ServerLogHandler
 from mlos.errors import FailedPrecondition, Unavailable
 from mlos.grpc.app import GRPCServer
 from mlos.grpc.app import create_server as create_grpc_server
@@ -42,6 +46,7 @@ from mlos.ipc.listener import Listener
 from mlos.ipc.service import IPCService
 from mlos.preload import ensure_models
 from mlos.rest.app import create_app
+from mlos.rest.middleware import OnlyPaths
 
 __all__ = [
     "DEMO_MODEL",
@@ -81,11 +86,7 @@ class ServedEngine(Dataplane, Protocol):
 
 def configure_logging(level: str) -> None:
     """Log to stderr at `level` (a Settings log level)."""
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    logging.basicConfig(level=level.upper(), handlers=[ServerLogHandler(sys.stderr)])
 
 
 def demo_model_path(home: Path) -> Path:
@@ -203,6 +204,28 @@ def _uvicorn_config(app: object, settings: Settings) -> uvicorn.Config:
     )
 
 
+async def _serve_metrics(
+    app: ASGIApp, sock: socket.socket, settings: Settings, announce: Callable[[str], None]
+) -> tuple[_Uvicorn, asyncio.Task[None]]:
+    """Serve GET /metrics alone on `sock` (the `metrics_port`), and say where once it listens."""
+    listening = asyncio.Event()
+    url = _url(sock)
+
+    def started() -> None:
+        announce(f"MLOS metrics listening on {url}/metrics")
+        listening.set()
+
+    metrics_server = _Uvicorn(_uvicorn_config(OnlyPaths(app, {"/metrics"}), settings), started)
+    task = asyncio.get_running_loop().create_task(metrics_server.serve(sockets=[sock]))
+    waiting = asyncio.ensure_future(listening.wait())
+    await asyncio.wait({task, waiting}, return_when=asyncio.FIRST_COMPLETED)
+    waiting.cancel()
+    if task.done():
+        task.result()  # its startup failed: raise that
+        raise Unavailable(f"the metrics server on {url} stopped at start")
+    return metrics_server, task
+
+
 async def serve(
     settings: Settings,
     *,
@@ -221,11 +244,15 @@ async def serve(
     grpc_server: GRPCServer | None = None
     grpc_stopping: asyncio.Task[None] | None = None
 
+    metrics_server: _Uvicorn | None = None
+
     def on_signal(sig: int) -> None:
         nonlocal grpc_stopping
         stop_requested.append(sig)
         if server is not None:
             server.handle_exit(sig, None)
+        if metrics_server is not None:
+            metrics_server.handle_exit(sig, None)
         if grpc_server is not None and grpc_stopping is None:
             grpc_stopping = loop.create_task(grpc_server.stop(DRAIN_SECONDS))
 
@@ -235,6 +262,13 @@ async def serve(
             "operation on %s; for development only", settings.host
         )
     sock = listen(settings.host, settings.http_port)
+    metrics_sock: socket.socket | None = None
+    if settings.metrics_port is not None:
+        try:
+            metrics_sock = listen(settings.host, settings.metrics_port)
+        except BaseException:
+            sock.close()
+            raise
     for sig in _SIGNALS:
         loop.add_signal_handler(sig, on_signal, sig)
     try:
@@ -243,6 +277,7 @@ async def serve(
 
             engine = Engine(settings)
         ipc: Listener | None = None
+        metrics_task: asyncio.Task[None] | None = None
         try:
             grpc_server = create_grpc_server(engine, settings)  # binds: a busy port fails here
             await engine.start()
@@ -254,13 +289,21 @@ async def serve(
             await grpc_server.start()
             announce(f"MLOS gRPC listening on {grpc_server.address}")
             url = _url(sock, "https" if settings.tls_cert else "http")
+            app = create_app(engine, settings)
+            if metrics_sock is not None and not stop_requested:
+                metrics_server, metrics_task = await _serve_metrics(
+                    app, metrics_sock, settings, announce
+                )
             server = _Uvicorn(
-                _uvicorn_config(create_app(engine, settings), settings),
+                _uvicorn_config(app, settings),
                 lambda: announce(f"MLOS REST listening on {url}"),
             )
             server.should_exit = bool(stop_requested)
             await server.serve(sockets=[sock])
         finally:
+            if metrics_server is not None and metrics_task is not None:
+                metrics_server.should_exit = True
+                await metrics_task
             if grpc_server is not None:
                 await (grpc_stopping or grpc_server.stop(DRAIN_SECONDS))
             if ipc is not None:
@@ -270,3 +313,5 @@ async def serve(
         for sig in _SIGNALS:
             loop.remove_signal_handler(sig)
         sock.close()
+        if metrics_sock is not None:
+            metrics_sock.close()

@@ -35,10 +35,11 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import IO
+from typing import IO, Any
 
 import psutil
 import requests
+import yaml
 
 from mlos.client import HTTPClient
 from mlos.client.credentials import ADMIN_TOKEN_FILE
@@ -70,8 +71,11 @@ class ServerProcess:
         env: Mapping[str, str] | None = None,
         startup_timeout: float = 60.0,
         ca: Path | None = None,
+        config: Mapping[str, Any] | None = None,
     ) -> None:
         self.home = home
+        self.config = config
+        """Settings written to ``HOME/config.yaml`` before each start, when given."""
         self.args = args
         self.logs = logs or home
         self.env = env
@@ -100,6 +104,9 @@ class ServerProcess:
         """
         if self.process is not None:
             raise InternalError("mlos serve is running already; stop it first")
+        if self.config is not None:
+            self.home.mkdir(parents=True, exist_ok=True)
+            (self.home / "config.yaml").write_text(yaml.safe_dump(dict(self.config)))
         timeout = self.startup_timeout if timeout is None else timeout
         self._starts += 1
         self.logs.mkdir(parents=True, exist_ok=True)

@@ -1,60 +1,28 @@
-"""Checks a request before anything runs: an inference request against a model's metadata and
-the server's input limits, a management request's strings.
+"""Checks inference requests and responses against a model's metadata.
 
-Used by the core (so a bad request is answered before it crosses into a plugin process or is
-recorded) and by the plugin host (so a plugin driven directly over SMI gets the same typed
-answers). Every refusal is an :class:`~mlos.errors.InvalidArgument` naming the place.
+:func:`check_infer_request` is used by the core (so a bad request is answered before it crosses
+into a plugin process) and by the plugin host (so a plugin driven directly over SMI gets the
+same typed answers). :func:`check_infer_response` is the core's check of what a plugin answers:
+the outputs asked for (or all the model declares), each once, with the declared datatype, a
+shape that fits the declared one (-1 matches any size; with `max_batch_size` > 0 the leading
+dimension is the request's batch) and contents of the size that shape needs. A mismatch is an
+:class:`~mlos.errors.InternalError` naming the plugin — never an answer passed on.
+
+Both compile the metadata once into a plan, so the common, correct message costs a few field
+reads per tensor. The request check applies the server's input limits too
+(:mod:`mlos.input_limits`; none for callers that give none, such as the plugin host).
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
-from dataclasses import dataclass
-
-from google.protobuf.descriptor import FieldDescriptor
-from google.protobuf.message import Message
-
-from mlos.errors import InvalidArgument
+from mlos.errors import InternalError, InvalidArgument
+from mlos.input_limits import NO_LIMITS, InputLimits, check_limits
 from mlos.wire.tensors import DATATYPES, byte_size, decode_bytes, element_count
 from mlos_generated import smi_pb2
 
-__all__ = ["InputLimits", "check_contents_size", "check_infer_request", "check_text"]
+__all__ = ["check_contents_size", "check_infer_request", "check_infer_response"]
 
 _CACHE_LIMIT = 256
-
-
-@dataclass(frozen=True, slots=True)
-class InputLimits:
-    """What one request may carry, whatever the transport.
-
-    The server's settings of the same names (docs/configuration.md). The size of a whole
-    request is bounded before it is read (REST `max_body_bytes`, gRPC `grpc_max_message_bytes`);
-    these bound its parts.
-    """
-
-    max_inputs: int = 1024
-    """Inputs of an inference request, and outputs it asks for (each)."""
-    max_tensor_elements: int = 2**30
-    """Elements of one tensor, by its shape."""
-    max_tensor_bytes: int = 2**30
-    """Bytes of one tensor's data (by its shape; for BYTES, as given)."""
-    max_batch_size: int = 65536
-    """Batch (the first dimension) of a model that batches, whatever larger batch it allows."""
-    max_string_bytes: int = 65536
-    """Bytes of any string: names, paths, ids, parameter and option values."""
-
-
-    @classmethod
-    def of(cls, settings: object) -> InputLimits:
-        """The limits in server settings (an attribute per limit; defaults for those missing)."""
-        defaults = cls()
-        names = cls.__slots__
-        return cls(*(int(getattr(settings, name, getattr(defaults, name))) for name in names))
-
-
-NO_LIMITS = InputLimits(2**62, 2**62, 2**62, 2**62, 2**62)
-"""Limits that never bind (for callers that apply none, such as the plugin host)."""
 
 
 class _Plan:
@@ -116,10 +84,11 @@ class _Plan:
         if len(specs) > 1 and len({tensor.name for tensor in tensors}) != seen:
             return False
         outputs = request.outputs
-        return not outputs or (
-            len(outputs) <= len(self.outputs)
-            and all(output.name in self.outputs and not output.parameters for output in outputs)
-        )
+        if not outputs:
+            return True
+        if len(outputs) > 1 and len({output.name for output in outputs}) != len(outputs):
+            return False
+        return all(output.name in self.outputs and not output.parameters for output in outputs)
 
 
 _PLANS: dict[int, _Plan] = {}
@@ -147,7 +116,7 @@ def check_infer_request(
             _PLANS.clear()
         plan = _PLANS[id(metadata)] = _Plan(metadata)
     if not plan.accepts(request, large_from, limits):
-        _check_limits(request, metadata, limits)
+        check_limits(request, metadata, limits)
         _check(request, metadata, large_from)
 
 
@@ -182,10 +151,14 @@ def _check(
         raise InvalidArgument(f"{model} needs input(s) {', '.join(repr(m) for m in missing)}")
     if request.outputs:
         outputs = {spec.name for spec in metadata.outputs}
+        asked: set[str] = set()
         for wanted in request.outputs:
             if wanted.name not in outputs:
                 known = ", ".join(sorted(outputs))
                 raise InvalidArgument(f"{model} has no output {wanted.name!r} (outputs: {known})")
+            if wanted.name in asked:
+                raise InvalidArgument(f"output {wanted.name!r} is asked for twice")
+            asked.add(wanted.name)
 
 
 def _check_tensor(
@@ -229,111 +202,161 @@ def _check_tensor(
             raise InvalidArgument(_size_message(name, have, shape, tensor.datatype, needed))
 
 
-def _check_limits(
-    request: smi_pb2.InferRequest, metadata: smi_pb2.ModelMetadata, limits: InputLimits
+# ---------------------------------------------------------------------------------------------
+# responses
+# ---------------------------------------------------------------------------------------------
+
+
+class _OutputPlan:
+    """A model's outputs, compiled for the check of a response.
+
+    For each output of fixed-size type whose only dynamic dimension is a leading batch one (or
+    none), the shape and byte count a right answer has follow from the batch alone, so the
+    common answer is checked with one list comparison and one length per output.
+    """
+
+    __slots__ = ("batched", "fixed", "metadata", "names", "specs")
+
+    def __init__(self, metadata: smi_pb2.ModelMetadata) -> None:
+        self.metadata = metadata  # keeps the id() this plan is cached under alive
+        self.batched = metadata.max_batch_size > 0
+        self.names = frozenset(spec.name for spec in metadata.outputs)
+        self.specs: dict[str, tuple[str, list[int], int]] = {}
+        #: name → (datatype, dimensions after the first, bytes per leading entry, batched);
+        #: only for outputs whose shape is known but for a leading batch dimension.
+        self.fixed: dict[str, tuple[str, list[int], int, bool]] = {}
+        for spec in metadata.outputs:
+            known = spec.datatype in DATATYPES and spec.datatype != "BYTES"
+            size = DATATYPES[spec.datatype].itemsize if known else 0
+            dims = spec.shape[:]
+            self.specs[spec.name] = (spec.datatype, dims, size)
+            if not size:
+                continue
+            lead_batch = self.batched and bool(dims) and dims[0] == -1
+            rest = dims[1:] if lead_batch else dims
+            if all(dim >= 0 for dim in rest):
+                count = 1
+                for dim in rest:
+                    count *= dim
+                self.fixed[spec.name] = (spec.datatype, rest, count * size, lead_batch)
+
+    def accepts(
+        self, response: smi_pb2.InferResponse, wanted: frozenset[str], batch: int
+    ) -> bool:
+        """Whether the response is certainly right (False: let the full check find why)."""
+        outputs = response.outputs
+        count = len(outputs)
+        if count != len(wanted):
+            return False
+        fixed = self.fixed
+        seen: set[str] = set()
+        for index in range(count):
+            tensor = outputs[index]
+            name = tensor.name
+            spec = fixed.get(name)
+            if spec is None or name not in wanted or name in seen:
+                return False
+            seen.add(name)
+            datatype, rest, nbytes, lead_batch = spec
+            if tensor.datatype != datatype:
+                return False
+            if lead_batch:
+                if tensor.shape[:] != [batch, *rest]:
+                    return False
+                nbytes *= batch
+            elif tensor.shape[:] != rest:
+                return False
+            if len(tensor.contents) != nbytes and (
+                not tensor.HasField("shared_memory") or tensor.shared_memory.byte_size != nbytes
+            ):
+                return False
+        return True
+
+
+_OUTPUT_PLANS: dict[int, _OutputPlan] = {}
+
+
+def check_infer_response(
+    response: smi_pb2.InferResponse,
+    request: smi_pb2.InferRequest,
+    metadata: smi_pb2.ModelMetadata,
+    *,
+    batch: int,
+    plugin: str,
 ) -> None:
-    """InvalidArgument for the first part of an inference request over the server's limits."""
-    for what, count in (("inputs", len(request.inputs)), ("outputs", len(request.outputs))):
-        if count > limits.max_inputs:
-            raise InvalidArgument(
-                f"the request has {count} {what}; the limit is {limits.max_inputs} (max_inputs)"
+    """Raise InternalError naming `plugin` when its answer to `request` does not fit the model.
+
+    `batch` is the leading dimension of the request's first input; it is compared with the
+    leading dimension of every output when the model batches (`max_batch_size` > 0).
+    """
+    plan = _OUTPUT_PLANS.get(id(metadata))
+    if plan is None or plan.metadata is not metadata:
+        if len(_OUTPUT_PLANS) >= _CACHE_LIMIT:
+            _OUTPUT_PLANS.clear()
+        plan = _OUTPUT_PLANS[id(metadata)] = _OutputPlan(metadata)
+    requested = request.outputs
+    wanted = frozenset(output.name for output in requested) if requested else plan.names
+    if not plan.accepts(response, wanted, batch):
+        problem = _response_problem(response, plan, wanted, batch)
+        if problem is not None:
+            raise InternalError(
+                f"plugin {plugin!r} answered model {metadata.name!r} version "
+                f"{metadata.version!r} with {problem}"
             )
-    _check_string(request.id, "id", False, limits)
-    _check_parameters(request.parameters, "parameters", limits)
-    batches = metadata.max_batch_size > 0
-    for tensor in request.inputs:
-        where = f"input {tensor.name[:128]!r}"
-        _check_string(tensor.name, "input name", True, limits)
-        _check_parameters(tensor.parameters, f"{where} parameters", limits)
-        shape = list(tensor.shape)
-        if any(dim < 0 for dim in shape):
-            continue  # named by the full check
-        count = element_count(shape)
-        if count > limits.max_tensor_elements:
-            raise InvalidArgument(
-                f"{where}: shape {shape} holds {count} elements; the limit is "
-                f"{limits.max_tensor_elements} (max_tensor_elements)"
-            )
-        needed = byte_size(tensor.datatype, shape) if tensor.datatype in DATATYPES else None
-        if needed is None and not tensor.HasField("shared_memory"):
-            needed = len(tensor.contents)  # BYTES: as given
-        if needed is not None and needed > limits.max_tensor_bytes:
-            raise InvalidArgument(
-                f"{where}: {needed} bytes of data; the limit is {limits.max_tensor_bytes} "
-                "(max_tensor_bytes)"
-            )
-        if batches and shape and shape[0] > limits.max_batch_size:
-            raise InvalidArgument(
-                f"{where}: batch of {shape[0]} exceeds the server's limit of "
-                f"{limits.max_batch_size} (max_batch_size)"
-            )
-    for output in request.outputs:
-        _check_string(output.name, "output name", True, limits)
-        _check_parameters(output.parameters, f"output {output.name[:128]!r} parameters", limits)
 
 
-def _check_parameters(
-    parameters: Mapping[str, smi_pb2.Parameter], where: str, limits: InputLimits
-) -> None:
-    for key, value in parameters.items():
-        _check_string(key, f"{where}: a name", True, limits)
-        if value.WhichOneof("choice") == "string_param":
-            _check_string(value.string_param, f"{where}: {key[:128]!r}", False, limits)
+def _response_problem(
+    response: smi_pb2.InferResponse, plan: _OutputPlan, wanted: frozenset[str], batch: int
+) -> str | None:
+    """What is wrong with a response the fast check did not accept, or None."""
+    seen: set[str] = set()
+    for tensor in response.outputs:
+        name = tensor.name
+        spec = plan.specs.get(name)
+        if spec is None:
+            known = ", ".join(sorted(plan.specs)) or "none"
+            return f"an output {name!r} the model does not declare (outputs: {known})"
+        if name not in wanted:
+            return f"output {name!r}, which the request did not ask for"
+        if name in seen:
+            return f"output {name!r} twice"
+        seen.add(name)
+        problem = _output_problem(tensor, spec, plan.batched, batch)
+        if problem is not None:
+            return problem
+    missing = sorted(wanted - seen)
+    if missing:
+        return f"no output {', '.join(repr(m) for m in missing)}"
+    return None
 
 
-# ----- strings -------------------------------------------------------------------------------
-
-_NAME_FIELDS = frozenset(
-    (
-        "name", "version", "plugin", "path", "entry_point", "module", "executable", "models",
-        "model_name", "model_version", "key", "id", "rate_limit",
-    )
-)
-"""String fields that hold names, paths or identifiers: no control character at all."""
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def _check_string(value: str, where: str, is_name: bool, limits: InputLimits) -> None:
-    if len(value) * 4 > limits.max_string_bytes and (
-        len(value.encode("utf-8", "surrogatepass")) > limits.max_string_bytes
+def _output_problem(
+    tensor: smi_pb2.Tensor, spec: tuple[str, list[int], int], batched: bool, batch: int
+) -> str | None:
+    name = tensor.name
+    datatype, dims, _ = spec
+    if tensor.datatype != datatype:
+        return f"output {name!r} of datatype {tensor.datatype!r}; the model declares {datatype}"
+    shape = list(tensor.shape)
+    if any(dim < 0 for dim in shape) or len(shape) != len(dims) or any(
+        want not in (-1, dim) for dim, want in zip(shape, dims, strict=True)
     ):
-        raise InvalidArgument(
-            f"{where}: a string of more than {limits.max_string_bytes} bytes (max_string_bytes)"
-        )
-    if is_name:
-        found = _CONTROL.search(value)
-        if found is not None:
-            raise InvalidArgument(
-                f"{where}: {value[:256]!r} holds the control character {found.group()!r}; "
-                "names and paths may not"
-            )
-    elif "\x00" in value:
-        raise InvalidArgument(f"{where}: a string may not hold a NUL character")
-
-
-def check_text(message: Message, limits: InputLimits, where: str = "") -> None:
-    """InvalidArgument for a string of `message`, at any depth, longer than the limit or
-    holding NUL; in names, paths and ids (`name`, `path`, `module`, ...), for any control
-    character."""
-    for field, value in message.ListFields():
-        place = f"{where}{field.name}"
-        if field.type == FieldDescriptor.TYPE_STRING:
-            items = value if field.is_repeated else (value,)
-            for item in items:
-                _check_string(item, place, field.name in _NAME_FIELDS, limits)
-        elif field.message_type is None:
-            continue
-        elif field.message_type.GetOptions().map_entry:
-            value_field = field.message_type.fields_by_name["value"]
-            for key, item in value.items():
-                _check_string(str(key), f"{place}: a key", True, limits)
-                if isinstance(item, Message):
-                    check_text(item, limits, f"{place}.{key}.")
-                elif value_field.type == FieldDescriptor.TYPE_STRING:
-                    _check_string(item, f"{place}.{key}", False, limits)
-        elif field.is_repeated:
-            for index, item in enumerate(value):
-                check_text(item, limits, f"{place}[{index}].")
-        else:
-            check_text(value, limits, f"{place}.")
+        return f"output {name!r} of shape {shape}; the model declares {dims}"
+    if batched and shape and shape[0] != batch:
+        return f"output {name!r} of shape {shape}, a batch of {shape[0]} for a request of {batch}"
+    needed = byte_size(datatype, shape)
+    if tensor.HasField("shared_memory"):
+        have = tensor.shared_memory.byte_size
+        if needed is not None and have != needed:
+            return f"output {name!r} of {have} bytes in shared memory; shape {shape} needs {needed}"
+        return None
+    if needed is None:
+        try:
+            decode_bytes(tensor.contents, element_count(shape))
+        except InvalidArgument as exc:
+            return f"output {name!r} whose BYTES contents do not fit shape {shape}: {exc.message}"
+        return None
+    have = len(tensor.contents)
+    if have != needed:
+        return f"output {name!r} of {have} bytes; shape {shape} of {datatype} needs {needed}"
+    return None

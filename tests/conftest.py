@@ -1,7 +1,8 @@
 """Fixtures for the whole suite. Keep this file small and generic.
 
-`mlos_server`: a real `mlos serve` process (loopback, free port, a fresh home), stopped after
-the test; see `mlos.testing.ServerProcess` for its API (`url`, `home`, `client()`, `restart()`).
+`mlos_server`: a real `mlos serve` process (loopback, free port, a fresh home, the suite's
+plugin modules allowed and models readable from tmp_path), stopped after the test; see
+`mlos.testing.ServerProcess` for its API (`url`, `home`, `client()`, `restart()`).
 `mlos_demo_server`: the same, started with `--demo` (onnx plugin and model `demo` ready).
 `postgres_server`, `postgres_url`: a throwaway PostgreSQL server and a fresh database on it
 (tests/services.py).
@@ -16,6 +17,7 @@ import pytest
 
 from mlos.testing import ServerProcess
 from tests.services import postgres_server, postgres_url
+from tests.suite import suite_config
 
 __all__ = ["mlos_demo_server", "mlos_server", "postgres_server", "postgres_url"]
 
@@ -23,7 +25,9 @@ __all__ = ["mlos_demo_server", "mlos_server", "postgres_server", "postgres_url"]
 def _served(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *args: str
 ) -> Iterator[ServerProcess]:
-    server = ServerProcess(tmp_path / "mlos-home", *args, logs=tmp_path)
+    server = ServerProcess(
+        tmp_path / "mlos-home", *args, logs=tmp_path, config=suite_config(tmp_path)
+    )
     server.start()
     # Clients and CLI commands of the test find the server's admin token as users find theirs.
     if server.token:

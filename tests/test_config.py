@@ -121,6 +121,17 @@ def test_value_parsing(tmp_path: Path) -> None:
     assert (from_file.max_body_bytes, from_file.demo, from_file.http_port) == (1024, True, 0)
 
 
+def test_the_metrics_port_is_off_unless_given(tmp_path: Path) -> None:
+    assert load(tmp_path).metrics_port is None
+    assert load(tmp_path, {"metrics_port": "8002"}).metrics_port == 8002
+    assert load(tmp_path, {}, {"MLOS_METRICS_PORT": "0"}).metrics_port == 0
+    assert load(tmp_path, {}, {"MLOS_METRICS_PORT": "off"}).metrics_port is None
+    conf = write_config(tmp_path / "m.yaml", "metrics_port: null\nhttp_port: 0\ngrpc_port: 0\n")
+    assert load(tmp_path, {"config": str(conf), "metrics_port": None}).metrics_port is None
+    both_free = load(tmp_path, {"http_port": "0", "grpc_port": "0", "metrics_port": "0"})
+    assert (both_free.http_port, both_free.metrics_port) == (0, 0)
+
+
 @pytest.mark.parametrize(
     ("flags", "env", "message"),
     [
@@ -135,6 +146,8 @@ def test_value_parsing(tmp_path: Path) -> None:
         ({}, {"MLOS_PLUGIN_BUSY_POLL_US": "0.5"}, "'0.5' is not a number of microseconds"),
         ({"host": " "}, {}, "--host: ' ' is not a non-empty string"),
         ({"http_port": "9000", "grpc_port": "9000"}, {}, "http_port and grpc_port are both 9000"),
+        ({"metrics_port": "8081"}, {}, "grpc_port and metrics_port are both 8081"),
+        ({}, {"MLOS_METRICS_PORT": "on"}, "MLOS_METRICS_PORT: 'on' is not a port number"),
         ({}, {"MLOS_RESTART_BACKOFF_INITIAL": "60"}, "restart_backoff_initial (60.0) is longer"),
         ({"config": "missing.yaml"}, {}, "--config: no config file at"),
         ({}, {"MLOS_CONFIG": "missing.yaml"}, "MLOS_CONFIG: no config file at"),
@@ -253,3 +266,73 @@ def test_startup_models_from_flag_environment_and_file(tmp_path: Path) -> None:
 def test_bad_startup_models_give_one_line(tmp_path: Path, given: str, message: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(f"MLOS_MODELS: {message}")):
         load(tmp_path, env={"MLOS_MODELS": given})
+
+
+def test_model_roots_default_to_the_home_models_and_the_axon_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AXON_HOME", str(tmp_path / "axon"))
+    settings = Settings(home=tmp_path / "home")
+    assert settings.model_roots == (tmp_path / "home" / "models", tmp_path / "axon" / "cache")
+    (tmp_path / "axon").mkdir()
+    (tmp_path / "axon" / "config.yaml").write_text(f"cache_dir: {tmp_path / 'blobs'}\n")
+    assert Settings(home=tmp_path / "home").model_roots[1] == tmp_path / "blobs"
+
+
+def test_access_and_sandbox_settings(tmp_path: Path) -> None:
+    conf = write_config(tmp_path / "etc" / "c.yaml", """
+model_roots: [models, /srv/models]
+plugin_modules: ["my_plugins.*", "other.mod:Plugin"]
+plugin_executables: [bin/plugin]
+plugin_python_path: [/srv/plugins]
+plugin_env: [CUDA_VISIBLE_DEVICES, OMP_NUM_THREADS=2]
+plugin_limits:
+  "*": {memory: 1GiB, open_files: 512}
+  onnx: {memory: 256MiB, cpus: "0-1,3", cpu_quota: 1.5, cpu_weight: 50, processes: 64, user: nobody}
+plugin_cgroup: "off"
+restart_backoff_stable: 5
+""")
+    settings = load(tmp_path, {"config": str(conf)})
+    assert settings.model_roots == (tmp_path / "etc" / "models", Path("/srv/models"))
+    assert settings.plugin_modules == ("my_plugins.*", "other.mod:Plugin")
+    assert settings.plugin_executables == (tmp_path / "etc" / "bin" / "plugin",)
+    assert settings.plugin_python_path == (Path("/srv/plugins"),)
+    assert settings.plugin_env == ("CUDA_VISIBLE_DEVICES", "OMP_NUM_THREADS=2")
+    onnx = settings.plugin_limits["onnx"]
+    assert (onnx.memory_bytes, onnx.cpus, onnx.cpu_quota) == (256 * 2**20, (0, 1, 3), 1.5)
+    assert (onnx.cpu_weight, onnx.processes, onnx.user) == (50, 64, "nobody")
+    assert settings.plugin_limits["*"].open_files == 512
+    assert (settings.plugin_cgroup, settings.restart_backoff_stable) == ("off", 5.0)
+
+
+def test_list_settings_from_the_environment(tmp_path: Path) -> None:
+    settings = load(tmp_path, env={
+        "MLOS_MODEL_ROOTS": f"{tmp_path}/a:{tmp_path}/b",
+        "MLOS_PLUGIN_MODULES": "a.b:C, d.*",
+        "MLOS_PLUGIN_ENV": "A=1,B",
+        "MLOS_PLUGIN_LIMITS": '{"*": {memory: 64MiB}}',
+    })
+    assert settings.model_roots == (tmp_path / "a", tmp_path / "b")
+    assert settings.plugin_modules == ("a.b:C", "d.*")
+    assert settings.plugin_env == ("A=1", "B")
+    assert settings.plugin_limits["*"].memory_bytes == 64 * 2**20
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"MLOS_PLUGIN_MODULES": "a b:C"}, "is not a module pattern"),
+        ({"MLOS_PLUGIN_ENV": "1A=2"}, "'1A=2' is not NAME or NAME=value"),
+        ({"MLOS_PLUGIN_LIMITS": "{onnx: {memroy: 1GiB}}"}, "onnx: unknown limit 'memroy'"),
+        ({"MLOS_PLUGIN_LIMITS": "{onnx: {cpus: 3-1}}"}, "runs backwards"),
+        ({"MLOS_PLUGIN_LIMITS": "{onnx: {cpu_weight: 0}}"}, "cpu_weight: 0 is not a positive"),
+        ({"MLOS_PLUGIN_LIMITS": "{'a b': {}}"}, "'a b' is not a plugin name"),
+        ({"MLOS_PLUGIN_LIMITS": "[1]"}, "is not a mapping"),
+        ({"MLOS_PLUGIN_CGROUP": "sometimes"}, "is not auto, off or the absolute path"),
+    ],
+)
+def test_invalid_access_and_sandbox_settings(
+    tmp_path: Path, env: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load(tmp_path, {}, env)

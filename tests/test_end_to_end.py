@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from pathlib import Path
 
 import numpy as np
 import onnxruntime
@@ -92,3 +93,61 @@ def test_model_metadata_lists_the_ready_versions(mlos_demo_server: ServerProcess
     assert http.post(f"{url}/v2/repository/models/demo/load", timeout=30).status_code == 200
     assert http.get(f"{url}/v2/models/demo/versions/1", timeout=5).json()["versions"] == ["1", "2"]
     assert mlos_demo_server.client().model_metadata("demo").version == "2"
+
+
+def test_what_the_api_may_start_and_read_is_refused_with_403_or_400(
+    mlos_demo_server: ServerProcess, tmp_path: Path
+) -> None:
+    """The configuration allows the suite's modules and models under tmp_path; nothing else."""
+    url = mlos_demo_server.url
+    marker = tmp_path / "ran"
+    script = tmp_path / "plugin.sh"
+    script.write_text(f"#!/bin/sh\ntouch {marker}\n")
+    script.chmod(0o755)
+    plugins = [
+        ({"name": "x", "module": "os:system"}, 403),
+        ({"name": "x", "executable": str(script)}, 403),
+        ({"name": "x", "executable": "sh"}, 403),
+        ({"name": "x", "source": {"executable": str(script)}}, 400),
+        ({"name": "x", "entry_point": "onnx\u0000"}, 400),
+    ]
+    for body, status in plugins:
+        response = http.post(f"{url}/v1/plugins", json=body, timeout=5)
+        assert response.status_code == status, (body, response.text)
+        assert response.json()["code"] == ("permission_denied" if status == 403 else "invalid_argument")
+        assert http.post(f"{url}/v1/plugins/x/load", timeout=5).status_code == 404
+    assert not marker.exists()
+    (tmp_path.parent / "secret.onnx").write_text("not for the API")
+    models = [
+        ("/etc/passwd", 403),
+        (f"{tmp_path}/../secret.onnx", 403),
+        (f"{tmp_path}/m\u0000.onnx", 400),
+        (f"{tmp_path}/m\u0007.onnx", 400),
+        (f"{tmp_path}/missing.onnx", 400),
+    ]
+    for path, status in models:
+        response = http.post(f"{url}/v1/models", json={"name": "x", "plugin": "onnx", "path": path}, timeout=5)
+        assert response.status_code == status, (path, response.text)
+    assert [m["name"] for m in http.get(f"{url}/v1/models", timeout=5).json()["models"]] == ["demo"]
+
+
+def test_a_plugin_answer_that_breaks_the_model_metadata_is_a_500_naming_it(
+    mlos_server: ServerProcess, tmp_path: Path
+) -> None:
+    url = mlos_server.url
+    body = {"name": "probe", "module": "tests.sdk.probe_plugin:ProbePlugin"}
+    assert http.post(f"{url}/v1/plugins", json=body, timeout=5).status_code == 201
+    assert http.post(f"{url}/v1/plugins/probe/load", timeout=60).json()["state"] == "ready"
+    for behavior in ("double", "wrong_shape"):
+        (tmp_path / f"{behavior}.probe").write_text(behavior)
+        model = {"name": behavior, "path": str(tmp_path / f"{behavior}.probe")}
+        assert http.post(f"{url}/v1/models", json=model, timeout=30).status_code == 201
+    request = {"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}]}
+    wrong = http.post(f"{url}/v2/models/wrong_shape/infer", json=request, timeout=30)
+    assert wrong.status_code == 500
+    assert wrong.json()["error"] == (
+        "plugin 'probe' answered model 'wrong_shape' version '1' with output 'y' of shape [1, 3]; "
+        "the model declares [-1, 4]"
+    )
+    right = http.post(f"{url}/v2/models/double/infer", json=request, timeout=30)
+    assert right.status_code == 200 and right.json()["outputs"][0]["data"] == [2, 4, 6, 8]

@@ -16,9 +16,10 @@ import mlos
 ROOT = Path(mlos.__file__).parent
 
 LAYERS: list[set[str]] = [
-    {"__init__", "errors", "memory", "discovery", "database_url"},
+    {"__init__", "errors", "memory", "discovery", "database_url", "columns", "processes"},
     {"loop"},
-    {"wire"},
+    {"wire", "sandbox"},
+    {"input_limits"},
     {"validation", "config", "demo", "cluster"},
     {"core", "sdk", "client"},
     {"rest", "grpc", "ipc", "preload"},

@@ -16,6 +16,7 @@ from mlos.errors import NotFound
 from mlos.preload import ensure_models
 from mlos.testing import ServerProcess
 from mlos_generated import smi_pb2
+from tests.suite import suite_config
 
 
 class Recorder:
@@ -90,7 +91,11 @@ def test_a_server_serves_its_models_from_the_start_and_after_a_restart(
     import onnxruntime
 
     server = ServerProcess(
-        tmp_path / "home", "--models", f"mlp@onnx={model_file.parent}", logs=tmp_path
+        tmp_path / "home",
+        "--models",
+        f"mlp@onnx={model_file.parent}",
+        logs=tmp_path,
+        config=suite_config(model_file.parent),
     )
     server.start()
     try:
@@ -111,10 +116,11 @@ def test_a_server_serves_its_models_from_the_start_and_after_a_restart(
 
 
 def test_a_model_that_cannot_be_registered_stops_the_start(tmp_path: Path) -> None:
-    (tmp_path / "empty").mkdir()
+    empty = tmp_path / "home" / "models" / "empty"  # under the server's model root
+    empty.mkdir(parents=True)
     result = subprocess.run(
         [sys.executable, "-m", "mlos.cli", "serve", "--home", str(tmp_path / "home"),
-         "--http-port", "0", "--grpc-port", "0", "--models", f"m={tmp_path / 'empty'}"],
+         "--http-port", "0", "--grpc-port", "0", "--models", f"m={empty}"],
         capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
     )
     assert result.returncode != 0

@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 
 import pytest
-from google.protobuf.message import Message
 
-from mlos.errors import InvalidArgument
-from mlos.validation import InputLimits, check_contents_size, check_infer_request, check_text
+from mlos.errors import InternalError, InvalidArgument
+from mlos.validation import check_contents_size, check_infer_request, check_infer_response
+from mlos.wire.tensors import encode_bytes
 from mlos_generated import smi_pb2
 
 METADATA = smi_pb2.ModelMetadata(
@@ -61,117 +61,90 @@ def test_large_contents_can_be_left_to_the_reader() -> None:
         check_infer_request(wrong_shape, METADATA, large_from=16 * 1024)
 
 
-LIMITS = InputLimits(
-    max_inputs=2, max_tensor_elements=64, max_tensor_bytes=128, max_batch_size=8,
-    max_string_bytes=32,
-)
-BATCHING = smi_pb2.ModelMetadata(
+# ----- responses -----------------------------------------------------------------------------
+
+BATCHED = smi_pb2.ModelMetadata(
     name="b",
-    max_batch_size=1000,
-    inputs=[smi_pb2.TensorMetadata(name="x", datatype="FP32", shape=[-1, 2])],
-    outputs=[smi_pb2.TensorMetadata(name="y", datatype="FP32", shape=[-1, 2])],
+    version="1",
+    max_batch_size=8,
+    inputs=[smi_pb2.TensorMetadata(name="x", datatype="FP32", shape=[-1, 4])],
+    outputs=[
+        smi_pb2.TensorMetadata(name="y", datatype="FP32", shape=[-1, 2]),
+        smi_pb2.TensorMetadata(name="s", datatype="BYTES", shape=[-1]),
+    ],
 )
 
 
-def _batch(rows: int) -> smi_pb2.InferRequest:
-    request = smi_pb2.InferRequest(model_name="b")
-    request.inputs.add(name="x", datatype="FP32", shape=[rows, 2], contents=bytes(rows * 8))
-    return request
+def _answer(*tensors: smi_pb2.Tensor) -> smi_pb2.InferResponse:
+    return smi_pb2.InferResponse(model_name="b", outputs=list(tensors))
 
 
-def test_requests_within_the_limits_pass() -> None:
-    check_infer_request(_request(2, bytes(32)), METADATA, limits=LIMITS)
-    check_infer_request(_batch(8), BATCHING, limits=LIMITS)
-    with_id = _request(2, bytes(32))
-    with_id.id = "r" * 32
-    with_id.parameters["note"].string_param = "n" * 32
-    check_infer_request(with_id, METADATA, limits=LIMITS)
+def _y(rows: int, cols: int = 2, size: int | None = None, datatype: str = "FP32") -> smi_pb2.Tensor:
+    nbytes = rows * cols * 4 if size is None else size
+    return smi_pb2.Tensor(name="y", datatype=datatype, shape=[rows, cols], contents=bytes(nbytes))
 
 
-def _too_many_outputs() -> smi_pb2.InferRequest:
-    request = _request(2, bytes(32))
-    for name in ("y", "y", "y"):
-        request.outputs.add(name=name)
-    return request
+def _s(rows: int, count: int | None = None) -> smi_pb2.Tensor:
+    elements = [b"a"] * (rows if count is None else count)
+    return smi_pb2.Tensor(name="s", datatype="BYTES", shape=[rows], contents=encode_bytes(elements))
 
 
-def _with(**fields: str) -> smi_pb2.InferRequest:
-    request = _request(2, bytes(32))
-    for key, value in fields.items():
-        if key == "id":
-            request.id = value
-        else:
-            request.parameters[key].string_param = value
-    return request
+def _check(response: smi_pb2.InferResponse, *outputs: str, batch: int = 2, metadata: smi_pb2.ModelMetadata = BATCHED) -> None:
+    request = smi_pb2.InferRequest(model_name="b", outputs=[smi_pb2.RequestedOutput(name=o) for o in outputs])
+    check_infer_response(response, request, metadata, batch=batch, plugin="p")
+
+
+def test_a_right_answer_passes() -> None:
+    _check(_answer(_y(2), _s(2)))
+    _check(_answer(_s(2), _y(2)))
+    _check(_answer(_y(2)), "y")
+    shm = _y(2, size=0)
+    shm.shared_memory.byte_size = 16
+    _check(_answer(shm), "y")
 
 
 @pytest.mark.parametrize(
-    ("request_", "metadata", "message"),
+    ("response", "outputs", "problem"),
     [
-        (_request(17, bytes(17 * 16)), METADATA, "shape [17, 4] holds 68 elements; the limit is 64 (max_tensor_elements)"),
-        (_batch(9), BATCHING, "batch of 9 exceeds the server's limit of 8 (max_batch_size)"),
-        (_too_many_outputs(), METADATA, "the request has 3 outputs; the limit is 2 (max_inputs)"),
-        (_with(id="r" * 33), METADATA, "id: a string of more than 32 bytes (max_string_bytes)"),
-        (_with(id="a\x00b"), METADATA, "id: a string may not hold a NUL character"),
-        (_with(note="n" * 33), METADATA, "parameters: 'note': a string of more than 32 bytes"),
-        (_with(**{"a\nb": "v"}), METADATA, "parameters: a name: 'a\\nb' holds the control character"),
+        (_answer(_y(2)), (), "no output 's'"),
+        (_answer(_y(2), _s(2)), ("y",), "output 's', which the request did not ask for"),
+        (_answer(_y(2), _y(2)), ("y",), "output 'y' twice"),
+        (_answer(_y(2, 3), _s(2)), (), "output 'y' of shape [2, 3]; the model declares [-1, 2]"),
+        (_answer(_y(1), _s(2)), (), "output 'y' of shape [1, 2], a batch of 1 for a request of 2"),
+        (_answer(_y(2, datatype="INT32"), _s(2)), (), "output 'y' of datatype 'INT32'; the model declares FP32"),
+        (_answer(_y(2, size=12), _s(2)), (), "output 'y' of 12 bytes; shape [2, 2] of FP32 needs 16"),
+        (_answer(_y(2), _s(2, count=3)), (), "output 's' whose BYTES contents do not fit shape [2]"),
+        (_answer(_y(2), _s(2), smi_pb2.Tensor(name="z")), (), "an output 'z' the model does not declare (outputs: s, y)"),
     ],
 )
-def test_limits_are_named(
-    request_: smi_pb2.InferRequest, metadata: smi_pb2.ModelMetadata, message: str
+def test_a_wrong_answer_names_the_plugin_and_the_problem(
+    response: smi_pb2.InferResponse, outputs: tuple[str, ...], problem: str
 ) -> None:
-    with pytest.raises(InvalidArgument, match=re.escape(message)):
-        check_infer_request(request_, metadata, limits=LIMITS)
-    if metadata is BATCHING and "batch" in message:
-        check_infer_request(request_, metadata)  # the model allows it; only the server limit binds
+    with pytest.raises(InternalError) as caught:
+        _check(response, *outputs)
+    assert caught.value.message.startswith(f"plugin 'p' answered model 'b' version '1' with {problem}")
 
 
-def test_tensor_bytes_are_limited_by_the_shape_before_the_data_is_read() -> None:
-    limits = InputLimits(max_tensor_bytes=64)
-    large = _request(8, b"")  # 128 bytes by its shape, none given: never measured
-    with pytest.raises(InvalidArgument, match=r"128 bytes of data; the limit is 64 \(max_tensor_bytes\)"):
-        check_infer_request(large, METADATA, large_from=16, limits=limits)
+def test_shared_memory_sizes_are_checked_too() -> None:
+    shm = _y(2, size=0)
+    shm.shared_memory.byte_size = 12
+    with pytest.raises(InternalError, match="12 bytes in shared memory; shape \\[2, 2\\] needs 16"):
+        _check(_answer(shm), "y")
 
 
-def test_too_many_inputs_are_refused_before_they_are_looked_at() -> None:
-    request = _request(2, bytes(32))
-    for index in range(3):
-        request.inputs.add(name=f"extra{index}", datatype="FP32", shape=[1])
-    with pytest.raises(InvalidArgument, match=r"4 inputs; the limit is 2 \(max_inputs\)"):
-        check_infer_request(request, METADATA, limits=LIMITS)
+def test_without_batching_a_dynamic_dimension_matches_any_size() -> None:
+    free = smi_pb2.ModelMetadata()
+    free.CopyFrom(BATCHED)
+    free.max_batch_size = 0
+    _check(_answer(_y(5), _s(3)), batch=2, metadata=free)
 
 
-def test_limits_come_from_the_settings_of_the_same_names() -> None:
-    class Settings:
-        max_inputs = 3
-        max_string_bytes = 10
-
-    limits = InputLimits.of(Settings())
-    assert (limits.max_inputs, limits.max_string_bytes) == (3, 10)
-    assert limits.max_tensor_bytes == InputLimits().max_tensor_bytes
+def test_duplicate_requested_outputs_are_refused_up_front() -> None:
+    with pytest.raises(InvalidArgument, match="output 'y' is asked for twice"):
+        check_infer_request(_twice(), METADATA)
 
 
-@pytest.mark.parametrize(
-    ("message", "error"),
-    [
-        (smi_pb2.RegisterModelRequest(name="m", path="/a\x00b"), "path: '/a\\x00b' holds the control character '\\x00'"),
-        (smi_pb2.RegisterModelRequest(name="m", path="/a\tb"), "path: '/a\\tb' holds the control character"),
-        (smi_pb2.RegisterModelRequest(name="m", path="/" + "p" * 40), "path: a string of more than 32 bytes"),
-        (smi_pb2.RegisterModelRequest(name="m", path="/m", config={"k": "a\x00"}), "config.k: a string may not hold a NUL"),
-        (smi_pb2.RegisterModelRequest(name="m", path="/m", config={"k\n": "v"}), "config: a key: 'k\\n' holds"),
-        (smi_pb2.RegisterPluginRequest(name="p", source=smi_pb2.PluginSource(executable="/x\x00")), "source.executable: '/x\\x00' holds"),
-        (smi_pb2.CreateTokenRequest(name="ci", models=["ok", "a\x01"]), "models: 'a\\x01' holds"),
-    ],
-)
-def test_strings_of_management_requests_are_checked(message: Message, error: str) -> None:
-    with pytest.raises(InvalidArgument, match=re.escape(error)):
-        check_text(message, LIMITS)
-
-
-def test_ordinary_strings_pass_the_text_check() -> None:
-    check_text(
-        smi_pb2.RegisterModelRequest(
-            name="resnet", path="/srv/models/ré snet.onnx", config={"note": "two\nlines"}
-        ),
-        LIMITS,
-    )
+def _twice() -> smi_pb2.InferRequest:
+    request = _request(2, bytes(32), "y")
+    request.outputs.add(name="y")
+    return request

@@ -11,7 +11,15 @@ import sys
 from collections.abc import Sequence
 
 from axon import __version__
-from axon.cli import cache_cmds, config_cmds, package_cmds, registry_cmds
+from axon.cli import (
+    cache_cmds,
+    completion_cmds,
+    config_cmds,
+    key_cmds,
+    package_cmds,
+    registry_cmds,
+    run_cmds,
+)
 from axon.cli.context import Context
 from axon.cli.output import Output
 from axon.errors import AxonError
@@ -28,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="axon", description="Axon: package, publish, install and deploy models for MLOS.")
     parser.add_argument("--version", action="version", version=f"axon {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (package_cmds, registry_cmds, cache_cmds, config_cmds):
+    for module in (package_cmds, registry_cmds, cache_cmds, run_cmds, key_cmds, config_cmds,
+                   completion_cmds):
         module.register(sub, common)
     return parser
 

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import os
+import pathlib
 from typing import Any
 
-from axon.cache import CachedModel, Plan, Problem
+from axon.cache import CachedModel, Problem
+from axon.cleanup import Plan, PlanItem, execute, plan_gc, plan_remove
 from axon.cli.context import Context
-from axon.cli.output import human_bytes
 from axon.deploy import deploy
-from axon.errors import NotFoundError
+from axon.errors import NotFoundError, OfflineError, UsageError
 from axon.installer import Installer
+from axon.lockfile import LOCK_NAME, lock, read_lock, write_lock
 from axon.reference import ModelRef
+from mlos.columns import human_bytes
 
 __all__ = ["register"]
 
@@ -20,27 +22,29 @@ __all__ = ["register"]
 def _model_dict(model: CachedModel) -> dict[str, Any]:
     return {"ref": model.ref, "namespace": model.namespace, "name": model.name,
             "version": model.version, "sha256": model.sha256, "size": model.size,
-            "path": str(model.path), "source": model.source}
+            "path": str(model.path), "source": model.source,
+            "signed_by": list(model.signed_by)}
 
 
-def _plan_dict(plan: Plan, executed: bool) -> dict[str, Any]:
-    return {"action": plan.action, "executed": executed, "total_bytes": plan.total_bytes,
-            "items": [{"path": str(i.path), "bytes": i.bytes, "reason": i.reason}
-                      for i in plan.items]}
+def _plan_dict(plan: Plan, executed: bool, skipped: list[PlanItem]) -> dict[str, Any]:
+    return {"action": plan.action, "executed": executed,
+            "total_bytes": plan.total_bytes - sum(i.bytes for i in skipped),
+            "items": [{"path": str(i.path), "bytes": i.bytes, "reason": i.reason,
+                       "skipped": i in skipped} for i in plan.items]}
 
 
 def _run_plan(ctx: Context, plans: list[Plan]) -> int:
     dry = ctx.args.dry_run
-    if not dry:
-        for plan in plans:
-            ctx.cache.execute(plan)
-    ctx.output.data([_plan_dict(p, not dry) for p in plans] if len(plans) != 1
-                    else _plan_dict(plans[0], not dry))
-    total = sum(p.total_bytes for p in plans)
+    skipped = [] if dry else [item for plan in plans for item in execute(ctx.cache, plan)]
+    ctx.output.data([_plan_dict(p, not dry, skipped) for p in plans] if len(plans) != 1
+                    else _plan_dict(plans[0], not dry, skipped))
+    total = sum(p.total_bytes for p in plans) - sum(i.bytes for i in skipped)
     for plan in plans:
         ctx.output.line(f"{plan.action}:")
         for item in plan.items:
-            ctx.output.line(f"  {human_bytes(item.bytes):>10}  {item.path}  ({item.reason})")
+            note = "; in use, skipped" if item in skipped else ""
+            ctx.output.line(f"  {human_bytes(item.bytes):>10}  {item.path}  "
+                            f"({item.reason}{note})")
         if not plan.items:
             ctx.output.line("  nothing to delete")
     verb = "would free" if dry else "freed"
@@ -51,18 +55,56 @@ def _run_plan(ctx: Context, plans: list[Plan]) -> int:
 
 def cmd_install(ctx: Context) -> int:
     """Install references, ``.axon`` files or package directories."""
-    results = []
-    for target in ctx.args.targets:
-        bar = ctx.output.progress_bar(target)
-        installer = Installer(ctx.config, ctx.args.registry, ctx.offline or None, bar)
-        try:
-            result = installer.install(target)
-        finally:
-            if bar is not None:
-                bar.close()
-        results.append(result)
+    targets = ctx.args.targets
+    jobs = int(ctx.config.get("jobs"))
+    locked = None
+    if ctx.args.locked:
+        lock_file = read_lock(pathlib.Path(ctx.args.lock_file))
+        locked = [lock_file.find(ModelRef.parse(t).key) for t in targets] if targets \
+            else list(lock_file.models)
+        targets = [m.resolved.ref for m in locked]
+    elif not targets:
+        raise UsageError("name what to install (ns/name[@version], a .axon file or a "
+                         "directory), or pass --locked to install axon.lock")
+    label = targets[0] if len(targets) == 1 else f"{len(targets)} packages"
+    bar = ctx.output.progress_bar(f"installing {label}")
+    installer = Installer(ctx.config, ctx.args.registry, ctx.offline or None, bar,
+                          force=ctx.args.force)
+    try:
+        results = installer.install_locked(locked, jobs) if locked is not None \
+            else installer.install_many(targets, jobs)
+    finally:
+        if bar is not None:
+            bar.close()
+    for result in results:
+        for warning in result.warnings:
+            ctx.output.note(f"axon: warning: {warning}")
         ctx.output.line(f"{result.status} {result.model.ref} → {result.model.path}")
     ctx.output.data([dict(_model_dict(r.model), status=r.status) for r in results])
+    return 0
+
+
+def cmd_lock(ctx: Context) -> int:
+    """Resolve references to exact versions and digests and write them to a lock file."""
+    path = pathlib.Path(ctx.args.output)
+    if ctx.args.refs:
+        refs = [ModelRef.parse(t) for t in ctx.args.refs]
+    else:
+        refs = [ModelRef(m.resolved.namespace, m.resolved.name, m.spec)
+                for m in read_lock(path).models]
+    if ctx.offline:
+        raise OfflineError("offline mode is on; `axon lock` needs a registry")
+    installer = Installer(ctx.config, ctx.args.registry)
+    lock_file = lock(installer.client(), refs)
+    write_lock(path, lock_file)
+    ctx.output.data({"path": str(path), "registry": lock_file.registry, "models": [
+        {"ref": m.resolved.ref, "spec": m.spec, "sha256": m.resolved.sha256,
+         "size": m.resolved.size, "yanked": m.resolved.yanked} for m in lock_file.models]})
+    for model in lock_file.models:
+        note = "  (yanked)" if model.resolved.yanked else ""
+        ctx.output.line(f"locked {model.resolved.ref}  sha256:{model.resolved.sha256[:12]}…"
+                        f"{note}")
+    ctx.output.line(f"wrote {path}; install with `axon install --locked`")
     return 0
 
 
@@ -92,7 +134,7 @@ def _matching(ctx: Context, text: str) -> list[CachedModel]:
 def cmd_remove(ctx: Context) -> int:
     """Remove installed versions (``ns/name`` removes every version)."""
     models = [m for text in ctx.args.refs for m in _matching(ctx, text)]
-    return _run_plan(ctx, [ctx.cache.plan_remove(m) for m in models])
+    return _run_plan(ctx, [plan_remove(ctx.cache, m) for m in models])
 
 
 def cmd_verify(ctx: Context) -> int:
@@ -116,8 +158,8 @@ def cmd_verify(ctx: Context) -> int:
 
 
 def cmd_cache_gc(ctx: Context) -> int:
-    """Delete what no installed version needs."""
-    return _run_plan(ctx, [ctx.cache.plan_gc()])
+    """Delete what no installed version needs (and no running install uses)."""
+    return _run_plan(ctx, [plan_gc(ctx.cache, ctx.args.grace)])
 
 
 def cmd_cache_path(ctx: Context) -> int:
@@ -128,15 +170,19 @@ def cmd_cache_path(ctx: Context) -> int:
 
 
 def cmd_deploy(ctx: Context) -> int:
-    """Register an installed model with a running MLOS server."""
+    """Register an installed model (and, unless --no-start, its plugin) with MLOS."""
     server = ctx.args.server or ctx.config.get("mlos_server")
     result = deploy(ctx.cache, ModelRef.parse(ctx.args.ref), server, ctx.args.name,
-                    float(ctx.config.get("timeout")), os.environ.get("AXON_MLOS_TOKEN"))
-    ctx.output.data({"server": result.server, "request": result.request,
-                     "response": result.response})
-    ctx.output.line(f"registered {result.request['name']} (version "
-                    f"{result.request['version']}, plugin {result.request['plugin']}) "
-                    f"with MLOS at {result.server}")
+                    float(ctx.config.get("timeout")), start_plugin=not ctx.args.no_start)
+    request = result.request
+    ctx.output.data({"server": result.server, "status": result.status,
+                     "plugin": {"name": request["plugin"], "action": result.plugin_action},
+                     "request": request, "response": result.response})
+    if result.plugin_action != "already running":
+        ctx.output.line(f"plugin {request['plugin']}: {result.plugin_action}")
+    ctx.output.line(f"{result.status} {request['name']} (version {request['version']}, "
+                    f"plugin {request['plugin']}, {len(request['files'])} file(s) checked by "
+                    f"the server) with MLOS at {result.server}")
     return 0
 
 
@@ -148,10 +194,27 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
 
     p = sub.add_parser("install", parents=[common],
                        help="install ns/name[@version], a .axon file or a package directory")
-    p.add_argument("targets", nargs="+")
+    p.add_argument("targets", nargs="*", metavar="TARGET")
     p.add_argument("--registry", help="registry name or URL (default: default_registry)")
+    p.add_argument("--locked", action="store_true",
+                   help="install exactly the versions and packages of the lock file (all of "
+                        "them, or the TARGETs named)")
+    p.add_argument("--lock-file", default=LOCK_NAME, metavar="FILE",
+                   help=f"lock file for --locked (default ./{LOCK_NAME})")
     p.add_argument("--offline", action="store_true", help="use the cache only")
+    p.add_argument("--force", action="store_true",
+                   help="reinstall (repair) installed versions; let a local package replace "
+                        "an installed version with other content")
     p.set_defaults(func=cmd_install)
+
+    p = sub.add_parser("lock", parents=[common],
+                       help="pin models to exact versions and digests in a lock file")
+    p.add_argument("refs", nargs="*", metavar="REF",
+                   help="namespace/name[@version-or-range] (default: those in the lock file)")
+    p.add_argument("-o", "--output", default=LOCK_NAME, metavar="FILE",
+                   help=f"lock file (default ./{LOCK_NAME})")
+    p.add_argument("--registry", help="registry name or URL (default: default_registry)")
+    p.set_defaults(func=cmd_lock)
 
     p = sub.add_parser("list", parents=[common], help="list installed models")
     p.set_defaults(func=cmd_list)
@@ -168,6 +231,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("ref", help="namespace/name[@version]")
     p.add_argument("--server", help="MLOS base URL (default: mlos_server)")
     p.add_argument("--name", help="model name in MLOS (default: the manifest's name)")
+    p.add_argument("--no-start", action="store_true",
+                   help="fail instead of registering or starting the model's plugin")
     p.set_defaults(func=cmd_deploy)
 
     cache = sub.add_parser("cache", help="inspect and clean the cache")
@@ -178,6 +243,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.set_defaults(func=cmd_verify)
     p = csub.add_parser("gc", parents=[common, destructive],
                         help="delete blobs, temp files and leftovers no model needs")
+    p.add_argument("--grace", type=float, default=0.0, metavar="SECONDS",
+                   help="keep partial downloads younger than this, for resuming (default 0)")
     p.set_defaults(func=cmd_cache_gc)
     p = csub.add_parser("path", parents=[common], help="print the cache directory")
     p.set_defaults(func=cmd_cache_path)

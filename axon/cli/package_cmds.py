@@ -8,8 +8,10 @@ from typing import Any
 
 from axon.cli.context import Context
 from axon.errors import UsageError
+from axon.keyring import Keyring
 from axon.package import pack
 from axon.scaffold import init_manifest
+from axon.signing import sidecar, sign, statement, write_sidecar
 from axon.validation import validate_file
 
 __all__ = ["register"]
@@ -61,15 +63,30 @@ def cmd_pack(ctx: Context) -> int:
     out = pathlib.Path(ctx.args.output) if ctx.args.output else None
     if out is not None and ctx.args.output.endswith("/"):
         out.mkdir(parents=True, exist_ok=True)
-    result = pack(root, out)
+    bar = ctx.output.progress_bar(f"packing {root}")
+    try:
+        result = pack(root, out, bar)
+    finally:
+        if bar is not None:
+            bar.close()
+    manifest = result.manifest
     payload: dict[str, Any] = {"path": str(result.path), "sha256": result.sha256,
-                               "size": result.size, "namespace": result.manifest.namespace,
-                               "name": result.manifest.name,
-                               "version": result.manifest.version}
+                               "size": result.size, "namespace": manifest.namespace,
+                               "name": manifest.name, "version": manifest.version}
+    if ctx.args.sign is not None:
+        key = Keyring(ctx.config.home).private(ctx.args.sign or ctx.config.get("signing_key"))
+        record = sign(key, statement(manifest.namespace, manifest.name, manifest.version,
+                                     result.sha256, result.size))
+        payload["signature"] = str(write_sidecar(result.path, [record]))
+        payload["signed_by"] = [record.key_id]
+    else:
+        sidecar(result.path).unlink(missing_ok=True)  # a stale .sig would not match
     ctx.output.data(payload)
-    ctx.output.line(f"packed {result.manifest.namespace}/{result.manifest.name}@"
-                    f"{result.manifest.version} → {result.path}")
+    ctx.output.line(f"packed {manifest.namespace}/{manifest.name}@{manifest.version} → "
+                    f"{result.path}")
     ctx.output.line(f"  sha256:{result.sha256}  {result.size} bytes")
+    if "signature" in payload:
+        ctx.output.line(f"  signed by {payload['signed_by'][0]} → {payload['signature']}")
     return 0
 
 
@@ -93,4 +110,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("pack", parents=[common], help="build a .axon package from a directory")
     p.add_argument("dir")
     p.add_argument("-o", "--output", help="output file or directory (ending in /)")
+    p.add_argument("--sign", nargs="?", const="", metavar="KEY",
+                   help="also write PACKAGE.sig, signed with KEY (default: signing_key, or "
+                        "your only key)")
     p.set_defaults(func=cmd_pack)

@@ -7,14 +7,14 @@ without an answer) into a failure of that check.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from mlos_conformance.session import Session
 
-__all__ = ["Check", "Failed", "Skipped"]
+__all__ = ["Check", "Failed", "Skipped", "fail_on"]
 
 
 class Failed(Exception):
@@ -23,6 +23,12 @@ class Failed(Exception):
 
 class Skipped(Exception):
     """The check does not apply, or cannot run; the message says why."""
+
+
+def fail_on(problems: Sequence[str]) -> None:
+    """Raise `Failed` naming every one of `problems`, when there are any."""
+    if problems:
+        raise Failed("; ".join(problems))
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,6 +48,14 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 SCRIPT = "mlos-conformance"
 
+#: The deadline flags: the flag, the `Options` field it sets, and what it bounds.
+_DEADLINES = (
+    ("--timeout", "call_timeout", "deadline of each call"),
+    ("--start-timeout", "start_timeout", "deadline of the first Describe"),
+    ("--load-timeout", "load_timeout", "deadline of each LoadModel call"),
+    ("--shutdown-deadline", "shutdown_deadline", "deadline given to Shutdown"),
+)
+
 
 def _prog(args: argparse.Namespace | None = None) -> str:
     given = getattr(args, "conformance_prog", None)
@@ -112,34 +120,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="memory growth tolerated after failed loads and cycles "
         f"[default: {defaults.rss_tolerance // MIB}]",
     )
-    parser.add_argument(
-        "--timeout",
-        type=float,
-        default=defaults.call_timeout,
-        metavar="SECONDS",
-        help=f"deadline of each call [default: {defaults.call_timeout:g}]",
-    )
-    parser.add_argument(
-        "--start-timeout",
-        type=float,
-        default=defaults.start_timeout,
-        metavar="SECONDS",
-        help=f"deadline of the first Describe [default: {defaults.start_timeout:g}]",
-    )
-    parser.add_argument(
-        "--load-timeout",
-        type=float,
-        default=defaults.load_timeout,
-        metavar="SECONDS",
-        help=f"deadline of each LoadModel call [default: {defaults.load_timeout:g}]",
-    )
-    parser.add_argument(
-        "--shutdown-deadline",
-        type=float,
-        default=defaults.shutdown_deadline,
-        metavar="SECONDS",
-        help=f"deadline given to Shutdown [default: {defaults.shutdown_deadline:g}]",
-    )
+    for flag, field, what in _DEADLINES:
+        default = getattr(defaults, field)
+        parser.add_argument(
+            flag,
+            type=float,
+            default=default,
+            metavar="SECONDS",
+            help=f"{what} [default: {default:g}]",
+        )
     parser.add_argument(
         "--check",
         action="append",

@@ -22,10 +22,13 @@ __all__ = [
     "ListModelsResponse",
     "ListPluginsResponse",
     "ListTokensResponse",
+    "LogSettingsRequest",
+    "LogSettingsResponse",
     "MemoryUsage",
     "MetadataTensor",
     "Model",
     "ModelConfig",
+    "ModelFile",
     "ModelInput",
     "ModelInstanceGroup",
     "ModelMetadata",
@@ -40,6 +43,7 @@ __all__ = [
     "Path",
     "PluginCapabilities",
     "PluginInfo",
+    "PluginLimits",
     "PluginSource",
     "PluginState",
     "PluginStatus",
@@ -67,6 +71,8 @@ __all__ = [
     "TensorData",
     "TensorMetadata",
     "TokenInfo",
+    "TraceSettingRequest",
+    "TraceSettingResponse",
     "Version",
 ]
 
@@ -240,6 +246,28 @@ class ListTokensResponse(TypedDict):
     tokens: list["TokenInfo"]
 
 
+class LogSettingsRequest(TypedDict, total=False):
+    """Log settings to change; a null value leaves its setting as it is."""
+
+    log_error: Any
+    log_file: Any
+    log_format: Any
+    log_info: Any
+    log_verbose_level: Any
+    log_warning: Any
+
+
+class LogSettingsResponse(TypedDict):
+    """The `LogSettingsResponse` schema."""
+
+    log_error: bool
+    log_file: str
+    log_format: Literal["default", "ISO8601"]
+    log_info: bool
+    log_verbose_level: int
+    log_warning: bool
+
+
 class MemoryUsage(TypedDict):
     """The `MemoryUsage` schema."""
 
@@ -280,6 +308,14 @@ class ModelConfig(TypedDict, total=False):
     platform: Required[str]
     runtime: str
     version_policy: dict[str, Any]
+
+
+class ModelFile(TypedDict):
+    """One file of a model version, with the size and digest it must have."""
+
+    path: str
+    sha256: str
+    size: int
 
 
 class ModelInput(TypedDict, total=False):
@@ -409,6 +445,19 @@ class PluginInfo(TypedDict):
     version: str
 
 
+class PluginLimits(TypedDict, total=False):
+    """Resource limits of a plugin process (docs/operations.md). A field left out (or 0, or
+    empty) takes the server's configured value, if any.
+    """
+
+    cpu_quota: float
+    cpu_weight: int
+    cpus: str
+    memory_bytes: int
+    open_files: int
+    processes: int
+
+
 class PluginSource(TypedDict, total=False):
     """Where a plugin comes from; only the key that is set appears."""
 
@@ -431,11 +480,14 @@ class PluginStatus(TypedDict):
     """A registered plugin."""
 
     info: "PluginInfo"
+    last_exit: str
+    limits: "PluginLimits"
     message: str
     models: list[str]
     name: str
     pid: int
     restarts: int
+    sandbox: str
     source: "PluginSource"
     state: "PluginState"
     version: str
@@ -476,22 +528,27 @@ class ProcessResources(TypedDict):
 
 
 class RegisterModelRequest(TypedDict, total=False):
-    """A model version to register and load."""
+    """A model version to register and load. Unknown keys are refused (400)."""
 
     config: dict[str, str]
+    files: list["ModelFile"]
+    files_root: str
     name: Required["Name"]
-    path: Required["Path"]
+    path: Required[str]
     plugin: str
     version: str
 
 
 class RegisterPluginRequest(TypedDict, total=False):
     """A plugin to register. With none of entry_point, module and executable, the installed
-    entry point named `name` is used.
+    entry point named `name` is used. `module` and `executable` are accepted only when the
+    server's configuration allows them (`plugin_modules`, `plugin_executables`); otherwise
+    the answer is 403. Unknown keys are refused (400).
     """
 
     entry_point: str
     executable: "Path"
+    limits: "PluginLimits"
     module: str
     name: Required["Name"]
     version: str
@@ -643,6 +700,26 @@ class TokenInfo(TypedDict):
     rate_limit: str
     revoked_at: int
     role: "Role"
+
+
+class TraceSettingRequest(TypedDict, total=False):
+    """Trace settings to change. Values are checked by the server (null clears a setting):
+    trace_level a list of OFF, TIMESTAMPS, TENSORS; trace_rate and trace_count integers,
+    as strings or numbers.
+    """
+
+    trace_count: Any
+    trace_level: Any
+    trace_rate: Any
+
+
+class TraceSettingResponse(TypedDict):
+    """The `TraceSettingResponse` schema."""
+
+    trace_count: str
+    trace_level: list[Literal["OFF", "TIMESTAMPS", "TENSORS"]]
+    trace_mode: str
+    trace_rate: str
 
 
 Version: TypeAlias = str

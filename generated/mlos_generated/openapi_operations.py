@@ -36,11 +36,14 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("list_plugins", "GET", "/v1/plugins", "plugins", "list_plugins"),
     Operation("list_tokens", "GET", "/v1/tokens", "tokens", "list_tokens"),
     Operation("load_plugin", "POST", "/v1/plugins/{name}/load", "plugins", "load_plugin"),
+    Operation("log_settings", "GET", "/v2/logging", "logging", "log_settings"),
+    Operation("metrics", "GET", "/metrics", "metrics", "metrics"),
     Operation("model_config", "GET", "/v2/models/{name}/config", "model-configuration", "model_config"),
     Operation("model_infer", "POST", "/v2/models/{name}/infer", "inference", "infer"),
     Operation("model_metadata", "GET", "/v2/models/{name}", "inference", "model_metadata"),
     Operation("model_ready", "GET", "/v2/models/{name}/ready", "inference", "model_ready"),
     Operation("model_statistics", "GET", "/v2/models/{name}/stats", "statistics", "model_statistics"),
+    Operation("model_trace_setting", "GET", "/v2/models/{name}/trace/setting", "trace", "trace_setting"),
     Operation("model_version_config", "GET", "/v2/models/{name}/versions/{version}/config", "model-configuration", "model_config"),
     Operation("model_version_infer", "POST", "/v2/models/{name}/versions/{version}/infer", "inference", "infer"),
     Operation("model_version_metadata", "GET", "/v2/models/{name}/versions/{version}", "inference", "model_metadata"),
@@ -63,7 +66,11 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("system_shared_memory_status", "GET", "/v2/systemsharedmemory/status", "shared-memory", "system_shm_status"),
     Operation("system_shared_memory_unregister", "POST", "/v2/systemsharedmemory/region/{region}/unregister", "shared-memory", "unregister_system_shm"),
     Operation("system_shared_memory_unregister_all", "POST", "/v2/systemsharedmemory/unregister", "shared-memory", "unregister_system_shm"),
+    Operation("trace_setting", "GET", "/v2/trace/setting", "trace", "trace_setting"),
     Operation("unload_plugin", "POST", "/v1/plugins/{name}/unload", "plugins", "unload_plugin"),
+    Operation("update_log_settings", "POST", "/v2/logging", "logging", "log_settings"),
+    Operation("update_model_trace_setting", "POST", "/v2/models/{name}/trace/setting", "trace", "trace_setting"),
+    Operation("update_trace_setting", "POST", "/v2/trace/setting", "trace", "trace_setting"),
 )
 
 OPERATION_IDS: frozenset[str] = frozenset(op.operation_id for op in OPERATIONS)

@@ -836,6 +836,48 @@ class PluginSource(google.protobuf.message.Message):
 global___PluginSource = PluginSource
 
 @typing.final
+class PluginLimits(google.protobuf.message.Message):
+    """Resource limits of one plugin process (docs/operations.md). A field left at 0 or empty has
+    no limit of its own: it takes the server's configured value, if any.
+    """
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    MEMORY_BYTES_FIELD_NUMBER: builtins.int
+    CPUS_FIELD_NUMBER: builtins.int
+    CPU_QUOTA_FIELD_NUMBER: builtins.int
+    CPU_WEIGHT_FIELD_NUMBER: builtins.int
+    OPEN_FILES_FIELD_NUMBER: builtins.int
+    PROCESSES_FIELD_NUMBER: builtins.int
+    memory_bytes: builtins.int
+    """Memory of the process and its children, in bytes. Over it the process is killed (or its
+    allocations fail, and it exits), reported as "killed: memory limit ...", and restarted.
+    """
+    cpus: builtins.str
+    """CPUs the process may run on (its affinity), as a list such as "0-3,6"."""
+    cpu_quota: builtins.float
+    """CPU time, in CPUs' worth (1.5: one and a half CPUs); enforced through cgroups only."""
+    cpu_weight: builtins.int
+    """Relative CPU weight from 1 to 10000 (100 is the default share); cgroups only."""
+    open_files: builtins.int
+    """Open file descriptors."""
+    processes: builtins.int
+    """Processes and threads."""
+    def __init__(
+        self,
+        *,
+        memory_bytes: builtins.int = ...,
+        cpus: builtins.str = ...,
+        cpu_quota: builtins.float = ...,
+        cpu_weight: builtins.int = ...,
+        open_files: builtins.int = ...,
+        processes: builtins.int = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["cpu_quota", b"cpu_quota", "cpu_weight", b"cpu_weight", "cpus", b"cpus", "memory_bytes", b"memory_bytes", "open_files", b"open_files", "processes", b"processes"]) -> None: ...
+
+global___PluginLimits = PluginLimits
+
+@typing.final
 class PluginStatus(google.protobuf.message.Message):
     DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
@@ -848,6 +890,9 @@ class PluginStatus(google.protobuf.message.Message):
     RESTARTS_FIELD_NUMBER: builtins.int
     INFO_FIELD_NUMBER: builtins.int
     MODELS_FIELD_NUMBER: builtins.int
+    LIMITS_FIELD_NUMBER: builtins.int
+    SANDBOX_FIELD_NUMBER: builtins.int
+    LAST_EXIT_FIELD_NUMBER: builtins.int
     name: builtins.str
     version: builtins.str
     """The version the plugin reports once it runs; the requested version before that."""
@@ -858,6 +903,14 @@ class PluginStatus(google.protobuf.message.Message):
     """Why the plugin is failed, if it is."""
     restarts: builtins.int
     """How many times the supervisor restarted the process."""
+    sandbox: builtins.str
+    """How the limits are enforced on this host ("cgroup v2: memory, pids, cpu; rlimit:
+    nofile; affinity; no_new_privs"), and which are not; empty before the first start.
+    """
+    last_exit: builtins.str
+    """How the plugin process last ended when nobody asked it to (exit code or signal, and
+    "killed: memory limit 512 MiB" when its memory limit stopped it); kept after a restart.
+    """
     @property
     def source(self) -> global___PluginSource: ...
     @property
@@ -867,6 +920,12 @@ class PluginStatus(google.protobuf.message.Message):
     @property
     def models(self) -> google.protobuf.internal.containers.RepeatedScalarFieldContainer[builtins.str]:
         """Models served by this plugin, as "name/version"."""
+
+    @property
+    def limits(self) -> global___PluginLimits:
+        """The limits the plugin process runs under: the registration's, over the server's
+        configured defaults (docs/operations.md).
+        """
 
     def __init__(
         self,
@@ -880,9 +939,12 @@ class PluginStatus(google.protobuf.message.Message):
         restarts: builtins.int = ...,
         info: global___PluginInfo | None = ...,
         models: collections.abc.Iterable[builtins.str] | None = ...,
+        limits: global___PluginLimits | None = ...,
+        sandbox: builtins.str = ...,
+        last_exit: builtins.str = ...,
     ) -> None: ...
-    def HasField(self, field_name: typing.Literal["info", b"info", "source", b"source"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["info", b"info", "message", b"message", "models", b"models", "name", b"name", "pid", b"pid", "restarts", b"restarts", "source", b"source", "state", b"state", "version", b"version"]) -> None: ...
+    def HasField(self, field_name: typing.Literal["info", b"info", "limits", b"limits", "source", b"source"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["info", b"info", "last_exit", b"last_exit", "limits", b"limits", "message", b"message", "models", b"models", "name", b"name", "pid", b"pid", "restarts", b"restarts", "sandbox", b"sandbox", "source", b"source", "state", b"state", "version", b"version"]) -> None: ...
 
 global___PluginStatus = PluginStatus
 
@@ -927,12 +989,22 @@ class RegisterPluginRequest(google.protobuf.message.Message):
     NAME_FIELD_NUMBER: builtins.int
     VERSION_FIELD_NUMBER: builtins.int
     SOURCE_FIELD_NUMBER: builtins.int
+    LIMITS_FIELD_NUMBER: builtins.int
     name: builtins.str
     version: builtins.str
     """Optional: the version expected; registration fails if the installed plugin reports another."""
     @property
     def source(self) -> global___PluginSource:
-        """Optional: defaults to the entry point named `name`."""
+        """Optional: defaults to the entry point named `name`. Through the API only installed entry
+        points may be named; `module` and `executable` sources must be allowed in the server's
+        configuration (plugin_modules, plugin_executables), else PERMISSION_DENIED.
+        """
+
+    @property
+    def limits(self) -> global___PluginLimits:
+        """Optional: resource limits of the plugin process; unset fields take the server's
+        configured values.
+        """
 
     def __init__(
         self,
@@ -940,9 +1012,10 @@ class RegisterPluginRequest(google.protobuf.message.Message):
         name: builtins.str = ...,
         version: builtins.str = ...,
         source: global___PluginSource | None = ...,
+        limits: global___PluginLimits | None = ...,
     ) -> None: ...
-    def HasField(self, field_name: typing.Literal["source", b"source"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["name", b"name", "source", b"source", "version", b"version"]) -> None: ...
+    def HasField(self, field_name: typing.Literal["limits", b"limits", "source", b"source"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["limits", b"limits", "name", b"name", "source", b"source", "version", b"version"]) -> None: ...
 
 global___RegisterPluginRequest = RegisterPluginRequest
 
@@ -1077,14 +1150,27 @@ class RegisterModelRequest(google.protobuf.message.Message):
     PLUGIN_FIELD_NUMBER: builtins.int
     PATH_FIELD_NUMBER: builtins.int
     CONFIG_FIELD_NUMBER: builtins.int
+    FILES_FIELD_NUMBER: builtins.int
+    FILES_ROOT_FIELD_NUMBER: builtins.int
     name: builtins.str
     version: builtins.str
     """Optional: defaults to one more than the highest registered version ("1" for the first)."""
     plugin: builtins.str
     """Optional: defaults to the ready plugin that accepts the file's extension."""
     path: builtins.str
+    files_root: builtins.str
+    """Directory the `files` paths are relative to (absolute). Defaults to `path` when `path` is a
+    directory, else to the directory holding it.
+    """
     @property
     def config(self) -> google.protobuf.internal.containers.ScalarMap[builtins.str, builtins.str]: ...
+    @property
+    def files(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___ModelFile]:
+        """Optional: files the server checks before the plugin loads anything (an Axon manifest's
+        `files`). Registration fails with INVALID_ARGUMENT, and nothing is loaded, when a file is
+        missing or its size or sha256 differs.
+        """
+
     def __init__(
         self,
         *,
@@ -1093,10 +1179,37 @@ class RegisterModelRequest(google.protobuf.message.Message):
         plugin: builtins.str = ...,
         path: builtins.str = ...,
         config: collections.abc.Mapping[builtins.str, builtins.str] | None = ...,
+        files: collections.abc.Iterable[global___ModelFile] | None = ...,
+        files_root: builtins.str = ...,
     ) -> None: ...
-    def ClearField(self, field_name: typing.Literal["config", b"config", "name", b"name", "path", b"path", "plugin", b"plugin", "version", b"version"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["config", b"config", "files", b"files", "files_root", b"files_root", "name", b"name", "path", b"path", "plugin", b"plugin", "version", b"version"]) -> None: ...
 
 global___RegisterModelRequest = RegisterModelRequest
+
+@typing.final
+class ModelFile(google.protobuf.message.Message):
+    """One file of a model version, with the size and digest it must have."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    PATH_FIELD_NUMBER: builtins.int
+    SIZE_FIELD_NUMBER: builtins.int
+    SHA256_FIELD_NUMBER: builtins.int
+    path: builtins.str
+    """Relative, forward-slash path below RegisterModelRequest.files_root (no "..")."""
+    size: builtins.int
+    sha256: builtins.str
+    """Lower-case hex sha256 of the file's bytes."""
+    def __init__(
+        self,
+        *,
+        path: builtins.str = ...,
+        size: builtins.int = ...,
+        sha256: builtins.str = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["path", b"path", "sha256", b"sha256", "size", b"size"]) -> None: ...
+
+global___ModelFile = ModelFile
 
 @typing.final
 class ListModelsRequest(google.protobuf.message.Message):

@@ -6,22 +6,15 @@ import json
 import platform
 import statistics
 import time
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import psutil
 
-__all__ = [
-    "Result",
-    "fixed_width",
-    "machine",
-    "median_of_rounds",
-    "summarize",
-    "table",
-    "write_json",
-]
+from mlos.columns import aligned
+
+__all__ = ["Result", "machine", "median_of_rounds", "summarize", "table", "write_json"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,18 +95,7 @@ def table(results: list[Result]) -> str:
         )
         for r in results
     ]
-    return fixed_width(header, rows)
-
-
-def fixed_width(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """Columns padded to their widest cell, the header underlined with dashes."""
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    lines = [
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
-        for row in [header, *rows]
-    ]
-    lines.insert(1, "  ".join("-" * width for width in widths))
-    return "\n".join(lines)
+    return aligned(header, rows)
 
 
 def write_json(path: Path, results: list[Result], extra: dict[str, Any]) -> None:

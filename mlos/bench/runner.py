@@ -255,7 +255,7 @@ def _protocol(
 
 def run(
     addresses: dict[str, str],
-    workdir: Path,
+    models: Path,
     *,
     requests: int = 2000,
     large_requests: int = 200,
@@ -264,12 +264,13 @@ def run(
 ) -> tuple[list[Result], dict[str, float]]:
     """Measure every operation over each protocol in `addresses` ("rest", "grpc", "ipc").
 
+    The models are built in `models`, which must be under one of the server's model roots.
     Also returns, per protocol, the milliseconds it adds to the large model's compute (p50 of
     paired differences, see :func:`paired`).
     """
-    small = build_demo_model(workdir / "small.onnx")
-    large = build_conv_model(workdir / "large.onnx")
-    transfer = build_transfer_model(workdir / "transfer.onnx")
+    small = build_demo_model(models / "small.onnx")
+    large = build_conv_model(models / "large.onnx")
+    transfer = build_transfer_model(models / "transfer.onnx")
     _prepare(addresses.get("rest") or next(iter(addresses.values())), small, large, transfer)
     rng = np.random.default_rng(0)
     inputs = {
@@ -301,6 +302,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--url", help="REST address of a running server (default: start one)")
     parser.add_argument("--grpc", help="gRPC address of that server (host:port)")
     parser.add_argument("--ipc", help="IPC address of that server (unix:///path)")
+    parser.add_argument(
+        "--models", type=Path,
+        help="with --url: where to write the benchmark's models, a folder under one of that "
+        "server's model roots (default: a temporary folder, which the server must allow)",
+    )
     parser.add_argument(
         "--protocols", default="rest,grpc,ipc", help="comma-separated subset of rest,grpc,ipc"
     )
@@ -346,14 +352,18 @@ def run_from_args(args: argparse.Namespace) -> int:
         rounds: list[tuple[list[Result], dict[str, float]]] = []
         if args.url:
             given = {"rest": args.url, "grpc": args.grpc or "", "ipc": args.ipc or ""}
+            models = args.models.expanduser().resolve() if args.models else workdir
             for _ in range(args.rounds):
-                rounds.append(run(_addresses(given, wanted), workdir, **options))
+                rounds.append(run(_addresses(given, wanted), models, **options))
         else:
             # The caller's MLOS_* settings reach the server (MLOS_BUSY_POLL_US=0 mlos bench).
+            models = workdir / "home" / "models"  # a model root of the server by default
             with ServerProcess(workdir / "home", env=os.environ) as server:
                 given = {"rest": server.url, "grpc": server.grpc_address, "ipc": server.ipc_url}
+                if server.token:
+                    os.environ["MLOS_TOKEN"] = server.token  # what the sessions present
                 for _ in range(args.rounds):
-                    rounds.append(run(_addresses(given, wanted), workdir, **options))
+                    rounds.append(run(_addresses(given, wanted), models, **options))
     results = median_of_rounds([measured for measured, _ in rounds])
     order = {"REST": 0, "gRPC": 1, "IPC": 2, INLINE_PATH: 3, SPIN_PATH: 4, RAW: 5}
     results.sort(key=lambda r: (r.operation, r.concurrency, order.get(r.path, 9)))

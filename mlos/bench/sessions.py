@@ -15,6 +15,7 @@ A session is used by one thread at a time; each concurrent client opens its own.
 from __future__ import annotations
 
 import json
+import os
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -73,6 +74,27 @@ def infer_request(model: str, array: npt.NDArray[np.float32]) -> smi_pb2.InferRe
     )
 
 
+def _token() -> str | None:
+    """The token the benchmark's calls present: MLOS_TOKEN (`mlos bench` sets it for the
+    server it starts)."""
+    return os.environ.get("MLOS_TOKEN") or None
+
+
+class _WithMetadata:
+    """A gRPC stub whose calls all carry the same metadata."""
+
+    def __init__(self, stub: Any, metadata: tuple[tuple[str, str], ...] | None) -> None:
+        self._stub = stub
+        self._metadata = metadata
+
+    def __getattr__(self, name: str) -> Any:
+        call = getattr(self._stub, name)
+        if self._metadata is None:
+            return call
+        metadata = self._metadata
+        return lambda request, **options: call(request, metadata=metadata, **options)
+
+
 class Session(Protocol):
     """What the benchmark calls on one connection; each call fails loudly on an error."""
 
@@ -110,11 +132,13 @@ class RestSession:
             parts.hostname or "127.0.0.1", parts.port or 80, timeout=120
         )
         self._bodies: dict[str, tuple[bytes, dict[str, str]]] = {}
+        self._auth = {"Authorization": f"Bearer {token}"} if (token := _token()) else {}
         for model, array in inputs.items():
             body, length = binary_infer_body("input", array, "output")
             headers = {
                 "Content-Type": "application/octet-stream",
                 "Inference-Header-Content-Length": str(length),
+                **self._auth,
             }
             self._bodies[model] = (body, headers)
 
@@ -126,7 +150,7 @@ class RestSession:
         headers: dict[str, str] | None = None,
         expect: tuple[int, ...] = (200,),
     ) -> bytes:
-        self._conn.request(method, path, body=body, headers=headers or {})
+        self._conn.request(method, path, body=body, headers=headers or self._auth)
         response = self._conn.getresponse()
         data = response.read()
         if response.status not in expect:
@@ -144,7 +168,7 @@ class RestSession:
     def register_plugin(self, name: str) -> None:
         """POST /v1/plugins."""
         body = json.dumps({"name": name, "entry_point": "onnx"}).encode()
-        self._send("POST", "/v1/plugins", body, JSON, (201,))
+        self._send("POST", "/v1/plugins", body, {**JSON, **self._auth}, (201,))
 
     def remove_plugin(self, name: str) -> None:
         """DELETE /v1/plugins/{name}."""
@@ -153,7 +177,8 @@ class RestSession:
     def register_model(self, name: str, path: str, version: str) -> None:
         """POST /v1/models."""
         document = {"name": name, "plugin": "onnx", "path": path, "version": version}
-        self._send("POST", "/v1/models", json.dumps(document).encode(), JSON, (201,))
+        body = json.dumps(document).encode()
+        self._send("POST", "/v1/models", body, {**JSON, **self._auth}, (201,))
 
     def remove_model(self, name: str, version: str) -> None:
         """DELETE /v1/models/{name}/versions/{version}."""
@@ -187,8 +212,11 @@ class GrpcSession:
                 ("grpc.use_local_subchannel_pool", 1),  # a connection of its own
             ],
         )
-        self._stub: Any = smi_pb2_grpc.MLOSStub(self._channel)
-        self._oip: Any = inference_pb2_grpc.GRPCInferenceServiceStub(self._channel)
+        metadata = (("authorization", f"Bearer {token}"),) if (token := _token()) else None
+        self._stub: Any = _WithMetadata(smi_pb2_grpc.MLOSStub(self._channel), metadata)
+        self._oip: Any = _WithMetadata(
+            inference_pb2_grpc.GRPCInferenceServiceStub(self._channel), metadata
+        )
         self._requests = {model: infer_request(model, array) for model, array in inputs.items()}
 
     def health(self) -> None:

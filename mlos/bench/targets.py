@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mlos.bench.report import Result, fixed_width
+from mlos.bench.report import Result
+from mlos.columns import aligned
 
 __all__ = [
     "PROTOCOLS",
@@ -100,4 +101,4 @@ def verdict_table(verdicts: list[Verdict]) -> str:
         (v.operation, v.protocol, v.target, f"{v.p50_ms:.3f} ms", "yes" if v.met else "NO")
         for v in verdicts
     ]
-    return fixed_width(header, rows)
+    return aligned(header, rows)

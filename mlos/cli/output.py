@@ -9,35 +9,24 @@ Messages of `smi.proto` print as the REST API renders them (:mod:`mlos.wire.enco
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import IO, Any
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
 
 from google.protobuf.message import Message
 
+from mlos.cli.terminal import Terminal
 from mlos.wire.encoding import enum_name, to_json
 from mlos_generated import smi_pb2
 
 __all__ = [
     "Output",
-    "human_bytes",
     "model_state",
     "plugin_state",
     "shape_text",
     "source_text",
     "tensor_rows",
 ]
-
-
-def human_bytes(count: int) -> str:
-    """`1536` → `1.5 KiB`."""
-    value = float(count)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{count} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{count} B"  # pragma: no cover - the loop always returns
 
 
 def plugin_state(state: int) -> str:
@@ -71,17 +60,8 @@ def tensor_rows(metadata: smi_pb2.ModelMetadata) -> list[tuple[str, str, str, st
 
 
 @dataclass
-class Output:
-    """Where and how one command prints."""
-
-    json: bool = False
-    out: IO[str] = field(default_factory=lambda: sys.stdout)
-    err: IO[str] = field(default_factory=lambda: sys.stderr)
-
-    def line(self, text: str = "") -> None:
-        """A line for people (nothing with `--json`)."""
-        if not self.json:
-            print(text, file=self.out)
+class Output(Terminal):
+    """Where and how one `mlos` command prints (lines, tables and fields: :class:`Terminal`)."""
 
     def error(self, text: str) -> None:
         """The one error line, on stderr."""
@@ -95,24 +75,3 @@ class Output:
     def message(self, message: Message) -> None:
         """An SMI message as its REST JSON rendering (only with `--json`)."""
         self.document(to_json(message))
-
-    def table(self, headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-        """An aligned table with a header row (nothing with `--json`)."""
-        if self.json:
-            return
-        cells = [[str(c) for c in headers]] + [[str(c) for c in row] for row in rows]
-        widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-        for index, row in enumerate(cells):
-            text = "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True))
-            print(text.rstrip(), file=self.out)
-            if index == 0:
-                print("  ".join("-" * w for w in widths), file=self.out)
-
-    def fields(self, pairs: Iterable[tuple[str, Any]]) -> None:
-        """`key: value` lines with aligned values (nothing with `--json`)."""
-        if self.json:
-            return
-        items = [(key, str(value)) for key, value in pairs]
-        width = max((len(key) for key, _ in items), default=0) + 1
-        for key, value in items:
-            print(f"{key + ':':<{width}} {value}".rstrip(), file=self.out)

@@ -1,9 +1,10 @@
-"""`mlos plugin register | list | show | load | unload | remove`."""
+"""`mlos plugin register | list | show | load | unload | remove | new`."""
 
 from __future__ import annotations
 
 import argparse
 
+from mlos.cli import plugin_new
 from mlos.cli.context import Context, command_group
 from mlos.cli.output import Output, plugin_state, source_text
 from mlos_generated import smi_pb2
@@ -28,12 +29,14 @@ def _status(output: Output, status: smi_pb2.PluginStatus, verb: str) -> int:
 
 
 def cmd_register(ctx: Context) -> int:
-    """Register a plugin and start its process."""
+    """Register a plugin; with --load, also start its process."""
     args = ctx.args
     status = ctx.client.register_plugin(
         args.name, version=args.version, entry_point=args.entry_point, module=args.module,
         executable=args.executable,
     )
+    if args.load:
+        return _status(ctx.output, ctx.client.load_plugin(args.name), "registered and loaded")
     return _status(ctx.output, status, "registered")
 
 
@@ -108,13 +111,16 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         commands, "plugin", "register, list, load, unload and remove plugins",
         "Manage the plugins of a running MLOS server.",
     )
-    reg = action("register", "Register a plugin and start its process.", cmd_register)
+    reg = action(
+        "register", "Register a plugin (its process starts with `load`, or --load).", cmd_register
+    )
     reg.add_argument("name", metavar="NAME", help="plugin name (an installed one: its entry point)")
     reg.add_argument("--version", metavar="V", help="fail unless the plugin reports this version")
     source = reg.add_mutually_exclusive_group()
     source.add_argument("--entry-point", metavar="E", help="entry point in group mlos.plugins")
     source.add_argument("--module", metavar="M", help="plugin class as package.module:Class")
     source.add_argument("--executable", metavar="X", help="executable that speaks SMI")
+    reg.add_argument("--load", action="store_true", help="also start the plugin's process")
 
     action("list", "List the registered plugins.", cmd_list)
     for name, help_text, func in (
@@ -124,3 +130,4 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         ("remove", "Stop a plugin's process and forget it.", cmd_remove),
     ):
         action(name, help_text, func).add_argument("name", metavar="NAME", help="plugin name")
+    plugin_new.register(action)

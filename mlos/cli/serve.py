@@ -16,6 +16,7 @@ _FLAGS: dict[str, str] = {
     "host": "HOST",
     "http_port": "PORT",
     "grpc_port": "PORT",
+    "metrics_port": "PORT",
     "ipc_socket": "PATH",
     "database_url": "URL",
     "log_level": "LEVEL",
@@ -57,7 +58,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser = commands.add_parser(
         "serve", help="run the MLOS server",
         description="Run the MLOS server: REST on --host:--http-port, gRPC on --host:--grpc-port "
-        "and IPC on --ipc-socket, until SIGTERM or Ctrl-C. "
+        "and IPC on --ipc-socket (and /metrics alone on --host:--metrics-port when given), "
+        "until SIGTERM or Ctrl-C. "
         "Each flag overrides its MLOS_* environment variable, which overrides the config file "
         "(docs/configuration.md).",
     )

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from mlos.cli.context import Context, add_remote_options
-from mlos.cli.output import human_bytes, plugin_state
+from mlos.cli.output import plugin_state
+from mlos.columns import human_bytes
 
 __all__ = ["register"]
 

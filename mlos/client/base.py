@@ -94,14 +94,19 @@ def register_model_request(
     plugin: str | None,
     version: str | None,
     config: Mapping[str, str] | None,
+    files: Sequence[smi_pb2.ModelFile] = (),
+    files_root: str | None = None,
 ) -> smi_pb2.RegisterModelRequest:
-    """The request of `register_model` (the path and the config's keys and values as text)."""
+    """The request of `register_model` (the path and the config's keys and values as text;
+    `files`, with sizes and sha256 relative to `files_root`, for the server to check)."""
     return smi_pb2.RegisterModelRequest(
         name=name,
         path=str(path),
         plugin=plugin or "",
         version=version or "",
         config={str(k): str(v) for k, v in (config or {}).items()},
+        files=files,
+        files_root=files_root or "",
     )
 
 

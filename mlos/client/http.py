@@ -20,7 +20,7 @@ import re
 import socket
 import threading
 from collections.abc import Mapping
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 from urllib.parse import urlsplit
 
 import requests
@@ -81,6 +81,33 @@ def _unreachable(url: str, reason: str) -> Unreachable:
 
 def _deadline(url: str, method: str, path: str, timeout: float | None) -> DeadlineExceeded:
     return DeadlineExceeded(f"{url} did not answer {method} {path} within {timeout} s")
+
+
+class _LibraryErrors(NamedTuple):
+    """The exceptions of an HTTP library (`requests`, `httpx`) that `_failure` tells apart."""
+
+    connect_timeout: type[Exception]
+    timeout: type[Exception]
+    connection: type[Exception]
+
+
+_REQUESTS_ERRORS = _LibraryErrors(
+    requests.ConnectTimeout, requests.Timeout, requests.ConnectionError
+)
+
+
+def _failure(
+    exc: Exception, errors: _LibraryErrors, url: str, request: RestRequest, timeout: float | None
+) -> Unreachable | DeadlineExceeded:
+    """The MLOS error for an HTTP library's exception: no connection (in time) is Unreachable,
+    no answer in time is DeadlineExceeded."""
+    if isinstance(exc, errors.connect_timeout):
+        return _unreachable(url, "timed out")
+    if isinstance(exc, errors.timeout):
+        return _deadline(url, request.method, request.path, timeout)
+    if isinstance(exc, errors.connection):
+        return _unreachable(url, _reason(exc))
+    return Unreachable(f"request to {url} failed: {exc}")
 
 
 def _answer(op: Op[T], answer: RestAnswer) -> T:
@@ -250,23 +277,16 @@ class HTTPClient(Client):
         """Send one request; the answer whatever its status (connection failures raise)."""
         if self._local is not None:
             return self._send_local(self._local, request)
-        method, path = request.method, request.path
         try:
             response = self._session.request(
-                method,
-                self._url + path,
+                request.method,
+                self._url + request.path,
                 data=_joined(request.body),
                 headers={**(request.headers or {}), **self._auth},
                 timeout=self._timeout,
             )
-        except requests.ConnectTimeout as exc:
-            raise _unreachable(self._url, "timed out") from exc
-        except requests.Timeout as exc:
-            raise _deadline(self._url, method, path, self._timeout) from exc
-        except requests.ConnectionError as exc:
-            raise _unreachable(self._url, _reason(exc)) from exc
         except requests.RequestException as exc:
-            raise Unreachable(f"request to {self._url} failed: {exc}") from exc
+            raise _failure(exc, _REQUESTS_ERRORS, self._url, request, self._timeout) from exc
         return RestAnswer(
             response.status_code, response.reason or "", response.content, response.headers
         )
@@ -314,7 +334,9 @@ class AsyncHTTPClient(AsyncClient):
 
         self._url, host = _base_url(url)
         self._timeout = timeout
-        self._httpx = httpx
+        self._errors = _LibraryErrors(
+            httpx.ConnectTimeout, httpx.TimeoutException, httpx.TransportError
+        )
         self._client = httpx.AsyncClient(
             base_url=self._url,
             timeout=timeout,
@@ -324,18 +346,12 @@ class AsyncHTTPClient(AsyncClient):
 
     async def send(self, request: RestRequest) -> RestAnswer:
         """Send one request; the answer whatever its status (connection failures raise)."""
-        httpx = self._httpx
-        method, path = request.method, request.path
         try:
             response = await self._client.request(
-                method, path, content=_joined(request.body), headers=request.headers
+                request.method, request.path, content=_joined(request.body), headers=request.headers
             )
-        except httpx.ConnectTimeout as exc:
-            raise _unreachable(self._url, "timed out") from exc
-        except httpx.TimeoutException as exc:
-            raise _deadline(self._url, method, path, self._timeout) from exc
-        except httpx.TransportError as exc:
-            raise _unreachable(self._url, _reason(exc)) from exc
+        except self._errors.connection as exc:  # httpx.TransportError, timeouts included
+            raise _failure(exc, self._errors, self._url, request, self._timeout) from exc
         return RestAnswer(
             response.status_code, response.reason_phrase, response.content, response.headers
         )

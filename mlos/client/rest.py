@@ -111,6 +111,12 @@ def _message_op(
     return Op(request, parse)
 
 
+def _given(**fields: Any) -> dict[str, Any]:
+    """The body members of the fields that are set: empty text, lists, maps and 0 stay out, so
+    that the server applies its defaults."""
+    return {name: value for name, value in fields.items() if value}
+
+
 def _then(op: Op[M], convert: Callable[[M], Any]) -> Op[Any]:
     parse = op.parse
     return Op(op.request, lambda answer: convert(parse(answer)))
@@ -164,9 +170,7 @@ class RestOperations:
 
     def register_plugin(self, request: smi_pb2.RegisterPluginRequest) -> Op[smi_pb2.PluginStatus]:
         """POST /v1/plugins, the source flat in the body."""
-        document: dict[str, str] = {"name": request.name}
-        if request.version:
-            document["version"] = request.version
+        document = {"name": request.name, **_given(version=request.version)}
         source = request.source.WhichOneof("kind") if request.HasField("source") else None
         if source:
             document[source] = getattr(request.source, source)
@@ -198,13 +202,17 @@ class RestOperations:
 
     def register_model(self, request: smi_pb2.RegisterModelRequest) -> Op[smi_pb2.ModelStatus]:
         """POST /v1/models, the fields left unset absent from the body."""
-        document: dict[str, Any] = {"name": request.name, "path": request.path}
-        if request.plugin:
-            document["plugin"] = request.plugin
-        if request.version:
-            document["version"] = request.version
-        if request.config:
-            document["config"] = dict(request.config)
+        document = {
+            "name": request.name,
+            "path": request.path,
+            **_given(
+                plugin=request.plugin,
+                version=request.version,
+                config=dict(request.config),
+                files=[{"path": f.path, "size": f.size, "sha256": f.sha256} for f in request.files],
+                files_root=request.files_root,
+            ),
+        }
         return _message_op("POST", "/v1/models", smi_pb2.ModelStatus, document, (200, 201))
 
     def list_models(self) -> Op[list[smi_pb2.ModelStatus]]:
@@ -243,16 +251,15 @@ class RestOperations:
         self, request: smi_pb2.CreateTokenRequest
     ) -> Op[smi_pb2.CreateTokenResponse]:
         """POST /v1/tokens."""
-        document: dict[str, Any] = {
+        document = {
             "name": request.name,
             "role": smi_pb2.Role.Name(request.role).removeprefix("ROLE_").lower(),
+            **_given(
+                models=list(request.models),
+                ttl_seconds=request.ttl_seconds,
+                rate_limit=request.rate_limit,
+            ),
         }
-        if request.models:
-            document["models"] = list(request.models)
-        if request.ttl_seconds:
-            document["ttl_seconds"] = request.ttl_seconds
-        if request.rate_limit:
-            document["rate_limit"] = request.rate_limit
         return _message_op("POST", "/v1/tokens", smi_pb2.CreateTokenResponse, document, (201,))
 
     def list_tokens(self) -> Op[list[smi_pb2.TokenInfo]]:

@@ -80,10 +80,8 @@ def _error(exc: grpc.RpcError, url: str, name: str, timeout: float | None) -> ML
     return MLOSError.for_code(code_for_grpc_status(status.value[0]), details)
 
 
-class GRPCClient(Client):
-    """A blocking client of one MLOS server's gRPC API; see :class:`mlos.client.Client`."""
-
-    _ops = _OPERATIONS
+class _GRPCEndpoint:
+    """What both gRPC clients call with: the server's target, the deadline and the token."""
 
     def __init__(
         self, url: str, *, timeout: float | None = DEFAULT_TIMEOUT, token: str | None = None
@@ -92,6 +90,17 @@ class GRPCClient(Client):
         self._url = f"grpc://{self._target}"
         self._timeout = timeout
         self._metadata = _metadata(find_token(token, url))
+
+
+class GRPCClient(_GRPCEndpoint, Client):
+    """A blocking client of one MLOS server's gRPC API; see :class:`mlos.client.Client`."""
+
+    _ops = _OPERATIONS
+
+    def __init__(
+        self, url: str, *, timeout: float | None = DEFAULT_TIMEOUT, token: str | None = None
+    ) -> None:
+        super().__init__(url, timeout=timeout, token=token)
         self._channel = grpc.insecure_channel(self._target, options=_OPTIONS)
         self._calls = _calls(self._channel)
 
@@ -110,20 +119,13 @@ class GRPCClient(Client):
         self._channel.close()
 
 
-class AsyncGRPCClient(AsyncClient):
+class AsyncGRPCClient(_GRPCEndpoint, AsyncClient):
     """An asyncio client of one MLOS server's gRPC API; see :class:`mlos.client.AsyncClient`."""
 
     _ops = _OPERATIONS
-
-    def __init__(
-        self, url: str, *, timeout: float | None = DEFAULT_TIMEOUT, token: str | None = None
-    ) -> None:
-        self._target = grpc_target(url)
-        self._url = f"grpc://{self._target}"
-        self._timeout = timeout
-        self._metadata = _metadata(find_token(token, url))
-        self._channel: grpc.aio.Channel | None = None
-        self._calls: dict[str, Any] = {}
+    _channel: grpc.aio.Channel | None = None
+    """Opened by the first call, on its event loop."""
+    _calls: dict[str, Any]
 
     def _open(self) -> None:
         """Create the channel on the running loop (grpc.aio binds it to the loop it starts on)."""

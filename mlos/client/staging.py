@@ -234,27 +234,28 @@ class InputStaging:
         return self.registered(region, connection())
 
     def staged(
-        self, size: int, connection: Callable[[], object], build: Callable[[Lease], Op[T]]
-    ) -> Generator[tuple[Method[Any, Any], Message], object, T | None]:
-        """The steps of one call whose inputs go through a region of `size` bytes, without I/O.
+        self, size: int, connection: Callable[[], object], build: Callable[[Lease | None], Op[T]]
+    ) -> Generator[tuple[Method[Any, Any], Message], object, T]:
+        """The steps of one call whose inputs take `size` bytes of a region, without I/O.
 
-        The steps of :meth:`acquire`, then the call `build` makes of the lease: its result is
-        the generator's value, or None to make the call again with its inputs inline (no
-        region to be had, or the server did not know it because the connection was replaced
-        under the call).
+        The steps of :meth:`acquire`, then the call `build` makes with the lease. When no region
+        is to be had, or the server did not know it (the connection was replaced under the
+        call), the call `build` makes with None: the inputs inline. The generator's value is
+        what the call's op reads from its answer.
         """
         lease = yield from self.acquire(size, connection)
-        if lease is None:
-            return None
-        op = build(lease)
-        try:
-            result = op.parse((yield op.request))
-        except BaseException as exc:
-            if not self.after_failure(lease, exc):
-                raise
-            return None
-        self.give_back(lease, connection())
-        return result
+        if lease is not None:
+            op = build(lease)
+            try:
+                result = op.parse((yield op.request))
+            except BaseException as exc:
+                if not self.after_failure(lease, exc):
+                    raise
+            else:
+                self.give_back(lease, connection())
+                return result
+        op = build(None)
+        return op.parse((yield op.request))
 
     def after_failure(self, lease: Lease, exc: BaseException) -> bool:
         """The call that used `lease` failed with `exc`: drop the region (the server may still

@@ -112,9 +112,14 @@ class Client(abc.ABC):
         plugin: str | None = None,
         version: str | None = None,
         config: Mapping[str, str] | None = None,
+        files: Sequence[smi_pb2.ModelFile] = (),
+        files_root: str | None = None,
     ) -> smi_pb2.ModelStatus:
-        """Register a model version from a file or directory on the server, and load it."""
-        request = register_model_request(name, path, plugin, version, config)
+        """Register a model version from a file or directory on the server, and load it.
+
+        `files` (with sizes and sha256, relative to `files_root`) are checked by the server
+        before the plugin loads anything."""
+        request = register_model_request(name, path, plugin, version, config, files, files_root)
         return self._run(self._ops.register_model(request))
 
     def list_models(self) -> list[smi_pb2.ModelStatus]:

@@ -22,7 +22,7 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -81,23 +81,30 @@ def socket_path(url: str | Path) -> Path:
     return Path(text)
 
 
-def _staged_infer(
-    staging: InputStaging, connection: Callable[[], object], call: Inference, size: int
-) -> Generator[tuple[Method[Any, Any], Message], object, dict[str, Array]]:
-    """The calls of an inference whose inputs take `size` bytes of shared memory, without I/O:
-    through a region, or inline when none is to be had or the server did not know it."""
-    outputs = yield from staging.staged(size, connection, partial(_OPERATIONS.infer, call))
-    if outputs is None:
-        op = _OPERATIONS.infer(call)
-        outputs = op.parse((yield op.request))
-    return outputs
-
-
 class _Closed(Exception):
     """The server closed the connection."""
 
 
-class IPCClient(Client):
+class _IPCEndpoint:
+    """What both IPC clients start from: the socket, the deadline, the token and the staging
+    of large inputs in shared memory."""
+
+    def __init__(
+        self,
+        url: str | Path,
+        *,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        shared_memory_from: int = DEFAULT_THRESHOLD,
+        token: str | None = None,
+    ) -> None:
+        self._path = socket_path(url)
+        self._url = f"unix://{self._path}"
+        self._token = ipc_token(token)
+        self._timeout = timeout
+        self._staging = InputStaging(shared_memory_from)
+
+
+class IPCClient(_IPCEndpoint, Client):
     """A blocking client of the MLOS IPC socket; see :class:`mlos.client.Client`.
 
     `spin` (seconds, default 0) polls for each answer without sleeping for up to that long
@@ -119,10 +126,7 @@ class IPCClient(Client):
         shared_memory_from: int = DEFAULT_THRESHOLD,
         token: str | None = None,
     ) -> None:
-        self._path = socket_path(url)
-        self._url = f"unix://{self._path}"
-        self._token = ipc_token(token)
-        self._timeout = timeout
+        super().__init__(url, timeout=timeout, shared_memory_from=shared_memory_from, token=token)
         self._timeout_ms = 0 if timeout is None else max(1, int(timeout * 1000))
         self._sock: socket.socket | None = None
         self._lock = threading.Lock()
@@ -130,7 +134,6 @@ class IPCClient(Client):
         self._spin = max(0.0, spin)
         self._buffer = bytearray(_BUFFER)
         self._view = memoryview(self._buffer)
-        self._staging = InputStaging(shared_memory_from)
 
     def _connect(self) -> socket.socket:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -287,9 +290,10 @@ class IPCClient(Client):
     def _infer(self, call: Inference) -> dict[str, Array]:
         """Inputs of `shared_memory_from` bytes or more travel through shared memory."""
         size = self._staging.needed(call.inputs)
-        if size:
-            return self._drive(_staged_infer(self._staging, self._connection, call, size))
-        return self._run(_OPERATIONS.infer(call))
+        if not size:
+            return self._run(_OPERATIONS.infer(call))
+        build = partial(_OPERATIONS.infer, call)
+        return self._drive(self._staging.staged(size, self._connection, build))
 
     def _connection(self) -> object:
         """The connection staging regions belong to now (None before the first call)."""
@@ -315,7 +319,7 @@ class IPCClient(Client):
             self._drop()
 
 
-class AsyncIPCClient(AsyncClient):
+class AsyncIPCClient(_IPCEndpoint, AsyncClient):
     """An asyncio client of the MLOS IPC socket; see :class:`mlos.client.AsyncClient`.
 
     Inputs of `shared_memory_from` bytes or more (default 64 KiB; 0: never) travel through
@@ -323,22 +327,10 @@ class AsyncIPCClient(AsyncClient):
     """
 
     _ops = _OPERATIONS
-
-    def __init__(
-        self,
-        url: str | Path,
-        *,
-        timeout: float | None = DEFAULT_TIMEOUT,
-        shared_memory_from: int = DEFAULT_THRESHOLD,
-        token: str | None = None,
-    ) -> None:
-        self._path = socket_path(url)
-        self._url = f"unix://{self._path}"
-        self._token = ipc_token(token)
-        self._timeout = timeout
-        self._channel: Channel | None = None
-        self._connecting: asyncio.Lock | None = None
-        self._staging = InputStaging(shared_memory_from)
+    _channel: Channel | None = None
+    """Opened by the first call, and again after the connection was lost."""
+    _connecting: asyncio.Lock | None = None
+    """Created on the event loop of the first call."""
 
     async def _connect(self) -> Channel:
         if self._connecting is None:
@@ -379,9 +371,10 @@ class AsyncIPCClient(AsyncClient):
     async def _infer(self, call: Inference) -> dict[str, Array]:
         """Inputs of `shared_memory_from` bytes or more travel through shared memory."""
         size = self._staging.needed(call.inputs)
-        if size:
-            return await self._drive(_staged_infer(self._staging, self._connection, call, size))
-        return await self._run(_OPERATIONS.infer(call))
+        if not size:
+            return await self._run(_OPERATIONS.infer(call))
+        build = partial(_OPERATIONS.infer, call)
+        return await self._drive(self._staging.staged(size, self._connection, build))
 
     def _connection(self) -> object:
         """The connection staging regions belong to now (None before the first call)."""

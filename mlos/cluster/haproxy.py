@@ -20,9 +20,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
-from types import TracebackType
 
-from mlos.cluster.process import RunAs, ServiceProcess, free_port, run_as_for_root
+from mlos.cluster.process import (
+    ManagedService,
+    RunAs,
+    ServiceProcess,
+    free_port,
+    run_as_for_root,
+)
 from mlos.errors import FailedPrecondition, InvalidArgument, Unavailable
 
 __all__ = ["TEMPLATE", "HAProxy", "Node", "check", "example", "find_haproxy", "render"]
@@ -140,11 +145,15 @@ def _address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-class HAProxy:
+class HAProxy(ManagedService):
     """HAProxy on loopback in front of `nodes`, its files in `directory`.
 
-    Ports 0 pick free ones. As root it runs as the `haproxy` account (or `nobody`).
+    Ports 0 pick free ones. As root it runs as the `haproxy` account (or `nobody`). `stop` is
+    a soft stop (stop listening, let requests in flight finish), SIGKILL after its timeout.
     """
+
+    stop_signal = signal.SIGUSR1
+    stop_timeout = 10.0
 
     def __init__(
         self,
@@ -181,11 +190,6 @@ class HAProxy:
     def stats_url(self) -> str:
         """HAProxy's statistics page (`/stats`) and Prometheus metrics (`/metrics`)."""
         return f"http://{self.host}:{self.stats_port}"
-
-    @property
-    def running(self) -> bool:
-        """Whether haproxy is up."""
-        return self._process is not None and self._process.running()
 
     def render(self) -> str:
         """This instance's configuration."""
@@ -239,23 +243,6 @@ class HAProxy:
             [str(binary), "-db", "-f", str(self.config)], self.log, run_as=run_as
         )
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Soft stop (stop listening, let requests in flight finish), SIGKILL after `timeout`."""
-        if self._process is not None:
-            self._process.stop(signal.SIGUSR1, timeout=timeout)
-            self._process = None
-
-    def __enter__(self) -> HAProxy:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        _type: type[BaseException] | None,
-        _value: BaseException | None,
-        _traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- runtime API --------------------------------------------------------------------------
 

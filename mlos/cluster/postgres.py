@@ -21,9 +21,14 @@ import shutil
 import signal
 import time
 from pathlib import Path
-from types import TracebackType
 
-from mlos.cluster.process import RunAs, ServiceProcess, free_port, run_as_for_root
+from mlos.cluster.process import (
+    ManagedService,
+    RunAs,
+    ServiceProcess,
+    free_port,
+    run_as_for_root,
+)
 from mlos.errors import FailedPrecondition, Unavailable
 
 __all__ = ["PostgresServer", "find_bindir"]
@@ -52,13 +57,16 @@ def find_bindir() -> Path | None:
     return local if (local / "initdb").exists() else None
 
 
-class PostgresServer:
+class PostgresServer(ManagedService):
     """One PostgreSQL server whose data, socket and log live in `directory`.
 
     `database` is created at the first start and owned by `user`, the superuser initdb makes.
     `durable=False` turns off fsync and friends: much faster, and fine for data that a crash
-    may lose (tests, throwaway clusters).
+    may lose (tests, throwaway clusters). `stop` is PostgreSQL's fast shutdown (sessions end,
+    data is kept), SIGKILL if it hangs.
     """
+
+    stop_signal = signal.SIGINT
 
     def __init__(
         self,
@@ -103,11 +111,6 @@ class PostgresServer:
         )
 
     # -- lifetime -----------------------------------------------------------------------------
-
-    @property
-    def running(self) -> bool:
-        """Whether the server process is up."""
-        return self._process is not None and self._process.running()
 
     def start(self, timeout: float = 60.0) -> None:
         """Create the cluster if needed, start the server and wait until it takes connections."""
@@ -155,28 +158,10 @@ class PostgresServer:
             break
         self._ensure_database()
 
-    def stop(self, timeout: float = 30.0) -> None:
-        """Stop the server (fast shutdown: sessions end, data is kept); SIGKILL if it hangs."""
-        if self._process is not None:
-            self._process.stop(signal.SIGINT, timeout=timeout)
-            self._process = None
-
     def destroy(self) -> None:
         """Stop the server and delete its directory."""
         self.stop()
         shutil.rmtree(self.directory, ignore_errors=True)
-
-    def __enter__(self) -> PostgresServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        _type: type[BaseException] | None,
-        _value: BaseException | None,
-        _traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- databases ----------------------------------------------------------------------------
 

@@ -3,10 +3,13 @@
 :class:`ServiceProcess` is what :mod:`mlos.cluster.postgres` and :mod:`mlos.cluster.haproxy`
 share: start a binary (as another user when asked), tell whether it still runs, show the end of
 its log when it fails, and stop it — a polite signal first, SIGKILL when that is not enough.
+:class:`ManagedService` is the lifetime both servers share around it: `running`, `stop`, and
+use as a context manager.
 """
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import os
 import pwd
@@ -18,9 +21,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import Any, ClassVar, Self
 
-__all__ = ["RunAs", "ServiceProcess", "free_port", "run_as_for_root"]
+__all__ = ["ManagedService", "RunAs", "ServiceProcess", "free_port", "run_as_for_root"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,3 +173,46 @@ class ServiceProcess:
                 return status
             time.sleep(0.02)
         return self.process.poll()
+
+
+class ManagedService(abc.ABC):
+    """A server this process starts and stops, one `ServiceProcess` at a time.
+
+    `with service:` starts it and stops it on the way out. Subclasses write `start`, which sets
+    `_process`, and name the signal that asks their server to stop gracefully.
+    """
+
+    #: The polite signal `stop` sends before SIGKILL.
+    stop_signal: ClassVar[signal.Signals] = signal.SIGTERM
+    #: How long `stop` waits for the server to exit after `stop_signal`, by default.
+    stop_timeout: ClassVar[float] = 30.0
+
+    _process: ServiceProcess | None = None
+
+    @abc.abstractmethod
+    def start(self) -> None:
+        """Start the server and return once it is ready."""
+
+    @property
+    def running(self) -> bool:
+        """Whether the server process is up."""
+        return self._process is not None and self._process.running()
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Send `stop_signal`, SIGKILL after `timeout` seconds (`stop_timeout` by default)."""
+        if self._process is not None:
+            wait = self.stop_timeout if timeout is None else timeout
+            self._process.stop(self.stop_signal, timeout=wait)
+            self._process = None
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        _type: type[BaseException] | None,
+        _value: BaseException | None,
+        _traceback: TracebackType | None,
+    ) -> None:
+        self.stop()

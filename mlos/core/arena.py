@@ -9,7 +9,8 @@ request and are reused, so a steady stream of requests creates no new segments.
 
 Ownership is simple: the core creates every segment (named ``mlos-smi-<core pid>-<n>``) and
 unlinks it when the plugin process stops or dies, or when the engine stops; a core that was
-killed leaves segments behind that the next core to start removes (:func:`sweep`).
+killed leaves segments behind that the next core to start removes (:func:`sweep`). Segments are
+created owner-only; for a plugin that runs as another user they are handed to that user.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import mmap
 import os
 import secrets
 
+from mlos.processes import pid_alive
 from mlos.wire.shared_memory import INTERNAL_PREFIX, SHM_DIR
 
 __all__ = ["Arenas", "Block", "SegmentPool", "sweep"]
@@ -46,13 +48,15 @@ def align(size: int) -> int:
 class Block:
     """One shared-memory segment the core created, mapped read-write."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, owner: int = -1) -> None:
         self.name = f"{INTERNAL_PREFIX}{os.getpid()}-{_token}-{next(_sequence)}"
         self.size = size
         path = SHM_DIR / self.name
         flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         self._fd = os.open(path, flags, 0o600)
         try:
+            if owner >= 0:
+                os.fchown(self._fd, owner, -1)  # a plugin running as another user maps it
             os.posix_fallocate(self._fd, 0, size)  # a full /dev/shm fails here, not with SIGBUS
             self.mapping = mmap.mmap(self._fd, size)
         except BaseException:
@@ -86,10 +90,12 @@ class Block:
 
 
 class SegmentPool:
-    """Blocks for one plugin process: power-of-two sizes, reused, at most `limit` bytes."""
+    """Blocks for one plugin process: power-of-two sizes, reused, at most `limit` bytes; owned
+    by the user `owner` (-1: the server's)."""
 
-    def __init__(self, limit: int = POOL_LIMIT) -> None:
+    def __init__(self, limit: int = POOL_LIMIT, owner: int = -1) -> None:
         self.limit = limit
+        self.owner = owner
         self.total = 0
         self.closed = False
         self._free: dict[int, list[Block]] = {}
@@ -112,7 +118,7 @@ class SegmentPool:
             if self.total + size > self.limit:
                 return None
             try:
-                block = Block(size)
+                block = Block(size, self.owner)
             except OSError as exc:
                 log.warning("cannot create a shared memory segment of %d bytes: %s", size, exc)
                 return None
@@ -161,7 +167,17 @@ class Arenas:
         self.threshold = threshold
         self.limit = limit
         self._pools: dict[str, SegmentPool] = {}
+        self._owners: dict[str, int] = {}
         self.enabled = SHM_DIR.is_dir() and os.access(SHM_DIR, os.W_OK)
+
+    def set_owner(self, plugin: str, uid: int) -> None:
+        """The user a plugin's process runs as (-1: the server's), for its next segments."""
+        if self._owners.get(plugin, -1) != uid:
+            self.drop(plugin)
+        if uid >= 0:
+            self._owners[plugin] = uid
+        else:
+            self._owners.pop(plugin, None)
 
     def pool(self, plugin: str, supported: bool) -> SegmentPool | None:
         """The pool of a running plugin (created on first use); None when it cannot take one."""
@@ -169,7 +185,7 @@ class Arenas:
             return None
         pool = self._pools.get(plugin)
         if pool is None:
-            pool = self._pools[plugin] = SegmentPool(self.limit)
+            pool = self._pools[plugin] = SegmentPool(self.limit, self._owners.get(plugin, -1))
         return pool
 
     def drop(self, plugin: str) -> None:
@@ -190,19 +206,10 @@ def sweep() -> list[str]:
     with contextlib.suppress(OSError):
         for path in SHM_DIR.glob(f"{INTERNAL_PREFIX}*"):
             pid = path.name.removeprefix(INTERNAL_PREFIX).split("-", 1)[0]
-            if not pid.isdigit() or _alive(int(pid)):
+            if not pid.isdigit() or pid_alive(int(pid)):
                 continue
             with contextlib.suppress(OSError):
                 path.unlink()
                 removed.append(path.name)
     return removed
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

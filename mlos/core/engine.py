@@ -6,30 +6,39 @@ Every rule — lifecycle, validation, version resolution, statistics — lives h
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import mlos
-from mlos.config import DEFAULT_RATE_LIMITS
+from mlos.config import DEFAULT_RATE_LIMITS, default_model_roots
+from mlos.core import calls
 from mlos.core.arena import Arenas, sweep
 from mlos.core.audit import AuditLog
 from mlos.core.auth import ROLE_NAMES, Authenticator, Principal, role_by_name
+from mlos.core.containment import Containment
 from mlos.core.dataplane import Attachments
 from mlos.core.exchange import attach, exchange
 from mlos.core.limits import Admission, Rate, RateLimiter
+from mlos.core.log_settings import LogSettings
+from mlos.core.metrics import Metrics
 from mlos.core.model_config import model_config
 from mlos.core.models import ModelRegistry
 from mlos.core.pipeline import Pipeline
 from mlos.core.plugins import Backoff, PluginRegistry
+from mlos.core.policy import AccessPolicy
 from mlos.core.resources import ResourceMonitor
 from mlos.core.shm import Region, RegionStatus, SystemSharedMemory
-from mlos.core.stats import StatsBook
+from mlos.core.stats import StatsBook, failure_reason
 from mlos.core.store import RegistryStore
 from mlos.core.tokens import ADMIN_TOKEN_FILE, TokenBook, ensure_admin_token
+from mlos.core.trace_settings import TraceSettings, TraceValue
 from mlos.errors import InvalidArgument, MLOSError, NotFound
+from mlos.input_limits import InputLimits, check_strings
 from mlos.loop import PLUGIN_BUSY_POLL_ENV
-from mlos.validation import InputLimits, check_infer_request, check_text
+from mlos.validation import check_infer_request
 from mlos_generated import inference_pb2, smi_pb2
 
 __all__ = ["Engine", "EngineSettings"]
@@ -43,6 +52,8 @@ EXTENSIONS = [
     "statistics",
     "model_repository",
     "system_shared_memory",
+    "trace",
+    "logging",
 ]
 _SERVER_METADATA = smi_pb2.ServerMetadata(
     name="mlos", version=mlos.__version__, extensions=EXTENSIONS
@@ -69,6 +80,25 @@ class EngineSettings(Protocol):
         """Longest wait between restarts of a plugin that keeps dying."""
 
 
+_OPTIONAL_SETTINGS: dict[str, Any] = {
+    "restart_backoff_stable": 60.0,
+    "model_roots": (),
+    "plugin_modules": (),
+    "plugin_executables": (),
+    "plugin_python_path": (),
+    "plugin_env": (),
+    "plugin_limits": {},
+    "plugin_cgroup": "auto",
+    "plugin_busy_poll_us": 0,
+}
+"""Settings the engine reads when they are there (`mlos.config.Settings` has them all), with
+the value it uses otherwise: nothing allowed beyond installed plugins and the default roots."""
+
+
+def _setting(settings: EngineSettings, name: str) -> Any:
+    return getattr(settings, name, _OPTIONAL_SETTINGS[name])
+
+
 class Engine:
     """Plugins, models, inference, health and resources of one MLOS node."""
 
@@ -81,17 +111,33 @@ class Engine:
         url = getattr(settings, "database_url", "") or f"sqlite:///{self.home / 'registry.db'}"
         self.store = RegistryStore(url)
         backoff = Backoff(
-            initial=settings.restart_backoff_initial, maximum=settings.restart_backoff_max
+            initial=settings.restart_backoff_initial,
+            maximum=settings.restart_backoff_max,
+            stable=_setting(settings, "restart_backoff_stable"),
+        )
+        self.policy = AccessPolicy(
+            model_roots=_setting(settings, "model_roots") or default_model_roots(self.home),
+            plugin_modules=_setting(settings, "plugin_modules"),
+            plugin_executables=_setting(settings, "plugin_executables"),
+        )
+        self.containment = Containment(
+            self.home,
+            python_path=_setting(settings, "plugin_python_path"),
+            env_entries=_setting(settings, "plugin_env"),
+            limits=_setting(settings, "plugin_limits"),
+            cgroup=_setting(settings, "plugin_cgroup"),
+            host_env={
+                "MLOS_LOG_LEVEL": settings.log_level.upper(),
+                PLUGIN_BUSY_POLL_ENV: str(_setting(settings, "plugin_busy_poll_us")),
+            },
         )
         self.plugins = PluginRegistry(
             self.store,
             backoff,
             self._plugin_ready,
             self._plugin_down,
-            plugin_env={
-                "MLOS_LOG_LEVEL": settings.log_level.upper(),
-                PLUGIN_BUSY_POLL_ENV: str(getattr(settings, "plugin_busy_poll_us", 0)),
-            },
+            policy=self.policy,
+            containment=self.containment,
         )
         self.models = ModelRegistry(self.store, self.plugins)
         self.resource_monitor = ResourceMonitor()
@@ -125,6 +171,17 @@ class Engine:
                 ),
                 order=10,
             )
+        self.metrics = Metrics(
+            self.stats,
+            self.models,
+            self.plugins,
+            self.resource_monitor,
+            version=mlos.__version__,
+            is_ready=self.is_ready,
+        )
+        self.pipeline.add(self.metrics.calls, calls.ORDER)
+        self.trace_settings = TraceSettings()
+        self.log_settings = LogSettings(settings.log_level)
         self.started = False
 
     # -- lifetime -----------------------------------------------------------------------------
@@ -141,6 +198,7 @@ class Engine:
         """Stop every plugin process; the registry keeps what should run next time."""
         self.started = False
         await self.plugins.stop_all()
+        self.containment.close()
         self.arenas.close()
         self.shm.close()
         self.resource_monitor.close()
@@ -149,6 +207,8 @@ class Engine:
         self.store.close()
 
     async def _plugin_ready(self, plugin: str) -> None:
+        process = self.plugins.get(plugin).process
+        self.arenas.set_owner(plugin, process.uid if process is not None else -1)
         await self.models.reload_plugin_models(plugin)
 
     def _plugin_down(self, plugin: str) -> None:
@@ -174,7 +234,7 @@ class Engine:
 
     async def register_plugin(self, request: smi_pb2.RegisterPluginRequest) -> smi_pb2.PluginStatus:
         """Register a plugin; it starts on `load_plugin`."""
-        check_text(request, self.limits)
+        check_strings(request, self.limits)
         self.plugins.register(request)
         return self._plugin_status(request.name)
 
@@ -208,7 +268,7 @@ class Engine:
 
     async def register_model(self, request: smi_pb2.RegisterModelRequest) -> smi_pb2.ModelStatus:
         """Load a model version into its plugin and register it."""
-        check_text(request, self.limits)
+        check_strings(request, self.limits)
         entry = await self.models.register(request)
         return entry.status()
 
@@ -229,6 +289,8 @@ class Engine:
     async def remove_model(self, name: str, version: str = "") -> smi_pb2.RemoveModelResponse:
         """Unload and forget a version, or all versions."""
         removed = await self.models.remove(name, version)
+        if not version:
+            self.trace_settings.forget(name)
         for entry in removed:
             self.stats.drop(entry.record.name, entry.record.version)
         return smi_pb2.RemoveModelResponse(removed=[e.status() for e in removed])
@@ -337,7 +399,9 @@ class Engine:
         metadata = entry.metadata
         assert metadata is not None
         stats = self.stats.of(entry.record.name, entry.record.version)
+        begun = time.perf_counter_ns()  # no scheduler: the queue ends once the version is known
         binding = None
+        in_backend = False
         try:
             binding = self.shm.bind(request)
             plugin = entry.record.plugin
@@ -353,6 +417,7 @@ class Engine:
             inputs = request.inputs
             batch = int(inputs[0].shape[0]) if inputs and inputs[0].shape else 1
             checked = time.perf_counter_ns()
+            in_backend = True
             response = await exchange(
                 client,
                 request,
@@ -363,15 +428,18 @@ class Engine:
                 threshold=self.arenas.threshold,
                 timeout=INFER_TIMEOUT,
                 batch=batch,
+                plugin=plugin,
             )
-        except MLOSError:
-            stats.record_failure(time.perf_counter_ns() - started)
+            done = time.perf_counter_ns()
+        except (MLOSError, asyncio.CancelledError) as error:
+            ns = time.perf_counter_ns() - started
+            stats.record_failure(ns, failure_reason(error, in_backend))
             raise
         finally:
             if binding is not None:
                 binding.release()
-        done = time.perf_counter_ns()
-        stats.record_success(batch, checked - started, done - checked)
+        output_ns = time.perf_counter_ns() - done
+        stats.record_success(batch, begun - started, checked - begun, done - checked, output_ns)
         return response
 
     # -- shared memory (Triton's system and CUDA shared-memory extensions) --------------------
@@ -422,7 +490,7 @@ class Engine:
         self, request: smi_pb2.CreateTokenRequest
     ) -> smi_pb2.CreateTokenResponse:
         """A new token; the answer is the only place its secret ever appears."""
-        check_text(request, self.limits)
+        check_strings(request, self.limits)
         token, record = self.tokens.create(
             request.name,
             request.role,
@@ -444,6 +512,25 @@ class Engine:
         """The principal a token stands for (Unauthenticated when it is not valid)."""
         record = self.tokens.verify(token)
         return Principal(f"token:{record.id}", record.role, frozenset(record.models))
+    # -- observability ------------------------------------------------------------------------
+
+    async def scrape_metrics(self) -> bytes:
+        """Every metric, in Prometheus's text format (docs/metrics.md)."""
+        return self.metrics.render()
+
+    async def update_trace_setting(
+        self, model: str = "", changes: Mapping[str, TraceValue] | None = None
+    ) -> dict[str, list[str] | str]:
+        """Change trace settings (of a registered model, or server-wide) and report them."""
+        if model:
+            self.models.versions(model)  # NotFound for a model that is not registered
+        return self.trace_settings.update(model, changes or {})
+
+    async def update_log_settings(
+        self, changes: Mapping[str, bool | int | str | None] | None = None
+    ) -> dict[str, bool | int | str]:
+        """Change the server's log settings and report them."""
+        return self.log_settings.update(changes or {})
 
     # -- resources ----------------------------------------------------------------------------
 

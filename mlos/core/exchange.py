@@ -11,7 +11,10 @@
 * outputs the client asked to receive in its own region are written there, and the response
   names them with the same parameters instead of carrying their bytes.
 
-A request with no shared memory anywhere is forwarded untouched.
+A request with no shared memory anywhere is forwarded untouched. Every answer is checked
+against the model's declared outputs (:func:`mlos.validation.check_infer_response`) before any
+of it is delivered: a plugin that answers with a wrong name, datatype, shape or size gets the
+call failed with an internal error that names it.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from mlos.core.arena import Block, SegmentPool, align
 from mlos.core.dataplane import Attachments
 from mlos.core.shm import Binding
 from mlos.errors import DeadlineExceeded, InternalError, MLOSError, Unavailable
-from mlos.validation import check_contents_size
+from mlos.validation import check_contents_size, check_infer_response
 from mlos.wire.shared_memory import set_ref_parameters
 from mlos.wire.tensors import DATATYPES
 from mlos_generated import smi_ipc, smi_pb2
@@ -54,10 +57,12 @@ async def exchange(
     threshold: int,
     timeout: float,
     batch: int,
+    plugin: str = "",
 ) -> smi_pb2.InferResponse:
     """Run `request` in the plugin behind `client`, moving tensors as the module describes.
 
-    `batch` is the leading dimension of the first input (1 when it has none).
+    `batch` is the leading dimension of the first input (1 when it has none); `plugin` names
+    the plugin in the error when its answer does not fit the model's metadata.
     """
     sources: Attachments = binding.inputs if binding is not None else _NONE
     if attachments:
@@ -85,6 +90,7 @@ async def exchange(
                     tensor.contents = bytes(sources[tensor.name])
                     tensor.ClearField("shared_memory")
         response = await client.infer(request, timeout=timeout)
+        check_infer_response(response, request, metadata, batch=batch, plugin=plugin)
         if binding is not None:
             return _deliver(response, binding, None, _NONE)
         for tensor in response.outputs:
@@ -127,6 +133,7 @@ async def exchange(
             reuse = True
             raise
         reuse = True
+        check_infer_response(response, request, metadata, batch=batch, plugin=plugin)
         return _deliver(response, binding, block, reserved)
     except asyncio.CancelledError:
         reuse = False

@@ -14,7 +14,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlos.core.digests import check_files
 from mlos.core.plugins import PluginRegistry
+from mlos.core.policy import AccessPolicy
 from mlos.core.store import ModelRecord, RegistryStore
 from mlos.errors import (
     AlreadyExists,
@@ -81,6 +83,7 @@ class ModelRegistry:
     def __init__(self, store: RegistryStore, plugins: PluginRegistry) -> None:
         self.store = store
         self.plugins = plugins
+        self.policy: AccessPolicy = plugins.policy
         self.entries: dict[str, dict[str, ModelEntry]] = {}
         for record in store.models():
             self.entries.setdefault(record.name, {})[record.version] = ModelEntry(record)
@@ -159,23 +162,15 @@ class ModelRegistry:
             )
         if request.version and not VERSION.match(request.version):
             raise InvalidArgument(f"model version {request.version!r} is not a valid version")
-        if not request.path:
-            raise InvalidArgument("a model needs a path to its file or directory")
-        try:
-            path = Path(request.path).expanduser().resolve()
-            exists = path.exists()
-        except RuntimeError as exc:  # ~nobody, a symlink loop: nothing there to find
-            raise NotFound(f"model path {request.path!r} does not exist: {exc}") from None
-        except OSError as exc:  # a name too long
-            raise InvalidArgument(f"model path {request.path!r} cannot be used: {exc}") from None
-        if not exists:
-            raise NotFound(f"model path {request.path!r} does not exist")
+        path = self.policy.model_path(request.path)
         plugin = request.plugin or self._choose_plugin(path)
         plugin_entry = self.plugins.get(plugin)
         if plugin_entry.state in (smi_pb2.PLUGIN_STATE_REGISTERED, smi_pb2.PLUGIN_STATE_UNLOADED):
             raise FailedPrecondition(
                 f"plugin {plugin!r} is not loaded; load it first (POST /v1/plugins/{plugin}/load)"
             )
+        if request.files:  # declared sizes and digests, checked before the plugin sees a byte
+            await asyncio.to_thread(check_files, path, request.files, request.files_root)
         async with self._lock(name):
             existing = self.entries.get(name, {})
             version = request.version or _next_version(existing)
@@ -217,6 +212,7 @@ class ModelRegistry:
         record = entry.record
         entry.state = smi_pb2.MODEL_STATE_LOADING
         try:
+            self.policy.model_path(record.path)  # the model roots may have changed since
             client = self.plugins.client(record.plugin)
             response = await client.load_model(
                 smi_pb2.LoadModelRequest(

@@ -21,7 +21,7 @@ class Access(enum.IntEnum):
     OPEN = 0
     """Anyone, without credentials: liveness and readiness, for load balancers."""
     READ = 1
-    """Reads state: health, listings, metadata, statistics, resources."""
+    """Reads state: health, listings, metadata, statistics, resources, metrics."""
     INFER = 2
     """Runs inference, with the shared-memory registrations it needs."""
     MANAGE = 3
@@ -65,6 +65,7 @@ OPERATIONS: dict[str, Operation] = {
         "repository_index",
         "system_shm_status",
         "cuda_shm_status",
+        "metrics",
     ),
     **_table(
         Access.INFER,

@@ -97,8 +97,12 @@ class Interceptor(Protocol):
 class Pipeline:
     """Interceptors in order, then the handler (see the module documentation)."""
 
+    _MAX_CHAINS = 1024
+    """Handlers whose chain of stages is kept built (transports pass a few dozen)."""
+
     def __init__(self) -> None:
         self._interceptors: list[tuple[int, Interceptor]] = []
+        self._chains: dict[Handler[Any, Any], Next] = {}
 
     @property
     def interceptors(self) -> list[Interceptor]:
@@ -113,6 +117,7 @@ class Pipeline:
         """
         self._interceptors.append((order, interceptor))
         self._interceptors.sort(key=lambda pair: pair[0])
+        self._chains.clear()
 
     async def run(
         self, call: Call, handler: Handler[RequestT, ResponseT], request: RequestT
@@ -120,7 +125,13 @@ class Pipeline:
         """Run `handler(request, call)` behind every interceptor."""
         if not self._interceptors:
             return await handler(request, call)
-        return await self._stage(0, handler)(call, request)  # type: ignore[no-any-return]  # the stages pass the handler's response through untyped
+        # The stages are built once per handler: building them costs more than running them.
+        chain = self._chains.get(handler)
+        if chain is None:
+            if len(self._chains) >= self._MAX_CHAINS:
+                self._chains.clear()
+            chain = self._chains[handler] = self._stage(0, handler)
+        return await chain(call, request)  # type: ignore[no-any-return]  # the stages pass the handler's response through untyped
 
     def _stage(self, index: int, handler: Handler[Any, Any]) -> Next:
         if index == len(self._interceptors):

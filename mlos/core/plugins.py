@@ -1,19 +1,28 @@
 """The plugin registry: registered plugins, their lifecycle, and the supervision of their processes.
 
 Lifecycle: registered → loading → ready → failed / unloaded. A plugin that dies while it should
-run turns `failed` at once; the registry restarts it with exponential back-off and, once it is
-ready again, asks the model registry (through `on_ready`) to load its models back.
+run turns `failed` at once, with a message that says how it ended (exit code or signal, or
+"killed: memory limit ...") and when it restarts; the registry restarts it with exponential
+back-off and, once it is ready again, asks the model registry (through `on_ready`) to load its
+models back. The back-off starts over once a restarted process has stayed up `Backoff.stable`
+seconds.
+
+What may be registered is the :class:`~mlos.core.policy.AccessPolicy`'s decision; how the
+process runs (directory, environment, limits) the :class:`~mlos.core.containment.Containment`'s.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from mlos.core.containment import Containment
+from mlos.core.policy import AccessPolicy, check_text
 from mlos.core.store import PluginRecord, RegistryStore
 from mlos.core.supervisor import PluginLaunch, PluginProcess
 from mlos.errors import (
@@ -25,6 +34,7 @@ from mlos.errors import (
     NotFound,
     Unavailable,
 )
+from mlos.sandbox.limits import Limits
 from mlos_generated import smi_ipc, smi_pb2
 
 __all__ = ["Backoff", "PluginEntry", "PluginRegistry"]
@@ -56,16 +66,23 @@ class PluginEntry:
     process: PluginProcess | None = None
     info: smi_pb2.PluginInfo | None = None
     message: str = ""
+    last_exit: str = ""
+    """How the process last ended unasked; kept after a restart."""
     restarts: int = 0
     attempt: int = 0
     started_at: float = 0.0
     restart_task: asyncio.Task[None] | None = None
+    exit_task: asyncio.Future[None] | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
     def ready(self) -> bool:
         """Running and usable."""
-        return self.state == smi_pb2.PLUGIN_STATE_READY and self.process is not None
+        return (
+            self.state == smi_pb2.PLUGIN_STATE_READY
+            and self.process is not None
+            and self.process.alive
+        )
 
 
 class PluginRegistry:
@@ -77,10 +94,13 @@ class PluginRegistry:
         backoff: Backoff,
         on_ready: Callable[[str], Awaitable[None]],
         on_down: Callable[[str], None],
-        plugin_env: dict[str, str] | None = None,
+        *,
+        policy: AccessPolicy,
+        containment: Containment | None = None,
     ) -> None:
         self.store = store
-        self.plugin_env = dict(plugin_env or {})
+        self.policy = policy
+        self.containment = containment
         self.backoff = backoff
         self._on_ready = on_ready
         self._on_down = on_down
@@ -101,8 +121,15 @@ class PluginRegistry:
         """The SMI client of a ready plugin, or Unavailable."""
         entry = self.get(name)
         process = entry.process
-        if entry.state != smi_pb2.PLUGIN_STATE_READY or process is None or process.client is None:
+        if (
+            entry.state != smi_pb2.PLUGIN_STATE_READY
+            or process is None
+            or process.client is None
+            or not process.alive
+        ):
             state = smi_pb2.PluginState.Name(entry.state).removeprefix("PLUGIN_STATE_").lower()
+            if process is not None and not process.alive:
+                state = "failed"
             detail = f": {entry.message}" if entry.message else ""
             if not entry.record.loaded:
                 # Not meant to run (never loaded, unloaded, or its load failed) until someone
@@ -123,11 +150,20 @@ class PluginRegistry:
             message=entry.message,
             restarts=entry.restarts,
             models=models or [],
+            limits=self.limits_of(entry).to_proto(),
+            sandbox=entry.process.sandbox if entry.process is not None else "",
+            last_exit=entry.last_exit,
         )
         setattr(status.source, record.source_kind, record.source)
         if entry.info is not None:
             status.info.CopyFrom(entry.info)
         return status
+
+    def limits_of(self, entry: PluginEntry) -> Limits:
+        """The limits the plugin's process runs (or would run) under."""
+        if self.containment is None:
+            return entry.record.limits
+        return self.containment.limits_for(entry.record.name, entry.record.limits)
 
     def should_run(self) -> list[PluginEntry]:
         """Plugins that are meant to be running."""
@@ -142,13 +178,20 @@ class PluginRegistry:
             raise InvalidArgument(
                 f"plugin name {name!r} must be 1-128 letters, digits, '_', '.' or '-'"
             )
+        if request.version:
+            check_text("plugin version", request.version)
+            if len(request.version) > 64:
+                raise InvalidArgument("a plugin version is at most 64 characters")
         if name in self.entries:
             raise AlreadyExists(f"plugin {name!r} is registered already")
         kind = request.source.WhichOneof("kind") or "entry_point"
-        source = getattr(request.source, kind) or name
+        source = self.policy.plugin_source(kind, getattr(request.source, kind) or name)
         launch = PluginLaunch(name, kind, source)
         launch.check()
-        record = PluginRecord(name, request.version, kind, source, loaded=False)
+        limits = Limits.from_proto(request.limits)
+        if self.containment is not None:
+            self.containment.check(self.containment.limits_for(name, limits))
+        record = PluginRecord(name, request.version, kind, source, loaded=False, limits=limits)
         self.store.put_plugin(record)
         entry = PluginEntry(record)
         self.entries[name] = entry
@@ -172,10 +215,21 @@ class PluginRegistry:
         record = entry.record
         entry.state = smi_pb2.PLUGIN_STATE_LOADING
         entry.message = ""
+        try:
+            # Checked again at every start: the configuration may have changed since.
+            source = self.policy.plugin_source(record.source_kind, record.source)
+            limits = self.limits_of(entry)
+            if self.containment is not None:
+                self.containment.check(limits)
+        except MLOSError as exc:
+            entry.state = smi_pb2.PLUGIN_STATE_FAILED
+            entry.message = exc.message
+            raise
         process = PluginProcess(
-            PluginLaunch(record.name, record.source_kind, record.source),
+            PluginLaunch(record.name, record.source_kind, source),
             self._process_exited,
-            self.plugin_env,
+            self.containment,
+            limits,
         )
         try:
             info = await process.start()
@@ -242,20 +296,40 @@ class PluginRegistry:
             return
         entry.process = None
         entry.state = smi_pb2.PLUGIN_STATE_FAILED
-        entry.message = process.exit_reason or "plugin process died"
-        log.error("plugin %s: %s", entry.record.name, entry.message)
+        entry.message = process.exit_reason
+        if time.monotonic() - entry.started_at >= self.backoff.stable:
+            entry.attempt = 0  # it ran long enough: the back-off starts over
         self._on_down(entry.record.name)
-        if time.monotonic() - entry.started_at > self.backoff.stable:
-            entry.attempt = 0
-        self._schedule_restart(entry)
+        if entry.restart_task is not None and not entry.restart_task.done():
+            # It died while its restart was still loading its models: that restart goes on,
+            # and how this process ended is recorded once it is known.
+            entry.exit_task = asyncio.ensure_future(self._record_exit(entry, process))
+        else:
+            self._schedule_restart(entry, process)
 
-    def _schedule_restart(self, entry: PluginEntry) -> None:
+    async def _record_exit(self, entry: PluginEntry, process: PluginProcess) -> None:
+        await process.ended.wait()
+        entry.last_exit = process.exit_reason
+        if entry.process is None and entry.state == smi_pb2.PLUGIN_STATE_FAILED:
+            entry.message = (
+                f"{entry.last_exit}; restarting in {self.backoff.delay(entry.attempt):g} s"
+            )
+        log.error("plugin %s: %s", entry.record.name, entry.last_exit)
+
+    def _schedule_restart(self, entry: PluginEntry, ended: PluginProcess | None = None) -> None:
         if entry.restart_task is not None and not entry.restart_task.done():
             return
-        entry.restart_task = asyncio.ensure_future(self._restart(entry))
+        entry.restart_task = asyncio.ensure_future(self._restart(entry, ended))
 
-    async def _restart(self, entry: PluginEntry) -> None:
+    async def _restart(self, entry: PluginEntry, ended: PluginProcess | None = None) -> None:
         name = entry.record.name
+        if ended is not None:
+            await ended.ended.wait()  # reaped: its exit status is known, its cgroup gone
+            entry.last_exit = ended.exit_reason
+            entry.message = (
+                f"{entry.last_exit}; restarting in {self.backoff.delay(entry.attempt):g} s"
+            )
+            log.error("plugin %s: %s", name, entry.message)
         while entry.record.loaded and not entry.ready and self.entries.get(name) is entry:
             delay = self.backoff.delay(entry.attempt)
             entry.attempt += 1
@@ -266,7 +340,11 @@ class PluginRegistry:
                 try:
                     await self._start(entry)
                 except MLOSError as exc:
-                    log.error("restart of plugin %s failed: %s", name, exc.message)
+                    entry.message = (
+                        f"restart failed: {exc.message}; retrying in "
+                        f"{self.backoff.delay(entry.attempt):g} s"
+                    )
+                    log.error("plugin %s: %s", name, entry.message)
                     continue
                 entry.restarts += 1
             log.warning("plugin %s restarted (restart %d)", name, entry.restarts)
@@ -280,4 +358,4 @@ class PluginRegistry:
 
 
 def _with_loaded(record: PluginRecord, loaded: bool) -> PluginRecord:
-    return PluginRecord(record.name, record.version, record.source_kind, record.source, loaded)
+    return dataclasses.replace(record, loaded=loaded)

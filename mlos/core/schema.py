@@ -25,6 +25,7 @@ plugins_table = Table(
     Column("source_kind", String(16), nullable=False),
     Column("source", Text, nullable=False),
     Column("loaded", Boolean, nullable=False, default=False),
+    Column("limits", Text, nullable=False, default="{}", server_default="{}"),
 )
 
 models_table = Table(

@@ -10,6 +10,7 @@ processes, sockets and live status are node-local and never stored.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,8 +26,9 @@ from mlos import database_url
 from mlos.core.migrate import Migration, migrate
 from mlos.core.schema import models_table, plugins_table
 from mlos.errors import InvalidArgument, Unavailable
+from mlos.sandbox.limits import Limits
 
-__all__ = ["ModelRecord", "PluginRecord", "RegistryStore", "upsert"]
+__all__ = ["ModelRecord", "PluginRecord", "RegistryStore", "column_values", "upsert"]
 
 _T = TypeVar("_T")
 
@@ -43,6 +45,8 @@ class PluginRecord:
     source_kind: str  # "entry_point", "module" or "executable"
     source: str
     loaded: bool = False
+    limits: Limits = field(default_factory=Limits)
+    """The limits given at registration (the configuration's come on top when it starts)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,19 +126,16 @@ class RegistryStore:
         def read() -> list[PluginRecord]:
             with self._single.connect() as conn:
                 rows = conn.execute(select(plugins_table).order_by(plugins_table.c.name))
-                return [PluginRecord(**row._asdict()) for row in rows]
+                return [
+                    PluginRecord(**{**row._asdict(), "limits": _limits(row.limits)})
+                    for row in rows
+                ]
 
         return self._guard(read)
 
     def put_plugin(self, record: PluginRecord) -> None:
         """Insert or replace a plugin."""
-        values = {
-            "name": record.name,
-            "version": record.version,
-            "source_kind": record.source_kind,
-            "source": record.source,
-            "loaded": record.loaded,
-        }
+        values = column_values(plugins_table, record, limits=_limits_json(record.limits))
         self._write(self._put_plugin, values)
 
     def delete_plugin(self, name: str) -> None:
@@ -152,14 +153,7 @@ class RegistryStore:
                     select(models_table).order_by(models_table.c.name, models_table.c.version)
                 )
                 return [
-                    ModelRecord(
-                        name=row.name,
-                        version=row.version,
-                        plugin=row.plugin,
-                        path=row.path,
-                        config=json.loads(row.config),
-                        loaded=row.loaded,
-                    )
+                    ModelRecord(**{**row._asdict(), "config": json.loads(row.config)})
                     for row in rows
                 ]
 
@@ -167,15 +161,8 @@ class RegistryStore:
 
     def put_model(self, record: ModelRecord) -> None:
         """Insert or replace a model version."""
-        values = {
-            "name": record.name,
-            "version": record.version,
-            "plugin": record.plugin,
-            "path": record.path,
-            "config": json.dumps(record.config, sort_keys=True),
-            "loaded": record.loaded,
-        }
-        self._write(self._put_model, values)
+        config = json.dumps(record.config, sort_keys=True)
+        self._write(self._put_model, column_values(models_table, record, config=config))
 
     def delete_model(self, name: str, version: str) -> None:
         """Remove a model version (no error when absent)."""
@@ -231,6 +218,26 @@ def _reason(exc: DBAPIError) -> str:
     """The driver's own message, first line only, without SQLAlchemy's decoration."""
     lines = str(exc.orig).strip().splitlines()
     return lines[0] if lines else type(exc.orig).__name__
+
+
+def _limits_json(limits: Limits) -> str:
+    values = {
+        key: value for key, value in dataclasses.asdict(limits).items() if value not in (0, "", ())
+    }
+    return json.dumps(values, sort_keys=True)
+
+
+def _limits(text: str) -> Limits:
+    values = json.loads(text or "{}")
+    if "cpus" in values:
+        values["cpus"] = tuple(values["cpus"])
+    return Limits(**values)
+
+
+def column_values(table: Table, record: Any, **converted: Any) -> dict[str, Any]:
+    """The bound parameters that write `record` into `table`: the record's attribute of each
+    column's name, or the stored form given in `converted` (JSON text, an enum's name)."""
+    return {column.name: getattr(record, column.name) for column in table.c} | converted
 
 
 def upsert(dialect: str, table: Table, keys: list[str]) -> Any:

@@ -4,7 +4,13 @@ Each plugin version runs in its own OS process. The core creates a connected pai
 sockets, keeps one end and hands the other to the child as an inherited file descriptor, so
 the connection exists before the child runs and nothing is left on the file system. Losing
 the connection (the process crashed, was killed, or exited) fails every call in flight with
-`Unavailable` and is reported through `on_exit` right away.
+`Unavailable` and is reported through `on_exit` right away; the process is then reaped, and
+`exit_reason` says how it ended — its exit code or signal, and "killed: memory limit ..." when
+its memory limit stopped it — once `ended` is set.
+
+The server starts a plugin process contained (:mod:`mlos.core.containment`): ``python -P`` in
+its own directory, with a scrubbed environment, under its limits. Without an enclosure (the
+conformance kit) the command is the plain one.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from mlos.core.containment import Containment, Enclosure
 from mlos.discovery import find_entry_point
 from mlos.errors import (
     FailedPrecondition,
@@ -28,6 +35,9 @@ from mlos.errors import (
     NotFound,
     Unavailable,
 )
+from mlos.sandbox.confine import Confinement
+from mlos.sandbox.exits import describe_exit
+from mlos.sandbox.limits import Limits
 from mlos.wire.channel import Channel
 from mlos_generated import smi_ipc, smi_pb2
 
@@ -47,14 +57,29 @@ class PluginLaunch:
     source_kind: str  # "entry_point", "module" or "executable"
     source: str
 
-    def command(self, fd: int) -> list[str]:
-        """The command line of the plugin process, which inherits its socket as `fd`."""
+    def command(self, fd: int, confinement: Confinement | None = None) -> list[str]:
+        """The command line of the plugin process, which inherits its socket as `fd`.
+
+        With a `confinement` the process applies it to itself before any plugin code runs
+        (an executable through ``python -m mlos.sandbox``), and Python runs with `-P`: neither
+        the working directory nor a script's directory is on its import path.
+        """
         if self.source_kind == "executable":
-            return [self.source, "--fd", str(fd)]
+            if confinement is None:
+                return [self.source, "--fd", str(fd)]
+            return [
+                sys.executable, "-P", "-m", "mlos.sandbox", "--confine", confinement.to_json(),
+                "--", self.source, "--fd", str(fd),
+            ]  # fmt: skip
         flag = {"entry_point": "--entry-point", "module": "--module"}.get(self.source_kind)
         if flag is None:
             raise InvalidArgument(f"unknown plugin source kind {self.source_kind!r}")
-        return [sys.executable, "-m", "mlos.sdk.host", flag, self.source, "--fd", str(fd)]
+        if confinement is None:
+            return [sys.executable, "-m", "mlos.sdk.host", flag, self.source, "--fd", str(fd)]
+        return [
+            sys.executable, "-P", "-m", "mlos.sdk.host", flag, self.source, "--fd", str(fd),
+            "--confine", confinement.to_json(),
+        ]  # fmt: skip
 
     def check(self) -> None:
         """Fail early when the source cannot possibly start."""
@@ -95,10 +120,13 @@ class PluginProcess:
         self,
         launch: PluginLaunch,
         on_exit: Callable[[PluginProcess], None],
-        env: dict[str, str] | None = None,
+        containment: Containment | None = None,
+        limits: Limits | None = None,
     ) -> None:
         self.launch = launch
-        self.env = dict(env or {})
+        self.containment = containment
+        self.limits = limits or Limits()
+        self.enclosure: Enclosure | None = None
         self._on_exit = on_exit
         self.process: asyncio.subprocess.Process | None = None
         self.channel: Channel | None = None
@@ -108,6 +136,8 @@ class PluginProcess:
         self._exit_reported = False
         self._stopping = False
         self.exit_reason = ""
+        self.ended = asyncio.Event()
+        """Set once the process is gone, reaped, and `exit_reason` says how it ended."""
         self._reaper: asyncio.Future[None] | None = None
 
     @property
@@ -115,22 +145,50 @@ class PluginProcess:
         """The process id, or 0 when not running."""
         return self.process.pid if self.process is not None and self.alive else 0
 
+    @property
+    def uid(self) -> int:
+        """The user the process runs as when it is not the server's, else -1."""
+        return self.enclosure.confinement.uid if self.enclosure is not None else -1
+
+    @property
+    def sandbox(self) -> str:
+        """How the process's limits are enforced (empty before it started)."""
+        return self.enclosure.sandbox if self.enclosure is not None else ""
+
     async def start(self) -> smi_pb2.PluginInfo:
         """Start the process, describe it and check its SMI version; stop it on any failure."""
+        enclosure = None
+        if self.containment is not None:
+            try:
+                enclosure = self.containment.enclose(self.launch.name, self.limits)
+            except OSError as exc:
+                raise Unavailable(
+                    f"cannot prepare plugin {self.launch.name!r}: {exc.strerror or exc}"
+                ) from exc
+        self.enclosure = enclosure
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             fd = child.fileno()
+            if enclosure is not None:
+                command = self.launch.command(fd, enclosure.confinement)
+                env, cwd = {**enclosure.env, "MLOS_SMI_FD": str(fd)}, str(enclosure.cwd)
+            else:
+                command = self.launch.command(fd)
+                env, cwd = {**os.environ, "MLOS_SMI_FD": str(fd)}, None
             self.process = await asyncio.create_subprocess_exec(
-                *self.launch.command(fd),
+                *command,
                 stdin=asyncio.subprocess.DEVNULL,
                 pass_fds=(fd,),
-                env={**os.environ, **self.env, "MLOS_SMI_FD": str(fd)},
+                env=env,
+                cwd=cwd,
                 # Its own session: a Ctrl-C meant for the server must not kill the plugin
                 # before the server has drained its requests (it dies with the server anyway).
                 start_new_session=True,
             )
         except OSError as exc:
             parent.close()
+            if enclosure is not None:
+                enclosure.close()
             raise Unavailable(f"cannot start plugin {self.launch.name!r}: {exc}") from exc
         finally:
             child.close()
@@ -149,7 +207,7 @@ class PluginProcess:
             if isinstance(exc, Unavailable):
                 # Its code or installation is broken: starting again will not help until
                 # that is fixed (FailedPrecondition, not the transient Unavailable).
-                reason = f"plugin process exited during start (exit code {await self._wait()})"
+                reason = f"plugin process {self._describe(await self._wait())} during start"
                 exc = FailedPrecondition(f"plugin {self.launch.name!r}: {reason}")
             await self.stop()
             self.exit_reason = reason
@@ -164,26 +222,46 @@ class PluginProcess:
             return await asyncio.wait_for(self.process.wait(), 2.0)
         return None
 
+    def _describe(self, returncode: int | None) -> str:
+        """How the process ended, in words that name its exit code or signal."""
+        enclosure = self.enclosure
+        memory = self.limits.memory_bytes
+        oom = enclosure is not None and enclosure.oom_killed()
+        if not (enclosure is not None and (oom or enclosure.memory_by_rlimit)):
+            memory = 0  # the exit code has its ordinary meaning
+        return describe_exit(returncode, memory_limit=memory, oom_killed=oom)
+
     def _connection_lost(self) -> None:
         self.alive = False
-        if not self._stopping:
-            self.exit_reason = "plugin process died"
+        if self.process is not None and self._reaper is None:
+            # Reap the child so it never lingers as a zombie, and learn how it ended.
+            self._reaper = asyncio.ensure_future(self._reap())
         if not self._exit_reported:
             self._exit_reported = True
+            self.exit_reason = "plugin process ended"  # until the exit status is known
             self._on_exit(self)
-        if self.process is not None and self.process.returncode is None:
-            # Reap the child so it never lingers as a zombie.
-            self._reaper = asyncio.ensure_future(self._reap())
 
     async def _reap(self) -> None:
-        if self.process is None:
-            return
+        assert self.process is not None
+        closed_only = False
         try:
-            await asyncio.wait_for(self.process.wait(), SHUTDOWN_TIMEOUT)
+            returncode = await asyncio.wait_for(self.process.wait(), SHUTDOWN_TIMEOUT)
         except TimeoutError:
+            closed_only = True  # it closed the connection but went on running
             with contextlib.suppress(ProcessLookupError):
                 self.process.kill()
-            await self.process.wait()
+            returncode = await self.process.wait()
+        finally:
+            if self.enclosure is not None:
+                self.enclosure.close()
+        if not self._stopping:
+            how = self._describe(returncode)
+            self.exit_reason = (
+                f"plugin process closed its connection and was {how}"
+                if closed_only
+                else f"plugin process {how}"
+            )
+        self.ended.set()
 
     async def stop(self) -> None:
         """Ask the plugin to shut down, then make sure the process is gone."""
@@ -205,4 +283,10 @@ class PluginProcess:
                 await self.process.wait()
         if self.channel is not None:
             self.channel.close()
+        if self._reaper is not None and not self._reaper.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reaper
+        if self.enclosure is not None:
+            self.enclosure.close()
         self.alive = False
+        self.ended.set()

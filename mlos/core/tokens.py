@@ -22,7 +22,7 @@ from sqlalchemy import Engine, select
 
 from mlos.core.limits import Rate
 from mlos.core.schema import tokens_table
-from mlos.core.store import RegistryStore, upsert
+from mlos.core.store import RegistryStore, column_values, upsert
 from mlos.errors import InvalidArgument, NotFound, Unauthenticated
 from mlos_generated import smi_pb2
 
@@ -32,7 +32,6 @@ __all__ = [
     "TokenBook",
     "TokenRecord",
     "ensure_admin_token",
-    "tokens_table",
 ]
 
 ADMIN_TOKEN_FILE = "admin.token"
@@ -89,31 +88,22 @@ class TokenBook:
             rows = conn.execute(select(tokens_table))
             self._tokens = {
                 row.id: TokenRecord(
-                    id=row.id,
-                    name=row.name,
-                    role=smi_pb2.Role.Value(row.role),
-                    models=tuple(json.loads(row.models)),
-                    digest=row.digest,
-                    created_at=row.created_at,
-                    expires_at=row.expires_at,
-                    revoked_at=row.revoked_at,
-                    rate_limit=row.rate_limit,
+                    **{
+                        **row._asdict(),
+                        "role": smi_pb2.Role.Value(row.role),
+                        "models": tuple(json.loads(row.models)),
+                    }
                 )
                 for row in rows
             }
 
     def _write(self, record: TokenRecord) -> None:
-        values = {
-            "id": record.id,
-            "name": record.name,
-            "role": smi_pb2.Role.Name(smi_pb2.Role.ValueType(record.role)),
-            "models": json.dumps(list(record.models)),
-            "digest": record.digest,
-            "created_at": record.created_at,
-            "expires_at": record.expires_at,
-            "revoked_at": record.revoked_at,
-            "rate_limit": record.rate_limit,
-        }
+        values = column_values(
+            tokens_table,
+            record,
+            role=smi_pb2.Role.Name(smi_pb2.Role.ValueType(record.role)),
+            models=json.dumps(list(record.models)),
+        )
         with self._engine.begin() as conn:
             conn.execute(self._put, values)
         self._tokens[record.id] = record

@@ -16,7 +16,7 @@ from typing import Any
 from mlos.core.dataplane import Dataplane
 from mlos.core.operations import operation
 from mlos.core.pipeline import Call
-from mlos.errors import MLOSError, Unimplemented
+from mlos.errors import MLOSError
 from mlos.grpc import oip
 from mlos.grpc.handlers import Context
 from mlos.grpc.routes import PipelineServicer, Route, call_for
@@ -153,7 +153,7 @@ class Inference:
         await self._engine.unload_model(request.model_name)
         return _UNLOADED
 
-    # ----- shared memory, tracing, logging -------------------------------------------------
+    # ----- shared memory, trace and log settings -------------------------------------------------
 
     async def system_shared_memory_status(
         self, request: inference_pb2.SystemSharedMemoryStatusRequest, call: Call
@@ -215,14 +215,33 @@ class Inference:
     async def trace_setting(
         self, request: inference_pb2.TraceSettingRequest, call: Call
     ) -> inference_pb2.TraceSettingResponse:
-        """Not supported."""
-        raise Unimplemented("tracing is not supported")
+        """Change trace settings (a setting with no value is cleared), server-wide or of
+        `model_name`; answer the settings in force."""
+        changes = {
+            name: list(setting.value) or None for name, setting in request.settings.items()
+        }
+        settings = await self._engine.update_trace_setting(request.model_name, changes)
+        response = inference_pb2.TraceSettingResponse()
+        for name, value in settings.items():
+            response.settings[name].value.extend(value if isinstance(value, list) else [value])
+        return response
 
     async def log_settings(
         self, request: inference_pb2.LogSettingsRequest, call: Call
     ) -> inference_pb2.LogSettingsResponse:
-        """Not supported."""
-        raise Unimplemented("log settings are not supported")
+        """Change the log settings (a setting with no value stays as it is); answer them all."""
+        changes = {name: _log_value(setting) for name, setting in request.settings.items()}
+        settings = await self._engine.update_log_settings(changes)
+        response = inference_pb2.LogSettingsResponse()
+        for name, value in settings.items():
+            target = response.settings[name]
+            if isinstance(value, bool):
+                target.bool_param = value
+            elif isinstance(value, int):
+                target.uint32_param = value
+            else:
+                target.string_param = value
+        return response
 
 
 def _model(request: Any) -> tuple[str, str]:
@@ -235,6 +254,15 @@ def _infer_model(request: Any) -> tuple[str, str]:
 
 def _repository_model(request: Any) -> tuple[str, str]:
     return request.model_name, ""
+
+
+_trace_model = _repository_model
+
+
+def _log_value(setting: inference_pb2.LogSettingsRequest.SettingValue) -> bool | int | str | None:
+    kind = setting.WhichOneof("parameter_choice")
+    value: bool | int | str | None = getattr(setting, kind) if kind is not None else None
+    return value
 
 
 def servicer(engine: Dataplane) -> PipelineServicer:
@@ -276,7 +304,7 @@ def servicer(engine: Dataplane) -> PipelineServicer:
         "CudaSharedMemoryUnregister": route(
             "unregister_cuda_shm", oip_handlers.cuda_shared_memory_unregister
         ),
-        "TraceSetting": route("trace_setting", oip_handlers.trace_setting),
+        "TraceSetting": route("trace_setting", oip_handlers.trace_setting, _trace_model),
         "LogSettings": route("log_settings", oip_handlers.log_settings),
     }
     adapted = PipelineServicer(engine.pipeline, routes)

@@ -7,6 +7,7 @@ Request path, outermost first:
 1. :class:`~mlos.rest.middleware.BodyLimit` — 413 for a body over the limit;
 2. :class:`~mlos.rest.middleware.ErrorBoundary` — every exception becomes an error response
    (problem details on /v1, `{"error": ...}` on /v2; see :mod:`mlos.rest.problems`);
+   :class:`~mlos.rest.middleware.FormAsJSON` — /v2 bodies labelled as a form are read as JSON;
 3. :class:`~mlos.rest.middleware.AllowedMethods` — `OPTIONS` answered with the path's
    methods (204), and the full `Allow` on every 405;
 4. connexion's middleware: routing by operationId, parameter validation, and body parsing and
@@ -15,7 +16,7 @@ Request path, outermost first:
 5. :class:`Dispatcher` — describes the call for the core's pipeline (its operation from the
    spec's `x-mlos-operation`, the caller's address and bearer token, the model) and runs the
    operation's handler through it (:mod:`mlos.rest.management`, :mod:`mlos.rest.inference`,
-   :mod:`mlos.rest.shared_memory`).
+   :mod:`mlos.rest.shared_memory`, :mod:`mlos.rest.observability`).
 
 Connexion's `AsyncApp` would wrap each handler in per-request decorators that inspect its
 signature and rebuild its arguments (about 0.2 ms for a health check, measured); the dispatcher
@@ -49,7 +50,8 @@ from mlos.loop import keep_polling
 from mlos.rest.body import JSONBody
 from mlos.rest.inference import Inference
 from mlos.rest.management import Management
-from mlos.rest.middleware import AllowedMethods, BodyLimit, ErrorBoundary
+from mlos.rest.middleware import AllowedMethods, BodyLimit, ErrorBoundary, FormAsJSON
+from mlos.rest.observability import Observability
 from mlos.rest.parameters import CachedParameterValidator
 from mlos.rest.shared_memory import SharedMemory
 from mlos.rest.types import BODY_SCOPE_KEY, Handler, ParsedBody, Request
@@ -97,7 +99,8 @@ def load_spec(path: Path | None = None) -> dict[str, Any]:
 def handlers(engine: Dataplane) -> dict[str, Handler]:
     """Every operation's handler by operationId: the public coroutine methods of the handlers."""
     table: dict[str, Handler] = {}
-    for group in (Management(engine), Inference(engine), SharedMemory(engine)):
+    groups = (Management(engine), Inference(engine), SharedMemory(engine), Observability(engine))
+    for group in groups:
         for name in dir(type(group)):
             if not name.startswith("_"):
                 table[name] = getattr(group, name)
@@ -200,7 +203,7 @@ def create_app(
         for method in item
         if method in _HTTP_METHODS
     ]
-    return BodyLimit(ErrorBoundary(AllowedMethods(connexion_app, routes)), limit)
+    return BodyLimit(ErrorBoundary(FormAsJSON(AllowedMethods(connexion_app, routes))), limit)
 
 
 def _build(app: ConnexionMiddleware) -> None:

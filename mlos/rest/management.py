@@ -53,6 +53,8 @@ def _register_plugin_request(body: dict[str, Any]) -> smi_pb2.RegisterPluginRequ
     for key in _SOURCE_KEYS:
         if key in body:
             setattr(request.source, key, body[key])
+    if "limits" in body:
+        from_json(body["limits"], request.limits, where="limits")
     return request
 
 

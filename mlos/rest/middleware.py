@@ -1,5 +1,6 @@
-"""ASGI middleware of the REST server: the body size limit, the error boundary and the
-methods of each path (`OPTIONS`, and `Allow` on 405)."""
+"""ASGI middleware of the REST server: the body size limit, the error boundary, the methods of
+each path (`OPTIONS`, and `Allow` on 405), form-encoded JSON on /v2, and the path filter of the
+separate metrics port."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from mlos.rest.body import LIMIT_SCOPE_KEY
 from mlos.rest.problems import BodyTooLarge, error_response, handle_exception
 
-__all__ = ["AllowedMethods", "BodyLimit", "ErrorBoundary"]
+__all__ = ["AllowedMethods", "BodyLimit", "ErrorBoundary", "FormAsJSON", "OnlyPaths"]
 
 _PARAMETER = re.compile(r"(\{[^/]+?\})")
 
@@ -156,3 +157,50 @@ class AllowedMethods:
                 raise
             headers = {**(exc.headers or {}), "Allow": allow}
             raise HTTPException(405, exc.detail, headers=headers) from exc
+class OnlyPaths:
+    """Pass requests for `paths` to the app; answer every other one 404 (problem details).
+
+    The separate metrics port (`metrics_port`) serves the REST app behind `OnlyPaths(app,
+    {"/metrics"})`, so that scraping reaches the same handler and pipeline as on the REST port
+    and nothing else is exposed there.
+    """
+
+    def __init__(self, app: ASGIApp, paths: set[str]) -> None:
+        self.app = app
+        self.paths = frozenset(paths)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self.paths:
+            await self.app(scope, receive, send)
+            return
+        only = ", ".join(sorted(self.paths))
+        response = error_response(scope["path"], 404, f"this port serves only {only}")
+        await response(scope, receive, send)
+
+
+_FORM = b"application/x-www-form-urlencoded"
+_JSON = (b"content-type", b"application/json")
+
+
+class FormAsJSON:
+    """Read a /v2 body labelled `application/x-www-form-urlencoded` as the JSON it is.
+
+    libcurl labels every POST body so unless told otherwise, and Triton's C++ client (the one in
+    perf_analyzer) sends its JSON requests — shared-memory registration, trace settings —
+    that way; Triton reads them as JSON whatever their label. No /v2 operation takes a form.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/v2/"):
+            headers = scope["headers"]
+            for index, (name, value) in enumerate(headers):
+                if name == b"content-type":
+                    if value.split(b";", 1)[0].strip().lower() == _FORM:
+                        headers = list(headers)
+                        headers[index] = _JSON
+                        scope = {**scope, "headers": headers}
+                    break
+        await self.app(scope, receive, send)

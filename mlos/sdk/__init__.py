@@ -1,5 +1,5 @@
 """The Python plugin SDK: subclass `ModelPlugin`, publish an `mlos.plugins` entry point."""
 
-from mlos.sdk.base import LoadedModel, ModelPlugin, ModelSpec, TensorSpec
+from mlos.sdk.base import DescribedModel, LoadedModel, ModelPlugin, ModelSpec, TensorSpec
 
-__all__ = ["LoadedModel", "ModelPlugin", "ModelSpec", "TensorSpec"]
+__all__ = ["DescribedModel", "LoadedModel", "ModelPlugin", "ModelSpec", "TensorSpec"]

@@ -31,7 +31,7 @@ import numpy.typing as npt
 from mlos.wire.tensors import DATATYPES
 from mlos_generated import smi_pb2
 
-__all__ = ["LoadedModel", "ModelPlugin", "ModelSpec", "TensorSpec"]
+__all__ = ["DescribedModel", "LoadedModel", "ModelPlugin", "ModelSpec", "TensorSpec"]
 
 Array = npt.NDArray[Any]
 
@@ -93,6 +93,43 @@ class LoadedModel(abc.ABC):
     def properties(self) -> Mapping[str, str]:
         """Extra facts reported in the model metadata (for example the producer)."""
         return {}
+
+
+class DescribedModel(LoadedModel):
+    """A `LoadedModel` whose inputs, outputs and properties are known once it has loaded.
+
+    It hands them to `__init__` instead of implementing `inputs`, `outputs` and
+    `properties()`; it still implements `infer` (and `unload` when it holds anything)::
+
+        class EchoModel(DescribedModel):
+            def __init__(self) -> None:
+                spec = TensorSpec("x", "FP32", (-1,))
+                super().__init__(inputs=[spec], outputs=[spec], properties={"kind": "echo"})
+    """
+
+    def __init__(
+        self,
+        inputs: Sequence[TensorSpec],
+        outputs: Sequence[TensorSpec],
+        properties: Mapping[str, str] | None = None,
+    ) -> None:
+        self._inputs = tuple(inputs)
+        self._outputs = tuple(outputs)
+        self._properties = dict(properties or {})
+
+    @property
+    def inputs(self) -> Sequence[TensorSpec]:
+        """The inputs given at creation."""
+        return self._inputs
+
+    @property
+    def outputs(self) -> Sequence[TensorSpec]:
+        """The outputs given at creation."""
+        return self._outputs
+
+    def properties(self) -> Mapping[str, str]:
+        """The properties given at creation."""
+        return self._properties
 
 
 class ModelPlugin(abc.ABC):

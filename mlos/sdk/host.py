@@ -2,11 +2,14 @@
 
 The core starts it as
 
-    python -m mlos.sdk.host --entry-point onnx --fd 3
+    python -P -m mlos.sdk.host --entry-point onnx --fd 3 --confine '{"open_files":256}'
 
 with one end of a connected Unix socket pair inherited as file descriptor 3; the process exits
-when that connection closes (the core stopped or died), on Shutdown, or on SIGTERM. For a
-plugin under development it can also listen on a path:
+when that connection closes (the core stopped or died), on Shutdown, or on SIGTERM. Before it
+imports the plugin it applies the confinement the core gives (:mod:`mlos.sandbox.confine`:
+cgroup, resource limits, CPU affinity, user, `no_new_privs`); when its memory is limited by
+`RLIMIT_DATA` and an allocation fails, it exits with `EXIT_MEMORY_LIMIT`, as the kernel would
+kill it in a cgroup. For a plugin under development it can also listen on a path:
 
     python -m mlos.sdk.host --module my_plugin:MyPlugin --socket /tmp/my-plugin.sock
 """
@@ -16,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ctypes
 import importlib
 import logging
 import math
@@ -28,7 +30,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -36,6 +38,8 @@ from mlos.discovery import ENTRY_POINT_GROUP, find_entry_point
 from mlos.errors import InvalidArgument, MLOSError, NotFound
 from mlos.loop import PLUGIN_BUSY_POLL_ENV, busy_poll_seconds
 from mlos.loop import run as run_loop
+from mlos.sandbox.confine import Confinement, confine, die_with_parent
+from mlos.sandbox.exits import EXIT_MEMORY_LIMIT
 from mlos.sdk.base import LoadedModel, ModelPlugin, ModelSpec
 from mlos.sdk.segments import SegmentMap
 from mlos.validation import check_infer_request
@@ -86,8 +90,9 @@ def load_plugin_class(*, entry_point: str | None = None, module: str | None = No
 class PluginHost(smi_ipc.PluginServicer[CallContext]):
     """Serves the SMI `Plugin` service for one plugin instance."""
 
-    def __init__(self, plugin: ModelPlugin) -> None:
+    def __init__(self, plugin: ModelPlugin, *, exit_on_memory_error: bool = False) -> None:
         self.plugin = plugin
+        self.exit_on_memory_error = exit_on_memory_error
         self.models: dict[tuple[str, str], tuple[LoadedModel, smi_pb2.ModelMetadata]] = {}
         self._infer_pool = ThreadPoolExecutor(
             max_workers=max(1, plugin.max_concurrency), thread_name_prefix="infer"
@@ -133,6 +138,10 @@ class PluginHost(smi_ipc.PluginServicer[CallContext]):
                 else:
                     model = await loop.run_in_executor(self._load_pool, self.plugin.load, spec)
             except MLOSError:
+                raise
+            except MemoryError:
+                if self.exit_on_memory_error:
+                    self._out_of_memory()
                 raise
             except Exception as exc:
                 raise InvalidArgument(f"cannot load {request.path}: {exc}") from exc
@@ -184,12 +193,17 @@ class PluginHost(smi_ipc.PluginServicer[CallContext]):
         asked = len(requested_outputs) > 0
         wanted = [output.name for output in requested_outputs] if asked else list(names)
         started = time.perf_counter()
-        if self._cost.get(key, 0.0) < INLINE_BELOW_SECONDS:
-            # Fast models run on the event loop: a thread hand-off would cost more than the call.
-            results = model.infer(inputs, wanted)
-        else:
-            loop = asyncio.get_running_loop()
-            results = await loop.run_in_executor(self._infer_pool, model.infer, inputs, wanted)
+        try:
+            if self._cost.get(key, 0.0) < INLINE_BELOW_SECONDS:
+                # Fast models run on the event loop: a hand-off would cost more than the call.
+                results = model.infer(inputs, wanted)
+            else:
+                loop = asyncio.get_running_loop()
+                results = await loop.run_in_executor(self._infer_pool, model.infer, inputs, wanted)
+        except MemoryError:
+            if self.exit_on_memory_error:
+                self._out_of_memory()
+            raise
         elapsed = time.perf_counter() - started
         cost = self._cost.get(key)
         self._cost[key] = elapsed if cost is None else 0.8 * cost + 0.2 * elapsed
@@ -218,6 +232,12 @@ class PluginHost(smi_ipc.PluginServicer[CallContext]):
                     contents=np.ascontiguousarray(array, dtype=dtype).tobytes(),
                 )
         return response
+
+    def _out_of_memory(self) -> NoReturn:
+        """An allocation failed under the memory limit: exit, as the kernel would kill us."""
+        log.error("memory limit reached (an allocation failed); exiting")
+        logging.shutdown()
+        os._exit(EXIT_MEMORY_LIMIT)
 
     def _array(self, tensor: smi_pb2.Tensor) -> Any:
         """An input as a numpy array (over the core's segment when it travelled there)."""
@@ -277,14 +297,6 @@ def _small_file(path: Path) -> bool:
     return stat.S_ISREG(info.st_mode) and info.st_size <= INLINE_LOAD_BYTES
 
 
-def _die_with_parent() -> None:
-    """Ask Linux to send SIGTERM when the core that started us dies."""
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
 async def _serve(host: PluginHost, fd: int | None, path: str | None) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -319,12 +331,25 @@ def main(argv: list[str] | None = None) -> int:
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--fd", type=int, help="inherited connected Unix socket")
     where.add_argument("--socket", help="Unix socket path to listen on")
+    parser.add_argument(
+        "--confine", metavar="JSON", help="confinement to apply first (mlos.sandbox.confine)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=os.environ.get("MLOS_LOG_LEVEL", "WARNING").upper(),
         format="%(asctime)s %(levelname)s plugin[%(process)d] %(name)s: %(message)s",
     )
-    _die_with_parent()
+    memory_limited = False
+    if args.confine:
+        try:
+            confinement = Confinement.from_json(args.confine)
+            confine(confinement)
+        except (ValueError, TypeError, OSError) as exc:
+            print(f"mlos plugin host: cannot confine the process: {exc}", file=sys.stderr)
+            return 126
+        memory_limited = confinement.memory_bytes > 0
+    else:
+        die_with_parent()
     try:
         cls = load_plugin_class(entry_point=args.entry_point, module=args.module)
         plugin = cls()
@@ -335,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     async def run() -> None:
-        host = PluginHost(plugin)
+        host = PluginHost(plugin, exit_on_memory_error=memory_limited)
         try:
             await _serve(host, args.fd, args.socket)
         finally:

@@ -20,9 +20,8 @@ from mlos.sdk.base import TensorSpec
 
 __all__ = [
     "DEFAULT_MAX_BATCH_SIZE",
-    "DEVICE_HELP",
     "FOREIGN_PREFIX",
-    "MAX_BATCH_SIZE_HELP",
+    "OPTION_HELP",
     "available_cpus",
     "batchable",
     "check_known",
@@ -37,11 +36,11 @@ FOREIGN_PREFIX = "axon."
 DEFAULT_MAX_BATCH_SIZE = 65536
 """The batch reported for a batchable model when `max_batch_size` is not given."""
 
-MAX_BATCH_SIZE_HELP = f"largest batch for a batchable model (default {DEFAULT_MAX_BATCH_SIZE})"
-"""What the ``max_batch_size`` option means, for a plugin's table of options."""
-
-DEVICE_HELP = "cpu (default) | cuda | cuda:N"
-"""What the ``device`` option means, for a plugin's table of options."""
+OPTION_HELP: dict[str, str] = {
+    "device": "cpu (default) | cuda | cuda:N",
+    "max_batch_size": f"largest batch for a batchable model (default {DEFAULT_MAX_BATCH_SIZE})",
+}
+"""What the options read here mean, by name, for a plugin's table of options."""
 
 
 def check_known(config: Mapping[str, str], known: Iterable[str], plugin: str) -> None:

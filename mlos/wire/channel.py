@@ -6,22 +6,13 @@ import asyncio
 import itertools
 import socket
 from collections.abc import Callable
-from typing import cast
 
 from google.protobuf.message import DecodeError, Message
 
 from mlos.errors import DeadlineExceeded, InternalError, MLOSError, Unavailable
-from mlos.loop import keep_polling
-from mlos.wire.framing import (
-    DEFAULT_MAX_FRAME,
-    FLAG_CLOSING,
-    FrameDecoder,
-    FrameKind,
-    ProtocolError,
-    frame_parts,
-    widen_send_buffer,
-)
+from mlos.wire.framing import DEFAULT_MAX_FRAME, FLAG_CLOSING, Frame, FrameKind, frame_parts
 from mlos.wire.method import Method, RequestT, ResponseT
+from mlos.wire.stream import FrameStream
 from mlos_generated import smi_pb2
 
 __all__ = ["Channel"]
@@ -45,7 +36,7 @@ class _Pending:
         self.deadline = deadline
 
 
-class Channel(asyncio.BufferedProtocol):
+class Channel(FrameStream):
     """One persistent IPC connection to a server; many calls may be in flight at once.
 
     When the connection drops, every pending call fails with `Unavailable` at once, and the
@@ -54,9 +45,8 @@ class Channel(asyncio.BufferedProtocol):
     """
 
     def __init__(self, name: str = "peer", max_frame: int = DEFAULT_MAX_FRAME) -> None:
+        super().__init__(max_frame)
         self.name = name
-        self._decoder = FrameDecoder(max_frame)
-        self._transport: asyncio.Transport | None = None
         self._pending: dict[int, _Pending] = {}
         self._ids = itertools.count(1)
         self._close_callbacks: list[Callable[[Exception | None], None]] = []
@@ -89,22 +79,8 @@ class Channel(asyncio.BufferedProtocol):
 
     # -- asyncio.Protocol ---------------------------------------------------------------------
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        """Keep the transport."""
-        self._transport = cast(asyncio.Transport, transport)
-        widen_send_buffer(transport.get_extra_info("socket"))
-
-    def get_buffer(self, sizehint: int) -> memoryview:
-        """Where the event loop reads the next bytes into (the decoder's buffers)."""
-        return self._decoder.get_buffer(sizehint)
-
-    def buffer_updated(self, nbytes: int) -> None:
+    def frames_received(self, frames: list[Frame]) -> None:
         """Complete the calls whose responses arrived."""
-        try:
-            frames = self._decoder.buffer_updated(nbytes)
-        except ProtocolError as exc:
-            self._abort(exc)
-            return
         for frame in frames:
             if frame.flags & FLAG_CLOSING:
                 self.closed = True  # the server closes next: later calls need a new channel
@@ -144,10 +120,6 @@ class Channel(asyncio.BufferedProtocol):
         for callback in callbacks:
             callback(exc)
 
-    def _abort(self, exc: Exception) -> None:
-        if self._transport is not None:
-            self._transport.abort()
-
     # -- calling ------------------------------------------------------------------------------
 
     async def call(
@@ -175,11 +147,7 @@ class Channel(asyncio.BufferedProtocol):
         parts = frame_parts(
             FrameKind.REQUEST, method.id, request_id, request.SerializeToString(), timeout_ms
         )
-        if len(parts) == 1:
-            transport.write(parts[0])
-        else:
-            transport.writelines(parts)
-        keep_polling()
+        self._write(parts)
         result = await future
         return result  # type: ignore[return-value]  # the future holds the method's response type
 

@@ -19,19 +19,17 @@ from mlos.errors import (
     ResourceExhausted,
     Unimplemented,
 )
-from mlos.loop import keep_polling
 from mlos.wire.framing import (
     DEFAULT_MAX_FRAME,
     FLAG_CLOSING,
     Frame,
-    FrameDecoder,
     FrameKind,
     FrameTooLarge,
     ProtocolError,
     frame_parts,
-    widen_send_buffer,
 )
 from mlos.wire.method import CallContext, ConnectionHooks, Method
+from mlos.wire.stream import FrameStream
 
 __all__ = ["ServerConnection", "method_table", "peer_uid"]
 
@@ -68,6 +66,15 @@ def method_table(servicer: Any) -> dict[int, Method[Message, Message]]:
     return table
 
 
+def _failure(method: Method[Message, Message], exc: Exception) -> MLOSError:
+    """What a caller is told of a handler's exception: an MLOSError as it is; anything else is
+    logged with its traceback and answered as an internal error."""
+    if isinstance(exc, MLOSError):
+        return exc
+    log.error("%s failed", method.full_name, exc_info=exc)
+    return InternalError(f"{method.name} failed inside the server")
+
+
 class _Resume:
     """Awaits a coroutine that has already run up to its first suspension.
 
@@ -100,7 +107,7 @@ class _Resume:
                     return cast(Message, done.value)
 
 
-class ServerConnection(asyncio.BufferedProtocol):
+class ServerConnection(FrameStream):
     """Serves one IPC connection with a generated servicer (for example a PluginServicer).
 
     Requests run concurrently: a handler that has to wait continues in its own task, so a slow
@@ -111,14 +118,13 @@ class ServerConnection(asyncio.BufferedProtocol):
     """
 
     def __init__(self, servicer: Any, max_frame: int = DEFAULT_MAX_FRAME) -> None:
+        super().__init__(max_frame)
         self.servicer = servicer
         self.methods = method_table(servicer)
         self._handlers: dict[int, tuple[Method[Message, Message], Handler]] = {
             method_id: (method, getattr(servicer, method.handler))
             for method_id, method in self.methods.items()
         }
-        self._decoder = FrameDecoder(max_frame)
-        self._transport: asyncio.Transport | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.peer_uid: int | None = None
         self.hooks = ConnectionHooks()
@@ -127,33 +133,11 @@ class ServerConnection(asyncio.BufferedProtocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Record the peer."""
-        self._transport = cast(asyncio.Transport, transport)
+        super().connection_made(transport)
         self.peer_uid = peer_uid(transport)
-        widen_send_buffer(transport.get_extra_info("socket"))
 
-    def get_buffer(self, sizehint: int) -> memoryview:
-        """Where the event loop reads the next bytes into (the decoder's buffers)."""
-        return self._decoder.get_buffer(sizehint)
-
-    def buffer_updated(self, nbytes: int) -> None:
+    def frames_received(self, frames: list[Frame]) -> None:
         """Answer, or start answering, every complete request."""
-        try:
-            frames = self._decoder.buffer_updated(nbytes)
-        except ProtocolError as exc:
-            log.warning("closing IPC connection: %s", exc)
-            transport = self._transport
-            if isinstance(exc, FrameTooLarge) and exc.kind == _REQUEST:
-                # Say why before closing; the payload that follows is never read.
-                payload = ResourceExhausted(str(exc)).to_proto().SerializeToString()
-                parts = frame_parts(
-                    _ERROR, exc.method, exc.request_id, payload, flags=FLAG_CLOSING
-                )
-                self._write(parts)
-                if transport is not None:
-                    transport.close()
-            elif transport is not None:
-                transport.abort()
-            return
         for frame in frames:
             if frame.kind != _REQUEST:
                 self._send_error(frame, InvalidArgument("only request frames may be sent"))
@@ -168,6 +152,20 @@ class ServerConnection(asyncio.BufferedProtocol):
         self.hooks.close()
         if not self.lost.done():
             self.lost.set_result(None)
+
+    def framing_broken(self, exc: ProtocolError) -> None:
+        """Close the connection; a request over the frame limit is told why first."""
+        log.warning("closing IPC connection: %s", exc)
+        transport = self._transport
+        if isinstance(exc, FrameTooLarge) and exc.kind == _REQUEST:
+            # Say why before closing; the payload that follows is never read.
+            payload = ResourceExhausted(str(exc)).to_proto().SerializeToString()
+            parts = frame_parts(_ERROR, exc.method, exc.request_id, payload, flags=FLAG_CLOSING)
+            self._write(parts)
+            if transport is not None:
+                transport.close()
+        elif transport is not None:
+            transport.abort()
 
     # -- serving ------------------------------------------------------------------------------
 
@@ -208,12 +206,8 @@ class ServerConnection(asyncio.BufferedProtocol):
         except StopIteration as done:
             self._respond(frame, done.value)
             return
-        except MLOSError as exc:
-            self._send_error(frame, exc)
-            return
-        except Exception:
-            log.exception("%s failed", method.full_name)
-            self._send_error(frame, InternalError(f"{method.name} failed inside the server"))
+        except Exception as exc:
+            self._send_error(frame, _failure(method, exc))
             return
         task = self._loop.create_task(self._finish(frame, method, _Resume(coro, waiting)))
         self._tasks.add(task)
@@ -224,24 +218,10 @@ class ServerConnection(asyncio.BufferedProtocol):
     ) -> None:
         try:
             response = await call
-        except MLOSError as exc:
-            self._send_error(frame, exc)
-            return
-        except Exception:
-            log.exception("%s failed", method.full_name)
-            self._send_error(frame, InternalError(f"{method.name} failed inside the server"))
+        except Exception as exc:
+            self._send_error(frame, _failure(method, exc))
             return
         self._respond(frame, response)
-
-    def _write(self, parts: tuple[bytes, ...]) -> None:
-        keep_polling()
-        transport = self._transport
-        if transport is None:
-            return
-        if len(parts) == 1:
-            transport.write(parts[0])
-        else:
-            transport.writelines(parts)
 
     def _respond(self, frame: Frame, response: Message) -> None:
         if self._transport is not None:

@@ -145,7 +145,7 @@ class RegistryServer:
 @pytest.fixture
 def registry_server(tmp_path: pathlib.Path) -> Iterator[RegistryServer]:
     """The project's registry server on a random loopback port, with one write token."""
-    from axon.registry_server import create_token, default_tokens_file
+    from axon.registry_tokens import create_token, default_tokens_file
 
     root = tmp_path / "registry"
     root.mkdir()

@@ -19,10 +19,14 @@ class Behaviour:
 
     cut_next: int = 0
     cut_at: int = 0
+    ignore_ranges: bool = False
+    cut_start: int | None = None  # cut every response to a range starting here
     ranges: list[str | None] = field(default_factory=list)
 
 
 def _handler(root: pathlib.Path, behaviour: Behaviour) -> type[http.server.BaseHTTPRequestHandler]:
+    lock = threading.Lock()
+
     class Handler(http.server.BaseHTTPRequestHandler):
         def log_message(self, *args: Any) -> None:
             pass
@@ -33,24 +37,30 @@ def _handler(root: pathlib.Path, behaviour: Behaviour) -> type[http.server.BaseH
                 self.send_error(404)
                 return
             data = path.read_bytes()
-            start = 0
+            start, end = 0, len(data) - 1
             header = self.headers.get("Range")
             is_blob = "/blobs/" in self.path
             if is_blob:
-                behaviour.ranges.append(header)
-            if header:
-                match = re.match(r"bytes=(\d+)-$", header)
+                with lock:
+                    behaviour.ranges.append(header)
+            if header and not behaviour.ignore_ranges:
+                match = re.match(r"bytes=(\d+)-(\d*)$", header)
                 assert match, header
                 start = int(match.group(1))
+                end = min(int(match.group(2)), end) if match.group(2) else end
                 self.send_response(206)
-                self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+                self.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
             else:
                 self.send_response(200)
-            body = data[start:]
+            body = data[start:end + 1]
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            if is_blob and behaviour.cut_next > 0:
-                behaviour.cut_next -= 1
+            with lock:
+                cut = is_blob and behaviour.cut_next > 0
+                if cut:
+                    behaviour.cut_next -= 1
+                cut = cut or (is_blob and header is not None and behaviour.cut_start == start)
+            if cut:
                 self.wfile.write(body[: behaviour.cut_at])
                 self.wfile.flush()
                 self.close_connection = True

@@ -11,8 +11,9 @@ import tarfile
 import pytest
 
 from axon.errors import IntegrityError, UnsafePackageError, UsageError
+from axon.extraction import extract
 from axon.manifest import dump_yaml
-from axon.package import extract, pack
+from axon.package import pack
 from tests.axon.conftest import make_package_dir
 
 MODEL = b"not really onnx but hashed all the same"
@@ -155,3 +156,37 @@ def test_truncated_package_is_corrupt(tmp_path: pathlib.Path) -> None:
     dest.mkdir()
     with pytest.raises(IntegrityError, match="truncated or corrupt"):
         extract(cut, dest, 1 << 20)
+
+
+def test_declared_size_is_enforced_before_a_member_is_written(tmp_path: pathlib.Path) -> None:
+    """Issue 16 item 2: a member larger than the manifest says is refused before it is written."""
+    small = b"x" * 1024
+    zeros = bytes(64 << 20)
+    archive = hostile(tmp_path / "liar.axon", [("model.onnx", zeros)], {"model.onnx": small})
+    assert archive.stat().st_size < 1 << 20
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    with pytest.raises(IntegrityError, match="manifest declares 1024 bytes"):
+        extract(archive, dest, 1 << 40)
+    written = [p.stat().st_size for p in dest.rglob("*") if p.is_file()]
+    assert max(written, default=0) <= 1 << 20, written
+
+
+def test_undeclared_member_is_refused_before_it_is_written(tmp_path: pathlib.Path) -> None:
+    archive = hostile(tmp_path / "extra.axon", [("model.onnx", MODEL), ("extra.bin", b"x" * 99)])
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    with pytest.raises(UnsafePackageError, match=r"'extra\.bin' is not declared"):
+        extract(archive, dest, 1 << 20)
+    assert not (dest / "extra.bin").exists()
+
+
+def test_unpack_reports_progress_in_declared_bytes(tmp_path: pathlib.Path) -> None:
+    src = make_package_dir(tmp_path / "src")
+    result = pack(src, tmp_path / "out.axon")
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    seen: list[tuple[int, int]] = []
+    extract(result.path, dest, 1 << 20, progress=lambda done, total: seen.append((done, total)))
+    total = sum(f.size for f in result.manifest.files)
+    assert seen[-1] == (total, total) and all(t == total for _, t in seen)

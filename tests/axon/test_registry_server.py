@@ -1,4 +1,5 @@
-"""The registry server over real HTTP: reads, Range, writes, roles, and the OpenAPI document."""
+"""The registry server over real HTTP: reads, Range, the checked package upload, roles, and
+the OpenAPI document."""
 
 from __future__ import annotations
 
@@ -8,24 +9,40 @@ import pathlib
 import requests
 import yaml
 
-from axon.registry_server import create_token
+from axon.registry_tokens import create_token
 from tests.axon.conftest import REPO, RegistryServer
+from tests.axon.test_package import MODEL, hostile
 
 
 def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def test_blob_upload_range_and_head(registry_server: RegistryServer) -> None:
-    data = bytes(range(256)) * 10
+def put_package(server: RegistryServer, path: pathlib.Path, token: str | None,
+                version: str = "1.0.0", digest: str | None = None) -> requests.Response:
+    data = path.read_bytes()
+    return requests.put(f"{server.url}/models/evil/pkg/{version}/package",
+                        params={"sha256": digest or hashlib.sha256(data).hexdigest()},
+                        data=data, headers=auth(token) if token else {}, timeout=10)
+
+
+def private_leftovers(server: RegistryServer) -> list[str]:
+    return [p.name for p in (server.root / ".axon").iterdir() if p.name.startswith(".upload")]
+
+
+def test_package_upload_then_blob_range_and_head(registry_server: RegistryServer,
+                                                 tmp_path: pathlib.Path) -> None:
+    archive = hostile(tmp_path / "ok.axon", [("model.onnx", MODEL)])
+    data = archive.read_bytes()
     digest = hashlib.sha256(data).hexdigest()
     url = f"{registry_server.url}/blobs/sha256/{digest}"
     assert requests.get(url, timeout=5).status_code == 404
-    assert requests.put(url, data=data, timeout=5).status_code == 401
-    created = requests.put(url, data=data, headers=auth(registry_server.token), timeout=5)
-    assert created.status_code == 201 and created.json() == {"sha256": digest, "created": True}
-    again = requests.put(url, data=data, headers=auth(registry_server.token), timeout=5)
-    assert again.status_code == 200
+    assert put_package(registry_server, archive, None).status_code == 401
+    created = put_package(registry_server, archive, registry_server.token)
+    assert created.status_code == 201
+    assert created.json() == {"created": True, "sha256": digest, "ref": "evil/pkg@1.0.0"}
+    again = put_package(registry_server, archive, registry_server.token)
+    assert again.status_code == 200 and again.json()["created"] is False
     head = requests.head(url, timeout=5)
     assert head.status_code == 200 and head.headers["Content-Length"] == str(len(data))
     assert head.headers["Accept-Ranges"] == "bytes"
@@ -36,30 +53,44 @@ def test_blob_upload_range_and_head(registry_server: RegistryServer) -> None:
     assert middle.content == data[10:20]
     bad = requests.get(url, headers={"Range": f"bytes={len(data)}-"}, timeout=5)
     assert bad.status_code == 416
+    index = requests.get(f"{registry_server.url}/models/evil/pkg/index.json", timeout=5).json()
+    assert index["latest"] == "1.0.0"
+    assert index["versions"] == [{"version": "1.0.0",
+                                  "package": {"sha256": digest, "size": len(data)}}]
 
 
-def test_upload_with_wrong_digest_is_rejected(registry_server: RegistryServer) -> None:
-    url = f"{registry_server.url}/blobs/sha256/{'a' * 64}"
-    response = requests.put(url, data=b"hello", headers=auth(registry_server.token), timeout=5)
+def test_upload_with_wrong_digest_is_rejected(registry_server: RegistryServer,
+                                              tmp_path: pathlib.Path) -> None:
+    archive = hostile(tmp_path / "ok.axon", [("model.onnx", MODEL)])
+    response = put_package(registry_server, archive, registry_server.token, digest="a" * 64)
     assert response.status_code == 422 and "digest mismatch" in response.json()["error"]
-    assert not (registry_server.root / "blobs" / "sha256" / ("a" * 64)).exists()
-    assert not list((registry_server.root / "blobs" / "sha256").glob(".incoming-*"))
+    assert not (registry_server.root / "blobs").exists()
+    assert private_leftovers(registry_server) == []
 
 
-def test_read_role_cannot_write(registry_server: RegistryServer) -> None:
+def test_the_server_checks_packages_itself(registry_server: RegistryServer,
+                                           tmp_path: pathlib.Path) -> None:
+    """Without the client's own check in between: the server runs the install checks."""
+    archive = hostile(tmp_path / "bad.axon", [("model.onnx", MODEL), ("extra.bin", b"x")])
+    response = put_package(registry_server, archive, registry_server.token)
+    assert response.status_code == 422 and "not declared" in response.json()["error"]
+    assert not (registry_server.root / "blobs").exists()
+    assert not (registry_server.root / "models").exists()
+    assert private_leftovers(registry_server) == []
+
+
+def test_the_url_must_name_the_package(registry_server: RegistryServer,
+                                       tmp_path: pathlib.Path) -> None:
+    archive = hostile(tmp_path / "ok.axon", [("model.onnx", MODEL)])
+    response = put_package(registry_server, archive, registry_server.token, version="2.0.0")
+    assert response.status_code == 400 and "not evil/pkg@2.0.0" in response.json()["error"]
+    assert not (registry_server.root / "blobs").exists()
+
+
+def test_read_role_cannot_write(registry_server: RegistryServer, tmp_path: pathlib.Path) -> None:
     reader = create_token(registry_server.root / ".axon" / "tokens.yaml", "ro", "read")
-    url = f"{registry_server.url}/blobs/sha256/{hashlib.sha256(b'x').hexdigest()}"
-    response = requests.put(url, data=b"x", headers=auth(reader), timeout=5)
-    assert response.status_code == 403
-
-
-def test_version_put_validates_the_manifest(registry_server: RegistryServer) -> None:
-    url = f"{registry_server.url}/models/a/b/1.0.0"
-    body = {"manifest": {"namespace": "a", "name": "b", "version": "1.0.0"},
-            "package": {"sha256": "c" * 64, "size": 1}}
-    response = requests.put(url, json=body, headers=auth(registry_server.token), timeout=5)
-    assert response.status_code == 422 and "invalid manifest" in response.json()["error"]
-    assert requests.get(f"{registry_server.url}/index.json", timeout=5).json()["models"] == []
+    archive = hostile(tmp_path / "ok.axon", [("model.onnx", MODEL)])
+    assert put_package(registry_server, archive, reader).status_code == 403
 
 
 def test_tokens_file_is_never_served(registry_server: RegistryServer) -> None:

@@ -177,3 +177,37 @@ def test_cli_json_and_exit_codes(pkg: pathlib.Path, cli: Cli) -> None:
     assert f"{pkg / 'manifest.yaml'}:4:10: error: $.version:" in out
     code, _, err = cli("validate", str(pkg / "missing.yaml"))
     assert code == 2 and err.startswith("axon: error: cannot read")
+
+
+def _laughs(levels: int) -> str:
+    """A small manifest whose `description` expands to 10**levels strings through aliases."""
+    lines = ["a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    for level in range(1, levels + 1):
+        refs = ", ".join([f"*a{level - 1}"] * 10)
+        lines.append(f"a{level}: &a{level} [{refs}]")
+    anchors = "".join(f"  {line}\n" for line in lines)
+    return f"x-anchors:\n{anchors}" + GOOD.replace(
+        "name: matmul", f"name: matmul\ndescription: *a{levels}")
+
+
+def test_yaml_aliases_are_refused_before_they_expand() -> None:
+    """Issue 16 item 3: nested aliases (a "billion laughs") are refused at the first alias."""
+    text = _laughs(6)
+    assert len(text) < 2048
+    report = validate_text(text, "m.yaml", None)
+    assert report.status == "invalid"
+    [diagnostic] = report.diagnostics
+    assert "aliases" in diagnostic.message and diagnostic.path == "$"
+    assert diagnostic.line > 1
+
+
+def test_long_values_are_cut_in_messages() -> None:
+    """Issue 16 item 3: a huge wrong value is quoted in part, never whole."""
+    huge = "x" * 500_000
+    text = GOOD.replace("version: 1.0.0", f"version: {huge}").replace(
+        "datatype: FP32", f"datatype: {huge}", 1)
+    report = validate_text(text, "m.yaml", None)
+    assert report.status == "invalid" and len(report.diagnostics) == 2
+    for diagnostic in report.diagnostics:
+        assert len(str(diagnostic)) < 400, str(diagnostic)[:400]
+        assert "500000 characters" in diagnostic.message

@@ -59,7 +59,14 @@ def test_url_comes_from_flag_then_env_then_default(run: Run, fake: FakeClient) -
     run("health", env={"MLOS_URL": "http://10.0.0.1:9"})
     assert fake.url == "http://10.0.0.1:9"
     run("health", "--url", "http://h:1", "--timeout", "5", env={"MLOS_URL": "http://10.0.0.1:9"})
-    assert (fake.url, fake.options) == ("http://h:1", {"timeout": 5.0})
+    assert (fake.url, fake.options) == ("http://h:1", {"timeout": 5.0, "token": None})
+
+
+def test_token_comes_from_flag_then_env(run: Run, fake: FakeClient) -> None:
+    run("health", env={"MLOS_TOKEN": "mlos_env_token"})
+    assert fake.options["token"] == "mlos_env_token"
+    run("health", "--token", "mlos_flag_token", env={"MLOS_TOKEN": "mlos_env_token"})
+    assert fake.options["token"] == "mlos_flag_token"
 
 
 def test_server_errors_exit_1(run: Run, fake: FakeClient) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 
-from mlos.cli.output import Output, human_bytes, shape_text, source_text
+from mlos.cli.output import Output, shape_text, source_text
 from mlos_generated import smi_pb2
 
 
@@ -41,9 +41,6 @@ def test_human_mode_prints_no_json() -> None:
 
 
 def test_helpers() -> None:
-    assert human_bytes(512) == "512 B"
-    assert human_bytes(1536) == "1.5 KiB"
-    assert human_bytes(3 * 2**30) == "3.0 GiB"
     assert shape_text([-1, 64]) == "[-1, 64]"
     assert source_text(smi_pb2.PluginSource(entry_point="onnx")) == "entry point onnx"
     assert source_text(smi_pb2.PluginSource()) == "-"

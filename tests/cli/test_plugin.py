@@ -15,6 +15,13 @@ def test_register_passes_the_source(run: Run, fake: FakeClient) -> None:
     assert result.out == "registered plugin mine 2: registered\n"
 
 
+def test_register_with_load_starts_the_process(run: Run, fake: FakeClient) -> None:
+    result = run("plugin", "register", "mine", "--module", "pkg.mod:Plugin", "--load")
+    assert result.code == 0
+    assert [call[0] for call in fake.calls[-2:]] == ["register_plugin", "load_plugin"]
+    assert result.out == "registered and loaded plugin mine: ready (pid 77)\n"
+
+
 def test_list_table_and_json(run: Run) -> None:
     result = run("plugin", "list")
     lines = result.out.splitlines()

@@ -20,6 +20,7 @@ from mlos.errors import (
     InvalidArgument,
     MLOSError,
     NotFound,
+    PermissionDenied,
 )
 from mlos.server import demo_model_path
 from mlos.testing import ServerProcess
@@ -133,7 +134,11 @@ def test_model_lifecycle(client: Client, protocol: str, server: ServerProcess) -
         with pytest.raises(NotFound):
             call()
     with pytest.raises(NotFound, match="does not exist"):
-        client.register_model(f"broken-{protocol}", "/no/such/model.onnx", plugin="onnx")
+        client.register_model(f"broken-{protocol}", str(server.home / "models" / "none.onnx"), plugin="onnx")
+    with pytest.raises(PermissionDenied, match="outside the server's model roots"):
+        client.register_model(f"outside-{protocol}", "/no/such/model.onnx", plugin="onnx")
+    with pytest.raises(PermissionDenied, match="plugin_modules"):
+        client.register_plugin(f"evil-{protocol}", module="os:system")
 
 
 def test_infer_agrees_with_onnxruntime(client: Client, expected) -> None:

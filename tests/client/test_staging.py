@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 import numpy as np
 import pytest
 
-from mlos.client.staging import MIN_REGION, InputStaging
-from mlos.errors import PermissionDenied, Unavailable
+from mlos.client.base import Op
+from mlos.client.staging import MIN_REGION, InputStaging, Lease
+from mlos.errors import NotFound, PermissionDenied, Unavailable
 from mlos_generated import smi_ipc
 
 
@@ -56,3 +58,37 @@ def test_a_lost_server_fails_the_call_and_a_refusing_one_turns_staging_off() -> 
         steps.throw(PermissionDenied("cannot open it"))
     assert done.value.value is None and not staging.enabled and _files(staging) == []
     assert staging.needed({"x": np.zeros(1000, np.float32)}) == 0
+
+
+def _calls(made: list[Lease | None]) -> Callable[[Lease | None], Op[str]]:
+    def build(lease: Lease | None) -> Op[str]:
+        made.append(lease)
+        return Op(("infer", lease), lambda answer: f"read {answer}")
+
+    return build
+
+
+def test_a_staged_call_gives_its_region_back_or_goes_inline_when_the_server_lost_it() -> None:
+    staging = InputStaging(1024)
+    made: list[Lease | None] = []
+    steps = staging.staged(4000, lambda: "c", _calls(made))
+    assert next(steps)[0] is smi_ipc.MLOS_REGISTER_SYSTEM_SHARED_MEMORY
+    assert steps.send(None) == ("infer", made[0])  # the call, with the new region
+    first = made[0]
+    assert first is not None
+    with pytest.raises(StopIteration) as done:
+        steps.send("outputs")
+    assert done.value.value == "read outputs"
+
+    steps = staging.staged(4000, lambda: "c", _calls(made))
+    assert next(steps) == ("infer", made[1])  # given back: the next call asks for nothing else
+    second = made[1]
+    assert second is not None and second.region is first.region
+    lost = NotFound(f"no shared memory region {first.region.name!r}")  # replaced under the call
+    assert steps.throw(lost) == ("infer", None)  # the call once more, inputs inline
+    with pytest.raises(StopIteration) as done:
+        steps.send("again")
+    assert done.value.value == "read again"
+    assert staging.take(4000, "c") is None and staging.enabled  # the region is dropped
+    assert _files(staging) == []
+    staging.reset()

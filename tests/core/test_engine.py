@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from mlos.core.engine import Engine
+from mlos.core.stats import FailureReason
 from mlos.errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -59,6 +60,12 @@ async def test_lifecycle_register_load_infer(engine: Engine, tmp_path: Path) -> 
     assert health.live and health.ready and health.plugins[0].models == ["m/1"]
     stats = await engine.model_statistics("m")
     assert stats.model_stats[0].inference_count == 3
+    # Every phase counts the request once, as Triton's statistics do (perf_analyzer reads the
+    # queue count to find the version that served its requests).
+    phases = stats.model_stats[0].inference_stats
+    for phase in (phases.success, phases.queue, phases.compute_input, phases.compute_infer, phases.compute_output):
+        assert phase.count == 1
+    assert phases.success.ns >= phases.queue.ns + phases.compute_input.ns + phases.compute_infer.ns > 0
 
 
 async def test_versions_resolve_to_the_latest_ready(engine: Engine, tmp_path: Path) -> None:
@@ -90,7 +97,7 @@ async def test_bad_requests_are_typed_errors(engine: Engine, tmp_path: Path) -> 
         await engine.register_model(smi_pb2.RegisterModelRequest(name="m", path=str(tmp_path / "none.double")))
     with pytest.raises(InvalidArgument, match="control character"):
         await engine.register_model(smi_pb2.RegisterModelRequest(name="m", path=str(tmp_path / "a\x00b")))
-    with pytest.raises(InvalidArgument, match="cannot be used"):
+    with pytest.raises(InvalidArgument, match="cannot be resolved"):
         await engine.register_model(smi_pb2.RegisterModelRequest(name="m", path=str(tmp_path / ("x" * 300))))
     with pytest.raises(FailedPrecondition, match="no ready plugin accepts"):
         await engine.register_model(smi_pb2.RegisterModelRequest(name="m", path=str(model_file(tmp_path, "m.xyz"))))
@@ -114,6 +121,7 @@ async def test_bad_requests_are_typed_errors(engine: Engine, tmp_path: Path) -> 
         await engine.remove_plugin("double")
     # Failed calls count in the statistics; the engine keeps serving.
     assert (await engine.model_statistics("m")).model_stats[0].inference_stats.fail.count == 4
+    assert engine.stats.of("m", "1").failures == {FailureReason.OTHER: 4}
     assert (await engine.infer(infer_request())).outputs
 
 
@@ -149,6 +157,7 @@ async def test_in_flight_requests_fail_cleanly_when_the_plugin_dies(engine: Engi
     os.kill(status.pid, signal.SIGKILL)
     results = await asyncio.gather(*calls, return_exceptions=True)
     assert all(isinstance(r, Unavailable) for r in results)
+    assert engine.stats.of("m", "1").failures == {FailureReason.BACKEND: 5}
 
 
 async def test_state_survives_a_restart_of_the_core(tmp_path: Path) -> None:
@@ -230,9 +239,9 @@ async def test_registration_checks_the_source(engine: Engine, tmp_path: Path) ->
     with pytest.raises(InvalidArgument, match="plugin name"):
         await engine.register_plugin(smi_pb2.RegisterPluginRequest(name="../x"))
     await engine.register_plugin(
-        smi_pb2.RegisterPluginRequest(name="broken", source=smi_pb2.PluginSource(module="no.such.module:Plugin"))
+        smi_pb2.RegisterPluginRequest(name="broken", source=smi_pb2.PluginSource(module="tests.no_such_module:Plugin"))
     )
-    with pytest.raises(FailedPrecondition, match="exited during start"):
+    with pytest.raises(FailedPrecondition, match="exited with code 2 during start"):
         await engine.load_plugin("broken")
     assert (await engine.get_plugin("broken")).state == smi_pb2.PLUGIN_STATE_FAILED
     # It failed to start and is not being restarted: a precondition, not an outage.
@@ -267,11 +276,11 @@ def test_plugin_processes_are_told_their_busy_poll_window(tmp_path: Path) -> Non
 
     engine = Engine(ServerSettings(home=tmp_path / "home", plugin_busy_poll_us=250))
     try:
-        assert engine.plugins.plugin_env[PLUGIN_BUSY_POLL_ENV] == "250"
+        assert engine.containment.host_env[PLUGIN_BUSY_POLL_ENV] == "250"
     finally:
         engine.store.close()
     engine = Engine(Settings(tmp_path / "other"))  # settings without the key: off
     try:
-        assert engine.plugins.plugin_env[PLUGIN_BUSY_POLL_ENV] == "0"
+        assert engine.containment.host_env[PLUGIN_BUSY_POLL_ENV] == "0"
     finally:
         engine.store.close()

@@ -9,6 +9,7 @@ from pathlib import Path
 from mlos.core.engine import Engine
 from mlos_generated import smi_pb2
 from tests.core.conftest import add_double_plugin, model_file
+from tests.suite import REPO
 
 
 @dataclass(frozen=True)
@@ -18,12 +19,15 @@ class NodeSettings:
     restart_backoff_initial: float = 0.05
     restart_backoff_max: float = 30.0
     log_level: str = "warning"
+    model_roots: tuple[Path, ...] = ()
+    plugin_modules: tuple[str, ...] = ("tests.*",)
+    plugin_python_path: tuple[Path, ...] = (REPO,)
 
 
 async def test_a_node_restores_what_another_node_registered(
     registry_url: str, tmp_path: Path
 ) -> None:
-    first = Engine(NodeSettings(tmp_path / "node-1", registry_url))
+    first = Engine(NodeSettings(tmp_path / "node-1", registry_url, model_roots=(tmp_path,)))
     await first.start()
     try:
         await add_double_plugin(first)
@@ -34,7 +38,7 @@ async def test_a_node_restores_what_another_node_registered(
     finally:
         await first.stop()
 
-    second = Engine(NodeSettings(tmp_path / "node-2", registry_url))
+    second = Engine(NodeSettings(tmp_path / "node-2", registry_url, model_roots=(tmp_path,)))
     await second.start()
     try:
         plugins = (await second.list_plugins()).plugins

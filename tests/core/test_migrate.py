@@ -108,7 +108,7 @@ def test_a_database_from_a_newer_mlos_is_refused_untouched(registry_url: str) ->
     engine = create_engine(normalize(registry_url))
     with engine.begin() as conn:
         conn.execute(text(f"UPDATE {VERSION_TABLE} SET version_num = '9999'"))
-        conn.execute(text("INSERT INTO plugins VALUES ('onnx', '', 'entry_point', 'onnx', true)"))
+        conn.execute(text("INSERT INTO plugins (name, version, source_kind, source, loaded) VALUES ('onnx', '', 'entry_point', 'onnx', true)"))
     engine.dispose()
 
     with pytest.raises(FailedPrecondition, match=r"'9999'.*upgrade MLOS"):

@@ -7,13 +7,14 @@ import asyncio
 import os
 import re
 import signal
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from mlos.core.arena import MIN_BLOCK, SegmentPool, sweep
+from mlos.core.arena import MIN_BLOCK, Arenas, SegmentPool, sweep
 from mlos.core.engine import Engine
 from mlos.core.shm import SystemSharedMemory
 from mlos.errors import AlreadyExists, InvalidArgument, NotFound
@@ -186,6 +187,25 @@ def test_pool_reuses_blocks_respects_its_limit_and_unlinks_on_close() -> None:
     assert pool.names() == [] and not (SHM_DIR / first.name).exists()
     pool.release(first)  # a request finishing after close
     assert pool.acquire(10) is None
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="handing a file to another user needs root")
+def test_segments_of_a_plugin_running_as_another_user_are_handed_to_it() -> None:
+    arenas = Arenas()
+    arenas.set_owner("p", 65534)
+    pool = arenas.pool("p", True)
+    assert pool is not None
+    block = pool.acquire(10)
+    assert block is not None
+    try:
+        info = (SHM_DIR / block.name).stat()
+        assert (info.st_uid, stat.S_IMODE(info.st_mode)) == (65534, 0o600)
+        arenas.set_owner("p", -1)  # back to the server's user: the old pool goes
+        assert not (SHM_DIR / block.name).exists()
+        other = arenas.pool("p", True)
+        assert other is not None and other is not pool
+    finally:
+        arenas.close()
 
 
 def test_plugin_side_maps_only_core_segments_and_reads_in_place() -> None:

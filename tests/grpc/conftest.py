@@ -31,6 +31,7 @@ from mlos_generated import smi_pb2
 T = TypeVar("T")
 
 DOUBLE_PLUGIN = "tests.sdk.echo_plugin:EchoPlugin"
+REPO = Path(__file__).resolve().parents[2]
 IDENTITY_DATATYPES = ("BOOL", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT64", "FP64", "BYTES")
 MAX_MESSAGE_BYTES = 4 * 2**20
 
@@ -101,7 +102,16 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 
     async def start() -> tuple[Engine, GRPCServer]:
         # Authentication has its own tests (tests/security); these call the stubs bare.
-        engine = Engine(Settings(home=home, restart_backoff_initial=0.05, auth=False))
+        engine = Engine(
+            Settings(
+                home=home,
+                restart_backoff_initial=0.05,
+                model_roots=(models,),
+                plugin_modules=("tests.*",),
+                plugin_python_path=(REPO,),
+                auth=False,
+            )
+        )
         await engine.start()
         server = GRPCServer(engine, "127.0.0.1", 0, max_message_bytes=MAX_MESSAGE_BYTES)
         await server.start()

@@ -328,8 +328,30 @@ def test_cuda_shared_memory_is_refused(stub: Stub) -> None:
     stub.CudaSharedMemoryUnregister(inference_pb2.CudaSharedMemoryUnregisterRequest(name="gpu"))
 
 
-def test_trace_and_log_settings_are_unimplemented(stub: Stub) -> None:
-    code, details = _code(stub.TraceSetting, inference_pb2.TraceSettingRequest())
-    assert code is grpc.StatusCode.UNIMPLEMENTED and "tracing" in details
-    code, _ = _code(stub.LogSettings, inference_pb2.LogSettingsRequest())
-    assert code is grpc.StatusCode.UNIMPLEMENTED
+def test_trace_settings_per_model_and_their_errors(stub: Stub) -> None:
+    def settings(response: inference_pb2.TraceSettingResponse) -> dict[str, list[str]]:
+        return {name: list(value.value) for name, value in response.settings.items()}
+
+    request = inference_pb2.TraceSettingRequest(model_name="mlp")
+    request.settings["trace_rate"].value.append("2")
+    assert settings(stub.TraceSetting(request))["trace_rate"] == ["2"]
+    assert settings(stub.TraceSetting(inference_pb2.TraceSettingRequest()))["trace_rate"] == ["1000"]
+    clear = inference_pb2.TraceSettingRequest(model_name="mlp")
+    clear.settings["trace_rate"].SetInParent()  # no value: clear it
+    assert settings(stub.TraceSetting(clear))["trace_rate"] == ["1000"]
+    code, details = _code(stub.TraceSetting, inference_pb2.TraceSettingRequest(model_name="nope"))
+    assert code is grpc.StatusCode.NOT_FOUND and "nope" in details
+    bad = inference_pb2.TraceSettingRequest()
+    bad.settings["trace_count"].value.extend(["1", "2"])
+    code, details = _code(stub.TraceSetting, bad)
+    assert code is grpc.StatusCode.INVALID_ARGUMENT and "trace_count takes one value" in details
+
+
+def test_log_settings_are_read_and_bad_ones_refused(stub: Stub) -> None:
+    response = stub.LogSettings(inference_pb2.LogSettingsRequest())
+    assert response.settings["log_format"].string_param == "default"
+    assert response.settings["log_verbose_level"].WhichOneof("parameter_choice") == "uint32_param"
+    bad = inference_pb2.LogSettingsRequest()
+    bad.settings["log_info"].string_param = "yes"
+    code, details = _code(stub.LogSettings, bad)
+    assert code is grpc.StatusCode.INVALID_ARGUMENT and "log_info must be true or false" in details

@@ -52,7 +52,7 @@ def test_unknown_plugin_is_not_found(stub: smi_pb2_grpc.MLOSStub) -> None:
     assert _metadata_code(error) == "not_found"
 
 
-def test_plugin_lifecycle(stub: smi_pb2_grpc.MLOSStub, served: Served, tmp_path: Path) -> None:
+def test_plugin_lifecycle(stub: smi_pb2_grpc.MLOSStub, served: Served) -> None:
     source = smi_pb2.PluginSource(module=DOUBLE_PLUGIN)
     registered = stub.RegisterPlugin(smi_pb2.RegisterPluginRequest(name="lifecycle", source=source))
     assert registered.state == smi_pb2.PLUGIN_STATE_REGISTERED
@@ -63,7 +63,7 @@ def test_plugin_lifecycle(stub: smi_pb2_grpc.MLOSStub, served: Served, tmp_path:
     loaded = stub.LoadPlugin(smi_pb2.PluginRef(name="lifecycle"))
     assert loaded.state == smi_pb2.PLUGIN_STATE_READY and loaded.pid > 0
 
-    path = tmp_path / "m.double"
+    path = served.models / "m.double"
     path.write_text("double")
     model = stub.RegisterModel(
         smi_pb2.RegisterModelRequest(name="lc_model", plugin="lifecycle", path=str(path))
@@ -80,8 +80,8 @@ def test_plugin_lifecycle(stub: smi_pb2_grpc.MLOSStub, served: Served, tmp_path:
     assert gone.code() is grpc.StatusCode.NOT_FOUND  # type: ignore[attr-defined]
 
 
-def test_model_lifecycle(stub: smi_pb2_grpc.MLOSStub, tmp_path: Path) -> None:
-    path = tmp_path / "v.double"
+def test_model_lifecycle(stub: smi_pb2_grpc.MLOSStub, served: Served) -> None:
+    path = served.models / "v.double"
     path.write_text("double")
     first = stub.RegisterModel(smi_pb2.RegisterModelRequest(name="versions", path=str(path)))
     second = stub.RegisterModel(smi_pb2.RegisterModelRequest(name="versions", path=str(path)))
@@ -104,10 +104,12 @@ def test_model_lifecycle(stub: smi_pb2_grpc.MLOSStub, tmp_path: Path) -> None:
     assert error.code() is grpc.StatusCode.NOT_FOUND  # type: ignore[attr-defined]
 
 
-def test_register_model_with_a_missing_file_fails_cleanly(stub: smi_pb2_grpc.MLOSStub) -> None:
+def test_register_model_with_a_missing_file_fails_cleanly(
+    stub: smi_pb2_grpc.MLOSStub, served: Served
+) -> None:
+    missing = str(served.models / "nonexistent.double")
     error = _error(
-        stub.RegisterModel,
-        smi_pb2.RegisterModelRequest(name="ghost", plugin="double", path="/nonexistent.double"),
+        stub.RegisterModel, smi_pb2.RegisterModelRequest(name="ghost", plugin="double", path=missing)
     )
     assert error.code() is grpc.StatusCode.INVALID_ARGUMENT  # type: ignore[attr-defined]
     assert stub.Health(smi_pb2.HealthRequest()).ready
@@ -192,3 +194,22 @@ def test_system_shared_memory_registration(stub: smi_pb2_grpc.MLOSStub) -> None:
     finally:
         segment.close()
         segment.unlink()
+
+
+def test_what_the_configuration_does_not_allow_is_permission_denied(
+    stub: smi_pb2_grpc.MLOSStub, served: Served, tmp_path: Path
+) -> None:
+    for source in (smi_pb2.PluginSource(module="os:system"), smi_pb2.PluginSource(executable="/bin/sh")):
+        error = _error(stub.RegisterPlugin, smi_pb2.RegisterPluginRequest(name="evil", source=source))
+        assert error.code() is grpc.StatusCode.PERMISSION_DENIED  # type: ignore[attr-defined]
+        assert _metadata_code(error) == "permission_denied"
+    outside = tmp_path / "outside.double"
+    outside.write_text("double")
+    for path, code in (
+        (str(outside), grpc.StatusCode.PERMISSION_DENIED),
+        (f"{served.models}/../{outside.name}", grpc.StatusCode.PERMISSION_DENIED),
+        (f"{served.models}/m\x00.double", grpc.StatusCode.INVALID_ARGUMENT),
+    ):
+        error = _error(stub.RegisterModel, smi_pb2.RegisterModelRequest(name="evil", plugin="double", path=path))
+        assert error.code() is code  # type: ignore[attr-defined]
+    assert "evil" not in {m.name for m in stub.ListModels(smi_pb2.ListModelsRequest()).models}

@@ -42,6 +42,8 @@ FLOWS = (
     "repository",
     "errors",
     "shared_memory",
+    "trace_settings",
+    "log_settings",
 )
 
 
@@ -65,7 +67,8 @@ def _register(address: str, models: Path) -> None:
 def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Start `mlos serve`, register the models, run every flow; {flow: "ok" or the failure}."""
     home = tmp_path_factory.mktemp("triton-home")
-    models = tmp_path_factory.mktemp("triton-models")
+    models = home / "models"  # a model root of the server by default
+    models.mkdir()
     # Protocol compatibility, not access: tritonclient with tokens is in tests/security.
     server = ServerProcess(home, "--no-auth")
     server.start()

@@ -167,6 +167,69 @@ class Flows:
                 raise AssertionError(f"expected {status}")
         assert self.client.is_server_ready()
 
+    def trace_settings(self) -> None:
+        defaults = {
+            "trace_level": ["OFF"], "trace_rate": ["1000"], "trace_count": ["-1"],
+            "trace_mode": ["opentelemetry"],
+        }  # fmt: skip
+
+        def values(response: Any) -> dict[str, list[str]]:
+            return {k: list(v.value) for k, v in response.settings.items()}
+
+        assert values(self.client.get_trace_settings()) == defaults
+        changed = self.client.update_trace_settings(
+            settings={"trace_level": ["TIMESTAMPS", "TENSORS"], "trace_rate": "5"}
+        )
+        assert values(changed)["trace_level"] == ["TIMESTAMPS", "TENSORS"]
+        own = self.client.update_trace_settings(model_name="mlp", settings={"trace_count": "3"})
+        assert values(own) == {**defaults, "trace_level": ["TIMESTAMPS", "TENSORS"],
+                               "trace_rate": ["5"], "trace_count": ["3"]}
+        as_json = self.client.get_trace_settings(model_name="mlp", as_json=True)
+        assert as_json["settings"]["trace_count"]["value"] == ["3"], as_json
+        self.client.update_trace_settings(model_name="mlp", settings={"trace_count": None})
+        cleared = self.client.update_trace_settings(
+            settings={"trace_level": None, "trace_rate": None}
+        )
+        assert values(cleared) == defaults
+        assert values(self.client.get_trace_settings(model_name="mlp")) == defaults
+        for call, status in [
+            (lambda: self.client.get_trace_settings(model_name="nope"), "NOT_FOUND"),
+            (lambda: self.client.update_trace_settings(settings={"trace_level": ["X"]}),
+             "INVALID_ARGUMENT"),
+        ]:  # fmt: skip
+            try:
+                call()
+            except InferenceServerException as exc:
+                assert status in str(exc.status()), (status, exc.status(), exc.message())
+            else:
+                raise AssertionError(f"expected {status}")
+
+    def log_settings(self) -> None:
+        def values(response: Any) -> dict[str, Any]:
+            return {
+                k: getattr(v, v.WhichOneof("parameter_choice"))
+                for k, v in response.settings.items()
+            }
+
+        before = values(self.client.get_log_settings())
+        assert before == {
+            "log_file": "", "log_info": True, "log_warning": True, "log_error": True,
+            "log_verbose_level": 0, "log_format": "default",
+        }, before  # fmt: skip
+        changed = values(
+            self.client.update_log_settings({"log_verbose_level": 1, "log_warning": False})
+        )
+        assert changed == {**before, "log_verbose_level": 1, "log_warning": False}
+        assert values(self.client.get_log_settings()) == changed
+        try:
+            self.client.update_log_settings({"log_format": "fancy"})
+        except InferenceServerException as exc:
+            assert "INVALID_ARGUMENT" in str(exc.status()) and "log_format" in exc.message()
+        else:
+            raise AssertionError("expected INVALID_ARGUMENT")
+        restored = self.client.update_log_settings({"log_verbose_level": 0, "log_warning": True})
+        assert values(restored) == before
+
     def shared_memory(self) -> None:
         import tritonclient.utils.shared_memory as shm
 

@@ -13,7 +13,7 @@ models, and run JSON `/v2` inferences that return numpy arrays::
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ import requests
 
 from mlos.testing import ServerProcess
 from mlos.wire.tensors import datatype_of, numpy_dtype
+from tests.suite import suite_config
 
 __all__ = ["RestError", "Served", "served"]
 
@@ -112,9 +113,13 @@ class Served:
 
 
 @contextlib.contextmanager
-def served(root: Path) -> Iterator[Served]:
-    """A running `mlos serve` with a fresh home under `root`, stopped (and checked) after."""
-    server = ServerProcess(root / "mlos-home", logs=root)
+def served(
+    root: Path, *model_roots: Path, executables: Sequence[Path] = ()
+) -> Iterator[Served]:
+    """A running `mlos serve` with a fresh home under `root`, stopped (and checked) after; it
+    reads models under `root` and `model_roots`, and may run `executables` as plugins."""
+    config = suite_config(root, *model_roots, executables=executables)
+    server = ServerProcess(root / "mlos-home", logs=root, config=config)
     server.start()
     node = Served(server)
     try:

@@ -45,7 +45,8 @@ RSS_BOUND = 64 * 2**20
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """One server with every plugin loaded."""
-    with served(tmp_path_factory.mktemp("serving")) as running:
+    # models come from other fixtures and tests, each in its own folder under the base temp one
+    with served(tmp_path_factory.mktemp("serving"), tmp_path_factory.getbasetemp()) as running:
         for name in PLUGINS:
             assert running.load_plugin(name)["state"] == "ready"
         yield running

@@ -8,6 +8,7 @@ datatype) and `upper` (BYTES, upper-cased).
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import threading
 import time
@@ -21,9 +22,11 @@ import pytest
 import uvicorn
 
 from mlos.core.dataplane import Attachments
+from mlos.core.log_settings import LogSettings
 from mlos.core.model_config import model_config
 from mlos.core.pipeline import Pipeline
 from mlos.core.stats import ModelStats
+from mlos.core.trace_settings import TraceSettings
 from mlos.errors import AlreadyExists, InvalidArgument, NotFound
 from mlos.rest.app import create_app
 from mlos.wire import tensors
@@ -58,9 +61,12 @@ class StubEngine:
         self.pipeline = Pipeline()
         self.ready = True
         self.plugins: dict[str, smi_pb2.PluginStatus] = {}
+        self.registered: dict[str, smi_pb2.RegisterPluginRequest] = {}
         self.models: dict[str, smi_pb2.ModelStatus] = {}
         self.requests: list[smi_pb2.InferRequest] = []
         self.calls: list[tuple[str, tuple[Any, ...]]] = []
+        self.trace_settings = TraceSettings()
+        self.log_settings = LogSettings("info", root=logging.getLogger("tests.rest.stub"))
         for name, metadata in MODELS.items():
             self.models[name] = smi_pb2.ModelStatus(
                 name=name,
@@ -82,6 +88,7 @@ class StubEngine:
     async def register_plugin(self, req: smi_pb2.RegisterPluginRequest) -> smi_pb2.PluginStatus:
         if req.name in self.plugins:
             raise AlreadyExists(f"plugin {req.name!r} is registered already")
+        self.registered[req.name] = req
         source = (
             req.source if req.HasField("source") else smi_pb2.PluginSource(entry_point=req.name)
         )
@@ -247,6 +254,22 @@ class StubEngine:
         return smi_pb2.ServerMetadata(
             name="mlos", version="0.1.0", extensions=["binary_tensor_data"]
         )
+
+    async def update_trace_setting(
+        self, model: str = "", changes: dict[str, Any] | None = None
+    ) -> dict[str, list[str] | str]:
+        if model:
+            self._status(model, "")
+        return self.trace_settings.update(model, changes or {})
+
+    async def update_log_settings(
+        self, changes: dict[str, Any] | None = None
+    ) -> dict[str, bool | int | str]:
+        return self.log_settings.update(changes or {})
+
+    async def scrape_metrics(self) -> bytes:
+        self.calls.append(("scrape_metrics", ()))
+        return b"# HELP mlos_server_ready Ready.\n# TYPE mlos_server_ready gauge\nmlos_server_ready 1\n"
 
 
 @dataclass

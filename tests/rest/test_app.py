@@ -86,3 +86,23 @@ async def test_stats_path_is_not_a_model_name(client: httpx.AsyncClient) -> None
     assert response.status_code == 200
     assert "model_stats" in response.json()
 
+
+
+async def test_metrics_are_served_as_prometheus_text_through_the_pipeline(
+    client: httpx.AsyncClient, engine: StubEngine
+) -> None:
+    seen: list[tuple[str, str]] = []
+
+    async def spy(call, request, proceed):  # type: ignore[no-untyped-def]
+        seen.append((call.caller.transport.value, call.operation.name))
+        return await proceed(call, request)
+
+    engine.pipeline.add(spy)
+    response = await client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
+    assert response.text.endswith("mlos_server_ready 1\n")
+    assert seen == [("rest", "metrics")] and engine.calls == [("scrape_metrics", ())]
+    refused = await client.post("/metrics")
+    assert refused.status_code == 405
+    assert refused.headers["content-type"] == "application/problem+json"

@@ -74,6 +74,10 @@ async def test_register_plugin_twice_is_409(client: httpx.AsyncClient) -> None:
         {"name": 3},
         {"name": "p", "module": "a:B", "executable": "/x"},
         {"name": "p", "entry_point": "a", "module": "a:B"},
+        {"name": "p", "source": {"module": "a:B"}},
+        {"name": "p", "limits": {"memory_bytes": -1}},
+        {"name": "p", "limits": {"memory": "1GiB"}},
+        {"name": "p", "limits": {"cpu_weight": 20000}},
         [],
         {"name": "p", "source": {"module": "a:B"}},  # unknown keys are refused, not ignored
         {"name": "p", "module": "not an import string"},
@@ -86,6 +90,36 @@ async def test_register_plugin_invalid_body_is_400(client: httpx.AsyncClient, bo
     response = await client.post("/v1/plugins", json=body)
     assert response.status_code == 400
     assert response.json()["code"] == "invalid_argument"
+
+
+async def test_register_plugin_unknown_key_is_refused_not_ignored(
+    client: httpx.AsyncClient, engine: StubEngine
+) -> None:
+    response = await client.post("/v1/plugins", json={"name": "p", "source": {"module": "a:B"}})
+    assert response.status_code == 400
+    assert "source" in response.json()["detail"]
+    assert "p" not in engine.plugins
+
+
+async def test_register_plugin_limits_reach_the_core(
+    client: httpx.AsyncClient, engine: StubEngine
+) -> None:
+    limits = {"memory_bytes": 512 * 2**20, "cpus": "0-1", "cpu_quota": 1.5, "open_files": 256}
+    response = await client.post("/v1/plugins", json={"name": "p", "limits": limits})
+    assert response.status_code == 201
+    request = engine.registered["p"]
+    assert request.limits.memory_bytes == 512 * 2**20
+    assert request.limits.cpus == "0-1"
+    assert request.limits.cpu_quota == 1.5
+    assert request.limits.open_files == 256
+    assert request.limits.processes == 0
+
+
+async def test_register_model_unknown_key_is_400(client: httpx.AsyncClient) -> None:
+    body = {"name": "mlp", "path": "/m/mlp.onnx", "plugin": "onnx", "owner": "x"}
+    response = await client.post("/v1/models", json=body)
+    assert response.status_code == 400
+    assert "owner" in response.json()["detail"]
 
 
 async def test_plugin_lifecycle(client: httpx.AsyncClient, engine: StubEngine) -> None:

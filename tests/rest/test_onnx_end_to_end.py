@@ -34,6 +34,7 @@ from tests.models import identity_model, mlp_model, save, string_model  # noqa: 
 @dataclass
 class _Settings:
     home: Path
+    model_roots: tuple[Path, ...]
     max_body_bytes: int = 64 * 1024 * 1024
     log_level: str = "warning"
     restart_backoff_initial: float = 0.5
@@ -45,7 +46,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
     """A uvicorn server on a random loopback port over a fresh engine; yields (url, models)."""
     home = tmp_path_factory.mktemp("mlos-home")
     models = tmp_path_factory.mktemp("models")
-    settings = _Settings(home=home)
+    settings = _Settings(home=home, model_roots=(models,))
     engine = Engine(settings)
 
     @contextlib.asynccontextmanager

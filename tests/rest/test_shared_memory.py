@@ -42,6 +42,7 @@ IMAGE_BYTES = 4 * int(np.prod(IMAGE))
 @dataclass
 class _Settings:
     home: Path
+    model_roots: tuple[Path, ...]
     max_body_bytes: int = 64 * 1024 * 1024
     log_level: str = "warning"
     restart_backoff_initial: float = 0.05
@@ -64,7 +65,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """uvicorn on a loopback port over a real engine, with the onnx plugin and `image` model."""
     home = tmp_path_factory.mktemp("mlos-home")
     models = tmp_path_factory.mktemp("models")
-    settings = _Settings(home=home)
+    settings = _Settings(home=home, model_roots=(models,))
     engine = Engine(settings)
 
     @contextlib.asynccontextmanager

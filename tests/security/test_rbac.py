@@ -65,7 +65,8 @@ GRPC_OPERATIONS = {
 
 REST_BODIES: dict[str, Any] = {
     "register_plugin": {"name": "nope"},
-    "register_model": {"name": "nope", "plugin": "nope", "path": "/nonexistent/model.onnx"},
+    # Under the server's model root (<home>/models), so that the path itself is allowed.
+    "register_model": {"name": "nope", "plugin": "nope", "path": "models/nope.onnx"},
     "create_token": {"name": "matrix", "role": "viewer"},
     "system_shared_memory_register": {"key": "/nope", "byte_size": 8},
     "cuda_shared_memory_register": {"raw_handle": {"b64": ""}, "device_id": 0, "byte_size": 8},
@@ -159,10 +160,13 @@ def test_rest_matrix(served: tuple[ServerProcess, Credentials]) -> None:
             access = operation(op.mlos_operation).access
             for credential, token in credentials.tokens.items():
                 headers = {"Authorization": f"Bearer {token}"} if token else {}
+                body = REST_BODIES.get(op.operation_id)
+                if op.operation_id == "register_model":
+                    body = {**body, "path": str(server.home / body["path"])}
                 answer = session.request(
                     op.method,
                     server.url + path,
-                    json=REST_BODIES.get(op.operation_id),
+                    json=body,
                     headers=headers,
                     timeout=30,
                 )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mlos_conformance.check import Check, Failed, Skipped
+from mlos_conformance.check import Check, Skipped, fail_on
 from mlos_conformance.contract import (
     capability_problems,
     core_version,
@@ -28,24 +28,21 @@ def _versions(info: smi_pb2.PluginInfo) -> str:
 async def identity(session: Session) -> str:
     info = _info(session)
     problems = identity_problems(info)
-    if problems:
-        raise Failed("; ".join(problems))
+    fail_on(problems)
     return f"{info.name} {info.version}"
 
 
 async def smi_version(session: Session) -> str:
     info = _info(session)
     problems = version_problems(info)
-    if problems:
-        raise Failed("; ".join(problems))
+    fail_on(problems)
     return f"speaks SMI {_versions(info)}; this core needs {core_version()}"
 
 
 async def capabilities(session: Session) -> str:
     caps = _info(session).capabilities
     problems = capability_problems(caps)
-    if problems:
-        raise Failed("; ".join(problems))
+    fail_on(problems)
     return (
         f"formats {', '.join(caps.formats)}; {len(caps.datatypes)} datatypes; "
         f"max_concurrency {caps.max_concurrency}; max_batch_size {caps.max_batch_size}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from mlos_conformance.check import Check, Failed, Skipped
+from mlos_conformance.check import Check, Failed, Skipped, fail_on
 from mlos_conformance.checks.loading import describe_tensors
 from mlos_conformance.contract import output_problems
 from mlos_conformance.samples import InputMismatch, batch_obstacle
@@ -33,8 +33,7 @@ async def _answer(
     except ErrorFrame as exc:
         raise Failed(f"Infer failed with {exc}") from None
     problems = output_problems(request, response, metadata, batch)
-    if problems:
-        raise Failed("; ".join(problems))
+    fail_on(problems)
     return response
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable
 
-from mlos_conformance.check import Check, Failed
+from mlos_conformance.check import Check, Failed, fail_on
 from mlos_conformance.checks.faults import write_garbage
 from mlos_conformance.contract import metadata_problems
 from mlos_conformance.resources import measure, mib, mib_change, settle
@@ -83,8 +83,7 @@ async def model(session: Session) -> str:
     with contextlib.suppress(ConnectionDropped):
         if key not in await session.loaded_models():
             problems.append(f"Health does not list {key} after it loaded")
-    if problems:
-        raise Failed("; ".join(problems))
+    fail_on(problems)
     return (
         f"inputs {describe_tensors(metadata.inputs) or 'none'}; "
         f"outputs {describe_tensors(metadata.outputs)}"

@@ -9,7 +9,7 @@ import time
 
 import psutil
 
-from mlos_conformance.check import Check, Failed
+from mlos_conformance.check import Check, Failed, fail_on
 from mlos_conformance.resources import bound_sockets
 from mlos_conformance.session import Session
 from mlos_conformance.wire import ConnectionDropped, ErrorFrame, NoAnswer
@@ -78,8 +78,7 @@ async def clean(session: Session) -> str:
     stale = [path for path in sockets if os.path.exists(path)]
     if stale:
         problems.append(f"Unix sockets left on disk: {', '.join(stale)}")
-    if problems:
-        raise Failed("; ".join(problems))
+    fail_on(problems)
     return (
         f"{answer}; {plugin.describe_exit()} in {took:.2f} s (deadline {budget:g} s); "
         f"nothing left ({len(children)} children, {len(sockets)} bound sockets checked)"

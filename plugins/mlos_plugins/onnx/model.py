@@ -9,7 +9,7 @@ from typing import Any
 import onnxruntime as ort
 
 from mlos.errors import InvalidArgument, NotFound
-from mlos.sdk.base import Array, LoadedModel, ModelSpec, TensorSpec
+from mlos.sdk.base import Array, DescribedModel, ModelSpec, TensorSpec
 from mlos.sdk.options import max_batch_size
 from mlos_plugins.onnx.datatypes import (
     ONNX_DATATYPES,
@@ -78,8 +78,12 @@ def _properties(
     return properties
 
 
-class OnnxModel(LoadedModel):
+class OnnxModel(DescribedModel):
     """An ONNX model served by an onnxruntime `InferenceSession`.
+
+    Its inputs have -1 for symbolic or unknown dimensions; its outputs are those MLOS can
+    return (tensors of a supported datatype). Its properties: producer, opsets, IR version,
+    onnxruntime version and providers, the model's metadata.
 
     Inference feeds the caller's arrays to onnxruntime as they are (read-only arrays included):
     only string inputs (decoded from UTF-8) and BF16 tensors (wrapped as `OrtValue`s) are
@@ -95,8 +99,6 @@ class OnnxModel(LoadedModel):
         self.file = file
         inputs, _ = _tensor_specs(session.get_inputs(), "input", file)
         outputs, skipped = _tensor_specs(session.get_outputs(), "output", file)
-        self._inputs = tuple(inputs)
-        self._outputs = tuple(outputs)
         self._output_names = [spec.name for spec in outputs]
         self._known_outputs = frozenset(self._output_names)
         self._string_inputs = tuple(s.name for s in inputs if s.datatype == "BYTES")
@@ -109,31 +111,18 @@ class OnnxModel(LoadedModel):
             )
         self._plain = not (self._string_inputs or self._bf16_inputs or self._bf16_outputs)
         self.max_batch_size = max_batch_size(inputs, outputs, config.max_batch_size)
-        self._properties = _properties(session, read_header(file), file, config)
+        properties = _properties(session, read_header(file), file, config)
         if skipped:
-            self._properties["unsupported_outputs"] = ",".join(
+            properties["unsupported_outputs"] = ",".join(
                 f"{name}:{kind}" for name, kind in skipped.items()
             )
+        super().__init__(inputs, outputs, properties)
         self._session: Any = session
-
-    @property
-    def inputs(self) -> Sequence[TensorSpec]:
-        """The model's inputs, with -1 for symbolic or unknown dimensions."""
-        return self._inputs
-
-    @property
-    def outputs(self) -> Sequence[TensorSpec]:
-        """The outputs MLOS can return (tensors of a supported datatype)."""
-        return self._outputs
 
     @property
     def session(self) -> Any:
         """The onnxruntime `InferenceSession`, or None once the model is unloaded."""
         return self._session
-
-    def properties(self) -> Mapping[str, str]:
-        """Producer, opsets, IR version, onnxruntime version and providers, model metadata."""
-        return self._properties
 
     def infer(self, inputs: Mapping[str, Array], outputs: Sequence[str]) -> Mapping[str, Array]:
         """Run the model for the `outputs` named (all when empty)."""

@@ -29,16 +29,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlos.errors import InvalidArgument
-from mlos.sdk.options import (
-    DEFAULT_MAX_BATCH_SIZE,
-    DEVICE_HELP,
-    MAX_BATCH_SIZE_HELP,
-    check_known,
-    count_option,
-    device_option,
-)
+from mlos.sdk.options import OPTION_HELP, check_known, count_option, device_option
 
-__all__ = ["DEFAULT_MAX_BATCH_SIZE", "OPTIONS", "SessionConfig"]
+__all__ = ["OPTIONS", "SessionConfig"]
 
 #: Option names and what each one means, for error messages and documentation.
 OPTIONS: dict[str, str] = {
@@ -46,8 +39,8 @@ OPTIONS: dict[str, str] = {
     "inter_op_threads": "threads across operators in parallel mode (default 0)",
     "graph_optimization_level": "disable | basic | extended | layout | all (default all)",
     "execution_mode": "sequential (default) | parallel",
-    "device": DEVICE_HELP,
-    "max_batch_size": MAX_BATCH_SIZE_HELP,
+    "device": OPTION_HELP["device"],
+    "max_batch_size": OPTION_HELP["max_batch_size"],
 }
 
 _OPTIMIZATION_LEVELS = {

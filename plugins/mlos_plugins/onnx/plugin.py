@@ -10,10 +10,11 @@ import onnxruntime as ort
 
 from mlos import __version__
 from mlos.sdk.base import ModelPlugin, ModelSpec
+from mlos.sdk.options import DEFAULT_MAX_BATCH_SIZE
 from mlos.wire.tensors import DATATYPES
 from mlos_plugins.onnx.datatypes import ONNX_DATATYPES
 from mlos_plugins.onnx.model import OnnxModel
-from mlos_plugins.onnx.options import CUDA_PROVIDER, DEFAULT_MAX_BATCH_SIZE, SessionConfig
+from mlos_plugins.onnx.options import CUDA_PROVIDER, SessionConfig
 from mlos_plugins.onnx.session import model_file, open_session
 
 __all__ = ["OnnxPlugin"]

@@ -9,7 +9,7 @@ from pathlib import Path
 import tensorflow as tf
 
 from mlos.errors import InvalidArgument, NotFound
-from mlos.sdk.base import Array, LoadedModel, ModelSpec, TensorSpec
+from mlos.sdk.base import Array, DescribedModel, ModelSpec
 from mlos.sdk.options import max_batch_size
 from mlos.wire.tensors import DATATYPES
 from mlos_plugins.tensorflow.options import TensorFlowConfig
@@ -48,8 +48,12 @@ def _describe(exc: BaseException) -> str:
 
 
 
-class TensorFlowModel(LoadedModel):
-    """A SavedModel signature, Keras model or TFLite interpreter behind one interface."""
+class TensorFlowModel(DescribedModel):
+    """A SavedModel signature, Keras model or TFLite interpreter behind one interface.
+
+    Its inputs and outputs are the signature's; its properties: file, TensorFlow version,
+    signature, tags, loader or interpreter, threads.
+    """
 
     def __init__(
         self, runner: Runner, spec: ModelSpec, file: Path, config: TensorFlowConfig
@@ -59,28 +63,9 @@ class TensorFlowModel(LoadedModel):
         self.platform = runner.platform
         self.max_batch_size = max_batch_size(runner.inputs, runner.outputs, config.max_batch_size)
         self._runner: Runner | None = runner
-        self._inputs = runner.inputs
         self._input_specs = {spec.name: spec for spec in runner.inputs}
-        self._outputs = runner.outputs
-        self._properties = {
-            "file": str(file),
-            "tensorflow_version": tf.__version__,
-            **runner.properties,
-        }
-
-    @property
-    def inputs(self) -> Sequence[TensorSpec]:
-        """The signature's inputs."""
-        return self._inputs
-
-    @property
-    def outputs(self) -> Sequence[TensorSpec]:
-        """The signature's outputs."""
-        return self._outputs
-
-    def properties(self) -> Mapping[str, str]:
-        """File, TensorFlow version, signature, tags, loader or interpreter, threads."""
-        return self._properties
+        properties = {"file": str(file), "tensorflow_version": tf.__version__, **runner.properties}
+        super().__init__(runner.inputs, runner.outputs, properties)
 
     def infer(self, inputs: Mapping[str, Array], outputs: Sequence[str]) -> Mapping[str, Array]:
         """Run the model and return the `outputs` named (all when empty)."""

@@ -27,15 +27,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from mlos.errors import InvalidArgument
-from mlos.sdk.options import (
-    DEFAULT_MAX_BATCH_SIZE,
-    MAX_BATCH_SIZE_HELP,
-    available_cpus,
-    check_known,
-    count_option,
-)
+from mlos.sdk.options import OPTION_HELP, available_cpus, check_known, count_option
 
-__all__ = ["DEFAULT_MAX_BATCH_SIZE", "OPTIONS", "TensorFlowConfig", "available_cpus"]
+__all__ = ["OPTIONS", "TensorFlowConfig", "available_cpus"]
 
 DEFAULT_SIGNATURE = "serving_default"
 
@@ -44,7 +38,7 @@ OPTIONS: dict[str, str] = {
     "tags": "SavedModel MetaGraph tags, comma-separated (default serve)",
     "loader": "auto (default) | v2 | v1, for SavedModels",
     "intra_op_threads": "threads inside one operator (default: the CPUs of the process)",
-    "max_batch_size": MAX_BATCH_SIZE_HELP,
+    "max_batch_size": OPTION_HELP["max_batch_size"],
 }
 _LOADERS = ("auto", "v2", "v1")
 

@@ -16,12 +16,10 @@ import tensorflow as tf
 from mlos import __version__
 from mlos.errors import InvalidArgument
 from mlos.sdk.base import ModelPlugin, ModelSpec
+from mlos.sdk.options import DEFAULT_MAX_BATCH_SIZE
 from mlos_plugins.tensorflow.datatypes import DATATYPES
 from mlos_plugins.tensorflow.model import TensorFlowModel
-from mlos_plugins.tensorflow.options import (
-    DEFAULT_MAX_BATCH_SIZE,
-    TensorFlowConfig,
-)
+from mlos_plugins.tensorflow.options import TensorFlowConfig
 from mlos_plugins.tensorflow.runner import Runner
 from mlos_plugins.tensorflow.savedmodel import is_saved_model, load_saved_model
 from mlos_plugins.tensorflow.tflite import is_tflite, load_tflite

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from mlos.errors import InvalidArgument, NotFound
-from mlos.sdk.base import Array, LoadedModel, ModelSpec, TensorSpec
+from mlos.sdk.base import Array, DescribedModel, ModelSpec
 from mlos.sdk.options import max_batch_size
 from mlos_plugins.torch.datatypes import to_array, to_tensor
 from mlos_plugins.torch.options import TorchConfig
@@ -21,8 +21,11 @@ BAD_REQUEST_ERRORS: tuple[type[BaseException], ...] = (RuntimeError, ValueError,
 
 
 
-class TorchModel(LoadedModel):
+class TorchModel(DescribedModel):
     """A TorchScript module or torch.export program, run under `torch.inference_mode()`.
+
+    Its inputs are in the order the model takes them, its outputs in the order it returns
+    them; its properties: file, format, PyTorch version, device, threads and gradient mode.
 
     Inputs are copied into tensors (request buffers are read-only), moved to the model's
     device, and passed in declared order; the model's result — a tensor, a tuple or list, or a
@@ -41,7 +44,7 @@ class TorchModel(LoadedModel):
         self._config = config
         self._input_types = [(s.name, s.datatype) for s in program.inputs]
         self._output_names = [s.name for s in program.outputs]
-        self._properties = {
+        properties = {
             "file": str(file),
             "format": program.kind.value,
             "torch_version": torch.__version__,
@@ -49,20 +52,7 @@ class TorchModel(LoadedModel):
             "intra_op_threads": str(config.intra_op_threads),
             "grad_mode": "inference_mode",
         }
-
-    @property
-    def inputs(self) -> Sequence[TensorSpec]:
-        """The model's inputs, in the order the model takes them."""
-        return self._program.inputs if self._program is not None else ()
-
-    @property
-    def outputs(self) -> Sequence[TensorSpec]:
-        """The model's outputs, in the order the model returns them."""
-        return self._program.outputs if self._program is not None else ()
-
-    def properties(self) -> Mapping[str, str]:
-        """File, format, PyTorch version, device, threads and gradient mode."""
-        return self._properties
+        super().__init__(program.inputs, program.outputs, properties)
 
     def infer(self, inputs: Mapping[str, Array], outputs: Sequence[str]) -> Mapping[str, Array]:
         """Run the model and return the `outputs` named (all when empty)."""

@@ -23,25 +23,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from mlos.sdk.options import (
-    DEFAULT_MAX_BATCH_SIZE,
-    DEVICE_HELP,
-    MAX_BATCH_SIZE_HELP,
-    available_cpus,
-    check_known,
-    count_option,
-    device_option,
-)
+from mlos.sdk.options import OPTION_HELP, available_cpus, check_known, count_option, device_option
 
-__all__ = ["DEFAULT_MAX_BATCH_SIZE", "OPTIONS", "TorchConfig", "available_cpus"]
+__all__ = ["OPTIONS", "TorchConfig", "available_cpus"]
 
 OPTIONS: dict[str, str] = {
     "inputs": "input tensors as a JSON list of {name, datatype, shape}",
     "outputs": "output tensors as a JSON list of {name, datatype, shape}",
     "signature_file": "JSON or YAML file with inputs and outputs",
     "intra_op_threads": "threads inside one operator (default: the CPUs of the process)",
-    "device": DEVICE_HELP,
-    "max_batch_size": MAX_BATCH_SIZE_HELP,
+    "device": OPTION_HELP["device"],
+    "max_batch_size": OPTION_HELP["max_batch_size"],
 }
 
 

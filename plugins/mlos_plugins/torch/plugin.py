@@ -12,10 +12,11 @@ import torch
 from mlos import __version__
 from mlos.errors import InvalidArgument
 from mlos.sdk.base import ModelPlugin, ModelSpec
+from mlos.sdk.options import DEFAULT_MAX_BATCH_SIZE
 from mlos_plugins.torch.archive import ACCEPTED, inspect_archive
 from mlos_plugins.torch.datatypes import DATATYPES
 from mlos_plugins.torch.model import TorchModel
-from mlos_plugins.torch.options import DEFAULT_MAX_BATCH_SIZE, TorchConfig
+from mlos_plugins.torch.options import TorchConfig
 from mlos_plugins.torch.program import load_program, translated
 from mlos_plugins.torch.signature import find_signature
 

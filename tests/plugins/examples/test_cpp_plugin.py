@@ -200,7 +200,7 @@ def test_arguments_are_checked(cpp_plugin: Path) -> None:
 
 
 def test_served_by_mlos_as_an_executable_plugin(cpp_plugin: Path, tmp_path: Path) -> None:
-    with served(tmp_path) as node:
+    with served(tmp_path, FIXTURES, executables=[cpp_plugin]) as node:
         status = node.request("POST", "/v1/plugins", {"name": "linear-cpp", "executable": str(cpp_plugin)})
         assert status["source"] == {"executable": str(cpp_plugin)}
         node.request("POST", "/v1/plugins/linear-cpp/load")

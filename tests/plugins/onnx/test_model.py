@@ -14,7 +14,7 @@ import pytest
 
 from mlos.errors import InvalidArgument, NotFound
 from mlos.sdk.base import TensorSpec
-from mlos_plugins.onnx.options import DEFAULT_MAX_BATCH_SIZE
+from mlos.sdk.options import DEFAULT_MAX_BATCH_SIZE
 from tests.models import (
     DATATYPES,
     arithmetic_model,

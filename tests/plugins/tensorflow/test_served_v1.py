@@ -28,7 +28,8 @@ RSS_BOUND = 64 * 2**20
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    with served(tmp_path_factory.mktemp("served-v1")) as running:
+    # the tests write their exports under their own tmp_path: all under the base temp folder
+    with served(tmp_path_factory.mktemp("served-v1"), tmp_path_factory.getbasetemp()) as running:
         assert running.load_plugin("tensorflow")["state"] == "ready"
         yield running
 

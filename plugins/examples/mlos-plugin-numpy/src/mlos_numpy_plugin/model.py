@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from mlos.errors import InvalidArgument, NotFound
-from mlos.sdk.base import LoadedModel, TensorSpec
+from mlos.sdk.base import DescribedModel
 from mlos.sdk.options import max_batch_size
 from mlos.wire.tensors import numpy_dtype
 from mlos_numpy_plugin.document import Document
@@ -26,33 +26,23 @@ def _fits(shape: tuple[int, ...], declared: tuple[int, ...]) -> bool:
     )
 
 
-class ExpressionModel(LoadedModel):
-    """Outputs computed by compiled expressions, cast to their declared datatypes."""
+class ExpressionModel(DescribedModel):
+    """Outputs computed by compiled expressions, cast to their declared datatypes.
+
+    Its inputs and outputs are those the document declares (outputs in the order they are
+    computed); its properties: the NumPy version and the constants' names.
+    """
 
     platform = "numpy_expression"
 
     def __init__(self, name: str, document: Document) -> None:
+        constants = ",".join(sorted(document.constants))
+        properties = {"numpy_version": np.__version__, "constants": constants}
+        super().__init__(document.inputs, document.outputs, properties)
         self.name = name
         self._document: Document | None = document
-        self._inputs = document.inputs
-        self._outputs = document.outputs
         self.max_batch_size = max_batch_size(document.inputs, document.outputs, None)
         self._dtypes = [numpy_dtype(spec.datatype) for spec in document.outputs]
-
-    @property
-    def inputs(self) -> Sequence[TensorSpec]:
-        """Declared inputs."""
-        return self._inputs
-
-    @property
-    def outputs(self) -> Sequence[TensorSpec]:
-        """Declared outputs, in the order they are computed."""
-        return self._outputs
-
-    def properties(self) -> Mapping[str, str]:
-        """The NumPy version and the constants' names."""
-        constants = sorted(self._document.constants) if self._document else []
-        return {"numpy_version": np.__version__, "constants": ",".join(constants)}
 
     def infer(self, inputs: Mapping[str, Array], outputs: Sequence[str]) -> Mapping[str, Array]:
         """Evaluate every output (later ones may use earlier ones); return those asked for."""
