@@ -53,7 +53,7 @@ def _q(value: Any) -> str:
 
 
 def _literal(values: list[Any]) -> str:
-    return "Literal[" + ", ".join(_q(v) for v in values) + "]"
+    return "Literal[" + ", ".join("None" if v is None else _q(v) for v in values) + "]"
 
 
 def _type(schema: dict[str, Any]) -> str:
@@ -72,8 +72,9 @@ def _type(schema: dict[str, Any]) -> str:
     for combinator in ("anyOf", "oneOf"):
         if combinator in schema:
             options = [_type(option) for option in schema[combinator]]
-            if any('"' in option for option in options):
-                raise ValueError(f"{combinator} of references or enums is not supported")
+            if any(option.startswith('"') for option in options):
+                # A quoted forward reference cannot take part in `|` at run time.
+                raise ValueError(f"{combinator} of references is not supported")
             return " | ".join(options)
     kind = schema.get("type")
     if kind in SCALARS:
@@ -115,7 +116,8 @@ def _typed_dict(name: str, schema: dict[str, Any]) -> list[str]:
     if all(key.isidentifier() and not keyword.iskeyword(key) for key, _ in fields):
         lines = [f"class {name}(TypedDict{total}):", *_docstring(description, "    "), ""]
         for key, annotation in fields:
-            if annotation.startswith("Literal[") and len(key) + len(annotation) > 90:
+            single = annotation.startswith("Literal[") and annotation.count("[") == 1
+            if single and len(key) + len(annotation) > 90:
                 values = annotation.removeprefix("Literal[").removesuffix("]").split(", ")
                 lines += [f"    {key}: Literal[", *(f"        {v}," for v in values), "    ]"]
             else:

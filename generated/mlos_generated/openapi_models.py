@@ -247,14 +247,16 @@ class ListTokensResponse(TypedDict):
 
 
 class LogSettingsRequest(TypedDict, total=False):
-    """Log settings to change; a null value leaves its setting as it is."""
+    """Log settings to change; a null value leaves its setting as it is, and the server
+    refuses any other name. log_file cannot be changed (only null is accepted).
+    """
 
-    log_error: Any
-    log_file: Any
-    log_format: Any
-    log_info: Any
-    log_verbose_level: Any
-    log_warning: Any
+    log_error: bool | Literal[None]
+    log_file: Literal[None]
+    log_format: Literal["default", "ISO8601", None]
+    log_info: bool | Literal[None]
+    log_verbose_level: int | Literal[None]
+    log_warning: bool | Literal[None]
 
 
 class LogSettingsResponse(TypedDict):
@@ -703,14 +705,14 @@ class TokenInfo(TypedDict):
 
 
 class TraceSettingRequest(TypedDict, total=False):
-    """Trace settings to change. Values are checked by the server (null clears a setting):
-    trace_level a list of OFF, TIMESTAMPS, TENSORS; trace_rate and trace_count integers,
-    as strings or numbers.
+    """Trace settings to change; the server refuses any other name (trace_mode, trace_file
+    and log_frequency cannot be changed). null, or an empty list, clears a setting. Numbers
+    may be sent as strings, and each value as a list of one string, as gRPC sends them.
     """
 
-    trace_count: Any
-    trace_level: Any
-    trace_rate: Any
+    trace_count: int | str | list[str] | Literal[None]
+    trace_level: Literal["OFF", "TIMESTAMPS", "TENSORS"] | list[Literal["OFF"]] | list[Literal["TIMESTAMPS", "TENSORS"]] | Literal[None]
+    trace_rate: int | str | list[str] | Literal[None]
 
 
 class TraceSettingResponse(TypedDict):

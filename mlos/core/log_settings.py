@@ -85,6 +85,8 @@ def _parse(name: str, value: Any) -> Any:
             raise InvalidArgument(f"{name} must be true or false, got {value!r}")
         return value
     if name == "log_verbose_level":
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)  # JSON has one number type: 1.0 is 1
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _UINT32:
             raise InvalidArgument(f"log_verbose_level must be an integer from 0, got {value!r}")
         return value

@@ -53,6 +53,8 @@ or None to clear it."""
 
 
 def _scalar(name: str, value: TraceValue) -> str | int:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # JSON has one number type: 5.0 is 5
     if isinstance(value, str | int) and not isinstance(value, bool):
         return value
     if isinstance(value, Sequence) and len(value) == 1 and isinstance(value[0], str):

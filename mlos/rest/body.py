@@ -31,7 +31,7 @@ from starlette.types import Message, Receive, Scope
 from mlos.errors import InvalidArgument
 from mlos.rest.problems import BodyTooLarge
 from mlos.rest.types import BODY_SCOPE_KEY, ParsedBody
-from mlos.wire.encoding import loads
+from mlos.wire.encoding import dumps, loads
 
 try:
     import jsonschema_rs
@@ -101,6 +101,36 @@ def _detach(node: Any) -> Any:
     return node
 
 
+_EXPLAINED = frozenset(("anyOf", "oneOf", "pattern", "not"))
+"""Keywords whose own messages say little ("does not match '^[^/...'"): the schema's
+description says what the value must be instead."""
+
+
+def _message(schema: dict[str, Any], schema_path: Any, instance: Any, message: str) -> str:
+    """The validator's message, or — for a keyword in _EXPLAINED under a schema with a
+    description — the value and what it must be."""
+    path = list(schema_path)
+    if not path or path[-1] not in _EXPLAINED:
+        return message
+    node: Any = schema
+    described = ""
+    for part in path[:-1]:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            return message
+        if isinstance(node, dict) and isinstance(node.get("description"), str):
+            described = node["description"]
+    if not described:
+        return message
+    try:
+        shown = dumps(instance).decode("utf-8", "replace")
+    except (TypeError, ValueError):
+        shown = repr(instance)
+    shown = shown if len(shown) <= 200 else shown[:200] + "..."
+    return f"{shown} is not valid: {' '.join(described.split())}"
+
+
 def _compile(schema: dict[str, Any]) -> _Checker:
     """A function that returns the first error in a document as "place: message", or None."""
     schema = _detach(schema)
@@ -111,14 +141,18 @@ def _compile(schema: dict[str, Any]) -> _Checker:
             if fast.is_valid(document):
                 return None
             error = next(iter(fast.iter_errors(document)))
-            return f"{_where(error.instance_path)}: {error.message}"
+            message = _message(schema, error.schema_path, error.instance, error.message)
+            return f"{_where(error.instance_path)}: {message}"
 
         return check_fast
     slow = jsonschema.Draft202012Validator(schema)
 
     def check_slow(document: Any) -> str | None:
         error = best_match(slow.iter_errors(document))
-        return None if error is None else f"{_where(error.absolute_path)}: {error.message}"
+        if error is None:
+            return None
+        message = _message(schema, error.absolute_schema_path, error.instance, error.message)
+        return f"{_where(error.absolute_path)}: {message}"
 
     return check_slow
 

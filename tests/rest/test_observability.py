@@ -30,6 +30,9 @@ async def test_trace_settings_server_wide_and_per_model(
     assert missing.status_code == 404 and "nope" in missing.json()["error"]
     bad = await client.post("/v2/trace/setting", json={"trace_level": ["OFF", "TENSORS"]})
     assert bad.status_code == 400 and "cannot be combined" in bad.json()["error"]
+    assert bad.json()["error"].startswith('body.trace_level: ["OFF","TENSORS"] is not valid: ')
+    for refused in ({"trace_mode": "x"}, {"trace_count": "0x10"}, {"trace_rate": 0}):
+        assert (await client.post("/v2/trace/setting", json=refused)).status_code == 400
     not_an_object = await client.post("/v2/trace/setting", json=["trace_rate"])
     assert not_an_object.status_code == 400 and set(not_an_object.json()) == {"error"}
 
@@ -40,7 +43,10 @@ async def test_log_settings(client: httpx.AsyncClient) -> None:
     assert changed.status_code == 200
     assert (changed.json()["log_verbose_level"], changed.json()["log_info"]) == (1, True)
     bad = await client.post("/v2/logging", json={"log_warning": "no"})
-    assert bad.status_code == 400 and "log_warning must be true or false" in bad.json()["error"]
+    assert bad.status_code == 400
+    assert bad.json()["error"] == 'body.log_warning: "no" is not valid: true or false: write WARNING records.'
+    unknown = await client.post("/v2/logging", json={"log_color": True})
+    assert unknown.status_code == 400 and "log_color" in unknown.json()["error"]
 
 
 async def test_a_v2_json_body_labelled_as_a_form_is_read_as_json(client: httpx.AsyncClient) -> None:
