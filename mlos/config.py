@@ -424,6 +424,16 @@ KEYS: dict[str, Key] = {
         Key("max_in_flight_per_model", _count, 512,
             "Inference calls waiting or running per model; more are refused at once with 503 "
             "(UNAVAILABLE) instead of queueing."),
+        Key("max_inputs", _count, 1024,
+            "Inputs of one inference request, and outputs it asks for (400 beyond)."),
+        Key("max_tensor_elements", _count, 2**30,
+            "Elements of one tensor, by its shape (400 beyond)."),
+        Key("max_tensor_bytes", _size, 2**30,
+            "Bytes of one tensor's data, by its shape (400 beyond); 1GiB style sizes work."),
+        Key("max_batch_size", _count, 65536,
+            "Largest batch (first dimension) for any model that batches, whatever it allows."),
+        Key("max_string_bytes", _size, 64 * 2**10,
+            "Bytes of any string in a request: names, paths, ids, parameters (400 beyond)."),
     )
 }
 """Every setting, in documentation order."""
@@ -477,6 +487,11 @@ class Settings:
         default_factory=lambda: dict(DEFAULT_RATE_LIMITS)
     )
     max_in_flight_per_model: int = 512
+    max_inputs: int = 1024
+    max_tensor_elements: int = 2**30
+    max_tensor_bytes: int = 2**30
+    max_batch_size: int = 65536
+    max_string_bytes: int = 64 * 2**10
     config_file: Path | None = dataclasses.field(default=None, compare=False)
     """The YAML file the settings were read from, if any (not a setting itself)."""
 

@@ -9,12 +9,14 @@ dimension is the request's batch) and contents of the size that shape needs. A m
 :class:`~mlos.errors.InternalError` naming the plugin — never an answer passed on.
 
 Both compile the metadata once into a plan, so the common, correct message costs a few field
-reads per tensor.
+reads per tensor. The request check applies the server's input limits too
+(:mod:`mlos.input_limits`; none for callers that give none, such as the plugin host).
 """
 
 from __future__ import annotations
 
 from mlos.errors import InternalError, InvalidArgument
+from mlos.input_limits import NO_LIMITS, InputLimits, check_limits
 from mlos.wire.tensors import DATATYPES, byte_size, decode_bytes, element_count
 from mlos_generated import smi_pb2
 
@@ -44,19 +46,22 @@ class _Plan:
             self.inputs[spec.name] = (spec.datatype, spec.shape[:], size)
         self.outputs = frozenset(spec.name for spec in metadata.outputs)
 
-    def accepts(self, request: smi_pb2.InferRequest, large_from: int) -> bool:
+    def accepts(self, request: smi_pb2.InferRequest, large_from: int, limits: InputLimits) -> bool:
         """Whether the request is certainly valid (False: let the full check decide)."""
         tensors = request.inputs
         specs = self.inputs
-        if len(tensors) != len(specs):
+        if len(tensors) != len(specs) or request.parameters:
             return False
+        if len(request.id) * 4 > limits.max_string_bytes or "\x00" in request.id:
+            return False
+        batch = min(self.batch, limits.max_batch_size)
         seen = 0
         for tensor in tensors:
             spec = specs.get(tensor.name)
             if spec is None:
                 return False
             datatype, wanted, size = spec
-            if size == 0 or tensor.datatype != datatype:
+            if size == 0 or tensor.datatype != datatype or tensor.parameters:
                 return False
             shape = tensor.shape[:]
             if len(shape) != len(wanted):
@@ -66,11 +71,13 @@ class _Plan:
                 if dim < 0 or (want != dim and want != -1):
                     return False
                 count *= dim
-            if self.batch > 0 and shape and shape[0] > self.batch:
+            if batch > 0 and shape and shape[0] > batch:
                 return False
             if tensor.HasField("shared_memory"):
                 return False
             needed = count * size
+            if count > limits.max_tensor_elements or needed > limits.max_tensor_bytes:
+                return False
             if not (large_from and needed >= large_from) and len(tensor.contents) != needed:
                 return False
             seen += 1
@@ -81,28 +88,35 @@ class _Plan:
             return True
         if len(outputs) > 1 and len({output.name for output in outputs}) != len(outputs):
             return False
-        return all(output.name in self.outputs for output in outputs)
+        return all(output.name in self.outputs and not output.parameters for output in outputs)
 
 
 _PLANS: dict[int, _Plan] = {}
 
 
 def check_infer_request(
-    request: smi_pb2.InferRequest, metadata: smi_pb2.ModelMetadata, *, large_from: int = 0
+    request: smi_pb2.InferRequest,
+    metadata: smi_pb2.ModelMetadata,
+    *,
+    large_from: int = 0,
+    limits: InputLimits = NO_LIMITS,
 ) -> None:
-    """Raise InvalidArgument naming the first problem: names, datatypes, shapes, sizes, outputs.
+    """Raise InvalidArgument naming the first problem: the limits, names, datatypes, shapes,
+    sizes, outputs.
 
     With `large_from`, the size of the contents of an input of at least that many bytes (by
     its shape) is left to the caller, who reads those contents anyway and checks them with
     :func:`check_contents_size`: reading a protobuf bytes field copies it, and for a tensor of
-    megabytes a copy just to measure it is not free.
+    megabytes a copy just to measure it is not free. The limits are checked on the shape
+    first, so no such input is read when its shape is over them.
     """
     plan = _PLANS.get(id(metadata))
     if plan is None or plan.metadata is not metadata:
         if len(_PLANS) >= _CACHE_LIMIT:
             _PLANS.clear()
         plan = _PLANS[id(metadata)] = _Plan(metadata)
-    if not plan.accepts(request, large_from):
+    if not plan.accepts(request, large_from, limits):
+        check_limits(request, metadata, limits)
         _check(request, metadata, large_from)
 
 

@@ -19,6 +19,7 @@ LAYERS: list[set[str]] = [
     {"__init__", "errors", "memory", "discovery", "database_url", "columns", "processes"},
     {"loop"},
     {"wire", "sandbox"},
+    {"input_limits"},
     {"validation", "config", "demo", "cluster"},
     {"core", "sdk", "client"},
     {"rest", "grpc", "ipc", "preload"},

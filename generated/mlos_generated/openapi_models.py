@@ -38,7 +38,9 @@ __all__ = [
     "ModelStatistics",
     "ModelStatisticsResponse",
     "ModelStatus",
+    "Name",
     "Parameters",
+    "Path",
     "PluginCapabilities",
     "PluginInfo",
     "PluginLimits",
@@ -71,6 +73,7 @@ __all__ = [
     "TokenInfo",
     "TraceSettingRequest",
     "TraceSettingResponse",
+    "Version",
 ]
 
 
@@ -96,7 +99,7 @@ ConfigDataType: TypeAlias = Literal[
 class CreateTokenRequest(TypedDict, total=False):
     """The `CreateTokenRequest` schema."""
 
-    models: list[str]
+    models: list["Name"]
     name: Required[str]
     rate_limit: str
     role: Required["Role"]
@@ -412,7 +415,13 @@ class ModelStatus(TypedDict):
     version: str
 
 
+Name: TypeAlias = str
+
+
 Parameters: TypeAlias = dict[str, str | float | bool]
+
+
+Path: TypeAlias = str
 
 
 class PluginCapabilities(TypedDict):
@@ -524,7 +533,7 @@ class RegisterModelRequest(TypedDict, total=False):
     config: dict[str, str]
     files: list["ModelFile"]
     files_root: str
-    name: Required[str]
+    name: Required["Name"]
     path: Required[str]
     plugin: str
     version: str
@@ -538,10 +547,10 @@ class RegisterPluginRequest(TypedDict, total=False):
     """
 
     entry_point: str
-    executable: str
+    executable: "Path"
     limits: "PluginLimits"
     module: str
-    name: Required[str]
+    name: Required["Name"]
     version: str
 
 
@@ -711,3 +720,6 @@ class TraceSettingResponse(TypedDict):
     trace_level: list[Literal["OFF", "TIMESTAMPS", "TENSORS"]]
     trace_mode: str
     trace_rate: str
+
+
+Version: TypeAlias = str

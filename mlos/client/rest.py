@@ -239,9 +239,10 @@ class RestOperations:
         return _then(_json_op("GET", _model("/v2", model.name, model.version)), _metadata)
 
     def model_ready(self, model: smi_pb2.ModelRef) -> Op[bool]:
-        """GET /v2/models/{name}[/versions/{version}]/ready: 200 ready, 400 or 404 not."""
+        """GET /v2/models/{name}[/versions/{version}]/ready: 200 ready; 400, 404, 409 or 503
+        not (the status a server gives varies: Triton says 400)."""
         path = _model("/v2", model.name, model.version) + "/ready"
-        request = RestRequest("GET", path, ok=(200, 400, 404))
+        request = RestRequest("GET", path, ok=(200, 400, 404, 409, 503))
         return Op(request, lambda answer: answer.status == 200)
 
     # ----- tokens ------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from mlos.core.store import RegistryStore
 from mlos.core.tokens import ADMIN_TOKEN_FILE, TokenBook, ensure_admin_token
 from mlos.core.trace_settings import TraceSettings, TraceValue
 from mlos.errors import InvalidArgument, MLOSError, NotFound
+from mlos.input_limits import InputLimits, check_strings
 from mlos.loop import PLUGIN_BUSY_POLL_ENV
 from mlos.validation import check_infer_request
 from mlos_generated import inference_pb2, smi_pb2
@@ -160,6 +161,7 @@ class Engine:
             ),
             order=20,
         )
+        self.limits = InputLimits.of(settings)
         self.admission = Admission(int(getattr(settings, "max_in_flight_per_model", 512)))
         self.pipeline.add(self.admission, order=30)
         if self.auth:
@@ -233,6 +235,7 @@ class Engine:
 
     async def register_plugin(self, request: smi_pb2.RegisterPluginRequest) -> smi_pb2.PluginStatus:
         """Register a plugin; it starts on `load_plugin`."""
+        check_strings(request, self.limits)
         self.plugins.register(request)
         return self._plugin_status(request.name)
 
@@ -266,6 +269,7 @@ class Engine:
 
     async def register_model(self, request: smi_pb2.RegisterModelRequest) -> smi_pb2.ModelStatus:
         """Load a model version into its plugin and register it."""
+        check_strings(request, self.limits)
         entry = await self.models.register(request)
         return entry.status()
 
@@ -409,7 +413,7 @@ class Engine:
             large_from = self.arenas.threshold if pool is not None else 0
             if attachments:
                 attachments = attach(request, attachments, large_from)
-            check_infer_request(request, metadata, large_from=large_from)
+            check_infer_request(request, metadata, large_from=large_from, limits=self.limits)
             request.model_version = entry.record.version
             inputs = request.inputs
             batch = int(inputs[0].shape[0]) if inputs and inputs[0].shape else 1
@@ -462,10 +466,11 @@ class Engine:
     async def register_cuda_shm(
         self, name: str, raw_handle: bytes, device_id: int, byte_size: int
     ) -> None:
-        """CUDA shared memory is not supported: always InvalidArgument."""
-        raise InvalidArgument(
-            f"cannot register CUDA shared memory region {name!r}: "
-            "CUDA shared memory is not supported on this server"
+        """CUDA shared memory is not supported: always NotFound (this server has no CUDA
+        device, whatever `device_id` names)."""
+        raise NotFound(
+            f"cannot register CUDA shared memory region {name!r}: no CUDA device {device_id} "
+            "(CUDA shared memory is not supported on this server)"
         )
 
     async def cuda_shm_status(self, name: str = "") -> list[CudaRegionStatus]:
@@ -486,6 +491,7 @@ class Engine:
         self, request: smi_pb2.CreateTokenRequest
     ) -> smi_pb2.CreateTokenResponse:
         """A new token; the answer is the only place its secret ever appears."""
+        check_strings(request, self.limits)
         token, record = self.tokens.create(
             request.name,
             request.role,

@@ -125,7 +125,15 @@ class ModelRegistry:
         if not entry.ready:
             state = smi_pb2.ModelState.Name(entry.state).removeprefix("MODEL_STATE_").lower()
             detail = f": {entry.message}" if entry.message else ""
-            raise Unavailable(f"model {name!r} version {entry.record.version!r} is {state}{detail}")
+            message = f"model {name!r} version {entry.record.version!r} is {state}{detail}"
+            # Unloaded on purpose (the model, or its plugin) until someone loads it: a
+            # precondition; anything else (a plugin restarting) passes: unavailable for now.
+            plugin = self.plugins.entries.get(entry.record.plugin)
+            if entry.state == smi_pb2.MODEL_STATE_UNLOADED or (
+                plugin is not None and not plugin.record.loaded
+            ):
+                raise FailedPrecondition(message)
+            raise Unavailable(message)
         return entry
 
     def all(self) -> list[ModelEntry]:
@@ -191,11 +199,12 @@ class ModelRegistry:
         ]
         if len(matches) == 1:
             return matches[0]
+        # What is loaded, not the request, decides: the plugins' state is the precondition.
         if not matches:
-            raise InvalidArgument(
+            raise FailedPrecondition(
                 f"no ready plugin accepts {path.name!r}; name a plugin or load one first"
             )
-        raise InvalidArgument(
+        raise FailedPrecondition(
             f"several plugins accept {path.name!r} ({', '.join(sorted(matches))}); name one"
         )
 

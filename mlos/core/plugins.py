@@ -27,6 +27,7 @@ from mlos.core.store import PluginRecord, RegistryStore
 from mlos.core.supervisor import PluginLaunch, PluginProcess
 from mlos.errors import (
     AlreadyExists,
+    FailedPrecondition,
     IncompatibleVersion,
     InvalidArgument,
     MLOSError,
@@ -130,6 +131,10 @@ class PluginRegistry:
             if process is not None and not process.alive:
                 state = "failed"
             detail = f": {entry.message}" if entry.message else ""
+            if not entry.record.loaded:
+                # Not meant to run (never loaded, unloaded, or its load failed) until someone
+                # loads it: a precondition, not an outage (a plugin being restarted is one).
+                raise FailedPrecondition(f"plugin {name!r} is {state}{detail}; load it first")
             raise Unavailable(f"plugin {name!r} is {state}{detail}")
         return process.client
 

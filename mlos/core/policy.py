@@ -24,7 +24,7 @@ import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
-from mlos.errors import InvalidArgument, PermissionDenied
+from mlos.errors import InvalidArgument, NotFound, PermissionDenied
 
 __all__ = ["AccessPolicy", "check_text"]
 
@@ -117,8 +117,9 @@ class AccessPolicy:
     def model_path(self, text: str) -> Path:
         """The resolved path of a model file or directory under a model root.
 
-        InvalidArgument for text that is no path or a path that does not exist; PermissionDenied
-        for a path that resolves outside every model root (whether it exists is not revealed).
+        InvalidArgument for text that is no path; PermissionDenied for a path that resolves
+        outside every model root (whether it exists is not revealed); NotFound for a path under
+        a root that does not exist.
         """
         if not text:
             raise InvalidArgument("a model needs a path to its file or directory")
@@ -135,8 +136,12 @@ class AccessPolicy:
                 "place the model there or add its directory to model_roots in the server's "
                 "configuration"
             )
-        if not resolved.exists():
-            raise InvalidArgument(f"model path {text!r} does not exist")
+        try:
+            exists = resolved.exists()
+        except OSError as exc:  # a name longer than the file system takes
+            raise InvalidArgument(f"model path {text!r} cannot be resolved: {exc}") from None
+        if not exists:
+            raise NotFound(f"model path {text!r} does not exist")
         return resolved
 
 

@@ -27,7 +27,14 @@ from dataclasses import dataclass
 
 from mlos.core.containment import Containment, Enclosure
 from mlos.discovery import find_entry_point
-from mlos.errors import IncompatibleVersion, InvalidArgument, MLOSError, Unavailable
+from mlos.errors import (
+    FailedPrecondition,
+    IncompatibleVersion,
+    InvalidArgument,
+    MLOSError,
+    NotFound,
+    Unavailable,
+)
 from mlos.sandbox.confine import Confinement
 from mlos.sandbox.exits import describe_exit
 from mlos.sandbox.limits import Limits
@@ -79,10 +86,10 @@ class PluginLaunch:
         if self.source_kind == "executable":
             found = shutil.which(self.source)
             if found is None:
-                raise InvalidArgument(f"plugin executable {self.source!r} not found")
+                raise NotFound(f"plugin executable {self.source!r} not found")
         elif self.source_kind == "entry_point":
             if find_entry_point(self.source) is None:
-                raise InvalidArgument(
+                raise NotFound(
                     f"no installed plugin provides the entry point {self.source!r} "
                     "(group mlos.plugins); install it with pip or give module/executable"
                 )
@@ -198,8 +205,10 @@ class PluginProcess:
         except MLOSError as exc:
             reason = exc.message
             if isinstance(exc, Unavailable):
+                # Its code or installation is broken: starting again will not help until
+                # that is fixed (FailedPrecondition, not the transient Unavailable).
                 reason = f"plugin process {self._describe(await self._wait())} during start"
-                exc = Unavailable(f"plugin {self.launch.name!r}: {reason}")
+                exc = FailedPrecondition(f"plugin {self.launch.name!r}: {reason}")
             await self.stop()
             self.exit_reason = reason
             raise exc from None

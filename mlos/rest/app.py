@@ -8,10 +8,12 @@ Request path, outermost first:
 2. :class:`~mlos.rest.middleware.ErrorBoundary` — every exception becomes an error response
    (problem details on /v1, `{"error": ...}` on /v2; see :mod:`mlos.rest.problems`);
    :class:`~mlos.rest.middleware.FormAsJSON` — /v2 bodies labelled as a form are read as JSON;
-3. connexion's middleware: routing by operationId, parameter validation, and body parsing and
+3. :class:`~mlos.rest.middleware.AllowedMethods` — `OPTIONS` answered with the path's
+   methods (204), and the full `Allow` on every 405;
+4. connexion's middleware: routing by operationId, parameter validation, and body parsing and
    validation by :class:`~mlos.rest.body.JSONBody` (not connexion's security: the spec's
    bearer scheme is enforced once for every transport by the core's pipeline);
-4. :class:`Dispatcher` — describes the call for the core's pipeline (its operation from the
+5. :class:`Dispatcher` — describes the call for the core's pipeline (its operation from the
    spec's `x-mlos-operation`, the caller's address and bearer token, the model) and runs the
    operation's handler through it (:mod:`mlos.rest.management`, :mod:`mlos.rest.inference`,
    :mod:`mlos.rest.shared_memory`, :mod:`mlos.rest.observability`).
@@ -48,7 +50,7 @@ from mlos.loop import keep_polling
 from mlos.rest.body import JSONBody
 from mlos.rest.inference import Inference
 from mlos.rest.management import Management
-from mlos.rest.middleware import BodyLimit, ErrorBoundary, FormAsJSON
+from mlos.rest.middleware import AllowedMethods, BodyLimit, ErrorBoundary, FormAsJSON
 from mlos.rest.observability import Observability
 from mlos.rest.parameters import CachedParameterValidator
 from mlos.rest.shared_memory import SharedMemory
@@ -71,6 +73,7 @@ SPEC_PATH = Path(str(resources.files("mlos_generated").joinpath("openapi.yaml"))
 DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
 
 _EMPTY_BODY = ParsedBody()
+_HTTP_METHODS = frozenset(("get", "put", "post", "delete", "patch", "head", "options", "trace"))
 
 
 class RestSettings(Protocol):
@@ -190,10 +193,17 @@ def create_app(
         lifespan=lifespan,
         validator_map=validators,
     )
-    connexion_app.add_api(load_spec(spec), resolver=lambda operation_id: table[operation_id])
+    document = load_spec(spec)
+    connexion_app.add_api(document, resolver=lambda operation_id: table[operation_id])
     _build(connexion_app)
     limit = settings.max_body_bytes if settings is not None else DEFAULT_MAX_BODY_BYTES
-    return BodyLimit(ErrorBoundary(FormAsJSON(connexion_app)), limit)
+    routes = [
+        (method, path)
+        for path, item in document["paths"].items()
+        for method in item
+        if method in _HTTP_METHODS
+    ]
+    return BodyLimit(ErrorBoundary(FormAsJSON(AllowedMethods(connexion_app, routes))), limit)
 
 
 def _build(app: ConnexionMiddleware) -> None:

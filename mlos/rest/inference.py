@@ -80,8 +80,12 @@ class Inference:
         )
 
     async def model_ready(self, request: Request, call: Call) -> Response:
-        """200 when the model (version) can take requests."""
-        return _status(await self._engine.model_ready(request.path["name"], _version(request)))
+        """200 when the model (version) can take requests; otherwise the error an inference
+        request would get now (404 unknown, 409 unloaded, 503 its plugin restarting)."""
+        name, version = request.path["name"], _version(request)
+        if not await self._engine.model_ready(name, version):
+            await self._engine.model_metadata(name, version)  # raises why it is not ready
+        return Response(status_code=200)
 
     async def model_infer(self, request: Request, call: Call) -> Response:
         """Run one inference request."""

@@ -1,14 +1,22 @@
-"""ASGI middleware of the REST server: the body size limit, the error boundary, form-encoded
-JSON on /v2, and the path filter of the separate metrics port."""
+"""ASGI middleware of the REST server: the body size limit, the error boundary, the methods of
+each path (`OPTIONS`, and `Allow` on 405), form-encoded JSON on /v2, and the path filter of the
+separate metrics port."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
+
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mlos.rest.body import LIMIT_SCOPE_KEY
 from mlos.rest.problems import BodyTooLarge, error_response, handle_exception
 
-__all__ = ["BodyLimit", "ErrorBoundary", "FormAsJSON", "OnlyPaths"]
+__all__ = ["AllowedMethods", "BodyLimit", "ErrorBoundary", "FormAsJSON", "OnlyPaths"]
+
+_PARAMETER = re.compile(r"(\{[^/]+?\})")
 
 
 class BodyLimit:
@@ -94,6 +102,61 @@ class ErrorBoundary:
             await response(scope, receive, send)
 
 
+def _template(path: str) -> re.Pattern[str]:
+    """A path template (`/v1/plugins/{name}`) as a regular expression over request paths."""
+    parts = _PARAMETER.split(path)
+    return re.compile(
+        "^" + "".join("[^/]+" if _PARAMETER.fullmatch(p) else re.escape(p) for p in parts) + "$"
+    )
+
+
+class AllowedMethods:
+    """Answer `OPTIONS` with the methods of the path, and give every 405 the full `Allow`.
+
+    `routes` are the (method, path template) pairs of the document (`/v1/plugins/{name}`; a
+    parameter is one path segment). An `OPTIONS` request for a path of the document is answered
+    here with 204 and `Allow`; any other method goes on to the router, and when that refuses it
+    with 405 the answer names every method the path takes (the router alone knows only the
+    methods of the operation it matched first). `HEAD` goes with `GET`.
+    """
+
+    def __init__(self, app: ASGIApp, routes: Iterable[tuple[str, str]]) -> None:
+        self.app = app
+        by_path: dict[str, set[str]] = {}
+        for method, path in routes:
+            by_path.setdefault(path, set()).add(method.upper())
+        self._paths = [(_template(path), methods) for path, methods in by_path.items()]
+
+    def allowed(self, path: str) -> str:
+        """The `Allow` value for a request path ("" when no path of the document matches)."""
+        methods: set[str] = set()
+        for pattern, verbs in self._paths:
+            if pattern.match(path):
+                methods |= verbs
+        if not methods:
+            return ""
+        if "GET" in methods:
+            methods.add("HEAD")
+        methods.add("OPTIONS")
+        return ", ".join(sorted(methods))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] == "OPTIONS":
+            allow = self.allowed(scope["path"])
+            if allow:
+                await Response(status_code=204, headers={"Allow": allow})(scope, receive, send)
+                return
+        try:
+            await self.app(scope, receive, send)
+        except HTTPException as exc:
+            allow = self.allowed(scope["path"]) if exc.status_code == 405 else ""
+            if not allow:
+                raise
+            headers = {**(exc.headers or {}), "Allow": allow}
+            raise HTTPException(405, exc.detail, headers=headers) from exc
 class OnlyPaths:
     """Pass requests for `paths` to the app; answer every other one 404 (problem details).
 

@@ -80,8 +80,9 @@ class SharedMemory:
         """Register a CUDA IPC handle (refused)."""
         body = request.body.json or {}
         try:
-            handle = base64.b64decode(str((body.get("raw_handle") or {}).get("b64", "")))
-        except binascii.Error:
+            raw = str((body.get("raw_handle") or {}).get("b64", ""))
+            handle = base64.b64decode(raw, validate=True)
+        except (binascii.Error, ValueError):  # ValueError: a character that is not ASCII
             raise InvalidArgument("raw_handle.b64 is not base64") from None
         await self._engine.register_cuda_shm(
             request.path["region"],

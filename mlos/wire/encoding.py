@@ -222,6 +222,8 @@ def _parse_scalar(field: FieldDescriptor, value: Any, where: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise InvalidArgument(f"{where}: expected a number")
         return float(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # JSON has one number type: 2.0 is the integer 2 (as JSON Schema says)
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidArgument(f"{where}: expected an integer")
     return value

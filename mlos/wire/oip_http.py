@@ -99,6 +99,15 @@ def _parameters(source: Mapping[str, smi_pb2.Parameter]) -> dict[str, Any]:
     return {key: parameter_value(value) for key, value in source.items()}
 
 
+def _whole(value: Any, where: str) -> int:
+    """A JSON number that must be a whole number from 0 to 2**63 - 1 (`4.0` counts as 4)."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _INT64_MAX:
+        raise InvalidArgument(f"{where}: {value!r} is not a whole number from 0 to 2**63 - 1")
+    return value
+
+
 def _decode_input(
     spec: Mapping[str, Any],
     tensor: smi_pb2.Tensor,
@@ -111,19 +120,17 @@ def _decode_input(
     Large binary data is not copied into the tensor but added to `attachments`."""
     name: str = spec["name"]
     datatype: str = spec["datatype"]
-    shape: list[int] = spec["shape"]
+    shape = [_whole(dim, f"input {name!r}: shape") for dim in spec["shape"]]
     tensor.name = name
     tensor.datatype = datatype
     tensor.shape.extend(shape)
-    size: Any = None
+    size: int | None = None
     for key, value in (spec.get("parameters") or {}).items():
         if key == BINARY_DATA_SIZE:
-            size = value
+            size = _whole(value, f"input {name!r}: binary_data_size")
         else:
             set_parameter(tensor.parameters[key], value, f"input {name!r} parameter {key!r}")
     if size is not None:
-        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-            raise InvalidArgument(f"input {name!r}: binary_data_size must be an integer ≥ 0")
         if "data" in spec:
             raise InvalidArgument(f"input {name!r} has both data and binary_data_size")
         end = offset + size

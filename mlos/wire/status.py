@@ -32,7 +32,7 @@ HTTP_STATUS: dict[StatusCode, int] = {
     StatusCode.FAILED_PRECONDITION: 409,
     StatusCode.UNAVAILABLE: 503,
     StatusCode.RESOURCE_EXHAUSTED: 429,
-    StatusCode.INCOMPATIBLE_VERSION: 422,
+    StatusCode.INCOMPATIBLE_VERSION: 409,
     StatusCode.DEADLINE_EXCEEDED: 504,
     StatusCode.UNAUTHENTICATED: 401,
     StatusCode.PERMISSION_DENIED: 403,

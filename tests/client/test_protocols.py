@@ -133,7 +133,7 @@ def test_model_lifecycle(client: Client, protocol: str, server: ServerProcess) -
     for call in (lambda: client.get_model(name), lambda: client.model_metadata(name)):
         with pytest.raises(NotFound):
             call()
-    with pytest.raises(InvalidArgument):
+    with pytest.raises(NotFound, match="does not exist"):
         client.register_model(f"broken-{protocol}", str(server.home / "models" / "none.onnx"), plugin="onnx")
     with pytest.raises(PermissionDenied, match="outside the server's model roots"):
         client.register_model(f"outside-{protocol}", "/no/such/model.onnx", plugin="onnx")

@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -92,9 +93,13 @@ async def test_versions_resolve_to_the_latest_ready(engine: Engine, tmp_path: Pa
 
 async def test_bad_requests_are_typed_errors(engine: Engine, tmp_path: Path) -> None:
     await add_double_plugin(engine)
-    with pytest.raises(InvalidArgument, match="does not exist"):
+    with pytest.raises(NotFound, match="does not exist"):
         await engine.register_model(smi_pb2.RegisterModelRequest(name="m", path=str(tmp_path / "none.double")))
-    with pytest.raises(InvalidArgument, match="no ready plugin accepts"):
+    with pytest.raises(InvalidArgument, match="control character"):
+        await engine.register_model(smi_pb2.RegisterModelRequest(name="m", path=str(tmp_path / "a\x00b")))
+    with pytest.raises(InvalidArgument, match="cannot be resolved"):
+        await engine.register_model(smi_pb2.RegisterModelRequest(name="m", path=str(tmp_path / ("x" * 300))))
+    with pytest.raises(FailedPrecondition, match="no ready plugin accepts"):
         await engine.register_model(smi_pb2.RegisterModelRequest(name="m", path=str(model_file(tmp_path, "m.xyz"))))
     with pytest.raises(NotFound):
         await engine.infer(infer_request("nope"))
@@ -188,24 +193,60 @@ async def test_unload_and_remove_plugin(engine: Engine, tmp_path: Path) -> None:
     with pytest.raises(ProcessLookupError):
         os.kill(status.pid, 0)
     assert (await engine.get_model("m")).versions[0].state == smi_pb2.MODEL_STATE_UNAVAILABLE
+    # Unloaded on purpose: a precondition until someone loads it, not an outage (no 503).
+    with pytest.raises(FailedPrecondition, match="plugin 'double' is not running"):
+        await engine.infer(infer_request())
+    with pytest.raises(FailedPrecondition, match="plugin 'double' is not loaded; load it first"):
+        await engine.register_model(
+            smi_pb2.RegisterModelRequest(name="m2", plugin="double", path=str(model_file(tmp_path)))
+        )
     assert (await engine.load_plugin("double")).state == smi_pb2.PLUGIN_STATE_READY
+    await engine.unload_model("m")
+    with pytest.raises(FailedPrecondition, match="is unloaded"):
+        await engine.model_metadata("m")
+    await engine.load_model("m")
     assert await engine.model_ready("m")
     await engine.remove_model("m")
     await engine.remove_plugin("double")
     assert not (await engine.list_plugins()).plugins
 
 
-async def test_registration_checks_the_source(engine: Engine) -> None:
-    with pytest.raises(InvalidArgument, match="entry point 'nope'"):
+async def test_input_limits_come_from_the_settings(tmp_path: Path) -> None:
+    @dataclass(frozen=True)
+    class Limited(Settings):
+        max_tensor_elements: int = 4
+        max_string_bytes: int = 512
+
+    engine = Engine(Limited(tmp_path / "home"))
+    await engine.start()
+    try:
+        await add_double_plugin(engine)
+        await engine.register_model(smi_pb2.RegisterModelRequest(name="m", path=str(model_file(tmp_path))))
+        with pytest.raises(InvalidArgument, match=r"8 elements; the limit is 4 \(max_tensor_elements\)"):
+            await engine.infer(infer_request(rows=2))
+        assert (await engine.infer(infer_request(rows=1))).outputs
+        with pytest.raises(InvalidArgument, match="max_string_bytes"):
+            await engine.register_plugin(smi_pb2.RegisterPluginRequest(name="p", version="v" * 513))
+        with pytest.raises(InvalidArgument, match="max_string_bytes"):
+            await engine.create_token(smi_pb2.CreateTokenRequest(name="t", role=smi_pb2.ROLE_VIEWER, rate_limit="1" * 513))
+    finally:
+        await engine.stop()
+
+
+async def test_registration_checks_the_source(engine: Engine, tmp_path: Path) -> None:
+    with pytest.raises(NotFound, match="entry point 'nope'"):
         await engine.register_plugin(smi_pb2.RegisterPluginRequest(name="nope"))
     with pytest.raises(InvalidArgument, match="plugin name"):
         await engine.register_plugin(smi_pb2.RegisterPluginRequest(name="../x"))
     await engine.register_plugin(
         smi_pb2.RegisterPluginRequest(name="broken", source=smi_pb2.PluginSource(module="tests.no_such_module:Plugin"))
     )
-    with pytest.raises(Unavailable, match="exited with code 2 during start"):
+    with pytest.raises(FailedPrecondition, match="exited with code 2 during start"):
         await engine.load_plugin("broken")
     assert (await engine.get_plugin("broken")).state == smi_pb2.PLUGIN_STATE_FAILED
+    # It failed to start and is not being restarted: a precondition, not an outage.
+    with pytest.raises(FailedPrecondition, match=r"plugin 'broken' is failed: .*; load it first"):
+        await engine.register_model(smi_pb2.RegisterModelRequest(name="m", plugin="broken", path=str(tmp_path)))
 
 
 async def test_resources_report_the_host_and_each_plugin_process(engine: Engine) -> None:

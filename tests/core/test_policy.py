@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mlos.core.policy import AccessPolicy, check_text
-from mlos.errors import InvalidArgument, PermissionDenied
+from mlos.errors import InvalidArgument, NotFound, PermissionDenied
 
 
 @pytest.fixture
@@ -57,8 +57,10 @@ def test_whether_a_file_outside_exists_is_not_revealed(tmp_path: Path, roots: Pa
     for path in (tmp_path / "secret.onnx", tmp_path / "nothing.onnx"):
         with pytest.raises(PermissionDenied):
             policy(tmp_path).model_path(str(path))
-    with pytest.raises(InvalidArgument, match="does not exist"):
+    with pytest.raises(NotFound, match="does not exist"):
         policy(tmp_path).model_path(str(roots / "nothing.onnx"))
+    with pytest.raises(InvalidArgument, match="cannot be resolved"):
+        policy(tmp_path).model_path(str(roots / ("n" * 300)))  # a name over 255 bytes
 
 
 @pytest.mark.parametrize(

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import httpx
+import re
 
-from mlos.rest.app import handlers
+import httpx
+import pytest
+
+from mlos.rest.app import Dispatcher, handlers
+from mlos.rest.middleware import AllowedMethods
 from mlos_generated.openapi_operations import OPERATION_IDS, OPERATIONS
 from tests.rest.conftest import StubEngine
 
@@ -39,8 +43,42 @@ async def test_unknown_v2_path_is_404_error(client: httpx.AsyncClient) -> None:
 async def test_wrong_method_is_405_with_allow(client: httpx.AsyncClient) -> None:
     response = await client.put("/v1/health")
     assert response.status_code == 405
-    assert "GET" in response.headers["allow"]
+    assert response.headers["allow"] == "GET, HEAD, OPTIONS"
     assert response.json()["status"] == 405
+
+
+@pytest.mark.parametrize(
+    ("path", "allow"),
+    [
+        ("/v1/plugins", "GET, HEAD, OPTIONS, POST"),
+        ("/v1/plugins/onnx", "DELETE, GET, HEAD, OPTIONS"),
+        ("/v1/models/m/versions/1", "DELETE, GET, HEAD, OPTIONS"),
+        ("/v1/tokens/abc", "DELETE, OPTIONS"),
+        ("/v2/models/m/infer", "OPTIONS, POST"),
+        ("/v2/models/stats", "GET, HEAD, OPTIONS"),
+    ],
+)
+async def test_allow_names_every_method_of_the_path(
+    client: httpx.AsyncClient, path: str, allow: str
+) -> None:
+    options = await client.options(path)
+    assert options.status_code == 204
+    assert options.headers["allow"] == allow
+    refused = await client.patch(path)
+    assert refused.status_code == 405
+    assert refused.headers["allow"] == allow
+
+
+def test_allow_matches_the_document(engine: StubEngine) -> None:
+    table = AllowedMethods(Dispatcher({}, engine.pipeline), [(o.method, o.path) for o in OPERATIONS])
+    for operation in OPERATIONS:
+        concrete = re.sub(r"\{[^}]+\}", "x", operation.path)
+        assert operation.method in table.allowed(concrete).split(", "), operation
+    assert table.allowed("/v1/nothing") == ""
+
+
+async def test_options_on_an_unknown_path_is_404(client: httpx.AsyncClient) -> None:
+    assert (await client.options("/v1/nothing-here")).status_code == 404
 
 
 async def test_stats_path_is_not_a_model_name(client: httpx.AsyncClient) -> None:

@@ -85,8 +85,9 @@ async def test_unknown_model_is_404_error(client: httpx.AsyncClient) -> None:
 async def test_model_ready(client: httpx.AsyncClient) -> None:
     assert (await client.get("/v2/models/add/ready")).status_code == 200
     assert (await client.get("/v2/models/add/versions/1/ready")).status_code == 200
-    assert (await client.get("/v2/models/add/versions/9/ready")).status_code == 400
-    assert (await client.get("/v2/models/nope/ready")).status_code == 400
+    unknown_version = await client.get("/v2/models/add/versions/9/ready")
+    assert unknown_version.status_code == 404 and "error" in unknown_version.json()
+    assert (await client.get("/v2/models/nope/ready")).status_code == 404
 
 
 @pytest.mark.parametrize("nested", [True, False])

@@ -79,6 +79,11 @@ async def test_register_plugin_twice_is_409(client: httpx.AsyncClient) -> None:
         {"name": "p", "limits": {"memory": "1GiB"}},
         {"name": "p", "limits": {"cpu_weight": 20000}},
         [],
+        {"name": "p", "source": {"module": "a:B"}},  # unknown keys are refused, not ignored
+        {"name": "p", "module": "not an import string"},
+        {"name": "p", "executable": "/bin/a\u0000b"},
+        {"name": "../p"},
+        {"name": "p\u0000"},
     ],
 )
 async def test_register_plugin_invalid_body_is_400(client: httpx.AsyncClient, body: object) -> None:
@@ -154,12 +159,31 @@ async def test_register_model(client: httpx.AsyncClient, engine: StubEngine) -> 
 
 @pytest.mark.parametrize(
     "body",
-    [{"name": "m"}, {"path": "/m"}, {"name": "m", "path": "/m", "config": {"a": 1}}],
+    [
+        {"name": "m"},
+        {"path": "/m"},
+        {"name": "m", "path": "/m", "config": {"a": 1}},
+        {"name": "m", "path": "/m", "source": "/m"},  # unknown keys are refused, not ignored
+        {"name": "m", "path": "/m/a\u0000b"},
+        {"name": "m", "path": "/m/a\nb"},
+        {"name": "m", "path": "/" + "x" * 256},  # a name in a path has at most 255 bytes
+        {"name": "m", "path": "/m", "version": "1/2"},
+        {"name": "m\u0000", "path": "/m"},
+    ],
 )
 async def test_register_model_invalid_body_is_400(client: httpx.AsyncClient, body: object) -> None:
     response = await client.post("/v1/models", json=body)
     assert response.status_code == 400
     assert response.json()["code"] == "invalid_argument"
+    assert response.json()["detail"].startswith("body")
+
+
+@pytest.mark.parametrize("path", ["/v1/plugins/a%00b", "/v1/models/a%00b", "/v2/models/a%00b"])
+async def test_nul_in_a_name_in_the_path_is_400(client: httpx.AsyncClient, path: str) -> None:
+    response = await client.get(path)
+    assert response.status_code == 400
+    assert "name" in response.text
+
 
 
 async def test_models(client: httpx.AsyncClient, engine: StubEngine) -> None:

@@ -23,7 +23,7 @@ def test_every_status_code_has_an_http_status() -> None:
         (StatusCode.FAILED_PRECONDITION, 409),
         (StatusCode.UNAVAILABLE, 503),
         (StatusCode.RESOURCE_EXHAUSTED, 429),
-        (StatusCode.INCOMPATIBLE_VERSION, 422),
+        (StatusCode.INCOMPATIBLE_VERSION, 409),
         (StatusCode.DEADLINE_EXCEEDED, 504),
         (StatusCode.UNAUTHENTICATED, 401),
         (StatusCode.PERMISSION_DENIED, 403),

@@ -260,7 +260,7 @@ def test_registry_errors(served: Served, regions: list[Any]) -> None:
             "/v2/cudasharedmemory/region/c/register",
             json={"raw_handle": {"b64": "AAAA"}, "device_id": 0, "byte_size": 16},
         )
-        assert cuda.status_code == 400 and "not supported" in cuda.json()["error"]
+        assert cuda.status_code == 404 and "not supported" in cuda.json()["error"]
         assert http.get("/v2/cudasharedmemory/status").json() == []
         assert http.get("/v2/cudasharedmemory/region/c/status").status_code == 404
         assert http.post("/v2/cudasharedmemory/unregister").status_code == 200

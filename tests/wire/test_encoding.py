@@ -91,6 +91,9 @@ def test_from_json_accepts_enum_names_and_ignores_unknown_keys() -> None:
         ({"pid": "1"}, "body.pid: expected an integer"),
         ({"pid": True}, "body.pid: expected an integer"),
         ({"pid": 2**40}, "body.pid"),
+        ({"pid": 1.5}, "body.pid: expected an integer"),
+        ({"pid": float("inf")}, "body.pid: expected an integer"),
+        ({"pid": 1e300}, "body.pid"),
         ({"models": "m/1"}, "body.models: expected an array"),
     ],
 )
@@ -98,6 +101,12 @@ def test_from_json_names_the_bad_field(body: dict[str, object], message: str) ->
     target = smi_pb2.ModelStatus() if "config" in body else smi_pb2.PluginStatus()
     with pytest.raises(InvalidArgument, match="^" + message.replace("[", r"\[")):
         encoding.from_json(body, target)
+
+
+def test_a_whole_number_written_as_a_float_is_an_integer() -> None:
+    """JSON has one number type: 3600.0 is the integer 3600, as JSON Schema says."""
+    parsed = encoding.from_json({"ttl_seconds": 3600.0}, smi_pb2.CreateTokenRequest())
+    assert parsed.ttl_seconds == 3600 and isinstance(parsed.ttl_seconds, int)
 
 
 def test_loads_rejects_bad_utf8_and_bad_json() -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from mlos.errors import InternalError, InvalidArgument
 from mlos.wire import tensors
-from mlos.wire.oip_http import HEADER_LENGTH, decode_response, encode_request
+from mlos.wire.oip_http import HEADER_LENGTH, decode_request, decode_response, encode_request
 from mlos.wire.tensors import to_array
 
 
@@ -101,3 +101,28 @@ def test_to_array_checks_sizes() -> None:
 def test_unsupported_dtype_is_invalid_argument() -> None:
     with pytest.raises(InvalidArgument):
         encode_request({"x": np.array([1 + 2j])})
+
+
+def test_shape_dimensions_written_as_floats_are_whole_numbers() -> None:
+    document = {"inputs": [{"name": "x", "shape": [2.0], "datatype": "FP32", "data": [1, 2]}]}
+    request, _, _ = decode_request(document, memoryview(b""), "m")
+    assert list(request.inputs[0].shape) == [2]
+
+
+@pytest.mark.parametrize(
+    "shape", [[2**63], [6063974458588786589696], [1.5], [-1], [True]], ids=str
+)
+def test_shape_dimensions_out_of_range_are_invalid_argument(shape: list[object]) -> None:
+    document = {"inputs": [{"name": "x", "shape": shape, "datatype": "FP32", "data": []}]}
+    with pytest.raises(InvalidArgument, match=r"input 'x': shape: .* is not a whole number"):
+        decode_request(document, memoryview(b""), "m")
+
+
+def test_binary_data_size_written_as_a_float_is_a_whole_number() -> None:
+    document = {
+        "inputs": [
+            {"name": "x", "shape": [1], "datatype": "FP32", "parameters": {"binary_data_size": 4.0}}
+        ]
+    }
+    request, _, _ = decode_request(document, memoryview(bytes(4)), "m")
+    assert request.inputs[0].contents == bytes(4)
