@@ -157,6 +157,7 @@ class Engine:
                 {role: Rate.parse(rates[name]) for role, name in ROLE_NAMES.items()},
                 Rate.parse(rates["anonymous"]),
                 self.tokens.rate_limit_of,
+                unauthenticated_role=None if self.auth else smi_pb2.ROLE_ADMIN,
             ),
             order=20,
         )

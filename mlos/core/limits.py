@@ -84,12 +84,16 @@ class RateLimiter:
         anonymous: Rate,
         override: Callable[[str], str] | None = None,
         max_buckets: int = 100_000,
+        unauthenticated_role: int | None = None,
     ) -> None:
         self.by_role = dict(by_role)
         self.anonymous = anonymous
         self.override = override
         """The principal's own rate ("50/s:100"; "" for none), if principals may have one."""
         self._parsed: dict[str, Rate] = {}
+        self.unauthenticated_role = unauthenticated_role
+        """The role whose rate applies, per peer, to calls that establish no principal although
+        they are not open ones: every caller is admin on a server without authentication."""
         self._buckets: dict[str, Bucket] = {}
         self._max_buckets = max_buckets
 
@@ -97,6 +101,9 @@ class RateLimiter:
         principal = call.caller.principal
         if principal is None:
             host = call.caller.peer.rsplit(":", 1)[0] if call.caller.peer else "local"
+            role = self.unauthenticated_role
+            if role is not None and call.operation.access is not Access.OPEN:
+                return f"peer:{host}:{role}", self.by_role[role]
             return f"peer:{host}", self.anonymous
         own = self.override(principal) if self.override is not None else ""
         rate = None
