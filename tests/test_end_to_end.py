@@ -95,7 +95,7 @@ def test_model_metadata_lists_the_ready_versions(mlos_demo_server: ServerProcess
     assert mlos_demo_server.client().model_metadata("demo").version == "2"
 
 
-def test_what_the_api_may_start_and_read_is_refused_with_403_or_400(
+def test_what_the_api_may_start_and_read_is_refused_with_403_400_or_404(
     mlos_demo_server: ServerProcess, tmp_path: Path
 ) -> None:
     """The configuration allows the suite's modules and models under tmp_path; nothing else."""
@@ -123,7 +123,7 @@ def test_what_the_api_may_start_and_read_is_refused_with_403_or_400(
         (f"{tmp_path}/../secret.onnx", 403),
         (f"{tmp_path}/m\u0000.onnx", 400),
         (f"{tmp_path}/m\u0007.onnx", 400),
-        (f"{tmp_path}/missing.onnx", 400),
+        (f"{tmp_path}/missing.onnx", 404),
     ]
     for path, status in models:
         response = http.post(f"{url}/v1/models", json={"name": "x", "plugin": "onnx", "path": path}, timeout=5)

@@ -111,7 +111,7 @@ def test_register_model_with_a_missing_file_fails_cleanly(
     error = _error(
         stub.RegisterModel, smi_pb2.RegisterModelRequest(name="ghost", plugin="double", path=missing)
     )
-    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT  # type: ignore[attr-defined]
+    assert error.code() is grpc.StatusCode.NOT_FOUND  # type: ignore[attr-defined]
     assert stub.Health(smi_pb2.HealthRequest()).ready
 
 
