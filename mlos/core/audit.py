@@ -45,9 +45,10 @@ class AuditLog:
     def write(self, call: Call, outcome: str, message: str = "") -> None:
         """Append one line for `call`."""
         caller = call.caller
+        now = time.time()  # one reading: seconds and milliseconds of the same instant
         entry: dict[str, Any] = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
-            + f".{int(time.time() * 1000) % 1000:03d}Z",
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
+            + f".{int(now * 1000) % 1000:03d}Z",
             "principal": caller.principal or "anonymous",
             "transport": caller.transport.value,
             "peer": caller.peer,
