@@ -30,6 +30,7 @@ import yaml
 from mlos.database_url import DEFAULT_FILE, anchor
 from mlos.errors import InvalidArgument
 from mlos.sandbox.limits import Limits, parse_size
+from mlos.wire.roles import ROLES
 
 __all__ = [
     "CONFIG_ENV",
@@ -252,9 +253,6 @@ def _seconds(value: Any) -> float:
     return seconds
 
 
-_ROLES = ("viewer", "inference", "operator", "admin")
-
-
 def _pairs(value: Any, form: str) -> list[tuple[Any, Any]]:
     """The items of a YAML mapping, or of `KEY=VALUE,...` text (a flag or environment value);
     ValueError names an item that is not of the `form` given (`UID=ROLE`)."""
@@ -280,8 +278,8 @@ def _uid_roles(value: Any) -> dict[int, str]:
             number = int(uid)
         except (TypeError, ValueError):
             raise ValueError(f"{uid!r} is not a uid") from None
-        if str(role).lower() not in _ROLES:
-            raise ValueError(f"{role!r} is not a role ({', '.join(_ROLES)})")
+        if str(role).lower() not in ROLES:
+            raise ValueError(f"{role!r} is not a role ({', '.join(ROLES)})")
         table[number] = str(role).lower()
     return table
 

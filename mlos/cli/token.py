@@ -7,6 +7,7 @@ import re
 import time
 
 from mlos.cli.context import Context, UsageError, command_group
+from mlos.wire.roles import ROLES
 from mlos_generated import smi_pb2
 
 __all__ = ["register"]
@@ -85,7 +86,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     create = action("create", "Create a token; it is printed once.", cmd_create)
     create.add_argument("name", metavar="NAME", help="what the token is for (ci, dashboards)")
     create.add_argument(
-        "--role", required=True, choices=("viewer", "inference", "operator", "admin"),
+        "--role", required=True, choices=ROLES,
         help="what the token may do",
     )
     create.add_argument(

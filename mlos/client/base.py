@@ -20,6 +20,7 @@ from typing import Any, Generic, NamedTuple, TypeVar
 import numpy.typing as npt
 
 from mlos.errors import InvalidArgument, Unavailable
+from mlos.wire.roles import ROLES
 from mlos_generated import smi_pb2
 
 __all__ = [
@@ -108,10 +109,6 @@ def register_model_request(
         files=files,
         files_root=files_root or "",
     )
-
-
-ROLES = ("viewer", "inference", "operator", "admin")
-"""The role names a token can have."""
 
 
 def create_token_request(

@@ -18,7 +18,8 @@ from typing import Any
 from mlos.core.operations import Access
 from mlos.core.pipeline import Call, Next, Transport
 from mlos.core.tokens import TokenBook
-from mlos.errors import InvalidArgument, PermissionDenied, Unauthenticated
+from mlos.errors import PermissionDenied, Unauthenticated
+from mlos.wire.roles import ROLE_NAMES, role_by_name
 from mlos_generated import smi_pb2
 
 __all__ = [
@@ -39,14 +40,6 @@ ROLE_ACCESS: dict[int, Access] = {
 }
 """The highest access each role grants."""
 
-ROLE_NAMES: dict[int, str] = {
-    smi_pb2.ROLE_VIEWER: "viewer",
-    smi_pb2.ROLE_INFERENCE: "inference",
-    smi_pb2.ROLE_OPERATOR: "operator",
-    smi_pb2.ROLE_ADMIN: "admin",
-}
-"""Role names as the CLI, the configuration and the audit log write them."""
-
 SERVER = "server"
 """The principal of calls the server makes itself (Transport.INTERNAL)."""
 
@@ -58,14 +51,6 @@ def bearer_token(value: str | None) -> str | None:
     scheme, _, token = value.partition(" ")
     token = token.strip()
     return token if scheme.lower() == "bearer" and token else None
-
-
-def role_by_name(name: str) -> int:
-    """The role called `name` ("operator"); InvalidArgument for any other word."""
-    for role, role_name in ROLE_NAMES.items():
-        if role_name == name.lower():
-            return role
-    raise InvalidArgument(f"unknown role {name!r}: use viewer, inference, operator or admin")
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ from mlos.core.limits import Rate
 from mlos.core.schema import tokens_table
 from mlos.core.store import RegistryStore, column_values, upsert
 from mlos.errors import InvalidArgument, NotFound, Unauthenticated
+from mlos.wire.roles import ROLE_NAMES, roles_text
 from mlos_generated import smi_pb2
 
 __all__ = [
@@ -117,8 +118,8 @@ class TokenBook:
         rate_limit: str = "",
     ) -> tuple[str, TokenRecord]:
         """A new token: its secret (to show once) and its record."""
-        if role not in _ROLES:
-            raise InvalidArgument("a token needs a role: viewer, inference, operator or admin")
+        if role not in ROLE_NAMES:
+            raise InvalidArgument(f"a token needs a role: {roles_text()}")
         if ttl_seconds < 0:
             raise InvalidArgument("ttl_seconds must be 0 (no expiry) or more")
         if not name or len(name) > 128 or "\x00" in name:
@@ -199,7 +200,6 @@ class TokenBook:
 
 
 _UNKNOWN = "0" * 64
-_ROLES = (smi_pb2.ROLE_VIEWER, smi_pb2.ROLE_INFERENCE, smi_pb2.ROLE_OPERATOR, smi_pb2.ROLE_ADMIN)
 
 
 def _token_id(token: str) -> str:

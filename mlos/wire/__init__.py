@@ -7,8 +7,9 @@ dispatch (:mod:`~mlos.wire.framing`, :mod:`~mlos.wire.method`, :mod:`~mlos.wire.
 from MLOS status codes to HTTP, gRPC and IPC statuses (:mod:`~mlos.wire.status`), tensor
 contents and numpy (:mod:`~mlos.wire.tensors`), the JSON mapping of messages
 (:mod:`~mlos.wire.encoding`), the Open Inference Protocol's HTTP bodies with Triton's binary
-tensor extension (:mod:`~mlos.wire.oip_http`) and shared-memory tensor references
-(:mod:`~mlos.wire.shared_memory`). The generated IPC stubs import only this package.
+tensor extension (:mod:`~mlos.wire.oip_http`), shared-memory tensor references
+(:mod:`~mlos.wire.shared_memory`) and the role names of the SMI `Role` enum
+(:mod:`~mlos.wire.roles`). The generated IPC stubs import only this package.
 """
 
 from mlos.wire.channel import Channel
