@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import pathlib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -21,6 +21,7 @@ import yaml
 from axon import strict_yaml
 from axon.atomic_files import write_atomic
 from axon.errors import ConfigError, NotFoundError, UsageError
+from mlos import config as settings
 
 __all__ = ["KEYS", "Config", "Key", "RegistryEntry", "axon_home", "redact_url"]
 
@@ -55,19 +56,10 @@ def _parse_positive_float(text: str) -> float:
     return value
 
 
-@dataclass(frozen=True)
-class Key:
-    """One documented configuration key."""
+class Key(settings.Key):
+    """One documented configuration key (the MLOS server's kind, with its own variables)."""
 
-    name: str
-    parse: Callable[[str], Any]
-    default: Any
-    help: str
-
-    @property
-    def env(self) -> str:
-        """Environment variable that overrides the key."""
-        return "AXON_" + self.name.upper()
+    env_prefix = "AXON_"
 
 
 KEYS: dict[str, Key] = {

@@ -23,7 +23,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
@@ -336,11 +336,13 @@ class Key:
     default: Any
     help: str
     flag: str | None = None
+    env_prefix: ClassVar[str] = ENV_PREFIX
+    """What the name of the key's environment variable starts with."""
 
     @property
     def env(self) -> str:
         """The environment variable that sets the key."""
-        return ENV_PREFIX + self.name.upper()
+        return self.env_prefix + self.name.upper()
 
 
 DEFAULT_HOME = Path("~/.mlos")

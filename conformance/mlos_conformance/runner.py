@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import fnmatch
+import functools
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import numpy.typing as npt
 import psutil
@@ -26,6 +27,9 @@ from mlos_conformance.wire import BadReply, ConnectionDropped, ErrorFrame, NoAns
 __all__ = ["describe_launch", "run_conformance", "run_conformance_async", "select_checks"]
 
 log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 _SOURCES = {"entry_point": "entry point", "module": "module", "executable": "executable"}
 
@@ -173,16 +177,16 @@ async def run_conformance_async(
     )
 
 
-def run_conformance(
-    launch: PluginLaunch,
-    model: Path | None = None,
-    inputs: Mapping[str, npt.NDArray[Any]] | None = None,
-    options: Options | None = None,
-    checks: Sequence[Check] | None = None,
-    *,
-    fixtures: Sequence[Fixture] = (),
-) -> Report:
-    """`run_conformance_async` on an event loop of its own."""
-    return asyncio.run(
-        run_conformance_async(launch, model, inputs, options, checks, fixtures=fixtures)
-    )
+def _blocking(run: Callable[P, Coroutine[Any, Any, R]], name: str) -> Callable[P, R]:
+    """`run` for callers that are not async: each call runs it on an event loop of its own."""
+
+    @functools.wraps(run)
+    def blocking(*args: P.args, **kwargs: P.kwargs) -> R:
+        return asyncio.run(run(*args, **kwargs))
+
+    blocking.__name__ = blocking.__qualname__ = name
+    blocking.__doc__ = f"`{run.__name__}` on an event loop of its own."
+    return blocking
+
+
+run_conformance = _blocking(run_conformance_async, "run_conformance")

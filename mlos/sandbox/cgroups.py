@@ -245,14 +245,18 @@ def _wanted(limits: Limits) -> set[str]:
     return wanted
 
 
+def _proc_lines(name: str) -> list[str]:
+    """The lines of `/proc/self/<name>`; none where it cannot be read (not Linux)."""
+    try:
+        return Path("/proc/self", name).read_text().splitlines()
+    except OSError:
+        return []
+
+
 def _mounts() -> dict[str, Path]:
     """cgroup mount points: "" for the v2 hierarchy, else by v1 controller."""
     mounts: dict[str, Path] = {}
-    try:
-        lines = Path("/proc/self/mountinfo").read_text().splitlines()
-    except OSError:
-        return mounts
-    for line in lines:
+    for line in _proc_lines("mountinfo"):
         fields, _, rest = line.partition(" - ")
         parts = rest.split()
         if len(parts) < 3:
@@ -270,11 +274,7 @@ def _mounts() -> dict[str, Path]:
 def _own_cgroups() -> dict[str, str]:
     """This process's cgroup path: "" for v2, else by v1 controller."""
     own: dict[str, str] = {}
-    try:
-        lines = Path("/proc/self/cgroup").read_text().splitlines()
-    except OSError:
-        return own
-    for line in lines:
+    for line in _proc_lines("cgroup"):
         _, controllers, path = line.split(":", 2)
         if not controllers:
             own[""] = path

@@ -192,22 +192,16 @@ class Limits:
 
     def describe(self) -> str:
         """"memory 512 MiB, cpus 0-1, open files 256" — or "none"."""
-        parts = []
-        if self.memory_bytes:
-            parts.append(f"memory {format_size(self.memory_bytes)}")
-        if self.cpus:
-            parts.append(f"cpus {format_cpus(self.cpus)}")
-        if self.cpu_quota:
-            parts.append(f"cpu quota {self.cpu_quota:g}")
-        if self.cpu_weight:
-            parts.append(f"cpu weight {self.cpu_weight}")
-        if self.open_files:
-            parts.append(f"open files {self.open_files}")
-        if self.processes:
-            parts.append(f"processes {self.processes}")
-        if self.user:
-            parts.append(f"user {self.user}")
-        return ", ".join(parts) or "none"
+        shown = {
+            "memory": self.memory_bytes and format_size(self.memory_bytes),
+            "cpus": self.cpus and format_cpus(self.cpus),
+            "cpu quota": self.cpu_quota and f"{self.cpu_quota:g}",
+            "cpu weight": self.cpu_weight,
+            "open files": self.open_files,
+            "processes": self.processes,
+            "user": self.user,
+        }
+        return ", ".join(f"{label} {value}" for label, value in shown.items() if value) or "none"
 
 
 def _count(value: Any) -> int:
