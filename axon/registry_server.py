@@ -48,7 +48,12 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
-def _status_for(exc: AxonError) -> int:
+def _axon_error(request: Request, exc: Exception) -> Response:
+    """What a handler's Axon error answers: its status and `{"error": message}`."""
+    return _error(_status_for(exc), str(exc))
+
+
+def _status_for(exc: Exception) -> int:
     if isinstance(exc, NotFoundError):
         return 404
     if isinstance(exc, ConflictError):
@@ -155,6 +160,13 @@ def build_app(root: pathlib.Path, tokens_file: pathlib.Path | None = None,
             return _error(403, f"this token lacks the {needed} role")
         return None
 
+    def version_target(request: Request, needed: str) -> tuple[str, str, str] | Response:
+        """The version the path names once the caller holds the `needed` role; else the refusal
+        (401/403), or 404 for a path that names no valid version."""
+        if (refused := denied(request, needed)) is not None:
+            return refused
+        return _version_params(request) or _error(404, "not found")
+
     def json_file(path: pathlib.Path) -> Response:
         if not path.is_file():
             return _error(404, "not found")
@@ -197,26 +209,21 @@ def build_app(root: pathlib.Path, tokens_file: pathlib.Path | None = None,
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > max_upload_bytes:
             return _error(413, f"upload is larger than {max_upload_bytes} bytes")
+        if not store.check_new(*ids, digest):
+            return JSONResponse({"created": False, "sha256": digest}, status_code=200)
+        upload = await _receive(request, store.private, digest, max_upload_bytes)
         try:
-            if not store.check_new(*ids, digest):
-                return JSONResponse({"created": False, "sha256": digest}, status_code=200)
-            upload = await _receive(request, store.private, digest, max_upload_bytes)
-            try:
-                manifest, _, created = await run_in_threadpool(
-                    store.publish_package, upload, digest, True, ids)
-            finally:
-                upload.unlink(missing_ok=True)
-        except AxonError as exc:
-            return _error(_status_for(exc), str(exc))
+            manifest, _, created = await run_in_threadpool(
+                store.publish_package, upload, digest, True, ids)
+        finally:
+            upload.unlink(missing_ok=True)
         return JSONResponse({"created": created, "sha256": digest,
                              "ref": f"{manifest.namespace}/{manifest.name}@{manifest.version}"},
                             status_code=201 if created else 200)
 
     async def put_signature(request: Request) -> Response:
-        if (refused := denied(request, "write")) is not None:
-            return refused
-        if (ids := _version_params(request)) is None:
-            return _error(404, "not found")
+        if isinstance(ids := version_target(request, "write"), Response):
+            return ids
         try:
             body = await request.json()
             record = SignatureRecord.from_dict(body)
@@ -227,40 +234,28 @@ def build_app(root: pathlib.Path, tokens_file: pathlib.Path | None = None,
             if not record.valid_for(statement(*ids, package["sha256"], package["size"])):
                 raise IntegrityError("the signature does not match this version's package")
             created = store.add_signature(*ids, record.to_dict())
-        except AxonError as exc:
-            return _error(_status_for(exc), str(exc))
         except (ValueError, TypeError, AttributeError):
             return _error(400, "body must be a JSON signature record")
         return JSONResponse({"created": created, "key_id": record.key_id},
                             status_code=201 if created else 200)
 
     async def yank(request: Request) -> Response:
-        if (refused := denied(request, "write")) is not None:
-            return refused
-        if (ids := _version_params(request)) is None:
-            return _error(404, "not found")
+        if isinstance(ids := version_target(request, "write"), Response):
+            return ids
         reason = ""
         if request.method == "POST" and await request.body():
             try:
                 reason = str((await request.json()).get("reason", ""))[:500]
             except (ValueError, AttributeError):
                 return _error(400, "body must be JSON {\"reason\": \"...\"}")
-        try:
-            entry = store.yank(*ids, reason, undo=request.method == "DELETE")
-        except AxonError as exc:
-            return _error(_status_for(exc), str(exc))
+        entry = store.yank(*ids, reason, undo=request.method == "DELETE")
         return JSONResponse(entry)
 
     async def delete_version(request: Request) -> Response:
-        if (refused := denied(request, "admin")) is not None:
-            return refused
-        if (ids := _version_params(request)) is None:
-            return _error(404, "not found")
+        if isinstance(ids := version_target(request, "admin"), Response):
+            return ids
         dry = request.query_params.get("dry_run", "").lower() in ("1", "true", "yes")
-        try:
-            items = store.plan_delete(*ids) if dry else store.delete(*ids)
-        except AxonError as exc:
-            return _error(_status_for(exc), str(exc))
+        items = store.plan_delete(*ids) if dry else store.delete(*ids)
         return JSONResponse({"deleted": not dry, "items": items,
                              "total_bytes": sum(i["bytes"] for i in items)})
 
@@ -280,7 +275,7 @@ def build_app(root: pathlib.Path, tokens_file: pathlib.Path | None = None,
         Route(version, delete_version, methods=["DELETE"]),
         Route("/blobs/sha256/{digest}", blob, methods=["GET", "HEAD"]),
     ]
-    return Starlette(routes=routes)
+    return Starlette(routes=routes, exception_handlers={AxonError: _axon_error})
 
 
 def serve(root: pathlib.Path, host: str = "127.0.0.1", port: int = 8090,
