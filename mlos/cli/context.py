@@ -6,13 +6,24 @@ import argparse
 import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TypeAlias
 
 from mlos.cli.output import Output
 from mlos.client import DEFAULT_TIMEOUT, DEFAULT_URL, Client, connect
 from mlos.client.credentials import TOKEN_ENV
 from mlos.errors import InvalidArgument
 
-__all__ = ["URL_ENV", "Context", "Handler", "UsageError", "add_remote_options", "command_group"]
+__all__ = [
+    "URL_ENV",
+    "AddAction",
+    "CommandGroup",
+    "Commands",
+    "Context",
+    "Handler",
+    "UsageError",
+    "add_remote_options",
+    "command_group",
+]
 
 URL_ENV = "MLOS_URL"
 """The environment variable with the server address the management commands use."""
@@ -20,6 +31,12 @@ URL_ENV = "MLOS_URL"
 
 Handler = Callable[["Context"], int]
 """What runs one command: it gets the invocation's `Context` and returns the exit status."""
+
+Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+"""The subcommands of the `mlos` parser, where each command module adds its own."""
+
+AddAction = Callable[[str, str, Handler], argparse.ArgumentParser]
+"""Adds one ACTION to a command group (name, help, handler) and returns its parser."""
 
 
 class UsageError(InvalidArgument):
@@ -49,11 +66,8 @@ def add_remote_options(parser: argparse.ArgumentParser) -> None:
 
 
 def command_group(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser],
-    name: str,
-    help_text: str,
-    description: str,
-) -> Callable[[str, str, Handler], argparse.ArgumentParser]:
+    commands: Commands, name: str, help_text: str, description: str
+) -> AddAction:
     """Add `mlos NAME ACTION ...` to `commands`; return the function that adds one ACTION.
 
     Each action gets the remote options and its handler; the function returns the action's
@@ -69,6 +83,23 @@ def command_group(
         return parser
 
     return action
+
+
+@dataclass(frozen=True)
+class CommandGroup:
+    """`mlos NAME ACTION ...`: a command of several actions, each with the remote options."""
+
+    name: str
+    help: str
+    """One line for `mlos --help`."""
+    description: str
+    """The paragraph atop `mlos NAME --help`."""
+    actions: Callable[[AddAction], None]
+    """Adds the group's actions, with their own arguments."""
+
+    def register(self, commands: Commands) -> None:
+        """Add the group and its actions to the `mlos` command parser."""
+        self.actions(command_group(commands, self.name, self.help, self.description))
 
 
 @dataclass

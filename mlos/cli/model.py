@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 
-from mlos.cli.context import Context, UsageError, command_group
+from mlos.cli.context import AddAction, CommandGroup, Context, UsageError
 from mlos.cli.output import Output, model_state, tensor_rows
 from mlos_generated import smi_pb2
 
-__all__ = ["parse_config", "register"]
+__all__ = ["GROUP", "parse_config", "register"]
 
 
 def parse_config(items: list[str] | None) -> dict[str, str]:
@@ -67,12 +66,10 @@ def cmd_list(ctx: Context) -> int:
     """Every registered model version, as a table."""
     models = ctx.client.list_models()
     ctx.output.message(smi_pb2.ListModelsResponse(models=models))
-    if not models:
-        ctx.output.line("no models registered (add one with `mlos model register NAME PATH`)")
-        return 0
     ctx.output.table(
         ["NAME", "VERSION", "PLUGIN", "STATE", "PATH"],
         [(m.name, m.version, m.plugin or "-", model_state(m.state), m.path) for m in models],
+        empty="no models registered (add one with `mlos model register NAME PATH`)",
     )
     return 0
 
@@ -98,12 +95,7 @@ def cmd_remove(ctx: Context) -> int:
     return 0
 
 
-def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add `mlos model ...` to the command parser."""
-    action = command_group(
-        commands, "model", "register, list, show and remove models",
-        "Manage the models of a running MLOS server.",
-    )
+def _add_actions(action: AddAction) -> None:
     reg = action("register", "Register a model version and load it.", cmd_register)
     reg.add_argument("name", metavar="NAME", help="model name")
     reg.add_argument("path", metavar="PATH", help="model file or directory on the server")
@@ -115,9 +107,17 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
 
     action("list", "List the registered model versions.", cmd_list)
-    show = action("show", "Show a model's versions in detail.", cmd_show)
-    show.add_argument("name", metavar="NAME", help="model name")
-    show.add_argument("--version", metavar="V", help="only this version")
-    remove = action("remove", "Unload and forget a model or one version.", cmd_remove)
-    remove.add_argument("name", metavar="NAME", help="model name")
-    remove.add_argument("--version", metavar="V", help="only this version")
+    for name, help_text, handler in (
+        ("show", "Show a model's versions in detail.", cmd_show),
+        ("remove", "Unload and forget a model or one version.", cmd_remove),
+    ):
+        parser = action(name, help_text, handler)
+        parser.add_argument("name", metavar="NAME", help="model name")
+        parser.add_argument("--version", metavar="V", help="only this version")
+
+
+GROUP = CommandGroup(
+    "model", "register, list, show and remove models",
+    "Manage the models of a running MLOS server.", _add_actions,
+)
+register = GROUP.register

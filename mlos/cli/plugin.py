@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
-
 from mlos.cli import plugin_new
-from mlos.cli.context import Context, command_group
+from mlos.cli.context import AddAction, CommandGroup, Context
 from mlos.cli.output import Output, plugin_state, source_text
 from mlos_generated import smi_pb2
 
-__all__ = ["register"]
+__all__ = ["GROUP", "register"]
 
 
 def _summary(status: smi_pb2.PluginStatus) -> str:
@@ -44,9 +42,6 @@ def cmd_list(ctx: Context) -> int:
     """Every registered plugin, as a table."""
     plugins = ctx.client.list_plugins()
     ctx.output.message(smi_pb2.ListPluginsResponse(plugins=plugins))
-    if not plugins:
-        ctx.output.line("no plugins registered (add one with `mlos plugin register NAME`)")
-        return 0
     ctx.output.table(
         ["NAME", "VERSION", "STATE", "PID", "RESTARTS", "MODELS", "SOURCE"],
         [
@@ -54,6 +49,7 @@ def cmd_list(ctx: Context) -> int:
              len(p.models), source_text(p.source))
             for p in plugins
         ],
+        empty="no plugins registered (add one with `mlos plugin register NAME`)",
     )
     return 0
 
@@ -105,12 +101,7 @@ def cmd_remove(ctx: Context) -> int:
     return 0
 
 
-def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add `mlos plugin ...` to the command parser."""
-    action = command_group(
-        commands, "plugin", "register, list, load, unload and remove plugins",
-        "Manage the plugins of a running MLOS server.",
-    )
+def _add_actions(action: AddAction) -> None:
     reg = action(
         "register", "Register a plugin (its process starts with `load`, or --load).", cmd_register
     )
@@ -131,3 +122,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     ):
         action(name, help_text, func).add_argument("name", metavar="NAME", help="plugin name")
     plugin_new.register(action)
+
+
+GROUP = CommandGroup(
+    "plugin", "register, list, load, unload and remove plugins",
+    "Manage the plugins of a running MLOS server.", _add_actions,
+)
+register = GROUP.register

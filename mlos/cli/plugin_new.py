@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
-from collections.abc import Callable
 from pathlib import Path
 
-from mlos.cli.context import Context, Handler, UsageError
+from mlos.cli.context import AddAction, Context, UsageError
 from mlos.errors import MLOSError
 from mlos.sdk import scaffold
 
@@ -33,7 +31,7 @@ def cmd_new(ctx: Context) -> int:
     return 0
 
 
-def register(action: Callable[[str, str, Handler], argparse.ArgumentParser]) -> None:
+def register(action: AddAction) -> None:
     """Add `mlos plugin new` to the `mlos plugin` group."""
     parser = action("new", "Write a new plugin package that passes the conformance kit.", cmd_new)
     parser.add_argument("name", metavar="NAME", help="plugin name (its entry point), e.g. demo")

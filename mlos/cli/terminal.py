@@ -31,10 +31,15 @@ class Terminal:
         if not self.json:
             print(text, file=self.out)
 
-    def table(self, headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-        """An aligned table with a header row (nothing with `--json`)."""
-        if not self.json:
-            print(aligned(headers, rows), file=self.out)
+    def table(
+        self, headers: Sequence[str], rows: Iterable[Sequence[Any]], empty: str = ""
+    ) -> None:
+        """An aligned table with a header row (nothing with `--json`); `empty`, when given, is
+        the line printed instead of a table without rows."""
+        if self.json:
+            return
+        rows = list(rows)
+        print(empty if empty and not rows else aligned(headers, rows), file=self.out)
 
     def fields(self, pairs: Iterable[tuple[str, Any]]) -> None:
         """`key: value` lines with aligned values (nothing with `--json`)."""

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
 import re
 import time
 
-from mlos.cli.context import Context, UsageError, command_group
+from mlos.cli.context import AddAction, CommandGroup, Context, UsageError
 from mlos.wire.roles import ROLES
 from mlos_generated import smi_pb2
 
-__all__ = ["register"]
+__all__ = ["GROUP", "register"]
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw]?)\s*$")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -77,12 +76,7 @@ def cmd_revoke(ctx: Context) -> int:
     return 0
 
 
-def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add `mlos token ...` to the command parser."""
-    action = command_group(
-        commands, "token", "create, list and revoke API tokens (admin)",
-        "Manage the API tokens of a running MLOS server (docs/security.md).",
-    )
+def _add_actions(action: AddAction) -> None:
     create = action("create", "Create a token; it is printed once.", cmd_create)
     create.add_argument("name", metavar="NAME", help="what the token is for (ci, dashboards)")
     create.add_argument(
@@ -100,3 +94,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     action("list", "List the tokens (never their secrets).", cmd_list)
     revoke = action("revoke", "Revoke a token for good.", cmd_revoke)
     revoke.add_argument("id", metavar="ID", help="the token's id (from `mlos token list`)")
+
+
+GROUP = CommandGroup(
+    "token", "create, list and revoke API tokens (admin)",
+    "Manage the API tokens of a running MLOS server (docs/security.md).", _add_actions,
+)
+register = GROUP.register
