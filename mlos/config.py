@@ -29,6 +29,7 @@ import yaml
 
 from mlos.database_url import DEFAULT_FILE, anchor
 from mlos.errors import InvalidArgument
+from mlos.names import NAME
 from mlos.sandbox.limits import Limits, parse_size
 from mlos.wire.roles import ROLES
 
@@ -50,7 +51,6 @@ CONFIG_ENV = "MLOS_CONFIG"
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_PLUGIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _MODULE_PATTERN = re.compile(r"^[A-Za-z0-9_.*?\[\]!:-]+$")
 
 
@@ -221,7 +221,7 @@ def _plugin_limits(value: Any) -> dict[str, Limits]:
         raise ValueError(f"{value!r} is not a mapping of plugin names to limits")
     limits: dict[str, Limits] = {}
     for name, entry in value.items():
-        if not isinstance(name, str) or not (name == "*" or _PLUGIN_NAME.match(name)):
+        if not isinstance(name, str) or not (name == "*" or NAME.match(name)):
             raise ValueError(f"{name!r} is not a plugin name or '*'")
         try:
             limits[name] = Limits.from_mapping(entry or {})

@@ -26,13 +26,13 @@ from mlos.errors import (
     NotFound,
     Unavailable,
 )
+from mlos.names import check_name
 from mlos_generated import smi_pb2
 
 __all__ = ["ModelEntry", "ModelRegistry", "version_key"]
 
 log = logging.getLogger(__name__)
 
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")
 LOAD_TIMEOUT = 300.0
 
@@ -156,10 +156,7 @@ class ModelRegistry:
     async def register(self, request: smi_pb2.RegisterModelRequest) -> ModelEntry:
         """Load a new model version into its plugin and persist it."""
         name = request.name
-        if not NAME.match(name):
-            raise InvalidArgument(
-                f"model name {name!r} must be 1-128 letters, digits, '_', '.' or '-'"
-            )
+        check_name("model", name)
         if request.version and not VERSION.match(request.version):
             raise InvalidArgument(f"model version {request.version!r} is not a valid version")
         path = self.policy.model_path(request.path)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from mlos.errors import (
     NotFound,
     Unavailable,
 )
+from mlos.names import check_name
 from mlos.sandbox.limits import Limits
 from mlos_generated import smi_ipc, smi_pb2
 
@@ -41,7 +41,6 @@ __all__ = ["Backoff", "PluginEntry", "PluginRegistry"]
 
 log = logging.getLogger(__name__)
 
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,10 +173,7 @@ class PluginRegistry:
     def register(self, request: smi_pb2.RegisterPluginRequest) -> PluginEntry:
         """Record a plugin (it starts on load)."""
         name = request.name
-        if not NAME.match(name):
-            raise InvalidArgument(
-                f"plugin name {name!r} must be 1-128 letters, digits, '_', '.' or '-'"
-            )
+        check_name("plugin", name)
         if request.version:
             check_text("plugin version", request.version)
             if len(request.version) > 64:
