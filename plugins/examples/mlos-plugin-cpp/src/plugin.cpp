@@ -153,6 +153,20 @@ Frame Undecodable(const Frame& request) {
                      std::string(MethodName(request.method)) + ": request does not decode");
 }
 
+// One call: decodes the request message `In` (an INVALID_ARGUMENT answer when the payload is not
+// one), lets `serve` fill the response `Out` or refuse with an error code and message, and
+// answers with the response or the error.
+template <typename In, typename Out, typename Handler>
+Frame Serve(const Frame& request, Handler&& serve) {
+  In in;
+  if (!in.ParseFromString(request.payload)) return Undecodable(request);
+  Out out;
+  std::string message;
+  ErrorCode code = serve(in, out, message);
+  if (code != kOk) return ErrorAnswer(request, code, message);
+  return Answer(request, kResponse, out.SerializeAsString());
+}
+
 }  // namespace
 
 void LinearPlugin::Describe(smi::v1::PluginInfo& info) const {
@@ -289,51 +303,36 @@ void LinearPlugin::Health(smi::v1::PluginHealthResponse& response) const {
 }
 
 Frame LinearPlugin::Handle(const Frame& request) {
-  const std::string& payload = request.payload;
-  std::string message;
+  namespace v1 = smi::v1;
   switch (request.method) {
-    case kDescribe: {
-      smi::v1::DescribeRequest in;
-      if (!in.ParseFromString(payload)) return Undecodable(request);
-      smi::v1::PluginInfo out;
-      Describe(out);
-      return Answer(request, kResponse, out.SerializeAsString());
-    }
-    case kLoadModel: {
-      smi::v1::LoadModelRequest in;
-      if (!in.ParseFromString(payload)) return Undecodable(request);
-      smi::v1::LoadModelResponse out;
-      ErrorCode code = LoadModel(in, out, message);
-      if (code != kOk) return ErrorAnswer(request, code, message);
-      return Answer(request, kResponse, out.SerializeAsString());
-    }
-    case kUnloadModel: {
-      smi::v1::UnloadModelRequest in;
-      if (!in.ParseFromString(payload)) return Undecodable(request);
-      models_.erase({in.name(), in.version()});  // unknown models unload too
-      return Answer(request, kResponse, smi::v1::UnloadModelResponse().SerializeAsString());
-    }
-    case kInfer: {
-      smi::v1::InferRequest in;
-      if (!in.ParseFromString(payload)) return Undecodable(request);
-      smi::v1::InferResponse out;
-      ErrorCode code = Infer(in, out, message);
-      if (code != kOk) return ErrorAnswer(request, code, message);
-      return Answer(request, kResponse, out.SerializeAsString());
-    }
-    case kHealth: {
-      smi::v1::PluginHealthRequest in;
-      if (!in.ParseFromString(payload)) return Undecodable(request);
-      smi::v1::PluginHealthResponse out;
-      Health(out);
-      return Answer(request, kResponse, out.SerializeAsString());
-    }
-    case kShutdown: {
-      smi::v1::ShutdownRequest in;
-      if (!in.ParseFromString(payload)) return Undecodable(request);
-      shutting_down_ = true;
-      return Answer(request, kResponse, smi::v1::ShutdownResponse().SerializeAsString());
-    }
+    case kDescribe:
+      return Serve<v1::DescribeRequest, v1::PluginInfo>(request, [this](auto&, auto& info, auto&) {
+        Describe(info);
+        return kOk;
+      });
+    case kLoadModel:
+      return Serve<v1::LoadModelRequest, v1::LoadModelResponse>(
+          request, [this](auto& in, auto& out, auto& error) { return LoadModel(in, out, error); });
+    case kUnloadModel:
+      return Serve<v1::UnloadModelRequest, v1::UnloadModelResponse>(
+          request, [this](auto& in, auto&, auto&) {
+            models_.erase({in.name(), in.version()});  // unknown models unload too
+            return kOk;
+          });
+    case kInfer:
+      return Serve<v1::InferRequest, v1::InferResponse>(
+          request, [this](auto& in, auto& out, auto& error) { return Infer(in, out, error); });
+    case kHealth:
+      return Serve<v1::PluginHealthRequest, v1::PluginHealthResponse>(
+          request, [this](auto&, auto& out, auto&) {
+            Health(out);
+            return kOk;
+          });
+    case kShutdown:
+      return Serve<v1::ShutdownRequest, v1::ShutdownResponse>(request, [this](auto&, auto&, auto&) {
+        shutting_down_ = true;
+        return kOk;
+      });
     default: {
       char id[8];
       std::snprintf(id, sizeof id, "%04X", request.method);
