@@ -1,10 +1,10 @@
 """A third-party author's first minutes, in a virtual environment that holds nothing of ours.
 
-The SDK, server and kit wheels are built here by the project's packaging (tools/distributions.py,
-as `make dist` does); their third-party dependencies are packed from this environment by
-tools/wheelhouse.py, so nothing is fetched. A clean `python -m venv` (no system site-packages)
-then installs the SDK alone, which must pull numpy and protobuf and nothing else; then the kit;
-and then, as an author would type it:
+The `wheelhouse` fixture (tests/wheels.py) builds the SDK, server and kit wheels with the
+project's packaging, as `make dist` does, and packs their third-party dependencies from this
+environment, so nothing is fetched. A clean `python -m venv` (no system site-packages) then
+installs the SDK alone, which must pull numpy and protobuf and nothing else; then the kit; and
+then, as an author would type it:
 
     mlos plugin new demo && pip install ./demo && mlos conformance --entry-point demo
 
@@ -14,64 +14,15 @@ commands stay as written and pip's isolated builds see them too).
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
 import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.wheels import clean_venv
+
 pytestmark = pytest.mark.timeout(600)
-
-
-def _tool(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-distributions = _tool("distributions")
-wheelhouse = _tool("wheelhouse")
-
-OURS = ("mlos-plugin-sdk", "mlos-server", "mlos-conformance")
-
-
-@pytest.fixture(scope="module")
-def wheels(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A directory with our wheels and every third-party wheel they need, built offline."""
-    directory = tmp_path_factory.mktemp("wheelhouse")
-    requirements = [wheelhouse.Requirement(text) for text in ("setuptools>=77", "wheel")]
-    for name in OURS:
-        requirements += wheelhouse.project_requirements(name)
-    for dist in wheelhouse.closure(requirements, skip=OURS):
-        wheelhouse.pack(dist, directory)
-    staging = tmp_path_factory.mktemp("staging")
-    known = distributions.load()
-    with pytest.MonkeyPatch.context() as patch:
-        # The isolated builds install setuptools and wheel from the wheelhouse too.
-        patch.setenv("PIP_NO_INDEX", "1")
-        patch.setenv("PIP_FIND_LINKS", str(directory))
-        for name in OURS:
-            source = distributions.stage(known[name], staging / name)
-            distributions.build(source, directory, isolation=True, wheel_only=True)
-    yield directory
-
-
-def _env(venv: Path, wheels: Path, home: Path) -> dict[str, str]:
-    return {
-        "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
-        "HOME": str(home), "LANG": "C.UTF-8",
-        "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(wheels),
-        "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_CACHE_DIR": str(home / "pip-cache"),
-    }
 
 
 def _sh(command: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -88,17 +39,15 @@ def _installed(python: Path, env: dict[str, str]) -> set[str]:
 
 
 def test_new_plugin_installs_and_passes_the_kit_in_a_clean_venv(
-    wheels: Path, tmp_path: Path
+    wheelhouse: Path, tmp_path: Path
 ) -> None:
-    assert {path.name.split("-")[0] for path in wheels.glob("mlos*.whl")} == {
+    assert {path.name.split("-")[0] for path in wheelhouse.glob("mlos*.whl")} == {
         "mlos_plugin_sdk", "mlos_server", "mlos_conformance"}
-    venv, work, home = tmp_path / "venv", tmp_path / "work", tmp_path / "home"
+    venv, work = tmp_path / "venv", tmp_path / "work"
     work.mkdir()
-    home.mkdir()
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    env = clean_venv(venv, wheelhouse, tmp_path / "home")
     assert "include-system-site-packages = false" in (venv / "pyvenv.cfg").read_text()
     python = venv / "bin" / "python"
-    env = _env(venv, wheels, home)
     infrastructure = _installed(python, env)
 
     # The SDK alone: numpy and protobuf, nothing of the server.

@@ -5,19 +5,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import importlib.metadata
-import importlib.util
-import sys
 import zipfile
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-spec = importlib.util.spec_from_file_location("wheelhouse", ROOT / "tools" / "wheelhouse.py")
-assert spec and spec.loader
-wheelhouse = importlib.util.module_from_spec(spec)
-sys.modules["wheelhouse"] = wheelhouse
-spec.loader.exec_module(wheelhouse)
+from tests.wheels import tool
+
+wheelhouse = tool("wheelhouse")
 
 
 def test_closure_follows_dependencies_and_skips_ours() -> None:
