@@ -1,6 +1,6 @@
 """Offline wheels of our distributions and their dependencies, and clean virtual environments.
 
-`build_wheelhouse` builds the SDK, server and kit wheels with the project's packaging
+`build_wheelhouse` builds the SDK, server, kit and onnx plugin wheels with the project's packaging
 (tools/distributions.py, isolated builds as `make dist` runs them) and packs every third-party
 distribution they need from this environment (tools/wheelhouse.py), so that `pip install
 --no-index --find-links WHEELHOUSE` works with no package index. `clean_venv` makes a
@@ -20,8 +20,9 @@ from types import ModuleType
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-OURS = ("mlos-plugin-sdk", "mlos-server", "mlos-conformance")
-"""The distributions an author installs: the SDK, and the kit with the server it starts."""
+OURS = ("mlos-plugin-sdk", "mlos-server", "mlos-conformance", "mlos-plugin-onnx")
+"""The distributions an author installs (the SDK, and the kit with the server it starts), and a
+first-party plugin that installs beside the server (`mlos-server[onnx]`)."""
 EXTRA = ("setuptools>=77", "wheel", "pytest>=8")
 """What pip's isolated builds need, and the `test` extra of a plugin made by `mlos plugin new`."""
 

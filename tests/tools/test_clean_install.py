@@ -8,6 +8,9 @@ then, as an author would type it:
 
     mlos plugin new demo && pip install ./demo && mlos conformance --entry-point demo
 
+Last, `mlos-server[onnx]` adds the onnx plugin's wheel beside the server's, and that plugin
+passes the kit too.
+
 Every pip call runs with `--no-index --find-links WHEELHOUSE` (as PIP_* variables, so that the
 commands stay as written and pip's isolated builds see them too).
 """
@@ -42,7 +45,7 @@ def test_new_plugin_installs_and_passes_the_kit_in_a_clean_venv(
     wheelhouse: Path, tmp_path: Path
 ) -> None:
     assert {path.name.split("-")[0] for path in wheelhouse.glob("mlos*.whl")} == {
-        "mlos_plugin_sdk", "mlos_server", "mlos_conformance"}
+        "mlos_plugin_sdk", "mlos_server", "mlos_conformance", "mlos_plugin_onnx"}
     venv, work = tmp_path / "venv", tmp_path / "work"
     work.mkdir()
     env = clean_venv(venv, wheelhouse, tmp_path / "home")
@@ -80,3 +83,13 @@ def test_new_plugin_installs_and_passes_the_kit_in_a_clean_venv(
     assert set(outcomes.values()) == {"pass"}
     junit = (work / "conformance.xml").read_text(encoding="utf-8")
     assert f'tests="{len(outcomes)}"' in junit and 'failures="0"' in junit
+
+    # A first-party plugin's wheel installs beside the server's (the `mlos_plugins` namespace
+    # package, and `mlos` split between the SDK and the server) and passes the kit.
+    _sh("pip install -q 'mlos-server[onnx]' && pip check", work, env)
+    assert "mlos-plugin-onnx" in _installed(python, env)
+    kit = _sh("python -m mlos.demo mlp.onnx >/dev/null && "
+              "mlos conformance --entry-point onnx --model mlp.onnx --json", work, env)
+    report = json.loads(kit.stdout)
+    outcomes = {check["name"]: check["outcome"] for check in report["checks"]}
+    assert report["ok"] and outcomes["infer.basic"] == "pass", outcomes
