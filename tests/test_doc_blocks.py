@@ -224,3 +224,19 @@ def test_the_blocks_run_as_written(name: str, reader: Reader) -> None:
         if block.lang not in NOT_RUN:
             reader.run(block)
     assert reader.ran == [b.line for b in found if b.lang not in NOT_RUN]
+
+
+def test_a_failing_or_unknown_block_fails(tmp_path: Path) -> None:
+    # The C++ build and the wheelhouse are used only by blocks that need them.
+    reader = Reader(tmp_path, tmp_path / "no-build" / "mlos-plugin-cpp", tmp_path / "no-wheels")
+    with pytest.raises(AssertionError, match="block at line 7 failed"):
+        reader.run(Block(7, "bash", "repo", "true\nfalse\necho never\n"))
+    with pytest.raises(AssertionError, match="block at line 8 failed"):
+        reader.run(Block(8, "python", "python", "raise SystemExit(3)\n"))
+    with pytest.raises(pytest.fail.Exception, match="unknown marker 'shell'"):
+        reader.run(Block(9, "bash", "shell", "true\n"))
+    with pytest.raises(AssertionError):
+        reader.run(Block(10, "toml", "part-of pyproject.toml", '[project]\nname = "other"\n'))
+    assert reader.ran == []
+    reader.run(Block(11, "toml", "part-of pyproject.toml", '[project]\nname = "mlos"\n'))
+    assert reader.ran == [11]
