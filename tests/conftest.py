@@ -6,6 +6,9 @@ plugin modules allowed and models readable from tmp_path), stopped after the tes
 `mlos_demo_server`: the same, started with `--demo` (onnx plugin and model `demo` ready).
 `postgres_server`, `postgres_url`: a throwaway PostgreSQL server and a fresh database on it
 (tests/services.py).
+`cpp_plugin`: the C++ example plugin, built once per session (tests/cpp_build.py).
+`wheelhouse`: our wheels and their dependencies, for offline installs into clean virtual
+environments (tests/wheels.py), built once per session.
 """
 
 from __future__ import annotations
@@ -16,10 +19,15 @@ from pathlib import Path
 import pytest
 
 from mlos.testing import ServerProcess
+from tests.cpp_build import cpp_plugin
 from tests.services import postgres_server, postgres_url
 from tests.suite import suite_config
+from tests.wheels import build_wheelhouse
 
-__all__ = ["mlos_demo_server", "mlos_server", "postgres_server", "postgres_url"]
+__all__ = [
+    "cpp_plugin", "mlos_demo_server", "mlos_server", "postgres_server", "postgres_url",
+    "wheelhouse",
+]
 
 
 def _served(
@@ -53,3 +61,11 @@ def mlos_demo_server(
     pytest.importorskip("onnx")
     pytest.importorskip("onnxruntime")
     yield from _served(tmp_path, monkeypatch, "--demo")
+
+
+@pytest.fixture(scope="session")
+def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory of wheels: the SDK, server and kit built here, and every dependency."""
+    return build_wheelhouse(
+        tmp_path_factory.mktemp("wheelhouse"), tmp_path_factory.mktemp("wheel-staging")
+    )
