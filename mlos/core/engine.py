@@ -283,7 +283,8 @@ class Engine:
     async def register_model(self, request: smi_pb2.RegisterModelRequest) -> smi_pb2.ModelStatus:
         """Load a model version into its plugin and register it."""
         check_strings(request, self.limits)
-        entry = await self.models.register(request)
+        # A registered version given another file is swapped in under load (upgrade.py).
+        entry = await self.upgrades.swap_model(request) or await self.models.register(request)
         return entry.status()
 
     async def list_models(self) -> smi_pb2.ListModelsResponse:

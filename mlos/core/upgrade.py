@@ -10,6 +10,10 @@ An upgrade of plugin `P`
    models take the metadata the new process reported;
 4. waits until the old process has no call in flight (at most the drain timeout), then stops it.
 
+Re-registering a model version with another path (or config) swaps its file the same way
+(:meth:`PluginUpgrades.swap_model`): a new process of the same plugin loads every model, this
+one from its new file, and takes over.
+
 When step 1 or 2 fails, the new process is stopped and nothing switches: the answer is
 FailedPrecondition (409 on REST) naming the step and the plugin's reason, and the old version
 keeps serving. Upgrades of one plugin run one at a time; a crash restart waits for the switch.
@@ -23,10 +27,11 @@ import logging
 import math
 import time
 
+from mlos.core.digests import check_files
 from mlos.core.models import LOAD_TIMEOUT, ModelEntry, ModelRegistry
 from mlos.core.plugins import PluginEntry, PluginRegistry
 from mlos.core.policy import check_text
-from mlos.core.store import PluginRecord
+from mlos.core.store import ModelRecord, PluginRecord
 from mlos.core.supervisor import PluginLaunch, PluginProcess
 from mlos.errors import FailedPrecondition, InvalidArgument, MLOSError
 from mlos.wire.tensors import element_count, element_size, encode_bytes
@@ -66,9 +71,46 @@ class PluginUpgrades:
         self.drain_timeout = drain_timeout
         self._locks: dict[str, asyncio.Lock] = {}
 
-    async def upgrade(self, request: smi_pb2.UpgradePluginRequest) -> PluginEntry:
+    async def swap_model(self, request: smi_pb2.RegisterModelRequest) -> ModelEntry | None:
+        """Swap the file of a registered, ready model version when `request` registers it again
+        with another path or config; None when `request` is not such a re-registration."""
+        versions = self.models.entries.get(request.name, {})
+        model = versions.get(request.version) if request.version else None
+        if model is None:
+            return None
+        record = model.record
+        path = self.models.policy.model_path(request.path)
+        config = dict(request.config)
+        if str(path) == record.path and config == record.config:
+            return None  # the same registration: AlreadyExists, as before
+        if request.plugin and request.plugin != record.plugin:
+            raise FailedPrecondition(
+                f"model {request.name!r} version {request.version!r} is served by plugin "
+                f"{record.plugin!r}; remove it before registering it on {request.plugin!r}"
+            )
+        if not model.ready:
+            raise FailedPrecondition(
+                f"model {request.name!r} version {request.version!r} is not being served; a new "
+                "file is swapped in only while it is (remove and register it instead)"
+            )
+        if request.files:
+            await asyncio.to_thread(check_files, path, request.files, request.files_root)
+        replaced = dataclasses.replace(record, path=str(path), config=config)
+        upgrade = smi_pb2.UpgradePluginRequest(name=record.plugin)
+        entry = self.plugins.get(record.plugin)
+        upgrade.version = entry.record.version
+        await self.upgrade(upgrade, {_key(model): replaced})
+        return model
+
+    async def upgrade(
+        self,
+        request: smi_pb2.UpgradePluginRequest,
+        replaced: dict[tuple[str, str], ModelRecord] | None = None,
+    ) -> PluginEntry:
         """Swap plugin `request.name` to the version the request describes (see the module
-        documentation); returns its entry, serving from the new process."""
+        documentation); returns its entry, serving from the new process. `replaced` gives
+        models new registrations (a new file), loaded in the new process instead of the old."""
+        replaced = replaced or {}
         entry = self.plugins.get(request.name)
         if not entry.record.loaded:
             raise FailedPrecondition(
@@ -87,12 +129,12 @@ class PluginUpgrades:
             async with entry.lock:  # no load, unload or crash restart in between
                 process = await self._start(entry, record)
                 try:
-                    loaded = await self._load_models(entry, process)
+                    loaded = await self._load_models(entry, process, replaced)
                 except BaseException:
                     await process.stop()
                     raise
                 old = self.plugins.switch(entry, process, record)
-                self._adopt(entry, loaded)
+                self._adopt(entry, loaded, replaced)
             switched = time.monotonic() - started
             if old is not None:
                 await self._retire(entry, old, drain)
@@ -144,7 +186,10 @@ class PluginUpgrades:
             raise self._refused(name, "start", exc) from None
 
     async def _load_models(
-        self, entry: PluginEntry, process: PluginProcess
+        self,
+        entry: PluginEntry,
+        process: PluginProcess,
+        replaced: dict[tuple[str, str], ModelRecord],
     ) -> dict[tuple[str, str], smi_pb2.ModelMetadata]:
         """Load and warm up in `process` every model the plugin serves, until none is left
         (a model registered meanwhile is loaded too) and none is loading in the old process."""
@@ -159,14 +204,14 @@ class PluginUpgrades:
                     continue
                 return loaded
             for model in pending:
-                loaded[_key(model)] = await self._load_one(name, process, model)
+                record = replaced.get(_key(model), model.record)
+                loaded[_key(model)] = await self._load_one(name, process, record)
 
     async def _load_one(
-        self, plugin: str, process: PluginProcess, model: ModelEntry
+        self, plugin: str, process: PluginProcess, record: ModelRecord
     ) -> smi_pb2.ModelMetadata:
         client = process.client
         assert client is not None
-        record = model.record
         label = f"model {record.name!r} version {record.version!r}"
         try:
             response = await client.load_model(
@@ -185,14 +230,22 @@ class PluginUpgrades:
         return response.metadata
 
     def _adopt(
-        self, entry: PluginEntry, loaded: dict[tuple[str, str], smi_pb2.ModelMetadata]
+        self,
+        entry: PluginEntry,
+        loaded: dict[tuple[str, str], smi_pb2.ModelMetadata],
+        replaced: dict[tuple[str, str], ModelRecord],
     ) -> None:
-        """The models now served by the new process take the metadata it reported (part of the
-        switch: no await between it and :meth:`PluginRegistry.switch`)."""
+        """The models now served by the new process take the metadata it reported, and those
+        with a new file their new registration (part of the switch: no await between it and
+        :meth:`PluginRegistry.switch`)."""
         for model in self.models.of_plugin(entry.record.name):
             metadata = loaded.get(_key(model))
             if metadata is not None and model.ready:
                 model.metadata = metadata
+                record = replaced.get(_key(model))
+                if record is not None:
+                    model.record = record
+                    self.models.store.put_model(record)
 
     async def _retire(self, entry: PluginEntry, old: PluginProcess, drain: float) -> None:
         """Let the replaced process finish its calls in flight, then stop it."""

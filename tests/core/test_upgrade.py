@@ -11,7 +11,7 @@ import psutil
 import pytest
 
 from mlos.core.engine import Engine
-from mlos.errors import FailedPrecondition, NotFound, PermissionDenied
+from mlos.errors import AlreadyExists, FailedPrecondition, NotFound, PermissionDenied
 from mlos.wire.tensors import from_numpy, to_numpy
 from mlos_generated import smi_pb2
 from tests.core.conftest import add_double_plugin, model_file
@@ -116,3 +116,52 @@ async def test_calls_in_flight_finish_on_the_old_process(engine: Engine, tmp_pat
     process = engine.plugins.get("double").process
     assert process is not None and process.in_flight.count == 0
     assert engine.plugins.get("double").retiring is None
+
+
+async def test_registering_a_version_again_with_another_file_swaps_it_under_load(
+    engine: Engine, tmp_path: Path
+) -> None:
+    await engine.register_plugin(
+        smi_pb2.RegisterPluginRequest(
+            name="double", source=smi_pb2.PluginSource(module="tests.sdk.swap_plugins:ScalePlugin")
+        )
+    )
+    await engine.load_plugin("double")
+    (tmp_path / "two.double").write_text("2")
+    (tmp_path / "three.double").write_text("3")
+    (tmp_path / "bad.double").write_text("many")
+    register = smi_pb2.RegisterModelRequest(name="m", version="1", path=str(tmp_path / "two.double"))
+    await engine.register_model(register)
+    stop = asyncio.Event()
+    seen: list[list[float]] = [[] for _ in range(6)]
+    failures: list[BaseException] = []
+
+    async def client(index: int) -> None:
+        while not stop.is_set():
+            try:
+                y = await infer(engine, 1.0)
+                seen[index].append(float(y[0, 0]))
+            except Exception as exc:  # every failure is what this test counts
+                failures.append(exc)
+
+    tasks = [asyncio.create_task(client(i)) for i in range(6)]
+    await asyncio.sleep(0.1)
+    # A file the plugin cannot load: nothing switches, the old file keeps serving.
+    register.path = str(tmp_path / "bad.double")
+    with pytest.raises(FailedPrecondition, match="holds no number"):
+        await engine.register_model(register)
+    register.path = str(tmp_path / "three.double")
+    status = await engine.register_model(register)
+    await asyncio.sleep(0.1)
+    stop.set()
+    await asyncio.gather(*tasks)
+    assert failures == []
+    assert status.path == str(tmp_path / "three.double")
+    assert engine.store.models()[0].path == str(tmp_path / "three.double")
+    for answers in seen:
+        # Every answer is from one file or the other, and never the old one after the new.
+        assert set(answers) <= {2.0, 3.0} and answers[0] == 2.0 and answers[-1] == 3.0
+        assert answers == sorted(answers)
+    # The same registration again is still a conflict, not a swap.
+    with pytest.raises(AlreadyExists):
+        await engine.register_model(register)

@@ -2,7 +2,8 @@
 
 * `DoubleV2`: version 0.0.2, the same answers as 0.0.1 (y = 2x);
 * `LoadFails`: version 0.0.3, refuses to load any model;
-* `WarmupFails`: version 0.0.4, loads models whose every inference fails.
+* `WarmupFails`: version 0.0.4, loads models whose every inference fails;
+* `ScalePlugin`: serves files holding a factor f: y = f * x.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import numpy.typing as npt
 
 from mlos.errors import InternalError, InvalidArgument
@@ -46,3 +48,25 @@ class WarmupFails(EchoPlugin):
 
     def load(self, spec: ModelSpec) -> LoadedModel:
         return _Broken()
+
+
+class _Scale(DoubleModel):
+    def __init__(self, factor: float) -> None:
+        self.factor = np.float32(factor)
+
+    def infer(
+        self, inputs: Mapping[str, npt.NDArray[Any]], outputs: Sequence[str]
+    ) -> Mapping[str, npt.NDArray[Any]]:
+        return {"y": inputs["x"] * self.factor}
+
+
+class ScalePlugin(EchoPlugin):
+    """Serves `.double` files that hold a number: y = number * x (a model whose file matters)."""
+
+    version = "0.1.0"
+
+    def load(self, spec: ModelSpec) -> LoadedModel:
+        try:
+            return _Scale(float(spec.path.read_text()))
+        except (OSError, ValueError) as exc:
+            raise InvalidArgument(f"{spec.path.name} holds no number: {exc}") from None
