@@ -381,6 +381,9 @@ KEYS: dict[str, Key] = {
         Key("restart_backoff_stable", _seconds, 60.0,
             "Seconds a restarted plugin must stay up for its next restart to wait the initial "
             "time again."),
+        Key("upgrade_drain_timeout", _seconds, 30.0,
+            "Seconds a plugin process replaced by an upgrade may take to finish its calls in "
+            "flight before it is stopped."),
         Key("model_roots", _path_list, None,
             "Directories model paths must lie under (default <home>/models and the Axon cache)."),
         Key("plugin_modules", _module_patterns, (),
@@ -463,6 +466,7 @@ class Settings:
     restart_backoff_initial: float = 0.5
     restart_backoff_max: float = 30.0
     restart_backoff_stable: float = 60.0
+    upgrade_drain_timeout: float = 30.0
     model_roots: tuple[Path, ...] = ()
     """Where model paths must lie; empty stands for `<home>/models` and the Axon cache."""
     plugin_modules: tuple[str, ...] = ()

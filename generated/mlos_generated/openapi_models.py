@@ -73,6 +73,7 @@ __all__ = [
     "TokenInfo",
     "TraceSettingRequest",
     "TraceSettingResponse",
+    "UpgradePluginRequest",
     "Version",
 ]
 
@@ -722,6 +723,18 @@ class TraceSettingResponse(TypedDict):
     trace_level: list[Literal["OFF", "TIMESTAMPS", "TENSORS"]]
     trace_mode: str
     trace_rate: str
+
+
+class UpgradePluginRequest(TypedDict, total=False):
+    """The new version of a plugin. Without entry_point, module or executable the current
+    source is started again (a package upgraded in place). Unknown keys are refused (400).
+    """
+
+    drain_timeout_seconds: float
+    entry_point: str
+    executable: "Path"
+    module: str
+    version: str
 
 
 Version: TypeAlias = str

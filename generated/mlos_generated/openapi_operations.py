@@ -71,6 +71,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("update_log_settings", "POST", "/v2/logging", "logging", "log_settings"),
     Operation("update_model_trace_setting", "POST", "/v2/models/{name}/trace/setting", "trace", "trace_setting"),
     Operation("update_trace_setting", "POST", "/v2/trace/setting", "trace", "trace_setting"),
+    Operation("upgrade_plugin", "POST", "/v1/plugins/{name}/upgrade", "plugins", "upgrade_plugin"),
 )
 
 OPERATION_IDS: frozenset[str] = frozenset(op.operation_id for op in OPERATIONS)

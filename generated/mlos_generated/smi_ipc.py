@@ -280,6 +280,15 @@ MLOS_AUTHENTICATE: Method[smi_pb2.AuthenticateRequest, smi_pb2.AuthenticateRespo
     response_type=smi_pb2.AuthenticateResponse,
 )
 
+MLOS_UPGRADE_PLUGIN: Method[smi_pb2.UpgradePluginRequest, smi_pb2.PluginStatus] = Method(
+    id=0x0218,
+    service="mlos.smi.v1.MLOS",
+    name="UpgradePlugin",
+    handler="upgrade_plugin",
+    request_type=smi_pb2.UpgradePluginRequest,
+    response_type=smi_pb2.PluginStatus,
+)
+
 
 METHODS: dict[int, Method[object, object]] = {
     PLUGIN_DESCRIBE.id: PLUGIN_DESCRIBE,  # type: ignore[dict-item]
@@ -311,6 +320,7 @@ METHODS: dict[int, Method[object, object]] = {
     MLOS_LIST_TOKENS.id: MLOS_LIST_TOKENS,  # type: ignore[dict-item]
     MLOS_REVOKE_TOKEN.id: MLOS_REVOKE_TOKEN,  # type: ignore[dict-item]
     MLOS_AUTHENTICATE.id: MLOS_AUTHENTICATE,  # type: ignore[dict-item]
+    MLOS_UPGRADE_PLUGIN.id: MLOS_UPGRADE_PLUGIN,  # type: ignore[dict-item]
 }
 """Every method of this file by id."""
 
@@ -551,6 +561,12 @@ class MLOSClient:
         """Call MLOS.Authenticate."""
         return await self.channel.call(MLOS_AUTHENTICATE, request, timeout=timeout)
 
+    async def upgrade_plugin(
+        self, request: smi_pb2.UpgradePluginRequest, *, timeout: float | None = None
+    ) -> smi_pb2.PluginStatus:
+        """Call MLOS.UpgradePlugin."""
+        return await self.channel.call(MLOS_UPGRADE_PLUGIN, request, timeout=timeout)
+
 
 class MLOSServicer(abc.ABC, Generic[ContextT]):
     """Implements MLOS; `mlos.wire.ServerConnection` dispatches to it."""
@@ -579,6 +595,7 @@ class MLOSServicer(abc.ABC, Generic[ContextT]):
         MLOS_LIST_TOKENS,
         MLOS_REVOKE_TOKEN,
         MLOS_AUTHENTICATE,
+        MLOS_UPGRADE_PLUGIN,
     )
 
     @abc.abstractmethod
@@ -718,3 +735,9 @@ class MLOSServicer(abc.ABC, Generic[ContextT]):
         self, request: smi_pb2.AuthenticateRequest, context: ContextT
     ) -> smi_pb2.AuthenticateResponse:
         """Handle MLOS.Authenticate."""
+
+    @abc.abstractmethod
+    async def upgrade_plugin(
+        self, request: smi_pb2.UpgradePluginRequest, context: ContextT
+    ) -> smi_pb2.PluginStatus:
+        """Handle MLOS.UpgradePlugin."""

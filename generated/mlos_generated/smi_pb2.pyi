@@ -1071,6 +1071,47 @@ class RemovePluginResponse(google.protobuf.message.Message):
 global___RemovePluginResponse = RemovePluginResponse
 
 @typing.final
+class UpgradePluginRequest(google.protobuf.message.Message):
+    """Hot swap of a plugin (docs/operations.md, "Upgrading a plugin"): the new version starts in a
+    process of its own beside the running one, loads and warms up every model of the plugin,
+    routing switches to it at once, the old process finishes the calls it has and stops.
+    Nothing switches when the new version fails to start, load or warm up
+    (FAILED_PRECONDITION, with the reason); the old one keeps serving.
+    """
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: builtins.int
+    VERSION_FIELD_NUMBER: builtins.int
+    SOURCE_FIELD_NUMBER: builtins.int
+    DRAIN_TIMEOUT_SECONDS_FIELD_NUMBER: builtins.int
+    name: builtins.str
+    version: builtins.str
+    """Optional: the version the new plugin must report; empty accepts what it reports."""
+    drain_timeout_seconds: builtins.float
+    """Optional: seconds the old process may take to finish its calls in flight before it is
+    stopped; 0 takes the server's upgrade_drain_timeout.
+    """
+    @property
+    def source(self) -> global___PluginSource:
+        """Optional: where the new version comes from; unset keeps the current source (a package
+        upgraded in place is picked up by the new process).
+        """
+
+    def __init__(
+        self,
+        *,
+        name: builtins.str = ...,
+        version: builtins.str = ...,
+        source: global___PluginSource | None = ...,
+        drain_timeout_seconds: builtins.float = ...,
+    ) -> None: ...
+    def HasField(self, field_name: typing.Literal["source", b"source"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["drain_timeout_seconds", b"drain_timeout_seconds", "name", b"name", "source", b"source", "version", b"version"]) -> None: ...
+
+global___UpgradePluginRequest = UpgradePluginRequest
+
+@typing.final
 class ModelStatus(google.protobuf.message.Message):
     DESCRIPTOR: google.protobuf.descriptor.Descriptor
 

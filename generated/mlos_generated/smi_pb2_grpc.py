@@ -454,6 +454,11 @@ class MLOSStub:
                 request_serializer=mlos__generated_dot_smi__pb2.AuthenticateRequest.SerializeToString,
                 response_deserializer=mlos__generated_dot_smi__pb2.AuthenticateResponse.FromString,
                 _registered_method=True)
+        self.UpgradePlugin = channel.unary_unary(
+                '/mlos.smi.v1.MLOS/UpgradePlugin',
+                request_serializer=mlos__generated_dot_smi__pb2.UpgradePluginRequest.SerializeToString,
+                response_deserializer=mlos__generated_dot_smi__pb2.PluginStatus.FromString,
+                _registered_method=True)
 
 
 class MLOSServicer:
@@ -598,6 +603,13 @@ class MLOSServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpgradePlugin(self, request, context):
+        """Start a new version of a plugin, move its models and calls to it, stop the old one.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MLOSServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -715,6 +727,11 @@ def add_MLOSServicer_to_server(servicer, server):
                     servicer.Authenticate,
                     request_deserializer=mlos__generated_dot_smi__pb2.AuthenticateRequest.FromString,
                     response_serializer=mlos__generated_dot_smi__pb2.AuthenticateResponse.SerializeToString,
+            ),
+            'UpgradePlugin': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpgradePlugin,
+                    request_deserializer=mlos__generated_dot_smi__pb2.UpgradePluginRequest.FromString,
+                    response_serializer=mlos__generated_dot_smi__pb2.PluginStatus.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1338,6 +1355,33 @@ class MLOS:
             '/mlos.smi.v1.MLOS/Authenticate',
             mlos__generated_dot_smi__pb2.AuthenticateRequest.SerializeToString,
             mlos__generated_dot_smi__pb2.AuthenticateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpgradePlugin(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mlos.smi.v1.MLOS/UpgradePlugin',
+            mlos__generated_dot_smi__pb2.UpgradePluginRequest.SerializeToString,
+            mlos__generated_dot_smi__pb2.PluginStatus.FromString,
             options,
             channel_credentials,
             insecure,

@@ -281,6 +281,12 @@ class MLOSStub:
         mlos_generated.smi_pb2.AuthenticateResponse,
     ]
 
+    UpgradePlugin: grpc.UnaryUnaryMultiCallable[
+        mlos_generated.smi_pb2.UpgradePluginRequest,
+        mlos_generated.smi_pb2.PluginStatus,
+    ]
+    """Start a new version of a plugin, move its models and calls to it, stop the old one."""
+
 class MLOSAsyncStub:
     Health: grpc.aio.UnaryUnaryMultiCallable[
         mlos_generated.smi_pb2.HealthRequest,
@@ -397,6 +403,12 @@ class MLOSAsyncStub:
         mlos_generated.smi_pb2.AuthenticateRequest,
         mlos_generated.smi_pb2.AuthenticateResponse,
     ]
+
+    UpgradePlugin: grpc.aio.UnaryUnaryMultiCallable[
+        mlos_generated.smi_pb2.UpgradePluginRequest,
+        mlos_generated.smi_pb2.PluginStatus,
+    ]
+    """Start a new version of a plugin, move its models and calls to it, stop the old one."""
 
 class MLOSServicer(metaclass=abc.ABCMeta):
     @abc.abstractmethod
@@ -560,5 +572,13 @@ class MLOSServicer(metaclass=abc.ABCMeta):
         request: mlos_generated.smi_pb2.AuthenticateRequest,
         context: _ServicerContext,
     ) -> typing.Union[mlos_generated.smi_pb2.AuthenticateResponse, collections.abc.Awaitable[mlos_generated.smi_pb2.AuthenticateResponse]]: ...
+
+    @abc.abstractmethod
+    def UpgradePlugin(
+        self,
+        request: mlos_generated.smi_pb2.UpgradePluginRequest,
+        context: _ServicerContext,
+    ) -> typing.Union[mlos_generated.smi_pb2.PluginStatus, collections.abc.Awaitable[mlos_generated.smi_pb2.PluginStatus]]:
+        """Start a new version of a plugin, move its models and calls to it, stop the old one."""
 
 def add_MLOSServicer_to_server(servicer: MLOSServicer, server: typing.Union[grpc.Server, grpc.aio.Server]) -> None: ...

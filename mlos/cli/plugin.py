@@ -1,4 +1,4 @@
-"""`mlos plugin register | list | show | load | unload | remove | new`."""
+"""`mlos plugin register | list | show | load | unload | upgrade | remove | new`."""
 
 from __future__ import annotations
 
@@ -93,6 +93,20 @@ def cmd_unload(ctx: Context) -> int:
     return _status(ctx.output, ctx.client.unload_plugin(ctx.args.name), "unloaded")
 
 
+def cmd_upgrade(ctx: Context) -> int:
+    """Hot swap a running plugin to a new version; nothing switches when it fails."""
+    args = ctx.args
+    before = ctx.client.get_plugin(args.name)
+    status = ctx.client.upgrade_plugin(
+        args.name, version=args.version, entry_point=args.entry_point, module=args.module,
+        executable=args.executable, drain_timeout=args.drain_timeout,
+    )  # fmt: skip
+    ctx.output.message(status)
+    old = before.version or "-"
+    ctx.output.line(f"upgraded plugin {status.name} {old} -> {_summary(status).split(' ', 1)[1]}")
+    return 0
+
+
 def cmd_remove(ctx: Context) -> int:
     """Stop a plugin's process and forget it."""
     ctx.client.remove_plugin(ctx.args.name)
@@ -112,6 +126,23 @@ def _add_actions(action: AddAction) -> None:
     source.add_argument("--module", metavar="M", help="plugin class as package.module:Class")
     source.add_argument("--executable", metavar="X", help="executable that speaks SMI")
     reg.add_argument("--load", action="store_true", help="also start the plugin's process")
+
+    up = action(
+        "upgrade",
+        "Hot swap a running plugin to a new version: its models load and warm up in the new "
+        "process before calls move to it; on failure nothing switches.",
+        cmd_upgrade,
+    )
+    up.add_argument("name", metavar="NAME", help="plugin name")
+    up.add_argument("--version", metavar="V", help="fail unless the new one reports this version")
+    up_source = up.add_mutually_exclusive_group()
+    up_source.add_argument("--entry-point", metavar="E", help="entry point in group mlos.plugins")
+    up_source.add_argument("--module", metavar="M", help="plugin class as package.module:Class")
+    up_source.add_argument("--executable", metavar="X", help="executable that speaks SMI")
+    up.add_argument(
+        "--drain-timeout", metavar="S", type=float,
+        help="seconds the old process may take to finish its calls (default: the server's)",
+    )  # fmt: skip
 
     action("list", "List the registered plugins.", cmd_list)
     for name, help_text, func in (

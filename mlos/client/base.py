@@ -35,6 +35,7 @@ __all__ = [
     "model_ref",
     "register_model_request",
     "register_plugin_request",
+    "upgrade_plugin_request",
 ]
 
 DEFAULT_URL = "http://127.0.0.1:8080"
@@ -86,6 +87,24 @@ def register_plugin_request(
     request = smi_pb2.RegisterPluginRequest(name=name, version=version or "")
     if given:
         request.source.CopyFrom(smi_pb2.PluginSource(**given))
+    return request
+
+
+def upgrade_plugin_request(
+    name: str,
+    version: str | None,
+    entry_point: str | None,
+    module: str | None,
+    executable: str | None,
+    drain_timeout: float | None = None,
+) -> smi_pb2.UpgradePluginRequest:
+    """The request of `upgrade_plugin`; InvalidArgument when more than one source is given."""
+    registration = register_plugin_request(name, version, entry_point, module, executable)
+    request = smi_pb2.UpgradePluginRequest(
+        name=name, version=version or "", drain_timeout_seconds=drain_timeout or 0.0
+    )
+    if registration.HasField("source"):
+        request.source.CopyFrom(registration.source)
     return request
 
 

@@ -193,6 +193,17 @@ class RestOperations:
         """POST /v1/plugins/{name}/unload."""
         return _message_op("POST", _plugin(plugin) + "/unload", smi_pb2.PluginStatus)
 
+    def upgrade_plugin(self, request: smi_pb2.UpgradePluginRequest) -> Op[smi_pb2.PluginStatus]:
+        """POST /v1/plugins/{name}/upgrade, the source flat in the body."""
+        document: dict[str, Any] = _given(version=request.version)
+        if request.drain_timeout_seconds:
+            document["drain_timeout_seconds"] = request.drain_timeout_seconds
+        source = request.source.WhichOneof("kind") if request.HasField("source") else None
+        if source:
+            document[source] = getattr(request.source, source)
+        path = _plugin(smi_pb2.PluginRef(name=request.name)) + "/upgrade"
+        return _message_op("POST", path, smi_pb2.PluginStatus, document)
+
     def remove_plugin(self, plugin: smi_pb2.PluginRef) -> Op[None]:
         """DELETE /v1/plugins/{name}."""
         request = RestRequest("DELETE", _plugin(plugin), ok=(200, 204))

@@ -110,6 +110,10 @@ class SmiOperations:
         """MLOS.RemovePlugin."""
         return Op(SmiCall(smi_ipc.MLOS_REMOVE_PLUGIN, plugin), lambda response: None)
 
+    def upgrade_plugin(self, request: smi_pb2.UpgradePluginRequest) -> Op[smi_pb2.PluginStatus]:
+        """MLOS.UpgradePlugin."""
+        return _op(smi_ipc.MLOS_UPGRADE_PLUGIN, request)
+
     # ----- models ------------------------------------------------------------------------
 
     def register_model(self, request: smi_pb2.RegisterModelRequest) -> Op[smi_pb2.ModelStatus]:

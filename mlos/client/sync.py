@@ -20,6 +20,7 @@ from mlos.client.base import (
     model_ref,
     register_model_request,
     register_plugin_request,
+    upgrade_plugin_request,
 )
 from mlos_generated import smi_pb2
 
@@ -97,6 +98,24 @@ class Client(abc.ABC):
     def unload_plugin(self, name: str) -> smi_pb2.PluginStatus:
         """Stop a plugin's process, keeping its registration."""
         return self._run(self._ops.unload_plugin(smi_pb2.PluginRef(name=name)))
+
+    def upgrade_plugin(
+        self,
+        name: str,
+        *,
+        version: str | None = None,
+        entry_point: str | None = None,
+        module: str | None = None,
+        executable: str | None = None,
+        drain_timeout: float | None = None,
+    ) -> smi_pb2.PluginStatus:
+        """Hot swap a plugin to a new version (or source; none keeps the current one): the
+        new one loads and warms up every model before calls move to it. FailedPrecondition,
+        with the reason, when it does not switch; the old version then keeps serving."""
+        request = upgrade_plugin_request(
+            name, version, entry_point, module, executable, drain_timeout
+        )
+        return self._run(self._ops.upgrade_plugin(request))
 
     def remove_plugin(self, name: str) -> None:
         """Stop a plugin's process and forget it."""

@@ -35,6 +35,7 @@ from mlos.core.stats import StatsBook, failure_reason
 from mlos.core.store import RegistryStore
 from mlos.core.tokens import ADMIN_TOKEN_FILE, TokenBook, ensure_admin_token
 from mlos.core.trace_settings import TraceSettings, TraceValue
+from mlos.core.upgrade import PluginUpgrades
 from mlos.errors import InvalidArgument, MLOSError, NotFound
 from mlos.input_limits import InputLimits, check_strings
 from mlos.loop import PLUGIN_BUSY_POLL_ENV
@@ -90,6 +91,7 @@ _OPTIONAL_SETTINGS: dict[str, Any] = {
     "plugin_limits": {},
     "plugin_cgroup": "auto",
     "plugin_busy_poll_us": 0,
+    "upgrade_drain_timeout": 30.0,
 }
 """Settings the engine reads when they are there (`mlos.config.Settings` has them all), with
 the value it uses otherwise: nothing allowed beyond installed plugins and the default roots."""
@@ -140,6 +142,9 @@ class Engine:
             containment=self.containment,
         )
         self.models = ModelRegistry(self.store, self.plugins)
+        self.upgrades = PluginUpgrades(
+            self.plugins, self.models, _setting(settings, "upgrade_drain_timeout")
+        )
         self.resource_monitor = ResourceMonitor()
         self.stats = StatsBook()
         self.shm = SystemSharedMemory()
@@ -259,6 +264,14 @@ class Engine:
         await self.plugins.unload(name)
         return self._plugin_status(name)
 
+    async def upgrade_plugin(
+        self, request: smi_pb2.UpgradePluginRequest
+    ) -> smi_pb2.PluginStatus:
+        """Hot swap a plugin to a new version or source (:mod:`mlos.core.upgrade`)."""
+        check_strings(request, self.limits)
+        await self.upgrades.upgrade(request)
+        return self._plugin_status(request.name)
+
     async def remove_plugin(self, name: str) -> None:
         """Stop and forget a plugin that serves no model."""
         self.plugins.get(name)
@@ -270,7 +283,8 @@ class Engine:
     async def register_model(self, request: smi_pb2.RegisterModelRequest) -> smi_pb2.ModelStatus:
         """Load a model version into its plugin and register it."""
         check_strings(request, self.limits)
-        entry = await self.models.register(request)
+        # A registered version given another file is swapped in under load (upgrade.py).
+        entry = await self.upgrades.swap_model(request) or await self.models.register(request)
         return entry.status()
 
     async def list_models(self) -> smi_pb2.ListModelsResponse:
@@ -403,10 +417,15 @@ class Engine:
         begun = time.perf_counter_ns()  # no scheduler: the queue ends once the version is known
         binding = None
         in_backend = False
+        process = None
         try:
             binding = self.shm.bind(request)
             plugin = entry.record.plugin
-            client = self.plugins.client(plugin)
+            # The route is chosen once; a hot swap lets this process finish the call.
+            process = self.plugins.route(plugin)
+            process.in_flight.enter()
+            client = process.client
+            assert client is not None
             info = self.plugins.get(plugin).info
             pool = self.arenas.pool(plugin, info is not None and info.capabilities.shared_memory)
             # Inputs bound for the plugin's segments are measured as exchange() reads them.
@@ -439,6 +458,8 @@ class Engine:
         finally:
             if binding is not None:
                 binding.release()
+            if process is not None:
+                process.in_flight.leave()
         output_ns = time.perf_counter_ns() - done
         stats.record_success(batch, begun - started, checked - begun, done - checked, output_ns)
         return response

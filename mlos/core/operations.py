@@ -81,6 +81,7 @@ OPERATIONS: dict[str, Operation] = {
         "load_plugin",
         "unload_plugin",
         "remove_plugin",
+        "upgrade_plugin",
         "register_model",
         "remove_model",
         "load_model",

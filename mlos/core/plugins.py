@@ -73,6 +73,8 @@ class PluginEntry:
     restart_task: asyncio.Task[None] | None = None
     exit_task: asyncio.Future[None] | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    retiring: PluginProcess | None = None
+    """The process a hot swap replaced, while it finishes its calls in flight."""
 
     @property
     def ready(self) -> bool:
@@ -118,6 +120,13 @@ class PluginRegistry:
 
     def client(self, name: str) -> smi_ipc.PluginClient:
         """The SMI client of a ready plugin, or Unavailable."""
+        client = self.route(name).client
+        assert client is not None
+        return client
+
+    def route(self, name: str) -> PluginProcess:
+        """The process that calls for plugin `name` go to now (one reference, replaced at once
+        by a hot swap), or FailedPrecondition / Unavailable as :meth:`client` says."""
         entry = self.get(name)
         process = entry.process
         if (
@@ -135,7 +144,7 @@ class PluginRegistry:
                 # loads it: a precondition, not an outage (a plugin being restarted is one).
                 raise FailedPrecondition(f"plugin {name!r} is {state}{detail}; load it first")
             raise Unavailable(f"plugin {name!r} is {state}{detail}")
-        return process.client
+        return process
 
     def status(self, name: str, models: list[str] | None = None) -> smi_pb2.PluginStatus:
         """The plugin's status message."""
@@ -221,29 +230,77 @@ class PluginRegistry:
             entry.state = smi_pb2.PLUGIN_STATE_FAILED
             entry.message = exc.message
             raise
-        process = PluginProcess(
-            PluginLaunch(record.name, record.source_kind, source),
-            self._process_exited,
-            self.containment,
-            limits,
-        )
         try:
-            info = await process.start()
-            if record.version and info.version != record.version:
-                await process.stop()
-                raise IncompatibleVersion(
-                    f"plugin {record.name!r} reports version {info.version}, "
-                    f"registered as {record.version}"
-                )
+            process = await self._spawn(record, source, limits, self._instance(entry))
         except MLOSError as exc:
             entry.state = smi_pb2.PLUGIN_STATE_FAILED
             entry.message = exc.message
             entry.process = None
             raise
+        assert process.info is not None
         entry.process = process
-        entry.info = info
+        entry.info = process.info
         entry.state = smi_pb2.PLUGIN_STATE_READY
         entry.started_at = time.monotonic()
+
+    async def _spawn(
+        self, record: PluginRecord, source: str, limits: Limits, instance: str
+    ) -> PluginProcess:
+        process = PluginProcess(
+            PluginLaunch(record.name, record.source_kind, source),
+            self._process_exited,
+            self.containment,
+            limits,
+            instance,
+        )
+        info = await process.start()
+        if record.version and info.version != record.version:
+            await process.stop()
+            raise IncompatibleVersion(
+                f"plugin {record.name!r} reports version {info.version}, "
+                f"registered as {record.version}"
+            )
+        return process
+
+    def _instance(self, entry: PluginEntry) -> str:
+        """A name for a new process of `entry` that no live process of it uses (its directory
+        and cgroup are named after it)."""
+        name = entry.record.name
+        taken = {p.instance for p in (entry.process, entry.retiring) if p is not None}
+        return next(c for c in (name, f"{name}+1", f"{name}+2") if c not in taken)
+
+    async def spawn(self, entry: PluginEntry, record: PluginRecord) -> PluginProcess:
+        """Start a process of `record` (the registration `entry` would have after a hot swap)
+        beside `entry`'s own, checked as every start is; it serves nothing until
+        :meth:`switch`. Stop it when it is not switched to."""
+        source = self.policy.plugin_source(record.source_kind, record.source)
+        limits = record.limits
+        if self.containment is not None:
+            limits = self.containment.limits_for(record.name, record.limits)
+        if self.containment is not None:
+            self.containment.check(limits)
+        return await self._spawn(record, source, limits, self._instance(entry))
+
+    def switch(
+        self, entry: PluginEntry, process: PluginProcess, record: PluginRecord
+    ) -> PluginProcess | None:
+        """Route `entry`'s calls to `process` from now on, as `record`; persist `record`.
+
+        One synchronous step: a call that chose the old process before it finishes there; any
+        later call goes to `process`. Returns the old process (now `entry.retiring`), if any.
+        """
+        assert process.info is not None
+        self._cancel_restart(entry)
+        old, entry.process = entry.process, process
+        entry.retiring = old
+        entry.info = process.info
+        entry.record = dataclasses.replace(record, loaded=True)
+        entry.state = smi_pb2.PLUGIN_STATE_READY
+        entry.message = ""
+        entry.started_at = time.monotonic()
+        entry.attempt = 0
+        self.store.put_plugin(entry.record)
+        return old
 
     async def unload(self, name: str) -> PluginEntry:
         """Stop the plugin process and remember that it should not run."""

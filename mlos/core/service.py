@@ -45,6 +45,7 @@ MLOS_OPERATIONS: dict[str, Operation] = {
         (smi_ipc.MLOS_LIST_TOKENS, "list_tokens"),
         (smi_ipc.MLOS_REVOKE_TOKEN, "revoke_token"),
         (smi_ipc.MLOS_AUTHENTICATE, "authenticate"),
+        (smi_ipc.MLOS_UPGRADE_PLUGIN, "upgrade_plugin"),
     )
 }
 """The operation of each MLOS service method, by handler name (`register_plugin`)."""
@@ -99,6 +100,13 @@ class MLOSService(smi_ipc.MLOSServicer[Call]):
         """Forget a plugin that serves no model."""
         await self._engine.remove_plugin(request.name)
         return _REMOVED
+
+    async def upgrade_plugin(
+        self, request: smi_pb2.UpgradePluginRequest, call: Call
+    ) -> smi_pb2.PluginStatus:
+        """Hot swap a plugin to a new version: nothing switches unless it loads and warms up
+        every model."""
+        return await self._engine.upgrade_plugin(request)
 
     async def register_model(
         self, request: smi_pb2.RegisterModelRequest, call: Call

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from mlos.core.containment import Containment, Enclosure
+from mlos.core.drain import InFlight
 from mlos.discovery import find_entry_point
 from mlos.errors import (
     FailedPrecondition,
@@ -122,8 +123,14 @@ class PluginProcess:
         on_exit: Callable[[PluginProcess], None],
         containment: Containment | None = None,
         limits: Limits | None = None,
+        instance: str = "",
     ) -> None:
         self.launch = launch
+        self.instance = instance or launch.name
+        """The name of this process's directory and cgroup: the plugin's name, or another one
+        while a second process of the plugin runs beside it (a hot swap)."""
+        self.in_flight = InFlight()
+        """Inference calls the core has routed to this process and not yet seen answered."""
         self.containment = containment
         self.limits = limits or Limits()
         self.enclosure: Enclosure | None = None
@@ -160,7 +167,7 @@ class PluginProcess:
         enclosure = None
         if self.containment is not None:
             try:
-                enclosure = self.containment.enclose(self.launch.name, self.limits)
+                enclosure = self.containment.enclose(self.instance, self.limits)
             except OSError as exc:
                 raise Unavailable(
                     f"cannot prepare plugin {self.launch.name!r}: {exc.strerror or exc}"

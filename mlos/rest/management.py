@@ -58,6 +58,20 @@ def _register_plugin_request(body: dict[str, Any]) -> smi_pb2.RegisterPluginRequ
     return request
 
 
+def _upgrade_plugin_request(name: str, body: dict[str, Any] | None) -> smi_pb2.UpgradePluginRequest:
+    """The SMI request for a /v1/plugins/{name}/upgrade body (source keys at the top level)."""
+    body = body or {}
+    request = smi_pb2.UpgradePluginRequest(
+        name=name,
+        version=body.get("version", ""),
+        drain_timeout_seconds=float(body.get("drain_timeout_seconds", 0)),
+    )
+    for key in _SOURCE_KEYS:
+        if key in body:
+            setattr(request.source, key, body[key])
+    return request
+
+
 class Management:
     """The /v1 operations over one core engine."""
 
@@ -99,6 +113,11 @@ class Management:
     async def unload_plugin(self, request: Request, call: Call) -> Response:
         """Stop a plugin's process, keeping its registration."""
         return _json(await self._service.unload_plugin(_plugin(request), call))
+
+    async def upgrade_plugin(self, request: Request, call: Call) -> Response:
+        """Hot swap a plugin to a new version (409 when it does not switch)."""
+        message = _upgrade_plugin_request(request.path["name"], request.body.json)
+        return _json(await self._service.upgrade_plugin(message, call))
 
     async def remove_plugin(self, request: Request, call: Call) -> Response:
         """Forget a plugin (204)."""

@@ -167,6 +167,7 @@ INFER_CHECKS = ("infer.basic", "infer.batch", "infer.concurrent", "infer.fixture
                 **dict.fromkeys(INFER_CHECKS, "INTERNAL"),
                 "wire.deadline": "answered the expired call with INTERNAL",
                 "lifecycle.cycles": "Infer during the cycles failed with INTERNAL",
+                "lifecycle.swap": "Infer before the swap failed with INTERNAL",
             },
         ),
         # leaks memory: per cycle, and per failed load (state kept from failed loads)
@@ -179,7 +180,10 @@ INFER_CHECKS = ("infer.basic", "infer.batch", "infer.concurrent", "infer.fixture
         (
             "ExitOnUnloadPlugin",
             dict.fromkeys(
-                ["infer.fixtures", "unload.repeated", "unload.infer_after", "lifecycle.cycles"],
+                [
+                    "infer.fixtures", "unload.repeated", "unload.infer_after", "lifecycle.cycles",
+                    "lifecycle.swap",
+                ],
                 "the plugin process exited with code 5",
             ),
         ),

@@ -23,7 +23,10 @@ OPERATIONS = [
     for method, operation in item.items()
     if method in METHODS
 ]
-REQUEST_SCHEMAS = {"RegisterPluginRequest", "RegisterModelRequest", "CreateTokenRequest", "PluginLimits"}
+REQUEST_SCHEMAS = {
+    "RegisterPluginRequest", "RegisterModelRequest", "CreateTokenRequest", "PluginLimits",
+    "UpgradePluginRequest",
+}
 
 
 def test_valid_openapi_3_1() -> None:
@@ -83,6 +86,9 @@ def test_v1_schema_has_the_fields_of_its_message(message: Descriptor) -> None:
     if message.name == "RegisterPluginRequest":
         # The source oneof is flattened into the request: {"name", "module": ...}.
         fields = (fields - {"source"}) | {"entry_point", "module", "executable"}
+    if message.name == "UpgradePluginRequest":
+        # The same flattened source; the plugin's name is the path's.
+        fields = (fields - {"source", "name"}) | {"entry_point", "module", "executable"}
     assert set(schema["properties"]) == fields
     if message.name not in REQUEST_SCHEMAS and message.name != "PluginSource":
         assert set(schema["required"]) == fields

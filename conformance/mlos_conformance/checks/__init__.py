@@ -15,6 +15,7 @@ from mlos_conformance.checks import (
     lifecycle,
     loading,
     shutdown,
+    swap,
     wire,
 )
 
@@ -28,5 +29,6 @@ ALL_CHECKS: tuple[Check, ...] = (
     *answers.CHECKS,
     *wire.CHECKS,
     *lifecycle.CHECKS,
+    *swap.CHECKS,
     *shutdown.CHECKS,
 )
