@@ -23,7 +23,8 @@ OPERATIONS = [
     for method, operation in item.items()
     if method in METHODS
 ]
-REQUEST_SCHEMAS = {"RegisterPluginRequest", "RegisterModelRequest", "CreateTokenRequest", "PluginLimits"}
+REQUEST_SCHEMAS = {"RegisterPluginRequest", "RegisterModelRequest", "CreateTokenRequest", "PluginLimits",
+                   "ModelResources"}
 
 
 def test_valid_openapi_3_1() -> None:
