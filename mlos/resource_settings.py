@@ -61,6 +61,8 @@ def parse_gpu_setting(value: Any) -> str | tuple[GpuDevice, ...]:
         if text in ("auto", "none"):
             return text
         value = [part.strip() for part in text.split(",") if part.strip()]
+        if not all(part.isdigit() for part in value):
+            raise ValueError(f"{text!r} is not auto, none or a list of GPU indexes such as 0,1")
     if not isinstance(value, list | tuple) or not value:
         raise ValueError(f"{value!r} is not auto, none or a list of GPUs")
     devices = [_device(item) for item in value]
