@@ -650,7 +650,7 @@ class ResourceBudget(TypedDict):
     cpus_dedicated: str
     cpus_granted: float
     gpu_sharing: bool
-    gpu_source: Literal["nvml", "configured", "none"]
+    gpu_source: str
     gpus: list["GpuResources"]
     gpus_granted: int
     memory_bytes: int

@@ -259,6 +259,10 @@ class ModelRegistry:
                 raise
             log.error("model %s/%s failed to load: %s", record.name, record.version, exc.message)
             return
+        except BaseException:  # cancelled: the load may or may not have happened; no grant kept
+            if allocator is not None:
+                allocator.unloaded(record.name, record.version)
+            raise
         if allocator is not None:
             allocator.loaded(record.name, record.version, rss_before, pid)
         entry.metadata = response.metadata

@@ -112,6 +112,13 @@ def test_a_model_beyond_the_budget_is_refused_everywhere_and_nothing_else_is_unl
     with connect(server.ipc_url, token=server.token) as client:
         assert client.model_ready("small") and client.model_ready("big")
         assert [m.name for m in client.list_models()] == ["big", "small"]
+    for url in (server.ipc_url, server.grpc_url):  # the same report on every transport
+        with connect(url, token=server.token) as client:
+            report = client.resources()
+        assert report.budget.memory_bytes == 2**30
+        assert [(m.name, m.basis) for m in report.models] == [
+            ("big", "declared"), ("small", "measured")
+        ]
     after = _resources(server)
     grants = {m["name"]: m for m in after["models"]}
     assert set(grants) == {"big", "small"}
