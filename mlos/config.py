@@ -30,7 +30,8 @@ import yaml
 from mlos.database_url import DEFAULT_FILE, anchor
 from mlos.errors import InvalidArgument
 from mlos.names import NAME
-from mlos.sandbox.limits import Limits, parse_size
+from mlos.resource_settings import GpuDevice, PluginDemand, parse_gpu_setting
+from mlos.sandbox.limits import Limits, format_cpus, parse_cpus, parse_size
 from mlos.wire.roles import ROLES
 
 __all__ = [
@@ -230,6 +231,66 @@ def _plugin_limits(value: Any) -> dict[str, Limits]:
     return limits
 
 
+def _yaml_mapping(value: Any, what: str) -> Mapping[Any, Any]:
+    if isinstance(value, str):
+        try:
+            value = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise ValueError(f"{value!r} is not a YAML mapping of {what}") from None
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{value!r} is not a mapping of {what}")
+    return value
+
+
+def _plugin_resources(value: Any) -> dict[str, PluginDemand]:
+    """GPUs and dedicated CPU cores by plugin name: `{onnx: {gpus: 1, cpus: 2}}`."""
+    demands: dict[str, PluginDemand] = {}
+    for name, entry in _yaml_mapping(value, "plugin names to resources").items():
+        if not isinstance(name, str) or not NAME.match(name):
+            raise ValueError(f"{name!r} is not a plugin name")
+        try:
+            demands[name] = PluginDemand.from_mapping(entry or {})
+        except ValueError as exc:
+            raise ValueError(f"{name}: {exc}") from None
+    return demands
+
+
+def _memory_factors(value: Any) -> dict[str, float]:
+    """Model memory as a multiple of its file size, by plugin name ("*": any other)."""
+    factors: dict[str, float] = {}
+    for name, factor in _yaml_mapping(value, "plugin names to factors").items():
+        if not isinstance(name, str) or not (name == "*" or NAME.match(name)):
+            raise ValueError(f"{name!r} is not a plugin name or '*'")
+        if isinstance(factor, bool) or not isinstance(factor, int | float | str):
+            raise ValueError(f"{name}: {factor!r} is not a number")
+        try:
+            number = float(factor)
+        except ValueError:
+            raise ValueError(f"{name}: {factor!r} is not a number") from None
+        if not 0.0 <= number <= 1000.0:
+            raise ValueError(f"{name}: {factor!r} is not a factor from 0 to 1000")
+        factors[name] = number
+    return factors
+
+
+def _budget_cpus(value: Any) -> tuple[int, ...]:
+    """A CPU list ("0-3,6") the server may run on."""
+    cpus = parse_cpus(str(value))
+    if hasattr(os, "sched_getaffinity"):
+        usable = os.sched_getaffinity(0)
+        outside = tuple(cpu for cpu in cpus if cpu not in usable)
+        if outside:
+            raise ValueError(
+                f"CPU(s) {format_cpus(outside)} are not available; this server may use "
+                f"{format_cpus(tuple(sorted(usable)))}"
+            )
+    return cpus
+
+
+def _gpus(value: Any) -> str | tuple[GpuDevice, ...]:
+    return parse_gpu_setting(value)
+
+
 def _cgroup(value: Any) -> str:
     text = _text(value)
     if text in ("auto", "off") or text.startswith("/"):
@@ -398,6 +459,23 @@ KEYS: dict[str, Key] = {
             "Resource limits of plugin processes by plugin name, '*' for every plugin."),
         Key("plugin_cgroup", _cgroup, "auto",
             "cgroup v2 directory for plugin processes: auto, off, or a delegated directory."),
+        Key("budget_memory", _size, None,
+            "Memory the resource budget hands out to plugins and models (default: the "
+            "machine's); a model load beyond it is refused with 507.", "--budget-memory"),
+        Key("budget_cpus", _budget_cpus, None,
+            "CPUs the resource budget covers, as a list such as 0-3,6 (default: every CPU the "
+            "server may run on).", "--budget-cpus"),
+        Key("gpus", _gpus, "auto",
+            "GPUs to assign to plugins: auto (NVML, when a driver and devices are there), "
+            "none, or a list of devices (indexes, or {index, name, memory_bytes}).", "--gpus"),
+        Key("gpu_sharing", _bool, False,
+            "Whether two plugins may be assigned the same GPU (otherwise a plugin asking for "
+            "a GPU when none is free is refused with 507)."),
+        Key("plugin_resources", _plugin_resources, None,
+            "GPUs and dedicated CPU cores by plugin name, `{onnx: {gpus: 1, cpus: 2}}`."),
+        Key("memory_factors", _memory_factors, None,
+            "Estimated model memory as a multiple of its file size, by plugin name "
+            "('*': others); defaults onnx 2, torch 2, tensorflow 3, * 2."),
         Key("busy_poll_us", _microseconds, 500,
             "Microseconds the server keeps polling its sockets after a call instead of sleeping "
             "(0: off). Saves a wake-up per call; costs at most that much CPU per call."),
@@ -475,6 +553,14 @@ class Settings:
     plugin_env: tuple[str, ...] = ()
     plugin_limits: Mapping[str, Limits] = dataclasses.field(default_factory=dict)
     plugin_cgroup: str = "auto"
+    budget_memory: int = 0
+    """The resource budget's memory; 0 stands for the machine's."""
+    budget_cpus: tuple[int, ...] = ()
+    """The resource budget's CPUs; empty stands for every CPU the server may run on."""
+    gpus: str | tuple[GpuDevice, ...] = "auto"
+    gpu_sharing: bool = False
+    plugin_resources: Mapping[str, PluginDemand] = dataclasses.field(default_factory=dict)
+    memory_factors: Mapping[str, float] = dataclasses.field(default_factory=dict)
     busy_poll_us: int = 500
     plugin_busy_poll_us: int = 0
     models: tuple[StartupModel, ...] = ()

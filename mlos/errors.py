@@ -18,6 +18,7 @@ __all__ = [
     "DeadlineExceeded",
     "FailedPrecondition",
     "IncompatibleVersion",
+    "InsufficientResources",
     "InternalError",
     "InvalidArgument",
     "MLOSError",
@@ -46,6 +47,7 @@ class StatusCode(enum.IntEnum):
     PERMISSION_DENIED = smi_pb2.ERROR_CODE_PERMISSION_DENIED
     UNIMPLEMENTED = smi_pb2.ERROR_CODE_UNIMPLEMENTED
     INTERNAL = smi_pb2.ERROR_CODE_INTERNAL
+    INSUFFICIENT_RESOURCES = smi_pb2.ERROR_CODE_INSUFFICIENT_RESOURCES
 
     @property
     def slug(self) -> str:
@@ -150,6 +152,13 @@ class Unimplemented(MLOSError):
     code = StatusCode.UNIMPLEMENTED
 
 
+class InsufficientResources(MLOSError):
+    """The server's resource budget cannot hold what a load asks for (memory, CPU cores,
+    GPUs); the message names what is short. Nothing else is unloaded to make room."""
+
+    code = StatusCode.INSUFFICIENT_RESOURCES
+
+
 class InternalError(MLOSError):
     """A bug or an unexpected failure; the message never carries a traceback."""
 
@@ -171,5 +180,6 @@ _BY_CODE: dict[StatusCode, type[MLOSError]] = {
         PermissionDenied,
         Unimplemented,
         InternalError,
+        InsufficientResources,
     )
 }

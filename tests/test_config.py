@@ -336,3 +336,47 @@ def test_invalid_access_and_sandbox_settings(
 ) -> None:
     with pytest.raises(ConfigError, match=re.escape(message)):
         load(tmp_path, {}, env)
+
+
+def test_resource_budget_settings(tmp_path: Path) -> None:
+    from mlos.resource_settings import GpuDevice, PluginDemand
+
+    conf = write_config(tmp_path / "c.yaml", """
+budget_memory: 24GiB
+budget_cpus: "0"
+gpus: [{index: 1, name: A100, memory_bytes: 80GiB}, 0]
+gpu_sharing: yes
+plugin_resources: {torch: {gpus: 1, cpus: 2}}
+memory_factors: {onnx: 1.5, "*": 4}
+""")
+    settings = load(tmp_path, {"config": str(conf)})
+    assert (settings.budget_memory, settings.budget_cpus) == (24 * 2**30, (0,))
+    assert settings.gpus == (GpuDevice(0), GpuDevice(1, "A100", 80 * 2**30))
+    assert settings.gpu_sharing is True
+    assert settings.plugin_resources == {"torch": PluginDemand(gpus=1, cpus=2)}
+    assert settings.memory_factors == {"onnx": 1.5, "*": 4.0}
+    defaults = load(tmp_path)
+    assert (defaults.budget_memory, defaults.budget_cpus, defaults.gpus) == (0, (), "auto")
+    flags = load(tmp_path, {"gpus": "none", "budget_memory": "1GiB"})
+    assert (flags.gpus, flags.budget_memory) == ("none", 2**30)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"MLOS_BUDGET_MEMORY": "lots"}, "MLOS_BUDGET_MEMORY: 'lots' is not a size"),
+        ({"MLOS_BUDGET_CPUS": "99999"}, "MLOS_BUDGET_CPUS: CPU(s) 99999 are not available"),
+        ({"MLOS_GPUS": "some"}, "MLOS_GPUS: 'some' is not auto, none or a list of GPU indexes"),
+        ({"MLOS_GPUS": "0,0"}, "GPU indexes repeat"),
+        ({"MLOS_PLUGIN_RESOURCES": "{torch: {gpu: 1}}"}, "torch: unknown resource 'gpu'"),
+        ({"MLOS_PLUGIN_RESOURCES": "{torch: {cpus: -1}}"}, "cpus: -1 is not a whole number"),
+        ({"MLOS_MEMORY_FACTORS": "{onnx: big}"}, "onnx: 'big' is not a number"),
+        ({"MLOS_MEMORY_FACTORS": "{onnx: -1}"}, "onnx: -1 is not a factor from 0 to 1000"),
+    ],
+)
+def test_bad_resource_budget_settings_give_one_line(
+    tmp_path: Path, env: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load(tmp_path, env=env)
+    assert message in str(caught.value) and "\n" not in str(caught.value)

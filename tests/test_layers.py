@@ -19,7 +19,7 @@ LAYERS: list[set[str]] = [
     {"__init__", "errors", "memory", "discovery", "database_url", "columns", "processes"},
     {"loop", "names"},
     {"wire", "sandbox"},
-    {"input_limits"},
+    {"input_limits", "resource_settings"},
     {"validation", "config", "demo", "cluster"},
     {"core", "sdk", "client"},
     {"rest", "grpc", "ipc", "preload"},

@@ -34,6 +34,8 @@ __all__ = [
     "ModelMetadata",
     "ModelMetadataResponse",
     "ModelOutput",
+    "ModelResourceUse",
+    "ModelResources",
     "ModelState",
     "ModelStatistics",
     "ModelStatisticsResponse",
@@ -59,6 +61,7 @@ __all__ = [
     "RepositoryUnloadRequest",
     "RequestInput",
     "RequestOutput",
+    "ResourceBudget",
     "ResourcesResponse",
     "ResponseOutput",
     "Role",
@@ -164,6 +167,7 @@ class GpuResources(TypedDict):
     memory_total_bytes: int
     memory_used_bytes: int
     name: str
+    plugins: list[str]
     utilization_percent: int
 
 
@@ -375,6 +379,27 @@ class ModelOutput(TypedDict, total=False):
     name: Required[str]
 
 
+class ModelResourceUse(TypedDict):
+    """One model version's grant, and what it was measured using."""
+
+    basis: Literal["declared", "estimated", "measured"]
+    cpus_granted: float
+    gpus_granted: int
+    memory_granted_bytes: int
+    memory_used_bytes: int
+    name: str
+    plugin: str
+    version: str
+
+
+class ModelResources(TypedDict, total=False):
+    """What the model version needs from the server's resource budget, reserved whatever it then uses. Memory left out (or 0) is estimated from the files' size and then measured."""
+
+    cpus: float
+    gpus: int
+    memory_bytes: int
+
+
 ModelState: TypeAlias = Literal[
     "unspecified",
     "loading",
@@ -512,6 +537,7 @@ class Problem(TypedDict):
         "permission_denied",
         "unimplemented",
         "internal",
+        "insufficient_resources",
     ]
     detail: str
     status: int
@@ -522,7 +548,11 @@ class Problem(TypedDict):
 class ProcessResources(TypedDict):
     """The `ProcessResources` schema."""
 
+    baseline_bytes: int
     cpu_percent: float
+    cpus_granted: str
+    gpus_granted: list[int]
+    memory_granted_bytes: int
     num_fds: int
     num_threads: int
     pid: int
@@ -539,6 +569,7 @@ class RegisterModelRequest(TypedDict, total=False):
     name: Required["Name"]
     path: Required[str]
     plugin: str
+    resources: "ModelResources"
     version: str
 
 
@@ -612,10 +643,28 @@ class RequestOutput(TypedDict, total=False):
     parameters: "Parameters"
 
 
+class ResourceBudget(TypedDict):
+    """The server's resource budget and how much of it is granted."""
+
+    cpu_set: str
+    cpus: float
+    cpus_dedicated: str
+    cpus_granted: float
+    gpu_sharing: bool
+    gpu_source: str
+    gpus: list["GpuResources"]
+    gpus_granted: int
+    memory_bytes: int
+    memory_free_bytes: int
+    memory_granted_bytes: int
+
+
 class ResourcesResponse(TypedDict):
     """The `ResourcesResponse` schema."""
 
+    budget: "ResourceBudget"
     host: "HostResources"
+    models: list["ModelResourceUse"]
     plugins: list["ProcessResources"]
 
 

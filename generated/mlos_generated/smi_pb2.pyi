@@ -54,6 +54,10 @@ class _ErrorCodeEnumTypeWrapper(google.protobuf.internal.enum_type_wrapper._Enum
     ERROR_CODE_PERMISSION_DENIED: _ErrorCode.ValueType  # 10
     ERROR_CODE_UNIMPLEMENTED: _ErrorCode.ValueType  # 11
     ERROR_CODE_INTERNAL: _ErrorCode.ValueType  # 12
+    ERROR_CODE_INSUFFICIENT_RESOURCES: _ErrorCode.ValueType  # 13
+    """The server's resource budget (memory, CPU cores, GPUs) cannot hold what a load asks for;
+    nothing else was unloaded to make room. HTTP 507, gRPC RESOURCE_EXHAUSTED.
+    """
 
 class ErrorCode(_ErrorCode, metaclass=_ErrorCodeEnumTypeWrapper):
     """---------------------------------------------------------------------------------------------
@@ -77,6 +81,10 @@ ERROR_CODE_UNAUTHENTICATED: ErrorCode.ValueType  # 9
 ERROR_CODE_PERMISSION_DENIED: ErrorCode.ValueType  # 10
 ERROR_CODE_UNIMPLEMENTED: ErrorCode.ValueType  # 11
 ERROR_CODE_INTERNAL: ErrorCode.ValueType  # 12
+ERROR_CODE_INSUFFICIENT_RESOURCES: ErrorCode.ValueType  # 13
+"""The server's resource budget (memory, CPU cores, GPUs) cannot hold what a load asks for;
+nothing else was unloaded to make room. HTTP 507, gRPC RESOURCE_EXHAUSTED.
+"""
 global___ErrorCode = ErrorCode
 
 class _PluginState:
@@ -1193,6 +1201,7 @@ class RegisterModelRequest(google.protobuf.message.Message):
     CONFIG_FIELD_NUMBER: builtins.int
     FILES_FIELD_NUMBER: builtins.int
     FILES_ROOT_FIELD_NUMBER: builtins.int
+    RESOURCES_FIELD_NUMBER: builtins.int
     name: builtins.str
     version: builtins.str
     """Optional: defaults to one more than the highest registered version ("1" for the first)."""
@@ -1212,6 +1221,12 @@ class RegisterModelRequest(google.protobuf.message.Message):
         missing or its size or sha256 differs.
         """
 
+    @property
+    def resources(self) -> global___ModelResources:
+        """Optional: what the model needs from the server's resource budget. Unset fields are
+        estimated (memory: the model's file size times the framework's factor, then measured).
+        """
+
     def __init__(
         self,
         *,
@@ -1222,10 +1237,40 @@ class RegisterModelRequest(google.protobuf.message.Message):
         config: collections.abc.Mapping[builtins.str, builtins.str] | None = ...,
         files: collections.abc.Iterable[global___ModelFile] | None = ...,
         files_root: builtins.str = ...,
+        resources: global___ModelResources | None = ...,
     ) -> None: ...
-    def ClearField(self, field_name: typing.Literal["config", b"config", "files", b"files", "files_root", b"files_root", "name", b"name", "path", b"path", "plugin", b"plugin", "version", b"version"]) -> None: ...
+    def HasField(self, field_name: typing.Literal["resources", b"resources"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["config", b"config", "files", b"files", "files_root", b"files_root", "name", b"name", "path", b"path", "plugin", b"plugin", "resources", b"resources", "version", b"version"]) -> None: ...
 
 global___RegisterModelRequest = RegisterModelRequest
+
+@typing.final
+class ModelResources(google.protobuf.message.Message):
+    """What one model version needs from the server's resource budget (a reservation: it counts
+    against the budget whatever the model then uses).
+    """
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    MEMORY_BYTES_FIELD_NUMBER: builtins.int
+    CPUS_FIELD_NUMBER: builtins.int
+    GPUS_FIELD_NUMBER: builtins.int
+    memory_bytes: builtins.int
+    """Bytes of memory; 0: estimated from the file size, then measured after the load."""
+    cpus: builtins.float
+    """CPU cores (fractions allowed); 0: none reserved."""
+    gpus: builtins.int
+    """GPUs the model's plugin must hold (see the plugin_resources setting); 0: none."""
+    def __init__(
+        self,
+        *,
+        memory_bytes: builtins.int = ...,
+        cpus: builtins.float = ...,
+        gpus: builtins.int = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["cpus", b"cpus", "gpus", b"gpus", "memory_bytes", b"memory_bytes"]) -> None: ...
+
+global___ModelResources = ModelResources
 
 @typing.final
 class ModelFile(google.protobuf.message.Message):
@@ -1351,11 +1396,16 @@ class GpuResources(google.protobuf.message.Message):
     MEMORY_TOTAL_BYTES_FIELD_NUMBER: builtins.int
     MEMORY_USED_BYTES_FIELD_NUMBER: builtins.int
     UTILIZATION_PERCENT_FIELD_NUMBER: builtins.int
+    PLUGINS_FIELD_NUMBER: builtins.int
     index: builtins.int
     name: builtins.str
     memory_total_bytes: builtins.int
     memory_used_bytes: builtins.int
     utilization_percent: builtins.int
+    @property
+    def plugins(self) -> google.protobuf.internal.containers.RepeatedScalarFieldContainer[builtins.str]:
+        """The plugins this GPU is assigned to (resource budget inventory only)."""
+
     def __init__(
         self,
         *,
@@ -1364,8 +1414,9 @@ class GpuResources(google.protobuf.message.Message):
         memory_total_bytes: builtins.int = ...,
         memory_used_bytes: builtins.int = ...,
         utilization_percent: builtins.int = ...,
+        plugins: collections.abc.Iterable[builtins.str] | None = ...,
     ) -> None: ...
-    def ClearField(self, field_name: typing.Literal["index", b"index", "memory_total_bytes", b"memory_total_bytes", "memory_used_bytes", b"memory_used_bytes", "name", b"name", "utilization_percent", b"utilization_percent"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["index", b"index", "memory_total_bytes", b"memory_total_bytes", "memory_used_bytes", b"memory_used_bytes", "name", b"name", "plugins", b"plugins", "utilization_percent", b"utilization_percent"]) -> None: ...
 
 global___GpuResources = GpuResources
 
@@ -1407,12 +1458,28 @@ class ProcessResources(google.protobuf.message.Message):
     CPU_PERCENT_FIELD_NUMBER: builtins.int
     NUM_THREADS_FIELD_NUMBER: builtins.int
     NUM_FDS_FIELD_NUMBER: builtins.int
+    MEMORY_GRANTED_BYTES_FIELD_NUMBER: builtins.int
+    BASELINE_BYTES_FIELD_NUMBER: builtins.int
+    CPUS_GRANTED_FIELD_NUMBER: builtins.int
+    GPUS_GRANTED_FIELD_NUMBER: builtins.int
     plugin: builtins.str
     pid: builtins.int
     rss_bytes: builtins.int
     cpu_percent: builtins.float
     num_threads: builtins.int
     num_fds: builtins.int
+    memory_granted_bytes: builtins.int
+    """Memory granted from the budget: the process's own footprint when it started plus the
+    grants of its models.
+    """
+    baseline_bytes: builtins.int
+    """The process's resident memory right after it started (counted against the budget)."""
+    cpus_granted: builtins.str
+    """CPUs dedicated to this plugin ("2-3"); empty when it shares the others."""
+    @property
+    def gpus_granted(self) -> google.protobuf.internal.containers.RepeatedScalarFieldContainer[builtins.int]:
+        """Indexes of the GPUs assigned to it (its CUDA_VISIBLE_DEVICES)."""
+
     def __init__(
         self,
         *,
@@ -1422,10 +1489,109 @@ class ProcessResources(google.protobuf.message.Message):
         cpu_percent: builtins.float = ...,
         num_threads: builtins.int = ...,
         num_fds: builtins.int = ...,
+        memory_granted_bytes: builtins.int = ...,
+        baseline_bytes: builtins.int = ...,
+        cpus_granted: builtins.str = ...,
+        gpus_granted: collections.abc.Iterable[builtins.int] | None = ...,
     ) -> None: ...
-    def ClearField(self, field_name: typing.Literal["cpu_percent", b"cpu_percent", "num_fds", b"num_fds", "num_threads", b"num_threads", "pid", b"pid", "plugin", b"plugin", "rss_bytes", b"rss_bytes"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["baseline_bytes", b"baseline_bytes", "cpu_percent", b"cpu_percent", "cpus_granted", b"cpus_granted", "gpus_granted", b"gpus_granted", "memory_granted_bytes", b"memory_granted_bytes", "num_fds", b"num_fds", "num_threads", b"num_threads", "pid", b"pid", "plugin", b"plugin", "rss_bytes", b"rss_bytes"]) -> None: ...
 
 global___ProcessResources = ProcessResources
+
+@typing.final
+class ResourceBudget(google.protobuf.message.Message):
+    """The server's resource budget and how much of it is granted."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    MEMORY_BYTES_FIELD_NUMBER: builtins.int
+    MEMORY_GRANTED_BYTES_FIELD_NUMBER: builtins.int
+    MEMORY_FREE_BYTES_FIELD_NUMBER: builtins.int
+    CPU_SET_FIELD_NUMBER: builtins.int
+    CPUS_FIELD_NUMBER: builtins.int
+    CPUS_GRANTED_FIELD_NUMBER: builtins.int
+    CPUS_DEDICATED_FIELD_NUMBER: builtins.int
+    GPU_SOURCE_FIELD_NUMBER: builtins.int
+    GPUS_FIELD_NUMBER: builtins.int
+    GPUS_GRANTED_FIELD_NUMBER: builtins.int
+    GPU_SHARING_FIELD_NUMBER: builtins.int
+    memory_bytes: builtins.int
+    memory_granted_bytes: builtins.int
+    memory_free_bytes: builtins.int
+    cpu_set: builtins.str
+    """The CPUs the budget covers ("0-7") and how many cores that is."""
+    cpus: builtins.float
+    cpus_granted: builtins.float
+    """Cores reserved by models."""
+    cpus_dedicated: builtins.str
+    """CPUs dedicated to plugins ("6-7")."""
+    gpu_source: builtins.str
+    """The GPU inventory: where it comes from ("nvml", "configured" or "none") and its devices."""
+    gpus_granted: builtins.int
+    gpu_sharing: builtins.bool
+    """Whether two plugins may be assigned the same GPU."""
+    @property
+    def gpus(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___GpuResources]: ...
+    def __init__(
+        self,
+        *,
+        memory_bytes: builtins.int = ...,
+        memory_granted_bytes: builtins.int = ...,
+        memory_free_bytes: builtins.int = ...,
+        cpu_set: builtins.str = ...,
+        cpus: builtins.float = ...,
+        cpus_granted: builtins.float = ...,
+        cpus_dedicated: builtins.str = ...,
+        gpu_source: builtins.str = ...,
+        gpus: collections.abc.Iterable[global___GpuResources] | None = ...,
+        gpus_granted: builtins.int = ...,
+        gpu_sharing: builtins.bool = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["cpu_set", b"cpu_set", "cpus", b"cpus", "cpus_dedicated", b"cpus_dedicated", "cpus_granted", b"cpus_granted", "gpu_sharing", b"gpu_sharing", "gpu_source", b"gpu_source", "gpus", b"gpus", "gpus_granted", b"gpus_granted", "memory_bytes", b"memory_bytes", "memory_free_bytes", b"memory_free_bytes", "memory_granted_bytes", b"memory_granted_bytes"]) -> None: ...
+
+global___ResourceBudget = ResourceBudget
+
+@typing.final
+class ModelResourceUse(google.protobuf.message.Message):
+    """One model version's share of the budget: what was granted and what it was measured using."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: builtins.int
+    VERSION_FIELD_NUMBER: builtins.int
+    PLUGIN_FIELD_NUMBER: builtins.int
+    MEMORY_GRANTED_BYTES_FIELD_NUMBER: builtins.int
+    MEMORY_USED_BYTES_FIELD_NUMBER: builtins.int
+    BASIS_FIELD_NUMBER: builtins.int
+    CPUS_GRANTED_FIELD_NUMBER: builtins.int
+    GPUS_GRANTED_FIELD_NUMBER: builtins.int
+    name: builtins.str
+    version: builtins.str
+    plugin: builtins.str
+    memory_granted_bytes: builtins.int
+    memory_used_bytes: builtins.int
+    """The plugin's resident memory growth over the load (0 until measured)."""
+    basis: builtins.str
+    """Where the grant comes from: "declared" (the registration's resources), "estimated" (file
+    size times the framework factor, while loading) or "measured".
+    """
+    cpus_granted: builtins.float
+    gpus_granted: builtins.int
+    def __init__(
+        self,
+        *,
+        name: builtins.str = ...,
+        version: builtins.str = ...,
+        plugin: builtins.str = ...,
+        memory_granted_bytes: builtins.int = ...,
+        memory_used_bytes: builtins.int = ...,
+        basis: builtins.str = ...,
+        cpus_granted: builtins.float = ...,
+        gpus_granted: builtins.int = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["basis", b"basis", "cpus_granted", b"cpus_granted", "gpus_granted", b"gpus_granted", "memory_granted_bytes", b"memory_granted_bytes", "memory_used_bytes", b"memory_used_bytes", "name", b"name", "plugin", b"plugin", "version", b"version"]) -> None: ...
+
+global___ModelResourceUse = ModelResourceUse
 
 @typing.final
 class ResourcesResponse(google.protobuf.message.Message):
@@ -1433,18 +1599,26 @@ class ResourcesResponse(google.protobuf.message.Message):
 
     HOST_FIELD_NUMBER: builtins.int
     PLUGINS_FIELD_NUMBER: builtins.int
+    BUDGET_FIELD_NUMBER: builtins.int
+    MODELS_FIELD_NUMBER: builtins.int
     @property
     def host(self) -> global___HostResources: ...
     @property
     def plugins(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___ProcessResources]: ...
+    @property
+    def budget(self) -> global___ResourceBudget: ...
+    @property
+    def models(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___ModelResourceUse]: ...
     def __init__(
         self,
         *,
         host: global___HostResources | None = ...,
         plugins: collections.abc.Iterable[global___ProcessResources] | None = ...,
+        budget: global___ResourceBudget | None = ...,
+        models: collections.abc.Iterable[global___ModelResourceUse] | None = ...,
     ) -> None: ...
-    def HasField(self, field_name: typing.Literal["host", b"host"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["host", b"host", "plugins", b"plugins"]) -> None: ...
+    def HasField(self, field_name: typing.Literal["budget", b"budget", "host", b"host"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["budget", b"budget", "host", b"host", "models", b"models", "plugins", b"plugins"]) -> None: ...
 
 global___ResourcesResponse = ResourcesResponse
 

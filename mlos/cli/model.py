@@ -6,6 +6,7 @@ import os
 
 from mlos.cli.context import AddAction, CommandGroup, Context, UsageError
 from mlos.cli.output import Output, model_state, tensor_rows
+from mlos.sandbox.limits import parse_size
 from mlos_generated import smi_pb2
 
 __all__ = ["GROUP", "parse_config", "register"]
@@ -20,6 +21,24 @@ def parse_config(items: list[str] | None) -> dict[str, str]:
             raise UsageError(f"--config {item!r}: expected KEY=VALUE")
         config[key.strip()] = value
     return config
+
+
+def parse_resources(
+    memory: str | None, cpus: float | None, gpus: int | None
+) -> smi_pb2.ModelResources | None:
+    """The `resources` of a registration from `--memory 600MiB --cpus 2 --gpus 1` (None when
+    none is given: the server estimates)."""
+    if memory is None and cpus is None and gpus is None:
+        return None
+    try:
+        memory_bytes = parse_size(memory) if memory is not None else 0
+    except ValueError as exc:
+        raise UsageError(f"--memory: {exc}") from None
+    if cpus is not None and not 0 <= cpus <= 65536:
+        raise UsageError(f"--cpus: {cpus:g} is not a number of cores from 0 to 65536")
+    if gpus is not None and not 0 <= gpus <= 1024:
+        raise UsageError(f"--gpus: {gpus} is not from 0 to 1024")
+    return smi_pb2.ModelResources(memory_bytes=memory_bytes, cpus=cpus or 0.0, gpus=gpus or 0)
 
 
 def _version_fields(output: Output, status: smi_pb2.ModelStatus) -> None:
@@ -46,9 +65,10 @@ def _version_fields(output: Output, status: smi_pb2.ModelStatus) -> None:
 def cmd_register(ctx: Context) -> int:
     """Register a model version and load it."""
     args = ctx.args
+    resources = parse_resources(args.memory, args.cpus, args.gpus)
     status = ctx.client.register_model(
         args.name, os.path.abspath(os.path.expanduser(args.path)), plugin=args.plugin,
-        version=args.version, config=parse_config(args.config),
+        version=args.version, config=parse_config(args.config), resources=resources,
     )
     ctx.output.message(status)
     ctx.output.line(
@@ -105,6 +125,14 @@ def _add_actions(action: AddAction) -> None:
         "--config", metavar="KEY=VALUE", nargs="+", action="extend",
         help="plugin option for this model (repeatable)",
     )
+    reg.add_argument(
+        "--memory", metavar="SIZE",
+        help="memory to reserve in the server's resource budget (600MiB; default: estimated "
+             "from the file size, then measured)",
+    )
+    reg.add_argument("--cpus", metavar="N", type=float, help="CPU cores to reserve")
+    reg.add_argument("--gpus", metavar="N", type=int,
+                     help="GPUs the model's plugin must hold")
 
     action("list", "List the registered model versions.", cmd_list)
     for name, help_text, handler in (

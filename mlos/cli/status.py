@@ -55,14 +55,41 @@ def cmd_resources(ctx: Context) -> int:
                 for g in host.gpus
             ],
         )
+    if resources.HasField("budget"):
+        budget = resources.budget
+        ctx.output.line()
+        ctx.output.fields(
+            [
+                ("budget memory", f"{human_bytes(budget.memory_granted_bytes)} granted of "
+                                  f"{human_bytes(budget.memory_bytes)}, "
+                                  f"{human_bytes(budget.memory_free_bytes)} free"),
+                ("budget cpus", f"{budget.cpu_set} ({budget.cpus_granted:g} of {budget.cpus:g} "
+                                f"cores reserved; dedicated: {budget.cpus_dedicated or '-'})"),
+                ("budget gpus", f"{budget.gpus_granted} of {len(budget.gpus)} assigned "
+                                f"({budget.gpu_source}"
+                                + (", shared" if budget.gpu_sharing else "") + ")"),
+            ]
+        )
     if resources.plugins:
         ctx.output.line()
         ctx.output.table(
-            ["PLUGIN", "PID", "RSS", "CPU", "THREADS", "FDS"],
+            ["PLUGIN", "PID", "RSS", "GRANTED", "CPU", "THREADS", "FDS", "CPUS", "GPUS"],
             [
-                (p.plugin, p.pid, human_bytes(p.rss_bytes), f"{p.cpu_percent:.1f}%",
-                 p.num_threads, p.num_fds)
+                (p.plugin, p.pid, human_bytes(p.rss_bytes), human_bytes(p.memory_granted_bytes),
+                 f"{p.cpu_percent:.1f}%", p.num_threads, p.num_fds, p.cpus_granted or "-",
+                 ",".join(str(i) for i in p.gpus_granted) or "-")
                 for p in resources.plugins
+            ],
+        )
+    if resources.models:
+        ctx.output.line()
+        ctx.output.table(
+            ["MODEL", "VERSION", "PLUGIN", "GRANTED", "USED", "BASIS", "CORES", "GPUS"],
+            [
+                (m.name, m.version, m.plugin, human_bytes(m.memory_granted_bytes),
+                 human_bytes(m.memory_used_bytes), m.basis, f"{m.cpus_granted:g}",
+                 m.gpus_granted)
+                for m in resources.models
             ],
         )
     return 0
@@ -78,8 +105,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     add_remote_options(health)
     health.set_defaults(func=cmd_health)
     resources = commands.add_parser(
-        "resources", help="CPU, memory and GPU of the host and plugin processes",
-        description="CPU, memory and GPU of the host and of each plugin process.",
+        "resources", help="CPU, memory and GPU of the host, the budget and its grants",
+        description="CPU, memory and GPU of the host, the server's resource budget, and per "
+                    "plugin process and model version what is used against what was granted.",
     )
     add_remote_options(resources)
     resources.set_defaults(func=cmd_resources)

@@ -131,12 +131,16 @@ class AsyncClient(abc.ABC):
         config: Mapping[str, str] | None = None,
         files: Sequence[smi_pb2.ModelFile] = (),
         files_root: str | None = None,
+        resources: smi_pb2.ModelResources | None = None,
     ) -> smi_pb2.ModelStatus:
         """Register a model version from a file or directory on the server, and load it.
 
         `files` (with sizes and sha256, relative to `files_root`) are checked by the server
-        before the plugin loads anything."""
-        request = register_model_request(name, path, plugin, version, config, files, files_root)
+        before the plugin loads anything; `resources` is what the model needs from the server's
+        resource budget (InsufficientResources when it does not fit)."""
+        request = register_model_request(
+            name, path, plugin, version, config, files, files_root, resources
+        )
         return await self._run(self._ops.register_model(request))
 
     async def list_models(self) -> list[smi_pb2.ModelStatus]:

@@ -116,9 +116,11 @@ def register_model_request(
     config: Mapping[str, str] | None,
     files: Sequence[smi_pb2.ModelFile] = (),
     files_root: str | None = None,
+    resources: smi_pb2.ModelResources | None = None,
 ) -> smi_pb2.RegisterModelRequest:
     """The request of `register_model` (the path and the config's keys and values as text;
-    `files`, with sizes and sha256 relative to `files_root`, for the server to check)."""
+    `files`, with sizes and sha256 relative to `files_root`, for the server to check;
+    `resources` the model needs from the server's budget)."""
     return smi_pb2.RegisterModelRequest(
         name=name,
         path=str(path),
@@ -127,6 +129,7 @@ def register_model_request(
         config={str(k): str(v) for k, v in (config or {}).items()},
         files=files,
         files_root=files_root or "",
+        resources=resources,
     )
 
 

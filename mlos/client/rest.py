@@ -222,6 +222,11 @@ class RestOperations:
                 config=dict(request.config),
                 files=[{"path": f.path, "size": f.size, "sha256": f.sha256} for f in request.files],
                 files_root=request.files_root,
+                resources=_given(
+                    memory_bytes=request.resources.memory_bytes,
+                    cpus=request.resources.cpus,
+                    gpus=request.resources.gpus,
+                ),
             ),
         }
         return _message_op("POST", "/v1/models", smi_pb2.ModelStatus, document, (200, 201))

@@ -31,10 +31,11 @@ import pwd
 import resource
 import shutil
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mlos.core.allocator import Allocator
 from mlos.errors import InvalidArgument, PermissionDenied
 from mlos.sandbox.cgroups import Cgroup, CgroupTree
 from mlos.sandbox.confine import Confinement
@@ -64,6 +65,8 @@ class Enclosure:
     """Limits this host cannot enforce, in words."""
     scratch: bool = False
     """Whether `cwd` is a directory of this start only (removed by :meth:`close`)."""
+    on_close: Callable[[], None] | None = None
+    """Gives back what the resource budget granted this start (called once, by :meth:`close`)."""
 
     @property
     def sandbox(self) -> str:
@@ -87,6 +90,9 @@ class Enclosure:
         if self.cgroup is not None:
             self.cgroup.remove()
             self.cgroup = None
+        release, self.on_close = self.on_close, None
+        if release is not None:
+            release()
         if self.scratch:
             shutil.rmtree(self.cwd, ignore_errors=True)
         else:
@@ -113,6 +119,8 @@ class Containment:
         self.configured = dict(limits or {})
         self.host_env = dict(host_env or {})
         self.server_env = dict(os.environ if server_env is None else server_env)
+        self.allocator: Allocator | None = None
+        """The resource manager's allocator: GPUs and dedicated CPUs at every start."""
         self.tree = CgroupTree.find(cgroup)
         if self.tree is not None:
             removed = self.tree.sweep()
@@ -168,6 +176,22 @@ class Containment:
 
     def enclose(self, name: str, limits: Limits) -> Enclosure:
         """Prepare the directory, environment, cgroup and confinement of one start of `name`."""
+        if self.allocator is None:
+            return self._enclose(name, limits, {})
+        allocator = self.allocator
+        grant, limits, env = allocator.assign(name, limits)
+        try:
+            enclosure = self._enclose(name, limits, env)
+        except BaseException:
+            allocator.release(grant)
+            raise
+        enclosure.on_close = lambda: allocator.release(grant)
+        granted = allocator.describe(grant)
+        if granted:
+            enclosure.applied.insert(0, granted)
+        return enclosure
+
+    def _enclose(self, name: str, limits: Limits, extra_env: Mapping[str, str]) -> Enclosure:
         uid = gid = -1
         if limits.user:
             uid, gid = self._user(limits.user)
@@ -189,6 +213,7 @@ class Containment:
             os.chmod(tmp, 0o700)
             _empty(tmp)
         env = self.environment(tmp, home=cwd if uid >= 0 else None)
+        env.update(extra_env)
         enclosure = Enclosure(name, cwd, env, limits, Confinement(), scratch=uid >= 0)
         cgroup = self._cgroup(enclosure)
         applied, missing = enclosure.applied, enclosure.missing

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import mlos
 from mlos.config import DEFAULT_RATE_LIMITS, default_model_roots
 from mlos.core import calls
+from mlos.core.allocator import Allocator
 from mlos.core.arena import Arenas, sweep
 from mlos.core.audit import AuditLog
 from mlos.core.auth import ROLE_NAMES, Authenticator, Principal, role_by_name
@@ -92,6 +93,12 @@ _OPTIONAL_SETTINGS: dict[str, Any] = {
     "plugin_cgroup": "auto",
     "plugin_busy_poll_us": 0,
     "upgrade_drain_timeout": 30.0,
+    "budget_memory": 0,
+    "budget_cpus": (),
+    "gpus": "auto",
+    "gpu_sharing": False,
+    "plugin_resources": {},
+    "memory_factors": {},
 }
 """Settings the engine reads when they are there (`mlos.config.Settings` has them all), with
 the value it uses otherwise: nothing allowed beyond installed plugins and the default roots."""
@@ -145,6 +152,16 @@ class Engine:
         self.upgrades = PluginUpgrades(
             self.plugins, self.models, _setting(settings, "upgrade_drain_timeout")
         )
+        self.allocator = Allocator.create(
+            memory_bytes=_setting(settings, "budget_memory") or 0,
+            cpus=tuple(_setting(settings, "budget_cpus") or ()),
+            gpus=_setting(settings, "gpus"),
+            gpu_sharing=_setting(settings, "gpu_sharing"),
+            plugin_resources=_setting(settings, "plugin_resources"),
+            memory_factors=_setting(settings, "memory_factors"),
+        )
+        self.containment.allocator = self.allocator
+        self.models.allocator = self.allocator
         self.resource_monitor = ResourceMonitor()
         self.stats = StatsBook()
         self.shm = SystemSharedMemory()
@@ -208,6 +225,7 @@ class Engine:
         self.arenas.close()
         self.shm.close()
         self.resource_monitor.close()
+        self.allocator.close()
         if self.audit is not None:
             self.audit.close()
         self.store.close()
@@ -215,11 +233,13 @@ class Engine:
     async def _plugin_ready(self, plugin: str) -> None:
         process = self.plugins.get(plugin).process
         self.arenas.set_owner(plugin, process.uid if process is not None else -1)
+        self.allocator.plugin_started(plugin, process.pid if process is not None else 0)
         await self.models.reload_plugin_models(plugin)
 
     def _plugin_down(self, plugin: str) -> None:
         self.models.plugin_down(plugin)
         self.arenas.drop(plugin)
+        self.allocator.plugin_stopped(plugin)
 
     # -- health -------------------------------------------------------------------------------
 
@@ -557,13 +577,19 @@ class Engine:
     # -- resources ----------------------------------------------------------------------------
 
     async def resources(self) -> smi_pb2.ResourcesResponse:
-        """Host inventory and the usage of each running plugin process."""
+        """Host inventory, the budget, and per plugin process and per model version what is
+        used against what was granted."""
         usage = []
         pids = set()
         for name in sorted(self.plugins.entries):
             entry = self.plugins.entries[name]
             pid = entry.process.pid if entry.process is not None else 0
             pids.add(pid)
-            usage.append(self.resource_monitor.process(name, pid))
+            usage.append(self.allocator.granted(self.resource_monitor.process(name, pid)))
         self.resource_monitor.forget(pids)
-        return smi_pb2.ResourcesResponse(host=self.resource_monitor.host(), plugins=usage)
+        return smi_pb2.ResourcesResponse(
+            host=self.resource_monitor.host(),
+            plugins=usage,
+            budget=self.allocator.budget.to_proto(),
+            models=self.allocator.models(),
+        )

@@ -8,12 +8,15 @@ so a failed registration leaves nothing behind. When a plugin goes down its mode
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlos.core.allocator import Allocator, rss_of
+from mlos.core.budget import Demand
 from mlos.core.digests import check_files
 from mlos.core.plugins import PluginRegistry
 from mlos.core.policy import AccessPolicy
@@ -21,6 +24,7 @@ from mlos.core.store import ModelRecord, RegistryStore
 from mlos.errors import (
     AlreadyExists,
     FailedPrecondition,
+    InsufficientResources,
     InvalidArgument,
     MLOSError,
     NotFound,
@@ -88,6 +92,8 @@ class ModelRegistry:
         for record in store.models():
             self.entries.setdefault(record.name, {})[record.version] = ModelEntry(record)
         self._locks: dict[str, asyncio.Lock] = {}
+        self.allocator: Allocator | None = None
+        """The resource manager's allocator: admits every load against the budget."""
 
     # -- queries ------------------------------------------------------------------------------
 
@@ -160,6 +166,7 @@ class ModelRegistry:
         if request.version and not VERSION.match(request.version):
             raise InvalidArgument(f"model version {request.version!r} is not a valid version")
         path = self.policy.model_path(request.path)
+        demand = Demand.from_proto(request.resources)
         plugin = request.plugin or self._choose_plugin(path)
         plugin_entry = self.plugins.get(plugin)
         if plugin_entry.state in (smi_pb2.PLUGIN_STATE_REGISTERED, smi_pb2.PLUGIN_STATE_UNLOADED):
@@ -173,7 +180,9 @@ class ModelRegistry:
             version = request.version or _next_version(existing)
             if version in existing:
                 raise AlreadyExists(f"model {name!r} version {version!r} is registered already")
-            record = ModelRecord(name, version, plugin, str(path), dict(request.config), True)
+            record = ModelRecord(
+                name, version, plugin, str(path), dict(request.config), True, demand
+            )
             entry = ModelEntry(record, state=smi_pb2.MODEL_STATE_LOADING)
             await self._load(entry, raise_errors=True)
             self.store.put_model(record)
@@ -208,9 +217,23 @@ class ModelRegistry:
     async def _load(self, entry: ModelEntry, *, raise_errors: bool) -> None:
         record = entry.record
         entry.state = smi_pb2.MODEL_STATE_LOADING
+        allocator = self.allocator
+        rss_before = pid = 0
         try:
             self.policy.model_path(record.path)  # the model roots may have changed since
             client = self.plugins.client(record.plugin)
+            if allocator is not None:
+                plugin = self.plugins.get(record.plugin)
+                allocator.admit(
+                    record.name,
+                    record.version,
+                    record.plugin,
+                    Path(record.path),
+                    record.resources,
+                    plugin.info.name if plugin.info is not None else "",
+                )
+                pid = plugin.process.pid if plugin.process is not None else 0
+                rss_before = rss_of(pid)
             response = await client.load_model(
                 smi_pb2.LoadModelRequest(
                     name=record.name,
@@ -221,6 +244,8 @@ class ModelRegistry:
                 timeout=LOAD_TIMEOUT,
             )
         except MLOSError as exc:
+            if allocator is not None and not isinstance(exc, InsufficientResources):
+                allocator.unloaded(record.name, record.version)
             entry.state = (
                 smi_pb2.MODEL_STATE_UNAVAILABLE
                 if isinstance(exc, Unavailable)
@@ -231,6 +256,12 @@ class ModelRegistry:
                 raise
             log.error("model %s/%s failed to load: %s", record.name, record.version, exc.message)
             return
+        except BaseException:  # cancelled: the load may or may not have happened; no grant kept
+            if allocator is not None:
+                allocator.unloaded(record.name, record.version)
+            raise
+        if allocator is not None:
+            allocator.loaded(record.name, record.version, rss_before, pid)
         entry.metadata = response.metadata
         entry.state = smi_pb2.MODEL_STATE_READY
         entry.message = ""
@@ -260,18 +291,13 @@ class ModelRegistry:
                     entry.state = smi_pb2.MODEL_STATE_UNLOADED
                 record = entry.record
                 if record.loaded != loaded:
-                    entry.record = ModelRecord(
-                        record.name,
-                        record.version,
-                        record.plugin,
-                        record.path,
-                        record.config,
-                        loaded,
-                    )
+                    entry.record = dataclasses.replace(record, loaded=loaded)
                     self.store.put_model(entry.record)
         return chosen
 
     async def _unload_from_plugin(self, entry: ModelEntry) -> None:
+        if self.allocator is not None:
+            self.allocator.unloaded(entry.record.name, entry.record.version)
         if entry.state != smi_pb2.MODEL_STATE_READY:
             return
         try:

@@ -37,6 +37,7 @@ models_table = Table(
     Column("path", Text, nullable=False),
     Column("config", Text, nullable=False, default="{}"),
     Column("loaded", Boolean, nullable=False, default=True),
+    Column("resources", Text, nullable=False, default="{}", server_default="{}"),
 )
 
 tokens_table = Table(

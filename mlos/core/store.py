@@ -23,6 +23,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.sql.schema import Table
 
 from mlos import database_url
+from mlos.core.budget import Demand
 from mlos.core.migrate import Migration, migrate
 from mlos.core.schema import models_table, plugins_table
 from mlos.errors import InvalidArgument, Unavailable
@@ -59,6 +60,8 @@ class ModelRecord:
     path: str
     config: dict[str, str] = field(default_factory=dict)
     loaded: bool = True
+    resources: Demand = field(default_factory=Demand)
+    """What the registration declared it needs from the resource budget."""
 
 
 class RegistryStore:
@@ -153,7 +156,13 @@ class RegistryStore:
                     select(models_table).order_by(models_table.c.name, models_table.c.version)
                 )
                 return [
-                    ModelRecord(**{**row._asdict(), "config": json.loads(row.config)})
+                    ModelRecord(
+                        **{
+                            **row._asdict(),
+                            "config": json.loads(row.config),
+                            "resources": Demand.from_json(json.loads(row.resources or "{}")),
+                        }
+                    )
                     for row in rows
                 ]
 
@@ -162,7 +171,9 @@ class RegistryStore:
     def put_model(self, record: ModelRecord) -> None:
         """Insert or replace a model version."""
         config = json.dumps(record.config, sort_keys=True)
-        self._write(self._put_model, column_values(models_table, record, config=config))
+        resources = json.dumps(record.resources.to_json(), sort_keys=True)
+        values = column_values(models_table, record, config=config, resources=resources)
+        self._write(self._put_model, values)
 
     def delete_model(self, name: str, version: str) -> None:
         """Remove a model version (no error when absent)."""

@@ -38,6 +38,7 @@ HTTP_STATUS: dict[StatusCode, int] = {
     StatusCode.PERMISSION_DENIED: 403,
     StatusCode.UNIMPLEMENTED: 501,
     StatusCode.INTERNAL: 500,
+    StatusCode.INSUFFICIENT_RESOURCES: 507,
 }
 """The HTTP status of each MLOS status code."""
 
@@ -54,6 +55,7 @@ GRPC_STATUS: dict[StatusCode, int] = {
     StatusCode.PERMISSION_DENIED: 7,
     StatusCode.UNIMPLEMENTED: 12,
     StatusCode.INTERNAL: 13,
+    StatusCode.INSUFFICIENT_RESOURCES: 8,
 }
 """The gRPC status (its number: 3 is INVALID_ARGUMENT) of each MLOS status code."""
 
@@ -74,12 +76,13 @@ _CODE_OF_HTTP_STATUS: dict[int, StatusCode] = {
     501: StatusCode.UNIMPLEMENTED,
     503: StatusCode.UNAVAILABLE,
     504: StatusCode.DEADLINE_EXCEEDED,
+    507: StatusCode.INSUFFICIENT_RESOURCES,
 }
 
 _CODE_OF_GRPC_STATUS: dict[int, StatusCode] = {
     number: code
     for code, number in GRPC_STATUS.items()
-    if code is not StatusCode.INCOMPATIBLE_VERSION
+    if code not in (StatusCode.INCOMPATIBLE_VERSION, StatusCode.INSUFFICIENT_RESOURCES)
 }
 _CODE_OF_GRPC_STATUS[1] = StatusCode.UNAVAILABLE  # CANCELLED
 _CODE_OF_GRPC_STATUS[11] = StatusCode.INVALID_ARGUMENT  # OUT_OF_RANGE

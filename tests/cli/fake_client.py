@@ -77,7 +77,18 @@ class FakeClient:
                 gpus=[smi_pb2.GpuResources(index=0, name="H100", memory_total_bytes=80 * 2**30)],
             ),
             plugins=[smi_pb2.ProcessResources(plugin="onnx", pid=42, rss_bytes=3 * 2**20,
-                                              num_threads=4, num_fds=9)],
+                                              num_threads=4, num_fds=9,
+                                              memory_granted_bytes=5 * 2**20, gpus_granted=[0])],
+            budget=smi_pb2.ResourceBudget(
+                memory_bytes=2**30, memory_granted_bytes=5 * 2**20,
+                memory_free_bytes=2**30 - 5 * 2**20, cpu_set="0-1", cpus=2.0, cpus_granted=0.5,
+                gpu_source="nvml", gpus_granted=1,
+                gpus=[smi_pb2.GpuResources(index=0, name="H100", plugins=["onnx"])],
+            ),
+            models=[smi_pb2.ModelResourceUse(name="demo", version="1", plugin="onnx",
+                                             memory_granted_bytes=2 * 2**20,
+                                             memory_used_bytes=2 * 2**20, basis="measured",
+                                             cpus_granted=0.5)],
         )
 
     def register_plugin(self, name: str, version: str | None = None,
@@ -119,8 +130,10 @@ class FakeClient:
 
     def register_model(self, name: str, path: str, plugin: str | None = None,
                        version: str | None = None,
-                       config: Mapping[str, str] | None = None) -> smi_pb2.ModelStatus:
-        self._call("register_model", name, path, plugin, version, dict(config or {}))
+                       config: Mapping[str, str] | None = None,
+                       resources: smi_pb2.ModelResources | None = None) -> smi_pb2.ModelStatus:
+        self._call("register_model", name, path, plugin, version, dict(config or {}),
+                   *([resources] if resources is not None else []))
         status = smi_pb2.ModelStatus(
             name=name, version=version or "1", plugin=plugin or "onnx", path=path,
             state=smi_pb2.MODEL_STATE_READY, metadata=demo_metadata(name), config=config or {},

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from mlos_generated import smi_pb2
 from tests.cli.conftest import Run
 from tests.cli.fake_client import FakeClient
 
@@ -32,6 +33,29 @@ def test_register_bad_config_is_usage_error(run: Run, fake: FakeClient) -> None:
     result = run("model", "register", "m", "/m.onnx", "--config", "novalue")
     assert result.code == 2
     assert result.err == "mlos: error: --config 'novalue': expected KEY=VALUE\n"
+    assert not any(name == "register_model" for name, _ in fake.calls)
+
+
+def test_register_with_resources_reserves_them(run: Run, fake: FakeClient) -> None:
+    result = run("model", "register", "m", "/m.onnx", "--memory", "600MiB", "--cpus", "0.5",
+                 "--gpus", "1")
+    assert result.code == 0
+    name, args = fake.calls[-1]
+    assert name == "register_model"
+    assert args[-1] == smi_pb2.ModelResources(memory_bytes=600 * 2**20, cpus=0.5, gpus=1)
+
+
+@pytest.mark.parametrize(
+    ("flags", "error"),
+    [(["--memory", "lots"], "--memory: 'lots' is not a size in bytes"),
+     (["--cpus", "-1"], "--cpus: -1 is not a number of cores"),
+     (["--gpus", "2000"], "--gpus: 2000 is not from 0 to 1024")],
+)
+def test_register_with_bad_resources_is_a_usage_error(
+    run: Run, fake: FakeClient, flags: list[str], error: str
+) -> None:
+    result = run("model", "register", "m", "/m.onnx", *flags)
+    assert result.code == 2 and error in result.err
     assert not any(name == "register_model" for name, _ in fake.calls)
 
 

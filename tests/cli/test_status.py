@@ -23,5 +23,9 @@ def test_resources(run: Run) -> None:
     assert "memory: 6.0 GiB available of 8.0 GiB" in out
     assert "H100" in out
     assert "onnx    42   3.0 MiB" in out
+    assert "budget memory: 5.0 MiB granted of 1.0 GiB, 1019.0 MiB free" in out
+    assert "budget cpus:   0-1 (0.5 of 2 cores reserved; dedicated: -)" in out
+    assert "budget gpus:   1 of 1 assigned (nvml)" in out
+    assert "demo   1        onnx    2.0 MiB  2.0 MiB  measured  0.5    0" in out
     document = json.loads(run("resources", "--json").out)
     assert document["host"]["cpu_count"] == 2

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy.dialects import postgresql
 
 from mlos.cluster.process import free_port
+from mlos.core.budget import Demand
 from mlos.core.store import ModelRecord, PluginRecord, RegistryStore, models_table, upsert
 from mlos.errors import InvalidArgument, Unavailable
 
@@ -41,6 +42,17 @@ def test_models_are_keyed_by_name_and_version(registry_url: str) -> None:
         ModelRecord("m", "2", "onnx", "/models/b.onnx", {}, loaded=True),
     ]
     store.close()
+
+
+def test_what_a_model_declared_of_the_budget_survives_a_reopen(registry_url: str) -> None:
+    demand = Demand(memory_bytes=600 * 2**20, cpus=1.5, gpus=1)
+    store = RegistryStore(registry_url)
+    store.put_model(ModelRecord("m", "1", "onnx", "/models/a.onnx", resources=demand))
+    store.put_model(ModelRecord("n", "1", "onnx", "/models/b.onnx"))
+    store.close()
+    reopened = RegistryStore(registry_url)
+    assert [record.resources for record in reopened.models()] == [demand, Demand()]
+    reopened.close()
 
 
 def test_the_store_reports_its_dialect(registry_url: str) -> None:

@@ -25,7 +25,7 @@ OPERATIONS = [
 ]
 REQUEST_SCHEMAS = {
     "RegisterPluginRequest", "RegisterModelRequest", "CreateTokenRequest", "PluginLimits",
-    "UpgradePluginRequest",
+    "UpgradePluginRequest", "ModelResources",
 }
 
 
