@@ -62,7 +62,7 @@ def _read(sock: socket.socket, view: memoryview, poll: float) -> int:
         if not count:
             return 0
         received += count
-    total = HEADER.size + HEADER.unpack_from(view)[0]
+    total: int = HEADER.size + HEADER.unpack_from(view)[0]
     while received < total:
         count = sock.recv_into(view[received:])
         if not count:
@@ -86,7 +86,7 @@ def _serve(model: str, path: str, poll: float) -> None:
         if not total:
             return
         _, _, _, method, request_id, _ = HEADER.unpack_from(view)
-        request = smi_pb2.InferRequest.FromString(view[HEADER.size : total])
+        request = smi_pb2.InferRequest.FromString(view[HEADER.size : total])  # type: ignore[arg-type]  # upb parses any buffer
         tensor = request.inputs[0]
         array = np.frombuffer(tensor.contents, np.float32).reshape(tensor.shape[:])
         outputs = session.run(names, {tensor.name: array})
@@ -128,7 +128,7 @@ def _measure(model: str, folder: str, requests: int) -> list[tuple[str, float, f
                     def call(poll: float = poll, view: memoryview = view) -> None:
                         client.sendall(frame)
                         total = _read(client, view, poll)
-                        smi_pb2.InferResponse.FromString(view[HEADER.size : total])
+                        smi_pb2.InferResponse.FromString(view[HEADER.size : total])  # type: ignore[arg-type]
 
                     samples = sorted(call_times(call, requests, warmup=min(200, requests)))
                     rows.append((
