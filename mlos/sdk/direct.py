@@ -35,7 +35,8 @@ from mlos.errors import (
     PermissionDenied,
     StatusCode,
 )
-from mlos.input_limits import InputLimits, check_limits
+from mlos.input_limits import InputLimits
+from mlos.validation import check_infer_request
 from mlos.wire.connection import ServerConnection
 from mlos.wire.handoff import CHANNEL_FD_ENV, receive_tagged
 from mlos.wire.method import CallContext
@@ -47,7 +48,8 @@ log = logging.getLogger("mlos.plugin.direct")
 
 _MAX_PENDING = 64
 
-Infer = Callable[[smi_pb2.InferRequest, CallContext], Awaitable[smi_pb2.InferResponse]]
+Infer = Callable[[smi_pb2.InferRequest], Awaitable[smi_pb2.InferResponse]]
+"""Runs a checked request (:meth:`mlos.sdk.host.PluginHost.infer_checked`)."""
 
 
 def _reason(error: BaseException) -> str:
@@ -71,6 +73,15 @@ class _Counts:
     failures: dict[str, int] = field(default_factory=dict)
     fail_ns: int = 0
     last_ms: int = 0
+    last_done_ns: int = 0
+    """perf_counter_ns() when the last successful request ended (0: none)."""
+
+    def last_inference_ms(self) -> int:
+        """Unix time in milliseconds of the last request."""
+        if not self.last_done_ns:
+            return self.last_ms
+        ago = time.perf_counter_ns() - self.last_done_ns
+        return max(self.last_ms, (time.time_ns() - ago) // 1_000_000)
 
     def empty(self) -> bool:
         return not self.batches and not self.failures
@@ -121,10 +132,10 @@ class _ChannelServicer:
                 raise FailedPrecondition(
                     "output parameters (shared memory) need the server's socket"
                 )
-            check_limits(request, metadata, self._limits)
+            check_infer_request(request, metadata, limits=self._limits)
             request.model_version = grant.model_version
             checked = time.perf_counter_ns()
-            response = await self._infer(request, context)
+            response = await self._infer(request)
         except BaseException as exc:
             counts = self.counts
             counts.fail_ns += time.perf_counter_ns() - started
@@ -133,17 +144,18 @@ class _ChannelServicer:
             counts.last_ms = time.time_ns() // 1_000_000
             raise
         done = time.perf_counter_ns()
-        inputs = request.inputs
-        batch = int(inputs[0].shape[0]) if inputs and inputs[0].shape else 1
-        if metadata.max_batch_size <= 0:
-            batch = 1
-        row = self.counts.batches.get(batch)
+        batch = 1
+        if metadata.max_batch_size > 0:
+            inputs = request.inputs
+            batch = int(inputs[0].shape[0]) if inputs and inputs[0].shape else 1
+        counts = self.counts
+        row = counts.batches.get(batch)
         if row is None:
-            row = self.counts.batches[batch] = [0, 0, 0, 0]
+            row = counts.batches[batch] = [0, 0, 0, 0]
         row[0] += 1
         row[1] += checked - started
         row[2] += done - checked
-        self.counts.last_ms = time.time_ns() // 1_000_000
+        counts.last_done_ns = done
         return response
 
 
@@ -265,7 +277,7 @@ class ChannelTable:
                 model_version=grant.model_version,
                 fail_ns=counts.fail_ns,
                 closed=channel.closed,
-                last_inference_ms=counts.last_ms,
+                last_inference_ms=counts.last_inference_ms(),
             )
             for size, (count, input_ns, infer_ns, output_ns) in sorted(counts.batches.items()):
                 stats.batches.add(

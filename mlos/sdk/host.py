@@ -120,7 +120,7 @@ class PluginHost(
         self.segments = SegmentMap()
         self.stopped = asyncio.Event()
         # Direct channels to IPC clients, over the channel socket the core passed (if any).
-        self.channels = ChannelTable(self.infer, self._metadata_of)
+        self.channels = ChannelTable(self.infer_checked, self._metadata_of)
 
     async def describe(
         self, request: smi_pb2.DescribeRequest, context: CallContext
@@ -193,12 +193,21 @@ class PluginHost(
     ) -> smi_pb2.InferResponse:
         """Check the request, run the model in the inference pool, encode the outputs."""
         name, version = request.model_name, request.model_version
+        entry = self.models.get((name, version))
+        if entry is None:
+            raise NotFound(f"model {name!r} version {version!r} is not loaded")
+        check_infer_request(request, entry[1])
+        return await self.infer_checked(request)
+
+    async def infer_checked(self, request: smi_pb2.InferRequest) -> smi_pb2.InferResponse:
+        """:meth:`infer` of a request its caller has checked against the model's metadata
+        (a direct channel checks it with the core's limits as well)."""
+        name, version = request.model_name, request.model_version
         key = (name, version)
         entry = self.models.get(key)
         if entry is None:
             raise NotFound(f"model {name!r} version {version!r} is not loaded")
         model, metadata = entry
-        check_infer_request(request, metadata)
         inputs = {tensor.name: self._array(tensor) for tensor in request.inputs}
         names, datatypes = self._outputs_of(key, metadata)
         requested_outputs = request.outputs
