@@ -10,7 +10,8 @@ plugin host then serves the client's `Infer` calls on it itself (:mod:`mlos.sdk.
 The broker revokes channels — closes them in the plugin host — when their model is
 registered, loaded, unloaded or removed (the client's next call goes through the core and
 opens a channel to whatever serves the model then), when their plugin is unloaded or removed,
-and when the token they were granted to is revoked. A plugin process that dies takes its
+and when the token they were granted to is revoked (at once) or expires (within
+:data:`STATS_INTERVAL`). A plugin process that dies takes its
 channels with it. What the channels served is collected from each host every
 :data:`STATS_INTERVAL` seconds and when they close, into the model's statistics (so /v2
 statistics and the metrics count direct calls too).
@@ -29,7 +30,8 @@ from mlos.core.models import ModelRegistry
 from mlos.core.plugins import PluginRegistry
 from mlos.core.stats import BatchStats, FailureReason, StatsBook
 from mlos.core.supervisor import PluginProcess
-from mlos.errors import FailedPrecondition, MLOSError, Unimplemented
+from mlos.core.tokens import TokenBook
+from mlos.errors import FailedPrecondition, MLOSError, Unauthenticated, Unimplemented
 from mlos.input_limits import InputLimits
 from mlos.wire.handoff import send_tagged
 from mlos_generated import smi_ipc, smi_pb2
@@ -63,12 +65,14 @@ class ChannelBroker:
         stats: StatsBook,
         limits: InputLimits,
         max_frame: int,
+        tokens: TokenBook | None = None,
     ) -> None:
         self._plugins = plugins
         self._models = models
         self._stats = stats
         self._limits = limits
         self._max_frame = max_frame
+        self._tokens = tokens
         self._ids = itertools.count(1)
         self._granted: dict[int, _Granted] = {}
         self._poller: asyncio.Task[None] | None = None
@@ -202,8 +206,21 @@ class ChannelBroker:
             await asyncio.sleep(STATS_INTERVAL)
             try:
                 await self.collect()
+                await self._expire()
             except Exception:
                 log.exception("collecting direct channel statistics failed")
+
+    async def _expire(self) -> None:
+        """Close the channels of tokens that expired (or were revoked elsewhere)."""
+        tokens = self._tokens
+        if tokens is None:
+            return
+        for principal in {g.principal for g in self._granted.values()}:
+            if principal.startswith("token:"):
+                try:
+                    tokens.check(principal.removeprefix("token:"))
+                except Unauthenticated:
+                    await self.revoke_principal(principal)
 
     def _fold(self, answer: smi_pb2.ChannelStatisticsResponse) -> None:
         for report in answer.statistics:

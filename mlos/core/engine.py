@@ -169,6 +169,7 @@ class Engine:
             self.stats,
             self.limits,
             int(getattr(settings, "max_body_bytes", 64 * 2**20)),
+            self.tokens,
         )
         self.admission = Admission(int(getattr(settings, "max_in_flight_per_model", 512)))
         self.pipeline.add(self.admission, order=30)

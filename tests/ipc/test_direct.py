@@ -175,6 +175,18 @@ def test_revoked_token_ends_its_channels(mlos_demo_server: ServerProcess) -> Non
             assert client.direct_channels == 0
 
 
+def test_an_expired_token_ends_its_channels(mlos_demo_server: ServerProcess) -> None:
+    server = mlos_demo_server
+    with IPCClient(server.ipc_url, timeout=30) as admin:
+        created = admin.create_token("brief", "inference", ttl_seconds=2)
+        with IPCClient(server.ipc_url, timeout=30, token=created.token) as client:
+            client.infer("demo", {"input": INPUT})
+            old = _channel(client)
+            assert _closed(old, timeout=10)
+            with pytest.raises(Unauthenticated):
+                client.infer("demo", {"input": INPUT})
+
+
 def test_a_channel_serves_its_model_only(mlos_demo_server: ServerProcess) -> None:
     server = mlos_demo_server
     with IPCClient(server.ipc_url, timeout=30) as client:
