@@ -42,8 +42,8 @@ from mlos.core.log_settings import ServerLogHandler
 from mlos.errors import FailedPrecondition, Unavailable
 from mlos.grpc.app import GRPCServer
 from mlos.grpc.app import create_server as create_grpc_server
+from mlos.ipc.direct import DirectIPCService
 from mlos.ipc.listener import Listener
-from mlos.ipc.service import IPCService
 from mlos.preload import ensure_models
 from mlos.rest.app import create_app
 from mlos.rest.middleware import OnlyPaths
@@ -148,7 +148,7 @@ async def _serve_ipc(
 ) -> Listener:
     """Serve the MLOS service on the IPC socket (owner-only), and say where."""
     listener = Listener(
-        IPCService(engine), settings.ipc_socket, max_frame=settings.max_body_bytes
+        DirectIPCService(engine), settings.ipc_socket, max_frame=settings.max_body_bytes
     )
     await listener.start()
     announce(f"MLOS IPC listening on {listener.url}")

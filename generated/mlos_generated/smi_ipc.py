@@ -289,6 +289,42 @@ MLOS_UPGRADE_PLUGIN: Method[smi_pb2.UpgradePluginRequest, smi_pb2.PluginStatus] 
     response_type=smi_pb2.PluginStatus,
 )
 
+PLUGIN_CHANNELS_OPEN_CHANNEL: Method[smi_pb2.ChannelGrant, smi_pb2.OpenChannelResponse] = Method(
+    id=0x0301,
+    service="mlos.smi.v1.PluginChannels",
+    name="OpenChannel",
+    handler="open_channel",
+    request_type=smi_pb2.ChannelGrant,
+    response_type=smi_pb2.OpenChannelResponse,
+)
+
+PLUGIN_CHANNELS_CLOSE_CHANNELS: Method[smi_pb2.CloseChannelsRequest, smi_pb2.ChannelStatisticsResponse] = Method(
+    id=0x0302,
+    service="mlos.smi.v1.PluginChannels",
+    name="CloseChannels",
+    handler="close_channels",
+    request_type=smi_pb2.CloseChannelsRequest,
+    response_type=smi_pb2.ChannelStatisticsResponse,
+)
+
+PLUGIN_CHANNELS_CHANNEL_STATISTICS: Method[smi_pb2.ChannelStatisticsRequest, smi_pb2.ChannelStatisticsResponse] = Method(
+    id=0x0303,
+    service="mlos.smi.v1.PluginChannels",
+    name="ChannelStatistics",
+    handler="channel_statistics",
+    request_type=smi_pb2.ChannelStatisticsRequest,
+    response_type=smi_pb2.ChannelStatisticsResponse,
+)
+
+DIRECT_CHANNELS_OPEN: Method[smi_pb2.DirectChannelRequest, smi_pb2.DirectChannel] = Method(
+    id=0x0401,
+    service="mlos.smi.v1.DirectChannels",
+    name="Open",
+    handler="open",
+    request_type=smi_pb2.DirectChannelRequest,
+    response_type=smi_pb2.DirectChannel,
+)
+
 
 METHODS: dict[int, Method[object, object]] = {
     PLUGIN_DESCRIBE.id: PLUGIN_DESCRIBE,  # type: ignore[dict-item]
@@ -321,6 +357,10 @@ METHODS: dict[int, Method[object, object]] = {
     MLOS_REVOKE_TOKEN.id: MLOS_REVOKE_TOKEN,  # type: ignore[dict-item]
     MLOS_AUTHENTICATE.id: MLOS_AUTHENTICATE,  # type: ignore[dict-item]
     MLOS_UPGRADE_PLUGIN.id: MLOS_UPGRADE_PLUGIN,  # type: ignore[dict-item]
+    PLUGIN_CHANNELS_OPEN_CHANNEL.id: PLUGIN_CHANNELS_OPEN_CHANNEL,  # type: ignore[dict-item]
+    PLUGIN_CHANNELS_CLOSE_CHANNELS.id: PLUGIN_CHANNELS_CLOSE_CHANNELS,  # type: ignore[dict-item]
+    PLUGIN_CHANNELS_CHANNEL_STATISTICS.id: PLUGIN_CHANNELS_CHANNEL_STATISTICS,  # type: ignore[dict-item]
+    DIRECT_CHANNELS_OPEN.id: DIRECT_CHANNELS_OPEN,  # type: ignore[dict-item]
 }
 """Every method of this file by id."""
 
@@ -741,3 +781,83 @@ class MLOSServicer(abc.ABC, Generic[ContextT]):
         self, request: smi_pb2.UpgradePluginRequest, context: ContextT
     ) -> smi_pb2.PluginStatus:
         """Handle MLOS.UpgradePlugin."""
+
+
+class PluginChannelsClient:
+    """Calls the PluginChannels service over an IPC channel."""
+
+    def __init__(self, channel: Channel) -> None:
+        self.channel = channel
+
+    async def open_channel(
+        self, request: smi_pb2.ChannelGrant, *, timeout: float | None = None
+    ) -> smi_pb2.OpenChannelResponse:
+        """Call PluginChannels.OpenChannel."""
+        return await self.channel.call(PLUGIN_CHANNELS_OPEN_CHANNEL, request, timeout=timeout)
+
+    async def close_channels(
+        self, request: smi_pb2.CloseChannelsRequest, *, timeout: float | None = None
+    ) -> smi_pb2.ChannelStatisticsResponse:
+        """Call PluginChannels.CloseChannels."""
+        return await self.channel.call(PLUGIN_CHANNELS_CLOSE_CHANNELS, request, timeout=timeout)
+
+    async def channel_statistics(
+        self, request: smi_pb2.ChannelStatisticsRequest, *, timeout: float | None = None
+    ) -> smi_pb2.ChannelStatisticsResponse:
+        """Call PluginChannels.ChannelStatistics."""
+        return await self.channel.call(PLUGIN_CHANNELS_CHANNEL_STATISTICS, request, timeout=timeout)
+
+
+class PluginChannelsServicer(abc.ABC, Generic[ContextT]):
+    """Implements PluginChannels; `mlos.wire.ServerConnection` dispatches to it."""
+
+    METHODS = (
+        PLUGIN_CHANNELS_OPEN_CHANNEL,
+        PLUGIN_CHANNELS_CLOSE_CHANNELS,
+        PLUGIN_CHANNELS_CHANNEL_STATISTICS,
+    )
+
+    @abc.abstractmethod
+    async def open_channel(
+        self, request: smi_pb2.ChannelGrant, context: ContextT
+    ) -> smi_pb2.OpenChannelResponse:
+        """Handle PluginChannels.OpenChannel."""
+
+    @abc.abstractmethod
+    async def close_channels(
+        self, request: smi_pb2.CloseChannelsRequest, context: ContextT
+    ) -> smi_pb2.ChannelStatisticsResponse:
+        """Handle PluginChannels.CloseChannels."""
+
+    @abc.abstractmethod
+    async def channel_statistics(
+        self, request: smi_pb2.ChannelStatisticsRequest, context: ContextT
+    ) -> smi_pb2.ChannelStatisticsResponse:
+        """Handle PluginChannels.ChannelStatistics."""
+
+
+class DirectChannelsClient:
+    """Calls the DirectChannels service over an IPC channel."""
+
+    def __init__(self, channel: Channel) -> None:
+        self.channel = channel
+
+    async def open(
+        self, request: smi_pb2.DirectChannelRequest, *, timeout: float | None = None
+    ) -> smi_pb2.DirectChannel:
+        """Call DirectChannels.Open."""
+        return await self.channel.call(DIRECT_CHANNELS_OPEN, request, timeout=timeout)
+
+
+class DirectChannelsServicer(abc.ABC, Generic[ContextT]):
+    """Implements DirectChannels; `mlos.wire.ServerConnection` dispatches to it."""
+
+    METHODS = (
+        DIRECT_CHANNELS_OPEN,
+    )
+
+    @abc.abstractmethod
+    async def open(
+        self, request: smi_pb2.DirectChannelRequest, context: ContextT
+    ) -> smi_pb2.DirectChannel:
+        """Handle DirectChannels.Open."""

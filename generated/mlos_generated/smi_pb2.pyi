@@ -1913,5 +1913,257 @@ class AuthenticateResponse(google.protobuf.message.Message):
 
 global___AuthenticateResponse = AuthenticateResponse
 
+@typing.final
+class ChannelGrant(google.protobuf.message.Message):
+    """---------------------------------------------------------------------------------------------
+    Direct channels: an IPC client talks to the plugin process that serves a model, without the
+    core on the path (docs/ipc.md, "Direct channels")
+    ---------------------------------------------------------------------------------------------
+
+    What the core allows one direct channel: one model version, for one principal, within the
+    core's limits. The channel's socket travels beside this call on the plugin's channel socket
+    (SCM_RIGHTS, tagged with channel_id; docs/ipc.md).
+    """
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    CHANNEL_ID_FIELD_NUMBER: builtins.int
+    MODEL_NAME_FIELD_NUMBER: builtins.int
+    MODEL_VERSION_FIELD_NUMBER: builtins.int
+    PRINCIPAL_FIELD_NUMBER: builtins.int
+    MAX_FRAME_BYTES_FIELD_NUMBER: builtins.int
+    MAX_INPUTS_FIELD_NUMBER: builtins.int
+    MAX_TENSOR_ELEMENTS_FIELD_NUMBER: builtins.int
+    MAX_TENSOR_BYTES_FIELD_NUMBER: builtins.int
+    MAX_BATCH_SIZE_FIELD_NUMBER: builtins.int
+    MAX_STRING_BYTES_FIELD_NUMBER: builtins.int
+    channel_id: builtins.int
+    model_name: builtins.str
+    model_version: builtins.str
+    principal: builtins.str
+    max_frame_bytes: builtins.int
+    """The largest request frame the host accepts on the channel (the core's body limit)."""
+    max_inputs: builtins.int
+    """The core's input limits (mlos/input_limits.py); the host checks every request against them."""
+    max_tensor_elements: builtins.int
+    max_tensor_bytes: builtins.int
+    max_batch_size: builtins.int
+    max_string_bytes: builtins.int
+    def __init__(
+        self,
+        *,
+        channel_id: builtins.int = ...,
+        model_name: builtins.str = ...,
+        model_version: builtins.str = ...,
+        principal: builtins.str = ...,
+        max_frame_bytes: builtins.int = ...,
+        max_inputs: builtins.int = ...,
+        max_tensor_elements: builtins.int = ...,
+        max_tensor_bytes: builtins.int = ...,
+        max_batch_size: builtins.int = ...,
+        max_string_bytes: builtins.int = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["channel_id", b"channel_id", "max_batch_size", b"max_batch_size", "max_frame_bytes", b"max_frame_bytes", "max_inputs", b"max_inputs", "max_string_bytes", b"max_string_bytes", "max_tensor_bytes", b"max_tensor_bytes", "max_tensor_elements", b"max_tensor_elements", "model_name", b"model_name", "model_version", b"model_version", "principal", b"principal"]) -> None: ...
+
+global___ChannelGrant = ChannelGrant
+
+@typing.final
+class OpenChannelResponse(google.protobuf.message.Message):
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+
+global___OpenChannelResponse = OpenChannelResponse
+
+@typing.final
+class CloseChannelsRequest(google.protobuf.message.Message):
+    """Close the channels named (all of them when channel_ids is empty and all is set, or every
+    channel of model_name when it is set).
+    """
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    CHANNEL_IDS_FIELD_NUMBER: builtins.int
+    MODEL_NAME_FIELD_NUMBER: builtins.int
+    ALL_FIELD_NUMBER: builtins.int
+    model_name: builtins.str
+    all: builtins.bool
+    @property
+    def channel_ids(self) -> google.protobuf.internal.containers.RepeatedScalarFieldContainer[builtins.int]: ...
+    def __init__(
+        self,
+        *,
+        channel_ids: collections.abc.Iterable[builtins.int] | None = ...,
+        model_name: builtins.str = ...,
+        all: builtins.bool = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["all", b"all", "channel_ids", b"channel_ids", "model_name", b"model_name"]) -> None: ...
+
+global___CloseChannelsRequest = CloseChannelsRequest
+
+@typing.final
+class ChannelStatistics(google.protobuf.message.Message):
+    """What one channel served since the host last reported it (counters are deltas)."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    @typing.final
+    class FailuresEntry(google.protobuf.message.Message):
+        DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: builtins.int
+        VALUE_FIELD_NUMBER: builtins.int
+        key: builtins.str
+        value: builtins.int
+        def __init__(
+            self,
+            *,
+            key: builtins.str = ...,
+            value: builtins.int = ...,
+        ) -> None: ...
+        def ClearField(self, field_name: typing.Literal["key", b"key", "value", b"value"]) -> None: ...
+
+    CHANNEL_ID_FIELD_NUMBER: builtins.int
+    MODEL_NAME_FIELD_NUMBER: builtins.int
+    MODEL_VERSION_FIELD_NUMBER: builtins.int
+    BATCHES_FIELD_NUMBER: builtins.int
+    FAILURES_FIELD_NUMBER: builtins.int
+    FAIL_NS_FIELD_NUMBER: builtins.int
+    CLOSED_FIELD_NUMBER: builtins.int
+    LAST_INFERENCE_MS_FIELD_NUMBER: builtins.int
+    channel_id: builtins.int
+    model_name: builtins.str
+    model_version: builtins.str
+    fail_ns: builtins.int
+    closed: builtins.bool
+    """The channel is closed (by the client, the core or the host); this is its last report."""
+    last_inference_ms: builtins.int
+    """Unix time in milliseconds of its last request."""
+    @property
+    def batches(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___ChannelBatch]:
+        """Successful requests of each batch size, with the time of each phase."""
+
+    @property
+    def failures(self) -> google.protobuf.internal.containers.ScalarMap[builtins.str, builtins.int]:
+        """Failed requests: how many, how long they took, by reason (mlos.core.stats.FailureReason)."""
+
+    def __init__(
+        self,
+        *,
+        channel_id: builtins.int = ...,
+        model_name: builtins.str = ...,
+        model_version: builtins.str = ...,
+        batches: collections.abc.Iterable[global___ChannelBatch] | None = ...,
+        failures: collections.abc.Mapping[builtins.str, builtins.int] | None = ...,
+        fail_ns: builtins.int = ...,
+        closed: builtins.bool = ...,
+        last_inference_ms: builtins.int = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["batches", b"batches", "channel_id", b"channel_id", "closed", b"closed", "fail_ns", b"fail_ns", "failures", b"failures", "last_inference_ms", b"last_inference_ms", "model_name", b"model_name", "model_version", b"model_version"]) -> None: ...
+
+global___ChannelStatistics = ChannelStatistics
+
+@typing.final
+class ChannelBatch(google.protobuf.message.Message):
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    BATCH_SIZE_FIELD_NUMBER: builtins.int
+    COUNT_FIELD_NUMBER: builtins.int
+    COMPUTE_INPUT_NS_FIELD_NUMBER: builtins.int
+    COMPUTE_INFER_NS_FIELD_NUMBER: builtins.int
+    COMPUTE_OUTPUT_NS_FIELD_NUMBER: builtins.int
+    batch_size: builtins.int
+    count: builtins.int
+    compute_input_ns: builtins.int
+    compute_infer_ns: builtins.int
+    compute_output_ns: builtins.int
+    def __init__(
+        self,
+        *,
+        batch_size: builtins.int = ...,
+        count: builtins.int = ...,
+        compute_input_ns: builtins.int = ...,
+        compute_infer_ns: builtins.int = ...,
+        compute_output_ns: builtins.int = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["batch_size", b"batch_size", "compute_infer_ns", b"compute_infer_ns", "compute_input_ns", b"compute_input_ns", "compute_output_ns", b"compute_output_ns", "count", b"count"]) -> None: ...
+
+global___ChannelBatch = ChannelBatch
+
+@typing.final
+class ChannelStatisticsRequest(google.protobuf.message.Message):
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+
+global___ChannelStatisticsRequest = ChannelStatisticsRequest
+
+@typing.final
+class ChannelStatisticsResponse(google.protobuf.message.Message):
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    STATISTICS_FIELD_NUMBER: builtins.int
+    @property
+    def statistics(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___ChannelStatistics]: ...
+    def __init__(
+        self,
+        *,
+        statistics: collections.abc.Iterable[global___ChannelStatistics] | None = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["statistics", b"statistics"]) -> None: ...
+
+global___ChannelStatisticsResponse = ChannelStatisticsResponse
+
+@typing.final
+class DirectChannelRequest(google.protobuf.message.Message):
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    MODEL_NAME_FIELD_NUMBER: builtins.int
+    MODEL_VERSION_FIELD_NUMBER: builtins.int
+    model_name: builtins.str
+    model_version: builtins.str
+    """Empty: the version that serves requests for the model now."""
+    def __init__(
+        self,
+        *,
+        model_name: builtins.str = ...,
+        model_version: builtins.str = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["model_name", b"model_name", "model_version", b"model_version"]) -> None: ...
+
+global___DirectChannelRequest = DirectChannelRequest
+
+@typing.final
+class DirectChannel(google.protobuf.message.Message):
+    """The answer to DirectChannels.Open; the connected socket travels with its frame (SCM_RIGHTS)."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    CHANNEL_ID_FIELD_NUMBER: builtins.int
+    MODEL_NAME_FIELD_NUMBER: builtins.int
+    MODEL_VERSION_FIELD_NUMBER: builtins.int
+    MAX_FRAME_BYTES_FIELD_NUMBER: builtins.int
+    channel_id: builtins.int
+    model_name: builtins.str
+    model_version: builtins.str
+    """The version the channel serves."""
+    max_frame_bytes: builtins.int
+    """The largest request frame the channel accepts."""
+    def __init__(
+        self,
+        *,
+        channel_id: builtins.int = ...,
+        model_name: builtins.str = ...,
+        model_version: builtins.str = ...,
+        max_frame_bytes: builtins.int = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["channel_id", b"channel_id", "max_frame_bytes", b"max_frame_bytes", "model_name", b"model_name", "model_version", b"model_version"]) -> None: ...
+
+global___DirectChannel = DirectChannel
+
 SMI_VERSION_FIELD_NUMBER: builtins.int
 smi_version: google.protobuf.internal.extension_dict._ExtensionFieldDescriptor[google.protobuf.descriptor_pb2.FileOptions, builtins.str]

@@ -1391,3 +1391,248 @@ class MLOS:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class PluginChannelsStub:
+    """What a plugin host offers the core for direct channels. A plugin that does not implement it
+    answers ERROR_CODE_UNIMPLEMENTED and its models are served through the core only.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.OpenChannel = channel.unary_unary(
+                '/mlos.smi.v1.PluginChannels/OpenChannel',
+                request_serializer=mlos__generated_dot_smi__pb2.ChannelGrant.SerializeToString,
+                response_deserializer=mlos__generated_dot_smi__pb2.OpenChannelResponse.FromString,
+                _registered_method=True)
+        self.CloseChannels = channel.unary_unary(
+                '/mlos.smi.v1.PluginChannels/CloseChannels',
+                request_serializer=mlos__generated_dot_smi__pb2.CloseChannelsRequest.SerializeToString,
+                response_deserializer=mlos__generated_dot_smi__pb2.ChannelStatisticsResponse.FromString,
+                _registered_method=True)
+        self.ChannelStatistics = channel.unary_unary(
+                '/mlos.smi.v1.PluginChannels/ChannelStatistics',
+                request_serializer=mlos__generated_dot_smi__pb2.ChannelStatisticsRequest.SerializeToString,
+                response_deserializer=mlos__generated_dot_smi__pb2.ChannelStatisticsResponse.FromString,
+                _registered_method=True)
+
+
+class PluginChannelsServicer:
+    """What a plugin host offers the core for direct channels. A plugin that does not implement it
+    answers ERROR_CODE_UNIMPLEMENTED and its models are served through the core only.
+    """
+
+    def OpenChannel(self, request, context):
+        """Serve the MLOS service's Infer for the grant's model on the socket sent with channel_id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CloseChannels(self, request, context):
+        """Close channels; the answer holds their last statistics.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ChannelStatistics(self, request, context):
+        """What every channel served since the last report.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_PluginChannelsServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'OpenChannel': grpc.unary_unary_rpc_method_handler(
+                    servicer.OpenChannel,
+                    request_deserializer=mlos__generated_dot_smi__pb2.ChannelGrant.FromString,
+                    response_serializer=mlos__generated_dot_smi__pb2.OpenChannelResponse.SerializeToString,
+            ),
+            'CloseChannels': grpc.unary_unary_rpc_method_handler(
+                    servicer.CloseChannels,
+                    request_deserializer=mlos__generated_dot_smi__pb2.CloseChannelsRequest.FromString,
+                    response_serializer=mlos__generated_dot_smi__pb2.ChannelStatisticsResponse.SerializeToString,
+            ),
+            'ChannelStatistics': grpc.unary_unary_rpc_method_handler(
+                    servicer.ChannelStatistics,
+                    request_deserializer=mlos__generated_dot_smi__pb2.ChannelStatisticsRequest.FromString,
+                    response_serializer=mlos__generated_dot_smi__pb2.ChannelStatisticsResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'mlos.smi.v1.PluginChannels', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('mlos.smi.v1.PluginChannels', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class PluginChannels:
+    """What a plugin host offers the core for direct channels. A plugin that does not implement it
+    answers ERROR_CODE_UNIMPLEMENTED and its models are served through the core only.
+    """
+
+    @staticmethod
+    def OpenChannel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mlos.smi.v1.PluginChannels/OpenChannel',
+            mlos__generated_dot_smi__pb2.ChannelGrant.SerializeToString,
+            mlos__generated_dot_smi__pb2.OpenChannelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CloseChannels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mlos.smi.v1.PluginChannels/CloseChannels',
+            mlos__generated_dot_smi__pb2.CloseChannelsRequest.SerializeToString,
+            mlos__generated_dot_smi__pb2.ChannelStatisticsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ChannelStatistics(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mlos.smi.v1.PluginChannels/ChannelStatistics',
+            mlos__generated_dot_smi__pb2.ChannelStatisticsRequest.SerializeToString,
+            mlos__generated_dot_smi__pb2.ChannelStatisticsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
+class DirectChannelsStub:
+    """Offered on the IPC socket only: a socket straight to the plugin process serving a model, on
+    which the MLOS service's Infer (0x020C) is answered by the plugin process itself.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.Open = channel.unary_unary(
+                '/mlos.smi.v1.DirectChannels/Open',
+                request_serializer=mlos__generated_dot_smi__pb2.DirectChannelRequest.SerializeToString,
+                response_deserializer=mlos__generated_dot_smi__pb2.DirectChannel.FromString,
+                _registered_method=True)
+
+
+class DirectChannelsServicer:
+    """Offered on the IPC socket only: a socket straight to the plugin process serving a model, on
+    which the MLOS service's Infer (0x020C) is answered by the plugin process itself.
+    """
+
+    def Open(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_DirectChannelsServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'Open': grpc.unary_unary_rpc_method_handler(
+                    servicer.Open,
+                    request_deserializer=mlos__generated_dot_smi__pb2.DirectChannelRequest.FromString,
+                    response_serializer=mlos__generated_dot_smi__pb2.DirectChannel.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'mlos.smi.v1.DirectChannels', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('mlos.smi.v1.DirectChannels', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class DirectChannels:
+    """Offered on the IPC socket only: a socket straight to the plugin process serving a model, on
+    which the MLOS service's Infer (0x020C) is answered by the plugin process itself.
+    """
+
+    @staticmethod
+    def Open(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mlos.smi.v1.DirectChannels/Open',
+            mlos__generated_dot_smi__pb2.DirectChannelRequest.SerializeToString,
+            mlos__generated_dot_smi__pb2.DirectChannel.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

@@ -582,3 +582,116 @@ class MLOSServicer(metaclass=abc.ABCMeta):
         """Start a new version of a plugin, move its models and calls to it, stop the old one."""
 
 def add_MLOSServicer_to_server(servicer: MLOSServicer, server: typing.Union[grpc.Server, grpc.aio.Server]) -> None: ...
+
+class PluginChannelsStub:
+    """What a plugin host offers the core for direct channels. A plugin that does not implement it
+    answers ERROR_CODE_UNIMPLEMENTED and its models are served through the core only.
+    """
+
+    def __init__(self, channel: typing.Union[grpc.Channel, grpc.aio.Channel]) -> None: ...
+    OpenChannel: grpc.UnaryUnaryMultiCallable[
+        mlos_generated.smi_pb2.ChannelGrant,
+        mlos_generated.smi_pb2.OpenChannelResponse,
+    ]
+    """Serve the MLOS service's Infer for the grant's model on the socket sent with channel_id."""
+
+    CloseChannels: grpc.UnaryUnaryMultiCallable[
+        mlos_generated.smi_pb2.CloseChannelsRequest,
+        mlos_generated.smi_pb2.ChannelStatisticsResponse,
+    ]
+    """Close channels; the answer holds their last statistics."""
+
+    ChannelStatistics: grpc.UnaryUnaryMultiCallable[
+        mlos_generated.smi_pb2.ChannelStatisticsRequest,
+        mlos_generated.smi_pb2.ChannelStatisticsResponse,
+    ]
+    """What every channel served since the last report."""
+
+class PluginChannelsAsyncStub:
+    """What a plugin host offers the core for direct channels. A plugin that does not implement it
+    answers ERROR_CODE_UNIMPLEMENTED and its models are served through the core only.
+    """
+
+    OpenChannel: grpc.aio.UnaryUnaryMultiCallable[
+        mlos_generated.smi_pb2.ChannelGrant,
+        mlos_generated.smi_pb2.OpenChannelResponse,
+    ]
+    """Serve the MLOS service's Infer for the grant's model on the socket sent with channel_id."""
+
+    CloseChannels: grpc.aio.UnaryUnaryMultiCallable[
+        mlos_generated.smi_pb2.CloseChannelsRequest,
+        mlos_generated.smi_pb2.ChannelStatisticsResponse,
+    ]
+    """Close channels; the answer holds their last statistics."""
+
+    ChannelStatistics: grpc.aio.UnaryUnaryMultiCallable[
+        mlos_generated.smi_pb2.ChannelStatisticsRequest,
+        mlos_generated.smi_pb2.ChannelStatisticsResponse,
+    ]
+    """What every channel served since the last report."""
+
+class PluginChannelsServicer(metaclass=abc.ABCMeta):
+    """What a plugin host offers the core for direct channels. A plugin that does not implement it
+    answers ERROR_CODE_UNIMPLEMENTED and its models are served through the core only.
+    """
+
+    @abc.abstractmethod
+    def OpenChannel(
+        self,
+        request: mlos_generated.smi_pb2.ChannelGrant,
+        context: _ServicerContext,
+    ) -> typing.Union[mlos_generated.smi_pb2.OpenChannelResponse, collections.abc.Awaitable[mlos_generated.smi_pb2.OpenChannelResponse]]:
+        """Serve the MLOS service's Infer for the grant's model on the socket sent with channel_id."""
+
+    @abc.abstractmethod
+    def CloseChannels(
+        self,
+        request: mlos_generated.smi_pb2.CloseChannelsRequest,
+        context: _ServicerContext,
+    ) -> typing.Union[mlos_generated.smi_pb2.ChannelStatisticsResponse, collections.abc.Awaitable[mlos_generated.smi_pb2.ChannelStatisticsResponse]]:
+        """Close channels; the answer holds their last statistics."""
+
+    @abc.abstractmethod
+    def ChannelStatistics(
+        self,
+        request: mlos_generated.smi_pb2.ChannelStatisticsRequest,
+        context: _ServicerContext,
+    ) -> typing.Union[mlos_generated.smi_pb2.ChannelStatisticsResponse, collections.abc.Awaitable[mlos_generated.smi_pb2.ChannelStatisticsResponse]]:
+        """What every channel served since the last report."""
+
+def add_PluginChannelsServicer_to_server(servicer: PluginChannelsServicer, server: typing.Union[grpc.Server, grpc.aio.Server]) -> None: ...
+
+class DirectChannelsStub:
+    """Offered on the IPC socket only: a socket straight to the plugin process serving a model, on
+    which the MLOS service's Infer (0x020C) is answered by the plugin process itself.
+    """
+
+    def __init__(self, channel: typing.Union[grpc.Channel, grpc.aio.Channel]) -> None: ...
+    Open: grpc.UnaryUnaryMultiCallable[
+        mlos_generated.smi_pb2.DirectChannelRequest,
+        mlos_generated.smi_pb2.DirectChannel,
+    ]
+
+class DirectChannelsAsyncStub:
+    """Offered on the IPC socket only: a socket straight to the plugin process serving a model, on
+    which the MLOS service's Infer (0x020C) is answered by the plugin process itself.
+    """
+
+    Open: grpc.aio.UnaryUnaryMultiCallable[
+        mlos_generated.smi_pb2.DirectChannelRequest,
+        mlos_generated.smi_pb2.DirectChannel,
+    ]
+
+class DirectChannelsServicer(metaclass=abc.ABCMeta):
+    """Offered on the IPC socket only: a socket straight to the plugin process serving a model, on
+    which the MLOS service's Infer (0x020C) is answered by the plugin process itself.
+    """
+
+    @abc.abstractmethod
+    def Open(
+        self,
+        request: mlos_generated.smi_pb2.DirectChannelRequest,
+        context: _ServicerContext,
+    ) -> typing.Union[mlos_generated.smi_pb2.DirectChannel, collections.abc.Awaitable[mlos_generated.smi_pb2.DirectChannel]]: ...
+
+def add_DirectChannelsServicer_to_server(servicer: DirectChannelsServicer, server: typing.Union[grpc.Server, grpc.aio.Server]) -> None: ...

@@ -4,7 +4,8 @@
                                       [--busy-poll-us 0]
 
 Starts `mlos serve` with the onnx plugin and the benchmark's small model, then calls MLOS.Health
-and MLOS.Infer over IPC `--requests` times each from this process and prints, per call: the p50
+and MLOS.Infer over IPC, and MLOS.Infer over a direct channel to the plugin process (docs/ipc.md),
+`--requests` times each from this process and prints, per call: the p50
 latency and the user and system CPU time of the core, of the plugin process and of the client
 (from the kernel's accounting, `psutil.Process.cpu_times`). `--one-cpu` runs the server and the
 client on CPU 0 only (no cross-CPU wake-ups); `--spin` makes the client poll for its answers.
@@ -69,8 +70,10 @@ def main(argv: list[str] | None = None) -> int:
         os.sched_setaffinity(0, {0})  # inherited by the server and its plugin processes
     with tempfile.TemporaryDirectory() as folder:
         home = Path(folder)
-        model = build_demo_model(home / "small.onnx")
+        model = build_demo_model(home / "home" / "models" / "small.onnx")
         with ServerProcess(home / "home", env=os.environ) as server:
+            if server.token:
+                os.environ["MLOS_TOKEN"] = server.token  # what the clients present
             with connect(server.url, timeout=120) as client:
                 with contextlib.suppress(AlreadyExists):
                     client.register_plugin("onnx")
@@ -95,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
                 rows = {
                     "health": lambda: ipc.call(smi_ipc.MLOS_HEALTH, health),
                     "small inference": lambda: ipc.call(smi_ipc.MLOS_INFER, request),
+                    "direct inference": lambda: ipc.infer_message(request),
                 }
                 for label, call in rows.items():
                     print(f"{label:16} {_measure(call, args.requests, processes)}", flush=True)

@@ -9,7 +9,8 @@ model registration (small model), small-model inference (64→256→10 MLP), lar
 (a ~0.4 GMAC conv net, input 1x3x224x224) and the large input through a model with no compute,
 each at concurrency 1 and at `--concurrency` clients; the inferences through the public numpy
 client too (over IPC with its large inputs in shared memory, and once inline for comparison);
-over IPC, a client that polls for its answer instead of sleeping (`IPCClient(spin=...)`); and
+over IPC, a client that polls for its answer instead of sleeping (`IPCClient(spin=...)`), and
+small inference over direct channels to the plugin process, sleeping and polling; and
 the raw `session.run` of the models in this process with the ONNX plugin's thread settings (one
 intra-op thread). Prints a table and the design targets met or missed; `--output` writes it all
 as JSON.
@@ -49,6 +50,10 @@ PROTOCOL_NAMES = {"rest": "REST", "grpc": "gRPC", "ipc": "IPC"}
 SPIN = 0.002
 SPIN_PATH = "IPC, client spins"
 INLINE_PATH = "IPC, inputs inline"
+DIRECT_PATH = "IPC, direct"
+"""Inference over a direct channel to the plugin process (the client sleeps for answers)."""
+DIRECT_SPIN_PATH = "IPC, direct, client spins"
+"""The same with a client that polls up to SPIN seconds for each answer."""
 """The IPC client polling up to SPIN seconds for each answer instead of sleeping at once."""
 _SESSIONS: dict[str, Callable[[str, dict[str, np.ndarray[Any, Any]]], Session]] = {
     "rest": RestSession,
@@ -250,6 +255,17 @@ def _protocol(
                     call, requests, close=close,
                 )
             )
+        # Inference over direct channels to the plugin process, sleeping and polling, and
+        # at `concurrency` clients (each with its own channel).
+        for path_name, spin in ((DIRECT_PATH, 0.0), (DIRECT_SPIN_PATH, SPIN)):
+            for level in sorted({1, concurrency}) if spin == 0.0 else (1,):
+                results.append(
+                    measure(
+                        "small inference", path_name,
+                        lambda spin=spin: IpcSession(address, inputs, spin=spin, direct=True),  # type: ignore[misc]  # a default argument binds the loop variable
+                        lambda s, i: s.infer("small"), requests, concurrency=level, close=close,
+                    )
+                )
     return results, overhead
 
 
@@ -365,7 +381,10 @@ def run_from_args(args: argparse.Namespace) -> int:
                 for _ in range(args.rounds):
                     rounds.append(run(_addresses(given, wanted), models, **options))
     results = median_of_rounds([measured for measured, _ in rounds])
-    order = {"REST": 0, "gRPC": 1, "IPC": 2, INLINE_PATH: 3, SPIN_PATH: 4, RAW: 5}
+    order = {
+        "REST": 0, "gRPC": 1, "IPC": 2, INLINE_PATH: 3, SPIN_PATH: 4, DIRECT_PATH: 5,
+        DIRECT_SPIN_PATH: 6, RAW: 7,
+    }  # fmt: skip
     results.sort(key=lambda r: (r.operation, r.concurrency, order.get(r.path, 9)))
     overheads = {
         protocol: statistics.median(added[protocol] for _, added in rounds)

@@ -255,14 +255,20 @@ class GrpcSession:
 
 
 class IpcSession:
-    """IPC over one blocking Unix socket (`spin`: see :class:`mlos.client.IPCClient`)."""
+    """IPC over one blocking Unix socket (`spin`: see :class:`mlos.client.IPCClient`); with
+    `direct`, inferences go over a direct channel to the plugin process (docs/ipc.md)."""
 
     def __init__(
-        self, url: str, inputs: dict[str, npt.NDArray[np.float32]], spin: float = 0.0
+        self,
+        url: str,
+        inputs: dict[str, npt.NDArray[np.float32]],
+        spin: float = 0.0,
+        direct: bool = False,
     ) -> None:
-        self._client = IPCClient(url, timeout=120, spin=spin)
+        self._client = IPCClient(url, timeout=120, spin=spin, direct=direct)
         self._requests = {model: infer_request(model, array) for model, array in inputs.items()}
         self._health = smi_pb2.HealthRequest()
+        self._direct = direct
 
     def health(self) -> None:
         """MLOS.Health."""
@@ -292,8 +298,11 @@ class IpcSession:
         self._client.call(smi_ipc.MLOS_REMOVE_MODEL, smi_pb2.ModelRef(name=name, version=version))
 
     def infer(self, model: str) -> None:
-        """MLOS.Infer."""
-        self._client.call(smi_ipc.MLOS_INFER, self._requests[model])
+        """MLOS.Infer (over the model's direct channel with `direct`)."""
+        if self._direct:
+            self._client.infer_message(self._requests[model])
+        else:
+            self._client.call(smi_ipc.MLOS_INFER, self._requests[model])
 
     def close(self) -> None:
         """Close the socket."""

@@ -32,6 +32,7 @@ from google.protobuf.message import DecodeError, Message
 from mlos.client.aio import AsyncClient
 from mlos.client.base import DEFAULT_TIMEOUT, Array, Inference, Op, Unreachable, closed_by_peer
 from mlos.client.credentials import TOKEN_ENV
+from mlos.client.direct import Closed, DirectRoutes
 from mlos.client.smi import SmiCall, SmiOperations
 from mlos.client.staging import DEFAULT_THRESHOLD, InputStaging
 from mlos.client.sync import Client
@@ -81,8 +82,8 @@ def socket_path(url: str | Path) -> Path:
     return Path(text)
 
 
-class _Closed(Exception):
-    """The server closed the connection."""
+_Closed = Closed
+"""The server closed the connection."""
 
 
 class _IPCEndpoint:
@@ -113,6 +114,10 @@ class IPCClient(_IPCEndpoint, Client):
 
     Inputs of `shared_memory_from` bytes or more (default 64 KiB; 0: never) travel through
     shared memory the client registers with the server (:mod:`mlos.client.staging`).
+
+    With `direct` (the default), inferences go over a direct channel to the plugin process
+    that serves the model, which the server grants on the first inference on it, and through
+    the server whenever a channel cannot answer (:mod:`mlos.client.direct`).
     """
 
     _ops = _OPERATIONS
@@ -125,6 +130,7 @@ class IPCClient(_IPCEndpoint, Client):
         spin: float = 0.0,
         shared_memory_from: int = DEFAULT_THRESHOLD,
         token: str | None = None,
+        direct: bool = True,
     ) -> None:
         super().__init__(url, timeout=timeout, shared_memory_from=shared_memory_from, token=token)
         self._timeout_ms = 0 if timeout is None else max(1, int(timeout * 1000))
@@ -134,6 +140,7 @@ class IPCClient(_IPCEndpoint, Client):
         self._spin = max(0.0, spin)
         self._buffer = bytearray(_BUFFER)
         self._view = memoryview(self._buffer)
+        self._direct = DirectRoutes(self, self._timeout_ms) if direct else None
 
     def _connect(self) -> socket.socket:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -143,6 +150,14 @@ class IPCClient(_IPCEndpoint, Client):
             sock.close()
             reason = (exc.strerror or type(exc).__name__).lower()
             raise Unreachable(f"no MLOS server is reachable at {self._url} ({reason})") from None
+        self.configure(sock)
+        if self._token is not None:
+            self._authenticate(sock, self._token)
+        self._sock = sock
+        return sock
+
+    def configure(self, sock: socket.socket) -> None:
+        """A wide send buffer, and the client's timeout as kernel timeouts."""
         widen_send_buffer(sock)
         if self._timeout is not None:
             # Kernel timeouts keep the socket in blocking mode: no poll() before every read.
@@ -150,10 +165,22 @@ class IPCClient(_IPCEndpoint, Client):
             value = _TIMEVAL.pack(seconds, int((self._timeout - seconds) * 1e6))
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, value)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, value)
-        if self._token is not None:
-            self._authenticate(sock, self._token)
-        self._sock = sock
-        return sock
+
+    def server_socket(self) -> socket.socket:
+        """The connection to the server, opened (and authenticated) if needed; hold the lock."""
+        sock = self._sock
+        if sock is not None and closed_by_peer(sock):
+            self._drop()
+            sock = None
+        return sock or self._connect()
+
+    def drop_server(self) -> None:
+        """Close the connection to the server; hold the lock."""
+        self._drop()
+
+    def receive(self, sock: socket.socket, request_id: int) -> tuple[int, int, bytes]:
+        """The answer to `request_id` on `sock` (the server's or a channel's)."""
+        return self._receive(sock, request_id)
 
     def _authenticate(self, sock: socket.socket, token: str) -> None:
         """Present the token on a new connection: its calls run as the token's principal."""
@@ -291,9 +318,33 @@ class IPCClient(_IPCEndpoint, Client):
         """Inputs of `shared_memory_from` bytes or more travel through shared memory."""
         size = self._staging.needed(call.inputs)
         if not size:
-            return self._run(_OPERATIONS.infer(call))
+            op = _OPERATIONS.infer(call)
+            direct = self._direct
+            if direct is not None:
+                with self._lock:
+                    answer = direct.infer(cast(smi_pb2.InferRequest, op.request.request))
+                if answer is not None:
+                    return op.parse(answer)
+            return self._run(op)
         build = partial(_OPERATIONS.infer, call)
         return self._drive(self._staging.staged(size, self._connection, build))
+
+    def infer_message(self, request: smi_pb2.InferRequest) -> smi_pb2.InferResponse:
+        """One `Infer` of a request built by the caller: over the model's direct channel when
+        there is one (see the class), else through the server."""
+        direct = self._direct
+        if direct is not None:
+            with self._lock:
+                answer = direct.infer(request)
+            if answer is not None:
+                return answer
+        response: smi_pb2.InferResponse = self.call(smi_ipc.MLOS_INFER, request)
+        return response
+
+    @property
+    def direct_channels(self) -> int:
+        """Direct channels open now (0 with `direct=False`)."""
+        return self._direct.open_channels if self._direct is not None else 0
 
     def _connection(self) -> object:
         """The connection staging regions belong to now (None before the first call)."""
@@ -314,9 +365,11 @@ class IPCClient(_IPCEndpoint, Client):
             return cast(R, done.value)
 
     def close(self) -> None:
-        """Close the connection."""
+        """Close the connection and the direct channels."""
         with self._lock:
             self._drop()
+            if self._direct is not None:
+                self._direct.close()
 
 
 class AsyncIPCClient(_IPCEndpoint, AsyncClient):

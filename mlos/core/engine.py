@@ -19,6 +19,7 @@ from mlos.core.allocator import Allocator
 from mlos.core.arena import Arenas, sweep
 from mlos.core.audit import AuditLog
 from mlos.core.auth import ROLE_NAMES, Authenticator, Principal, role_by_name
+from mlos.core.channels import ChannelBroker
 from mlos.core.containment import Containment
 from mlos.core.dataplane import Attachments
 from mlos.core.exchange import attach, exchange
@@ -184,6 +185,15 @@ class Engine:
             order=20,
         )
         self.limits = InputLimits.of(settings)
+        self.channels = ChannelBroker(
+            self.plugins,
+            self.models,
+            self.stats,
+            self.limits,
+            int(getattr(settings, "max_body_bytes", 64 * 2**20)),
+            self.tokens,
+        )
+        self.upgrades.on_switch = self.channels.revoke_plugin
         self.admission = Admission(int(getattr(settings, "max_in_flight_per_model", 512)))
         self.pipeline.add(self.admission, order=30)
         if self.auth:
@@ -220,6 +230,7 @@ class Engine:
     async def stop(self) -> None:
         """Stop every plugin process; the registry keeps what should run next time."""
         self.started = False
+        await self.channels.close()
         await self.plugins.stop_all()
         self.containment.close()
         self.arenas.close()
@@ -237,6 +248,7 @@ class Engine:
         await self.models.reload_plugin_models(plugin)
 
     def _plugin_down(self, plugin: str) -> None:
+        self.channels.forget_plugin(plugin)
         self.models.plugin_down(plugin)
         self.arenas.drop(plugin)
         self.allocator.plugin_stopped(plugin)
@@ -281,6 +293,7 @@ class Engine:
 
     async def unload_plugin(self, name: str) -> smi_pb2.PluginStatus:
         """Stop the plugin process; its models stay registered and become unavailable."""
+        await self.channels.revoke_plugin(name)
         await self.plugins.unload(name)
         return self._plugin_status(name)
 
@@ -296,6 +309,7 @@ class Engine:
         """Stop and forget a plugin that serves no model."""
         self.plugins.get(name)
         self.models.ensure_plugin_unused(name)
+        await self.channels.revoke_plugin(name)
         await self.plugins.remove(name)
 
     # -- models -------------------------------------------------------------------------------
@@ -305,6 +319,7 @@ class Engine:
         check_strings(request, self.limits)
         # A registered version given another file is swapped in under load (upgrade.py).
         entry = await self.upgrades.swap_model(request) or await self.models.register(request)
+        await self.channels.revoke_model(request.name)  # re-pointed by the clients' next call
         return entry.status()
 
     async def list_models(self) -> smi_pb2.ListModelsResponse:
@@ -323,6 +338,7 @@ class Engine:
 
     async def remove_model(self, name: str, version: str = "") -> smi_pb2.RemoveModelResponse:
         """Unload and forget a version, or all versions."""
+        await self.channels.revoke_model(name)
         removed = await self.models.remove(name, version)
         if not version:
             self.trace_settings.forget(name)
@@ -332,10 +348,12 @@ class Engine:
 
     async def load_model(self, name: str, version: str = "") -> None:
         """Load registered versions again (Triton's repository load)."""
+        await self.channels.revoke_model(name)
         await self.models.set_loaded(name, True, version)
 
     async def unload_model(self, name: str, version: str = "") -> None:
         """Unload versions but keep them registered (Triton's repository unload)."""
+        await self.channels.revoke_model(name)
         await self.models.set_loaded(name, False, version)
 
     async def model_metadata(self, name: str, version: str = "") -> smi_pb2.ModelMetadata:
@@ -547,8 +565,17 @@ class Engine:
         return smi_pb2.ListTokensResponse(tokens=[r.info() for r in self.tokens.all()])
 
     async def revoke_token(self, token_id: str) -> smi_pb2.TokenInfo:
-        """Revoke a token for good."""
-        return self.tokens.revoke(token_id).info()
+        """Revoke a token for good (and close the direct channels granted to it)."""
+        info = self.tokens.revoke(token_id).info()
+        await self.channels.revoke_principal(f"token:{token_id}")
+        return info
+
+    async def open_channel(
+        self, name: str, version: str, principal: str
+    ) -> tuple[smi_pb2.DirectChannel, int]:
+        """A direct channel to the plugin serving a model (:mod:`mlos.core.channels`): its
+        description and the client's end of the socket (the caller owns the descriptor)."""
+        return await self.channels.open(name, version, principal)
 
     def authenticate(self, token: str) -> Principal:
         """The principal a token stands for (Unauthenticated when it is not valid)."""

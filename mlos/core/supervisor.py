@@ -40,6 +40,7 @@ from mlos.sandbox.confine import Confinement
 from mlos.sandbox.exits import describe_exit
 from mlos.sandbox.limits import Limits
 from mlos.wire.channel import Channel
+from mlos.wire.handoff import CHANNEL_FD_ENV
 from mlos_generated import smi_ipc, smi_pb2
 
 __all__ = ["PluginLaunch", "PluginProcess", "check_smi_version"]
@@ -146,6 +147,8 @@ class PluginProcess:
         self.ended = asyncio.Event()
         """Set once the process is gone, reaped, and `exit_reason` says how it ended."""
         self._reaper: asyncio.Future[None] | None = None
+        self.channel_socket: socket.socket | None = None
+        """The core's end of the plugin's channel socket (mlos.sdk.direct), while it runs."""
 
     @property
     def pid(self) -> int:
@@ -174,18 +177,22 @@ class PluginProcess:
                 ) from exc
         self.enclosure = enclosure
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        # The channel socket: sockets of direct channels go to the plugin on it (SCM_RIGHTS).
+        channels, channels_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.channel_socket = channels
         try:
             fd = child.fileno()
+            extra = {"MLOS_SMI_FD": str(fd), CHANNEL_FD_ENV: str(channels_child.fileno())}
             if enclosure is not None:
                 command = self.launch.command(fd, enclosure.confinement)
-                env, cwd = {**enclosure.env, "MLOS_SMI_FD": str(fd)}, str(enclosure.cwd)
+                env, cwd = {**enclosure.env, **extra}, str(enclosure.cwd)
             else:
                 command = self.launch.command(fd)
-                env, cwd = {**os.environ, "MLOS_SMI_FD": str(fd)}, None
+                env, cwd = {**os.environ, **extra}, None
             self.process = await asyncio.create_subprocess_exec(
                 *command,
                 stdin=asyncio.subprocess.DEVNULL,
-                pass_fds=(fd,),
+                pass_fds=(fd, channels_child.fileno()),
                 env=env,
                 cwd=cwd,
                 # Its own session: a Ctrl-C meant for the server must not kill the plugin
@@ -194,11 +201,14 @@ class PluginProcess:
             )
         except OSError as exc:
             parent.close()
+            channels.close()
+            self.channel_socket = None
             if enclosure is not None:
                 enclosure.close()
             raise Unavailable(f"cannot start plugin {self.launch.name!r}: {exc}") from exc
         finally:
             child.close()
+            channels_child.close()
         self.alive = True
         self.channel = await Channel.from_socket(parent, name=f"plugin {self.launch.name!r}")
         self.channel.on_close(lambda _exc: self._connection_lost())
@@ -240,6 +250,9 @@ class PluginProcess:
 
     def _connection_lost(self) -> None:
         self.alive = False
+        if self.channel_socket is not None:
+            self.channel_socket.close()
+            self.channel_socket = None
         if self.process is not None and self._reaper is None:
             # Reap the child so it never lingers as a zombie, and learn how it ended.
             self._reaper = asyncio.ensure_future(self._reap())
@@ -290,6 +303,9 @@ class PluginProcess:
                 await self.process.wait()
         if self.channel is not None:
             self.channel.close()
+        if self.channel_socket is not None:
+            self.channel_socket.close()
+            self.channel_socket = None
         if self._reaper is not None and not self._reaper.done():
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reaper

@@ -26,6 +26,7 @@ import dataclasses
 import logging
 import math
 import time
+from collections.abc import Awaitable, Callable
 
 from mlos.core.digests import check_files
 from mlos.core.models import LOAD_TIMEOUT, ModelEntry, ModelRegistry
@@ -69,6 +70,9 @@ class PluginUpgrades:
         self.plugins = plugins
         self.models = models
         self.drain_timeout = drain_timeout
+        self.on_switch: Callable[[str], Awaitable[None]] | None = None
+        """Called with the plugin's name once its route switched (the engine revokes the direct
+        channels into the replaced process there, so their clients re-open them to the new one)."""
         self._locks: dict[str, asyncio.Lock] = {}
 
     async def swap_model(self, request: smi_pb2.RegisterModelRequest) -> ModelEntry | None:
@@ -136,6 +140,8 @@ class PluginUpgrades:
                 old = self.plugins.switch(entry, process, record)
                 self._adopt(entry, loaded, replaced)
             switched = time.monotonic() - started
+            if self.on_switch is not None:
+                await self.on_switch(request.name)
             if old is not None:
                 await self._retire(entry, old, drain)
             await self._unload_strays(entry, process, loaded)

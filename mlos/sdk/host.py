@@ -41,6 +41,7 @@ from mlos.loop import run as run_loop
 from mlos.sandbox.confine import Confinement, confine, die_with_parent
 from mlos.sandbox.exits import EXIT_MEMORY_LIMIT
 from mlos.sdk.base import LoadedModel, ModelPlugin, ModelSpec
+from mlos.sdk.direct import ChannelTable
 from mlos.sdk.segments import SegmentMap
 from mlos.validation import check_infer_request
 from mlos.wire.connection import ServerConnection
@@ -87,8 +88,16 @@ def load_plugin_class(*, entry_point: str | None = None, module: str | None = No
     return cls
 
 
-class PluginHost(smi_ipc.PluginServicer[CallContext]):
-    """Serves the SMI `Plugin` service for one plugin instance."""
+class PluginHost(
+    smi_ipc.PluginServicer[CallContext], smi_ipc.PluginChannelsServicer[CallContext]
+):
+    """Serves the SMI `Plugin` service for one plugin instance, and the direct channels the
+    core grants its clients (:mod:`mlos.sdk.direct`)."""
+
+    METHODS = (  # type: ignore[assignment]  # both services' methods, by the bases' tables
+        *smi_ipc.PluginServicer.METHODS,
+        *smi_ipc.PluginChannelsServicer.METHODS,
+    )
 
     def __init__(self, plugin: ModelPlugin, *, exit_on_memory_error: bool = False) -> None:
         self.plugin = plugin
@@ -110,6 +119,8 @@ class PluginHost(smi_ipc.PluginServicer[CallContext]):
         # The core's shared-memory segments, for large tensors (mlos.sdk.segments).
         self.segments = SegmentMap()
         self.stopped = asyncio.Event()
+        # Direct channels to IPC clients, over the channel socket the core passed (if any).
+        self.channels = ChannelTable(self.infer_checked, self._metadata_of)
 
     async def describe(
         self, request: smi_pb2.DescribeRequest, context: CallContext
@@ -168,6 +179,7 @@ class PluginHost(smi_ipc.PluginServicer[CallContext]):
         self, request: smi_pb2.UnloadModelRequest, context: CallContext
     ) -> smi_pb2.UnloadModelResponse:
         """Unload a model; unknown models succeed too."""
+        self.channels.close_model(request.name, request.version)
         entry = self.models.pop((request.name, request.version), None)
         self._cost.pop((request.name, request.version), None)
         self._outputs.pop((request.name, request.version), None)
@@ -181,12 +193,21 @@ class PluginHost(smi_ipc.PluginServicer[CallContext]):
     ) -> smi_pb2.InferResponse:
         """Check the request, run the model in the inference pool, encode the outputs."""
         name, version = request.model_name, request.model_version
+        entry = self.models.get((name, version))
+        if entry is None:
+            raise NotFound(f"model {name!r} version {version!r} is not loaded")
+        check_infer_request(request, entry[1])
+        return await self.infer_checked(request)
+
+    async def infer_checked(self, request: smi_pb2.InferRequest) -> smi_pb2.InferResponse:
+        """:meth:`infer` of a request its caller has checked against the model's metadata
+        (a direct channel checks it with the core's limits as well)."""
+        name, version = request.model_name, request.model_version
         key = (name, version)
         entry = self.models.get(key)
         if entry is None:
             raise NotFound(f"model {name!r} version {version!r} is not loaded")
         model, metadata = entry
-        check_infer_request(request, metadata)
         inputs = {tensor.name: self._array(tensor) for tensor in request.inputs}
         names, datatypes = self._outputs_of(key, metadata)
         requested_outputs = request.outputs
@@ -260,6 +281,29 @@ class PluginHost(smi_ipc.PluginServicer[CallContext]):
             known = self._outputs[key] = (metadata, names, datatypes)
         return known[1], known[2]
 
+    def _metadata_of(self, name: str, version: str) -> smi_pb2.ModelMetadata | None:
+        """The metadata of a loaded model version, or None."""
+        entry = self.models.get((name, version))
+        return entry[1] if entry is not None else None
+
+    async def open_channel(
+        self, request: smi_pb2.ChannelGrant, context: CallContext
+    ) -> smi_pb2.OpenChannelResponse:
+        """Serve a direct channel the core granted (:mod:`mlos.sdk.direct`)."""
+        return await self.channels.open(request)
+
+    async def close_channels(
+        self, request: smi_pb2.CloseChannelsRequest, context: CallContext
+    ) -> smi_pb2.ChannelStatisticsResponse:
+        """Close direct channels; their last statistics."""
+        return self.channels.close(request)
+
+    async def channel_statistics(
+        self, request: smi_pb2.ChannelStatisticsRequest, context: CallContext
+    ) -> smi_pb2.ChannelStatisticsResponse:
+        """What the direct channels served since the last report."""
+        return self.channels.report()
+
     async def health(
         self, request: smi_pb2.PluginHealthRequest, context: CallContext
     ) -> smi_pb2.PluginHealthResponse:
@@ -281,6 +325,7 @@ class PluginHost(smi_ipc.PluginServicer[CallContext]):
             with contextlib.suppress(Exception):
                 model.unload()
         self.models.clear()
+        self.channels.shutdown()
         self.segments.close()
         with contextlib.suppress(Exception):
             self.plugin.close()

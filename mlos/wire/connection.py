@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import socket
 import struct
 import time
@@ -17,6 +19,7 @@ from mlos.errors import (
     InvalidArgument,
     MLOSError,
     ResourceExhausted,
+    Unavailable,
     Unimplemented,
 )
 from mlos.wire.framing import (
@@ -204,30 +207,74 @@ class ServerConnection(FrameStream):
             coro = handler(request, context)
             waiting = coro.send(None)
         except StopIteration as done:
-            self._respond(frame, done.value)
+            self._respond(frame, done.value, context.pass_fds)
             return
         except Exception as exc:
-            self._send_error(frame, _failure(method, exc))
+            self._send_error(frame, _failure(method, exc), context.pass_fds)
             return
-        task = self._loop.create_task(self._finish(frame, method, _Resume(coro, waiting)))
+        task = self._loop.create_task(
+            self._finish(frame, method, _Resume(coro, waiting), context)
+        )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def _finish(
-        self, frame: Frame, method: Method[Message, Message], call: Awaitable[Message]
+        self,
+        frame: Frame,
+        method: Method[Message, Message],
+        call: Awaitable[Message],
+        context: CallContext,
     ) -> None:
         try:
             response = await call
-        except Exception as exc:
-            self._send_error(frame, _failure(method, exc))
+        except BaseException as exc:
+            if not isinstance(exc, Exception):
+                _close_fds(context.pass_fds)
+                raise
+            self._send_error(frame, _failure(method, exc), context.pass_fds)
             return
-        self._respond(frame, response)
+        self._respond(frame, response, context.pass_fds)
 
-    def _respond(self, frame: Frame, response: Message) -> None:
+    def _respond(self, frame: Frame, response: Message, fds: tuple[int, ...] = ()) -> None:
         if self._transport is not None:
             payload = response.SerializeToString()
-            self._write(frame_parts(_RESPONSE, frame.method, frame.request_id, payload))
+            parts = frame_parts(_RESPONSE, frame.method, frame.request_id, payload)
+            if fds:
+                self._write_with_fds(frame, b"".join(parts), fds)
+            else:
+                self._write(parts)
+        elif fds:
+            _close_fds(fds)
 
-    def _send_error(self, frame: Frame, error: MLOSError) -> None:
+    def _write_with_fds(self, frame: Frame, data: bytes, fds: tuple[int, ...]) -> None:
+        """Send an answer with `fds` attached (SCM_RIGHTS), then close our copies.
+
+        The descriptors ride on the answer's first byte, so the answer must not queue behind
+        other bytes: when the transport still holds some, the caller is told to retry.
+        """
+        transport = self._transport
+        try:
+            raw = transport.get_extra_info("socket") if transport is not None else None
+            if transport is None or raw is None or transport.get_write_buffer_size():
+                raise BlockingIOError
+            with socket.socket(fileno=os.dup(raw.fileno())) as duplicate:
+                sent = socket.send_fds(duplicate, [data], list(fds))
+            if sent < len(data):
+                transport.write(data[sent:])
+        except OSError:
+            self._send_error(
+                frame, Unavailable("the answer could not be sent with its socket; call again")
+            )
+        finally:
+            _close_fds(fds)
+
+    def _send_error(self, frame: Frame, error: MLOSError, fds: tuple[int, ...] = ()) -> None:
+        _close_fds(fds)
         payload = error.to_proto().SerializeToString()
         self._write(frame_parts(_ERROR, frame.method, frame.request_id, payload))
+
+
+def _close_fds(fds: tuple[int, ...]) -> None:
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)

@@ -87,6 +87,9 @@ class CallContext:
     # Clean-ups for when the caller's connection closes (the IPC server's connections have
     # them); None where the transport has no connection a handler can see.
     connection: ConnectionHooks | None = None
+    # File descriptors to pass to the caller with the answer (SCM_RIGHTS, IPC only); the
+    # connection closes its copies once they are sent, or when the answer is an error.
+    pass_fds: tuple[int, ...] = ()
 
     def time_remaining(self) -> float | None:
         """Seconds left before the deadline, or None without one."""

@@ -1,0 +1,189 @@
+"""Direct channels of the blocking IPC client: inference straight to the plugin process.
+
+:class:`DirectRoutes` keeps one channel per model (and version asked for). The first
+inference on a model asks the server for a channel (`DirectChannels.Open` on the client's
+connection; the server checks the caller as for `Infer` and passes a socket to the plugin
+process that serves the model with its answer); later inferences go over that socket, to the
+plugin process alone. Whenever a channel cannot answer — the server revoked it (the model was
+unloaded or replaced, its plugin restarted, the token was revoked), the plugin process died,
+the server offers no channels, or the plugin does not serve them — the call goes through the
+server instead, with the same answer and errors, and the next call asks for a new channel
+(after :data:`RETRY_AFTER` seconds when asking failed). docs/ipc.md describes the protocol.
+"""
+
+from __future__ import annotations
+
+import errno
+import itertools
+import socket
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+from google.protobuf.message import DecodeError
+
+from mlos.errors import DeadlineExceeded, MLOSError, StatusCode
+from mlos.wire.framing import FLAG_CLOSING, HEADER, INLINE_LIMIT, FrameKind
+from mlos_generated import smi_ipc, smi_pb2
+
+__all__ = ["RETRY_AFTER", "DirectRoutes"]
+
+RETRY_AFTER = 1.0
+"""Seconds before a client asks again for a channel to a model after asking failed."""
+
+_FALL_BACK = frozenset(
+    (
+        StatusCode.NOT_FOUND,
+        StatusCode.UNAVAILABLE,
+        StatusCode.FAILED_PRECONDITION,
+        StatusCode.PERMISSION_DENIED,
+        StatusCode.UNIMPLEMENTED,
+        StatusCode.RESOURCE_EXHAUSTED,
+    )
+)
+"""Errors a channel answers that the server answers with authority: the call goes there."""
+
+
+class Closed(Exception):
+    """The peer closed the connection."""
+
+
+class Connection(Protocol):
+    """What the routes need of the client they serve."""
+
+    def server_socket(self) -> socket.socket:
+        """The client's connection to the server (connected and authenticated)."""
+        ...
+
+    def receive(self, sock: socket.socket, request_id: int) -> tuple[int, int, bytes]:
+        """The answer to `request_id` on `sock`: kind, flags, payload (Closed at EOF)."""
+        ...
+
+    def configure(self, sock: socket.socket) -> None:
+        """Give a new socket the client's timeouts and buffers."""
+        ...
+
+    def drop_server(self) -> None:
+        """Close the connection to the server (the next call opens a new one)."""
+        ...
+
+
+@dataclass(slots=True)
+class _Route:
+    sock: socket.socket
+    channel_id: int
+    version: str
+    max_frame: int
+
+
+class DirectRoutes:
+    """The channels of one blocking IPC client (see the module); used under its lock."""
+
+    def __init__(self, connection: Connection, timeout_ms: int) -> None:
+        self._connection = connection
+        self._timeout_ms = timeout_ms
+        self._routes: dict[tuple[str, str], _Route] = {}
+        self._retry: dict[tuple[str, str], float] = {}
+        self._ids = itertools.count(1)
+
+    @property
+    def open_channels(self) -> int:
+        """Channels open now."""
+        return len(self._routes)
+
+    def infer(self, request: smi_pb2.InferRequest) -> smi_pb2.InferResponse | None:
+        """The answer over the model's channel, or None: send it through the server."""
+        key = (request.model_name, request.model_version)
+        route = self._routes.get(key)
+        if route is None:
+            if time.monotonic() < self._retry.get(key, 0.0):
+                return None
+            route = self._open(key)
+            if route is None:
+                self._retry[key] = time.monotonic() + RETRY_AFTER
+                return None
+        payload = request.SerializeToString()
+        if HEADER.size + len(payload) > route.max_frame:
+            return None  # the server says why
+        request_id = next(self._ids) & 0xFFFFFFFF
+        method = smi_ipc.MLOS_INFER.id
+        header = HEADER.pack(len(payload), FrameKind.REQUEST, 0, method, request_id,
+                             self._timeout_ms)  # fmt: skip
+        sock = route.sock
+        try:
+            if len(payload) <= INLINE_LIMIT:
+                sock.sendall(header + payload)
+            else:
+                sock.sendall(header)
+                sock.sendall(payload)
+            kind, flags, answer = self._connection.receive(sock, request_id)
+        except (OSError, Closed) as exc:
+            self._drop(key)
+            if isinstance(exc, OSError) and exc.errno in (errno.EAGAIN, errno.EWOULDBLOCK):
+                raise DeadlineExceeded(
+                    f"model {request.model_name!r} did not answer within "
+                    f"{self._timeout_ms / 1000:g} s"
+                ) from None
+            return None
+        if flags & FLAG_CLOSING:
+            self._drop(key)
+        try:
+            if kind == FrameKind.RESPONSE:
+                return smi_pb2.InferResponse.FromString(answer)
+            error = MLOSError.from_proto(smi_pb2.Error.FromString(answer))
+        except DecodeError:
+            self._drop(key)
+            return None
+        if error.code in _FALL_BACK:
+            self._drop(key)
+            return None
+        raise error
+
+    def _open(self, key: tuple[str, str]) -> _Route | None:
+        """Ask the server for a channel to the model; None when it grants none."""
+        sock = self._connection.server_socket()
+        request = smi_pb2.DirectChannelRequest(model_name=key[0], model_version=key[1])
+        payload = request.SerializeToString()
+        request_id = next(self._ids) & 0xFFFFFFFF
+        method = smi_ipc.DIRECT_CHANNELS_OPEN
+        header = HEADER.pack(len(payload), FrameKind.REQUEST, 0, method.id, request_id,
+                             self._timeout_ms)  # fmt: skip
+        fds: list[int] = []
+        try:
+            sock.sendall(header + payload)
+            data, fds, _, _ = socket.recv_fds(sock, 1 << 16, 1, socket.MSG_CMSG_CLOEXEC)
+            if not data:
+                raise Closed
+            while len(data) < HEADER.size or len(data) < HEADER.size + HEADER.unpack_from(data)[0]:
+                more = sock.recv(1 << 16)
+                if not more:
+                    raise Closed
+                data += more
+            length, kind, _, _, answer_id, _ = HEADER.unpack_from(data)
+            if answer_id != request_id or len(data) != HEADER.size + length:
+                raise Closed  # out of step: the client's next call reconnects
+            if kind != FrameKind.RESPONSE or len(fds) != 1:
+                raise LookupError
+            channel = smi_pb2.DirectChannel.FromString(data[HEADER.size :])
+        except (OSError, Closed, LookupError, DecodeError) as exc:
+            for fd in fds:
+                socket.close(fd)
+            if isinstance(exc, (OSError, Closed)):
+                self._connection.drop_server()  # the client reconnects on its next call
+            return None
+        channel_sock = socket.socket(fileno=fds[0])
+        self._connection.configure(channel_sock)
+        route = _Route(channel_sock, channel.channel_id, channel.model_version,
+                       int(channel.max_frame_bytes) or (64 << 20))  # fmt: skip
+        self._routes[key] = route
+        return route
+
+    def _drop(self, key: tuple[str, str]) -> None:
+        route = self._routes.pop(key, None)
+        if route is not None:
+            route.sock.close()
+
+    def close(self) -> None:
+        """Close every channel."""
+        for key in list(self._routes):
+            self._drop(key)
