@@ -162,6 +162,7 @@ class PluginRegistry:
             limits=self.limits_of(entry).to_proto(),
             sandbox=entry.process.sandbox if entry.process is not None else "",
             last_exit=entry.last_exit,
+            python=record.python,
         )
         setattr(status.source, record.source_kind, record.source)
         if entry.info is not None:
@@ -195,12 +196,17 @@ class PluginRegistry:
             raise AlreadyExists(f"plugin {name!r} is registered already")
         kind = request.source.WhichOneof("kind") or "entry_point"
         source = self.policy.plugin_source(kind, getattr(request.source, kind) or name)
-        launch = PluginLaunch(name, kind, source)
+        python = request.python
+        if python:
+            python = self.policy.plugin_interpreter(python)
+        launch = PluginLaunch(name, kind, source, python)
         launch.check()
         limits = Limits.from_proto(request.limits)
         if self.containment is not None:
             self.containment.check(self.containment.limits_for(name, limits))
-        record = PluginRecord(name, request.version, kind, source, loaded=False, limits=limits)
+        record = PluginRecord(
+            name, request.version, kind, source, loaded=False, limits=limits, python=python
+        )
         self.store.put_plugin(record)
         entry = PluginEntry(record)
         self.entries[name] = entry
@@ -227,6 +233,8 @@ class PluginRegistry:
         try:
             # Checked again at every start: the configuration may have changed since.
             source = self.policy.plugin_source(record.source_kind, record.source)
+            if record.python:
+                self.policy.plugin_interpreter(record.python)
             limits = self.limits_of(entry)
             if self.containment is not None:
                 self.containment.check(limits)
@@ -251,7 +259,7 @@ class PluginRegistry:
         self, record: PluginRecord, source: str, limits: Limits, instance: str
     ) -> PluginProcess:
         process = PluginProcess(
-            PluginLaunch(record.name, record.source_kind, source),
+            PluginLaunch(record.name, record.source_kind, source, record.python),
             self._process_exited,
             self.containment,
             limits,
@@ -278,6 +286,8 @@ class PluginRegistry:
         beside `entry`'s own, checked as every start is; it serves nothing until
         :meth:`switch`. Stop it when it is not switched to."""
         source = self.policy.plugin_source(record.source_kind, record.source)
+        if record.python:
+            self.policy.plugin_interpreter(record.python)
         limits = record.limits
         if self.containment is not None:
             limits = self.containment.limits_for(record.name, record.limits)
