@@ -354,6 +354,9 @@ class PluginRegistry:
             process, entry.process = entry.process, None
             if process is not None:
                 await process.stop()
+            retiring, entry.retiring = entry.retiring, None
+            if retiring is not None:  # replaced by an upgrade, still finishing its calls
+                await retiring.stop()
 
     # -- supervision --------------------------------------------------------------------------
 
