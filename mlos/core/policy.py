@@ -122,10 +122,14 @@ class AccessPolicy:
         link makes Python use the environment's packages.
         """
         check_text("plugin python", given)
-        path = Path(os.path.abspath(Path(given).expanduser()))
-        if path.is_dir():
-            path = path / "bin" / "python"
-        real = Path(os.path.realpath(path))
+        try:
+            path = Path(os.path.abspath(Path(given).expanduser()))
+            if path.is_dir():
+                path = path / "bin" / "python"
+            real = Path(os.path.realpath(path))
+            usable = real.is_file() and os.access(real, os.X_OK)
+        except (OSError, RuntimeError) as exc:  # a name too long, a link loop, no such user
+            raise InvalidArgument(f"plugin python {given!r} is not a usable path: {exc}") from None
         if not any(
             _within(path, Path(os.path.abspath(allowed)), exact_file=True)
             or _within(real, Path(os.path.realpath(allowed)), exact_file=True)
@@ -135,7 +139,7 @@ class AccessPolicy:
                 f"plugin python {given!r} is not allowed: interpreters and virtual environments "
                 "must be listed in the server's configuration (plugin_executables)"
             )
-        if not real.is_file() or not os.access(real, os.X_OK):
+        if not usable:
             raise InvalidArgument(f"plugin python {given!r} is not an executable file")
         return str(path)
 
