@@ -514,6 +514,7 @@ class PluginStatus(TypedDict):
     models: list[str]
     name: str
     pid: int
+    python: str
     restarts: int
     sandbox: str
     source: "PluginSource"
@@ -585,6 +586,7 @@ class RegisterPluginRequest(TypedDict, total=False):
     limits: "PluginLimits"
     module: str
     name: Required["Name"]
+    python: Any
     version: str
 
 
@@ -783,6 +785,7 @@ class UpgradePluginRequest(TypedDict, total=False):
     entry_point: str
     executable: "Path"
     module: str
+    python: Any
     version: str
 
 

@@ -901,6 +901,7 @@ class PluginStatus(google.protobuf.message.Message):
     LIMITS_FIELD_NUMBER: builtins.int
     SANDBOX_FIELD_NUMBER: builtins.int
     LAST_EXIT_FIELD_NUMBER: builtins.int
+    PYTHON_FIELD_NUMBER: builtins.int
     name: builtins.str
     version: builtins.str
     """The version the plugin reports once it runs; the requested version before that."""
@@ -919,6 +920,8 @@ class PluginStatus(google.protobuf.message.Message):
     """How the plugin process last ended when nobody asked it to (exit code or signal, and
     "killed: memory limit 512 MiB" when its memory limit stopped it); kept after a restart.
     """
+    python: builtins.str
+    """The interpreter the plugin host runs in, when it is not the server's own; else empty."""
     @property
     def source(self) -> global___PluginSource: ...
     @property
@@ -950,9 +953,10 @@ class PluginStatus(google.protobuf.message.Message):
         limits: global___PluginLimits | None = ...,
         sandbox: builtins.str = ...,
         last_exit: builtins.str = ...,
+        python: builtins.str = ...,
     ) -> None: ...
     def HasField(self, field_name: typing.Literal["info", b"info", "limits", b"limits", "source", b"source"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["info", b"info", "last_exit", b"last_exit", "limits", b"limits", "message", b"message", "models", b"models", "name", b"name", "pid", b"pid", "restarts", b"restarts", "sandbox", b"sandbox", "source", b"source", "state", b"state", "version", b"version"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["info", b"info", "last_exit", b"last_exit", "limits", b"limits", "message", b"message", "models", b"models", "name", b"name", "pid", b"pid", "python", b"python", "restarts", b"restarts", "sandbox", b"sandbox", "source", b"source", "state", b"state", "version", b"version"]) -> None: ...
 
 global___PluginStatus = PluginStatus
 
@@ -998,9 +1002,15 @@ class RegisterPluginRequest(google.protobuf.message.Message):
     VERSION_FIELD_NUMBER: builtins.int
     SOURCE_FIELD_NUMBER: builtins.int
     LIMITS_FIELD_NUMBER: builtins.int
+    PYTHON_FIELD_NUMBER: builtins.int
     name: builtins.str
     version: builtins.str
     """Optional: the version expected; registration fails if the installed plugin reports another."""
+    python: builtins.str
+    """Optional, for entry_point and module sources: the Python interpreter, or the directory of
+    a virtual environment, that runs the plugin host, so that plugins needing different
+    packages run side by side. It must be allowed by the server's plugin_executables.
+    """
     @property
     def source(self) -> global___PluginSource:
         """Optional: defaults to the entry point named `name`. Through the API only installed entry
@@ -1021,9 +1031,10 @@ class RegisterPluginRequest(google.protobuf.message.Message):
         version: builtins.str = ...,
         source: global___PluginSource | None = ...,
         limits: global___PluginLimits | None = ...,
+        python: builtins.str = ...,
     ) -> None: ...
     def HasField(self, field_name: typing.Literal["limits", b"limits", "source", b"source"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["limits", b"limits", "name", b"name", "source", b"source", "version", b"version"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["limits", b"limits", "name", b"name", "python", b"python", "source", b"source", "version", b"version"]) -> None: ...
 
 global___RegisterPluginRequest = RegisterPluginRequest
 
@@ -1093,12 +1104,18 @@ class UpgradePluginRequest(google.protobuf.message.Message):
     VERSION_FIELD_NUMBER: builtins.int
     SOURCE_FIELD_NUMBER: builtins.int
     DRAIN_TIMEOUT_SECONDS_FIELD_NUMBER: builtins.int
+    PYTHON_FIELD_NUMBER: builtins.int
     name: builtins.str
     version: builtins.str
     """Optional: the version the new plugin must report; empty accepts what it reports."""
     drain_timeout_seconds: builtins.float
     """Optional: seconds the old process may take to finish its calls in flight before it is
     stopped; 0 takes the server's upgrade_drain_timeout.
+    """
+    python: builtins.str
+    """Optional: the interpreter or virtual environment of the new version (as in
+    RegisterPluginRequest); empty keeps the current one when no source is given, and the
+    server's own interpreter otherwise.
     """
     @property
     def source(self) -> global___PluginSource:
@@ -1113,9 +1130,10 @@ class UpgradePluginRequest(google.protobuf.message.Message):
         version: builtins.str = ...,
         source: global___PluginSource | None = ...,
         drain_timeout_seconds: builtins.float = ...,
+        python: builtins.str = ...,
     ) -> None: ...
     def HasField(self, field_name: typing.Literal["source", b"source"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["drain_timeout_seconds", b"drain_timeout_seconds", "name", b"name", "source", b"source", "version", b"version"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["drain_timeout_seconds", b"drain_timeout_seconds", "name", b"name", "python", b"python", "source", b"source", "version", b"version"]) -> None: ...
 
 global___UpgradePluginRequest = UpgradePluginRequest
 

@@ -44,12 +44,14 @@ def shape_text(shape: Iterable[int]) -> str:
     return "[" + ", ".join(str(d) for d in shape) + "]"
 
 
-def source_text(source: smi_pb2.PluginSource) -> str:
-    """Where a plugin comes from, in words: `entry point onnx`, `module pkg.mod:Cls`, …"""
+def source_text(source: smi_pb2.PluginSource, python: str = "") -> str:
+    """Where a plugin comes from, in words: `entry point onnx`, `module pkg.mod:Cls`, …, with
+    `(python /opt/env/bin/python)` when its host runs in an interpreter of its own."""
     kind = source.WhichOneof("kind")
     if kind is None:
         return "-"
-    return f"{kind.replace('_', ' ')} {getattr(source, kind)}"
+    text = f"{kind.replace('_', ' ')} {getattr(source, kind)}"
+    return f"{text} (python {python})" if python else text
 
 
 def tensor_rows(metadata: smi_pb2.ModelMetadata) -> list[tuple[str, str, str, str]]:

@@ -31,7 +31,7 @@ def cmd_register(ctx: Context) -> int:
     args = ctx.args
     status = ctx.client.register_plugin(
         args.name, version=args.version, entry_point=args.entry_point, module=args.module,
-        executable=args.executable,
+        executable=args.executable, python=args.python,
     )
     if args.load:
         return _status(ctx.output, ctx.client.load_plugin(args.name), "registered and loaded")
@@ -46,7 +46,7 @@ def cmd_list(ctx: Context) -> int:
         ["NAME", "VERSION", "STATE", "PID", "RESTARTS", "MODELS", "SOURCE"],
         [
             (p.name, p.version or "-", plugin_state(p.state), p.pid or "-", p.restarts,
-             len(p.models), source_text(p.source))
+             len(p.models), source_text(p.source, p.python))
             for p in plugins
         ],
         empty="no plugins registered (add one with `mlos plugin register NAME`)",
@@ -66,7 +66,7 @@ def cmd_show(ctx: Context) -> int:
             ("name", status.name),
             ("version", status.version or "-"),
             ("state", plugin_state(status.state)),
-            ("source", source_text(status.source)),
+            ("source", source_text(status.source, status.python)),
             ("pid", status.pid or "-"),
             ("restarts", status.restarts),
             ("message", status.message or "-"),
@@ -99,7 +99,7 @@ def cmd_upgrade(ctx: Context) -> int:
     before = ctx.client.get_plugin(args.name)
     status = ctx.client.upgrade_plugin(
         args.name, version=args.version, entry_point=args.entry_point, module=args.module,
-        executable=args.executable, drain_timeout=args.drain_timeout,
+        executable=args.executable, drain_timeout=args.drain_timeout, python=args.python,
     )  # fmt: skip
     ctx.output.message(status)
     old = before.version or "-"
@@ -125,6 +125,11 @@ def _add_actions(action: AddAction) -> None:
     source.add_argument("--entry-point", metavar="E", help="entry point in group mlos.plugins")
     source.add_argument("--module", metavar="M", help="plugin class as package.module:Class")
     source.add_argument("--executable", metavar="X", help="executable that speaks SMI")
+    reg.add_argument(
+        "--python", metavar="PY",
+        help="interpreter or virtual environment to run the plugin host in (allowed by the "
+        "server's plugin_executables)",
+    )  # fmt: skip
     reg.add_argument("--load", action="store_true", help="also start the plugin's process")
 
     up = action(
@@ -139,6 +144,11 @@ def _add_actions(action: AddAction) -> None:
     up_source.add_argument("--entry-point", metavar="E", help="entry point in group mlos.plugins")
     up_source.add_argument("--module", metavar="M", help="plugin class as package.module:Class")
     up_source.add_argument("--executable", metavar="X", help="executable that speaks SMI")
+    up.add_argument(
+        "--python", metavar="PY",
+        help="interpreter or virtual environment of the new version (default: the current one "
+        "when no source is given)",
+    )  # fmt: skip
     up.add_argument(
         "--drain-timeout", metavar="S", type=float,
         help="seconds the old process may take to finish its calls (default: the server's)",

@@ -78,8 +78,10 @@ def register_plugin_request(
     entry_point: str | None,
     module: str | None,
     executable: str | None,
+    python: str | None = None,
 ) -> smi_pb2.RegisterPluginRequest:
-    """The request of `register_plugin`; InvalidArgument when more than one source is given."""
+    """The request of `register_plugin`; InvalidArgument when more than one source is given.
+    `python` is the interpreter or virtual environment the plugin host runs in."""
     sources = dict(zip(PLUGIN_SOURCES, (entry_point, module, executable), strict=True))
     given = {key: value for key, value in sources.items() if value}
     if len(given) > 1:
@@ -87,6 +89,8 @@ def register_plugin_request(
     request = smi_pb2.RegisterPluginRequest(name=name, version=version or "")
     if given:
         request.source.CopyFrom(smi_pb2.PluginSource(**given))
+    if python:
+        request.python = python
     return request
 
 
@@ -97,11 +101,15 @@ def upgrade_plugin_request(
     module: str | None,
     executable: str | None,
     drain_timeout: float | None = None,
+    python: str | None = None,
 ) -> smi_pb2.UpgradePluginRequest:
     """The request of `upgrade_plugin`; InvalidArgument when more than one source is given."""
-    registration = register_plugin_request(name, version, entry_point, module, executable)
+    registration = register_plugin_request(name, version, entry_point, module, executable, python)
     request = smi_pb2.UpgradePluginRequest(
-        name=name, version=version or "", drain_timeout_seconds=drain_timeout or 0.0
+        name=name,
+        version=version or "",
+        drain_timeout_seconds=drain_timeout or 0.0,
+        python=registration.python,
     )
     if registration.HasField("source"):
         request.source.CopyFrom(registration.source)

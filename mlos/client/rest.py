@@ -174,6 +174,7 @@ class RestOperations:
         source = request.source.WhichOneof("kind") if request.HasField("source") else None
         if source:
             document[source] = getattr(request.source, source)
+        document.update(_given(python=request.python))
         return _message_op("POST", "/v1/plugins", smi_pb2.PluginStatus, document, (200, 201))
 
     def list_plugins(self) -> Op[list[smi_pb2.PluginStatus]]:
@@ -201,6 +202,7 @@ class RestOperations:
         source = request.source.WhichOneof("kind") if request.HasField("source") else None
         if source:
             document[source] = getattr(request.source, source)
+        document.update(_given(python=request.python))
         path = _plugin(smi_pb2.PluginRef(name=request.name)) + "/upgrade"
         return _message_op("POST", path, smi_pb2.PluginStatus, document)
 

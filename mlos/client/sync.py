@@ -78,9 +78,11 @@ class Client(abc.ABC):
         entry_point: str | None = None,
         module: str | None = None,
         executable: str | None = None,
+        python: str | None = None,
     ) -> smi_pb2.PluginStatus:
-        """Register a plugin and start its process; at most one of the three sources."""
-        request = register_plugin_request(name, version, entry_point, module, executable)
+        """Register a plugin and start its process; at most one of the three sources, and
+        `python`, the interpreter or virtual environment its host runs in."""
+        request = register_plugin_request(name, version, entry_point, module, executable, python)
         return self._run(self._ops.register_plugin(request))
 
     def list_plugins(self) -> list[smi_pb2.PluginStatus]:
@@ -108,12 +110,13 @@ class Client(abc.ABC):
         module: str | None = None,
         executable: str | None = None,
         drain_timeout: float | None = None,
+        python: str | None = None,
     ) -> smi_pb2.PluginStatus:
         """Hot swap a plugin to a new version (or source; none keeps the current one): the
         new one loads and warms up every model before calls move to it. FailedPrecondition,
         with the reason, when it does not switch; the old version then keeps serving."""
         request = upgrade_plugin_request(
-            name, version, entry_point, module, executable, drain_timeout
+            name, version, entry_point, module, executable, drain_timeout, python
         )
         return self._run(self._ops.upgrade_plugin(request))
 

@@ -161,6 +161,7 @@ class PluginRegistry:
             limits=self.limits_of(entry).to_proto(),
             sandbox=entry.process.sandbox if entry.process is not None else "",
             last_exit=entry.last_exit,
+            python=record.python,
         )
         setattr(status.source, record.source_kind, record.source)
         if entry.info is not None:
@@ -191,12 +192,17 @@ class PluginRegistry:
             raise AlreadyExists(f"plugin {name!r} is registered already")
         kind = request.source.WhichOneof("kind") or "entry_point"
         source = self.policy.plugin_source(kind, getattr(request.source, kind) or name)
-        launch = PluginLaunch(name, kind, source)
+        python = request.python
+        if python:
+            python = self.policy.plugin_interpreter(python)
+        launch = PluginLaunch(name, kind, source, python)
         launch.check()
         limits = Limits.from_proto(request.limits)
         if self.containment is not None:
             self.containment.check(self.containment.limits_for(name, limits))
-        record = PluginRecord(name, request.version, kind, source, loaded=False, limits=limits)
+        record = PluginRecord(
+            name, request.version, kind, source, loaded=False, limits=limits, python=python
+        )
         self.store.put_plugin(record)
         entry = PluginEntry(record)
         self.entries[name] = entry
@@ -223,6 +229,8 @@ class PluginRegistry:
         try:
             # Checked again at every start: the configuration may have changed since.
             source = self.policy.plugin_source(record.source_kind, record.source)
+            if record.python:
+                self.policy.plugin_interpreter(record.python)
             limits = self.limits_of(entry)
             if self.containment is not None:
                 self.containment.check(limits)
@@ -247,7 +255,7 @@ class PluginRegistry:
         self, record: PluginRecord, source: str, limits: Limits, instance: str
     ) -> PluginProcess:
         process = PluginProcess(
-            PluginLaunch(record.name, record.source_kind, source),
+            PluginLaunch(record.name, record.source_kind, source, record.python),
             self._process_exited,
             self.containment,
             limits,
@@ -274,6 +282,8 @@ class PluginRegistry:
         beside `entry`'s own, checked as every start is; it serves nothing until
         :meth:`switch`. Stop it when it is not switched to."""
         source = self.policy.plugin_source(record.source_kind, record.source)
+        if record.python:
+            self.policy.plugin_interpreter(record.python)
         limits = record.limits
         if self.containment is not None:
             limits = self.containment.limits_for(record.name, record.limits)
@@ -340,6 +350,9 @@ class PluginRegistry:
             process, entry.process = entry.process, None
             if process is not None:
                 await process.stop()
+            retiring, entry.retiring = entry.retiring, None
+            if retiring is not None:  # replaced by an upgrade, still finishing its calls
+                await retiring.stop()
 
     # -- supervision --------------------------------------------------------------------------
 

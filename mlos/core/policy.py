@@ -112,6 +112,37 @@ class AccessPolicy:
             raise InvalidArgument(f"plugin executable {source!r} is not an executable file")
         return str(resolved)
 
+    def plugin_interpreter(self, given: str) -> str:
+        """The Python interpreter to record for a plugin whose host runs in `given` (an
+        interpreter, or a virtual environment's directory: its ``bin/python``).
+
+        It must be allowed by `plugin_executables` (the interpreter, or a directory above it,
+        named as given or as it resolves). The path is recorded absolute but unresolved: a
+        virtual environment's ``bin/python`` is a link to its base interpreter, and only the
+        link makes Python use the environment's packages.
+        """
+        check_text("plugin python", given)
+        try:
+            path = Path(os.path.abspath(Path(given).expanduser()))
+            if path.is_dir():
+                path = path / "bin" / "python"
+            real = Path(os.path.realpath(path))
+            usable = real.is_file() and os.access(real, os.X_OK)
+        except (OSError, RuntimeError) as exc:  # a name too long, a link loop, no such user
+            raise InvalidArgument(f"plugin python {given!r} is not a usable path: {exc}") from None
+        if not any(
+            _within(path, Path(os.path.abspath(allowed)), exact_file=True)
+            or _within(real, Path(os.path.realpath(allowed)), exact_file=True)
+            for allowed in self.plugin_executables
+        ):
+            raise PermissionDenied(
+                f"plugin python {given!r} is not allowed: interpreters and virtual environments "
+                "must be listed in the server's configuration (plugin_executables)"
+            )
+        if not usable:
+            raise InvalidArgument(f"plugin python {given!r} is not an executable file")
+        return str(path)
+
     # -- models -------------------------------------------------------------------------------
 
     def model_path(self, text: str) -> Path:

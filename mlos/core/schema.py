@@ -26,6 +26,7 @@ plugins_table = Table(
     Column("source", Text, nullable=False),
     Column("loaded", Boolean, nullable=False, default=False),
     Column("limits", Text, nullable=False, default="{}", server_default="{}"),
+    Column("python", Text, nullable=False, default="", server_default=""),
 )
 
 models_table = Table(

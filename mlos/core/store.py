@@ -48,6 +48,8 @@ class PluginRecord:
     loaded: bool = False
     limits: Limits = field(default_factory=Limits)
     """The limits given at registration (the configuration's come on top when it starts)."""
+    python: str = ""
+    """The interpreter the plugin host runs in; empty for the server's own."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,6 +58,8 @@ class PluginLaunch:
     name: str
     source_kind: str  # "entry_point", "module" or "executable"
     source: str
+    python: str = ""
+    """The interpreter of the plugin host (entry_point and module sources); empty: this one."""
 
     def command(self, fd: int, confinement: Confinement | None = None) -> list[str]:
         """The command line of the plugin process, which inherits its socket as `fd`.
@@ -76,21 +78,24 @@ class PluginLaunch:
         flag = {"entry_point": "--entry-point", "module": "--module"}.get(self.source_kind)
         if flag is None:
             raise InvalidArgument(f"unknown plugin source kind {self.source_kind!r}")
+        python = self.python or sys.executable
         if confinement is None:
-            return [sys.executable, "-m", "mlos.sdk.host", flag, self.source, "--fd", str(fd)]
+            return [python, "-m", "mlos.sdk.host", flag, self.source, "--fd", str(fd)]
         return [
-            sys.executable, "-P", "-m", "mlos.sdk.host", flag, self.source, "--fd", str(fd),
+            python, "-P", "-m", "mlos.sdk.host", flag, self.source, "--fd", str(fd),
             "--confine", confinement.to_json(),
         ]  # fmt: skip
 
     def check(self) -> None:
         """Fail early when the source cannot possibly start."""
+        if self.python and self.source_kind == "executable":
+            raise InvalidArgument("python is for entry_point and module sources, not executables")
         if self.source_kind == "executable":
             found = shutil.which(self.source)
             if found is None:
                 raise NotFound(f"plugin executable {self.source!r} not found")
         elif self.source_kind == "entry_point":
-            if find_entry_point(self.source) is None:
+            if not self.python and find_entry_point(self.source) is None:
                 raise NotFound(
                     f"no installed plugin provides the entry point {self.source!r} "
                     "(group mlos.plugins); install it with pip or give module/executable"

@@ -167,13 +167,19 @@ class PluginUpgrades:
         chosen = request.source.WhichOneof("kind") if request.HasField("source") else None
         if chosen is None:
             kind, given = current.source_kind, current.source
+            python = request.python or current.python
         else:
             kind, given = chosen, getattr(request.source, chosen)
-        source = self.plugins.policy.plugin_source(kind, given or current.name)
-        PluginLaunch(current.name, kind, source).check()
+            python = request.python
+        policy = self.plugins.policy
+        source = policy.plugin_source(kind, given or current.name)
+        if python:
+            python = policy.plugin_interpreter(python)
+        PluginLaunch(current.name, kind, source, python).check()
         return dataclasses.replace(
-            current, version=request.version, source_kind=kind, source=source, loaded=True
-        )
+            current, version=request.version, source_kind=kind, source=source, python=python,
+            loaded=True,
+        )  # fmt: skip
 
     def _drain_timeout(self, given: float) -> float:
         if given == 0:

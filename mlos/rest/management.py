@@ -53,6 +53,8 @@ def _register_plugin_request(body: dict[str, Any]) -> smi_pb2.RegisterPluginRequ
     for key in _SOURCE_KEYS:
         if key in body:
             setattr(request.source, key, body[key])
+    if "python" in body:
+        request.python = body["python"]
     if "limits" in body:
         from_json(body["limits"], request.limits, where="limits")
     return request
@@ -69,6 +71,8 @@ def _upgrade_plugin_request(name: str, body: dict[str, Any] | None) -> smi_pb2.U
     for key in _SOURCE_KEYS:
         if key in body:
             setattr(request.source, key, body[key])
+    if "python" in body:
+        request.python = body["python"]
     return request
 
 

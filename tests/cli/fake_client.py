@@ -93,12 +93,15 @@ class FakeClient:
 
     def register_plugin(self, name: str, version: str | None = None,
                         entry_point: str | None = None, module: str | None = None,
-                        executable: str | None = None) -> smi_pb2.PluginStatus:
+                        executable: str | None = None,
+                        python: str | None = None) -> smi_pb2.PluginStatus:
         self._call("register_plugin", name, version, entry_point, module, executable)
         status = smi_pb2.PluginStatus(name=name, version=version or "",
                                       state=smi_pb2.PLUGIN_STATE_REGISTERED)
         if module:
             status.source.module = module
+        if python:
+            status.python = python
         self.plugins[name] = status
         return status
 

@@ -207,3 +207,36 @@ def test_a_failing_revision_leaves_the_database_as_it_was(
     store = RegistryStore(registry_url)
     assert len(store.plugins()) == len(LEGACY_PLUGINS)
     store.close()
+
+
+def test_a_0003_registry_gains_the_plugin_interpreter(registry_url: str) -> None:
+    from alembic import command
+
+    engine = create_engine(normalize(registry_url))
+    config = migrate._config()
+    with engine.connect() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0003")
+        conn.execute(
+            text(
+                "INSERT INTO plugins (name, version, source_kind, source, loaded, limits) "
+                "VALUES ('onnx', '1.2', 'entry_point', 'onnx', true, '{\"open_files\": 64}')"
+            )
+        )
+        conn.commit()
+    engine.dispose()
+    assert revision_of(registry_url) == "0003"
+
+    store = RegistryStore(registry_url)
+    assert (store.migration.before, store.migration.after) == ("0003", "0004")
+    (plugin,) = store.plugins()
+    assert (plugin.name, plugin.version, plugin.python, plugin.limits.open_files) == (
+        "onnx", "1.2", "", 64
+    )
+    store.put_plugin(PluginRecord("other", "2", "module", "a.b:C", python="/opt/env/bin/python"))
+    store.close()
+    reopened = RegistryStore(registry_url)
+    assert {p.name: p.python for p in reopened.plugins()} == {
+        "onnx": "", "other": "/opt/env/bin/python"
+    }
+    reopened.close()

@@ -11,7 +11,13 @@ import psutil
 import pytest
 
 from mlos.core.engine import Engine
-from mlos.errors import AlreadyExists, FailedPrecondition, NotFound, PermissionDenied
+from mlos.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+)
 from mlos.wire.tensors import from_numpy, to_numpy
 from mlos_generated import smi_pb2
 from tests.core.conftest import add_double_plugin, model_file
@@ -165,3 +171,20 @@ async def test_registering_a_version_again_with_another_file_swaps_it_under_load
     # The same registration again is still a conflict, not a swap.
     with pytest.raises(AlreadyExists):
         await engine.register_model(register)
+
+
+async def test_one_upgrade_of_a_plugin_at_a_time(engine: Engine, tmp_path: Path) -> None:
+    await setup(engine, tmp_path)
+    first = asyncio.create_task(engine.upgrade_plugin(upgrade(V2)))
+    await asyncio.sleep(0)  # the first holds the plugin's upgrade lock now
+    with pytest.raises(FailedPrecondition, match="being upgraded already"):
+        await engine.upgrade_plugin(upgrade(V1))
+    assert (await first).version == "0.0.2"
+
+
+async def test_a_bad_drain_timeout_is_refused(engine: Engine, tmp_path: Path) -> None:
+    pid = await setup(engine, tmp_path)
+    for bad in (-1.0, float("nan"), 1e9):
+        with pytest.raises(InvalidArgument, match="drain_timeout_seconds"):
+            await engine.upgrade_plugin(upgrade(V2, drain=bad))
+    assert (await engine.get_plugin("double")).pid == pid
