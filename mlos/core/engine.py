@@ -7,6 +7,7 @@ Every rule — lifecycle, validation, version resolution, statistics — lives h
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,9 +27,11 @@ from mlos.core.log_settings import LogSettings
 from mlos.core.metrics import Metrics
 from mlos.core.model_config import model_config
 from mlos.core.models import ModelRegistry
+from mlos.core.nodes import NodeReport
 from mlos.core.pipeline import Pipeline
 from mlos.core.plugins import Backoff, PluginRegistry
 from mlos.core.policy import AccessPolicy
+from mlos.core.reconcile import Reconciler
 from mlos.core.resources import ResourceMonitor
 from mlos.core.shm import Region, RegionStatus, SystemSharedMemory
 from mlos.core.stats import StatsBook, failure_reason
@@ -184,6 +187,13 @@ class Engine:
         self.trace_settings = TraceSettings()
         self.log_settings = LogSettings(settings.log_level)
         self.started = False
+        self.draining = False
+        """The node is stopping: readiness is false while requests in flight finish."""
+        self.reconciler: Reconciler | None = None
+        self.node_id = str(getattr(settings, "node_id", "") or socket.gethostname())
+        self.node_address = ""
+        self.node_grpc_address = ""
+        self.started_at = time.time()
 
     # -- lifetime -----------------------------------------------------------------------------
 
@@ -193,11 +203,16 @@ class Engine:
         if self.auth:
             ensure_admin_token(self.tokens, self.home / ADMIN_TOKEN_FILE)
         await self.plugins.start_all()
+        interval = float(getattr(self.settings, "reconcile_interval", 2.0))
+        self.reconciler = Reconciler(self, interval=interval)
+        await self.reconciler.start()
         self.started = True
 
     async def stop(self) -> None:
         """Stop every plugin process; the registry keeps what should run next time."""
         self.started = False
+        if self.reconciler is not None:
+            await self.reconciler.stop()
         await self.plugins.stop_all()
         self.containment.close()
         self.arenas.close()
@@ -224,8 +239,93 @@ class Engine:
         return smi_pb2.HealthResponse(live=True, ready=self.is_ready(), plugins=plugins)
 
     def is_ready(self) -> bool:
-        """The readiness that `health` reports, without building the message."""
-        return self.started and all(entry.ready for entry in self.plugins.should_run())
+        """The readiness that `health` reports, without building the message: started, not
+        draining, matched to the registry once, every plugin that should run ready."""
+        return (
+            self.started
+            and not self.draining
+            and (self.reconciler is None or self.reconciler.synced)
+            and all(entry.ready for entry in self.plugins.should_run())
+        )
+
+    # -- cluster ------------------------------------------------------------------------------
+
+    def identify(self, node_id: str, address: str, grpc_address: str) -> None:
+        """Name this node and say where it serves, for its heartbeat (before `start`)."""
+        if node_id:
+            self.node_id = node_id
+        self.node_address = address
+        self.node_grpc_address = grpc_address
+
+    async def drain(self) -> None:
+        """Turn readiness false for good (the node is stopping) and say so in the registry."""
+        self.draining = True
+        if self.reconciler is not None:
+            await self.reconciler.heartbeat()
+
+    def report(self, converged: bool) -> NodeReport:
+        """This node's actual state, as its heartbeat writes it."""
+        states = smi_pb2.ModelState.Name
+        models = []
+        for e in self.models.all():
+            model = {
+                "name": e.record.name,
+                "version": e.record.version,
+                "state": states(e.state).removeprefix("MODEL_STATE_").lower(),
+            }
+            if e.message:
+                model["message"] = e.message
+            models.append(model)
+        plugins = [
+            {
+                "name": name,
+                "state": smi_pb2.PluginState.Name(entry.state)
+                .removeprefix("PLUGIN_STATE_")
+                .lower(),
+            }
+            for name, entry in sorted(self.plugins.entries.items())
+        ]
+        return NodeReport(
+            id=self.node_id,
+            address=self.node_address,
+            grpc_address=self.node_grpc_address,
+            version=mlos.__version__,
+            started_at=self.started_at,
+            heartbeat_at=time.time(),
+            ready=self.is_ready(),
+            converged=converged,
+            draining=self.draining,
+            models=tuple(models),
+            plugins=tuple(plugins),
+        )
+
+    def model_dropped(self, name: str, version: str) -> None:
+        """Forget the statistics (and, with its last version, the trace settings) of a model
+        version another node removed."""
+        self.stats.drop(name, version)
+        if name not in self.models.entries:
+            self.trace_settings.forget(name)
+
+    async def cluster_status(self) -> dict[str, Any]:
+        """Every node sharing this registry as its last heartbeat reports it (`/v1/cluster`)."""
+        reconciler = self.reconciler
+        interval = reconciler.interval if reconciler is not None else 2.0
+        lost_after = max(3 * interval, 5.0)
+        nodes = await asyncio.to_thread(self.store_nodes)
+        now = time.time()
+        return {
+            "node": self.node_id,
+            "database": self.store.dialect,
+            "listening": bool(reconciler is not None and reconciler.listening),
+            "lost_after_seconds": lost_after,
+            "nodes": [node.to_json(now, lost_after) for node in nodes],
+        }
+
+    def store_nodes(self) -> list[NodeReport]:
+        """Every node's last report (blocking)."""
+        if self.reconciler is None:
+            return [self.report(False)]
+        return self.reconciler.nodes.all()
 
     # -- plugins ------------------------------------------------------------------------------
 

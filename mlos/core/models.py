@@ -294,6 +294,62 @@ class ModelRegistry:
                 f"plugin {plugin!r} serves model(s) {', '.join(used)}; remove them first"
             )
 
+    # -- reconciliation (desired state written by another node) -------------------------------
+
+    async def adopt(self, record: ModelRecord) -> ModelEntry:
+        """Take a version another node registered: add it and load it when it should be
+        loaded and its plugin is ready (else its plugin's start loads it). Writes nothing."""
+        async with self._lock(record.name):
+            entry = self.entries.get(record.name, {}).get(record.version)
+            if entry is not None:
+                return entry
+            entry = ModelEntry(record)
+            if not record.loaded:
+                entry.state = smi_pb2.MODEL_STATE_UNLOADED
+            self.entries.setdefault(record.name, {})[record.version] = entry
+            plugin = self.plugins.entries.get(record.plugin)
+            if record.loaded and plugin is not None and plugin.ready:
+                await self._load(entry, raise_errors=False)
+        return entry
+
+    async def follow(self, record: ModelRecord) -> ModelEntry:
+        """Apply a changed record of a known version (loaded or not, path, config): load,
+        unload or reload it to match. Writes nothing."""
+        async with self._lock(record.name):
+            entry = self.get(record.name, record.version)
+            old, entry.record = entry.record, record
+            if not record.loaded:
+                await self._unload_from_plugin(entry)
+                entry.state = smi_pb2.MODEL_STATE_UNLOADED
+                return entry
+            if old.loaded and entry.ready and (old.path, old.config, old.plugin) == (
+                record.path,
+                record.config,
+                record.plugin,
+            ):
+                return entry
+            if old.plugin == record.plugin:
+                await self._unload_from_plugin(entry)
+            plugin = self.plugins.entries.get(record.plugin)
+            if plugin is not None and plugin.ready:
+                await self._load(entry, raise_errors=False)
+            else:
+                entry.state = smi_pb2.MODEL_STATE_UNAVAILABLE
+        return entry
+
+    async def forget(self, name: str, version: str) -> ModelEntry | None:
+        """Unload and drop a version another node removed. Writes nothing."""
+        async with self._lock(name):
+            versions = self.entries.get(name, {})
+            entry = versions.get(version)
+            if entry is None:
+                return None
+            await self._unload_from_plugin(entry)
+            del versions[version]
+            if not versions:
+                self.entries.pop(name, None)
+        return entry
+
     # -- plugin events ------------------------------------------------------------------------
 
     async def reload_plugin_models(self, plugin: str) -> None:

@@ -100,7 +100,7 @@ def test_a_new_database_gets_exactly_the_tables_the_store_uses(registry_url: str
         differences = compare_metadata(context, metadata)
     store.close()
     assert differences == []
-    assert tables_of(registry_url) == {"plugins", "models", "tokens", VERSION_TABLE}
+    assert tables_of(registry_url) == {"plugins", "models", "tokens", "nodes", VERSION_TABLE}
 
 
 def test_a_database_from_a_newer_mlos_is_refused_untouched(registry_url: str) -> None:
