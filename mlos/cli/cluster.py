@@ -8,7 +8,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from mlos.cli.context import Context, command_group
+from mlos.cli.cluster_up import add_up
+from mlos.cli.context import Context, add_remote_options
 
 __all__ = ["register"]
 
@@ -54,15 +55,20 @@ def cmd_status(ctx: Context) -> int:
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add `mlos cluster ...` to the command parser."""
-    action = command_group(
-        commands,
+    """Add `mlos cluster status` and `mlos cluster up` to the command parser."""
+    group = commands.add_parser(
         "cluster",
-        "the nodes sharing a registry",
-        "The nodes that share one registry (PostgreSQL): their health, convergence and models.",
+        help="the nodes sharing a registry; a development cluster",
+        description="The nodes that share one registry (PostgreSQL): their health, "
+        "convergence and models; and a development cluster on loopback.",
     )
-    action(
+    actions = group.add_subparsers(dest="action", metavar="ACTION", required=True)
+    status = actions.add_parser(
         "status",
-        "every node sharing the server's registry (exit status 1 unless all are ready)",
-        cmd_status,
+        help="every node sharing the server's registry (exit status 1 unless all are ready)",
+        description="Every node sharing the server's registry, from GET /v1/cluster "
+        "(exit status 1 unless all are ready).",
     )
+    add_remote_options(status)
+    status.set_defaults(func=cmd_status)
+    add_up(actions)

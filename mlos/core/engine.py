@@ -299,6 +299,11 @@ class Engine:
             plugins=tuple(plugins),
         )
 
+    async def _catch_up(self) -> None:
+        """Apply what other nodes wrote to the registry before changing it through this one."""
+        if self.reconciler is not None and self.started:
+            await self.reconciler.catch_up()
+
     def model_dropped(self, name: str, version: str) -> None:
         """Forget the statistics (and, with its last version, the trace settings) of a model
         version another node removed."""
@@ -335,6 +340,7 @@ class Engine:
 
     async def register_plugin(self, request: smi_pb2.RegisterPluginRequest) -> smi_pb2.PluginStatus:
         """Register a plugin; it starts on `load_plugin`."""
+        await self._catch_up()
         check_strings(request, self.limits)
         self.plugins.register(request)
         return self._plugin_status(request.name)
@@ -351,16 +357,19 @@ class Engine:
 
     async def load_plugin(self, name: str) -> smi_pb2.PluginStatus:
         """Start the plugin process and load its models."""
+        await self._catch_up()
         await self.plugins.load(name)
         return self._plugin_status(name)
 
     async def unload_plugin(self, name: str) -> smi_pb2.PluginStatus:
         """Stop the plugin process; its models stay registered and become unavailable."""
+        await self._catch_up()
         await self.plugins.unload(name)
         return self._plugin_status(name)
 
     async def remove_plugin(self, name: str) -> None:
         """Stop and forget a plugin that serves no model."""
+        await self._catch_up()
         self.plugins.get(name)
         self.models.ensure_plugin_unused(name)
         await self.plugins.remove(name)
@@ -369,6 +378,7 @@ class Engine:
 
     async def register_model(self, request: smi_pb2.RegisterModelRequest) -> smi_pb2.ModelStatus:
         """Load a model version into its plugin and register it."""
+        await self._catch_up()
         check_strings(request, self.limits)
         entry = await self.models.register(request)
         return entry.status()
@@ -389,6 +399,7 @@ class Engine:
 
     async def remove_model(self, name: str, version: str = "") -> smi_pb2.RemoveModelResponse:
         """Unload and forget a version, or all versions."""
+        await self._catch_up()
         removed = await self.models.remove(name, version)
         if not version:
             self.trace_settings.forget(name)
@@ -398,10 +409,12 @@ class Engine:
 
     async def load_model(self, name: str, version: str = "") -> None:
         """Load registered versions again (Triton's repository load)."""
+        await self._catch_up()
         await self.models.set_loaded(name, True, version)
 
     async def unload_model(self, name: str, version: str = "") -> None:
         """Unload versions but keep them registered (Triton's repository unload)."""
+        await self._catch_up()
         await self.models.set_loaded(name, False, version)
 
     async def model_metadata(self, name: str, version: str = "") -> smi_pb2.ModelMetadata:
@@ -607,6 +620,7 @@ class Engine:
 
     async def revoke_token(self, token_id: str) -> smi_pb2.TokenInfo:
         """Revoke a token for good."""
+        await self._catch_up()
         return self.tokens.revoke(token_id).info()
 
     def authenticate(self, token: str) -> Principal:

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlos.core.axon_models import AxonModel, install, is_reference
 from mlos.core.digests import check_files
 from mlos.core.plugins import PluginRegistry
 from mlos.core.policy import AccessPolicy
@@ -162,8 +163,17 @@ class ModelRegistry:
             )
         if request.version and not VERSION.match(request.version):
             raise InvalidArgument(f"model version {request.version!r} is not a valid version")
-        path = self.policy.model_path(request.path)
-        plugin = request.plugin or self._choose_plugin(path)
+        stored = ""
+        if is_reference(request.path):
+            installed = await asyncio.to_thread(_install_verified, request.path)
+            path = self.policy.model_path(str(installed.entry))
+            plugin = request.plugin or installed.plugin
+            stored = installed.reference  # pinned: every node loads this very version
+            version_given = request.version or installed.version
+        else:
+            path = self.policy.model_path(request.path)
+            plugin = request.plugin or self._choose_plugin(path)
+            version_given = request.version
         plugin_entry = self.plugins.get(plugin)
         if plugin_entry.state in (smi_pb2.PLUGIN_STATE_REGISTERED, smi_pb2.PLUGIN_STATE_UNLOADED):
             raise FailedPrecondition(
@@ -173,10 +183,12 @@ class ModelRegistry:
             await asyncio.to_thread(check_files, path, request.files, request.files_root)
         async with self._lock(name):
             existing = self.entries.get(name, {})
-            version = request.version or _next_version(existing)
+            version = version_given or _next_version(existing)
             if version in existing:
                 raise AlreadyExists(f"model {name!r} version {version!r} is registered already")
-            record = ModelRecord(name, version, plugin, str(path), dict(request.config), True)
+            record = ModelRecord(
+                name, version, plugin, stored or str(path), dict(request.config), True
+            )
             entry = ModelEntry(record, state=smi_pb2.MODEL_STATE_LOADING)
             await self._load(entry, raise_errors=True)
             self.store.put_model(record)
@@ -212,13 +224,16 @@ class ModelRegistry:
         record = entry.record
         entry.state = smi_pb2.MODEL_STATE_LOADING
         try:
-            self.policy.model_path(record.path)  # the model roots may have changed since
+            local = record.path
+            if is_reference(local):  # installed into this node's own Axon cache, verified
+                local = str((await asyncio.to_thread(_install_verified, local)).entry)
+            self.policy.model_path(local)  # the model roots may have changed since
             client = self.plugins.client(record.plugin)
             response = await client.load_model(
                 smi_pb2.LoadModelRequest(
                     name=record.name,
                     version=record.version,
-                    path=record.path,
+                    path=local,
                     config=record.config,
                 ),
                 timeout=LOAD_TIMEOUT,
@@ -364,6 +379,17 @@ class ModelRegistry:
             if entry.state in (smi_pb2.MODEL_STATE_READY, smi_pb2.MODEL_STATE_LOADING):
                 entry.state = smi_pb2.MODEL_STATE_UNAVAILABLE
                 entry.message = f"plugin {plugin!r} is not running"
+
+
+def _install_verified(reference: str) -> AxonModel:
+    """Install an Axon reference into this node's cache and check every file of its manifest
+    (blocking)."""
+    installed = install(reference)
+    files = [
+        smi_pb2.ModelFile(path=p, size=size, sha256=digest) for p, size, digest in installed.files
+    ]
+    check_files(installed.entry, files, str(installed.root))
+    return installed
 
 
 def _next_version(existing: dict[str, ModelEntry]) -> str:

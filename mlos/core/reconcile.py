@@ -117,6 +117,7 @@ class Reconciler:
         self.passes = 0
         self._clock = clock
         self._wake = asyncio.Event()
+        self._passing = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
 
@@ -174,8 +175,21 @@ class Reconciler:
 
     # -- one pass -----------------------------------------------------------------------------
 
+    async def catch_up(self) -> None:
+        """Apply the registry now, before a change made through this node: a request the load
+        balancer sends here right after another node's write (register a plugin there, load
+        it here) sees that write. An unreachable registry is left to the change itself."""
+        try:
+            await self.reconcile()
+        except MLOSError as exc:
+            log.warning("catching up with the registry failed: %s", exc.message)
+
     async def reconcile(self) -> None:
         """Read the desired state and apply it; again when this node wrote meanwhile."""
+        async with self._passing:
+            await self._reconcile()
+
+    async def _reconcile(self) -> None:
         for _ in range(5):
             try:
                 await self._pass()
