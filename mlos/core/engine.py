@@ -207,6 +207,7 @@ class Engine:
         self.reconciler = Reconciler(self, interval=interval)
         await self.reconciler.start()
         self.started = True
+        await self.reconciler.heartbeat()  # ready now: say so without waiting for the next pass
 
     async def stop(self) -> None:
         """Stop every plugin process; the registry keeps what should run next time."""
