@@ -314,6 +314,19 @@ def _seconds(value: Any) -> float:
     return seconds
 
 
+def _seconds_or_zero(value: Any) -> float:
+    if isinstance(value, (int, float, str)) and not isinstance(value, bool):
+        try:
+            if float(value) == 0:
+                return 0.0
+        except ValueError:
+            pass
+    try:
+        return _seconds(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not 0 or a positive number of seconds") from None
+
+
 def _pairs(value: Any, form: str) -> list[tuple[Any, Any]]:
     """The items of a YAML mapping, or of `KEY=VALUE,...` text (a flag or environment value);
     ValueError names an item that is not of the `form` given (`UID=ROLE`)."""
@@ -515,6 +528,17 @@ KEYS: dict[str, Key] = {
             "Largest batch (first dimension) for any model that batches, whatever it allows."),
         Key("max_string_bytes", _size, 64 * 2**10,
             "Bytes of any string in a request: names, paths, ids, parameters (400 beyond)."),
+        Key("node_id", _text, None,
+            "This node's name among the nodes sharing a registry (default HOSTNAME-RESTPORT).",
+            "--node-id"),
+        Key("reconcile_interval", _seconds, 2.0,
+            "Seconds between reads of the registry's desired state (and heartbeats); "
+            "on PostgreSQL a change is also applied at once when notified."),
+        Key("drain_delay", _seconds_or_zero, 0.0,
+            "Seconds a stopping node keeps serving with readiness false before it closes its "
+            "ports, so that load balancers take it out first."),
+        Key("drain_seconds", _seconds, 30.0,
+            "Longest wait for requests in flight when the node stops (after drain_delay)."),
     )
 }
 """Every setting, in documentation order."""
@@ -582,6 +606,11 @@ class Settings:
     max_tensor_bytes: int = 2**30
     max_batch_size: int = 65536
     max_string_bytes: int = 64 * 2**10
+    node_id: str = ""
+    """This node's name in the cluster; empty stands for HOSTNAME-RESTPORT."""
+    reconcile_interval: float = 2.0
+    drain_delay: float = 0.0
+    drain_seconds: float = 30.0
     config_file: Path | None = dataclasses.field(default=None, compare=False)
     """The YAML file the settings were read from, if any (not a setting itself)."""
 

@@ -8,7 +8,9 @@ the models of the `models` setting (:mod:`mlos.preload`), then
 serves the IPC socket (:mod:`mlos.ipc.listener`, owner-only), gRPC (:mod:`mlos.grpc`, its port
 bound before the engine starts) and REST until SIGTERM or SIGINT:
 it stops accepting connections, lets requests in flight finish (up to :data:`DRAIN_SECONDS`),
-and stops the engine and its plugin processes. A second Ctrl-C skips the wait. Once each API
+and stops the engine and its plugin processes. A second Ctrl-C skips the wait. Before that,
+readiness turns false at once and the node keeps serving for `drain_delay` seconds, so that
+load balancers stop sending it requests before its ports close. Once each API
 accepts requests it prints one line, flushed, IPC and gRPC before REST::
 
     MLOS IPC listening on unix:///home/me/.mlos/mlos.sock
@@ -65,7 +67,8 @@ logger = logging.getLogger("mlos.server")
 DEMO_PLUGIN = "onnx"
 DEMO_MODEL = "demo"
 DRAIN_SECONDS = 30.0
-"""How long a stopping server waits for requests in flight before cancelling them."""
+"""How long a stopping server waits for requests in flight before cancelling them, by default
+(the `drain_seconds` setting)."""
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _TLS_CLOSE_GRACE = 1.0
@@ -196,7 +199,7 @@ def _uvicorn_config(app: object, settings: Settings) -> uvicorn.Config:
         lifespan="off",
         ws="none",
         server_header=False,
-        timeout_graceful_shutdown=int(DRAIN_SECONDS),
+        timeout_graceful_shutdown=max(1, round(settings.drain_seconds)),
         ssl_certfile=settings.tls_cert,
         ssl_keyfile=settings.tls_key,
         ssl_ca_certs=settings.tls_client_ca,
@@ -246,15 +249,41 @@ async def serve(
 
     metrics_server: _Uvicorn | None = None
 
+    drain_task: asyncio.Task[None] | None = None
+    grace = settings.drain_seconds
+
     def on_signal(sig: int) -> None:
-        nonlocal grpc_stopping
+        nonlocal drain_task
         stop_requested.append(sig)
+        if drain_task is None:
+            drain_task = loop.create_task(drain_then_stop(sig))
+        elif not drain_task.done():
+            drain_task.cancel()  # asked again during drain_delay: stop at once
+            stop_serving(sig)
+        else:
+            stop_serving(sig)
+
+    async def drain_then_stop(sig: int) -> None:
+        # Readiness goes false first; load balancers see it within drain_delay and send
+        # nothing new, then the ports close and requests in flight finish (up to grace).
+        drain = getattr(engine, "drain", None)
+        if drain is not None and getattr(engine, "started", False):
+            logger.info("draining: readiness is false; stopping in %.1f s", settings.drain_delay)
+            try:
+                await drain()
+            except Exception:  # the heartbeat is best effort; stopping is not
+                logger.exception("could not report the drain")
+            await asyncio.sleep(settings.drain_delay)
+        stop_serving(sig)
+
+    def stop_serving(sig: int) -> None:
+        nonlocal grpc_stopping
         if server is not None:
             server.handle_exit(sig, None)
         if metrics_server is not None:
             metrics_server.handle_exit(sig, None)
         if grpc_server is not None and grpc_stopping is None:
-            grpc_stopping = loop.create_task(grpc_server.stop(DRAIN_SECONDS))
+            grpc_stopping = loop.create_task(grpc_server.stop(grace))
 
     if not settings.auth:
         logger.warning(
@@ -280,6 +309,15 @@ async def serve(
         metrics_task: asyncio.Task[None] | None = None
         try:
             grpc_server = create_grpc_server(engine, settings)  # binds: a busy port fails here
+            identify = getattr(engine, "identify", None)
+            if identify is not None:
+                rest_url = _url(sock, "https" if settings.tls_cert else "http")
+                port = sock.getsockname()[1]
+                identify(
+                    settings.node_id or f"{socket.gethostname()}-{port}",
+                    rest_url,
+                    grpc_server.address,
+                )
             await engine.start()
             if settings.demo and not stop_requested:
                 await ensure_demo(engine, settings.home)
@@ -305,9 +343,11 @@ async def serve(
                 metrics_server.should_exit = True
                 await metrics_task
             if grpc_server is not None:
-                await (grpc_stopping or grpc_server.stop(DRAIN_SECONDS))
+                await (grpc_stopping or grpc_server.stop(grace))
             if ipc is not None:
-                await ipc.stop(DRAIN_SECONDS)
+                await ipc.stop(grace)
+            if drain_task is not None and not drain_task.done():
+                drain_task.cancel()
             await engine.stop()
     finally:
         for sig in _SIGNALS:

@@ -4,6 +4,8 @@
 from typing import Any, Literal, Required, TypeAlias, TypedDict
 
 __all__ = [
+    "ClusterNode",
+    "ClusterStatus",
     "ConfigDataType",
     "CreateTokenRequest",
     "CreateTokenResponse",
@@ -79,6 +81,34 @@ __all__ = [
     "UpgradePluginRequest",
     "Version",
 ]
+
+
+class ClusterNode(TypedDict):
+    """The `ClusterNode` schema."""
+
+    address: str
+    converged: bool
+    draining: bool
+    grpc_address: str
+    health: Literal["ready", "not_ready", "draining", "lost"]
+    heartbeat_age_seconds: float
+    heartbeat_at: float
+    id: str
+    models: list[dict[str, Any]]
+    plugins: list[dict[str, Any]]
+    ready: bool
+    started_at: float
+    version: str
+
+
+class ClusterStatus(TypedDict):
+    """The `ClusterStatus` schema."""
+
+    database: Literal["sqlite", "postgresql"]
+    listening: bool
+    lost_after_seconds: float
+    node: str
+    nodes: list["ClusterNode"]
 
 
 ConfigDataType: TypeAlias = Literal[

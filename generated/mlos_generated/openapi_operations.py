@@ -27,6 +27,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("cuda_shared_memory_status", "GET", "/v2/cudasharedmemory/status", "shared-memory", "cuda_shm_status"),
     Operation("cuda_shared_memory_unregister", "POST", "/v2/cudasharedmemory/region/{region}/unregister", "shared-memory", "unregister_cuda_shm"),
     Operation("cuda_shared_memory_unregister_all", "POST", "/v2/cudasharedmemory/unregister", "shared-memory", "unregister_cuda_shm"),
+    Operation("get_cluster", "GET", "/v1/cluster", "cluster", "get_cluster"),
     Operation("get_health", "GET", "/v1/health", "health", "health"),
     Operation("get_model", "GET", "/v1/models/{name}", "models", "get_model"),
     Operation("get_model_version", "GET", "/v1/models/{name}/versions/{version}", "models", "get_model"),

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import NoReturn
 
 from mlos import __version__
-from mlos.cli import bench, conformance, infer, model, plugin, serve, status, token
+from mlos.cli import bench, cluster, conformance, infer, model, plugin, serve, status, token
 from mlos.cli.context import URL_ENV, Context, UsageError
 from mlos.cli.output import Output
 from mlos.client import Client, Unreachable, connect
@@ -62,7 +62,7 @@ def build_parser() -> ArgumentParser:
     commands = parser.add_subparsers(
         dest="command", metavar="COMMAND", required=True, parser_class=ArgumentParser
     )
-    for module in (serve, plugin, model, infer, status, token, bench, conformance):
+    for module in (serve, plugin, model, infer, status, token, bench, conformance, cluster):
         module.register(commands)
     return parser
 

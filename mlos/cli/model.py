@@ -66,8 +66,12 @@ def cmd_register(ctx: Context) -> int:
     """Register a model version and load it."""
     args = ctx.args
     resources = parse_resources(args.memory, args.cpus, args.gpus)
+    # An Axon reference (axon://ns/name@version) goes as it is; a path is made absolute.
+    path = args.path if args.path.startswith("axon") and "://" in args.path else (
+        os.path.abspath(os.path.expanduser(args.path))
+    )
     status = ctx.client.register_model(
-        args.name, os.path.abspath(os.path.expanduser(args.path)), plugin=args.plugin,
+        args.name, path, plugin=args.plugin,
         version=args.version, config=parse_config(args.config), resources=resources,
     )
     ctx.output.message(status)
@@ -118,7 +122,12 @@ def cmd_remove(ctx: Context) -> int:
 def _add_actions(action: AddAction) -> None:
     reg = action("register", "Register a model version and load it.", cmd_register)
     reg.add_argument("name", metavar="NAME", help="model name")
-    reg.add_argument("path", metavar="PATH", help="model file or directory on the server")
+    reg.add_argument(
+        "path",
+        metavar="PATH",
+        help="model file or directory on the server, or an Axon reference "
+        "(axon://NS/NAME@VERSION) each node installs",
+    )
     reg.add_argument("--plugin", metavar="P", help="plugin to serve it (default: by extension)")
     reg.add_argument("--version", metavar="V", help="version (default: one more than the last)")
     reg.add_argument(

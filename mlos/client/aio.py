@@ -68,6 +68,10 @@ class AsyncClient(abc.ABC):
         """CPU, memory and GPU of the host and of each plugin process."""
         return await self._run(self._ops.resources())
 
+    async def cluster_status(self) -> dict[str, Any]:
+        """The nodes sharing the server's registry (`GET /v1/cluster`; REST only)."""
+        return await self._run(self._ops.cluster_status())
+
     # ----- plugins -----------------------------------------------------------------------
 
     async def register_plugin(

@@ -166,6 +166,10 @@ class RestOperations:
         """GET /v1/resources."""
         return _message_op("GET", "/v1/resources", smi_pb2.ResourcesResponse)
 
+    def cluster_status(self) -> Op[dict[str, Any]]:
+        """GET /v1/cluster."""
+        return _json_op("GET", "/v1/cluster")
+
     # ----- plugins -----------------------------------------------------------------------
 
     def register_plugin(self, request: smi_pb2.RegisterPluginRequest) -> Op[smi_pb2.PluginStatus]:

@@ -18,6 +18,7 @@ from google.protobuf.message import Message
 
 from mlos.client.base import Array, Inference, Op
 from mlos.client.staging import Lease
+from mlos.errors import FailedPrecondition
 from mlos.wire import tensors
 from mlos.wire.method import Method
 from mlos.wire.tensors import raw_contents, to_array
@@ -82,6 +83,12 @@ class SmiOperations:
     def resources(self) -> Op[smi_pb2.ResourcesResponse]:
         """MLOS.GetResources."""
         return _op(smi_ipc.MLOS_GET_RESOURCES, smi_pb2.ResourcesRequest())
+
+    def cluster_status(self) -> Op[dict[str, Any]]:
+        """The cluster status is served over REST only: FailedPrecondition."""
+        raise FailedPrecondition(
+            "the cluster status is served over REST only: use an http:// or https:// URL"
+        )
 
     # ----- plugins -----------------------------------------------------------------------
 

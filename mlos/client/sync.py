@@ -69,6 +69,10 @@ class Client(abc.ABC):
         """CPU, memory and GPU of the host and of each plugin process."""
         return self._run(self._ops.resources())
 
+    def cluster_status(self) -> dict[str, Any]:
+        """The nodes sharing the server's registry (`GET /v1/cluster`; REST only)."""
+        return self._run(self._ops.cluster_status())
+
     # ----- plugins -----------------------------------------------------------------------
 
     def register_plugin(

@@ -8,7 +8,7 @@ Every method raises an :class:`mlos.errors.MLOSError` when it fails.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from mlos.core.auth import Principal
 from mlos.core.pipeline import Pipeline
@@ -95,6 +95,7 @@ class Dataplane(Protocol):
     ) -> tuple[smi_pb2.DirectChannel, int]: ...
     def authenticate(self, token: str) -> Principal: ...
     async def scrape_metrics(self) -> bytes: ...
+    async def cluster_status(self) -> dict[str, Any]: ...
     async def update_trace_setting(
         self, model: str = "", changes: Mapping[str, TraceValue] | None = None
     ) -> dict[str, list[str] | str]: ...

@@ -7,6 +7,7 @@ Every rule — lifecycle, validation, version resolution, statistics — lives h
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -28,9 +29,11 @@ from mlos.core.log_settings import LogSettings
 from mlos.core.metrics import Metrics
 from mlos.core.model_config import model_config
 from mlos.core.models import ModelRegistry
+from mlos.core.nodes import NodeReport
 from mlos.core.pipeline import Pipeline
 from mlos.core.plugins import Backoff, PluginRegistry
 from mlos.core.policy import AccessPolicy
+from mlos.core.reconcile import Reconciler
 from mlos.core.resources import ResourceMonitor
 from mlos.core.shm import Region, RegionStatus, SystemSharedMemory
 from mlos.core.stats import StatsBook, failure_reason
@@ -216,6 +219,13 @@ class Engine:
         self.trace_settings = TraceSettings()
         self.log_settings = LogSettings(settings.log_level)
         self.started = False
+        self.draining = False
+        """The node is stopping: readiness is false while requests in flight finish."""
+        self.reconciler: Reconciler | None = None
+        self.node_id = str(getattr(settings, "node_id", "") or socket.gethostname())
+        self.node_address = ""
+        self.node_grpc_address = ""
+        self.started_at = time.time()
 
     # -- lifetime -----------------------------------------------------------------------------
 
@@ -225,12 +235,18 @@ class Engine:
         if self.auth:
             ensure_admin_token(self.tokens, self.home / ADMIN_TOKEN_FILE)
         await self.plugins.start_all()
+        interval = float(getattr(self.settings, "reconcile_interval", 2.0))
+        self.reconciler = Reconciler(self, interval=interval)
+        await self.reconciler.start()
         self.started = True
+        await self.reconciler.heartbeat()  # ready now: say so without waiting for the next pass
 
     async def stop(self) -> None:
         """Stop every plugin process; the registry keeps what should run next time."""
         self.started = False
         await self.channels.close()
+        if self.reconciler is not None:
+            await self.reconciler.stop()
         await self.plugins.stop_all()
         self.containment.close()
         self.arenas.close()
@@ -261,8 +277,103 @@ class Engine:
         return smi_pb2.HealthResponse(live=True, ready=self.is_ready(), plugins=plugins)
 
     def is_ready(self) -> bool:
-        """The readiness that `health` reports, without building the message."""
-        return self.started and all(entry.ready for entry in self.plugins.should_run())
+        """The readiness that `health` reports, without building the message: started, not
+        draining, matched to the registry once, every plugin that should run ready."""
+        return (
+            self.started
+            and not self.draining
+            and (self.reconciler is None or self.reconciler.synced)
+            and all(entry.ready for entry in self.plugins.should_run())
+        )
+
+    # -- cluster ------------------------------------------------------------------------------
+
+    def identify(self, node_id: str, address: str, grpc_address: str) -> None:
+        """Name this node and say where it serves, for its heartbeat (before `start`)."""
+        if node_id:
+            self.node_id = node_id
+        self.node_address = address
+        self.node_grpc_address = grpc_address
+
+    async def drain(self) -> None:
+        """Turn readiness false for good (the node is stopping) and say so in the registry."""
+        self.draining = True
+        if self.reconciler is not None:
+            await self.reconciler.heartbeat()
+
+    def report(self, converged: bool) -> NodeReport:
+        """This node's actual state, as its heartbeat writes it."""
+        states = smi_pb2.ModelState.Name
+        models = []
+        for e in self.models.all():
+            model = {
+                "name": e.record.name,
+                "version": e.record.version,
+                "state": states(e.state).removeprefix("MODEL_STATE_").lower(),
+            }
+            if e.message:
+                model["message"] = e.message
+            models.append(model)
+        plugins = [
+            {
+                "name": name,
+                "state": smi_pb2.PluginState.Name(entry.state)
+                .removeprefix("PLUGIN_STATE_")
+                .lower(),
+            }
+            for name, entry in sorted(self.plugins.entries.items())
+        ]
+        return NodeReport(
+            id=self.node_id,
+            address=self.node_address,
+            grpc_address=self.node_grpc_address,
+            version=mlos.__version__,
+            started_at=self.started_at,
+            heartbeat_at=time.time(),
+            ready=self.is_ready(),
+            converged=converged,
+            draining=self.draining,
+            models=tuple(models),
+            plugins=tuple(plugins),
+        )
+
+    async def _catch_up(self) -> None:
+        """Apply what other nodes wrote to the registry before changing it through this one."""
+        if self.reconciler is not None and self.started:
+            await self.reconciler.catch_up()
+
+    def model_dropped(self, name: str, version: str) -> None:
+        """Forget the statistics (and, with its last version, the trace settings) of a model
+        version another node removed."""
+        self.stats.drop(name, version)
+        if name not in self.models.entries:
+            self.trace_settings.forget(name)
+
+    async def tokens_revoked(self, token_ids: list[str]) -> None:
+        """Close the direct channels granted to tokens another node revoked."""
+        for token_id in token_ids:
+            await self.channels.revoke_principal(f"token:{token_id}")
+
+    async def cluster_status(self) -> dict[str, Any]:
+        """Every node sharing this registry as its last heartbeat reports it (`/v1/cluster`)."""
+        reconciler = self.reconciler
+        interval = reconciler.interval if reconciler is not None else 2.0
+        lost_after = max(3 * interval, 5.0)
+        nodes = await asyncio.to_thread(self.store_nodes)
+        now = time.time()
+        return {
+            "node": self.node_id,
+            "database": self.store.dialect,
+            "listening": bool(reconciler is not None and reconciler.listening),
+            "lost_after_seconds": lost_after,
+            "nodes": [node.to_json(now, lost_after) for node in nodes],
+        }
+
+    def store_nodes(self) -> list[NodeReport]:
+        """Every node's last report (blocking)."""
+        if self.reconciler is None:
+            return [self.report(False)]
+        return self.reconciler.nodes.all()
 
     # -- plugins ------------------------------------------------------------------------------
 
@@ -272,6 +383,7 @@ class Engine:
 
     async def register_plugin(self, request: smi_pb2.RegisterPluginRequest) -> smi_pb2.PluginStatus:
         """Register a plugin; it starts on `load_plugin`."""
+        await self._catch_up()
         check_strings(request, self.limits)
         self.plugins.register(request)
         return self._plugin_status(request.name)
@@ -288,11 +400,13 @@ class Engine:
 
     async def load_plugin(self, name: str) -> smi_pb2.PluginStatus:
         """Start the plugin process and load its models."""
+        await self._catch_up()
         await self.plugins.load(name)
         return self._plugin_status(name)
 
     async def unload_plugin(self, name: str) -> smi_pb2.PluginStatus:
         """Stop the plugin process; its models stay registered and become unavailable."""
+        await self._catch_up()
         await self.channels.revoke_plugin(name)
         await self.plugins.unload(name)
         return self._plugin_status(name)
@@ -307,6 +421,7 @@ class Engine:
 
     async def remove_plugin(self, name: str) -> None:
         """Stop and forget a plugin that serves no model."""
+        await self._catch_up()
         self.plugins.get(name)
         self.models.ensure_plugin_unused(name)
         await self.channels.revoke_plugin(name)
@@ -316,6 +431,7 @@ class Engine:
 
     async def register_model(self, request: smi_pb2.RegisterModelRequest) -> smi_pb2.ModelStatus:
         """Load a model version into its plugin and register it."""
+        await self._catch_up()
         check_strings(request, self.limits)
         # A registered version given another file is swapped in under load (upgrade.py).
         entry = await self.upgrades.swap_model(request) or await self.models.register(request)
@@ -338,6 +454,7 @@ class Engine:
 
     async def remove_model(self, name: str, version: str = "") -> smi_pb2.RemoveModelResponse:
         """Unload and forget a version, or all versions."""
+        await self._catch_up()
         await self.channels.revoke_model(name)
         removed = await self.models.remove(name, version)
         if not version:
@@ -348,11 +465,13 @@ class Engine:
 
     async def load_model(self, name: str, version: str = "") -> None:
         """Load registered versions again (Triton's repository load)."""
+        await self._catch_up()
         await self.channels.revoke_model(name)
         await self.models.set_loaded(name, True, version)
 
     async def unload_model(self, name: str, version: str = "") -> None:
         """Unload versions but keep them registered (Triton's repository unload)."""
+        await self._catch_up()
         await self.channels.revoke_model(name)
         await self.models.set_loaded(name, False, version)
 
@@ -566,6 +685,7 @@ class Engine:
 
     async def revoke_token(self, token_id: str) -> smi_pb2.TokenInfo:
         """Revoke a token for good (and close the direct channels granted to it)."""
+        await self._catch_up()
         info = self.tokens.revoke(token_id).info()
         await self.channels.revoke_principal(f"token:{token_id}")
         return info
@@ -581,6 +701,7 @@ class Engine:
         """The principal a token stands for (Unauthenticated when it is not valid)."""
         record = self.tokens.verify(token)
         return Principal(f"token:{record.id}", record.role, frozenset(record.models))
+
     # -- observability ------------------------------------------------------------------------
 
     async def scrape_metrics(self) -> bytes:

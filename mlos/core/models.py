@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlos.core.allocator import Allocator, rss_of
+from mlos.core.axon_models import AxonModel, install, is_reference
 from mlos.core.budget import Demand
 from mlos.core.digests import check_files
 from mlos.core.plugins import PluginRegistry
@@ -165,9 +166,18 @@ class ModelRegistry:
         check_name("model", name)
         if request.version and not VERSION.match(request.version):
             raise InvalidArgument(f"model version {request.version!r} is not a valid version")
-        path = self.policy.model_path(request.path)
         demand = Demand.from_proto(request.resources)
-        plugin = request.plugin or self._choose_plugin(path)
+        stored = ""
+        if is_reference(request.path):
+            installed = await asyncio.to_thread(_install_verified, request.path)
+            path = self.policy.model_path(str(installed.entry))
+            plugin = request.plugin or installed.plugin
+            stored = installed.reference  # pinned: every node loads this very version
+            version_given = request.version or installed.version
+        else:
+            path = self.policy.model_path(request.path)
+            plugin = request.plugin or self._choose_plugin(path)
+            version_given = request.version
         plugin_entry = self.plugins.get(plugin)
         if plugin_entry.state in (smi_pb2.PLUGIN_STATE_REGISTERED, smi_pb2.PLUGIN_STATE_UNLOADED):
             raise FailedPrecondition(
@@ -177,11 +187,11 @@ class ModelRegistry:
             await asyncio.to_thread(check_files, path, request.files, request.files_root)
         async with self._lock(name):
             existing = self.entries.get(name, {})
-            version = request.version or _next_version(existing)
+            version = version_given or _next_version(existing)
             if version in existing:
                 raise AlreadyExists(f"model {name!r} version {version!r} is registered already")
             record = ModelRecord(
-                name, version, plugin, str(path), dict(request.config), True, demand
+                name, version, plugin, stored or str(path), dict(request.config), True, demand
             )
             entry = ModelEntry(record, state=smi_pb2.MODEL_STATE_LOADING)
             await self._load(entry, raise_errors=True)
@@ -214,13 +224,23 @@ class ModelRegistry:
             f"several plugins accept {path.name!r} ({', '.join(sorted(matches))}); name one"
         )
 
+    async def local_path(self, record: ModelRecord) -> str:
+        """The file a plugin loads for `record`: its path, or an Axon reference installed into
+        this node's own cache and verified; checked against the model roots (they may have
+        changed since it was registered)."""
+        local = record.path
+        if is_reference(local):
+            local = str((await asyncio.to_thread(_install_verified, local)).entry)
+        self.policy.model_path(local)
+        return local
+
     async def _load(self, entry: ModelEntry, *, raise_errors: bool) -> None:
         record = entry.record
         entry.state = smi_pb2.MODEL_STATE_LOADING
         allocator = self.allocator
         rss_before = pid = 0
         try:
-            self.policy.model_path(record.path)  # the model roots may have changed since
+            local = await self.local_path(record)
             client = self.plugins.client(record.plugin)
             if allocator is not None:
                 plugin = self.plugins.get(record.plugin)
@@ -228,7 +248,7 @@ class ModelRegistry:
                     record.name,
                     record.version,
                     record.plugin,
-                    Path(record.path),
+                    Path(local),
                     record.resources,
                     plugin.info.name if plugin.info is not None else "",
                 )
@@ -238,7 +258,7 @@ class ModelRegistry:
                 smi_pb2.LoadModelRequest(
                     name=record.name,
                     version=record.version,
-                    path=record.path,
+                    path=local,
                     config=record.config,
                 ),
                 timeout=LOAD_TIMEOUT,
@@ -317,6 +337,62 @@ class ModelRegistry:
                 f"plugin {plugin!r} serves model(s) {', '.join(used)}; remove them first"
             )
 
+    # -- reconciliation (desired state written by another node) -------------------------------
+
+    async def adopt(self, record: ModelRecord) -> ModelEntry:
+        """Take a version another node registered: add it and load it when it should be
+        loaded and its plugin is ready (else its plugin's start loads it). Writes nothing."""
+        async with self._lock(record.name):
+            entry = self.entries.get(record.name, {}).get(record.version)
+            if entry is not None:
+                return entry
+            entry = ModelEntry(record)
+            if not record.loaded:
+                entry.state = smi_pb2.MODEL_STATE_UNLOADED
+            self.entries.setdefault(record.name, {})[record.version] = entry
+            plugin = self.plugins.entries.get(record.plugin)
+            if record.loaded and plugin is not None and plugin.ready:
+                await self._load(entry, raise_errors=False)
+        return entry
+
+    async def follow(self, record: ModelRecord) -> ModelEntry:
+        """Apply a changed record of a known version (loaded or not, path, config): load,
+        unload or reload it to match. Writes nothing."""
+        async with self._lock(record.name):
+            entry = self.get(record.name, record.version)
+            old, entry.record = entry.record, record
+            if not record.loaded:
+                await self._unload_from_plugin(entry)
+                entry.state = smi_pb2.MODEL_STATE_UNLOADED
+                return entry
+            if old.loaded and entry.ready and (old.path, old.config, old.plugin) == (
+                record.path,
+                record.config,
+                record.plugin,
+            ):
+                return entry
+            if old.plugin == record.plugin:
+                await self._unload_from_plugin(entry)
+            plugin = self.plugins.entries.get(record.plugin)
+            if plugin is not None and plugin.ready:
+                await self._load(entry, raise_errors=False)
+            else:
+                entry.state = smi_pb2.MODEL_STATE_UNAVAILABLE
+        return entry
+
+    async def forget(self, name: str, version: str) -> ModelEntry | None:
+        """Unload and drop a version another node removed. Writes nothing."""
+        async with self._lock(name):
+            versions = self.entries.get(name, {})
+            entry = versions.get(version)
+            if entry is None:
+                return None
+            await self._unload_from_plugin(entry)
+            del versions[version]
+            if not versions:
+                self.entries.pop(name, None)
+        return entry
+
     # -- plugin events ------------------------------------------------------------------------
 
     async def reload_plugin_models(self, plugin: str) -> None:
@@ -331,6 +407,17 @@ class ModelRegistry:
             if entry.state in (smi_pb2.MODEL_STATE_READY, smi_pb2.MODEL_STATE_LOADING):
                 entry.state = smi_pb2.MODEL_STATE_UNAVAILABLE
                 entry.message = f"plugin {plugin!r} is not running"
+
+
+def _install_verified(reference: str) -> AxonModel:
+    """Install an Axon reference into this node's cache and check every file of its manifest
+    (blocking)."""
+    installed = install(reference)
+    files = [
+        smi_pb2.ModelFile(path=p, size=size, sha256=digest) for p, size, digest in installed.files
+    ]
+    check_files(installed.entry, files, str(installed.root))
+    return installed
 
 
 def _next_version(existing: dict[str, ModelEntry]) -> str:

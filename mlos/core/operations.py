@@ -54,6 +54,7 @@ OPERATIONS: dict[str, Operation] = {
         "health",
         "server_metadata",
         "get_resources",
+        "get_cluster",
         "list_plugins",
         "get_plugin",
         "list_models",

@@ -354,6 +354,38 @@ class PluginRegistry:
             if retiring is not None:  # replaced by an upgrade, still finishing its calls
                 await retiring.stop()
 
+    # -- reconciliation (desired state written by another node) -------------------------------
+
+    async def follow(self, record: PluginRecord) -> PluginEntry:
+        """Match a plugin's record as the registry has it: add it when new, start it when it
+        should now run, stop it when it should not. Writes nothing (the record is the
+        registry's already)."""
+        entry = self.entries.get(record.name)
+        if entry is None:
+            entry = self.entries[record.name] = PluginEntry(record)
+            was_loaded = False
+        else:
+            was_loaded = entry.record.loaded
+            entry.record = record
+        if record.loaded and not was_loaded:
+            try:
+                await self.load(record.name)
+            except MLOSError as exc:
+                log.error("plugin %s failed to start: %s", record.name, exc.message)
+                self._schedule_restart(entry)
+        elif not record.loaded and was_loaded:
+            await self.unload(record.name)
+        return entry
+
+    async def forget(self, name: str) -> None:
+        """Stop and drop a plugin another node removed. Writes nothing."""
+        entry = self.entries.get(name)
+        if entry is None:
+            return
+        entry.record = _with_loaded(entry.record, False)
+        await self.unload(name)
+        self.entries.pop(name, None)
+
     # -- supervision --------------------------------------------------------------------------
 
     def _process_exited(self, process: PluginProcess) -> None:

@@ -7,9 +7,16 @@ checks that the migrations build exactly these tables on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, MetaData, String, Table, Text
+from sqlalchemy import BigInteger, Boolean, Column, Float, MetaData, String, Table, Text
 
-__all__ = ["VERSION_TABLE", "metadata", "models_table", "plugins_table", "tokens_table"]
+__all__ = [
+    "VERSION_TABLE",
+    "metadata",
+    "models_table",
+    "nodes_table",
+    "plugins_table",
+    "tokens_table",
+]
 
 VERSION_TABLE = "mlos_schema_version"
 """Where Alembic records the schema revision; named for MLOS so that a PostgreSQL database
@@ -55,3 +62,21 @@ tokens_table = Table(
     Column("rate_limit", String(64), nullable=False, default=""),
 )
 """API tokens: one row each, the SHA-256 of the token, never the token (`mlos.core.tokens`)."""
+
+nodes_table = Table(
+    "nodes",
+    metadata,
+    Column("id", String(128), primary_key=True),
+    Column("address", Text, nullable=False, default=""),
+    Column("grpc_address", Text, nullable=False, default=""),
+    Column("version", String(64), nullable=False, default=""),
+    Column("started_at", Float, nullable=False),
+    Column("heartbeat_at", Float, nullable=False),
+    Column("ready", Boolean, nullable=False, default=False),
+    Column("converged", Boolean, nullable=False, default=False),
+    Column("draining", Boolean, nullable=False, default=False),
+    Column("models", Text, nullable=False, default="[]"),
+    Column("plugins", Text, nullable=False, default="[]"),
+)
+"""The nodes sharing the registry and what each reports of itself (its actual state), written
+by each node's heartbeat (`mlos.core.nodes`); the only table that is not desired state."""

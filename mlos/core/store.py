@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, bindparam, create_engine, delete, event, select
+from sqlalchemy import Connection, Engine, bindparam, create_engine, delete, event, select, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.sql.schema import Table
@@ -29,9 +29,23 @@ from mlos.core.schema import models_table, plugins_table
 from mlos.errors import InvalidArgument, Unavailable
 from mlos.sandbox.limits import Limits
 
-__all__ = ["ModelRecord", "PluginRecord", "RegistryStore", "column_values", "upsert"]
+__all__ = [
+    "CHANNEL",
+    "ModelRecord",
+    "PluginRecord",
+    "RegistryStore",
+    "column_values",
+    "upsert",
+]
 
 _T = TypeVar("_T")
+
+CHANNEL = "mlos_registry"
+"""The PostgreSQL notification channel every write of desired state notifies (no payload):
+nodes LISTEN on it to reconcile at once instead of at their next poll
+(:mod:`mlos.core.reconcile`)."""
+
+_NOTIFY = text(f"NOTIFY {CHANNEL}")
 
 CONNECT_TIMEOUT_SECONDS = 10
 """How long opening a connection to PostgreSQL may take before the store reports it down."""
@@ -81,6 +95,9 @@ class RegistryStore:
         except ValueError as exc:
             raise InvalidArgument(str(exc)) from None
         self.where = f"the registry database {database_url.redact(self.url)}"
+        self.writes = 0
+        """How many writes of desired state this store has made (a reconciler that read the
+        registry while one was under way reads it again)."""
         self.engine: Engine = _create_engine(self.url)
         try:
             self.migration: Migration = self._guard(lambda: migrate(self.engine, where=self.where))
@@ -185,8 +202,21 @@ class RegistryStore:
         def write() -> None:
             with self._single.begin() as conn:
                 conn.execute(statement, values)
+                self.changed(conn)
 
         self._guard(write)
+
+    def changed(self, conn: Connection) -> None:
+        """Count a write of desired state made on `conn`, and on PostgreSQL tell the nodes
+        listening on :data:`CHANNEL` (the notification goes out when it commits)."""
+        self.writes += 1
+        if self.engine.dialect.name == "postgresql":
+            conn.execute(_NOTIFY)
+
+    def guarded(self, work: Callable[[], _T]) -> _T:
+        """Run `work` (a read or an idempotent write on :attr:`engine`) the way the store runs
+        its own: once more if a pooled connection was dead, Unavailable if the database is."""
+        return self._guard(work)
 
     def _guard(self, work: Callable[[], _T]) -> _T:
         """Run `work`, once more on a fresh connection if the pooled one turns out dead (the

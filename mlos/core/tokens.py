@@ -78,6 +78,7 @@ class TokenBook:
     """Every token, in memory and in the registry."""
 
     def __init__(self, store: RegistryStore) -> None:
+        self._store = store
         self._engine: Engine = store.engine
         self._put = upsert(self._engine.dialect.name, tokens_table, ["id"])
         self._tokens: dict[str, TokenRecord] = {}
@@ -85,9 +86,13 @@ class TokenBook:
 
     def reload(self) -> None:
         """Read every token from the registry again."""
+        self._tokens = self.read()
+
+    def read(self) -> dict[str, TokenRecord]:
+        """Every token in the registry, by id (what :meth:`reload` keeps; safe in a thread)."""
         with self._engine.connect() as conn:
             rows = conn.execute(select(tokens_table))
-            self._tokens = {
+            return {
                 row.id: TokenRecord(
                     **{
                         **row._asdict(),
@@ -107,7 +112,12 @@ class TokenBook:
         )
         with self._engine.begin() as conn:
             conn.execute(self._put, values)
+            self._store.changed(conn)
         self._tokens[record.id] = record
+
+    def replace(self, tokens: dict[str, TokenRecord]) -> None:
+        """Keep `tokens` (read from the registry by :meth:`read`) as the book's tokens."""
+        self._tokens = dict(tokens)
 
     def create(
         self,

@@ -228,7 +228,8 @@ class PluginUpgrades:
         try:
             response = await client.load_model(
                 smi_pb2.LoadModelRequest(
-                    name=record.name, version=record.version, path=record.path,
+                    name=record.name, version=record.version,
+                    path=await self.models.local_path(record),
                     config=record.config,
                 ),
                 timeout=LOAD_TIMEOUT,

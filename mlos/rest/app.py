@@ -48,6 +48,7 @@ from mlos.core.operations import Operation, operation
 from mlos.core.pipeline import Call, Caller, Pipeline, Transport
 from mlos.loop import keep_polling
 from mlos.rest.body import JSONBody
+from mlos.rest.cluster import Cluster
 from mlos.rest.inference import Inference
 from mlos.rest.management import Management
 from mlos.rest.middleware import AllowedMethods, BodyLimit, ErrorBoundary, FormAsJSON
@@ -99,7 +100,13 @@ def load_spec(path: Path | None = None) -> dict[str, Any]:
 def handlers(engine: Dataplane) -> dict[str, Handler]:
     """Every operation's handler by operationId: the public coroutine methods of the handlers."""
     table: dict[str, Handler] = {}
-    groups = (Management(engine), Inference(engine), SharedMemory(engine), Observability(engine))
+    groups = (
+        Management(engine),
+        Inference(engine),
+        SharedMemory(engine),
+        Observability(engine),
+        Cluster(engine),
+    )
     for group in groups:
         for name in dir(type(group)):
             if not name.startswith("_"):

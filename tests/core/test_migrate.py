@@ -100,7 +100,7 @@ def test_a_new_database_gets_exactly_the_tables_the_store_uses(registry_url: str
         differences = compare_metadata(context, metadata)
     store.close()
     assert differences == []
-    assert tables_of(registry_url) == {"plugins", "models", "tokens", VERSION_TABLE}
+    assert tables_of(registry_url) == {"plugins", "models", "tokens", "nodes", VERSION_TABLE}
 
 
 def test_a_database_from_a_newer_mlos_is_refused_untouched(registry_url: str) -> None:
@@ -228,7 +228,7 @@ def test_a_0003_registry_gains_the_plugin_interpreter(registry_url: str) -> None
     assert revision_of(registry_url) == "0003"
 
     store = RegistryStore(registry_url)
-    assert (store.migration.before, store.migration.after) == ("0003", "0004")
+    assert (store.migration.before, store.migration.after) == ("0003", "0006")
     (plugin,) = store.plugins()
     assert (plugin.name, plugin.version, plugin.python, plugin.limits.open_files) == (
         "onnx", "1.2", "", 64
