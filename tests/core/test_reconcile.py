@@ -115,10 +115,19 @@ async def test_every_node_reports_itself_and_a_stopped_node_leaves(
     nodes: tuple[Engine, Engine],
 ) -> None:
     a, b = nodes
-    status = await a.cluster_status()
+    listens = a.store.dialect == "postgresql"
+    deadline = time.monotonic() + 15.0
+    while True:  # the heartbeats and the listening connection come up on their own schedule
+        status = await a.cluster_status()
+        settled = status["listening"] == listens and all(
+            n["health"] == "ready" and n["converged"] for n in status["nodes"]
+        )
+        if settled or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.05)
     assert [n["id"] for n in status["nodes"]] == ["a", "b"]
     assert all(n["health"] == "ready" and n["converged"] for n in status["nodes"])
-    assert status["listening"] == (a.store.dialect == "postgresql")
+    assert status["listening"] == listens
     await b.stop()
     status = await a.cluster_status()
     assert [n["id"] for n in status["nodes"]] == ["a"]
