@@ -30,6 +30,7 @@ TRACE_DEFAULTS = {
     "trace_level": ["OFF"],
     "trace_rate": "1000",
     "trace_count": "-1",
+    "log_frequency": "0",
     "trace_mode": "opentelemetry",
 }
 
@@ -106,7 +107,7 @@ def test_log_settings_over_http_apply_to_the_server_s_log(served: tuple[ServerPr
     assert (changed["log_format"], changed["log_error"], changed["log_info"]) == (
         "ISO8601", False, True,
     )  # fmt: skip
-    assert _status(lambda: client.update_log_settings({"log_format": "json"})) == "400"
+    assert _status(lambda: client.update_log_settings({"log_format": "fancy"})) == "400"
     assert _status(lambda: client.update_log_settings({"log_file": "/tmp/x.log"})) == "400"
     assert client.get_log_settings() == changed
 

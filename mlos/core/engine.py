@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import mlos
 from mlos.config import DEFAULT_RATE_LIMITS, default_model_roots
-from mlos.core import calls
+from mlos.core import calls, tracing
 from mlos.core.arena import Arenas, sweep
 from mlos.core.audit import AuditLog
 from mlos.core.auth import ROLE_NAMES, Authenticator, Principal, role_by_name
@@ -35,9 +35,11 @@ from mlos.core.stats import StatsBook, failure_reason
 from mlos.core.store import RegistryStore
 from mlos.core.tokens import ADMIN_TOKEN_FILE, TokenBook, ensure_admin_token
 from mlos.core.trace_settings import TraceSettings, TraceValue
+from mlos.core.tracing import Tracer
 from mlos.errors import InvalidArgument, MLOSError, NotFound
 from mlos.input_limits import InputLimits, check_strings
 from mlos.loop import PLUGIN_BUSY_POLL_ENV
+from mlos.telemetry import DEFAULT_ENDPOINT, ENDPOINT_ENV, Exporting
 from mlos.validation import check_infer_request
 from mlos_generated import inference_pb2, smi_pb2
 
@@ -129,6 +131,7 @@ class Engine:
             host_env={
                 "MLOS_LOG_LEVEL": settings.log_level.upper(),
                 PLUGIN_BUSY_POLL_ENV: str(_setting(settings, "plugin_busy_poll_us")),
+                ENDPOINT_ENV: getattr(settings, "trace_endpoint", None) or DEFAULT_ENDPOINT,
             },
         )
         self.plugins = PluginRegistry(
@@ -182,7 +185,20 @@ class Engine:
         )
         self.pipeline.add(self.metrics.calls, calls.ORDER)
         self.trace_settings = TraceSettings()
-        self.log_settings = LogSettings(settings.log_level)
+        self.trace_settings.update("", {
+            name: getattr(settings, name) for name in ("trace_level", "trace_rate", "trace_count")
+            if getattr(settings, name, None) is not None
+        })
+        self.tracer = Tracer(
+            self.trace_settings,
+            Exporting.otlp(
+                getattr(settings, "trace_endpoint", None) or DEFAULT_ENDPOINT, "mlos"
+            ),
+        )
+        self.pipeline.add(self.tracer, tracing.ORDER)
+        self.log_settings = LogSettings(
+            settings.log_level, log_format=getattr(settings, "log_format", "default")
+        )
         self.started = False
 
     # -- lifetime -----------------------------------------------------------------------------
@@ -205,6 +221,8 @@ class Engine:
         self.resource_monitor.close()
         if self.audit is not None:
             self.audit.close()
+        if self.tracer.exporting.provider is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.tracer.exporting.shutdown)
         self.store.close()
 
     async def _plugin_ready(self, plugin: str) -> None:
@@ -292,6 +310,7 @@ class Engine:
         removed = await self.models.remove(name, version)
         if not version:
             self.trace_settings.forget(name)
+            self.tracer.refresh()
         for entry in removed:
             self.stats.drop(entry.record.name, entry.record.version)
         return smi_pb2.RemoveModelResponse(removed=[e.status() for e in removed])
@@ -400,6 +419,7 @@ class Engine:
         metadata = entry.metadata
         assert metadata is not None
         stats = self.stats.of(entry.record.name, entry.record.version)
+        trace = tracing.current()
         begun = time.perf_counter_ns()  # no scheduler: the queue ends once the version is known
         binding = None
         in_backend = False
@@ -418,6 +438,8 @@ class Engine:
             inputs = request.inputs
             batch = int(inputs[0].shape[0]) if inputs and inputs[0].shape else 1
             checked = time.perf_counter_ns()
+            if trace is not None:
+                trace.forward(request, started, begun, checked)
             in_backend = True
             response = await exchange(
                 client,
@@ -432,6 +454,8 @@ class Engine:
                 plugin=plugin,
             )
             done = time.perf_counter_ns()
+            if trace is not None:
+                trace.returned(response, done)
         except (MLOSError, asyncio.CancelledError) as error:
             ns = time.perf_counter_ns() - started
             stats.record_failure(ns, failure_reason(error, in_backend))
@@ -525,7 +549,9 @@ class Engine:
         """Change trace settings (of a registered model, or server-wide) and report them."""
         if model:
             self.models.versions(model)  # NotFound for a model that is not registered
-        return self.trace_settings.update(model, changes or {})
+        updated = self.trace_settings.update(model, changes or {})
+        self.tracer.refresh()
+        return updated
 
     async def update_log_settings(
         self, changes: Mapping[str, bool | int | str | None] | None = None

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlos.core import tracing
 from mlos.core.digests import check_files
 from mlos.core.plugins import PluginRegistry
 from mlos.core.policy import AccessPolicy
@@ -214,15 +215,13 @@ class ModelRegistry:
         try:
             self.policy.model_path(record.path)  # the model roots may have changed since
             client = self.plugins.client(record.plugin)
-            response = await client.load_model(
-                smi_pb2.LoadModelRequest(
-                    name=record.name,
-                    version=record.version,
-                    path=record.path,
-                    config=record.config,
-                ),
-                timeout=LOAD_TIMEOUT,
+            load = smi_pb2.LoadModelRequest(
+                name=record.name, version=record.version, path=record.path, config=record.config
             )
+            trace = tracing.current()
+            if trace is not None:
+                trace.loading(load)
+            response = await client.load_model(load, timeout=LOAD_TIMEOUT)
         except MLOSError as exc:
             entry.state = (
                 smi_pb2.MODEL_STATE_UNAVAILABLE
@@ -237,6 +236,7 @@ class ModelRegistry:
         entry.metadata = response.metadata
         entry.state = smi_pb2.MODEL_STATE_READY
         entry.message = ""
+        log.info("model %s/%s loaded by plugin %s", record.name, record.version, record.plugin)
 
     async def remove(self, name: str, version: str = "") -> list[ModelEntry]:
         """Unload and forget one version, or every version when `version` is empty."""

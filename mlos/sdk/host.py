@@ -28,6 +28,7 @@ import socket
 import stat
 import sys
 import time
+from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, NoReturn
@@ -42,6 +43,7 @@ from mlos.sandbox.confine import Confinement, confine, die_with_parent
 from mlos.sandbox.exits import EXIT_MEMORY_LIMIT
 from mlos.sdk.base import LoadedModel, ModelPlugin, ModelSpec
 from mlos.sdk.segments import SegmentMap
+from mlos.sdk.tracing import HostTracing
 from mlos.validation import check_infer_request
 from mlos.wire.connection import ServerConnection
 from mlos.wire.method import CallContext
@@ -110,6 +112,8 @@ class PluginHost(smi_ipc.PluginServicer[CallContext]):
         # The core's shared-memory segments, for large tensors (mlos.sdk.segments).
         self.segments = SegmentMap()
         self.stopped = asyncio.Event()
+        # Spans around the loads and inferences the core traces (mlos.sdk.tracing).
+        self.tracing = HostTracing(plugin.name)
 
     async def describe(
         self, request: smi_pb2.DescribeRequest, context: CallContext
@@ -127,7 +131,18 @@ class PluginHost(smi_ipc.PluginServicer[CallContext]):
     async def load_model(
         self, request: smi_pb2.LoadModelRequest, context: CallContext
     ) -> smi_pb2.LoadModelResponse:
-        """Load (or replace) a model; all-or-nothing."""
+        """Load (or replace) a model; all-or-nothing (in a span when the core traces it)."""
+        if request.trace_context:
+            attributes = {"model_name": request.name, "model_version": request.version}
+            return await self.tracing.around(
+                "plugin.load",
+                request.trace_context,
+                attributes,
+                lambda: self._load_model(request),
+            )
+        return await self._load_model(request)
+
+    async def _load_model(self, request: smi_pb2.LoadModelRequest) -> smi_pb2.LoadModelResponse:
         spec = ModelSpec(request.name, request.version, Path(request.path), dict(request.config))
         loop = asyncio.get_running_loop()
         async with self._loading:
@@ -176,10 +191,20 @@ class PluginHost(smi_ipc.PluginServicer[CallContext]):
             await loop.run_in_executor(self._load_pool, entry[0].unload)
         return smi_pb2.UnloadModelResponse()
 
-    async def infer(
+    def infer(
         self, request: smi_pb2.InferRequest, context: CallContext
-    ) -> smi_pb2.InferResponse:
-        """Check the request, run the model in the inference pool, encode the outputs."""
+    ) -> Coroutine[Any, Any, smi_pb2.InferResponse]:
+        """Check the request, run the model in the inference pool, encode the outputs (in a
+        span when the core traces the request)."""
+        # Not a coroutine itself: an untraced request costs no extra frame.
+        if request.trace_context:
+            attributes = {"model_name": request.model_name, "model_version": request.model_version}
+            return self.tracing.around(
+                "plugin.infer", request.trace_context, attributes, lambda: self._infer(request)
+            )
+        return self._infer(request)
+
+    async def _infer(self, request: smi_pb2.InferRequest) -> smi_pb2.InferResponse:
         name, version = request.model_name, request.model_version
         key = (name, version)
         entry = self.models.get(key)
@@ -286,6 +311,8 @@ class PluginHost(smi_ipc.PluginServicer[CallContext]):
             self.plugin.close()
         self._infer_pool.shutdown(wait=False, cancel_futures=True)
         self._load_pool.shutdown(wait=False, cancel_futures=True)
+        with contextlib.suppress(Exception):
+            self.tracing.close()
 
 
 def _small_file(path: Path) -> bool:
