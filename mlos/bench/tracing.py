@@ -2,8 +2,8 @@
 
     .venv/bin/python -m mlos.bench.tracing [--calls 20000] [--rounds 30]
 
-Measures, in microseconds per call, the best round of each (the machine's other work only adds
-time):
+Measures CPU time of this process (`time.process_time`, so that other processes on a busy
+machine do not count), in microseconds per call, the best round of each:
 
 * ``pipeline``: one inference call through :class:`mlos.core.pipeline.Pipeline` to a handler that
   returns at once — with no interceptor; with the :class:`mlos.core.tracing.Tracer` every server
@@ -65,10 +65,10 @@ async def _handler(request: smi_pb2.InferRequest, call: Call) -> smi_pb2.InferRe
 async def _best(run: Callable[[], Awaitable[Any]], calls: int, rounds: int) -> float:
     best = float("inf")
     for _ in range(rounds):
-        started = time.perf_counter()
+        started = time.process_time()
         for _ in range(calls):
             await run()
-        best = min(best, (time.perf_counter() - started) / calls * 1e6)
+        best = min(best, (time.process_time() - started) / calls * 1e6)
     return best
 
 

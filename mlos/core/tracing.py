@@ -35,7 +35,7 @@ from contextvars import ContextVar
 from typing import Any
 
 from mlos.core import request_context
-from mlos.core.pipeline import Call, Next
+from mlos.core.pipeline import Call, Next, Transport
 from mlos.core.request_context import RequestContext
 from mlos.core.trace_settings import TraceSettings
 from mlos.errors import MLOSError
@@ -171,7 +171,12 @@ class Tracer:
         if not self.active:
             return await proceed(call, request)
         carrier = call.trace_context
-        if carrier is None and isinstance(request, smi_pb2.InferRequest) and request.trace_context:
+        if (
+            carrier is None
+            and call.caller.transport is Transport.IPC
+            and isinstance(request, smi_pb2.InferRequest)
+            and request.trace_context
+        ):
             carrier = dict(request.trace_context)
         if call.operation.name == "infer":
             if not call.model or not self.settings.sample(call.model):

@@ -77,7 +77,8 @@ def test_the_callers_context_is_the_parent_and_the_request_id() -> None:
     # IPC: the context travels in the SMI request itself.
     ipc = smi_pb2.InferRequest(model_name="m")
     ipc.trace_context["traceparent"] = PARENT.replace("00f067aa0ba902b7", "1" * 16)
-    asyncio.run(pipeline.run(_infer_call(), handler, ipc))
+    asyncio.run(pipeline.run(Call(operation("infer"), Caller(Transport.IPC), model="m"),
+                             handler, ipc))  # fmt: skip
     first, second = exporter.get_finished_spans()
     parent = parse_traceparent(PARENT)
     assert parent is not None
@@ -229,3 +230,35 @@ def test_json_log_lines_carry_the_request_and_its_trace() -> None:
 
         failed = logging.LogRecord("x", logging.ERROR, __file__, 1, "bad", None, sys.exc_info())
     assert "ValueError: boom" in json.loads(formatter.format(failed))["exception"]
+
+
+def test_untraced_calls_never_import_the_sdk() -> None:
+    import subprocess
+    import sys
+
+    script = """
+import asyncio, sys
+from mlos.core.operations import operation
+from mlos.core.pipeline import Call, Caller, Pipeline, Transport
+from mlos.core.trace_settings import TraceSettings
+from mlos.core.tracing import ORDER, Tracer
+from mlos.telemetry import Exporting
+import mlos.core.engine, mlos.sdk.host, mlos.rest.app
+
+async def echo(request, call):
+    return request
+
+tracer = Tracer(TraceSettings(), Exporting.otlp("http://127.0.0.1:9/v1/traces", "mlos"))
+pipeline = Pipeline()
+pipeline.add(tracer, ORDER)
+call = Call(operation("infer"), Caller(Transport.REST), model="m",
+            trace_context={"traceparent": "00-" + "1" * 32 + "-" + "2" * 16 + "-01"})
+for _ in range(3):
+    asyncio.run(pipeline.run(call, echo, 1))
+print(sorted(name for name in sys.modules if name.startswith("opentelemetry")))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
