@@ -17,7 +17,7 @@ ROOT = Path(mlos.__file__).parent
 
 LAYERS: list[set[str]] = [
     {"__init__", "errors", "memory", "discovery", "database_url", "columns", "processes",
-     "telemetry"},
+     "telemetry", "json_log"},
     {"loop"},
     {"wire", "sandbox"},
     {"input_limits"},

@@ -18,7 +18,6 @@ from tests.suite import suite_config
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("opentelemetry.proto")
-grpcclient = pytest.importorskip("tritonclient.grpc")
 httpclient = pytest.importorskip("tritonclient.http")
 
 from tests.otlp_collector import Collector, ReceivedSpan, collector  # noqa: E402
@@ -125,32 +124,96 @@ def test_one_inference_traced_across_core_and_plugin(
     assert loaded[0]["span_id"] == register.span_id
 
 
+def test_plugin_log_lines_are_json_with_the_plugin_span(
+    traced: tuple[ServerProcess, Collector, requests.Session], tmp_path: Path
+) -> None:
+    server, received, session = traced
+    module = {"name": "logging", "module": "tests.sdk.logging_plugin:LoggingPlugin"}
+    assert session.post(f"{server.url}/v1/plugins", json=module).status_code == 201
+    assert session.post(f"{server.url}/v1/plugins/logging/load").status_code == 200
+    (tmp_path / "m.double").write_text("x")
+    body = {"name": "double", "plugin": "logging", "path": str(tmp_path / "m.double")}
+    assert session.post(f"{server.url}/v1/models", json=body, timeout=60).status_code == 201
+    trace = "77" * 16
+    inputs = {"inputs": [{"name": "x", "datatype": "FP32", "shape": [2, 4], "data": [1.0] * 8}]}
+    answer = session.post(
+        f"{server.url}/v2/models/double/infer",
+        json=inputs,
+        headers={"traceparent": f"00-{trace}-{'88' * 8}-01"},
+        timeout=30,
+    )
+    assert answer.status_code == 200, answer.text
+    spans = received.wait_for(lambda s: any(
+        x.name == "plugin.infer" for x in _of_trace(trace)(s)
+    ))  # fmt: skip
+    plugin_span = next(x for x in _of_trace(trace)(spans) if x.name == "plugin.infer")
+    lines = [json.loads(line) for line in server.log.read_text().splitlines() if line.strip()]
+    doubling = [line for line in lines if line["message"] == "doubling a batch of 2"]
+    assert len(doubling) == 1, lines[-5:]
+    line = doubling[0]
+    assert (line["trace_id"], line["span_id"]) == (trace, plugin_span.span_id)
+    assert line["plugin"] == "tests.sdk.logging_plugin:LoggingPlugin" and int(line["pid"]) > 0
+    assert line["level"] == "WARNING" and line["logger"] == "tests.logging_plugin"
+
+
 def test_grpc_metadata_and_failures_are_traced(
     traced: tuple[ServerProcess, Collector, requests.Session],
 ) -> None:
+    import grpc
+
+    from mlos_generated import inference_pb2, inference_pb2_grpc
+
     server, received, _ = traced
-    client = grpcclient.InferenceServerClient(server.urls["gRPC"].removeprefix("grpc://"))
+    channel = grpc.insecure_channel(server.urls["gRPC"].removeprefix("grpc://"))
+    stub = inference_pb2_grpc.GRPCInferenceServiceStub(channel)
+
+    def request(shape: list[int]) -> inference_pb2.ModelInferRequest:
+        tensor = inference_pb2.ModelInferRequest.InferInputTensor(
+            name="input", datatype="FP32", shape=shape
+        )
+        tensor.contents.fp32_contents.extend([1.0] * int(np.prod(shape)))
+        return inference_pb2.ModelInferRequest(model_name="mlp", inputs=[tensor])
+
+    def trace_count() -> list[str]:
+        asked = inference_pb2.TraceSettingRequest(model_name="mlp")
+        return list(stub.TraceSetting(asked).settings["trace_count"].value)
+
     try:
-        tensor = grpcclient.InferInput("input", [1, 64], "FP32")
-        tensor.set_data_from_numpy(np.ones((1, 64), dtype=np.float32))
         trace = "11" * 16
-        client.infer("mlp", [tensor], headers={"traceparent": f"00-{trace}-{'22' * 8}-01"})
+        stub.ModelInfer(request([1, 64]), metadata=(("traceparent", f"00-{trace}-{'22' * 8}-01"),))
         spans = received.wait_for(lambda s: {x.name for x in _of_trace(trace)(s)} >= {
             "infer", "compute", "plugin.infer",
         })  # fmt: skip
         infer = next(s for s in _of_trace(trace)(spans) if s.name == "infer")
         assert infer.parent_id == "22" * 8 and infer.attributes["mlos.transport"] == "grpc"
 
-        wrong = grpcclient.InferInput("input", [1, 3], "FP32")
-        wrong.set_data_from_numpy(np.ones((1, 3), dtype=np.float32))
         failed_trace = "33" * 16
-        with pytest.raises(Exception, match="shape"):
-            client.infer("mlp", [wrong], headers={"traceparent": f"00-{failed_trace}-{'44' * 8}-01"})
-        failed = received.wait_for(lambda s: any(x.name == "infer" for x in _of_trace(failed_trace)(s)))
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.ModelInfer(
+                request([1, 3]), metadata=(("traceparent", f"00-{failed_trace}-{'44' * 8}-01"),)
+            )
+        assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+        failed = received.wait_for(
+            lambda s: any(x.name == "infer" for x in _of_trace(failed_trace)(s))
+        )
         span = next(s for s in failed if s.trace_id == failed_trace)
         assert span.error and span.attributes["mlos.error_code"] == "INVALID_ARGUMENT"
+
+        # TraceSetting drives the tracer: one more trace for mlp, then none.
+        one = inference_pb2.TraceSettingRequest(model_name="mlp")
+        one.settings["trace_count"].value.append("1")
+        assert list(stub.TraceSetting(one).settings["trace_count"].value) == ["1"]
+        for _ in range(3):
+            stub.ModelInfer(request([1, 64]))
+        assert trace_count() == ["0"]
+        own = received.wait_for(lambda s: any(
+            x.name == "infer" and x.parent_id == "" for x in s
+        ))  # fmt: skip
+        assert [x.parent_id for x in own if x.name == "infer"].count("") == 1
+        logs = stub.LogSettings(inference_pb2.LogSettingsRequest())
+        assert logs.settings["log_format"].string_param == "json"
     finally:
-        client.close()
+        channel.close()
 
 
 def test_tracing_off_sends_no_span(

@@ -132,6 +132,7 @@ class Engine:
                 "MLOS_LOG_LEVEL": settings.log_level.upper(),
                 PLUGIN_BUSY_POLL_ENV: str(_setting(settings, "plugin_busy_poll_us")),
                 ENDPOINT_ENV: getattr(settings, "trace_endpoint", None) or DEFAULT_ENDPOINT,
+                "MLOS_LOG_FORMAT": getattr(settings, "log_format", "default"),
             },
         )
         self.plugins = PluginRegistry(

@@ -37,13 +37,14 @@ import numpy as np
 
 from mlos.discovery import ENTRY_POINT_GROUP, find_entry_point
 from mlos.errors import InvalidArgument, MLOSError, NotFound
+from mlos.json_log import JsonFormatter
 from mlos.loop import PLUGIN_BUSY_POLL_ENV, busy_poll_seconds
 from mlos.loop import run as run_loop
 from mlos.sandbox.confine import Confinement, confine, die_with_parent
 from mlos.sandbox.exits import EXIT_MEMORY_LIMIT
 from mlos.sdk.base import LoadedModel, ModelPlugin, ModelSpec
 from mlos.sdk.segments import SegmentMap
-from mlos.sdk.tracing import HostTracing
+from mlos.sdk.tracing import HostTracing, log_fields
 from mlos.validation import check_infer_request
 from mlos.wire.connection import ServerConnection
 from mlos.wire.method import CallContext
@@ -53,6 +54,9 @@ from mlos_generated import smi_ipc, smi_pb2
 __all__ = ["PluginHost", "load_plugin_class", "main"]
 
 log = logging.getLogger("mlos.plugin")
+
+LOG_FORMAT_ENV = "MLOS_LOG_FORMAT"
+"""`json` when the server writes JSON log lines; the host's lines are then JSON too."""
 
 # Models whose inference takes less than this run inline on the event loop; slower ones run in
 # the inference thread pool, so several requests compute in parallel.
@@ -366,6 +370,11 @@ def main(argv: list[str] | None = None) -> int:
         level=os.environ.get("MLOS_LOG_LEVEL", "WARNING").upper(),
         format="%(asctime)s %(levelname)s plugin[%(process)d] %(name)s: %(message)s",
     )
+    if os.environ.get(LOG_FORMAT_ENV) == "json":  # the server logs JSON lines: so do we
+        plugin_name = args.entry_point or args.module or ""
+        extra = {"plugin": plugin_name, "pid": str(os.getpid())}
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(JsonFormatter(context=log_fields, extra=extra))
     memory_limited = False
     if args.confine:
         try:
