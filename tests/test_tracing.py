@@ -246,3 +246,48 @@ def test_tracing_off_sends_no_span(
     with pytest.raises(AssertionError, match="never arrived"):
         received.wait_for(lambda s: len(s) > before, timeout=3)
     assert not [s for s in received.spans if s.trace_id == trace]
+
+
+def test_ipc_requests_carry_their_trace_context(
+    traced: tuple[ServerProcess, Collector, requests.Session],
+) -> None:
+    import asyncio
+
+    from mlos.wire import Channel
+    from mlos_generated import smi_ipc, smi_pb2
+
+    server, received, session = traced
+
+    def request(trace: str) -> smi_pb2.InferRequest:
+        infer = smi_pb2.InferRequest(model_name="mlp")
+        data = np.ones((1, 64), np.float32)
+        infer.inputs.add(name="input", datatype="FP32", shape=[1, 64], contents=data.tobytes())
+        infer.trace_context["traceparent"] = f"00-{trace}-{'99' * 8}-01"
+        return infer
+
+    async def infer(*traces: str) -> None:
+        channel = await Channel.connect(str(server.home / "mlos.sock"))
+        try:
+            client = smi_ipc.MLOSClient(channel)
+            for trace in traces:
+                answer = await client.infer(request(trace), timeout=30)
+                assert answer.outputs[0].name == "output"
+        finally:
+            channel.close()
+
+    traced_id = "aa" * 16
+    asyncio.run(infer(traced_id))
+    spans = received.wait_for(lambda s: {x.name for x in _of_trace(traced_id)(s)} >= {
+        "infer", "compute", "plugin.infer",
+    })  # fmt: skip
+    infer_span = next(x for x in _of_trace(traced_id)(spans) if x.name == "infer")
+    assert infer_span.parent_id == "99" * 8 and infer_span.attributes["mlos.transport"] == "ipc"
+
+    # Not sampled by the core: the plugin does not trace it either, whatever the caller sent.
+    off = session.post(f"{server.url}/v2/models/mlp/trace/setting", json={"trace_level": ["OFF"]})
+    assert off.status_code == 200 and off.json()["trace_level"] == ["OFF"]
+    before = len(received.spans)
+    untraced_id = "bb" * 16
+    asyncio.run(infer(untraced_id))
+    with pytest.raises(AssertionError, match="never arrived"):
+        received.wait_for(lambda s: len(s) > before, timeout=3)

@@ -441,6 +441,8 @@ class Engine:
             checked = time.perf_counter_ns()
             if trace is not None:
                 trace.forward(request, started, begun, checked)
+            elif request.trace_context:  # an IPC caller's context, for a call not traced here:
+                request.trace_context.clear()  # the plugin must not trace it either
             in_backend = True
             response = await exchange(
                 client,
