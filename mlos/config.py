@@ -161,6 +161,43 @@ def _log_level(value: Any) -> str:
     return level
 
 
+LOG_FORMATS = ("default", "ISO8601", "json")
+TRACE_LEVELS = ("OFF", "TIMESTAMPS", "TENSORS")
+
+
+def _log_format(value: Any) -> str:
+    text = str(value).strip()
+    for known in LOG_FORMATS:
+        if text.lower() == known.lower():
+            return known
+    raise ValueError(f"{value!r} is not a log format (one of {', '.join(LOG_FORMATS)})")
+
+
+def _trace_level(value: Any) -> tuple[str, ...]:
+    """Trace levels: `OFF`, or `TIMESTAMPS` and/or `TENSORS` (a YAML list or a comma list)."""
+    levels = tuple(dict.fromkeys(str(item).strip().upper() for item in _items(value, ",")))
+    if not levels or any(level not in TRACE_LEVELS for level in levels):
+        raise ValueError(f"{value!r} is not OFF or a list of TIMESTAMPS and TENSORS")
+    if "OFF" in levels and len(levels) > 1:
+        raise ValueError(f"{value!r}: OFF cannot be combined with another level")
+    return levels
+
+
+def _trace_rate(value: Any) -> int:
+    return _whole(value, 1, 2**32 - 1, "a trace rate (an integer from 1)")
+
+
+def _trace_count(value: Any) -> int:
+    return _whole(value, -1, 2**31 - 1, "a trace count (-1 for no limit, or from 0)")
+
+
+def _http_url(value: Any) -> str:
+    text = _text(value)
+    if not re.match(r"^https?://[^\s/]+(/\S*)?$", text):
+        raise ValueError(f"{value!r} is not an http:// or https:// URL")
+    return text
+
+
 def _size(value: Any) -> int:
     """A positive byte count: `67108864`, `64MiB`, `64M` (K, M and G are powers of 1024)."""
     return parse_size(value)
@@ -444,6 +481,19 @@ KEYS: dict[str, Key] = {
             "(shared by several nodes).", "--database-url"),
         Key("log_level", _log_level, "info",
             f"Server log level: {', '.join(LOG_LEVELS)}.", "--log-level"),
+        Key("log_format", _log_format, "default",
+            "Server log lines: default, ISO8601 (UTC times) or json (one JSON object a line, "
+            "with the request id and trace of the call it belongs to).", "--log-format"),
+        Key("trace_level", _trace_level, ("OFF",),
+            "Trace level of inference requests: OFF, or TIMESTAMPS and/or TENSORS (Triton's "
+            "trace_level; changeable through /v2/trace/setting)."),
+        Key("trace_rate", _trace_rate, 1000,
+            "Trace one inference request in this many (Triton's trace_rate)."),
+        Key("trace_count", _trace_count, -1,
+            "Requests to trace before tracing stops; -1: no limit (Triton's trace_count)."),
+        Key("trace_endpoint", _http_url, None,
+            "OTLP/HTTP endpoint spans are exported to (default "
+            "http://127.0.0.1:4318/v1/traces, an OpenTelemetry collector on this host)."),
         Key("max_body_bytes", _size, 64 * 2**20,
             "Largest REST request body accepted (413 beyond); 64MiB style sizes work."),
         Key("grpc_max_message_bytes", _size, 256 * 2**20,
@@ -563,6 +613,11 @@ class Settings:
     database_url: str = ""
     """The registry database; empty stands for the SQLite file `<home>/registry.db`."""
     log_level: str = "info"
+    log_format: str = "default"
+    trace_level: tuple[str, ...] = ("OFF",)
+    trace_rate: int = 1000
+    trace_count: int = -1
+    trace_endpoint: str | None = None
     max_body_bytes: int = 64 * 2**20
     grpc_max_message_bytes: int = 256 * 2**20
     restart_backoff_initial: float = 0.5

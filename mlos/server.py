@@ -87,9 +87,12 @@ class ServedEngine(Dataplane, Protocol):
         ...
 
 
-def configure_logging(level: str) -> None:
-    """Log to stderr at `level` (a Settings log level)."""
-    logging.basicConfig(level=level.upper(), handlers=[ServerLogHandler(sys.stderr)])
+def configure_logging(level: str, log_format: str = "default") -> None:
+    """Log to stderr at `level` (a Settings log level), in `log_format` (default, ISO8601 or
+    json)."""
+    logging.basicConfig(
+        level=level.upper(), handlers=[ServerLogHandler(sys.stderr, log_format)]
+    )
 
 
 def demo_model_path(home: Path) -> Path:

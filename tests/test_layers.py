@@ -16,7 +16,8 @@ import mlos
 ROOT = Path(mlos.__file__).parent
 
 LAYERS: list[set[str]] = [
-    {"__init__", "errors", "memory", "discovery", "database_url", "columns", "processes"},
+    {"__init__", "errors", "memory", "discovery", "database_url", "columns", "processes",
+     "telemetry", "json_log"},
     {"loop", "names"},
     {"wire", "sandbox"},
     {"input_limits", "resource_settings"},

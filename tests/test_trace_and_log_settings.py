@@ -8,6 +8,7 @@ logs its restart warning with an ISO 8601 time and no error line.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -30,6 +31,7 @@ TRACE_DEFAULTS = {
     "trace_level": ["OFF"],
     "trace_rate": "1000",
     "trace_count": "-1",
+    "log_frequency": "0",
     "trace_mode": "opentelemetry",
 }
 
@@ -106,7 +108,7 @@ def test_log_settings_over_http_apply_to_the_server_s_log(served: tuple[ServerPr
     assert (changed["log_format"], changed["log_error"], changed["log_info"]) == (
         "ISO8601", False, True,
     )  # fmt: skip
-    assert _status(lambda: client.update_log_settings({"log_format": "json"})) == "400"
+    assert _status(lambda: client.update_log_settings({"log_format": "fancy"})) == "400"
     assert _status(lambda: client.update_log_settings({"log_file": "/tmp/x.log"})) == "400"
     assert client.get_log_settings() == changed
 
@@ -120,3 +122,20 @@ def test_log_settings_over_http_apply_to_the_server_s_log(served: tuple[ServerPr
     (restarted,) = [line for line in lines if "plugin onnx restarted" in line]
     assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ WARNING mlos\.core\.plugins: ", restarted)
     assert not [line for line in lines if "ERROR mlos.core.plugins" in line]
+
+    # tritonclient switches the server to JSON lines: the next restart's line is one object.
+    assert client.update_log_settings({"log_format": "json"})["log_format"] == "json"
+    deadline = time.monotonic() + 30
+    second = 0
+    while second in (0, pid):  # the restarted process
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+        second = int(requests.get(f"{server.url}/v1/plugins/onnx", timeout=10).json()["pid"])
+    os.kill(second, signal.SIGKILL)
+    while "restart 2" not in server.log.read_text():
+        assert time.monotonic() < deadline, server.log.read_text()[-2000:]
+        time.sleep(0.05)
+    (again,) = [line for line in server.log.read_text().splitlines() if "restart 2" in line]
+    parsed = json.loads(again)
+    assert (parsed["level"], parsed["logger"]) == ("WARNING", "mlos.core.plugins")
+    assert parsed["message"] == "plugin onnx restarted (restart 2)"

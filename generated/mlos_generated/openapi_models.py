@@ -288,7 +288,7 @@ class LogSettingsRequest(TypedDict, total=False):
 
     log_error: bool | Literal[None]
     log_file: Literal[None]
-    log_format: Literal["default", "ISO8601", None]
+    log_format: Literal["default", "ISO8601", "json", None]
     log_info: bool | Literal[None]
     log_verbose_level: int | Literal[None]
     log_warning: bool | Literal[None]
@@ -299,7 +299,7 @@ class LogSettingsResponse(TypedDict):
 
     log_error: bool
     log_file: str
-    log_format: Literal["default", "ISO8601"]
+    log_format: Literal["default", "ISO8601", "json"]
     log_info: bool
     log_verbose_level: int
     log_warning: bool
@@ -787,23 +787,25 @@ class TokenInfo(TypedDict):
 
 
 class TraceSettingRequest(TypedDict, total=False):
-    """Trace settings to change; the server refuses any other name (trace_mode, trace_file
-    and log_frequency cannot be changed). null, or an empty list, clears a setting. Numbers
+    """Trace settings to change; the server refuses any other name (trace_mode and trace_file
+    cannot be changed). null, or an empty list, clears a setting. Numbers
     may be sent as strings, and each value as a list of one string, as gRPC sends them.
     """
 
+    log_frequency: int | str | list[str] | Literal[None]
     trace_count: int | str | list[str] | Literal[None]
     trace_level: Literal["OFF", "TIMESTAMPS", "TENSORS"] | list[Literal["OFF"]] | list[Literal["TIMESTAMPS", "TENSORS"]] | Literal[None]
     trace_rate: int | str | list[str] | Literal[None]
 
 
-class TraceSettingResponse(TypedDict):
+class TraceSettingResponse(TypedDict, total=False):
     """The `TraceSettingResponse` schema."""
 
-    trace_count: str
-    trace_level: list[Literal["OFF", "TIMESTAMPS", "TENSORS"]]
-    trace_mode: str
-    trace_rate: str
+    log_frequency: str
+    trace_count: Required[str]
+    trace_level: Required[list[Literal["OFF", "TIMESTAMPS", "TENSORS"]]]
+    trace_mode: Required[str]
+    trace_rate: Required[str]
 
 
 class UpgradePluginRequest(TypedDict, total=False):

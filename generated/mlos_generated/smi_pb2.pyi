@@ -493,12 +493,29 @@ class InferRequest(google.protobuf.message.Message):
         def HasField(self, field_name: typing.Literal["value", b"value"]) -> builtins.bool: ...
         def ClearField(self, field_name: typing.Literal["key", b"key", "value", b"value"]) -> None: ...
 
+    @typing.final
+    class TraceContextEntry(google.protobuf.message.Message):
+        DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: builtins.int
+        VALUE_FIELD_NUMBER: builtins.int
+        key: builtins.str
+        value: builtins.str
+        def __init__(
+            self,
+            *,
+            key: builtins.str = ...,
+            value: builtins.str = ...,
+        ) -> None: ...
+        def ClearField(self, field_name: typing.Literal["key", b"key", "value", b"value"]) -> None: ...
+
     MODEL_NAME_FIELD_NUMBER: builtins.int
     MODEL_VERSION_FIELD_NUMBER: builtins.int
     ID_FIELD_NUMBER: builtins.int
     INPUTS_FIELD_NUMBER: builtins.int
     OUTPUTS_FIELD_NUMBER: builtins.int
     PARAMETERS_FIELD_NUMBER: builtins.int
+    TRACE_CONTEXT_FIELD_NUMBER: builtins.int
     model_name: builtins.str
     model_version: builtins.str
     id: builtins.str
@@ -508,6 +525,14 @@ class InferRequest(google.protobuf.message.Message):
     def outputs(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___RequestedOutput]: ...
     @property
     def parameters(self) -> google.protobuf.internal.containers.MessageMap[builtins.str, global___Parameter]: ...
+    @property
+    def trace_context(self) -> google.protobuf.internal.containers.ScalarMap[builtins.str, builtins.str]:
+        """W3C trace context of the call this request belongs to ("traceparent", and "tracestate"
+        when there is one). A client may set it to continue its own trace; the core sets it on the
+        request it forwards to a plugin when the request is traced, so that the plugin's span joins
+        the trace (docs/metrics.md). Empty: not traced.
+        """
+
     def __init__(
         self,
         *,
@@ -517,8 +542,9 @@ class InferRequest(google.protobuf.message.Message):
         inputs: collections.abc.Iterable[global___Tensor] | None = ...,
         outputs: collections.abc.Iterable[global___RequestedOutput] | None = ...,
         parameters: collections.abc.Mapping[builtins.str, global___Parameter] | None = ...,
+        trace_context: collections.abc.Mapping[builtins.str, builtins.str] | None = ...,
     ) -> None: ...
-    def ClearField(self, field_name: typing.Literal["id", b"id", "inputs", b"inputs", "model_name", b"model_name", "model_version", b"model_version", "outputs", b"outputs", "parameters", b"parameters"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["id", b"id", "inputs", b"inputs", "model_name", b"model_name", "model_version", b"model_version", "outputs", b"outputs", "parameters", b"parameters", "trace_context", b"trace_context"]) -> None: ...
 
 global___InferRequest = InferRequest
 
@@ -687,10 +713,27 @@ class LoadModelRequest(google.protobuf.message.Message):
         ) -> None: ...
         def ClearField(self, field_name: typing.Literal["key", b"key", "value", b"value"]) -> None: ...
 
+    @typing.final
+    class TraceContextEntry(google.protobuf.message.Message):
+        DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: builtins.int
+        VALUE_FIELD_NUMBER: builtins.int
+        key: builtins.str
+        value: builtins.str
+        def __init__(
+            self,
+            *,
+            key: builtins.str = ...,
+            value: builtins.str = ...,
+        ) -> None: ...
+        def ClearField(self, field_name: typing.Literal["key", b"key", "value", b"value"]) -> None: ...
+
     NAME_FIELD_NUMBER: builtins.int
     VERSION_FIELD_NUMBER: builtins.int
     PATH_FIELD_NUMBER: builtins.int
     CONFIG_FIELD_NUMBER: builtins.int
+    TRACE_CONTEXT_FIELD_NUMBER: builtins.int
     name: builtins.str
     version: builtins.str
     path: builtins.str
@@ -699,6 +742,12 @@ class LoadModelRequest(google.protobuf.message.Message):
     def config(self) -> google.protobuf.internal.containers.ScalarMap[builtins.str, builtins.str]:
         """Plugin-specific options (for example {"intra_op_threads": "1"})."""
 
+    @property
+    def trace_context(self) -> google.protobuf.internal.containers.ScalarMap[builtins.str, builtins.str]:
+        """W3C trace context of the call that loads the model, when it is traced (see
+        InferRequest.trace_context).
+        """
+
     def __init__(
         self,
         *,
@@ -706,8 +755,9 @@ class LoadModelRequest(google.protobuf.message.Message):
         version: builtins.str = ...,
         path: builtins.str = ...,
         config: collections.abc.Mapping[builtins.str, builtins.str] | None = ...,
+        trace_context: collections.abc.Mapping[builtins.str, builtins.str] | None = ...,
     ) -> None: ...
-    def ClearField(self, field_name: typing.Literal["config", b"config", "name", b"name", "path", b"path", "version", b"version"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["config", b"config", "name", b"name", "path", b"path", "trace_context", b"trace_context", "version", b"version"]) -> None: ...
 
 global___LoadModelRequest = LoadModelRequest
 

@@ -20,6 +20,7 @@ _FLAGS: dict[str, str] = {
     "ipc_socket": "PATH",
     "database_url": "URL",
     "log_level": "LEVEL",
+    "log_format": "FORMAT",
     "models": "NAME[@PLUGIN]=PATH,...",
 }
 
@@ -48,7 +49,7 @@ def cmd_serve(ctx: Context) -> int:
     from mlos.loop import run
     from mlos.server import configure_logging, serve
 
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     run(serve(settings), busy_poll=settings.busy_poll_us / 1e6)
     return 0
 

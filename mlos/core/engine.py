@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import mlos
 from mlos.config import DEFAULT_RATE_LIMITS, default_model_roots
-from mlos.core import calls
+from mlos.core import calls, tracing
 from mlos.core.allocator import Allocator
 from mlos.core.arena import Arenas, sweep
 from mlos.core.audit import AuditLog
@@ -40,10 +40,12 @@ from mlos.core.stats import StatsBook, failure_reason
 from mlos.core.store import RegistryStore
 from mlos.core.tokens import ADMIN_TOKEN_FILE, TokenBook, ensure_admin_token
 from mlos.core.trace_settings import TraceSettings, TraceValue
+from mlos.core.tracing import Tracer
 from mlos.core.upgrade import PluginUpgrades
 from mlos.errors import InvalidArgument, MLOSError, NotFound
 from mlos.input_limits import InputLimits, check_strings
 from mlos.loop import PLUGIN_BUSY_POLL_ENV
+from mlos.telemetry import DEFAULT_ENDPOINT, ENDPOINT_ENV, Exporting
 from mlos.validation import check_infer_request
 from mlos_generated import inference_pb2, smi_pb2
 
@@ -142,6 +144,8 @@ class Engine:
             host_env={
                 "MLOS_LOG_LEVEL": settings.log_level.upper(),
                 PLUGIN_BUSY_POLL_ENV: str(_setting(settings, "plugin_busy_poll_us")),
+                ENDPOINT_ENV: getattr(settings, "trace_endpoint", None) or DEFAULT_ENDPOINT,
+                "MLOS_LOG_FORMAT": getattr(settings, "log_format", "default"),
             },
         )
         self.plugins = PluginRegistry(
@@ -217,7 +221,20 @@ class Engine:
         )
         self.pipeline.add(self.metrics.calls, calls.ORDER)
         self.trace_settings = TraceSettings()
-        self.log_settings = LogSettings(settings.log_level)
+        self.trace_settings.update("", {
+            name: getattr(settings, name) for name in ("trace_level", "trace_rate", "trace_count")
+            if getattr(settings, name, None) is not None
+        })
+        self.tracer = Tracer(
+            self.trace_settings,
+            Exporting.otlp(
+                getattr(settings, "trace_endpoint", None) or DEFAULT_ENDPOINT, "mlos"
+            ),
+        )
+        self.pipeline.add(self.tracer, tracing.ORDER)
+        self.log_settings = LogSettings(
+            settings.log_level, log_format=getattr(settings, "log_format", "default")
+        )
         self.started = False
         self.draining = False
         """The node is stopping: readiness is false while requests in flight finish."""
@@ -255,6 +272,8 @@ class Engine:
         self.allocator.close()
         if self.audit is not None:
             self.audit.close()
+        if self.tracer.exporting.provider is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.tracer.exporting.shutdown)
         self.store.close()
 
     async def _plugin_ready(self, plugin: str) -> None:
@@ -459,6 +478,7 @@ class Engine:
         removed = await self.models.remove(name, version)
         if not version:
             self.trace_settings.forget(name)
+            self.tracer.refresh()
         for entry in removed:
             self.stats.drop(entry.record.name, entry.record.version)
         return smi_pb2.RemoveModelResponse(removed=[e.status() for e in removed])
@@ -571,6 +591,7 @@ class Engine:
         metadata = entry.metadata
         assert metadata is not None
         stats = self.stats.of(entry.record.name, entry.record.version)
+        trace = tracing.current()
         begun = time.perf_counter_ns()  # no scheduler: the queue ends once the version is known
         binding = None
         in_backend = False
@@ -594,6 +615,10 @@ class Engine:
             inputs = request.inputs
             batch = int(inputs[0].shape[0]) if inputs and inputs[0].shape else 1
             checked = time.perf_counter_ns()
+            if trace is not None:
+                trace.forward(request, started, begun, checked)
+            elif request.trace_context:  # an IPC caller's context, for a call not traced here:
+                request.trace_context.clear()  # the plugin must not trace it either
             in_backend = True
             response = await exchange(
                 client,
@@ -608,6 +633,8 @@ class Engine:
                 plugin=plugin,
             )
             done = time.perf_counter_ns()
+            if trace is not None:
+                trace.returned(response, done)
         except (MLOSError, asyncio.CancelledError) as error:
             ns = time.perf_counter_ns() - started
             stats.record_failure(ns, failure_reason(error, in_backend))
@@ -714,7 +741,9 @@ class Engine:
         """Change trace settings (of a registered model, or server-wide) and report them."""
         if model:
             self.models.versions(model)  # NotFound for a model that is not registered
-        return self.trace_settings.update(model, changes or {})
+        updated = self.trace_settings.update(model, changes or {})
+        self.tracer.refresh()
+        return updated
 
     async def update_log_settings(
         self, changes: Mapping[str, bool | int | str | None] | None = None

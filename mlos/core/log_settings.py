@@ -9,14 +9,16 @@ The settings (`GET/POST /v2/logging`, gRPC `LogSettings`):
   records are written;
 * `log_verbose_level` — 0 writes no DEBUG record, 1 and more write them all (Python's logging
   has one debug level);
-* `log_format` — `default` (`2026-12-04 17:05:00,123 INFO mlos.server: ...`) or `ISO8601`
-  (`2026-12-04T17:05:00Z INFO mlos.server: ...`, UTC);
+* `log_format` — `default` (`2026-12-04 17:05:00,123 INFO mlos.server: ...`), `ISO8601`
+  (`2026-12-04T17:05:00Z INFO mlos.server: ...`, UTC) or `json` (one JSON object a line, with
+  the request id and trace of the call a line belongs to: :mod:`mlos.core.log_format`);
 * `log_file` — where the log goes: `""`, the server's stderr. Read-only, as in Triton.
 
-They start from the server's `log_level` and apply to the server process's log: the level of
-the root logger (every `mlos.*` logger writes through it) and of `uvicorn.error` (whose level
-uvicorn sets itself), and the filter and format of the root logger's :class:`ServerLogHandler`
-(`mlos serve` logs through one; handlers of other kinds, a test runner's say, are left alone).
+They start from the server's `log_level` and `log_format`, and apply to the server process's
+log: the level of the root logger (every `mlos.*` logger writes through it) and of
+`uvicorn.error` (whose level uvicorn sets itself), and the filter and format of the root
+logger's :class:`ServerLogHandler` (`mlos serve` logs through one; handlers of other kinds, a
+test runner's say, are left alone).
 Plugin processes keep the level they were started with. A `null` value leaves its setting as it
 is; every update is checked whole before any of it applies.
 """
@@ -28,6 +30,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from mlos.core.log_format import JsonFormatter
 from mlos.errors import InvalidArgument
 
 __all__ = ["DEFAULT_FORMAT", "FORMATS", "LogSettings", "ServerLogHandler", "formatter"]
@@ -35,7 +38,7 @@ __all__ = ["DEFAULT_FORMAT", "FORMATS", "LogSettings", "ServerLogHandler", "form
 DEFAULT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 """The server's log line."""
 
-FORMATS = ("default", "ISO8601")
+FORMATS = ("default", "ISO8601", "json")
 OWN_LEVEL_LOGGERS = ("uvicorn.error",)
 """Loggers with a level of their own (uvicorn sets it), set with the root logger's."""
 
@@ -45,6 +48,8 @@ _UINT32 = 2**32 - 1
 
 def formatter(log_format: str) -> logging.Formatter:
     """The formatter of one `log_format`."""
+    if log_format == "json":
+        return JsonFormatter()
     if log_format == "ISO8601":
         iso = logging.Formatter(DEFAULT_FORMAT, datefmt="%Y-%m-%dT%H:%M:%SZ")
         iso.converter = time.gmtime
@@ -56,9 +61,9 @@ class ServerLogHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """The server's log handler (stderr unless told otherwise): the handler the log settings
     filter and format."""
 
-    def __init__(self, stream: Any = None) -> None:
+    def __init__(self, stream: Any = None, log_format: str = "default") -> None:
         super().__init__(stream)
-        self.setFormatter(formatter("default"))
+        self.setFormatter(formatter(log_format))
 
 
 class _Filter(logging.Filter):
@@ -92,7 +97,7 @@ def _parse(name: str, value: Any) -> Any:
         return value
     if name == "log_format":
         if value not in FORMATS:
-            raise InvalidArgument(f"log_format must be default or ISO8601, got {value!r}")
+            raise InvalidArgument(f"log_format must be default, ISO8601 or json, got {value!r}")
         return value
     if name == "log_file":
         raise InvalidArgument("log_file cannot be changed through the API")
@@ -103,7 +108,9 @@ def _parse(name: str, value: Any) -> Any:
 class LogSettings:
     """The log settings of one server process (see the module documentation)."""
 
-    def __init__(self, level: str = "info", root: logging.Logger | None = None) -> None:
+    def __init__(
+        self, level: str = "info", root: logging.Logger | None = None, log_format: str = "default"
+    ) -> None:
         number = logging.getLevelName(level.upper())
         number = number if isinstance(number, int) else logging.INFO
         self.values: dict[str, bool | int | str] = {
@@ -112,7 +119,7 @@ class LogSettings:
             "log_warning": number <= logging.WARNING,
             "log_error": True,
             "log_verbose_level": 1 if number <= logging.DEBUG else 0,
-            "log_format": "default",
+            "log_format": log_format if log_format in FORMATS else "default",
         }
         self._root = root if root is not None else logging.getLogger()
         self._filter = _Filter(self)

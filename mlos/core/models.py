@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlos.core import tracing
 from mlos.core.allocator import Allocator, rss_of
 from mlos.core.axon_models import AxonModel, install, is_reference
 from mlos.core.budget import Demand
@@ -254,15 +255,13 @@ class ModelRegistry:
                 )
                 pid = plugin.process.pid if plugin.process is not None else 0
                 rss_before = rss_of(pid)
-            response = await client.load_model(
-                smi_pb2.LoadModelRequest(
-                    name=record.name,
-                    version=record.version,
-                    path=local,
-                    config=record.config,
-                ),
-                timeout=LOAD_TIMEOUT,
+            load = smi_pb2.LoadModelRequest(
+                name=record.name, version=record.version, path=local, config=record.config
             )
+            trace = tracing.current()
+            if trace is not None:
+                trace.loading(load)
+            response = await client.load_model(load, timeout=LOAD_TIMEOUT)
         except MLOSError as exc:
             if allocator is not None and not isinstance(exc, InsufficientResources):
                 allocator.unloaded(record.name, record.version)
@@ -285,6 +284,7 @@ class ModelRegistry:
         entry.metadata = response.metadata
         entry.state = smi_pb2.MODEL_STATE_READY
         entry.message = ""
+        log.info("model %s/%s loaded by plugin %s", record.name, record.version, record.plugin)
 
     async def remove(self, name: str, version: str = "") -> list[ModelEntry]:
         """Unload and forget one version, or every version when `version` is empty."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import enum
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -70,6 +70,8 @@ class Call:
     """`time.monotonic()` by which the caller stops waiting; None without a deadline."""
     connection: ConnectionHooks | None = None
     """Clean-ups to run when the caller's connection closes (IPC connections have them)."""
+    trace_context: Mapping[str, str] | None = None
+    """The W3C trace context the caller sent (`traceparent`, `tracestate`), if it sent one."""
 
     def time_remaining(self) -> float | None:
         """Seconds left before the deadline, or None without one."""

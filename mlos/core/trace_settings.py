@@ -12,13 +12,15 @@ The settings are Triton's (`GET/POST /v2[/models/{name}]/trace/setting`, gRPC `T
 * `trace_rate` — one request in `trace_rate` is traced;
 * `trace_count` — how many more requests to trace; `-1` without a limit; each traced request
   takes one, down to `0`, where tracing stops;
+* `log_frequency` — how many traces are collected before their spans are exported at once;
+  `0` exports them on the exporter's own schedule (within a second of their end);
 * `trace_mode` — `opentelemetry`: traces are OpenTelemetry spans (read-only).
 
 A model's settings follow the server-wide ones except those set for the model itself; clearing a
 setting (a JSON `null`, or a gRPC setting with no value) makes a model follow the server-wide
-value again, and puts a server-wide setting back to its default. Triton's file settings
-(`trace_file`, `log_frequency`) have no meaning where traces are spans and are refused, like
-any setting this module does not know. Every update is checked whole before any of it applies.
+value again, and puts a server-wide setting back to its default. Triton's `trace_file` has no
+meaning where traces are spans and is refused, like any setting this module does not know.
+Every update is checked whole before any of it applies.
 """
 
 from __future__ import annotations
@@ -35,15 +37,18 @@ LEVELS = ("TIMESTAMPS", "TENSORS")
 
 TRACE_MODE = "opentelemetry"
 
-DEFAULTS: dict[str, Any] = {"trace_level": ("OFF",), "trace_rate": 1000, "trace_count": -1}
+DEFAULTS: dict[str, Any] = {
+    "trace_level": ("OFF",),
+    "trace_rate": 1000,
+    "trace_count": -1,
+    "log_frequency": 0,
+}
 """The server-wide settings until changed."""
 
 _UINT32 = 2**32 - 1
 _INT32 = 2**31 - 1
 _REFUSED = {
     "trace_file": "trace_file cannot be set: MLOS traces are OpenTelemetry spans, not files",
-    "log_frequency": "log_frequency cannot be set: MLOS traces are OpenTelemetry spans, "
-    "exported as they end, not written to files",
     "trace_mode": f"trace_mode cannot be changed: it is {TRACE_MODE}",
 }
 
@@ -104,6 +109,8 @@ def _parse(name: str, value: TraceValue) -> Any:
         return _level(value)
     if name == "trace_rate":
         return _integer(name, value, 1, _UINT32)
+    if name == "log_frequency":
+        return _integer(name, value, 0, _UINT32)
     return _integer(name, value, -1, _INT32)
 
 
@@ -122,6 +129,7 @@ class TraceSettings:
             "trace_level": list(settings["trace_level"]),
             "trace_rate": str(settings["trace_rate"]),
             "trace_count": str(settings["trace_count"]),
+            "log_frequency": str(settings["log_frequency"]),
             "trace_mode": TRACE_MODE,
         }
 
@@ -139,6 +147,21 @@ class TraceSettings:
         if model and not target:
             del self._models[model]
         return self.get(model)
+
+    def enabled(self) -> bool:
+        """Whether any request may be traced: a trace level other than OFF server-wide or for
+        some model."""
+        if self._global["trace_level"] != ("OFF",):
+            return True
+        return any(own.get("trace_level", ("OFF",)) != ("OFF",) for own in self._models.values())
+
+    def level(self, model: str) -> tuple[str, ...]:
+        """The trace levels in force for `model`."""
+        return tuple(self._effective(model)["trace_level"])
+
+    def log_frequency(self, model: str) -> int:
+        """The `log_frequency` in force for `model`."""
+        return int(self._effective(model)["log_frequency"])
 
     def forget(self, model: str) -> None:
         """Drop a removed model's own settings."""

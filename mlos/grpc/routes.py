@@ -25,6 +25,8 @@ __all__ = ["TOKEN_METADATA_KEY", "PipelineServicer", "Route", "call_for"]
 
 TOKEN_METADATA_KEY = "authorization"
 """Invocation metadata that carries the caller's bearer token (`Bearer <token>`)."""
+TRACE_METADATA_KEYS = ("traceparent", "tracestate")
+"""Invocation metadata that carries the caller's W3C trace context."""
 
 ModelOf = Callable[[Any], tuple[str, str]]
 """Where a request names its model and version."""
@@ -42,14 +44,25 @@ class Route:
 def call_for(operation: Operation, context: Context, model: str = "", version: str = "") -> Call:
     """The pipeline's description of a gRPC call."""
     token = None
+    trace_context: dict[str, str] | None = None
     for key, value in context.invocation_metadata() or ():
         if key == TOKEN_METADATA_KEY:
             token = bearer_token(value if isinstance(value, str) else value.decode("latin-1"))
-            break
+        elif key in TRACE_METADATA_KEYS:
+            if trace_context is None:
+                trace_context = {}
+            trace_context[key] = value if isinstance(value, str) else value.decode("latin-1")
     remaining = context.time_remaining()
     deadline = None if remaining is None else time.monotonic() + remaining
     caller = Caller(Transport.GRPC, peer=context.peer() or "", token=token)
-    return Call(operation, caller, model=model, version=version, deadline=deadline)
+    return Call(
+        operation,
+        caller,
+        model=model,
+        version=version,
+        deadline=deadline,
+        trace_context=trace_context,
+    )
 
 
 def _behavior(route: Route, pipeline: Pipeline) -> Callable[[Any, Context], Awaitable[Message]]:

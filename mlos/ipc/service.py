@@ -43,6 +43,11 @@ def _behavior(
             uid=uid,
         )
         call = Call(operation, caller, deadline=context.deadline, connection=context.connection)
+        metadata = context.metadata
+        if "traceparent" in metadata:
+            call.trace_context = {
+                key: metadata[key] for key in ("traceparent", "tracestate") if key in metadata
+            }
         if fields is not None:
             call.model = getattr(request, fields[0])
             call.version = getattr(request, fields[1])

@@ -54,6 +54,7 @@ from mlos.rest.management import Management
 from mlos.rest.middleware import AllowedMethods, BodyLimit, ErrorBoundary, FormAsJSON
 from mlos.rest.observability import Observability
 from mlos.rest.parameters import CachedParameterValidator
+from mlos.rest.request_ids import RequestIds
 from mlos.rest.shared_memory import SharedMemory
 from mlos.rest.types import BODY_SCOPE_KEY, Handler, ParsedBody, Request
 from mlos_generated.openapi_operations import OPERATIONS
@@ -152,6 +153,12 @@ class Dispatcher:
             model=path.get("name", "") if "/models/" in scope["path"] else "",
             version=path.get("version", ""),
         )
+        traceparent = headers.get("traceparent")
+        if traceparent is not None:
+            call.trace_context = {"traceparent": traceparent}
+            tracestate = headers.get("tracestate")
+            if tracestate is not None:
+                call.trace_context["tracestate"] = tracestate
         response = await self._pipeline.run(call, handler, request)
         await response(scope, receive, send)
         keep_polling()
@@ -210,7 +217,9 @@ def create_app(
         for method in item
         if method in _HTTP_METHODS
     ]
-    return BodyLimit(ErrorBoundary(FormAsJSON(AllowedMethods(connexion_app, routes))), limit)
+    return RequestIds(
+        BodyLimit(ErrorBoundary(FormAsJSON(AllowedMethods(connexion_app, routes))), limit)
+    )
 
 
 def _build(app: ConnexionMiddleware) -> None:

@@ -28,6 +28,7 @@ import socket
 import stat
 import sys
 import time
+from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, NoReturn
@@ -36,6 +37,7 @@ import numpy as np
 
 from mlos.discovery import ENTRY_POINT_GROUP, find_entry_point
 from mlos.errors import InvalidArgument, MLOSError, NotFound
+from mlos.json_log import JsonFormatter
 from mlos.loop import PLUGIN_BUSY_POLL_ENV, busy_poll_seconds
 from mlos.loop import run as run_loop
 from mlos.sandbox.confine import Confinement, confine, die_with_parent
@@ -43,6 +45,7 @@ from mlos.sandbox.exits import EXIT_MEMORY_LIMIT
 from mlos.sdk.base import LoadedModel, ModelPlugin, ModelSpec
 from mlos.sdk.direct import ChannelTable
 from mlos.sdk.segments import SegmentMap
+from mlos.sdk.tracing import HostTracing, log_fields
 from mlos.validation import check_infer_request
 from mlos.wire.connection import ServerConnection
 from mlos.wire.method import CallContext
@@ -52,6 +55,9 @@ from mlos_generated import smi_ipc, smi_pb2
 __all__ = ["PluginHost", "load_plugin_class", "main"]
 
 log = logging.getLogger("mlos.plugin")
+
+LOG_FORMAT_ENV = "MLOS_LOG_FORMAT"
+"""`json` when the server writes JSON log lines; the host's lines are then JSON too."""
 
 # Models whose inference takes less than this run inline on the event loop; slower ones run in
 # the inference thread pool, so several requests compute in parallel.
@@ -121,6 +127,8 @@ class PluginHost(
         self.stopped = asyncio.Event()
         # Direct channels to IPC clients, over the channel socket the core passed (if any).
         self.channels = ChannelTable(self.infer_checked, self._metadata_of)
+        # Spans around the loads and inferences the core traces (mlos.sdk.tracing).
+        self.tracing = HostTracing(plugin.name)
 
     async def describe(
         self, request: smi_pb2.DescribeRequest, context: CallContext
@@ -138,7 +146,18 @@ class PluginHost(
     async def load_model(
         self, request: smi_pb2.LoadModelRequest, context: CallContext
     ) -> smi_pb2.LoadModelResponse:
-        """Load (or replace) a model; all-or-nothing."""
+        """Load (or replace) a model; all-or-nothing (in a span when the core traces it)."""
+        if request.trace_context:
+            attributes = {"model_name": request.name, "model_version": request.version}
+            return await self.tracing.around(
+                "plugin.load",
+                request.trace_context,
+                attributes,
+                lambda: self._load_model(request),
+            )
+        return await self._load_model(request)
+
+    async def _load_model(self, request: smi_pb2.LoadModelRequest) -> smi_pb2.LoadModelResponse:
         spec = ModelSpec(request.name, request.version, Path(request.path), dict(request.config))
         loop = asyncio.get_running_loop()
         async with self._loading:
@@ -188,10 +207,20 @@ class PluginHost(
             await loop.run_in_executor(self._load_pool, entry[0].unload)
         return smi_pb2.UnloadModelResponse()
 
-    async def infer(
+    def infer(
         self, request: smi_pb2.InferRequest, context: CallContext
-    ) -> smi_pb2.InferResponse:
-        """Check the request, run the model in the inference pool, encode the outputs."""
+    ) -> Coroutine[Any, Any, smi_pb2.InferResponse]:
+        """Check the request, run the model in the inference pool, encode the outputs (in a
+        span when the core traces the request)."""
+        # Not a coroutine itself: an untraced request costs no extra frame.
+        if request.trace_context:
+            attributes = {"model_name": request.model_name, "model_version": request.model_version}
+            return self.tracing.around(
+                "plugin.infer", request.trace_context, attributes, lambda: self._infer(request)
+            )
+        return self._infer(request)
+
+    async def _infer(self, request: smi_pb2.InferRequest) -> smi_pb2.InferResponse:
         name, version = request.model_name, request.model_version
         entry = self.models.get((name, version))
         if entry is None:
@@ -331,6 +360,8 @@ class PluginHost(
             self.plugin.close()
         self._infer_pool.shutdown(wait=False, cancel_futures=True)
         self._load_pool.shutdown(wait=False, cancel_futures=True)
+        with contextlib.suppress(Exception):
+            self.tracing.close()
 
 
 def _small_file(path: Path) -> bool:
@@ -384,6 +415,11 @@ def main(argv: list[str] | None = None) -> int:
         level=os.environ.get("MLOS_LOG_LEVEL", "WARNING").upper(),
         format="%(asctime)s %(levelname)s plugin[%(process)d] %(name)s: %(message)s",
     )
+    if os.environ.get(LOG_FORMAT_ENV) == "json":  # the server logs JSON lines: so do we
+        plugin_name = args.entry_point or args.module or ""
+        extra = {"plugin": plugin_name, "pid": str(os.getpid())}
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(JsonFormatter(context=log_fields, extra=extra))
     memory_limited = False
     if args.confine:
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import os
 import socket
@@ -203,17 +204,21 @@ class ServerConnection(FrameStream):
         context = CallContext(
             method, frame.request_id, deadline, self.peer_uid, connection=self.hooks
         )
+        # Each call runs in a context of its own, its first steps and the task that finishes
+        # it alike: what a handler puts in a context variable (the request being traced and
+        # logged) stays with that call, and a variable it sets can be reset where it set it.
+        own = contextvars.copy_context()
         try:
             coro = handler(request, context)
-            waiting = coro.send(None)
+            waiting = own.run(coro.send, None)
         except StopIteration as done:
             self._respond(frame, done.value, context.pass_fds)
             return
         except Exception as exc:
-            self._send_error(frame, _failure(method, exc), context.pass_fds)
+            self._send_error(frame, own.run(_failure, method, exc), context.pass_fds)
             return
         task = self._loop.create_task(
-            self._finish(frame, method, _Resume(coro, waiting), context)
+            self._finish(frame, method, _Resume(coro, waiting), context), context=own
         )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import logging
 from collections.abc import Iterator
 
@@ -76,13 +77,29 @@ def test_the_iso8601_format_writes_utc_times(logger: tuple[logging.Logger, io.St
     assert line[4] == "-" and line[10] == "T"
 
 
+def test_the_json_format_writes_one_object_a_line(
+    logger: tuple[logging.Logger, io.StringIO],
+) -> None:
+    log, stream = logger
+    settings = LogSettings("info", root=log)
+    assert settings.update({"log_format": "json"})["log_format"] == "json"
+    log.info("hello %d", 1)
+    line = json.loads(stream.getvalue())
+    assert (line["message"], line["level"], line["logger"]) == (
+        "hello 1", "INFO", "tests.core.log_settings",
+    )  # fmt: skip
+    settings.update({"log_format": "default"})
+    log.info("plain")
+    assert stream.getvalue().splitlines()[-1].endswith("INFO tests.core.log_settings: plain")
+
+
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
         ({"log_info": "yes"}, "log_info must be true or false"),
         ({"log_verbose_level": -1}, "log_verbose_level must be an integer from 0"),
         ({"log_verbose_level": True}, "log_verbose_level must be an integer from 0"),
-        ({"log_format": "json"}, "log_format must be default or ISO8601"),
+        ({"log_format": "yaml"}, "log_format must be default, ISO8601 or json"),
         ({"log_file": "/tmp/mlos.log"}, "log_file cannot be changed"),
         ({"log_colour": True}, "unknown log setting 'log_colour'"),
     ],

@@ -11,6 +11,7 @@ DEFAULT = {
     "trace_level": ["OFF"],
     "trace_rate": "1000",
     "trace_count": "-1",
+    "log_frequency": "0",
     "trace_mode": "opentelemetry",
 }
 
@@ -51,7 +52,7 @@ def test_a_model_follows_the_server_except_what_it_sets() -> None:
         ({"trace_count": "-2"}, "trace_count must be from -1"),
         ({"trace_count": str(2**31)}, "trace_count must be from -1 to 2147483647"),
         ({"trace_file": "/tmp/t.json"}, "trace_file cannot be set"),
-        ({"log_frequency": "10"}, "log_frequency cannot be set"),
+        ({"log_frequency": "-1"}, "log_frequency must be from 0"),
         ({"trace_mode": "triton"}, "trace_mode cannot be changed"),
         ({"trace_colour": "red"}, "unknown trace setting 'trace_colour'"),
     ],

@@ -170,7 +170,7 @@ class Flows:
     def trace_settings(self) -> None:
         defaults = {
             "trace_level": ["OFF"], "trace_rate": ["1000"], "trace_count": ["-1"],
-            "trace_mode": ["opentelemetry"],
+            "log_frequency": ["0"], "trace_mode": ["opentelemetry"],
         }  # fmt: skip
 
         def values(response: Any) -> dict[str, list[str]]:

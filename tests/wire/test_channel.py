@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import random
 import socket
 from collections.abc import AsyncIterator
@@ -161,3 +162,40 @@ async def test_random_garbage_never_stops_the_server() -> None:
     client = smi_ipc.PluginClient(await Channel.from_socket(client_sock))
     assert (await client.infer(smi_pb2.InferRequest(model_name="m"))).model_name == "m"
     client.channel.close()
+
+
+_CALL_VALUE: contextvars.ContextVar[str] = contextvars.ContextVar("call_value", default="")
+
+
+class ContextPlugin(FakePlugin):
+    """Sets a context variable in each inference, waits, and resets it with its token."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[str] = []
+
+    async def infer(self, request: smi_pb2.InferRequest, context: CallContext) -> smi_pb2.InferResponse:
+        self.seen.append(_CALL_VALUE.get())  # what a call finds when it starts
+        token = _CALL_VALUE.set(request.id)
+        if request.model_name == "slow":
+            await asyncio.sleep(0.01)  # finished by a task, not where it started
+        assert _CALL_VALUE.get() == request.id
+        _CALL_VALUE.reset(token)  # a ValueError here would fail the call
+        return smi_pb2.InferResponse(id=request.id)
+
+
+async def test_each_call_has_a_context_of_its_own() -> None:
+    loop = asyncio.get_running_loop()
+    server_sock, client_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    servicer = ContextPlugin()
+    transport, _ = await loop.create_unix_connection(lambda: ServerConnection(servicer), sock=server_sock)
+    channel = await Channel.from_socket(client_sock, "fake")
+    client = smi_ipc.PluginClient(channel)
+    try:
+        for index, model in enumerate(["slow", "m", "slow", "slow", "m"]):
+            answer = await client.infer(smi_pb2.InferRequest(model_name=model, id=f"call-{index}"))
+            assert answer.id == f"call-{index}"
+        assert servicer.seen == [""] * 5  # nothing of an earlier call leaks into a later one
+    finally:
+        channel.close()
+        transport.close()
