@@ -12,11 +12,10 @@ traceback) for a record with one. The server's formatter is :mod:`mlos.core.log_
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Mapping
-
-import orjson
 
 __all__ = ["JsonFormatter"]
 
@@ -52,4 +51,4 @@ class JsonFormatter(logging.Formatter):
             line["exception"] = self.formatException(record.exc_info)
         elif record.exc_text:
             line["exception"] = record.exc_text
-        return orjson.dumps(line).decode()
+        return json.dumps(line, ensure_ascii=False, separators=(",", ":"), default=str)

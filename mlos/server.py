@@ -48,6 +48,7 @@ from mlos.ipc.direct import DirectIPCService
 from mlos.ipc.listener import Listener
 from mlos.preload import ensure_models
 from mlos.rest.app import create_app
+from mlos.rest.coalesce import CoalescingHttpProtocol
 from mlos.rest.middleware import OnlyPaths
 
 __all__ = [
@@ -201,6 +202,7 @@ def _uvicorn_config(app: object, settings: Settings) -> uvicorn.Config:
         access_log=False,
         lifespan="off",
         ws="none",
+        http=CoalescingHttpProtocol,  # a response leaves in one send (mlos/rest/coalesce.py)
         server_header=False,
         timeout_graceful_shutdown=max(1, round(settings.drain_seconds)),
         ssl_certfile=settings.tls_cert,

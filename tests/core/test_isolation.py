@@ -171,7 +171,7 @@ async def test_plugins_get_a_scrubbed_environment(
     env = json.loads(report.read_text())["env"]
     assert set(env) <= {
         "PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "PYTHONPATH", "MLOS_SMI_FD", "MLOS_CHANNEL_FD",
-        "MLOS_LOG_LEVEL", "MLOS_PLUGIN_BUSY_POLL_US", "OMP_NUM_THREADS", "EXTRA", "LC_CTYPE",
+        "MLOS_LOG_LEVEL", "MLOS_LOG_FORMAT", "MLOS_TRACE_ENDPOINT", "MLOS_PLUGIN_BUSY_POLL_US", "OMP_NUM_THREADS", "EXTRA", "LC_CTYPE",
     }
     assert (env["OMP_NUM_THREADS"], env["EXTRA"], env["LC_ALL"]) == ("7", "yes", "C.UTF-8")
     assert env["PYTHONPATH"] == str(REPO)
