@@ -8,12 +8,14 @@ so a failed registration leaves nothing behind. When a plugin goes down its mode
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlos.core.batching import Scheduling
 from mlos.core.digests import check_files
 from mlos.core.plugins import PluginRegistry
 from mlos.core.policy import AccessPolicy
@@ -74,6 +76,8 @@ class ModelEntry:
         )
         if self.metadata is not None:
             status.metadata.CopyFrom(self.metadata)
+        if record.scheduling:
+            Scheduling.of_json(record.scheduling).to_status(status)
         return status
 
 
@@ -162,6 +166,7 @@ class ModelRegistry:
             )
         if request.version and not VERSION.match(request.version):
             raise InvalidArgument(f"model version {request.version!r} is not a valid version")
+        scheduling = Scheduling.of_request(request)
         path = self.policy.model_path(request.path)
         plugin = request.plugin or self._choose_plugin(path)
         plugin_entry = self.plugins.get(plugin)
@@ -177,8 +182,16 @@ class ModelRegistry:
             if version in existing:
                 raise AlreadyExists(f"model {name!r} version {version!r} is registered already")
             record = ModelRecord(name, version, plugin, str(path), dict(request.config), True)
+            if scheduling is not None:
+                record = dataclasses.replace(record, scheduling=scheduling.to_json())
             entry = ModelEntry(record, state=smi_pb2.MODEL_STATE_LOADING)
             await self._load(entry, raise_errors=True)
+            if scheduling is not None and entry.metadata is not None:
+                try:
+                    scheduling.check(entry.metadata)
+                except MLOSError:
+                    await self._unload_from_plugin(entry)  # all or nothing
+                    raise
             self.store.put_model(record)
             self.entries.setdefault(name, {})[version] = entry
         return entry
@@ -263,14 +276,7 @@ class ModelRegistry:
                     entry.state = smi_pb2.MODEL_STATE_UNLOADED
                 record = entry.record
                 if record.loaded != loaded:
-                    entry.record = ModelRecord(
-                        record.name,
-                        record.version,
-                        record.plugin,
-                        record.path,
-                        record.config,
-                        loaded,
-                    )
+                    entry.record = dataclasses.replace(record, loaded=loaded)
                     self.store.put_model(entry.record)
         return chosen
 
