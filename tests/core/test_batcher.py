@@ -21,6 +21,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from mlos.client.unix import IPCClient
 from mlos.testing import ServerProcess
 from mlos_generated import inference_pb2, inference_pb2_grpc
 from tests.suite import suite_config
@@ -96,6 +97,11 @@ class Server:
             found[key] = found[key].ravel()
         return found
 
+    def ipc_outputs(self, model: str, rows: np.ndarray) -> dict[str, Any]:
+        with IPCClient(self.process.ipc_url, token=self.process.token) as client:
+            found = client.infer(model, {"x": rows})
+        return {"y": found["y"], **{k: found[k].ravel() for k in ("batch", "seq", "running")}}
+
     def stats(self, model: str) -> dict[str, Any]:
         answer = self.session.get(f"{self.url}/v2/models/{model}/stats", timeout=10)
         assert answer.status_code == 200, answer.text
@@ -145,7 +151,7 @@ def _burst(
         return list(pool.map(one, range(count)))
 
 
-@pytest.mark.parametrize("transport", ["rest", "grpc"])
+@pytest.mark.parametrize("transport", ["rest", "grpc", "ipc"])
 def test_concurrent_requests_come_back_with_their_own_rows(
     server: Server, transport: str
 ) -> None:
@@ -154,7 +160,9 @@ def test_concurrent_requests_come_back_with_their_own_rows(
         max_batch_size=16,
     )
     sizes = [1 + i % 3 for i in range(8)]  # 1, 2, 3, 1, 2, 3, 1, 2: 15 rows in all
-    infer = server.rest_outputs if transport == "rest" else server.grpc_outputs
+    infer = {"rest": server.rest_outputs, "grpc": server.grpc_outputs, "ipc": server.ipc_outputs}[
+        transport
+    ]
     answers = _burst(len(sizes), lambda i: infer(model, _rows(i, sizes[i])))
     for index, answer in enumerate(answers):
         np.testing.assert_array_equal(answer["y"], _rows(index, sizes[index]) * 2)
@@ -175,6 +183,18 @@ def test_concurrent_requests_come_back_with_their_own_rows(
     assert stats["inference_stats"]["queue"]["count"] == len(sizes)
     assert sum(b["compute_infer"]["count"] for b in stats["batch_stats"]) == len(executions)
     assert max(b["batch_size"] for b in stats["batch_stats"]) > 3
+
+
+def test_rest_grpc_and_ipc_requests_meet_in_one_batch(server: Server) -> None:
+    model = server.register(dynamic_batching={"max_queue_delay_us": 500_000})
+    calls = [server.rest_outputs, server.grpc_outputs, server.ipc_outputs] * 2
+    answers = _burst(len(calls), lambda i: calls[i](model, _rows(i, 1)))
+    for index, answer in enumerate(answers):
+        np.testing.assert_array_equal(answer["y"], _rows(index, 1) * 2)
+    by_execution: dict[int, set[int]] = {}
+    for index, answer in enumerate(answers):
+        by_execution.setdefault(int(answer["seq"][0]), set()).add(index % 3)
+    assert any(len(transports) > 1 for transports in by_execution.values()), by_execution
 
 
 def test_the_queue_delay_is_waited_for_and_a_preferred_size_ends_it(server: Server) -> None:
@@ -355,3 +375,48 @@ def _metrics(server: Server) -> dict[tuple[str, str, str], float]:
                 key = (family.name, sample.labels["model"], sample.labels.get("reason", ""))
                 found[key] = sample.value
     return found
+
+
+def test_shared_memory_and_inline_callers_share_a_batch(server: Server) -> None:
+    httpclient = pytest.importorskip("tritonclient.http")
+    shm = pytest.importorskip("tritonclient.utils.shared_memory")
+    model = server.register(dynamic_batching={"max_queue_delay_us": 500_000})
+    url = server.url.removeprefix("http://")
+    sizes = [1, 2, 3, 2]
+
+    def call(index: int) -> np.ndarray:
+        auth = server.process.auth_headers  # copied per call: tritonclient adds to the dict
+        rows = _rows(index, sizes[index])
+        client = httpclient.InferenceServerClient(url)
+        x = httpclient.InferInput("x", list(rows.shape), "FP32")
+        y = httpclient.InferRequestedOutput("y", binary_data=True)
+        if index % 2:  # inline, binary tensors
+            x.set_data_from_numpy(rows, binary_data=True)
+            result = client.infer(model, [x], outputs=[y], headers=dict(auth))
+            client.close()
+            return np.asarray(result.as_numpy("y"))
+        # Input and output in the caller's own system shared-memory regions.
+        names = [f"batch-{model}-{index}-{kind}" for kind in ("in", "out")]
+        regions = [shm.create_shared_memory_region(n, f"/{n}", rows.nbytes) for n in names]
+        try:
+            shm.set_shared_memory_region(regions[0], [rows])
+            for name in names:
+                client.register_system_shared_memory(name, f"/{name}", rows.nbytes, headers=dict(auth))
+            x.set_shared_memory(names[0], rows.nbytes)
+            y.set_shared_memory(names[1], rows.nbytes)
+            client.infer(model, [x], outputs=[y], headers=dict(auth))
+            got = np.array(shm.get_contents_as_numpy(regions[1], np.float32, list(rows.shape)))
+            for name in names:
+                client.unregister_system_shared_memory(name, headers=dict(auth))
+            return got
+        finally:
+            for region in regions:
+                shm.destroy_shared_memory_region(region)
+            client.close()
+
+    answers = _burst(len(sizes), call)
+    for index, answer in enumerate(answers):
+        np.testing.assert_array_equal(answer, _rows(index, sizes[index]) * 2)
+    stats = server.stats(model)
+    assert stats["inference_stats"]["success"]["count"] == len(sizes)
+    assert stats["execution_count"] < len(sizes)  # they came within the delay: batched
