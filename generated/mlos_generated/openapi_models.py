@@ -420,7 +420,7 @@ class ModelStatus(TypedDict, total=False):
 
     config: Required[dict[str, str]]
     dynamic_batching: "DynamicBatching"
-    instance_count: int
+    instance_count: Required[int]
     message: Required[str]
     metadata: Required["ModelMetadata"]
     name: Required[str]

@@ -1107,7 +1107,9 @@ class ModelStatus(google.protobuf.message.Message):
     state: global___ModelState.ValueType
     message: builtins.str
     instance_count: builtins.int
-    """Executions that run at once (1 unless registered otherwise)."""
+    """Executions that run at once, as registered; 0 when the version has no scheduler
+    (neither dynamic_batching nor instance_count registered).
+    """
     @property
     def metadata(self) -> global___ModelMetadata: ...
     @property
