@@ -1221,7 +1221,9 @@ class DynamicBatching(google.protobuf.message.Message):
     DEFAULT_PRIORITY_LEVEL_FIELD_NUMBER: builtins.int
     MAX_QUEUE_SIZE_FIELD_NUMBER: builtins.int
     max_queue_delay_us: builtins.int
-    """Longest time a request waits for others to join its batch, in microseconds."""
+    """Longest time a request waits for others to join its batch, in microseconds (at most
+    1,000,000).
+    """
     priority_levels: builtins.int
     """Priority levels (1 is the highest); 0 means one level for every request."""
     default_priority_level: builtins.int

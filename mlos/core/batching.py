@@ -20,8 +20,9 @@ MAX_INSTANCES = 64
 """Most instances one model version may run."""
 MAX_PRIORITY_LEVELS = 64
 """Most priority levels one model version may have."""
-MAX_QUEUE_DELAY_US = 60_000_000
-"""Longest queue delay a registration may ask for (one minute)."""
+MAX_QUEUE_DELAY_US = 1_000_000
+"""Longest queue delay a registration may ask for (one second: a batch worth waiting longer
+for is offline work, not serving)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,7 +50,7 @@ def test_an_empty_dynamic_batching_switches_batching_on_with_triton_s_defaults()
     [
         ({"instance_count": 65}, "instance_count 65"),
         ({"dynamic_batching": {"preferred_batch_size": [4, 0]}}, "at least 1"),
-        ({"dynamic_batching": {"max_queue_delay_us": 60_000_001}}, "max_queue_delay_us"),
+        ({"dynamic_batching": {"max_queue_delay_us": 1_000_001}}, "max_queue_delay_us"),
         ({"dynamic_batching": {"priority_levels": 65}}, "priority_levels"),
         ({"dynamic_batching": {"default_priority_level": 2}}, "not one of the 1 priority"),
     ],
