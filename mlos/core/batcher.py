@@ -4,11 +4,12 @@ Requests from every transport meet here once the engine has checked them. Each p
 has a FIFO queue; `instance_count` workers take work from the queues, highest level first. With
 dynamic batching a worker gathers the compatible requests at the head of the queues (same
 inputs, trailing shapes, datatypes, requested outputs and parameters) up to the model's
-`max_batch_size`: it dispatches at once when the batch reaches that size or one of the
-preferred sizes, and otherwise waits up to `max_queue_delay_us` after the oldest request
-arrived for more to join. The inputs of a batch are copied once, each into its rows of one
-buffer per input; the plugin runs the batch in one call; each caller gets its own rows of every
-output back (written into its shared-memory region when it asked for that). Without dynamic
+`max_batch_size`: it dispatches at once when the batch reaches that size, when the next waiting
+request would not fit, or at one of the preferred sizes, and otherwise waits up to
+`max_queue_delay_us` after the oldest request arrived for more to join. The inputs of a batch
+are copied once, each into its rows of one buffer per input; the plugin runs the batch in one
+call; each caller gets its own rows of every output back (written into its shared-memory region
+when it asked for that). Without dynamic
 batching each request runs alone, at most `instance_count` at a time.
 
 A full queue refuses a request with :class:`~mlos.core.stats.QueueFull` (UNAVAILABLE, 503).
@@ -203,10 +204,9 @@ class Scheduler:
                 continue
             if head.key is None:
                 return self._take([head])
-            chosen, total, prefix = self._select(head)
-            limit = self.metadata.max_batch_size
+            chosen, total, prefix, full = self._select(head)
             remaining = head.queued_ns + self._delay_ns - time.perf_counter_ns()
-            if total >= limit or total in self.scheduling.preferred_batch_sizes:
+            if full or total in self.scheduling.preferred_batch_sizes:
                 return self._take(chosen)
             if prefix:  # a preferred size can be formed now from the oldest requests
                 return self._take(chosen[:prefix])
@@ -225,10 +225,11 @@ class Scheduler:
                 return queue[0]
         return None
 
-    def _select(self, head: _Pending) -> tuple[list[_Pending], int, int]:
+    def _select(self, head: _Pending) -> tuple[list[_Pending], int, int, bool]:
         """Requests that can join `head`, in priority then arrival order, up to the model's
-        max batch size; their total size; and how many of them (from the first) make the
-        largest preferred size that can be formed, or 0 when none can."""
+        max batch size; their total size; how many of them (from the first) make the largest
+        preferred size that can be formed, or 0 when none can; and whether the batch is full
+        (at the max batch size, or the next request that could join does not fit)."""
         limit = self.metadata.max_batch_size
         preferred = self.scheduling.preferred_batch_sizes
         chosen: list[_Pending] = []
@@ -239,12 +240,12 @@ class Scheduler:
                 if pending.future.done() or pending.key != head.key:
                     continue
                 if total + pending.size > limit:
-                    return chosen, total, prefix
+                    return chosen, total, prefix, True
                 chosen.append(pending)
                 total += pending.size
                 if total in preferred:
                     prefix = len(chosen)
-        return chosen, total, prefix
+        return chosen, total, prefix, total >= limit
 
     def _take(self, chosen: list[_Pending]) -> list[_Pending]:
         """Remove `chosen` from the queues."""

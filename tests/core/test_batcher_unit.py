@@ -163,3 +163,19 @@ def test_closing_fails_the_waiting_requests() -> None:
             await scheduler.infer(_request(1.0), None, None, 1, 0)
 
     asyncio.run(scenario())
+
+
+def test_a_batch_the_next_request_does_not_fit_is_sent_without_waiting() -> None:
+    async def scenario() -> None:
+        plugin = Plugin()
+        scheduler, _ = _scheduler(plugin, max_queue_delay_us=1_000_000)  # max batch size 8
+        five = asyncio.ensure_future(scheduler.infer(_request(1.0, rows=5), None, None, 5, 0))
+        four = asyncio.ensure_future(scheduler.infer(_request(2.0, rows=4), None, None, 4, 0))
+        answer = await asyncio.wait_for(five, 0.5)  # far less than the delay
+        assert plugin.batches == [5] and len(answer.outputs[0].shape) == 2
+        assert not four.done()  # alone, it waits for company until the delay is up
+        scheduler.close()
+        with pytest.raises(Unavailable):
+            await four
+
+    asyncio.run(scenario())
