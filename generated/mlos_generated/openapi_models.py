@@ -13,6 +13,7 @@ __all__ = [
     "CudaSharedMemoryRegisterRequest",
     "CudaSharedMemoryStatusResponse",
     "Datatype",
+    "DynamicBatching",
     "ErrorResponse",
     "GpuResources",
     "HealthResponse",
@@ -182,6 +183,16 @@ Datatype: TypeAlias = Literal[
     "BF16",
     "BYTES",
 ]
+
+
+class DynamicBatching(TypedDict, total=False):
+    """Gather concurrent requests into batches along the batch dimension (Triton's `dynamic_batching`). Only for a model with a batch dimension (`max_batch_size` > 0); the largest batch is the model's `max_batch_size` (the plugin option of that name)."""
+
+    default_priority_level: int
+    max_queue_delay_us: int
+    max_queue_size: int
+    preferred_batch_size: list[int]
+    priority_levels: int
 
 
 class ErrorResponse(TypedDict):
@@ -460,17 +471,19 @@ class ModelStatisticsResponse(TypedDict):
     model_stats: list["ModelStatistics"]
 
 
-class ModelStatus(TypedDict):
+class ModelStatus(TypedDict, total=False):
     """A registered model version."""
 
-    config: dict[str, str]
-    message: str
-    metadata: "ModelMetadata"
-    name: str
-    path: str
-    plugin: str
-    state: "ModelState"
-    version: str
+    config: Required[dict[str, str]]
+    dynamic_batching: "DynamicBatching"
+    instance_count: Required[int]
+    message: Required[str]
+    metadata: Required["ModelMetadata"]
+    name: Required[str]
+    path: Required[str]
+    plugin: Required[str]
+    state: Required["ModelState"]
+    version: Required[str]
 
 
 Name: TypeAlias = str
@@ -595,8 +608,10 @@ class RegisterModelRequest(TypedDict, total=False):
     """A model version to register and load. Unknown keys are refused (400)."""
 
     config: dict[str, str]
+    dynamic_batching: "DynamicBatching"
     files: list["ModelFile"]
     files_root: str
+    instance_count: int
     name: Required["Name"]
     path: Required[str]
     plugin: str

@@ -1215,16 +1215,24 @@ class ModelStatus(google.protobuf.message.Message):
     METADATA_FIELD_NUMBER: builtins.int
     MESSAGE_FIELD_NUMBER: builtins.int
     CONFIG_FIELD_NUMBER: builtins.int
+    DYNAMIC_BATCHING_FIELD_NUMBER: builtins.int
+    INSTANCE_COUNT_FIELD_NUMBER: builtins.int
     name: builtins.str
     version: builtins.str
     plugin: builtins.str
     path: builtins.str
     state: global___ModelState.ValueType
     message: builtins.str
+    instance_count: builtins.int
+    """Executions that run at once, as registered; 0 when the version has no scheduler
+    (neither dynamic_batching nor instance_count registered).
+    """
     @property
     def metadata(self) -> global___ModelMetadata: ...
     @property
     def config(self) -> google.protobuf.internal.containers.ScalarMap[builtins.str, builtins.str]: ...
+    @property
+    def dynamic_batching(self) -> global___DynamicBatching: ...
     def __init__(
         self,
         *,
@@ -1236,9 +1244,12 @@ class ModelStatus(google.protobuf.message.Message):
         metadata: global___ModelMetadata | None = ...,
         message: builtins.str = ...,
         config: collections.abc.Mapping[builtins.str, builtins.str] | None = ...,
+        dynamic_batching: global___DynamicBatching | None = ...,
+        instance_count: builtins.int = ...,
     ) -> None: ...
-    def HasField(self, field_name: typing.Literal["metadata", b"metadata"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["config", b"config", "message", b"message", "metadata", b"metadata", "name", b"name", "path", b"path", "plugin", b"plugin", "state", b"state", "version", b"version"]) -> None: ...
+    def HasField(self, field_name: typing.Literal["dynamic_batching", b"dynamic_batching", "metadata", b"metadata", "scheduling", b"scheduling"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["config", b"config", "dynamic_batching", b"dynamic_batching", "instance_count", b"instance_count", "message", b"message", "metadata", b"metadata", "name", b"name", "path", b"path", "plugin", b"plugin", "scheduling", b"scheduling", "state", b"state", "version", b"version"]) -> None: ...
+    def WhichOneof(self, oneof_group: typing.Literal["scheduling", b"scheduling"]) -> typing.Literal["dynamic_batching"] | None: ...
 
 global___ModelStatus = ModelStatus
 
@@ -1270,6 +1281,8 @@ class RegisterModelRequest(google.protobuf.message.Message):
     FILES_FIELD_NUMBER: builtins.int
     FILES_ROOT_FIELD_NUMBER: builtins.int
     RESOURCES_FIELD_NUMBER: builtins.int
+    DYNAMIC_BATCHING_FIELD_NUMBER: builtins.int
+    INSTANCE_COUNT_FIELD_NUMBER: builtins.int
     name: builtins.str
     version: builtins.str
     """Optional: defaults to one more than the highest registered version ("1" for the first)."""
@@ -1279,6 +1292,10 @@ class RegisterModelRequest(google.protobuf.message.Message):
     files_root: builtins.str
     """Directory the `files` paths are relative to (absolute). Defaults to `path` when `path` is a
     directory, else to the directory holding it.
+    """
+    instance_count: builtins.int
+    """Optional: how many executions of the model run at once (Triton's instance_group count);
+    0 means 1. With more than one, requests (or batches) are spread over the instances.
     """
     @property
     def config(self) -> google.protobuf.internal.containers.ScalarMap[builtins.str, builtins.str]: ...
@@ -1295,6 +1312,8 @@ class RegisterModelRequest(google.protobuf.message.Message):
         estimated (memory: the model's file size times the framework's factor, then measured).
         """
 
+    @property
+    def dynamic_batching(self) -> global___DynamicBatching: ...
     def __init__(
         self,
         *,
@@ -1306,9 +1325,12 @@ class RegisterModelRequest(google.protobuf.message.Message):
         files: collections.abc.Iterable[global___ModelFile] | None = ...,
         files_root: builtins.str = ...,
         resources: global___ModelResources | None = ...,
+        dynamic_batching: global___DynamicBatching | None = ...,
+        instance_count: builtins.int = ...,
     ) -> None: ...
-    def HasField(self, field_name: typing.Literal["resources", b"resources"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["config", b"config", "files", b"files", "files_root", b"files_root", "name", b"name", "path", b"path", "plugin", b"plugin", "resources", b"resources", "version", b"version"]) -> None: ...
+    def HasField(self, field_name: typing.Literal["dynamic_batching", b"dynamic_batching", "resources", b"resources", "scheduling", b"scheduling"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["config", b"config", "dynamic_batching", b"dynamic_batching", "files", b"files", "files_root", b"files_root", "instance_count", b"instance_count", "name", b"name", "path", b"path", "plugin", b"plugin", "resources", b"resources", "scheduling", b"scheduling", "version", b"version"]) -> None: ...
+    def WhichOneof(self, oneof_group: typing.Literal["scheduling", b"scheduling"]) -> typing.Literal["dynamic_batching"] | None: ...
 
 global___RegisterModelRequest = RegisterModelRequest
 
@@ -1339,6 +1361,46 @@ class ModelResources(google.protobuf.message.Message):
     def ClearField(self, field_name: typing.Literal["cpus", b"cpus", "gpus", b"gpus", "memory_bytes", b"memory_bytes"]) -> None: ...
 
 global___ModelResources = ModelResources
+
+@typing.final
+class DynamicBatching(google.protobuf.message.Message):
+    """Dynamic batching of one model version, as Triton's model configuration defines it."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    PREFERRED_BATCH_SIZE_FIELD_NUMBER: builtins.int
+    MAX_QUEUE_DELAY_US_FIELD_NUMBER: builtins.int
+    PRIORITY_LEVELS_FIELD_NUMBER: builtins.int
+    DEFAULT_PRIORITY_LEVEL_FIELD_NUMBER: builtins.int
+    MAX_QUEUE_SIZE_FIELD_NUMBER: builtins.int
+    max_queue_delay_us: builtins.int
+    """Longest time a request waits for others to join its batch, in microseconds (at most
+    1,000,000).
+    """
+    priority_levels: builtins.int
+    """Priority levels (1 is the highest); 0 means one level for every request."""
+    default_priority_level: builtins.int
+    """Level of a request that names no priority (1..priority_levels); 0 means the lowest."""
+    max_queue_size: builtins.int
+    """Requests a priority level's queue holds before new ones are refused (UNAVAILABLE);
+    0 means no bound.
+    """
+    @property
+    def preferred_batch_size(self) -> google.protobuf.internal.containers.RepeatedScalarFieldContainer[builtins.int]:
+        """Batch sizes the scheduler dispatches at once when it has gathered one of them."""
+
+    def __init__(
+        self,
+        *,
+        preferred_batch_size: collections.abc.Iterable[builtins.int] | None = ...,
+        max_queue_delay_us: builtins.int = ...,
+        priority_levels: builtins.int = ...,
+        default_priority_level: builtins.int = ...,
+        max_queue_size: builtins.int = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["default_priority_level", b"default_priority_level", "max_queue_delay_us", b"max_queue_delay_us", "max_queue_size", b"max_queue_size", "preferred_batch_size", b"preferred_batch_size", "priority_levels", b"priority_levels"]) -> None: ...
+
+global___DynamicBatching = DynamicBatching
 
 @typing.final
 class ModelFile(google.protobuf.message.Message):

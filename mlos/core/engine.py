@@ -20,6 +20,7 @@ from mlos.core.allocator import Allocator
 from mlos.core.arena import Arenas, sweep
 from mlos.core.audit import AuditLog
 from mlos.core.auth import ROLE_NAMES, Authenticator, Principal, role_by_name
+from mlos.core.batching import Scheduling
 from mlos.core.channels import ChannelBroker
 from mlos.core.containment import Containment
 from mlos.core.dataplane import Attachments
@@ -35,6 +36,7 @@ from mlos.core.plugins import Backoff, PluginRegistry
 from mlos.core.policy import AccessPolicy
 from mlos.core.reconcile import Reconciler
 from mlos.core.resources import ResourceMonitor
+from mlos.core.scheduling import Schedulers
 from mlos.core.shm import Region, RegionStatus, SystemSharedMemory
 from mlos.core.stats import StatsBook, failure_reason
 from mlos.core.store import RegistryStore
@@ -174,6 +176,7 @@ class Engine:
         self.stats = StatsBook()
         self.shm = SystemSharedMemory()
         self.arenas = Arenas()
+        self.schedulers = Schedulers(self.plugins, self.arenas, timeout=INFER_TIMEOUT)
         self.tokens = TokenBook(self.store)
         self.auth = bool(getattr(settings, "auth", False))
         self.pipeline = Pipeline()
@@ -218,6 +221,7 @@ class Engine:
             self.resource_monitor,
             version=mlos.__version__,
             is_ready=self.is_ready,
+            pending=self.schedulers.depth,
         )
         self.pipeline.add(self.metrics.calls, calls.ORDER)
         self.trace_settings = TraceSettings()
@@ -261,6 +265,7 @@ class Engine:
     async def stop(self) -> None:
         """Stop every plugin process; the registry keeps what should run next time."""
         self.started = False
+        self.schedulers.close()
         await self.channels.close()
         if self.reconciler is not None:
             await self.reconciler.stop()
@@ -481,6 +486,7 @@ class Engine:
             self.tracer.refresh()
         for entry in removed:
             self.stats.drop(entry.record.name, entry.record.version)
+            self.schedulers.drop(entry.record.name, entry.record.version)
         return smi_pb2.RemoveModelResponse(removed=[e.status() for e in removed])
 
     async def load_model(self, name: str, version: str = "") -> None:
@@ -528,7 +534,10 @@ class Engine:
 
     async def model_config(self, name: str, version: str = "") -> inference_pb2.ModelConfig:
         """Triton's model configuration for the serving version."""
-        return model_config(await self.model_metadata(name, version))
+        entry = self.models.ready(name, version)
+        assert entry.metadata is not None
+        scheduling = entry.record.scheduling
+        return model_config(entry.metadata, Scheduling.of_json(scheduling) if scheduling else None)
 
     async def model_statistics(
         self, name: str = "", version: str = ""
@@ -620,6 +629,10 @@ class Engine:
             elif request.trace_context:  # an IPC caller's context, for a call not traced here:
                 request.trace_context.clear()  # the plugin must not trace it either
             in_backend = True
+            if entry.record.scheduling:  # dynamic batching or instances: the scheduler runs it
+                scheduler = self.schedulers.of(entry, stats)
+                pre_queue_ns = checked - started
+                return await scheduler.infer(request, binding, attachments, batch, pre_queue_ns)
             response = await exchange(
                 client,
                 request,

@@ -72,9 +72,15 @@ class _Models:
          "Cumulative time spent on outputs after the plugin answered, in microseconds."),
     )  # fmt: skip
 
-    def __init__(self, stats: StatsBook, models: ModelRegistry) -> None:
+    def __init__(
+        self,
+        stats: StatsBook,
+        models: ModelRegistry,
+        pending: Callable[[str, str], int] | None = None,
+    ) -> None:
         self._stats = stats
         self._models = models
+        self._pending = pending
 
     def _versions(self) -> list[ModelStats]:
         """Counters of every registered version (zeros for those never called)."""
@@ -134,6 +140,16 @@ class _Models:
         for entry in self._models.all():
             ready.add_metric([entry.record.name, entry.record.version], int(entry.ready))
         yield ready
+        if self._pending is not None:
+            pending = GaugeMetricFamily(
+                "nv_inference_pending_request_count",
+                "Requests waiting in the model's scheduler queues for an execution.",
+                labels=_MODEL_LABELS,
+            )
+            for stats in versions:
+                depth = self._pending(stats.name, stats.version)
+                pending.add_metric([stats.name, stats.version], depth)
+            yield pending
 
 
 def _batch_buckets(stats: ModelStats) -> tuple[list[tuple[str, float]], float]:
@@ -237,13 +253,14 @@ class Metrics:
         *,
         version: str,
         is_ready: Callable[[], bool],
+        pending: Callable[[str, str], int] | None = None,
     ) -> None:
         self.calls = CallCounter()
         """The interceptor to add to the call pipeline (at :data:`mlos.core.calls.ORDER`)."""
         self.registry = CollectorRegistry(auto_describe=False)
         collectors: list[_Collector] = [
             _Server(version, is_ready),
-            _Models(stats, models),
+            _Models(stats, models, pending),
             _Plugins(plugins, monitor),
             self.calls,
         ]

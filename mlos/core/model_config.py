@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from mlos.core.batching import Scheduling
 from mlos_generated import inference_pb2, smi_pb2
 
 __all__ = ["model_config", "triton_datatype"]
@@ -25,8 +26,11 @@ def _dims(spec: smi_pb2.TensorMetadata, batched: bool) -> Iterable[int]:
     return [int(d) for d in (spec.shape[1:] if batched else spec.shape)]
 
 
-def model_config(metadata: smi_pb2.ModelMetadata) -> inference_pb2.ModelConfig:
-    """The configuration of a loaded model version."""
+def model_config(
+    metadata: smi_pb2.ModelMetadata, scheduling: Scheduling | None = None
+) -> inference_pb2.ModelConfig:
+    """The configuration of a loaded model version (with its `scheduling`, when it has one:
+    `dynamic_batching` and `instance_group`)."""
     batched = metadata.max_batch_size > 0
     config = inference_pb2.ModelConfig(
         name=metadata.name,
@@ -48,4 +52,6 @@ def model_config(metadata: smi_pb2.ModelMetadata) -> inference_pb2.ModelConfig:
         )
     for key, value in sorted(metadata.properties.items()):
         config.parameters[key].string_value = value
+    if scheduling is not None:
+        scheduling.to_model_config(config)
     return config

@@ -18,6 +18,7 @@ from pathlib import Path
 from mlos.core import tracing
 from mlos.core.allocator import Allocator, rss_of
 from mlos.core.axon_models import AxonModel, install, is_reference
+from mlos.core.batching import Scheduling
 from mlos.core.budget import Demand
 from mlos.core.digests import check_files
 from mlos.core.plugins import PluginRegistry
@@ -80,6 +81,8 @@ class ModelEntry:
         )
         if self.metadata is not None:
             status.metadata.CopyFrom(self.metadata)
+        if record.scheduling:
+            Scheduling.of_json(record.scheduling).to_status(status)
         return status
 
 
@@ -168,6 +171,7 @@ class ModelRegistry:
         if request.version and not VERSION.match(request.version):
             raise InvalidArgument(f"model version {request.version!r} is not a valid version")
         demand = Demand.from_proto(request.resources)
+        scheduling = Scheduling.of_request(request)
         stored = ""
         if is_reference(request.path):
             installed = await asyncio.to_thread(_install_verified, request.path)
@@ -194,8 +198,16 @@ class ModelRegistry:
             record = ModelRecord(
                 name, version, plugin, stored or str(path), dict(request.config), True, demand
             )
+            if scheduling is not None:
+                record = dataclasses.replace(record, scheduling=scheduling.to_json())
             entry = ModelEntry(record, state=smi_pb2.MODEL_STATE_LOADING)
             await self._load(entry, raise_errors=True)
+            if scheduling is not None and entry.metadata is not None:
+                try:
+                    scheduling.check(entry.metadata)
+                except MLOSError:
+                    await self._unload_from_plugin(entry)  # all or nothing
+                    raise
             self.store.put_model(record)
             self.entries.setdefault(name, {})[version] = entry
         return entry

@@ -15,10 +15,10 @@ import enum
 import time
 from dataclasses import dataclass, field
 
-from mlos.errors import MLOSError, StatusCode
+from mlos.errors import MLOSError, StatusCode, Unavailable
 from mlos_generated import inference_pb2
 
-__all__ = ["FailureReason", "ModelStats", "StatsBook", "failure_reason"]
+__all__ = ["FailureReason", "ModelStats", "QueueFull", "StatsBook", "failure_reason"]
 
 
 class FailureReason(enum.Enum):
@@ -34,10 +34,17 @@ class FailureReason(enum.Enum):
     """Anything else, such as inputs that do not match the model."""
 
 
+class QueueFull(Unavailable):
+    """A model's scheduler queue had no room for the request: UNAVAILABLE to the caller (503),
+    counted as REJECTED, as Triton counts a request refused by a full queue."""
+
+
 def failure_reason(error: BaseException, in_backend: bool) -> FailureReason:
     """The reason of a failed request; `in_backend` when it failed in the plugin exchange."""
     if isinstance(error, asyncio.CancelledError):
         return FailureReason.CANCELED
+    if isinstance(error, QueueFull):
+        return FailureReason.REJECTED
     if isinstance(error, MLOSError):
         if error.code is StatusCode.DEADLINE_EXCEEDED:
             return FailureReason.CANCELED
@@ -112,6 +119,30 @@ class ModelStats:
         compute_infer.ns += infer_ns
         compute_output.count += 1
         compute_output.ns += output_ns
+        durations = self.batches.get(batch)
+        if durations is None:
+            durations = self.batches[batch] = BatchStats()
+        durations.compute_input.add(input_ns)
+        durations.compute_infer.add(infer_ns)
+        durations.compute_output.add(output_ns)
+
+    def record_request(
+        self, batch: int, queue_ns: int, input_ns: int, infer_ns: int, output_ns: int
+    ) -> None:
+        """Count a successful request that ran in a batch with others: its own queue time and
+        the durations of the execution it was part of (the execution itself is counted once,
+        by :meth:`record_execution`)."""
+        self.last_inference_ms = time.time_ns() // 1_000_000
+        self.inference_count += batch if batch > 1 else 1
+        self.success.add(queue_ns + input_ns + infer_ns + output_ns)
+        self.queue.add(queue_ns)
+        self.compute_input.add(input_ns)
+        self.compute_infer.add(infer_ns)
+        self.compute_output.add(output_ns)
+
+    def record_execution(self, batch: int, input_ns: int, infer_ns: int, output_ns: int) -> None:
+        """Count one execution of the model on a batch of `batch` items."""
+        self.execution_count += 1
         durations = self.batches.get(batch)
         if durations is None:
             durations = self.batches[batch] = BatchStats()

@@ -78,6 +78,14 @@ class ModelRecord:
     loaded: bool = True
     resources: Demand = field(default_factory=Demand)
     """What the registration declared it needs from the resource budget."""
+    scheduling: dict[str, Any] = field(default_factory=dict)
+    """How the core schedules the version's requests (:mod:`mlos.core.batching`), as JSON;
+    empty: each request goes to the plugin as it comes."""
+
+
+SCHEDULING_KEY = "@scheduling"
+"""The key under which a model's scheduling travels in its stored `config` JSON (a name no
+plugin option can have; it is taken out again on read and never reaches a plugin)."""
 
 
 class RegistryStore:
@@ -174,22 +182,16 @@ class RegistryStore:
                 rows = conn.execute(
                     select(models_table).order_by(models_table.c.name, models_table.c.version)
                 )
-                return [
-                    ModelRecord(
-                        **{
-                            **row._asdict(),
-                            "config": json.loads(row.config),
-                            "resources": Demand.from_json(json.loads(row.resources or "{}")),
-                        }
-                    )
-                    for row in rows
-                ]
+                return [_model_record(row._asdict()) for row in rows]
 
         return self._guard(read)
 
     def put_model(self, record: ModelRecord) -> None:
         """Insert or replace a model version."""
-        config = json.dumps(record.config, sort_keys=True)
+        stored: dict[str, Any] = dict(record.config)
+        if record.scheduling:
+            stored[SCHEDULING_KEY] = json.dumps(record.scheduling, sort_keys=True)
+        config = json.dumps(stored, sort_keys=True)
         resources = json.dumps(record.resources.to_json(), sort_keys=True)
         values = column_values(models_table, record, config=config, resources=resources)
         self._write(self._put_model, values)
@@ -275,6 +277,20 @@ def _limits(text: str) -> Limits:
     if "cpus" in values:
         values["cpus"] = tuple(values["cpus"])
     return Limits(**values)
+
+
+def _model_record(row: dict[str, Any]) -> ModelRecord:
+    """A model row as a record, its scheduling taken out of the stored config."""
+    config: dict[str, str] = json.loads(row["config"])
+    scheduling = config.pop(SCHEDULING_KEY, None)
+    return ModelRecord(
+        **{
+            **row,
+            "config": config,
+            "resources": Demand.from_json(json.loads(row["resources"] or "{}")),
+            "scheduling": json.loads(scheduling) if scheduling else {},
+        }
+    )
 
 
 def column_values(table: Table, record: Any, **converted: Any) -> dict[str, Any]:

@@ -41,7 +41,8 @@ def analyzer() -> PerfAnalyzer:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """`mlos serve` with the onnx plugin, `mlp` (batch dimension) and `fixed` (none)."""
+    """`mlos serve` with the onnx plugin, `mlp` (batch dimension), `fixed` (none) and
+    `mlp_batched` (the mlp with dynamic batching)."""
     pytest.importorskip("onnxruntime")
     from tests.models import fixed_shape_model, mlp_model, save
 
@@ -62,6 +63,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
                 body = {"name": name, "plugin": "onnx", "path": str(path)}
                 response = session.post(f"{base}/v1/models", json=body, timeout=60)
                 assert response.status_code == 201, response.text
+            body = {
+                "name": "mlp_batched",
+                "plugin": "onnx",
+                "path": str(models / "mlp.onnx"),
+                "dynamic_batching": {"max_queue_delay_us": 2000},
+            }
+            response = session.post(f"{base}/v1/models", json=body, timeout=60)
+            assert response.status_code == 201, response.text
         yield process
     finally:
         process.stop()
@@ -105,6 +114,38 @@ def test_perf_analyzer_measures_a_batched_model(
     assert "Successful request count" in report.output
     after, failed = _failures(server, "mlp")
     assert after > before and failed == 0
+
+
+@pytest.mark.parametrize(
+    ("protocol", "tensor_format"),
+    [("http", "binary"), ("http", "json"), ("grpc", "binary")],
+)
+def test_perf_analyzer_measures_a_model_with_dynamic_batching(
+    analyzer: PerfAnalyzer, server: ServerProcess, protocol: str, tensor_format: str
+) -> None:
+    url = _host_port(server.url) if protocol == "http" else server.grpc_address
+    report = analyzer.run(
+        PerfRun(
+            "mlp_batched",
+            url,
+            protocol=protocol,  # type: ignore[arg-type]
+            tensor_format=tensor_format,  # type: ignore[arg-type]
+            concurrency=(4,),
+            batch_size=2,
+            window_ms=500,
+            stability=100,
+        )
+    )
+    (row,) = report.rows
+    assert row.concurrency == 4 and row.throughput > 0, report.output
+    stats = requests.get(f"{server.url}/v2/models/mlp_batched/stats", timeout=10).json()
+    (model,) = stats["model_stats"]
+    inference = model["inference_stats"]
+    assert inference["fail"]["count"] == 0
+    # Four clients, each with a request always in flight, within a 2 ms delay: requests of
+    # batch 2 ran together, so executions are fewer than requests and some larger than 2.
+    assert int(model["execution_count"]) < int(inference["success"]["count"])
+    assert max(int(b["batch_size"]) for b in model["batch_stats"]) > 2
 
 
 def test_perf_analyzer_measures_a_model_without_a_batch_dimension(

@@ -63,7 +63,8 @@ def test_models_are_typed_dicts_with_required_keys(out: Path) -> None:
     models = _import(out / "openapi_models.py", "openapi_models_under_test")
     assert models.RegisterModelRequest.__required_keys__ == {"name", "path"}
     assert models.RegisterModelRequest.__optional_keys__ == {
-        "version", "plugin", "config", "files", "files_root", "resources"}
+        "version", "plugin", "config", "files", "files_root", "resources", "dynamic_batching",
+        "instance_count"}
     assert models.PluginStatus.__optional_keys__ == frozenset()
     assert "plugins" in models.HealthResponse.__required_keys__
     document = yaml.safe_load(SPEC.read_text())
