@@ -239,23 +239,17 @@ class ChannelBroker:
                     row.compute_input_ns + row.compute_infer_ns + row.compute_output_ns
                 )
                 stats.queue.count += count
-                for phase, ns in (
-                    (stats.compute_input, row.compute_input_ns),
-                    (stats.compute_infer, row.compute_infer_ns),
-                    (stats.compute_output, row.compute_output_ns),
-                ):
-                    phase.count += count
-                    phase.ns += ns
                 batch = stats.batches.get(size)
                 if batch is None:
                     batch = stats.batches[size] = BatchStats()
-                for phase, ns in (
-                    (batch.compute_input, row.compute_input_ns),
-                    (batch.compute_infer, row.compute_infer_ns),
-                    (batch.compute_output, row.compute_output_ns),
-                ):
-                    phase.count += count
-                    phase.ns += ns
+                for phases in (stats, batch):  # the model's totals and its batch size's row
+                    for phase, ns in (
+                        (phases.compute_input, row.compute_input_ns),
+                        (phases.compute_infer, row.compute_infer_ns),
+                        (phases.compute_output, row.compute_output_ns),
+                    ):
+                        phase.count += count
+                        phase.ns += ns
             failed = sum(report.failures.values())
             if failed:
                 stats.fail.count += failed
