@@ -13,10 +13,9 @@ from typing import Any
 
 from starlette.responses import Response
 
-from mlos.core.dataplane import Dataplane
 from mlos.core.pipeline import Call
 from mlos.errors import InvalidArgument
-from mlos.rest.types import Request
+from mlos.rest.types import EngineHandlers, Request
 from mlos.wire.encoding import dumps, triton_json
 
 __all__ = ["SharedMemory"]
@@ -30,11 +29,8 @@ def _ok() -> Response:
     return Response(status_code=200)
 
 
-class SharedMemory:
+class SharedMemory(EngineHandlers):
     """The /v2/systemsharedmemory and /v2/cudasharedmemory operations over one core engine."""
-
-    def __init__(self, engine: Dataplane) -> None:
-        self._engine = engine
 
     # ----- system shared memory ------------------------------------------------------------
 
