@@ -52,14 +52,11 @@ class SharedMemory(EngineHandlers):
         return _ok()
 
     async def system_shared_memory_unregister(self, request: Request, call: Call) -> Response:
-        """Unregister one region."""
-        await self._engine.unregister_system_shm(request.path["region"])
+        """Unregister the region the path names, or every one (`.../unregister`)."""
+        await self._engine.unregister_system_shm(request.path.get("region", ""))
         return _ok()
 
-    async def system_shared_memory_unregister_all(self, request: Request, call: Call) -> Response:
-        """Unregister every region."""
-        await self._engine.unregister_system_shm()
-        return _ok()
+    system_shared_memory_unregister_all = system_shared_memory_unregister
 
     # ----- CUDA shared memory (not supported: the core answers as a server without GPUs) ----
 
@@ -89,11 +86,8 @@ class SharedMemory(EngineHandlers):
         return _ok()
 
     async def cuda_shared_memory_unregister(self, request: Request, call: Call) -> Response:
-        """Unregister one CUDA region."""
-        await self._engine.unregister_cuda_shm(request.path["region"])
+        """Unregister the CUDA region the path names, or every one (`.../unregister`)."""
+        await self._engine.unregister_cuda_shm(request.path.get("region", ""))
         return _ok()
 
-    async def cuda_shared_memory_unregister_all(self, request: Request, call: Call) -> Response:
-        """Unregister every CUDA region."""
-        await self._engine.unregister_cuda_shm()
-        return _ok()
+    cuda_shared_memory_unregister_all = cuda_shared_memory_unregister
