@@ -28,9 +28,6 @@ from axon.signing import PublicKey
 
 __all__ = ["KeyInfo", "Keyring"]
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-
-
 @dataclass(frozen=True)
 class KeyInfo:
     """A key as listed: name, id, public key, and whether the private half is here."""
@@ -44,6 +41,9 @@ class KeyInfo:
         """JSON form (never the private key)."""
         return {"name": self.name, "key_id": self.key.key_id, "public_key": self.key.line(),
                 "private": self.private, "trusted": self.trusted}
+
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 class Keyring:

@@ -21,6 +21,7 @@ package (the `mlos[onnx]` extra), imported only when a model is built.
 
 from __future__ import annotations
 
+import argparse
 import itertools
 import os
 import sys
@@ -263,12 +264,18 @@ def _save_image_model(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m mlos.demo PATH`: write the demo model to PATH and print it."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    if len(args) != 1:
-        print("usage: python -m mlos.demo PATH", file=sys.stderr)
-        return 2
-    print(build_demo_model(Path(args[0])))
+    """`python -m mlos.demo PATH`: write the demo model to PATH and print it (2 on bad usage)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m mlos.demo",
+        description="Write the MLOS demo MLP (input [N, 64] FP32 -> output [N, 10] FP32) "
+        "to an ONNX file; the same bytes on every machine.",
+    )
+    parser.add_argument("path", metavar="PATH", type=Path, help="the .onnx file to write")
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage error (2): answered, nothing written
+        return exc.code if isinstance(exc.code, int) else 2
+    print(build_demo_model(args.path))
     return 0
 
 

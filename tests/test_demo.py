@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import onnxruntime as ort
+import pytest
 
 from mlos.demo import build_demo_model, main
 
@@ -49,3 +50,14 @@ def test_command_line(tmp_path: Path, capsys: object) -> None:
     assert main([str(tmp_path / "m.onnx")]) == 0
     assert (tmp_path / "m.onnx").stat().st_size > 60_000
     assert main([]) == 2
+
+
+def test_help_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["--help"]) == 0
+    assert "usage: python -m mlos.demo" in capsys.readouterr().out
+    assert main(["a.onnx", "b.onnx"]) == 2
+    assert "unrecognized arguments" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []

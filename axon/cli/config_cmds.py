@@ -32,9 +32,10 @@ def cmd_set(ctx: Context) -> int:
 
 def cmd_unset(ctx: Context) -> int:
     """Remove a key from the config file."""
-    ctx.config.unset(ctx.args.key)
-    ctx.output.data({"key": ctx.args.key, "unset": True})
-    ctx.output.line(f"{ctx.args.key} unset")
+    key = ctx.args.key
+    ctx.config.unset(key)
+    ctx.output.data({"key": key, "unset": True})
+    ctx.output.line(f"{key} unset")
     return 0
 
 

@@ -16,16 +16,6 @@ SHM_DIR = "/dev/shm"
 MIB = 1024 * 1024
 
 
-def mib(size: int) -> str:
-    """`size` bytes as "12.3 MiB"."""
-    return f"{size / MIB:.1f} MiB"
-
-
-def mib_change(change: int) -> str:
-    """A change of `change` bytes as "+1.2 MiB" or "-0.4 MiB"."""
-    return f"{change / MIB:+.1f} MiB"
-
-
 @dataclass(frozen=True, slots=True)
 class Usage:
     """A snapshot of what one process holds."""
@@ -42,6 +32,16 @@ class Usage:
             f"RSS {mib(self.rss)}, {self.fds} fds, {self.threads} threads, "
             f"{len(self.shm)} shm segments"
         )
+
+
+def mib(size: int) -> str:
+    """`size` bytes as "12.3 MiB"."""
+    return f"{size / MIB:.1f} MiB"
+
+
+def mib_change(change: int) -> str:
+    """A change of `change` bytes as "+1.2 MiB" or "-0.4 MiB"."""
+    return f"{change / MIB:+.1f} MiB"
 
 
 def _shm_path(path: str) -> str | None:

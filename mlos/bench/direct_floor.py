@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from mlos.bench.floors import print_floors
 from mlos.bench.timing import call_times
 from mlos.wire.framing import HEADER, FrameKind
 from mlos_generated import smi_pb2
@@ -165,10 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as folder:
         model = str(build_demo_model(Path(folder) / "small.onnx"))
         rows = _measure(model, folder, args.requests)
-    width = max(len(name) for name, _, _ in rows)
-    print(f"{'floor':<{width}}  {'p50 us':>8}  {'p90 us':>8}")
-    for name, p50, p90 in rows:
-        print(f"{name:<{width}}  {p50:8.1f}  {p90:8.1f}")
+    print_floors(rows)
     return 0
 
 

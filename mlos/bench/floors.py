@@ -245,6 +245,14 @@ def onnx_session(requests: int) -> list[tuple[str, float, float]]:
         return [("onnxruntime session, small model", *_percentiles(create, requests // 10))]
 
 
+def print_floors(rows: list[tuple[str, float, float]]) -> None:
+    """Print `(floor, p50 us, p90 us)` rows as an aligned table."""
+    width = max(len(name) for name, _, _ in rows)
+    print(f"{'floor':<{width}}  {'p50 us':>8}  {'p90 us':>8}")
+    for name, p50, p90 in rows:
+        print(f"{name:<{width}}  {p50:8.1f}  {p90:8.1f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000, help="timed calls per row")
@@ -264,10 +272,7 @@ def main(argv: list[str] | None = None) -> int:
         *registry_write_postgresql(args.requests),
         *onnx_session(args.requests),
     ]
-    width = max(len(name) for name, _, _ in rows)
-    print(f"{'floor':<{width}}  {'p50 us':>8}  {'p90 us':>8}")
-    for name, p50, p90 in rows:
-        print(f"{name:<{width}}  {p50:8.1f}  {p90:8.1f}")
+    print_floors(rows)
     return 0
 
 

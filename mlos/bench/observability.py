@@ -20,10 +20,10 @@ import asyncio
 import functools
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from mlos.bench.timing import best_per_call_us
 from mlos.config import Settings
 from mlos.core.calls import ORDER, CallCounter
 from mlos.core.engine import Engine
@@ -43,16 +43,6 @@ async def _nothing(call: Call, request: Any, proceed: Next) -> Any:
     return await proceed(call, request)
 
 
-async def _best(run: Callable[[], Awaitable[Any]], calls: int, rounds: int) -> float:
-    best = float("inf")
-    for _ in range(rounds):
-        started = time.perf_counter()
-        for _ in range(calls):
-            await run()
-        best = min(best, (time.perf_counter() - started) / calls * 1e6)
-    return best
-
-
 async def _pipeline(calls: int, rounds: int) -> dict[str, float]:
     call = Call(operation("infer"), Caller(Transport.GRPC))
     results = {}
@@ -61,7 +51,7 @@ async def _pipeline(calls: int, rounds: int) -> dict[str, float]:
         pipeline = Pipeline()
         if stage is not None:
             pipeline.add(stage, ORDER)
-        results[name] = await _best(
+        results[name] = await best_per_call_us(
             functools.partial(pipeline.run, call, _handler, 1), calls, rounds
         )
     return results

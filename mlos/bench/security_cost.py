@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from mlos.bench.observability import _best
+from mlos.bench.timing import best_per_call_us
 from mlos.config import Settings
 from mlos.core.engine import Engine
 from mlos.core.operations import operation
@@ -62,7 +62,7 @@ async def measure(calls: int, rounds: int) -> dict[str, float]:
                             return await engine.pipeline.run(call, _handler, 1)
 
                         label = f"{name}, {case}, auth {'on' if auth else 'off'}"
-                        results[label] = await _best(run, calls, rounds)
+                        results[label] = await best_per_call_us(run, calls, rounds)
             finally:
                 await engine.stop()
     return results

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from mlos.bench.timing import best_per_call_us
 from mlos.core.operations import operation
 from mlos.core.pipeline import Call, Caller, Pipeline, Transport
 from mlos.core.trace_settings import TraceSettings
@@ -63,13 +64,8 @@ async def _handler(request: smi_pb2.InferRequest, call: Call) -> smi_pb2.InferRe
 
 
 async def _best(run: Callable[[], Awaitable[Any]], calls: int, rounds: int) -> float:
-    best = float("inf")
-    for _ in range(rounds):
-        started = time.process_time()
-        for _ in range(calls):
-            await run()
-        best = min(best, (time.process_time() - started) / calls * 1e6)
-    return best
+    """CPU microseconds per call (the process's, so other load on the machine counts less)."""
+    return await best_per_call_us(run, calls, rounds, clock=time.process_time)
 
 
 async def _pipeline(calls: int, rounds: int) -> dict[str, float]:

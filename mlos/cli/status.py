@@ -97,17 +97,13 @@ def cmd_resources(ctx: Context) -> int:
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `mlos health` and `mlos resources` to the command parser."""
-    health = commands.add_parser(
-        "health", help="is the server live and ready?",
-        description="Liveness and readiness of the server and its plugins "
-                    "(exit status 1 when not ready).",
-    )
-    add_remote_options(health)
-    health.set_defaults(func=cmd_health)
-    resources = commands.add_parser(
-        "resources", help="CPU, memory and GPU of the host, the budget and its grants",
-        description="CPU, memory and GPU of the host, the server's resource budget, and per "
-                    "plugin process and model version what is used against what was granted.",
-    )
-    add_remote_options(resources)
-    resources.set_defaults(func=cmd_resources)
+    for name, func, summary, description in (
+        ("health", cmd_health, "is the server live and ready?",
+         "Liveness and readiness of the server and its plugins (exit status 1 when not ready)."),
+        ("resources", cmd_resources, "CPU, memory and GPU of the host, the budget and its grants",
+         "CPU, memory and GPU of the host, the server's resource budget, and per plugin process "
+         "and model version what is used against what was granted."),
+    ):  # fmt: skip
+        parser = commands.add_parser(name, help=summary, description=description)
+        add_remote_options(parser)
+        parser.set_defaults(func=func)

@@ -79,10 +79,7 @@ def cmd_revoke(ctx: Context) -> int:
 def _add_actions(action: AddAction) -> None:
     create = action("create", "Create a token; it is printed once.", cmd_create)
     create.add_argument("name", metavar="NAME", help="what the token is for (ci, dashboards)")
-    create.add_argument(
-        "--role", required=True, choices=ROLES,
-        help="what the token may do",
-    )
+    create.add_argument("--role", required=True, choices=ROLES, help="what the token may do")
     create.add_argument(
         "--model", action="append", metavar="MODEL",
         help="limit the token to this model (repeatable; default: every model)",

@@ -23,7 +23,7 @@ from typing import Protocol
 from google.protobuf.message import DecodeError
 
 from mlos.errors import DeadlineExceeded, MLOSError, StatusCode
-from mlos.wire.framing import FLAG_CLOSING, HEADER, INLINE_LIMIT, FrameKind
+from mlos.wire.framing import FLAG_CLOSING, HEADER, FrameKind, send_frame
 from mlos_generated import smi_ipc, smi_pb2
 
 __all__ = ["RETRY_AFTER", "DirectRoutes"]
@@ -111,11 +111,7 @@ class DirectRoutes:
                              self._timeout_ms)  # fmt: skip
         sock = route.sock
         try:
-            if len(payload) <= INLINE_LIMIT:
-                sock.sendall(header + payload)
-            else:
-                sock.sendall(header)
-                sock.sendall(payload)
+            send_frame(sock, header, payload)
             kind, flags, answer = self._connection.receive(sock, request_id)
         except (OSError, Closed) as exc:
             self._drop(key)

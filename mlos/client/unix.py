@@ -47,8 +47,8 @@ from mlos.wire.channel import Channel
 from mlos.wire.framing import (
     FLAG_CLOSING,
     HEADER,
-    INLINE_LIMIT,
     FrameKind,
+    send_frame,
     widen_send_buffer,
 )
 from mlos.wire.method import Method
@@ -216,11 +216,7 @@ class IPCClient(_IPCEndpoint, Client):
             try:
                 sent = False
                 try:
-                    if len(payload) <= INLINE_LIMIT:
-                        sock.sendall(header + payload)
-                    else:
-                        sock.sendall(header)
-                        sock.sendall(payload)
+                    send_frame(sock, header, payload)
                     sent = True
                 except OSError as exc:
                     if exc.errno not in _LOST:

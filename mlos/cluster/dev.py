@@ -23,7 +23,6 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self
 
 from mlos.cluster.haproxy import HAProxy, Node
@@ -44,18 +43,12 @@ class DevNode:
         self.home = home
         self.http_port = free_port()
         self.grpc_port = free_port()
+        self.url = f"http://127.0.0.1:{self.http_port}"
+        """The node's REST URL."""
+        self.grpc_address = f"127.0.0.1:{self.grpc_port}"
+        """The node's gRPC address."""
         self.settings = dict(settings)
         self.process: ServiceProcess | None = None
-
-    @property
-    def url(self) -> str:
-        """The node's REST URL."""
-        return f"http://127.0.0.1:{self.http_port}"
-
-    @property
-    def grpc_address(self) -> str:
-        """The node's gRPC address."""
-        return f"127.0.0.1:{self.grpc_port}"
 
     def launch(self, env: Mapping[str, str] | None = None) -> None:
         """Start the process (it is ready later: :meth:`wait_ready`)."""
@@ -173,12 +166,7 @@ class DevCluster:
         self.start()
         return self
 
-    def __exit__(
-        self,
-        _type: type[BaseException] | None,
-        _value: BaseException | None,
-        _traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
 

@@ -83,8 +83,7 @@ class PostgresServer(ManagedService):
         self.socket_dir = self.directory / "socket"
         self.log = self.directory / "postgres.log"
         self.host = "127.0.0.1"
-        self.requested_port = port
-        self.port = port
+        self.requested_port = self.port = port  # 0: a free port, chosen at start
         self.user = user
         self.database = database
         self.durable = durable

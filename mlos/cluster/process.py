@@ -26,6 +26,14 @@ from typing import Any, ClassVar, Self
 __all__ = ["ManagedService", "RunAs", "ServiceProcess", "free_port", "run_as_for_root"]
 
 
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port free on `host` right now (the caller binds it soon after; a race is possible)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
 @dataclass(frozen=True, slots=True)
 class RunAs:
     """An unprivileged account to run a service as (root's children drop to it)."""
@@ -86,14 +94,6 @@ def run_as_for_root(candidates: Sequence[str] = ("postgres", "nobody")) -> RunAs
         except KeyError:
             continue
     raise RuntimeError(f"no unprivileged account to run as (tried {', '.join(candidates)})")
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port free on `host` right now (the caller binds it soon after; a race is possible)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class ServiceProcess:

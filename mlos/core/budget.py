@@ -123,15 +123,10 @@ class ModelGrant:
     def to_proto(self) -> smi_pb2.ModelResourceUse:
         """As the SMI message of /v1/resources."""
         return smi_pb2.ModelResourceUse(
-            name=self.name,
-            version=self.version,
-            plugin=self.plugin,
-            memory_granted_bytes=self.memory_bytes,
-            memory_used_bytes=self.used_bytes,
-            basis=self.basis,
-            cpus_granted=self.cpus,
-            gpus_granted=self.gpus,
-        )
+            name=self.name, version=self.version, plugin=self.plugin, basis=self.basis,
+            memory_granted_bytes=self.memory_bytes, memory_used_bytes=self.used_bytes,
+            cpus_granted=self.cpus, gpus_granted=self.gpus,
+        )  # fmt: skip
 
 
 @dataclass(slots=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -36,6 +36,13 @@ def _code(error: BaseException) -> str:
     if isinstance(error, asyncio.CancelledError):
         return "CANCELLED"
     return "INTERNAL"
+
+
+_Family = tuple[
+    type[CounterMetricFamily | GaugeMetricFamily], str, str, Iterable[tuple[tuple[str, ...], int]],
+    list[str],
+]
+"""A Prometheus family: its kind, name, documentation, counts by label values, label names."""
 
 
 class CallCounter:
@@ -63,25 +70,19 @@ class CallCounter:
 
     def collect(self) -> Iterator[Metric]:
         """The counters as Prometheus families (a prometheus_client collector)."""
-        requests = CounterMetricFamily(
-            "mlos_api_requests",
-            "Calls that reached the core, by transport and operation.",
-            labels=["transport", "operation"],
-        )
-        for (transport, operation), count in sorted(self.calls.items()):
-            requests.add_metric([transport, operation], count)
-        errors = CounterMetricFamily(
-            "mlos_api_request_errors",
-            "Calls that failed, by transport, operation and status code.",
-            labels=["transport", "operation", "code"],
-        )
-        for (transport, operation, code), count in sorted(self.errors.items()):
-            errors.add_metric([transport, operation, code], count)
-        in_flight = GaugeMetricFamily(
-            "mlos_api_requests_in_flight",
-            "Calls under way, by transport and operation.",
-            labels=["transport", "operation"],
-        )
-        for (transport, operation), count in sorted(self.in_flight.items()):
-            in_flight.add_metric([transport, operation], count)
-        yield from (requests, errors, in_flight)
+        operation = ["transport", "operation"]
+        families: tuple[_Family, ...] = (
+            (CounterMetricFamily, "mlos_api_requests",
+             "Calls that reached the core, by transport and operation.", self.calls.items(),
+             operation),
+            (CounterMetricFamily, "mlos_api_request_errors",
+             "Calls that failed, by transport, operation and status code.", self.errors.items(),
+             [*operation, "code"]),
+            (GaugeMetricFamily, "mlos_api_requests_in_flight",
+             "Calls under way, by transport and operation.", self.in_flight.items(), operation),
+        )  # fmt: skip
+        for family, name, documentation, counts, labels in families:
+            metric = family(name, documentation, labels=labels)
+            for key, count in sorted(counts):
+                metric.add_metric(list(key), count)
+            yield metric

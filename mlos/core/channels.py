@@ -67,12 +67,8 @@ class ChannelBroker:
         max_frame: int,
         tokens: TokenBook | None = None,
     ) -> None:
-        self._plugins = plugins
-        self._models = models
-        self._stats = stats
-        self._limits = limits
-        self._max_frame = max_frame
-        self._tokens = tokens
+        self._plugins, self._models, self._stats = plugins, models, stats
+        self._limits, self._max_frame, self._tokens = limits, max_frame, tokens
         self._ids = itertools.count(1)
         self._granted: dict[int, _Granted] = {}
         self._poller: asyncio.Task[None] | None = None
@@ -99,17 +95,13 @@ class ChannelBroker:
         channel_id = next(self._ids)
         limits = self._limits
         grant = smi_pb2.ChannelGrant(
-            channel_id=channel_id,
-            model_name=entry.record.name,
-            model_version=entry.record.version,
-            principal=principal,
-            max_frame_bytes=self._max_frame,
-            max_inputs=limits.max_inputs,
+            channel_id=channel_id, principal=principal,
+            model_name=entry.record.name, model_version=entry.record.version,
+            max_frame_bytes=self._max_frame, max_inputs=limits.max_inputs,
             max_tensor_elements=limits.max_tensor_elements,
-            max_tensor_bytes=limits.max_tensor_bytes,
-            max_batch_size=limits.max_batch_size,
+            max_tensor_bytes=limits.max_tensor_bytes, max_batch_size=limits.max_batch_size,
             max_string_bytes=limits.max_string_bytes,
-        )
+        )  # fmt: skip
         client_end, plugin_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             try:
@@ -239,23 +231,17 @@ class ChannelBroker:
                     row.compute_input_ns + row.compute_infer_ns + row.compute_output_ns
                 )
                 stats.queue.count += count
-                for phase, ns in (
-                    (stats.compute_input, row.compute_input_ns),
-                    (stats.compute_infer, row.compute_infer_ns),
-                    (stats.compute_output, row.compute_output_ns),
-                ):
-                    phase.count += count
-                    phase.ns += ns
                 batch = stats.batches.get(size)
                 if batch is None:
                     batch = stats.batches[size] = BatchStats()
-                for phase, ns in (
-                    (batch.compute_input, row.compute_input_ns),
-                    (batch.compute_infer, row.compute_infer_ns),
-                    (batch.compute_output, row.compute_output_ns),
-                ):
-                    phase.count += count
-                    phase.ns += ns
+                for phases in (stats, batch):  # the model's totals and its batch size's row
+                    for phase, ns in (
+                        (phases.compute_input, row.compute_input_ns),
+                        (phases.compute_infer, row.compute_infer_ns),
+                        (phases.compute_output, row.compute_output_ns),
+                    ):
+                        phase.count += count
+                        phase.ns += ns
             failed = sum(report.failures.values())
             if failed:
                 stats.fail.count += failed

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlos import errors
 from mlos.core import tracing
 from mlos.core.allocator import Allocator, rss_of
 from mlos.core.axon_models import AxonModel, install, is_reference
@@ -24,15 +25,7 @@ from mlos.core.digests import check_files
 from mlos.core.plugins import PluginRegistry
 from mlos.core.policy import AccessPolicy
 from mlos.core.store import ModelRecord, RegistryStore
-from mlos.errors import (
-    AlreadyExists,
-    FailedPrecondition,
-    InsufficientResources,
-    InvalidArgument,
-    MLOSError,
-    NotFound,
-    Unavailable,
-)
+from mlos.errors import FailedPrecondition, InvalidArgument, MLOSError, NotFound, Unavailable
 from mlos.names import check_name
 from mlos_generated import smi_pb2
 
@@ -194,7 +187,9 @@ class ModelRegistry:
             existing = self.entries.get(name, {})
             version = version_given or _next_version(existing)
             if version in existing:
-                raise AlreadyExists(f"model {name!r} version {version!r} is registered already")
+                raise errors.AlreadyExists(
+                    f"model {name!r} version {version!r} is registered already"
+                )
             record = ModelRecord(
                 name, version, plugin, stored or str(path), dict(request.config), True, demand
             )
@@ -275,7 +270,7 @@ class ModelRegistry:
                 trace.loading(load)
             response = await client.load_model(load, timeout=LOAD_TIMEOUT)
         except MLOSError as exc:
-            if allocator is not None and not isinstance(exc, InsufficientResources):
+            if allocator is not None and not isinstance(exc, errors.InsufficientResources):
                 allocator.unloaded(record.name, record.version)
             entry.state = (
                 smi_pb2.MODEL_STATE_UNAVAILABLE

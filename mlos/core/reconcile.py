@@ -49,21 +49,14 @@ _LISTEN_RETRY_MAX = 10.0
 class Reconciled(Protocol):
     """What the reconciler drives: the engine's registries and its own report."""
 
-    @property
-    def store(self) -> RegistryStore:
-        """The shared registry."""
-
-    @property
-    def plugins(self) -> PluginRegistry:
-        """The node's plugins."""
-
-    @property
-    def models(self) -> ModelRegistry:
-        """The node's model versions."""
-
-    @property
-    def tokens(self) -> TokenBook:
-        """The node's token book."""
+    store: RegistryStore
+    """The shared registry."""
+    plugins: PluginRegistry
+    """The node's plugins."""
+    models: ModelRegistry
+    """The node's model versions."""
+    tokens: TokenBook
+    """The node's token book."""
 
     def report(self, converged: bool) -> NodeReport:
         """What the node's heartbeat says about it now."""

@@ -159,12 +159,9 @@ class ModelStats:
     def to_proto(self) -> inference_pb2.ModelStatistics:
         """Triton's `ModelStatistics` message (REST answers its JSON mapping)."""
         out = inference_pb2.ModelStatistics(
-            name=self.name,
-            version=self.version,
-            last_inference=self.last_inference_ms,
-            inference_count=self.inference_count,
-            execution_count=self.execution_count,
-        )
+            name=self.name, version=self.version, last_inference=self.last_inference_ms,
+            inference_count=self.inference_count, execution_count=self.execution_count,
+        )  # fmt: skip
         stats = out.inference_stats
         for name in ("cache_hit", "cache_miss"):
             getattr(stats, name).SetInParent()

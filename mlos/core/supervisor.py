@@ -25,17 +25,10 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from mlos import errors
 from mlos.core.containment import Containment, Enclosure
 from mlos.core.drain import InFlight
 from mlos.discovery import find_entry_point
-from mlos.errors import (
-    FailedPrecondition,
-    IncompatibleVersion,
-    InvalidArgument,
-    MLOSError,
-    NotFound,
-    Unavailable,
-)
 from mlos.sandbox.confine import Confinement
 from mlos.sandbox.exits import describe_exit
 from mlos.sandbox.limits import Limits
@@ -77,7 +70,7 @@ class PluginLaunch:
             ]  # fmt: skip
         flag = {"entry_point": "--entry-point", "module": "--module"}.get(self.source_kind)
         if flag is None:
-            raise InvalidArgument(f"unknown plugin source kind {self.source_kind!r}")
+            raise errors.InvalidArgument(f"unknown plugin source kind {self.source_kind!r}")
         python = self.python or sys.executable
         if confinement is None:
             return [python, "-m", "mlos.sdk.host", flag, self.source, "--fd", str(fd)]
@@ -89,22 +82,24 @@ class PluginLaunch:
     def check(self) -> None:
         """Fail early when the source cannot possibly start."""
         if self.python and self.source_kind == "executable":
-            raise InvalidArgument("python is for entry_point and module sources, not executables")
+            raise errors.InvalidArgument(
+                "python is for entry_point and module sources, not executables"
+            )
         if self.source_kind == "executable":
             found = shutil.which(self.source)
             if found is None:
-                raise NotFound(f"plugin executable {self.source!r} not found")
+                raise errors.NotFound(f"plugin executable {self.source!r} not found")
         elif self.source_kind == "entry_point":
             if not self.python and find_entry_point(self.source) is None:
-                raise NotFound(
+                raise errors.NotFound(
                     f"no installed plugin provides the entry point {self.source!r} "
                     "(group mlos.plugins); install it with pip or give module/executable"
                 )
         elif self.source_kind == "module":
             if ":" not in self.source:
-                raise InvalidArgument("module must look like 'package.module:Class'")
+                raise errors.InvalidArgument("module must look like 'package.module:Class'")
         else:
-            raise InvalidArgument(f"unknown plugin source kind {self.source_kind!r}")
+            raise errors.InvalidArgument(f"unknown plugin source kind {self.source_kind!r}")
 
 
 def check_smi_version(info: smi_pb2.PluginInfo) -> None:
@@ -114,7 +109,7 @@ def check_smi_version(info: smi_pb2.PluginInfo) -> None:
         if version.major == core.major and version.minor >= core.minor:
             return
     spoken = ", ".join(f"{v.major}.{v.minor}" for v in info.smi_versions) or "none"
-    raise IncompatibleVersion(
+    raise errors.IncompatibleVersion(
         f"plugin {info.name!r} speaks SMI {spoken}; this core needs {core.major}.{core.minor} "
         "or a later minor version"
     )
@@ -177,7 +172,7 @@ class PluginProcess:
             try:
                 enclosure = self.containment.enclose(self.instance, self.limits)
             except OSError as exc:
-                raise Unavailable(
+                raise errors.Unavailable(
                     f"cannot prepare plugin {self.launch.name!r}: {exc.strerror or exc}"
                 ) from exc
         self.enclosure = enclosure
@@ -210,7 +205,7 @@ class PluginProcess:
             self.channel_socket = None
             if enclosure is not None:
                 enclosure.close()
-            raise Unavailable(f"cannot start plugin {self.launch.name!r}: {exc}") from exc
+            raise errors.Unavailable(f"cannot start plugin {self.launch.name!r}: {exc}") from exc
         finally:
             child.close()
             channels_child.close()
@@ -224,13 +219,13 @@ class PluginProcess:
                 timeout=DESCRIBE_TIMEOUT,
             )
             check_smi_version(info)
-        except MLOSError as exc:
+        except errors.MLOSError as exc:
             reason = exc.message
-            if isinstance(exc, Unavailable):
+            if isinstance(exc, errors.Unavailable):
                 # Its code or installation is broken: starting again will not help until
                 # that is fixed (FailedPrecondition, not the transient Unavailable).
                 reason = f"plugin process {self._describe(await self._wait())} during start"
-                exc = FailedPrecondition(f"plugin {self.launch.name!r}: {reason}")
+                exc = errors.FailedPrecondition(f"plugin {self.launch.name!r}: {reason}")
             await self.stop()
             self.exit_reason = reason
             raise exc from None
@@ -293,7 +288,7 @@ class PluginProcess:
         self._stopping = True
         self._exit_reported = True  # a requested stop is not a crash
         if self.client is not None and self.channel is not None and not self.channel.closed:
-            with contextlib.suppress(MLOSError):
+            with contextlib.suppress(errors.MLOSError):
                 await self.client.shutdown(
                     smi_pb2.ShutdownRequest(deadline_ms=int(SHUTDOWN_TIMEOUT * 1000)),
                     timeout=SHUTDOWN_TIMEOUT,

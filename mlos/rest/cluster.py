@@ -5,19 +5,15 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
-from mlos.core.dataplane import Dataplane
 from mlos.core.pipeline import Call
-from mlos.rest.types import Request
+from mlos.rest.types import EngineHandlers, Request
 from mlos.wire.encoding import dumps
 
 __all__ = ["Cluster"]
 
 
-class Cluster:
+class Cluster(EngineHandlers):
     """The cluster operations over one core engine."""
-
-    def __init__(self, engine: Dataplane) -> None:
-        self._engine = engine
 
     async def get_cluster(self, request: Request, call: Call) -> Response:
         """Every node sharing the registry: addresses, health, convergence, models."""

@@ -10,9 +10,8 @@ from typing import Any
 
 from starlette.responses import Response
 
-from mlos.core.dataplane import Dataplane
 from mlos.core.pipeline import Call
-from mlos.rest.types import Request
+from mlos.rest.types import EngineHandlers, Request
 from mlos.wire.encoding import dumps, triton_json
 from mlos.wire.oip_http import decode_request, encode_response
 from mlos_generated import smi_pb2
@@ -37,11 +36,8 @@ def _version(request: Request) -> str:
     return request.path.get("version", "")
 
 
-class Inference:
+class Inference(EngineHandlers):
     """The /v2 operations over one core engine."""
-
-    def __init__(self, engine: Dataplane) -> None:
-        self._engine = engine
 
     # ----- server --------------------------------------------------------------------------
 

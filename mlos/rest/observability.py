@@ -13,20 +13,16 @@ from typing import Any
 
 from starlette.responses import Response
 
-from mlos.core.dataplane import Dataplane
 from mlos.core.exposition import CONTENT_TYPE
 from mlos.core.pipeline import Call
-from mlos.rest.types import Request
+from mlos.rest.types import EngineHandlers, Request
 from mlos.wire.encoding import dumps
 
 __all__ = ["Observability"]
 
 
-class Observability:
+class Observability(EngineHandlers):
     """The metrics, trace setting and log settings operations over one core engine."""
-
-    def __init__(self, engine: Dataplane) -> None:
-        self._engine = engine
 
     async def metrics(self, request: Request, call: Call) -> Response:
         """Every metric, in Prometheus's text exposition format."""

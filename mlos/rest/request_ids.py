@@ -31,8 +31,7 @@ class RequestIds:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+            return await self.app(scope, receive, send)
         parent = None
         for name, value in scope["headers"]:
             if name == b"traceparent":

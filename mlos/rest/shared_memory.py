@@ -13,10 +13,9 @@ from typing import Any
 
 from starlette.responses import Response
 
-from mlos.core.dataplane import Dataplane
 from mlos.core.pipeline import Call
 from mlos.errors import InvalidArgument
-from mlos.rest.types import Request
+from mlos.rest.types import EngineHandlers, Request
 from mlos.wire.encoding import dumps, triton_json
 
 __all__ = ["SharedMemory"]
@@ -30,11 +29,8 @@ def _ok() -> Response:
     return Response(status_code=200)
 
 
-class SharedMemory:
+class SharedMemory(EngineHandlers):
     """The /v2/systemsharedmemory and /v2/cudasharedmemory operations over one core engine."""
-
-    def __init__(self, engine: Dataplane) -> None:
-        self._engine = engine
 
     # ----- system shared memory ------------------------------------------------------------
 
@@ -56,14 +52,11 @@ class SharedMemory:
         return _ok()
 
     async def system_shared_memory_unregister(self, request: Request, call: Call) -> Response:
-        """Unregister one region."""
-        await self._engine.unregister_system_shm(request.path["region"])
+        """Unregister the region the path names, or every one (`.../unregister`)."""
+        await self._engine.unregister_system_shm(request.path.get("region", ""))
         return _ok()
 
-    async def system_shared_memory_unregister_all(self, request: Request, call: Call) -> Response:
-        """Unregister every region."""
-        await self._engine.unregister_system_shm()
-        return _ok()
+    system_shared_memory_unregister_all = system_shared_memory_unregister
 
     # ----- CUDA shared memory (not supported: the core answers as a server without GPUs) ----
 
@@ -93,11 +86,8 @@ class SharedMemory:
         return _ok()
 
     async def cuda_shared_memory_unregister(self, request: Request, call: Call) -> Response:
-        """Unregister one CUDA region."""
-        await self._engine.unregister_cuda_shm(request.path["region"])
+        """Unregister the CUDA region the path names, or every one (`.../unregister`)."""
+        await self._engine.unregister_cuda_shm(request.path.get("region", ""))
         return _ok()
 
-    async def cuda_shared_memory_unregister_all(self, request: Request, call: Call) -> Response:
-        """Unregister every CUDA region."""
-        await self._engine.unregister_cuda_shm()
-        return _ok()
+    cuda_shared_memory_unregister_all = cuda_shared_memory_unregister

@@ -9,9 +9,10 @@ from typing import Any
 from starlette.datastructures import Headers
 from starlette.responses import Response
 
+from mlos.core.dataplane import Dataplane
 from mlos.core.pipeline import Call
 
-__all__ = ["BODY_SCOPE_KEY", "Handler", "ParsedBody", "Request"]
+__all__ = ["BODY_SCOPE_KEY", "EngineHandlers", "Handler", "ParsedBody", "Request"]
 
 BODY_SCOPE_KEY = "mlos.body"
 """The ASGI scope key under which the body parser leaves a :class:`ParsedBody`."""
@@ -42,3 +43,11 @@ class Request:
 Handler = Callable[[Request, Call], Awaitable[Response]]
 """A REST operation, one per operationId of spec/openapi.yaml: the request and the pipeline's
 call in, the HTTP response out."""
+
+
+class EngineHandlers:
+    """A group of REST handlers over one core engine: its public coroutine methods are
+    operations (`mlos.rest.app.handlers` collects them by name)."""
+
+    def __init__(self, engine: Dataplane) -> None:
+        self._engine = engine

@@ -15,23 +15,9 @@ from typing import Any, cast
 
 from google.protobuf.message import DecodeError, Message
 
-from mlos.errors import (
-    InternalError,
-    InvalidArgument,
-    MLOSError,
-    ResourceExhausted,
-    Unavailable,
-    Unimplemented,
-)
-from mlos.wire.framing import (
-    DEFAULT_MAX_FRAME,
-    FLAG_CLOSING,
-    Frame,
-    FrameKind,
-    FrameTooLarge,
-    ProtocolError,
-    frame_parts,
-)
+from mlos import errors
+from mlos.wire import framing
+from mlos.wire.framing import DEFAULT_MAX_FRAME, FLAG_CLOSING, Frame, FrameKind, frame_parts
 from mlos.wire.method import CallContext, ConnectionHooks, Method
 from mlos.wire.stream import FrameStream
 
@@ -70,13 +56,13 @@ def method_table(servicer: Any) -> dict[int, Method[Message, Message]]:
     return table
 
 
-def _failure(method: Method[Message, Message], exc: Exception) -> MLOSError:
+def _failure(method: Method[Message, Message], exc: Exception) -> errors.MLOSError:
     """What a caller is told of a handler's exception: an MLOSError as it is; anything else is
     logged with its traceback and answered as an internal error."""
-    if isinstance(exc, MLOSError):
+    if isinstance(exc, errors.MLOSError):
         return exc
     log.error("%s failed", method.full_name, exc_info=exc)
-    return InternalError(f"{method.name} failed inside the server")
+    return errors.InternalError(f"{method.name} failed inside the server")
 
 
 class _Resume:
@@ -144,7 +130,7 @@ class ServerConnection(FrameStream):
         """Answer, or start answering, every complete request."""
         for frame in frames:
             if frame.kind != _REQUEST:
-                self._send_error(frame, InvalidArgument("only request frames may be sent"))
+                self._send_error(frame, errors.InvalidArgument("only request frames may be sent"))
             else:
                 self._dispatch(frame)
 
@@ -157,13 +143,13 @@ class ServerConnection(FrameStream):
         if not self.lost.done():
             self.lost.set_result(None)
 
-    def framing_broken(self, exc: ProtocolError) -> None:
+    def framing_broken(self, exc: framing.ProtocolError) -> None:
         """Close the connection; a request over the frame limit is told why first."""
         log.warning("closing IPC connection: %s", exc)
         transport = self._transport
-        if isinstance(exc, FrameTooLarge) and exc.kind == _REQUEST:
+        if isinstance(exc, framing.FrameTooLarge) and exc.kind == _REQUEST:
             # Say why before closing; the payload that follows is never read.
-            payload = ResourceExhausted(str(exc)).to_proto().SerializeToString()
+            payload = errors.ResourceExhausted(str(exc)).to_proto().SerializeToString()
             parts = frame_parts(_ERROR, exc.method, exc.request_id, payload, flags=FLAG_CLOSING)
             self._write(parts)
             if transport is not None:
@@ -191,13 +177,14 @@ class ServerConnection(FrameStream):
     def _dispatch(self, frame: Frame) -> None:
         found = self._handlers.get(frame.method)
         if found is None:
-            self._send_error(frame, Unimplemented(f"unknown method 0x{frame.method:04X}"))
+            self._send_error(frame, errors.Unimplemented(f"unknown method 0x{frame.method:04X}"))
             return
         method, handler = found
         try:
             request = method.request_type.FromString(frame.data)
         except DecodeError:
-            self._send_error(frame, InvalidArgument(f"{method.name}: request does not decode"))
+            error = errors.InvalidArgument(f"{method.name}: request does not decode")
+            self._send_error(frame, error)
             return
         timeout_ms = frame.timeout_ms
         deadline = time.monotonic() + timeout_ms / 1000 if timeout_ms else None
@@ -268,12 +255,13 @@ class ServerConnection(FrameStream):
                 transport.write(data[sent:])
         except OSError:
             self._send_error(
-                frame, Unavailable("the answer could not be sent with its socket; call again")
+                frame,
+                errors.Unavailable("the answer could not be sent with its socket; call again"),
             )
         finally:
             _close_fds(fds)
 
-    def _send_error(self, frame: Frame, error: MLOSError, fds: tuple[int, ...] = ()) -> None:
+    def _send_error(self, frame: Frame, error: errors.MLOSError, fds: tuple[int, ...] = ()) -> None:
         _close_fds(fds)
         payload = error.to_proto().SerializeToString()
         self._write(frame_parts(_ERROR, frame.method, frame.request_id, payload))

@@ -31,6 +31,7 @@ __all__ = [
     "ProtocolError",
     "encode_header",
     "frame_parts",
+    "send_frame",
     "widen_send_buffer",
 ]
 
@@ -116,6 +117,16 @@ def frame_parts(
     if len(payload) <= INLINE_LIMIT:
         return (header + payload,)
     return (header, payload)
+
+
+def send_frame(sock: socket.socket, header: bytes, payload: bytes) -> None:
+    """Write one frame to a blocking socket: in one write when small (`INLINE_LIMIT`), else
+    the header and then the payload, which is not copied."""
+    if len(payload) <= INLINE_LIMIT:
+        sock.sendall(header + payload)
+    else:
+        sock.sendall(header)
+        sock.sendall(payload)
 
 
 class FrameDecoder:

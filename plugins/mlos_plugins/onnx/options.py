@@ -33,14 +33,15 @@ from mlos.sdk.options import OPTION_HELP, check_known, count_option, device_opti
 
 __all__ = ["OPTIONS", "SessionConfig"]
 
-#: Option names and what each one means, for error messages and documentation.
+#: Option names and what each one means, for error messages and documentation: the options
+#: every plugin shares, then onnxruntime's own.
 OPTIONS: dict[str, str] = {
+    "device": OPTION_HELP["device"],
+    "max_batch_size": OPTION_HELP["max_batch_size"],
     "intra_op_threads": "threads inside one operator (default 1; 0: onnxruntime's choice)",
     "inter_op_threads": "threads across operators in parallel mode (default 0)",
     "graph_optimization_level": "disable | basic | extended | layout | all (default all)",
     "execution_mode": "sequential (default) | parallel",
-    "device": OPTION_HELP["device"],
-    "max_batch_size": OPTION_HELP["max_batch_size"],
 }
 
 _OPTIMIZATION_LEVELS = {

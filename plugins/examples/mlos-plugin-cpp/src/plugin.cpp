@@ -306,10 +306,8 @@ Frame LinearPlugin::Handle(const Frame& request) {
   namespace v1 = smi::v1;
   switch (request.method) {
     case kDescribe:
-      return Serve<v1::DescribeRequest, v1::PluginInfo>(request, [this](auto&, auto& info, auto&) {
-        Describe(info);
-        return kOk;
-      });
+      return Serve<v1::DescribeRequest, v1::PluginInfo>(
+          request, [this](auto&, auto& info, auto&) { Describe(info); return kOk; });
     case kLoadModel:
       return Serve<v1::LoadModelRequest, v1::LoadModelResponse>(
           request, [this](auto& in, auto& out, auto& error) { return LoadModel(in, out, error); });
@@ -324,10 +322,7 @@ Frame LinearPlugin::Handle(const Frame& request) {
           request, [this](auto& in, auto& out, auto& error) { return Infer(in, out, error); });
     case kHealth:
       return Serve<v1::PluginHealthRequest, v1::PluginHealthResponse>(
-          request, [this](auto&, auto& out, auto&) {
-            Health(out);
-            return kOk;
-          });
+          request, [this](auto&, auto& out, auto&) { Health(out); return kOk; });
     case kShutdown:
       return Serve<v1::ShutdownRequest, v1::ShutdownResponse>(request, [this](auto&, auto&, auto&) {
         shutting_down_ = true;

@@ -79,11 +79,11 @@ def _constant(name: str, value: Any, directory: Path) -> Array:
         return array
     try:
         array = np.asarray(value)
+        if array.dtype.kind in "biuf":
+            return array
     except ValueError as exc:
         raise InvalidArgument(f"constant {name!r}: {exc}") from None
-    if array.dtype.kind not in "biuf":
-        raise InvalidArgument(f"constant {name!r} must be numbers")
-    return array
+    raise InvalidArgument(f"constant {name!r} must be numbers")
 
 
 def read_document(path: Path) -> Document:
