@@ -85,6 +85,13 @@ class ChannelBroker:
         `principal`: its description and the client's end as a file descriptor (the caller
         owns it)."""
         entry = self._models.ready(name, version)
+        if entry.record.scheduling:
+            # The core's scheduler gathers the calls of a batched (or multi-instance) model;
+            # a channel would pass it by. The client keeps sending them through the server.
+            raise FailedPrecondition(
+                f"model {name!r} is scheduled by the server (dynamic batching or instances); "
+                "its calls go through the server"
+            )
         plugin = entry.record.plugin
         process = self._plugins.get(plugin).process
         if process is None or not process.alive or process.channel is None:
