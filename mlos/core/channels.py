@@ -89,8 +89,9 @@ class ChannelBroker:
         `principal`: its description and the client's end as a file descriptor (the caller
         owns it)."""
         entry = self._models.ready(name, version)
-        plugin = entry.record.plugin
-        process = self._plugins.get(plugin).process
+        target = self._plugins.get(entry.record.plugin)
+        plugin = target.label
+        process = target.process
         if process is None or not process.alive or process.channel is None:
             raise FailedPrecondition(f"plugin {plugin!r} is not running")
         control = process.channel_socket

@@ -20,7 +20,7 @@ from mlos.core.allocator import Allocator, rss_of
 from mlos.core.axon_models import AxonModel, install, is_reference
 from mlos.core.budget import Demand
 from mlos.core.digests import check_files
-from mlos.core.plugins import PluginRegistry
+from mlos.core.plugins import PluginEntry, PluginRegistry
 from mlos.core.policy import AccessPolicy
 from mlos.core.store import ModelRecord, RegistryStore
 from mlos.errors import (
@@ -136,7 +136,7 @@ class ModelRegistry:
             message = f"model {name!r} version {entry.record.version!r} is {state}{detail}"
             # Unloaded on purpose (the model, or its plugin) until someone loads it: a
             # precondition; anything else (a plugin restarting) passes: unavailable for now.
-            plugin = self.plugins.entries.get(entry.record.plugin)
+            plugin = self.plugins.find(entry.record.plugin)
             if entry.state == smi_pb2.MODEL_STATE_UNLOADED or (
                 plugin is not None and not plugin.record.loaded
             ):
@@ -153,8 +153,29 @@ class ModelRegistry:
         ]
 
     def of_plugin(self, plugin: str) -> list[ModelEntry]:
-        """Model versions served by `plugin`."""
-        return [entry for entry in self.all() if entry.record.plugin == plugin]
+        """Model versions served by the plugin version labelled `plugin` (the models pinning
+        it, and those following its name's default when it is the default)."""
+        target = self.plugins.entries.get(plugin)
+        if target is None:
+            return [entry for entry in self.all() if entry.record.plugin == plugin]
+        find = self.plugins.find
+        return [entry for entry in self.all() if find(entry.record.plugin) is target]
+
+    async def follow_default(self, entry: PluginEntry) -> None:
+        """Make plugin version `entry` its name's default; the models following the default
+        (naming no version) move to it: unloaded from the old default, loaded again in `entry`
+        once it is ready (at once when it is)."""
+        name = entry.record.name
+        followers = [m for m in self.all() if m.record.plugin == name]
+        for model in followers:
+            async with self._lock(model.record.name):
+                await self._unload_from_plugin(model)
+                if model.state in (smi_pb2.MODEL_STATE_READY, smi_pb2.MODEL_STATE_LOADING):
+                    model.state = smi_pb2.MODEL_STATE_UNAVAILABLE
+                    model.message = f"moving to plugin {name!r} version {entry.record.version!r}"
+        self.plugins.set_default(entry)
+        if entry.ready:
+            await self.reload_plugin_models(entry.label)
 
     # -- registration -------------------------------------------------------------------------
 
@@ -180,6 +201,8 @@ class ModelRegistry:
             plugin = request.plugin or self._choose_plugin(path)
             version_given = request.version
         plugin_entry = self.plugins.get(plugin)
+        if "@" in plugin and not plugin_entry.record.version:
+            raise InvalidArgument(f"plugin reference {plugin!r} names no version")
         if plugin_entry.state in (smi_pb2.PLUGIN_STATE_REGISTERED, smi_pb2.PLUGIN_STATE_UNLOADED):
             raise FailedPrecondition(
                 f"plugin {plugin!r} is not loaded; load it first (POST /v1/plugins/{plugin}/load)"
@@ -207,13 +230,13 @@ class ModelRegistry:
             if path.is_file()
             else {child.suffix.lower() for child in path.iterdir() if child.is_file()}
         )
-        matches = [
+        matches = sorted({
             entry.record.name
             for entry in self.plugins.entries.values()
             if entry.ready
             and entry.info is not None
             and suffixes & {ext.lower() for ext in entry.info.capabilities.file_extensions}
-        ]
+        })  # fmt: skip
         if len(matches) == 1:
             return matches[0]
         # What is loaded, not the request, decides: the plugins' state is the precondition.
@@ -350,7 +373,7 @@ class ModelRegistry:
             if not record.loaded:
                 entry.state = smi_pb2.MODEL_STATE_UNLOADED
             self.entries.setdefault(record.name, {})[record.version] = entry
-            plugin = self.plugins.entries.get(record.plugin)
+            plugin = self.plugins.find(record.plugin)
             if record.loaded and plugin is not None and plugin.ready:
                 await self._load(entry, raise_errors=False)
         return entry
@@ -373,7 +396,7 @@ class ModelRegistry:
                 return entry
             if old.plugin == record.plugin:
                 await self._unload_from_plugin(entry)
-            plugin = self.plugins.entries.get(record.plugin)
+            plugin = self.plugins.find(record.plugin)
             if plugin is not None and plugin.ready:
                 await self._load(entry, raise_errors=False)
             else:

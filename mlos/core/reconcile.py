@@ -87,7 +87,7 @@ class DesiredState:
     def read(cls, store: RegistryStore, tokens: TokenBook) -> DesiredState:
         """Read it (blocking: run in a thread)."""
         return cls(
-            {p.name: p for p in store.plugins()},
+            {p.key: p for p in store.plugins()},
             {(m.name, m.version): m for m in store.models()},
             tokens.read(),
         )

@@ -82,23 +82,23 @@ class MLOSService(smi_ipc.MLOSServicer[Call]):
 
     async def get_plugin(self, request: smi_pb2.PluginRef, call: Call) -> smi_pb2.PluginStatus:
         """One plugin."""
-        return await self._engine.get_plugin(request.name)
+        return await self._engine.get_plugin(_plugin_ref(request))
 
     async def load_plugin(self, request: smi_pb2.PluginRef, call: Call) -> smi_pb2.PluginStatus:
         """Start a registered plugin's process and load its models."""
-        return await self._engine.load_plugin(request.name)
+        return await self._engine.load_plugin(_plugin_ref(request))
 
     async def unload_plugin(
         self, request: smi_pb2.PluginRef, call: Call
     ) -> smi_pb2.PluginStatus:
         """Stop a plugin's process, keeping its registration."""
-        return await self._engine.unload_plugin(request.name)
+        return await self._engine.unload_plugin(_plugin_ref(request))
 
     async def remove_plugin(
         self, request: smi_pb2.PluginRef, call: Call
     ) -> smi_pb2.RemovePluginResponse:
         """Forget a plugin that serves no model."""
-        await self._engine.remove_plugin(request.name)
+        await self._engine.remove_plugin(_plugin_ref(request))
         return _REMOVED
 
     async def upgrade_plugin(
@@ -224,3 +224,9 @@ class MLOSService(smi_ipc.MLOSServicer[Call]):
         return smi_pb2.AuthenticateResponse(
             principal=principal.name, role=smi_pb2.Role.ValueType(principal.role)
         )
+
+
+def _plugin_ref(request: smi_pb2.PluginRef) -> str:
+    """The plugin version a PluginRef names: `name@version`, or the bare name (its default
+    version) when it gives no version."""
+    return f"{request.name}@{request.version}" if request.version else request.name
