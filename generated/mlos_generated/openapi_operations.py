@@ -65,6 +65,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("server_live", "GET", "/v2/health/live", "inference", "server_live"),
     Operation("server_metadata", "GET", "/v2", "inference", "server_metadata"),
     Operation("server_ready", "GET", "/v2/health/ready", "inference", "server_ready"),
+    Operation("set_default_plugin", "POST", "/v1/plugins/{name}/versions/{version}/default", "plugins", "set_default_plugin"),
     Operation("system_shared_memory_region_status", "GET", "/v2/systemsharedmemory/region/{region}/status", "shared-memory", "system_shm_status"),
     Operation("system_shared_memory_register", "POST", "/v2/systemsharedmemory/region/{region}/register", "shared-memory", "register_system_shm"),
     Operation("system_shared_memory_status", "GET", "/v2/systemsharedmemory/status", "shared-memory", "system_shm_status"),

@@ -1,4 +1,4 @@
-"""`mlos plugin register | list | show | load | unload | upgrade | remove | new`."""
+"""`mlos plugin register | list | show | load | unload | upgrade | default | remove | new`."""
 
 from __future__ import annotations
 
@@ -133,6 +133,12 @@ def cmd_upgrade(ctx: Context) -> int:
     return 0
 
 
+def cmd_default(ctx: Context) -> int:
+    """Make a registered version the plugin's default."""
+    status = ctx.client.set_default_plugin(ctx.args.name, ctx.args.version)
+    return _status(ctx.output, status, "default is now")
+
+
 def cmd_remove(ctx: Context) -> int:
     """Stop a plugin's process and forget it."""
     args = ctx.args
@@ -190,7 +196,15 @@ def _add_actions(action: AddAction) -> None:
         help="seconds the old process may take to finish its calls (default: the server's)",
     )  # fmt: skip
 
-    action("list", "List the registered plugins.", cmd_list)
+    action("list", "List the registered plugins (every version; the default is marked).", cmd_list)
+    default = action(
+        "default",
+        "Make a registered version the plugin's default: models registered with the bare "
+        "plugin name move to it.",
+        cmd_default,
+    )
+    default.add_argument("name", metavar="NAME", help="plugin name")
+    default.add_argument("version", metavar="VERSION", help="a registered version")
     for name, help_text, func in (
         ("show", "Show one plugin in detail.", cmd_show),
         ("load", "Start a registered plugin's process.", cmd_load),

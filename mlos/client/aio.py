@@ -110,6 +110,11 @@ class AsyncClient(abc.ABC):
         ref = smi_pb2.PluginRef(name=name, version=version or "")
         return await self._run(self._ops.unload_plugin(ref))
 
+    async def set_default_plugin(self, name: str, version: str) -> smi_pb2.PluginStatus:
+        """Make `version` the plugin's default: the models following the default move to it."""
+        ref = smi_pb2.PluginRef(name=name, version=version)
+        return await self._run(self._ops.set_default_plugin(ref))
+
     async def upgrade_plugin(
         self,
         name: str,

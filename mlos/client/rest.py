@@ -202,6 +202,10 @@ class RestOperations:
         """POST /v1/plugins/{name}/unload."""
         return _message_op("POST", _plugin(plugin) + "/unload", smi_pb2.PluginStatus)
 
+    def set_default_plugin(self, plugin: smi_pb2.PluginRef) -> Op[smi_pb2.PluginStatus]:
+        """POST /v1/plugins/{name}/versions/{version}/default."""
+        return _message_op("POST", _plugin(plugin) + "/default", smi_pb2.PluginStatus)
+
     def upgrade_plugin(self, request: smi_pb2.UpgradePluginRequest) -> Op[smi_pb2.PluginStatus]:
         """POST /v1/plugins/{name}/upgrade, the source flat in the body."""
         document: dict[str, Any] = _given(version=request.version)

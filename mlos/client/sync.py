@@ -111,6 +111,11 @@ class Client(abc.ABC):
         ref = smi_pb2.PluginRef(name=name, version=version or "")
         return self._run(self._ops.unload_plugin(ref))
 
+    def set_default_plugin(self, name: str, version: str) -> smi_pb2.PluginStatus:
+        """Make `version` the plugin's default: the models following the default move to it."""
+        ref = smi_pb2.PluginRef(name=name, version=version)
+        return self._run(self._ops.set_default_plugin(ref))
+
     def upgrade_plugin(
         self,
         name: str,

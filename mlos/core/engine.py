@@ -443,6 +443,17 @@ class Engine:
         entry = await self.upgrades.upgrade(request)
         return self._plugin_status(entry.label)
 
+    async def set_default_plugin(self, name: str, version: str) -> smi_pb2.PluginStatus:
+        """Make version `version` of plugin `name` its default; the models that follow the
+        default move to it (:meth:`ModelRegistry.follow_default`)."""
+        await self._catch_up()
+        if not version:
+            raise InvalidArgument("name the version to make the default")
+        entry = self.plugins.get(name, version)
+        if not entry.record.is_default:
+            await self.models.follow_default(entry)
+        return self._plugin_status(entry.label)
+
     async def remove_plugin(self, name: str) -> None:
         """Stop and forget a plugin that serves no model."""
         await self._catch_up()

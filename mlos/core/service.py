@@ -46,6 +46,7 @@ MLOS_OPERATIONS: dict[str, Operation] = {
         (smi_ipc.MLOS_REVOKE_TOKEN, "revoke_token"),
         (smi_ipc.MLOS_AUTHENTICATE, "authenticate"),
         (smi_ipc.MLOS_UPGRADE_PLUGIN, "upgrade_plugin"),
+        (smi_ipc.MLOS_SET_DEFAULT_PLUGIN, "set_default_plugin"),
     )
 }
 """The operation of each MLOS service method, by handler name (`register_plugin`)."""
@@ -107,6 +108,12 @@ class MLOSService(smi_ipc.MLOSServicer[Call]):
         """Hot swap a plugin to a new version: nothing switches unless it loads and warms up
         every model."""
         return await self._engine.upgrade_plugin(request)
+
+    async def set_default_plugin(
+        self, request: smi_pb2.PluginRef, call: Call
+    ) -> smi_pb2.PluginStatus:
+        """Make a registered version its name's default; the models following it move."""
+        return await self._engine.set_default_plugin(request.name, request.version)
 
     async def register_model(
         self, request: smi_pb2.RegisterModelRequest, call: Call

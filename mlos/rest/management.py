@@ -137,6 +137,10 @@ class Management:
         """Stop one version's process, keeping its registration."""
         return await self.unload_plugin(request, call)
 
+    async def set_default_plugin(self, request: Request, call: Call) -> Response:
+        """Make a registered version its name's default."""
+        return _json(await self._service.set_default_plugin(_plugin(request), call))
+
     async def remove_plugin_version(self, request: Request, call: Call) -> Response:
         """Forget one version of a plugin (204)."""
         return await self.remove_plugin(request, call)

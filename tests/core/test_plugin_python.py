@@ -96,15 +96,23 @@ def test_two_versions_of_one_plugin_from_two_interpreters_serve_at_once(
         client.upgrade_plugin("double", version="0.0.2", module=V2, python=str(venv))
     # An upgrade moves the default into the other environment, without failing its model;
     # the pinned version keeps its own process.
-    moved = client.upgrade_plugin("double", module=V2, python=str(venv))
+    moved = client.upgrade_plugin("double", version="0.0.1", module=V1, python=str(venv))
     assert moved.python == python and interpreter_of(moved.pid) == python and moved.default
     assert moved.pid != second.pid and client.get_plugin("double", "0.0.2").pid == second.pid
     for model in ("a", "b"):
         np.testing.assert_array_equal(client.infer(model, {"x": x})["y"], 2 * x)
-    # Once no model pins it, the version beside is removed; the default stays.
-    client.remove_model("b")
-    client.remove_plugin("double", "0.0.2")
-    assert [p.registered_version for p in client.list_plugins()] == [""]
+    # The default moves to 0.0.2, and with it the model that follows the default.
+    now = client.set_default_plugin("double", "0.0.2")
+    assert now.default and sorted(now.models) == ["a/1", "b/1"]
+    assert not client.get_plugin("double", "0.0.1").default
+    assert client.get_plugin("double").registered_version == "0.0.2"
+    for model in ("a", "b"):
+        np.testing.assert_array_equal(client.infer(model, {"x": x})["y"], 2 * x)
+    # The default is not removed while another version is registered; 0.0.1, unused now, is.
+    with pytest.raises(FailedPrecondition, match="serves model"):
+        client.remove_plugin("double", "0.0.2")
+    client.remove_plugin("double", "0.0.1")
+    assert [(p.registered_version, p.default) for p in client.list_plugins()] == [("0.0.2", True)]
     # An interpreter the configuration does not list is refused.
     with pytest.raises(PermissionDenied, match="plugin_executables"):
         client.register_plugin("third", module=V1, python=sys.executable)
