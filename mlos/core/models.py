@@ -165,17 +165,41 @@ class ModelRegistry:
         """Make plugin version `entry` its name's default; the models following the default
         (naming no version) move to it: unloaded from the old default, loaded again in `entry`
         once it is ready (at once when it is)."""
-        name = entry.record.name
-        followers = [m for m in self.all() if m.record.plugin == name]
-        for model in followers:
-            async with self._lock(model.record.name):
-                await self._unload_from_plugin(model)
-                if model.state in (smi_pb2.MODEL_STATE_READY, smi_pb2.MODEL_STATE_LOADING):
-                    model.state = smi_pb2.MODEL_STATE_UNAVAILABLE
-                    model.message = f"moving to plugin {name!r} version {entry.record.version!r}"
-        self.plugins.set_default(entry)
-        if entry.ready:
+        before = self.plugins.set_default(entry)
+        if before is not None:
+            await self.follow_moved_default(before, entry)
+        elif entry.ready:
             await self.reload_plugin_models(entry.label)
+
+    async def follow_moved_default(self, before: PluginEntry, after: PluginEntry) -> None:
+        """`after` is the default in place of `before` now (both records say so already, made
+        here or by another node): the models following the default turn unavailable, leave
+        `before`'s process and load in `after`'s when it runs. Writes nothing."""
+        name = after.record.name
+        client = before.process.client if before.process is not None else None
+        for model in [m for m in self.all() if m.record.plugin == name]:
+            async with self._lock(model.record.name):
+                was = model.state
+                if was in (smi_pb2.MODEL_STATE_READY, smi_pb2.MODEL_STATE_LOADING):
+                    # Unavailable (503) at once: calls already route to `after`, which has not
+                    # loaded it yet.
+                    model.state = smi_pb2.MODEL_STATE_UNAVAILABLE
+                    model.message = f"moving to plugin {name!r} version {after.record.version!r}"
+                if was == smi_pb2.MODEL_STATE_READY and client is not None:
+                    try:
+                        await client.unload_model(
+                            smi_pb2.UnloadModelRequest(
+                                name=model.record.name, version=model.record.version
+                            ),
+                            timeout=LOAD_TIMEOUT,
+                        )
+                    except MLOSError as exc:
+                        log.warning("unloading %s/%s from %s: %s", model.record.name,
+                                    model.record.version, before.label, exc.message)  # fmt: skip
+                if self.allocator is not None:
+                    self.allocator.unloaded(model.record.name, model.record.version)
+        if after.ready:
+            await self.reload_plugin_models(after.label)
 
     # -- registration -------------------------------------------------------------------------
 
