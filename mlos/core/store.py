@@ -127,7 +127,10 @@ class RegistryStore:
         # Writes are built once with bound parameters: building a statement per call costs
         # several times what SQLite takes to run it.
         dialect = self.engine.dialect.name
-        self._put_plugin = upsert(dialect, plugins_table, ["name", "version"])
+        # A plugin version is replaced by its name and label: the first version of a name keeps
+        # the empty label whatever its version (an upgrade in place), the others are labelled
+        # `name@version` (:attr:`PluginRecord.label`).
+        self._put_plugin = upsert(dialect, plugins_table, ["name", "label"])
         self._put_model = upsert(dialect, models_table, ["name", "version"])
         self._delete_plugin = delete(plugins_table).where(
             (plugins_table.c.name == bindparam("key_name"))
@@ -170,7 +173,7 @@ class RegistryStore:
         return self._guard(read)
 
     def put_plugin(self, record: PluginRecord) -> None:
-        """Insert or replace a plugin version."""
+        """Insert or replace a plugin version (the row of the same name and label)."""
         self._write(self._put_plugin, self._plugin_values(record))
 
     def _plugin_values(self, record: PluginRecord) -> dict[str, Any]:

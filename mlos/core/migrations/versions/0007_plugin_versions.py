@@ -31,6 +31,7 @@ def _plugins(name: str, *, versions: bool) -> None:
         columns += [
             sa.Column("is_default", sa.Boolean, nullable=False, server_default=sa.true()),
             sa.Column("label", sa.String(200), nullable=False, server_default=""),
+            sa.UniqueConstraint("name", "label", name="plugins_name_label"),
         ]
     op.create_table(name, *columns)
 
