@@ -357,7 +357,7 @@ class PluginRegistry:
     def _instance(self, entry: PluginEntry) -> str:
         """A name for a new process of `entry` that no live process of it uses (its directory
         and cgroup are named after it)."""
-        name = entry.label.replace("@", "-")
+        name = entry.label
         taken = {p.instance for p in (entry.process, entry.retiring) if p is not None}
         return next(c for c in (name, f"{name}+1", f"{name}+2") if c not in taken)
 
