@@ -547,22 +547,25 @@ PluginState: TypeAlias = Literal[
 ]
 
 
-class PluginStatus(TypedDict):
+class PluginStatus(TypedDict, total=False):
     """A registered plugin."""
 
-    info: "PluginInfo"
-    last_exit: str
-    limits: "PluginLimits"
-    message: str
-    models: list[str]
-    name: str
-    pid: int
-    python: str
-    restarts: int
-    sandbox: str
-    source: "PluginSource"
-    state: "PluginState"
-    version: str
+    default: bool
+    info: Required["PluginInfo"]
+    label: str
+    last_exit: Required[str]
+    limits: Required["PluginLimits"]
+    message: Required[str]
+    models: Required[list[str]]
+    name: Required[str]
+    pid: Required[int]
+    python: Required[str]
+    registered_version: str
+    restarts: Required[int]
+    sandbox: Required[str]
+    source: Required["PluginSource"]
+    state: Required["PluginState"]
+    version: Required[str]
 
 
 class Problem(TypedDict):
@@ -626,6 +629,7 @@ class RegisterPluginRequest(TypedDict, total=False):
     the answer is 403. Unknown keys are refused (400).
     """
 
+    default: bool
     entry_point: str
     executable: "Path"
     limits: "PluginLimits"

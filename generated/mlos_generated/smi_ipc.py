@@ -289,6 +289,15 @@ MLOS_UPGRADE_PLUGIN: Method[smi_pb2.UpgradePluginRequest, smi_pb2.PluginStatus] 
     response_type=smi_pb2.PluginStatus,
 )
 
+MLOS_SET_DEFAULT_PLUGIN: Method[smi_pb2.PluginRef, smi_pb2.PluginStatus] = Method(
+    id=0x0219,
+    service="mlos.smi.v1.MLOS",
+    name="SetDefaultPlugin",
+    handler="set_default_plugin",
+    request_type=smi_pb2.PluginRef,
+    response_type=smi_pb2.PluginStatus,
+)
+
 PLUGIN_CHANNELS_OPEN_CHANNEL: Method[smi_pb2.ChannelGrant, smi_pb2.OpenChannelResponse] = Method(
     id=0x0301,
     service="mlos.smi.v1.PluginChannels",
@@ -357,6 +366,7 @@ METHODS: dict[int, Method[object, object]] = {
     MLOS_REVOKE_TOKEN.id: MLOS_REVOKE_TOKEN,  # type: ignore[dict-item]
     MLOS_AUTHENTICATE.id: MLOS_AUTHENTICATE,  # type: ignore[dict-item]
     MLOS_UPGRADE_PLUGIN.id: MLOS_UPGRADE_PLUGIN,  # type: ignore[dict-item]
+    MLOS_SET_DEFAULT_PLUGIN.id: MLOS_SET_DEFAULT_PLUGIN,  # type: ignore[dict-item]
     PLUGIN_CHANNELS_OPEN_CHANNEL.id: PLUGIN_CHANNELS_OPEN_CHANNEL,  # type: ignore[dict-item]
     PLUGIN_CHANNELS_CLOSE_CHANNELS.id: PLUGIN_CHANNELS_CLOSE_CHANNELS,  # type: ignore[dict-item]
     PLUGIN_CHANNELS_CHANNEL_STATISTICS.id: PLUGIN_CHANNELS_CHANNEL_STATISTICS,  # type: ignore[dict-item]
@@ -607,6 +617,12 @@ class MLOSClient:
         """Call MLOS.UpgradePlugin."""
         return await self.channel.call(MLOS_UPGRADE_PLUGIN, request, timeout=timeout)
 
+    async def set_default_plugin(
+        self, request: smi_pb2.PluginRef, *, timeout: float | None = None
+    ) -> smi_pb2.PluginStatus:
+        """Call MLOS.SetDefaultPlugin."""
+        return await self.channel.call(MLOS_SET_DEFAULT_PLUGIN, request, timeout=timeout)
+
 
 class MLOSServicer(abc.ABC, Generic[ContextT]):
     """Implements MLOS; `mlos.wire.ServerConnection` dispatches to it."""
@@ -636,6 +652,7 @@ class MLOSServicer(abc.ABC, Generic[ContextT]):
         MLOS_REVOKE_TOKEN,
         MLOS_AUTHENTICATE,
         MLOS_UPGRADE_PLUGIN,
+        MLOS_SET_DEFAULT_PLUGIN,
     )
 
     @abc.abstractmethod
@@ -781,6 +798,12 @@ class MLOSServicer(abc.ABC, Generic[ContextT]):
         self, request: smi_pb2.UpgradePluginRequest, context: ContextT
     ) -> smi_pb2.PluginStatus:
         """Handle MLOS.UpgradePlugin."""
+
+    @abc.abstractmethod
+    async def set_default_plugin(
+        self, request: smi_pb2.PluginRef, context: ContextT
+    ) -> smi_pb2.PluginStatus:
+        """Handle MLOS.SetDefaultPlugin."""
 
 
 class PluginChannelsClient:

@@ -952,6 +952,9 @@ class PluginStatus(google.protobuf.message.Message):
     SANDBOX_FIELD_NUMBER: builtins.int
     LAST_EXIT_FIELD_NUMBER: builtins.int
     PYTHON_FIELD_NUMBER: builtins.int
+    DEFAULT_FIELD_NUMBER: builtins.int
+    LABEL_FIELD_NUMBER: builtins.int
+    REGISTERED_VERSION_FIELD_NUMBER: builtins.int
     name: builtins.str
     version: builtins.str
     """The version the plugin reports once it runs; the requested version before that."""
@@ -972,6 +975,18 @@ class PluginStatus(google.protobuf.message.Message):
     """
     python: builtins.str
     """The interpreter the plugin host runs in, when it is not the server's own; else empty."""
+    default: builtins.bool
+    """Whether this is the default version of the name: the one models that pin no version
+    follow (several versions of one name run side by side, docs/plugins.md).
+    """
+    label: builtins.str
+    """The version's name inside the server (its processes, resource grants and metrics): the
+    plugin's name for the version registered first, "name@version" for one registered beside.
+    """
+    registered_version: builtins.str
+    """The version as registered (what PluginRef.version and a model's "name@version" name);
+    `version` is what the running plugin reports.
+    """
     @property
     def source(self) -> global___PluginSource: ...
     @property
@@ -1004,9 +1019,12 @@ class PluginStatus(google.protobuf.message.Message):
         sandbox: builtins.str = ...,
         last_exit: builtins.str = ...,
         python: builtins.str = ...,
+        default: builtins.bool = ...,
+        label: builtins.str = ...,
+        registered_version: builtins.str = ...,
     ) -> None: ...
     def HasField(self, field_name: typing.Literal["info", b"info", "limits", b"limits", "source", b"source"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["info", b"info", "last_exit", b"last_exit", "limits", b"limits", "message", b"message", "models", b"models", "name", b"name", "pid", b"pid", "python", b"python", "restarts", b"restarts", "sandbox", b"sandbox", "source", b"source", "state", b"state", "version", b"version"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["default", b"default", "info", b"info", "label", b"label", "last_exit", b"last_exit", "limits", b"limits", "message", b"message", "models", b"models", "name", b"name", "pid", b"pid", "python", b"python", "registered_version", b"registered_version", "restarts", b"restarts", "sandbox", b"sandbox", "source", b"source", "state", b"state", "version", b"version"]) -> None: ...
 
 global___PluginStatus = PluginStatus
 
@@ -1053,6 +1071,7 @@ class RegisterPluginRequest(google.protobuf.message.Message):
     SOURCE_FIELD_NUMBER: builtins.int
     LIMITS_FIELD_NUMBER: builtins.int
     PYTHON_FIELD_NUMBER: builtins.int
+    DEFAULT_FIELD_NUMBER: builtins.int
     name: builtins.str
     version: builtins.str
     """Optional: the version expected; registration fails if the installed plugin reports another."""
@@ -1060,6 +1079,11 @@ class RegisterPluginRequest(google.protobuf.message.Message):
     """Optional, for entry_point and module sources: the Python interpreter, or the directory of
     a virtual environment, that runs the plugin host, so that plugins needing different
     packages run side by side. It must be allowed by the server's plugin_executables.
+    """
+    default: builtins.bool
+    """Optional: make this version the default of its name when the name is registered already
+    with other versions (the first version registered is the default). The models that follow
+    the default are unloaded from the old default and load in this version once it runs.
     """
     @property
     def source(self) -> global___PluginSource:
@@ -1082,9 +1106,10 @@ class RegisterPluginRequest(google.protobuf.message.Message):
         source: global___PluginSource | None = ...,
         limits: global___PluginLimits | None = ...,
         python: builtins.str = ...,
+        default: builtins.bool = ...,
     ) -> None: ...
     def HasField(self, field_name: typing.Literal["limits", b"limits", "source", b"source"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["limits", b"limits", "name", b"name", "python", b"python", "source", b"source", "version", b"version"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["default", b"default", "limits", b"limits", "name", b"name", "python", b"python", "source", b"source", "version", b"version"]) -> None: ...
 
 global___RegisterPluginRequest = RegisterPluginRequest
 
@@ -1119,13 +1144,17 @@ class PluginRef(google.protobuf.message.Message):
     DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
     NAME_FIELD_NUMBER: builtins.int
+    VERSION_FIELD_NUMBER: builtins.int
     name: builtins.str
+    version: builtins.str
+    """Optional: the registered version; empty names the plugin's default version."""
     def __init__(
         self,
         *,
         name: builtins.str = ...,
+        version: builtins.str = ...,
     ) -> None: ...
-    def ClearField(self, field_name: typing.Literal["name", b"name"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["name", b"name", "version", b"version"]) -> None: ...
 
 global___PluginRef = PluginRef
 
@@ -1287,7 +1316,10 @@ class RegisterModelRequest(google.protobuf.message.Message):
     version: builtins.str
     """Optional: defaults to one more than the highest registered version ("1" for the first)."""
     plugin: builtins.str
-    """Optional: defaults to the ready plugin that accepts the file's extension."""
+    """Optional: defaults to the ready plugin that accepts the file's extension. A plugin name
+    follows that plugin's default version (and moves when the default does); "name@version"
+    pins one registered version of it (docs/plugins.md, "Versions side by side").
+    """
     path: builtins.str
     files_root: builtins.str
     """Directory the `files` paths are relative to (absolute). Defaults to `path` when `path` is a

@@ -459,6 +459,11 @@ class MLOSStub:
                 request_serializer=mlos__generated_dot_smi__pb2.UpgradePluginRequest.SerializeToString,
                 response_deserializer=mlos__generated_dot_smi__pb2.PluginStatus.FromString,
                 _registered_method=True)
+        self.SetDefaultPlugin = channel.unary_unary(
+                '/mlos.smi.v1.MLOS/SetDefaultPlugin',
+                request_serializer=mlos__generated_dot_smi__pb2.PluginRef.SerializeToString,
+                response_deserializer=mlos__generated_dot_smi__pb2.PluginStatus.FromString,
+                _registered_method=True)
 
 
 class MLOSServicer:
@@ -610,6 +615,14 @@ class MLOSServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetDefaultPlugin(self, request, context):
+        """Make a registered version (PluginRef.version, required) its name's default: the models
+        that follow the default unload from the old one and load in it (at once when it runs).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MLOSServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -731,6 +744,11 @@ def add_MLOSServicer_to_server(servicer, server):
             'UpgradePlugin': grpc.unary_unary_rpc_method_handler(
                     servicer.UpgradePlugin,
                     request_deserializer=mlos__generated_dot_smi__pb2.UpgradePluginRequest.FromString,
+                    response_serializer=mlos__generated_dot_smi__pb2.PluginStatus.SerializeToString,
+            ),
+            'SetDefaultPlugin': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetDefaultPlugin,
+                    request_deserializer=mlos__generated_dot_smi__pb2.PluginRef.FromString,
                     response_serializer=mlos__generated_dot_smi__pb2.PluginStatus.SerializeToString,
             ),
     }
@@ -1381,6 +1399,33 @@ class MLOS:
             target,
             '/mlos.smi.v1.MLOS/UpgradePlugin',
             mlos__generated_dot_smi__pb2.UpgradePluginRequest.SerializeToString,
+            mlos__generated_dot_smi__pb2.PluginStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetDefaultPlugin(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mlos.smi.v1.MLOS/SetDefaultPlugin',
+            mlos__generated_dot_smi__pb2.PluginRef.SerializeToString,
             mlos__generated_dot_smi__pb2.PluginStatus.FromString,
             options,
             channel_credentials,

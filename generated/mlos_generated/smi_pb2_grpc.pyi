@@ -287,6 +287,14 @@ class MLOSStub:
     ]
     """Start a new version of a plugin, move its models and calls to it, stop the old one."""
 
+    SetDefaultPlugin: grpc.UnaryUnaryMultiCallable[
+        mlos_generated.smi_pb2.PluginRef,
+        mlos_generated.smi_pb2.PluginStatus,
+    ]
+    """Make a registered version (PluginRef.version, required) its name's default: the models
+    that follow the default unload from the old one and load in it (at once when it runs).
+    """
+
 class MLOSAsyncStub:
     Health: grpc.aio.UnaryUnaryMultiCallable[
         mlos_generated.smi_pb2.HealthRequest,
@@ -409,6 +417,14 @@ class MLOSAsyncStub:
         mlos_generated.smi_pb2.PluginStatus,
     ]
     """Start a new version of a plugin, move its models and calls to it, stop the old one."""
+
+    SetDefaultPlugin: grpc.aio.UnaryUnaryMultiCallable[
+        mlos_generated.smi_pb2.PluginRef,
+        mlos_generated.smi_pb2.PluginStatus,
+    ]
+    """Make a registered version (PluginRef.version, required) its name's default: the models
+    that follow the default unload from the old one and load in it (at once when it runs).
+    """
 
 class MLOSServicer(metaclass=abc.ABCMeta):
     @abc.abstractmethod
@@ -580,6 +596,16 @@ class MLOSServicer(metaclass=abc.ABCMeta):
         context: _ServicerContext,
     ) -> typing.Union[mlos_generated.smi_pb2.PluginStatus, collections.abc.Awaitable[mlos_generated.smi_pb2.PluginStatus]]:
         """Start a new version of a plugin, move its models and calls to it, stop the old one."""
+
+    @abc.abstractmethod
+    def SetDefaultPlugin(
+        self,
+        request: mlos_generated.smi_pb2.PluginRef,
+        context: _ServicerContext,
+    ) -> typing.Union[mlos_generated.smi_pb2.PluginStatus, collections.abc.Awaitable[mlos_generated.smi_pb2.PluginStatus]]:
+        """Make a registered version (PluginRef.version, required) its name's default: the models
+        that follow the default unload from the old one and load in it (at once when it runs).
+        """
 
 def add_MLOSServicer_to_server(servicer: MLOSServicer, server: typing.Union[grpc.Server, grpc.aio.Server]) -> None: ...
 

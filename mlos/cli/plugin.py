@@ -1,4 +1,4 @@
-"""`mlos plugin register | list | show | load | unload | upgrade | remove | new`."""
+"""`mlos plugin register | list | show | load | unload | upgrade | default | remove | new`."""
 
 from __future__ import annotations
 
@@ -31,21 +31,44 @@ def cmd_register(ctx: Context) -> int:
     args = ctx.args
     status = ctx.client.register_plugin(
         args.name, version=args.version, entry_point=args.entry_point, module=args.module,
-        executable=args.executable, python=args.python,
+        executable=args.executable, python=args.python, **_default(args.default),
     )
     if args.load:
-        return _status(ctx.output, ctx.client.load_plugin(args.name), "registered and loaded")
+        loaded = ctx.client.load_plugin(args.name, *_version(status.registered_version))
+        return _status(ctx.output, loaded, "registered and loaded")
     return _status(ctx.output, status, "registered")
+
+
+def _default(default: bool) -> dict[str, bool]:
+    """The `default` argument of register_plugin, only when asked for (one version per name
+    needs none)."""
+    return {"default": True} if default else {}
+
+
+def _version(version: str | None) -> tuple[str, ...]:
+    """The optional version argument of the plugin calls: none names the default version."""
+    return (version,) if version else ()
+
+
+def _version_cell(status: smi_pb2.PluginStatus, names: dict[str, int]) -> str:
+    """The VERSION column: the version, marked `(default)` when its name has several."""
+    text = status.version or status.registered_version or "-"
+    if names.get(status.name, 0) > 1 and status.default:
+        text += " (default)"
+    return text
 
 
 def cmd_list(ctx: Context) -> int:
     """Every registered plugin, as a table."""
     plugins = ctx.client.list_plugins()
     ctx.output.message(smi_pb2.ListPluginsResponse(plugins=plugins))
+    names: dict[str, int] = {}
+    for p in plugins:
+        names[p.name] = names.get(p.name, 0) + 1
     ctx.output.table(
         ["NAME", "VERSION", "STATE", "PID", "RESTARTS", "MODELS", "SOURCE"],
         [
-            (p.name, p.version or "-", plugin_state(p.state), p.pid or "-", p.restarts,
+            (p.name, _version_cell(p, names), plugin_state(p.state), p.pid or "-", p.restarts,
              len(p.models), source_text(p.source, p.python))
             for p in plugins
         ],
@@ -56,7 +79,7 @@ def cmd_list(ctx: Context) -> int:
 
 def cmd_show(ctx: Context) -> int:
     """One plugin in detail."""
-    status = ctx.client.get_plugin(ctx.args.name)
+    status = ctx.client.get_plugin(ctx.args.name, *_version(ctx.args.version))
     ctx.output.message(status)
     info = status.info
     capabilities = info.capabilities
@@ -65,6 +88,7 @@ def cmd_show(ctx: Context) -> int:
         [
             ("name", status.name),
             ("version", status.version or "-"),
+            ("default", "yes" if status.default else "no"),
             ("state", plugin_state(status.state)),
             ("source", source_text(status.source, status.python)),
             ("pid", status.pid or "-"),
@@ -85,12 +109,14 @@ def cmd_show(ctx: Context) -> int:
 
 def cmd_load(ctx: Context) -> int:
     """Start a registered plugin's process."""
-    return _status(ctx.output, ctx.client.load_plugin(ctx.args.name), "loaded")
+    status = ctx.client.load_plugin(ctx.args.name, *_version(ctx.args.version))
+    return _status(ctx.output, status, "loaded")
 
 
 def cmd_unload(ctx: Context) -> int:
     """Stop a plugin's process, keeping its registration."""
-    return _status(ctx.output, ctx.client.unload_plugin(ctx.args.name), "unloaded")
+    status = ctx.client.unload_plugin(ctx.args.name, *_version(ctx.args.version))
+    return _status(ctx.output, status, "unloaded")
 
 
 def cmd_upgrade(ctx: Context) -> int:
@@ -107,11 +133,22 @@ def cmd_upgrade(ctx: Context) -> int:
     return 0
 
 
+def cmd_default(ctx: Context) -> int:
+    """Make a registered version the plugin's default."""
+    status = ctx.client.set_default_plugin(ctx.args.name, ctx.args.version)
+    return _status(ctx.output, status, "default is now")
+
+
 def cmd_remove(ctx: Context) -> int:
     """Stop a plugin's process and forget it."""
-    ctx.client.remove_plugin(ctx.args.name)
-    ctx.output.document({"name": ctx.args.name, "removed": True})
-    ctx.output.line(f"removed plugin {ctx.args.name}")
+    args = ctx.args
+    ctx.client.remove_plugin(args.name, *_version(args.version))
+    document: dict[str, object] = {"name": args.name, "removed": True}
+    if args.version:
+        document["version"] = args.version
+    ctx.output.document(document)
+    which = f" version {args.version}" if args.version else ""
+    ctx.output.line(f"removed plugin {args.name}{which}")
     return 0
 
 
@@ -131,6 +168,11 @@ def _add_actions(action: AddAction) -> None:
         "server's plugin_executables)",
     )  # fmt: skip
     reg.add_argument("--load", action="store_true", help="also start the plugin's process")
+    reg.add_argument(
+        "--default", action="store_true",
+        help="make this version the default of its name (a name registered already takes the "
+        "new --version beside its other versions; models naming no version follow the default)",
+    )  # fmt: skip
 
     up = action(
         "upgrade",
@@ -154,14 +196,27 @@ def _add_actions(action: AddAction) -> None:
         help="seconds the old process may take to finish its calls (default: the server's)",
     )  # fmt: skip
 
-    action("list", "List the registered plugins.", cmd_list)
+    action("list", "List the registered plugins (every version; the default is marked).", cmd_list)
+    default = action(
+        "default",
+        "Make a registered version the plugin's default: models registered with the bare "
+        "plugin name move to it.",
+        cmd_default,
+    )
+    default.add_argument("name", metavar="NAME", help="plugin name")
+    default.add_argument("version", metavar="VERSION", help="a registered version")
     for name, help_text, func in (
         ("show", "Show one plugin in detail.", cmd_show),
         ("load", "Start a registered plugin's process.", cmd_load),
         ("unload", "Stop a plugin's process, keeping its registration.", cmd_unload),
         ("remove", "Stop a plugin's process and forget it.", cmd_remove),
     ):
-        action(name, help_text, func).add_argument("name", metavar="NAME", help="plugin name")
+        parser = action(name, help_text, func)
+        parser.add_argument("name", metavar="NAME", help="plugin name")
+        parser.add_argument(
+            "version", metavar="VERSION", nargs="?",
+            help="one registered version of the plugin (default: its default version)",
+        )  # fmt: skip
     plugin_new.register(action)
 
 

@@ -82,27 +82,38 @@ class AsyncClient(abc.ABC):
         module: str | None = None,
         executable: str | None = None,
         python: str | None = None,
+        default: bool = False,
     ) -> smi_pb2.PluginStatus:
         """Register a plugin and start its process; at most one of the three sources, and
-        `python`, the interpreter or virtual environment its host runs in."""
+        `python`, the interpreter or virtual environment its host runs in. A name registered
+        already takes `version` beside its other versions; `default` makes it the default."""
         request = register_plugin_request(name, version, entry_point, module, executable, python)
+        request.default = default
         return await self._run(self._ops.register_plugin(request))
 
     async def list_plugins(self) -> list[smi_pb2.PluginStatus]:
         """Every registered plugin."""
         return await self._run(self._ops.list_plugins())
 
-    async def get_plugin(self, name: str) -> smi_pb2.PluginStatus:
-        """One plugin."""
-        return await self._run(self._ops.get_plugin(smi_pb2.PluginRef(name=name)))
+    async def get_plugin(self, name: str, version: str | None = None) -> smi_pb2.PluginStatus:
+        """One plugin: its default version, or `version`."""
+        ref = smi_pb2.PluginRef(name=name, version=version or "")
+        return await self._run(self._ops.get_plugin(ref))
 
-    async def load_plugin(self, name: str) -> smi_pb2.PluginStatus:
-        """Start a registered plugin's process (again)."""
-        return await self._run(self._ops.load_plugin(smi_pb2.PluginRef(name=name)))
+    async def load_plugin(self, name: str, version: str | None = None) -> smi_pb2.PluginStatus:
+        """Start a registered plugin's process (again): its default version, or `version`."""
+        ref = smi_pb2.PluginRef(name=name, version=version or "")
+        return await self._run(self._ops.load_plugin(ref))
 
-    async def unload_plugin(self, name: str) -> smi_pb2.PluginStatus:
-        """Stop a plugin's process, keeping its registration."""
-        return await self._run(self._ops.unload_plugin(smi_pb2.PluginRef(name=name)))
+    async def unload_plugin(self, name: str, version: str | None = None) -> smi_pb2.PluginStatus:
+        """Stop a plugin's process, keeping its registration: its default version, or `version`."""
+        ref = smi_pb2.PluginRef(name=name, version=version or "")
+        return await self._run(self._ops.unload_plugin(ref))
+
+    async def set_default_plugin(self, name: str, version: str) -> smi_pb2.PluginStatus:
+        """Make `version` the plugin's default: the models following the default move to it."""
+        ref = smi_pb2.PluginRef(name=name, version=version)
+        return await self._run(self._ops.set_default_plugin(ref))
 
     async def upgrade_plugin(
         self,
@@ -123,9 +134,10 @@ class AsyncClient(abc.ABC):
         )
         return await self._run(self._ops.upgrade_plugin(request))
 
-    async def remove_plugin(self, name: str) -> None:
-        """Stop a plugin's process and forget it."""
-        return await self._run(self._ops.remove_plugin(smi_pb2.PluginRef(name=name)))
+    async def remove_plugin(self, name: str, version: str | None = None) -> None:
+        """Stop a plugin's process and forget it: its default version, or `version`."""
+        ref = smi_pb2.PluginRef(name=name, version=version or "")
+        return await self._run(self._ops.remove_plugin(ref))
 
     # ----- models ------------------------------------------------------------------------
 

@@ -123,7 +123,9 @@ def _then(op: Op[M], convert: Callable[[M], Any]) -> Op[Any]:
 
 
 def _plugin(plugin: smi_pb2.PluginRef) -> str:
-    return f"/v1/plugins/{_quote(plugin.name)}"
+    """`/v1/plugins/{name}`, and `/versions/{version}` when one is named."""
+    path = f"/v1/plugins/{_quote(plugin.name)}"
+    return f"{path}/versions/{_quote(plugin.version)}" if plugin.version else path
 
 
 def _model(api: str, name: str, version: str | None) -> str:
@@ -179,6 +181,8 @@ class RestOperations:
         if source:
             document[source] = getattr(request.source, source)
         document.update(_given(python=request.python))
+        if request.default:
+            document["default"] = True
         return _message_op("POST", "/v1/plugins", smi_pb2.PluginStatus, document, (200, 201))
 
     def list_plugins(self) -> Op[list[smi_pb2.PluginStatus]]:
@@ -197,6 +201,10 @@ class RestOperations:
     def unload_plugin(self, plugin: smi_pb2.PluginRef) -> Op[smi_pb2.PluginStatus]:
         """POST /v1/plugins/{name}/unload."""
         return _message_op("POST", _plugin(plugin) + "/unload", smi_pb2.PluginStatus)
+
+    def set_default_plugin(self, plugin: smi_pb2.PluginRef) -> Op[smi_pb2.PluginStatus]:
+        """POST /v1/plugins/{name}/versions/{version}/default."""
+        return _message_op("POST", _plugin(plugin) + "/default", smi_pb2.PluginStatus)
 
     def upgrade_plugin(self, request: smi_pb2.UpgradePluginRequest) -> Op[smi_pb2.PluginStatus]:
         """POST /v1/plugins/{name}/upgrade, the source flat in the body."""

@@ -117,6 +117,10 @@ class SmiOperations:
         """MLOS.RemovePlugin."""
         return Op(SmiCall(smi_ipc.MLOS_REMOVE_PLUGIN, plugin), lambda response: None)
 
+    def set_default_plugin(self, plugin: smi_pb2.PluginRef) -> Op[smi_pb2.PluginStatus]:
+        """MLOS.SetDefaultPlugin."""
+        return _op(smi_ipc.MLOS_SET_DEFAULT_PLUGIN, plugin)
+
     def upgrade_plugin(self, request: smi_pb2.UpgradePluginRequest) -> Op[smi_pb2.PluginStatus]:
         """MLOS.UpgradePlugin."""
         return _op(smi_ipc.MLOS_UPGRADE_PLUGIN, request)

@@ -181,7 +181,10 @@ class Budget:
     def assign_plugin(self, plugin: str) -> PluginGrant:
         """GPUs and dedicated CPUs for a plugin process about to start, as configured for it;
         InsufficientResources when the budget has not enough left."""
-        demand = self.plugin_demands.get(plugin, PluginDemand())
+        # A process of a version beside the first ("onnx@2.0") or of an upgrade ("onnx+1") has
+        # what is configured for the plugin's name (names have neither "@" nor "+").
+        name = plugin.partition("@")[0].partition("+")[0]
+        demand = self.plugin_demands.get(plugin) or self.plugin_demands.get(name, PluginDemand())
         short: list[str] = []
         gpus = self._pick_gpus(demand.gpus, short)
         cpus = self._pick_cpus(demand.cpus, short)

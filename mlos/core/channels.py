@@ -92,8 +92,9 @@ class ChannelBroker:
                 f"model {name!r} is scheduled by the server (dynamic batching or instances); "
                 "its calls go through the server"
             )
-        plugin = entry.record.plugin
-        process = self._plugins.get(plugin).process
+        target = self._plugins.get(entry.record.plugin)
+        plugin = target.label
+        process = target.process
         if process is None or not process.alive or process.channel is None:
             raise FailedPrecondition(f"plugin {plugin!r} is not running")
         control = process.channel_socket

@@ -44,7 +44,7 @@ from mlos.core.tokens import ADMIN_TOKEN_FILE, TokenBook, ensure_admin_token
 from mlos.core.trace_settings import TraceSettings, TraceValue
 from mlos.core.tracing import Tracer
 from mlos.core.upgrade import PluginUpgrades
-from mlos.errors import InvalidArgument, MLOSError, NotFound
+from mlos.errors import FailedPrecondition, InvalidArgument, MLOSError, NotFound
 from mlos.input_limits import InputLimits, check_strings
 from mlos.loop import PLUGIN_BUSY_POLL_ENV
 from mlos.telemetry import DEFAULT_ENDPOINT, ENDPOINT_ENV, Exporting
@@ -282,7 +282,7 @@ class Engine:
         self.store.close()
 
     async def _plugin_ready(self, plugin: str) -> None:
-        process = self.plugins.get(plugin).process
+        process = self.plugins.entries[plugin].process
         self.arenas.set_owner(plugin, process.uid if process is not None else -1)
         self.allocator.plugin_started(plugin, process.pid if process is not None else 0)
         await self.models.reload_plugin_models(plugin)
@@ -406,11 +406,14 @@ class Engine:
         return self.plugins.status(name, models)
 
     async def register_plugin(self, request: smi_pb2.RegisterPluginRequest) -> smi_pb2.PluginStatus:
-        """Register a plugin; it starts on `load_plugin`."""
+        """Register a plugin, or another version of a registered one; it starts on
+        `load_plugin`. A version registered as the default takes the models that follow it."""
         await self._catch_up()
         check_strings(request, self.limits)
-        self.plugins.register(request)
-        return self._plugin_status(request.name)
+        entry = self.plugins.register(request)
+        if request.default and not entry.record.is_default:
+            await self.models.follow_default(entry)
+        return self._plugin_status(entry.label)
 
     async def list_plugins(self) -> smi_pb2.ListPluginsResponse:
         """Every registered plugin."""
@@ -419,37 +422,58 @@ class Engine:
         )
 
     async def get_plugin(self, name: str) -> smi_pb2.PluginStatus:
-        """One plugin's status."""
-        return self._plugin_status(name)
+        """One plugin version's status (`name`, its default version, or `name@version`)."""
+        return self._plugin_status(self.plugins.get(name).label)
 
     async def load_plugin(self, name: str) -> smi_pb2.PluginStatus:
         """Start the plugin process and load its models."""
         await self._catch_up()
-        await self.plugins.load(name)
-        return self._plugin_status(name)
+        label = self.plugins.get(name).label
+        await self.plugins.load(label)
+        return self._plugin_status(label)
 
     async def unload_plugin(self, name: str) -> smi_pb2.PluginStatus:
         """Stop the plugin process; its models stay registered and become unavailable."""
         await self._catch_up()
-        await self.channels.revoke_plugin(name)
-        await self.plugins.unload(name)
-        return self._plugin_status(name)
+        label = self.plugins.get(name).label
+        await self.channels.revoke_plugin(label)
+        await self.plugins.unload(label)
+        return self._plugin_status(label)
 
     async def upgrade_plugin(
         self, request: smi_pb2.UpgradePluginRequest
     ) -> smi_pb2.PluginStatus:
         """Hot swap a plugin to a new version or source (:mod:`mlos.core.upgrade`)."""
         check_strings(request, self.limits)
-        await self.upgrades.upgrade(request)
-        return self._plugin_status(request.name)
+        entry = await self.upgrades.upgrade(request)
+        return self._plugin_status(entry.label)
+
+    async def set_default_plugin(self, name: str, version: str) -> smi_pb2.PluginStatus:
+        """Make version `version` of plugin `name` its default; the models that follow the
+        default move to it (:meth:`ModelRegistry.follow_default`)."""
+        await self._catch_up()
+        if not version:
+            raise InvalidArgument("name the version to make the default")
+        entry = self.plugins.get(name, version)
+        if not entry.record.is_default:
+            await self.models.follow_default(entry)
+        return self._plugin_status(entry.label)
 
     async def remove_plugin(self, name: str) -> None:
         """Stop and forget a plugin that serves no model."""
         await self._catch_up()
-        self.plugins.get(name)
-        self.models.ensure_plugin_unused(name)
-        await self.channels.revoke_plugin(name)
-        await self.plugins.remove(name)
+        entry = self.plugins.get(name)
+        label = entry.label
+        self.models.ensure_plugin_unused(label)
+        others = [e for e in self.plugins.versions(entry.record.name) if e is not entry]
+        if entry.record.is_default and others:
+            raise FailedPrecondition(
+                f"plugin {entry.record.name!r} version {entry.record.version!r} is the default "
+                f"of {len(others)} other version(s); register another version as the default "
+                "or remove those first"
+            )
+        await self.channels.revoke_plugin(label)
+        await self.plugins.remove(label)
 
     # -- models -------------------------------------------------------------------------------
 
@@ -607,13 +631,14 @@ class Engine:
         process = None
         try:
             binding = self.shm.bind(request)
-            plugin = entry.record.plugin
+            target = self.plugins.get(entry.record.plugin)
+            plugin = target.label
             # The route is chosen once; a hot swap lets this process finish the call.
-            process = self.plugins.route(plugin)
+            process = self.plugins.route(entry.record.plugin)
             process.in_flight.enter()
             client = process.client
             assert client is not None
-            info = self.plugins.get(plugin).info
+            info = target.info
             pool = self.arenas.pool(plugin, info is not None and info.capabilities.shared_memory)
             # Inputs bound for the plugin's segments are measured as exchange() reads them.
             large_from = self.arenas.threshold if pool is not None else 0

@@ -22,7 +22,7 @@ from mlos.core.axon_models import AxonModel, install, is_reference
 from mlos.core.batching import Scheduling
 from mlos.core.budget import Demand
 from mlos.core.digests import check_files
-from mlos.core.plugins import PluginRegistry
+from mlos.core.plugins import PluginEntry, PluginRegistry
 from mlos.core.policy import AccessPolicy
 from mlos.core.store import ModelRecord, RegistryStore
 from mlos.errors import FailedPrecondition, InvalidArgument, MLOSError, NotFound, Unavailable
@@ -132,7 +132,7 @@ class ModelRegistry:
             message = f"model {name!r} version {entry.record.version!r} is {state}{detail}"
             # Unloaded on purpose (the model, or its plugin) until someone loads it: a
             # precondition; anything else (a plugin restarting) passes: unavailable for now.
-            plugin = self.plugins.entries.get(entry.record.plugin)
+            plugin = self.plugins.find(entry.record.plugin)
             if entry.state == smi_pb2.MODEL_STATE_UNLOADED or (
                 plugin is not None and not plugin.record.loaded
             ):
@@ -149,8 +149,53 @@ class ModelRegistry:
         ]
 
     def of_plugin(self, plugin: str) -> list[ModelEntry]:
-        """Model versions served by `plugin`."""
-        return [entry for entry in self.all() if entry.record.plugin == plugin]
+        """Model versions served by the plugin version labelled `plugin` (the models pinning
+        it, and those following its name's default when it is the default)."""
+        target = self.plugins.entries.get(plugin)
+        if target is None:
+            return [entry for entry in self.all() if entry.record.plugin == plugin]
+        find = self.plugins.find
+        return [entry for entry in self.all() if find(entry.record.plugin) is target]
+
+    async def follow_default(self, entry: PluginEntry) -> None:
+        """Make plugin version `entry` its name's default; the models following the default
+        (naming no version) move to it: unloaded from the old default, loaded again in `entry`
+        once it is ready (at once when it is)."""
+        before = self.plugins.set_default(entry)
+        if before is not None:
+            await self.follow_moved_default(before, entry)
+        elif entry.ready:
+            await self.reload_plugin_models(entry.label)
+
+    async def follow_moved_default(self, before: PluginEntry, after: PluginEntry) -> None:
+        """`after` is the default in place of `before` now (both records say so already, made
+        here or by another node): the models following the default turn unavailable, leave
+        `before`'s process and load in `after`'s when it runs. Writes nothing."""
+        name = after.record.name
+        client = before.process.client if before.process is not None else None
+        for model in [m for m in self.all() if m.record.plugin == name]:
+            async with self._lock(model.record.name):
+                was = model.state
+                if was in (smi_pb2.MODEL_STATE_READY, smi_pb2.MODEL_STATE_LOADING):
+                    # Unavailable (503) at once: calls already route to `after`, which has not
+                    # loaded it yet.
+                    model.state = smi_pb2.MODEL_STATE_UNAVAILABLE
+                    model.message = f"moving to plugin {name!r} version {after.record.version!r}"
+                if was == smi_pb2.MODEL_STATE_READY and client is not None:
+                    try:
+                        await client.unload_model(
+                            smi_pb2.UnloadModelRequest(
+                                name=model.record.name, version=model.record.version
+                            ),
+                            timeout=LOAD_TIMEOUT,
+                        )
+                    except MLOSError as exc:
+                        log.warning("unloading %s/%s from %s: %s", model.record.name,
+                                    model.record.version, before.label, exc.message)  # fmt: skip
+                if self.allocator is not None:
+                    self.allocator.unloaded(model.record.name, model.record.version)
+        if after.ready:
+            await self.reload_plugin_models(after.label)
 
     # -- registration -------------------------------------------------------------------------
 
@@ -177,6 +222,8 @@ class ModelRegistry:
             plugin = request.plugin or self._choose_plugin(path)
             version_given = request.version
         plugin_entry = self.plugins.get(plugin)
+        if "@" in plugin and not plugin_entry.record.version:
+            raise InvalidArgument(f"plugin reference {plugin!r} names no version")
         if plugin_entry.state in (smi_pb2.PLUGIN_STATE_REGISTERED, smi_pb2.PLUGIN_STATE_UNLOADED):
             raise FailedPrecondition(
                 f"plugin {plugin!r} is not loaded; load it first (POST /v1/plugins/{plugin}/load)"
@@ -214,13 +261,13 @@ class ModelRegistry:
             if path.is_file()
             else {child.suffix.lower() for child in path.iterdir() if child.is_file()}
         )
-        matches = [
+        matches = sorted({
             entry.record.name
             for entry in self.plugins.entries.values()
             if entry.ready
             and entry.info is not None
             and suffixes & {ext.lower() for ext in entry.info.capabilities.file_extensions}
-        ]
+        })  # fmt: skip
         if len(matches) == 1:
             return matches[0]
         # What is loaded, not the request, decides: the plugins' state is the precondition.
@@ -357,7 +404,7 @@ class ModelRegistry:
             if not record.loaded:
                 entry.state = smi_pb2.MODEL_STATE_UNLOADED
             self.entries.setdefault(record.name, {})[record.version] = entry
-            plugin = self.plugins.entries.get(record.plugin)
+            plugin = self.plugins.find(record.plugin)
             if record.loaded and plugin is not None and plugin.ready:
                 await self._load(entry, raise_errors=False)
         return entry
@@ -380,7 +427,7 @@ class ModelRegistry:
                 return entry
             if old.plugin == record.plugin:
                 await self._unload_from_plugin(entry)
-            plugin = self.plugins.entries.get(record.plugin)
+            plugin = self.plugins.find(record.plugin)
             if plugin is not None and plugin.ready:
                 await self._load(entry, raise_errors=False)
             else:

@@ -83,6 +83,7 @@ OPERATIONS: dict[str, Operation] = {
         "unload_plugin",
         "remove_plugin",
         "upgrade_plugin",
+        "set_default_plugin",
         "register_model",
         "remove_model",
         "load_model",

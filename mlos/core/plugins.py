@@ -77,6 +77,11 @@ class PluginEntry:
     """The process a hot swap replaced, while it finishes its calls in flight."""
 
     @property
+    def label(self) -> str:
+        """The version's name inside the node (:attr:`PluginRecord.label`)."""
+        return self.record.key
+
+    @property
     def ready(self) -> bool:
         """Running and usable."""
         return (
@@ -106,17 +111,50 @@ class PluginRegistry:
         self._on_ready = on_ready
         self._on_down = on_down
         self.entries: dict[str, PluginEntry] = {
-            record.name: PluginEntry(record) for record in store.plugins()
+            record.key: PluginEntry(record) for record in store.plugins()
         }
+        """Every registered plugin version, by its label (:attr:`PluginEntry.label`)."""
 
     # -- queries ------------------------------------------------------------------------------
 
-    def get(self, name: str) -> PluginEntry:
-        """The entry for `name`, or NotFound."""
-        try:
-            return self.entries[name]
-        except KeyError:
-            raise NotFound(f"no plugin {name!r} is registered") from None
+    def find(self, ref: str) -> PluginEntry | None:
+        """The version a model's plugin reference names: `name@version` that version,
+        a bare `name` the name's default version; None when there is none."""
+        name, _, version = ref.partition("@")
+        if "@" not in ref:
+            entry = self.entries.get(ref)
+            if entry is not None and entry.record.is_default:
+                return entry  # the common case: one version, labelled with its name
+        else:
+            return next(
+                (e for e in self.entries.values() if (e.record.name, e.record.version) == (
+                    name, version)),
+                None,
+            )  # fmt: skip
+        versions = self.versions(name)
+        return next((e for e in versions if e.record.is_default), versions[0] if versions else None)
+
+    def versions(self, name: str) -> list[PluginEntry]:
+        """Every registered version of plugin `name`, by version."""
+        return sorted(
+            (e for e in self.entries.values() if e.record.name == name),
+            key=lambda e: e.record.version,
+        )
+
+    def get(self, ref: str, version: str = "") -> PluginEntry:
+        """The version `ref` names (:meth:`find`; `version`, when given, picks it), or
+        NotFound."""
+        if version:
+            ref = f"{ref.partition('@')[0]}@{version}"
+        entry = self.find(ref)
+        if entry is None:
+            if "@" in ref:
+                name, _, version = ref.partition("@")
+                if self.versions(name):
+                    raise NotFound(f"plugin {name!r} has no version {version!r} registered")
+                raise NotFound(f"no plugin {name!r} is registered")
+            raise NotFound(f"no plugin {ref!r} is registered")
+        return entry
 
     def client(self, name: str) -> smi_ipc.PluginClient:
         """The SMI client of a ready plugin, or Unavailable."""
@@ -148,7 +186,7 @@ class PluginRegistry:
 
     def status(self, name: str, models: list[str] | None = None) -> smi_pb2.PluginStatus:
         """The plugin's status message."""
-        entry = self.get(name)
+        entry = self.entries[name] if name in self.entries else self.get(name)
         record = entry.record
         status = smi_pb2.PluginStatus(
             name=record.name,
@@ -162,6 +200,9 @@ class PluginRegistry:
             sandbox=entry.process.sandbox if entry.process is not None else "",
             last_exit=entry.last_exit,
             python=record.python,
+            default=record.is_default,
+            label=entry.label,
+            registered_version=record.version,
         )
         setattr(status.source, record.source_kind, record.source)
         if entry.info is not None:
@@ -174,6 +215,7 @@ class PluginRegistry:
             return entry.record.limits
         return self.containment.limits_for(entry.record.name, entry.record.limits)
 
+
     def should_run(self) -> list[PluginEntry]:
         """Plugins that are meant to be running."""
         return [entry for entry in self.entries.values() if entry.record.loaded]
@@ -181,15 +223,31 @@ class PluginRegistry:
     # -- lifecycle ----------------------------------------------------------------------------
 
     def register(self, request: smi_pb2.RegisterPluginRequest) -> PluginEntry:
-        """Record a plugin (it starts on load)."""
+        """Record a plugin version (it starts on load). A name registered already takes a
+        new version beside the others (in a process of its own); the same version is
+        AlreadyExists. The first version of a name is its default, as is one registered with
+        `default`."""
         name = request.name
         check_name("plugin", name)
         if request.version:
             check_text("plugin version", request.version)
             if len(request.version) > 64:
                 raise InvalidArgument("a plugin version is at most 64 characters")
-        if name in self.entries:
-            raise AlreadyExists(f"plugin {name!r} is registered already")
+        existing = self.versions(name)
+        if existing:
+            if any(e.record.version == request.version for e in existing):
+                which = f" version {request.version!r}" if request.version else ""
+                raise AlreadyExists(f"plugin {name!r}{which} is registered already")
+            if not request.version:
+                raise InvalidArgument(
+                    f"plugin {name!r} is registered already; a version registered beside it "
+                    "needs a version"
+                )
+            if "@" in request.version or "/" in request.version:
+                raise InvalidArgument(
+                    f"plugin version {request.version!r}: a version registered beside another "
+                    "has no '@' or '/'"
+                )
         kind = request.source.WhichOneof("kind") or "entry_point"
         source = self.policy.plugin_source(kind, getattr(request.source, kind) or name)
         python = request.python
@@ -200,17 +258,38 @@ class PluginRegistry:
         limits = Limits.from_proto(request.limits)
         if self.containment is not None:
             self.containment.check(self.containment.limits_for(name, limits))
+        label = "" if name not in self.entries else f"{name}@{request.version}"
+        first = not existing
         record = PluginRecord(
-            name, request.version, kind, source, loaded=False, limits=limits, python=python
-        )
+            name, request.version, kind, source, loaded=False, limits=limits, python=python,
+            is_default=first, label=label,
+        )  # fmt: skip
         self.store.put_plugin(record)
         entry = PluginEntry(record)
-        self.entries[name] = entry
+        self.entries[entry.label] = entry
         return entry
 
+    def set_default(self, entry: PluginEntry) -> PluginEntry | None:
+        """Make `entry` its name's default version (persisted); returns the previous default
+        (None when `entry` was the default already). Models following the default are the
+        caller's to move (:meth:`mlos.core.upgrade.PluginUpgrades.make_default`)."""
+        previous = self.find(entry.record.name)
+        if previous is entry:
+            return None
+        changed = [dataclasses.replace(entry.record, is_default=True)]
+        if previous is not None:
+            changed.append(dataclasses.replace(previous.record, is_default=False))
+        self.store.put_plugins(changed)
+        entry.record = changed[0]
+        if previous is not None:
+            previous.record = changed[1]
+        return previous
+
     async def load(self, name: str) -> PluginEntry:
-        """Start the plugin process (no-op when ready); remember that it should run."""
-        entry = self.get(name)
+        """Start the plugin process (no-op when ready); remember that it should run. `name`
+        is a label, or a reference (:meth:`get`)."""
+        entry = self._entry(name)
+        name = entry.label
         async with entry.lock:
             if entry.ready:
                 return entry
@@ -270,10 +349,15 @@ class PluginRegistry:
             )
         return process
 
+    def _entry(self, name: str) -> PluginEntry:
+        """The entry labelled `name`, else the version reference `name` names."""
+        entry = self.entries.get(name)
+        return entry if entry is not None else self.get(name)
+
     def _instance(self, entry: PluginEntry) -> str:
         """A name for a new process of `entry` that no live process of it uses (its directory
         and cgroup are named after it)."""
-        name = entry.record.name
+        name = entry.label
         taken = {p.instance for p in (entry.process, entry.retiring) if p is not None}
         return next(c for c in (name, f"{name}+1", f"{name}+2") if c not in taken)
 
@@ -304,17 +388,22 @@ class PluginRegistry:
         old, entry.process = entry.process, process
         entry.retiring = old
         entry.info = process.info
+        previous = entry.record
         entry.record = dataclasses.replace(record, loaded=True)
         entry.state = smi_pb2.PLUGIN_STATE_READY
         entry.message = ""
         entry.started_at = time.monotonic()
         entry.attempt = 0
-        self.store.put_plugin(entry.record)
+        if previous.version != entry.record.version:
+            self.store.replace_plugin(previous, entry.record)
+        else:
+            self.store.put_plugin(entry.record)
         return old
 
     async def unload(self, name: str) -> PluginEntry:
         """Stop the plugin process and remember that it should not run."""
-        entry = self.get(name)
+        entry = self._entry(name)
+        name = entry.label
         async with entry.lock:
             self._cancel_restart(entry)
             process, entry.process = entry.process, None
@@ -329,18 +418,18 @@ class PluginRegistry:
         return entry
 
     async def remove(self, name: str) -> None:
-        """Stop and forget the plugin."""
-        await self.unload(name)
-        self.store.delete_plugin(name)
-        del self.entries[name]
+        """Stop and forget the plugin version labelled `name`."""
+        entry = await self.unload(name)
+        self.store.delete_plugin(entry.record.name, entry.record.version)
+        del self.entries[entry.label]
 
     async def start_all(self) -> None:
         """Start every plugin that should run (after a restart of the core)."""
         for entry in self.should_run():
             try:
-                await self.load(entry.record.name)
+                await self.load(entry.label)
             except MLOSError as exc:
-                log.error("plugin %s failed to start: %s", entry.record.name, exc.message)
+                log.error("plugin %s failed to start: %s", entry.label, exc.message)
                 self._schedule_restart(entry)
 
     async def stop_all(self) -> None:
@@ -360,21 +449,21 @@ class PluginRegistry:
         """Match a plugin's record as the registry has it: add it when new, start it when it
         should now run, stop it when it should not. Writes nothing (the record is the
         registry's already)."""
-        entry = self.entries.get(record.name)
+        entry = self.entries.get(record.key)
         if entry is None:
-            entry = self.entries[record.name] = PluginEntry(record)
+            entry = self.entries[record.key] = PluginEntry(record)
             was_loaded = False
         else:
             was_loaded = entry.record.loaded
             entry.record = record
         if record.loaded and not was_loaded:
             try:
-                await self.load(record.name)
+                await self.load(record.key)
             except MLOSError as exc:
-                log.error("plugin %s failed to start: %s", record.name, exc.message)
+                log.error("plugin %s failed to start: %s", record.key, exc.message)
                 self._schedule_restart(entry)
         elif not record.loaded and was_loaded:
-            await self.unload(record.name)
+            await self.unload(record.key)
         return entry
 
     async def forget(self, name: str) -> None:
@@ -389,15 +478,15 @@ class PluginRegistry:
     # -- supervision --------------------------------------------------------------------------
 
     def _process_exited(self, process: PluginProcess) -> None:
-        entry = self.entries.get(process.launch.name)
-        if entry is None or entry.process is not process:
+        entry = next((e for e in self.entries.values() if e.process is process), None)
+        if entry is None:
             return
         entry.process = None
         entry.state = smi_pb2.PLUGIN_STATE_FAILED
         entry.message = process.exit_reason
         if time.monotonic() - entry.started_at >= self.backoff.stable:
             entry.attempt = 0  # it ran long enough: the back-off starts over
-        self._on_down(entry.record.name)
+        self._on_down(entry.label)
         if entry.restart_task is not None and not entry.restart_task.done():
             # It died while its restart was still loading its models: that restart goes on,
             # and how this process ended is recorded once it is known.
@@ -412,7 +501,7 @@ class PluginRegistry:
             entry.message = (
                 f"{entry.last_exit}; restarting in {self.backoff.delay(entry.attempt):g} s"
             )
-        log.error("plugin %s: %s", entry.record.name, entry.last_exit)
+        log.error("plugin %s: %s", entry.label, entry.last_exit)
 
     def _schedule_restart(self, entry: PluginEntry, ended: PluginProcess | None = None) -> None:
         if entry.restart_task is not None and not entry.restart_task.done():
@@ -420,7 +509,7 @@ class PluginRegistry:
         entry.restart_task = asyncio.ensure_future(self._restart(entry, ended))
 
     async def _restart(self, entry: PluginEntry, ended: PluginProcess | None = None) -> None:
-        name = entry.record.name
+        name = entry.label
         if ended is not None:
             await ended.ended.wait()  # reaped: its exit status is known, its cgroup gone
             entry.last_exit = ended.exit_reason

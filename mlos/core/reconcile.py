@@ -80,7 +80,7 @@ class DesiredState:
     def read(cls, store: RegistryStore, tokens: TokenBook) -> DesiredState:
         """Read it (blocking: run in a thread)."""
         return cls(
-            {p.name: p for p in store.plugins()},
+            {p.key: p for p in store.plugins()},
             {(m.name, m.version): m for m in store.models()},
             tokens.read(),
         )
@@ -216,12 +216,21 @@ class Reconciler:
             await self.node.tokens_revoked(gone)
         plugins = self.node.plugins
         models = self.node.models
+        defaults = {name: plugins.find(name) for name in {p.name for p in desired.plugins.values()}}
         for name, plugin in desired.plugins.items():
             known = plugins.entries.get(name)
             if known is None or known.record != plugin:
                 log.info("plugin %s: following the registry", name)
                 await plugins.follow(plugin)
-                check()
+        # Checked once every plugin follows: a default that moved (two records) moves its
+        # models before a pass can be cut short between the two.
+        for name, before in defaults.items():
+            after = plugins.find(name)
+            if before is not None and after is not None and after is not before:
+                log.info("plugin %s: default version %s elsewhere, moving models", name,
+                         after.record.version)  # fmt: skip
+                await models.follow_moved_default(before, after)
+        check()
         for key, model in desired.models.items():
             current = models.entries.get(model.name, {}).get(model.version)
             if current is None:

@@ -7,7 +7,18 @@ checks that the migrations build exactly these tables on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, Float, MetaData, String, Table, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    true,
+)
 
 __all__ = [
     "VERSION_TABLE",
@@ -28,13 +39,21 @@ plugins_table = Table(
     "plugins",
     metadata,
     Column("name", String(128), primary_key=True),
-    Column("version", String(64), nullable=False, default=""),
+    Column("version", String(64), primary_key=True, default=""),
     Column("source_kind", String(16), nullable=False),
     Column("source", Text, nullable=False),
     Column("loaded", Boolean, nullable=False, default=False),
     Column("limits", Text, nullable=False, default="{}", server_default="{}"),
     Column("python", Text, nullable=False, default="", server_default=""),
+    Column("is_default", Boolean, nullable=False, default=True, server_default=true()),
+    Column("label", String(200), nullable=False, default="", server_default=""),
+    UniqueConstraint("name", "label", name="plugins_name_label"),
 )
+"""One row per registered version of a plugin (name + version): several versions of a name
+run side by side; `is_default` marks the one a model that pins no version follows; `label` is
+the version's name inside the node (its processes, budget grants, metrics): the bare name for
+the version registered first, `name@version` for those registered beside it. A write replaces
+the row of the same name and label (an upgrade changes a version's version in place)."""
 
 models_table = Table(
     "models",

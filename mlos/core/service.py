@@ -46,6 +46,7 @@ MLOS_OPERATIONS: dict[str, Operation] = {
         (smi_ipc.MLOS_REVOKE_TOKEN, "revoke_token"),
         (smi_ipc.MLOS_AUTHENTICATE, "authenticate"),
         (smi_ipc.MLOS_UPGRADE_PLUGIN, "upgrade_plugin"),
+        (smi_ipc.MLOS_SET_DEFAULT_PLUGIN, "set_default_plugin"),
     )
 }
 """The operation of each MLOS service method, by handler name (`register_plugin`)."""
@@ -82,23 +83,23 @@ class MLOSService(smi_ipc.MLOSServicer[Call]):
 
     async def get_plugin(self, request: smi_pb2.PluginRef, call: Call) -> smi_pb2.PluginStatus:
         """One plugin."""
-        return await self._engine.get_plugin(request.name)
+        return await self._engine.get_plugin(_plugin_ref(request))
 
     async def load_plugin(self, request: smi_pb2.PluginRef, call: Call) -> smi_pb2.PluginStatus:
         """Start a registered plugin's process and load its models."""
-        return await self._engine.load_plugin(request.name)
+        return await self._engine.load_plugin(_plugin_ref(request))
 
     async def unload_plugin(
         self, request: smi_pb2.PluginRef, call: Call
     ) -> smi_pb2.PluginStatus:
         """Stop a plugin's process, keeping its registration."""
-        return await self._engine.unload_plugin(request.name)
+        return await self._engine.unload_plugin(_plugin_ref(request))
 
     async def remove_plugin(
         self, request: smi_pb2.PluginRef, call: Call
     ) -> smi_pb2.RemovePluginResponse:
         """Forget a plugin that serves no model."""
-        await self._engine.remove_plugin(request.name)
+        await self._engine.remove_plugin(_plugin_ref(request))
         return _REMOVED
 
     async def upgrade_plugin(
@@ -107,6 +108,12 @@ class MLOSService(smi_ipc.MLOSServicer[Call]):
         """Hot swap a plugin to a new version: nothing switches unless it loads and warms up
         every model."""
         return await self._engine.upgrade_plugin(request)
+
+    async def set_default_plugin(
+        self, request: smi_pb2.PluginRef, call: Call
+    ) -> smi_pb2.PluginStatus:
+        """Make a registered version its name's default; the models following it move."""
+        return await self._engine.set_default_plugin(request.name, request.version)
 
     async def register_model(
         self, request: smi_pb2.RegisterModelRequest, call: Call
@@ -224,3 +231,9 @@ class MLOSService(smi_ipc.MLOSServicer[Call]):
         return smi_pb2.AuthenticateResponse(
             principal=principal.name, role=smi_pb2.Role.ValueType(principal.role)
         )
+
+
+def _plugin_ref(request: smi_pb2.PluginRef) -> str:
+    """The plugin version a PluginRef names: `name@version`, or the bare name (its default
+    version) when it gives no version."""
+    return f"{request.name}@{request.version}" if request.version else request.name

@@ -64,6 +64,17 @@ class PluginRecord:
     """The limits given at registration (the configuration's come on top when it starts)."""
     python: str = ""
     """The interpreter the plugin host runs in; empty for the server's own."""
+    is_default: bool = True
+    """The version of its name that models naming no version follow."""
+    label: str = ""
+    """The version's name inside the node (its processes, grants, metrics): the plugin's
+    name for the version registered first, `name@version` for versions registered beside it;
+    empty means the name."""
+
+    @property
+    def key(self) -> str:
+        """:attr:`label`, or the name when it is empty."""
+        return self.label or self.name
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,10 +135,14 @@ class RegistryStore:
         # Writes are built once with bound parameters: building a statement per call costs
         # several times what SQLite takes to run it.
         dialect = self.engine.dialect.name
-        self._put_plugin = upsert(dialect, plugins_table, ["name"])
+        # A plugin version is replaced by its name and label: the first version of a name keeps
+        # the empty label whatever its version (an upgrade in place), the others are labelled
+        # `name@version` (:attr:`PluginRecord.label`).
+        self._put_plugin = upsert(dialect, plugins_table, ["name", "label"])
         self._put_model = upsert(dialect, models_table, ["name", "version"])
         self._delete_plugin = delete(plugins_table).where(
-            plugins_table.c.name == bindparam("key_name")
+            (plugins_table.c.name == bindparam("key_name"))
+            & (plugins_table.c.version == bindparam("key_version"))
         )
         self._delete_model = delete(models_table).where(
             (models_table.c.name == bindparam("key_name"))
@@ -151,11 +166,13 @@ class RegistryStore:
     # -- plugins ------------------------------------------------------------------------------
 
     def plugins(self) -> list[PluginRecord]:
-        """Every registered plugin, by name."""
+        """Every registered plugin version, by name and version."""
 
         def read() -> list[PluginRecord]:
             with self._single.connect() as conn:
-                rows = conn.execute(select(plugins_table).order_by(plugins_table.c.name))
+                rows = conn.execute(
+                    select(plugins_table).order_by(plugins_table.c.name, plugins_table.c.version)
+                )
                 return [
                     PluginRecord(**{**row._asdict(), "limits": _limits(row.limits)})
                     for row in rows
@@ -164,13 +181,41 @@ class RegistryStore:
         return self._guard(read)
 
     def put_plugin(self, record: PluginRecord) -> None:
-        """Insert or replace a plugin."""
-        values = column_values(plugins_table, record, limits=_limits_json(record.limits))
-        self._write(self._put_plugin, values)
+        """Insert or replace a plugin version (the row of the same name and label)."""
+        self._write(self._put_plugin, self._plugin_values(record))
 
-    def delete_plugin(self, name: str) -> None:
-        """Remove a plugin (no error when absent)."""
-        self._write(self._delete_plugin, {"key_name": name})
+    def _plugin_values(self, record: PluginRecord) -> dict[str, Any]:
+        return column_values(plugins_table, record, limits=_limits_json(record.limits))
+
+    def delete_plugin(self, name: str, version: str = "") -> None:
+        """Remove a plugin version (no error when absent)."""
+        self._write(self._delete_plugin, {"key_name": name, "key_version": version})
+
+    def replace_plugin(self, old: PluginRecord, new: PluginRecord) -> None:
+        """In one transaction, remove the version `old` and write `new` (an upgrade that
+        changed the version of a registration)."""
+
+        def write() -> None:
+            with self.engine.begin() as conn:  # one transaction on PostgreSQL too
+                conn.execute(
+                    self._delete_plugin, {"key_name": old.name, "key_version": old.version}
+                )
+                conn.execute(self._put_plugin, self._plugin_values(new))
+                self.changed(conn)
+
+        self._guard(write)
+
+    def put_plugins(self, records: list[PluginRecord]) -> None:
+        """Insert or replace several plugin versions in one transaction (a change of the
+        default version writes the old and the new default together)."""
+
+        def write() -> None:
+            with self.engine.begin() as conn:  # one transaction on PostgreSQL too
+                for record in records:
+                    conn.execute(self._put_plugin, self._plugin_values(record))
+                self.changed(conn)
+
+        self._guard(write)
 
     # -- models -------------------------------------------------------------------------------
 

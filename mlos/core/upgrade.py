@@ -100,28 +100,36 @@ class PluginUpgrades:
         if request.files:
             await asyncio.to_thread(check_files, path, request.files, request.files_root)
         replaced = dataclasses.replace(record, path=str(path), config=config)
-        upgrade = smi_pb2.UpgradePluginRequest(name=record.plugin)
         entry = self.plugins.get(record.plugin)
+        upgrade = smi_pb2.UpgradePluginRequest(name=entry.record.name)
         upgrade.version = entry.record.version
-        await self.upgrade(upgrade, {_key(model): replaced})
+        await self.upgrade(upgrade, {_key(model): replaced}, entry)
         return model
 
     async def upgrade(
         self,
         request: smi_pb2.UpgradePluginRequest,
         replaced: dict[tuple[str, str], ModelRecord] | None = None,
+        entry: PluginEntry | None = None,
     ) -> PluginEntry:
         """Swap plugin `request.name` to the version the request describes (see the module
         documentation); returns its entry, serving from the new process. `replaced` gives
-        models new registrations (a new file), loaded in the new process instead of the old."""
+        models new registrations (a new file), loaded in the new process instead of the old.
+
+        The version swapped is the name's default (or `entry`); it keeps its place (its label,
+        and being the default), so the models following the default move with it. Models that
+        pin the version being replaced, or a target version registered beside it already,
+        make it FailedPrecondition."""
         replaced = replaced or {}
-        entry = self.plugins.get(request.name)
+        if entry is None:
+            entry = self.plugins.get(request.name)
         if not entry.record.loaded:
             raise FailedPrecondition(
                 f"plugin {request.name!r} is not loaded; an upgrade replaces a running plugin "
                 f"(load it first: POST /v1/plugins/{request.name}/load)"
             )
         record = self._target(entry, request)
+        self._check_versions(entry, record)
         drain = self._drain_timeout(request.drain_timeout_seconds)
         lock = self._locks.setdefault(request.name, asyncio.Lock())
         if lock.locked():
@@ -141,11 +149,11 @@ class PluginUpgrades:
                 self._adopt(entry, loaded, replaced)
             switched = time.monotonic() - started
             if self.on_switch is not None:
-                await self.on_switch(request.name)
+                await self.on_switch(entry.label)
             if old is not None:
                 await self._retire(entry, old, drain)
             await self._unload_strays(entry, process, loaded)
-            await self.models.reload_plugin_models(request.name)
+            await self.models.reload_plugin_models(entry.label)
         log.warning(
             "plugin %s upgraded to %s (%s); switched after %.2f s",
             request.name,
@@ -156,6 +164,31 @@ class PluginUpgrades:
         return entry
 
     # -- the steps ----------------------------------------------------------------------------
+
+    def _check_versions(self, entry: PluginEntry, record: PluginRecord) -> None:
+        """FailedPrecondition when the upgrade would replace a version models pin, or take a
+        version registered beside it already."""
+        current = entry.record
+        if record.version == current.version:
+            return
+        name = current.name
+        beside = [e for e in self.plugins.versions(name) if e is not entry]
+        if any(e.record.version == record.version for e in beside):
+            raise FailedPrecondition(
+                f"plugin {name!r} version {record.version!r} is registered beside the one "
+                f"being upgraded; register it as the default instead"
+            )
+        pinned = [
+            f"{m.record.name}/{m.record.version}"
+            for m in self.models.of_plugin(entry.label)
+            if m.record.plugin != name
+        ]
+        if pinned and current.version:
+            raise FailedPrecondition(
+                f"model(s) {', '.join(pinned)} pin plugin {name!r} version "
+                f"{current.version!r}; an upgrade replaces that version: register the new "
+                "version beside it instead, or register those models on the plugin's default"
+            )
 
     def _target(self, entry: PluginEntry, request: smi_pb2.UpgradePluginRequest) -> PluginRecord:
         """The plugin's registration once upgraded (checked, not yet stored)."""
@@ -191,7 +224,7 @@ class PluginUpgrades:
         return given
 
     async def _start(self, entry: PluginEntry, record: PluginRecord) -> PluginProcess:
-        name = entry.record.name
+        name = entry.label
         try:
             return await self.plugins.spawn(entry, record)
         except MLOSError as exc:
@@ -205,7 +238,7 @@ class PluginUpgrades:
     ) -> dict[tuple[str, str], smi_pb2.ModelMetadata]:
         """Load and warm up in `process` every model the plugin serves, until none is left
         (a model registered meanwhile is loaded too) and none is loading in the old process."""
-        name = entry.record.name
+        name = entry.label
         loaded: dict[tuple[str, str], smi_pb2.ModelMetadata] = {}
         while True:
             models = self.models.of_plugin(name)
@@ -251,7 +284,7 @@ class PluginUpgrades:
         """The models now served by the new process take the metadata it reported, and those
         with a new file their new registration (part of the switch: no await between it and
         :meth:`PluginRegistry.switch`)."""
-        for model in self.models.of_plugin(entry.record.name):
+        for model in self.models.of_plugin(entry.label):
             metadata = loaded.get(_key(model))
             if metadata is not None and model.ready:
                 model.metadata = metadata
@@ -283,7 +316,7 @@ class PluginUpgrades:
         loaded: dict[tuple[str, str], smi_pb2.ModelMetadata],
     ) -> None:
         """Unload from the new process what was removed or unloaded while it was loading."""
-        serving = {_key(m) for m in self.models.of_plugin(entry.record.name) if m.ready}
+        serving = {_key(m) for m in self.models.of_plugin(entry.label) if m.ready}
         client = process.client
         for name, version in set(loaded) - serving:
             if client is None or not process.alive:

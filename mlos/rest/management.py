@@ -40,7 +40,7 @@ _LIST_TOKENS = smi_pb2.ListTokensRequest()
 
 
 def _plugin(request: Request) -> smi_pb2.PluginRef:
-    return smi_pb2.PluginRef(name=request.path["name"])
+    return smi_pb2.PluginRef(name=request.path["name"], version=request.path.get("version", ""))
 
 
 def _model(request: Request) -> smi_pb2.ModelRef:
@@ -57,6 +57,8 @@ def _register_plugin_request(body: dict[str, Any]) -> smi_pb2.RegisterPluginRequ
         request.python = body["python"]
     if "limits" in body:
         from_json(body["limits"], request.limits, where="limits")
+    if body.get("default"):
+        request.default = True
     return request
 
 
@@ -122,6 +124,26 @@ class Management:
         """Hot swap a plugin to a new version (409 when it does not switch)."""
         message = _upgrade_plugin_request(request.path["name"], request.body.json)
         return _json(await self._service.upgrade_plugin(message, call))
+
+    async def get_plugin_version(self, request: Request, call: Call) -> Response:
+        """One registered version of a plugin."""
+        return await self.get_plugin(request, call)
+
+    async def load_plugin_version(self, request: Request, call: Call) -> Response:
+        """Start one registered version's process."""
+        return await self.load_plugin(request, call)
+
+    async def unload_plugin_version(self, request: Request, call: Call) -> Response:
+        """Stop one version's process, keeping its registration."""
+        return await self.unload_plugin(request, call)
+
+    async def set_default_plugin(self, request: Request, call: Call) -> Response:
+        """Make a registered version its name's default."""
+        return _json(await self._service.set_default_plugin(_plugin(request), call))
+
+    async def remove_plugin_version(self, request: Request, call: Call) -> Response:
+        """Forget one version of a plugin (204)."""
+        return await self.remove_plugin(request, call)
 
     async def remove_plugin(self, request: Request, call: Call) -> Response:
         """Forget a plugin (204)."""

@@ -17,6 +17,7 @@ import pytest
 from mlos.client import Client, Unreachable, connect, connect_async
 from mlos.errors import (
     AlreadyExists,
+    FailedPrecondition,
     InvalidArgument,
     MLOSError,
     NotFound,
@@ -106,6 +107,30 @@ def test_plugin_lifecycle(client: Client, protocol: str) -> None:
         client.get_plugin(name)
     with pytest.raises(InvalidArgument, match="at most one"):
         client.register_plugin(name, entry_point="onnx", module="x:Y")
+
+
+def test_plugin_versions_side_by_side(client: Client, protocol: str) -> None:
+    name = f"versions-{protocol}"
+    client.register_plugin(name, version="1.0", entry_point="onnx")
+    beside = client.register_plugin(name, version="2.0", entry_point="onnx")
+    assert (beside.registered_version, beside.default, beside.label) == ("2.0", False,
+                                                                         f"{name}@2.0")
+    with pytest.raises(AlreadyExists):
+        client.register_plugin(name, version="2.0", entry_point="onnx")
+    listed = [(p.registered_version, p.default) for p in client.list_plugins() if p.name == name]
+    assert listed == [("1.0", True), ("2.0", False)]
+    assert client.get_plugin(name).registered_version == "1.0"
+    assert client.get_plugin(name, "2.0").registered_version == "2.0"
+    with pytest.raises(NotFound, match="no version"):
+        client.get_plugin(name, "3.0")
+    assert client.set_default_plugin(name, "2.0").default
+    assert client.get_plugin(name).registered_version == "2.0"
+    with pytest.raises(FailedPrecondition, match="is the default"):
+        client.remove_plugin(name)
+    assert client.remove_plugin(name, "1.0") is None
+    assert client.remove_plugin(name) is None
+    with pytest.raises(NotFound):
+        client.get_plugin(name)
 
 
 def test_model_lifecycle(client: Client, protocol: str, server: ServerProcess) -> None:

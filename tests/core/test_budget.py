@@ -124,3 +124,12 @@ def test_sizes_read_well() -> None:
     assert human_size(1536 * MiB) == "1536 MiB"
     assert human_size(int(200.5 * MiB)) == "200.5 MiB"
     assert human_size(512) == "512 bytes"
+
+
+def test_versions_beside_and_upgrade_processes_get_what_their_name_is_configured() -> None:
+    b = budget(onnx=PluginDemand(gpus=1))
+    first, beside = b.assign_plugin("onnx"), b.assign_plugin("onnx@2.0")
+    assert {first.gpus, beside.gpus} == {(0,), (1,)}
+    with pytest.raises(InsufficientResources):
+        b.assign_plugin("onnx@2.0+1")  # an upgrade's process of that version: none left
+    assert b.assign_plugin("other").gpus == ()

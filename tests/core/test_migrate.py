@@ -21,6 +21,7 @@ from mlos.core.schema import VERSION_TABLE, metadata
 from mlos.core.store import ModelRecord, PluginRecord, RegistryStore
 from mlos.database_url import normalize
 from mlos.errors import FailedPrecondition
+from mlos.sandbox.limits import Limits
 from tests.core.legacy_schema import legacy_metadata
 
 LEGACY_PLUGINS = [
@@ -228,7 +229,7 @@ def test_a_0003_registry_gains_the_plugin_interpreter(registry_url: str) -> None
     assert revision_of(registry_url) == "0003"
 
     store = RegistryStore(registry_url)
-    assert (store.migration.before, store.migration.after) == ("0003", "0006")
+    assert (store.migration.before, store.migration.after) == ("0003", migrate.head())
     (plugin,) = store.plugins()
     assert (plugin.name, plugin.version, plugin.python, plugin.limits.open_files) == (
         "onnx", "1.2", "", 64
@@ -240,3 +241,51 @@ def test_a_0003_registry_gains_the_plugin_interpreter(registry_url: str) -> None
         "onnx": "", "other": "/opt/env/bin/python"
     }
     reopened.close()
+
+
+def test_a_0006_registry_gains_plugin_versions(registry_url: str) -> None:
+    from alembic import command
+
+    engine = create_engine(normalize(registry_url))
+    config = migrate._config()
+    with engine.connect() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0006")
+        conn.execute(
+            text(
+                "INSERT INTO plugins (name, version, source_kind, source, loaded, limits, python) "
+                "VALUES ('onnx', '1.4', 'entry_point', 'onnx', true, '{\"open_files\": 64}', "
+                "'/opt/env/bin/python'), ('ext', '', 'executable', '/opt/x', false, '{}', '')"
+            )
+        )
+        conn.commit()
+    engine.dispose()
+    assert revision_of(registry_url) == "0006"
+
+    store = RegistryStore(registry_url)
+    assert (store.migration.before, store.migration.after) == ("0006", "0007")
+    # Every plugin registered before is its name's default, labelled with its name.
+    assert store.plugins() == [
+        PluginRecord("ext", "", "executable", "/opt/x", loaded=False),
+        PluginRecord("onnx", "1.4", "entry_point", "onnx", loaded=True,
+                     limits=Limits(open_files=64), python="/opt/env/bin/python"),
+    ]  # fmt: skip
+    assert [(p.key, p.is_default) for p in store.plugins()] == [("ext", True), ("onnx", True)]
+    # A second version of one name is a row of its own now; the same version replaces its row.
+    store.put_plugin(
+        PluginRecord("onnx", "2.0", "module", "a.b:C", is_default=False, label="onnx@2.0")
+    )
+    store.put_plugin(
+        PluginRecord("onnx", "2.0", "module", "a.b:D", is_default=False, label="onnx@2.0")
+    )
+    store.close()
+    reopened = RegistryStore(registry_url)
+    assert [(p.name, p.version, p.source, p.is_default, p.key) for p in reopened.plugins()] == [
+        ("ext", "", "/opt/x", True, "ext"),
+        ("onnx", "1.4", "onnx", True, "onnx"),
+        ("onnx", "2.0", "a.b:D", False, "onnx@2.0"),
+    ]
+    reopened.delete_plugin("onnx", "1.4")
+    assert [(p.name, p.version) for p in reopened.plugins()] == [("ext", ""), ("onnx", "2.0")]
+    reopened.close()
+

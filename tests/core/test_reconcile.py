@@ -10,12 +10,14 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from mlos.core.engine import Engine
 from mlos.errors import Unauthenticated
+from mlos.wire.tensors import from_numpy, to_numpy
 from mlos_generated import smi_pb2
-from tests.core.conftest import add_double_plugin, model_file
+from tests.core.conftest import DOUBLE_PLUGIN, add_double_plugin, model_file
 from tests.suite import REPO
 
 
@@ -150,3 +152,31 @@ async def test_a_pass_that_read_during_a_local_write_reads_again(
     await reading
     assert reconciler.passes > passes
     assert model_state(a, "m", "1") == smi_pb2.MODEL_STATE_READY  # not undone
+
+
+async def test_versions_side_by_side_and_a_moved_default_follow_on_the_other_node(
+    nodes: tuple[Engine, Engine], tmp_path: Path
+) -> None:
+    a, b = nodes
+    for version, module in (("0.0.1", DOUBLE_PLUGIN), ("0.0.2", "tests.sdk.swap_plugins:DoubleV2")):
+        await a.register_plugin(smi_pb2.RegisterPluginRequest(
+            name="double", version=version, source=smi_pb2.PluginSource(module=module)))  # fmt: skip
+    await a.load_plugin("double")
+    await a.load_plugin("double@0.0.2")
+    await a.register_model(
+        smi_pb2.RegisterModelRequest(name="m", plugin="double", path=str(model_file(tmp_path)))
+    )
+    await eventually("b runs both versions and m", lambda: (
+        {k: e.ready for k, e in b.plugins.entries.items()} == {"double": True, "double@0.0.2": True}
+        and model_state(b, "m", "1") == smi_pb2.MODEL_STATE_READY))  # fmt: skip
+    assert b.plugins.find("double") is b.plugins.entries["double"]
+
+    await a.set_default_plugin("double", "0.0.2")
+    await eventually("b moves m to 0.0.2", lambda: (
+        b.plugins.find("double") is b.plugins.entries["double@0.0.2"]
+        and model_state(b, "m", "1") == smi_pb2.MODEL_STATE_READY))  # fmt: skip
+    assert [e.record.name for e in b.models.of_plugin("double@0.0.2")] == ["m"]
+    assert b.models.of_plugin("double") == []
+    data = np.ones((1, 4), dtype=np.float32)
+    request = smi_pb2.InferRequest(model_name="m", inputs=[from_numpy("x", data)])
+    np.testing.assert_array_equal(to_numpy((await b.infer(request)).outputs[0]), 2 * data)
