@@ -243,7 +243,8 @@ class ModelRegistry:
             if scheduling is not None:
                 record = dataclasses.replace(record, scheduling=scheduling.to_json())
             entry = ModelEntry(record, state=smi_pb2.MODEL_STATE_LOADING)
-            await self._load(entry, raise_errors=True)
+            # The path was checked against the model roots a moment ago (local ones only).
+            await self._load(entry, raise_errors=True, local=None if stored else str(path))
             if scheduling is not None and entry.metadata is not None:
                 try:
                     scheduling.check(entry.metadata)
@@ -289,13 +290,18 @@ class ModelRegistry:
         self.policy.model_path(local)
         return local
 
-    async def _load(self, entry: ModelEntry, *, raise_errors: bool) -> None:
+    async def _load(
+        self, entry: ModelEntry, *, raise_errors: bool, local: str | None = None
+    ) -> None:
+        """Load `entry` into its plugin; `local` is the file to load when the caller has just
+        resolved and checked it (:meth:`local_path` otherwise)."""
         record = entry.record
         entry.state = smi_pb2.MODEL_STATE_LOADING
         allocator = self.allocator
         rss_before = pid = 0
         try:
-            local = await self.local_path(record)
+            if local is None:
+                local = await self.local_path(record)
             client = self.plugins.client(record.plugin)
             if allocator is not None:
                 plugin = self.plugins.get(record.plugin)

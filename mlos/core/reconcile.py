@@ -116,6 +116,9 @@ class Reconciler:
         self._passing = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
+        self._applied: int | None = None
+        """The store's change marker taken before the latest pass that applied everything
+        (None when there is none, or the store cannot tell)."""
 
     # -- lifetime -----------------------------------------------------------------------------
 
@@ -174,8 +177,14 @@ class Reconciler:
     async def catch_up(self) -> None:
         """Apply the registry now, before a change made through this node: a request the load
         balancer sends here right after another node's write (register a plugin there, load
-        it here) sees that write. An unreachable registry is left to the change itself."""
+        it here) sees that write. An unreachable registry is left to the change itself.
+
+        When the store tells that nothing but this node's own writes reached the registry since
+        the latest complete pass (SQLite's data version), there is nothing to catch up with and
+        the read is skipped."""
         try:
+            if self._applied is not None and self.store.change_marker() == self._applied:
+                return
             await self.reconcile()
         except MLOSError as exc:
             log.warning("catching up with the registry failed: %s", exc.message)
@@ -198,6 +207,8 @@ class Reconciler:
         self.converged = False  # this node keeps writing: the next pass catches up
 
     async def _pass(self) -> None:
+        self._applied = None
+        marker = self.store.change_marker()  # before the read: a later foreign write changes it
         writes = self.store.writes
         desired = await asyncio.to_thread(DesiredState.read, self.store, self.node.tokens)
 
@@ -253,6 +264,7 @@ class Reconciler:
             log.info("plugin %s: removed elsewhere, stopping", name)
             await plugins.forget(name)
             check()
+        self._applied = marker
 
     # -- notifications ------------------------------------------------------------------------
 

@@ -180,3 +180,37 @@ async def test_versions_side_by_side_and_a_moved_default_follow_on_the_other_nod
     data = np.ones((1, 4), dtype=np.float32)
     request = smi_pb2.InferRequest(model_name="m", inputs=[from_numpy("x", data)])
     np.testing.assert_array_equal(to_numpy((await b.infer(request)).outputs[0]), 2 * data)
+
+
+async def test_a_catch_up_reads_the_registry_only_after_a_foreign_write(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'registry.db'}"
+    a, b = (
+        Engine(NodeSettings(tmp_path / name, url, name, reconcile_interval=3600.0))
+        for name in ("a", "b")
+    )
+
+    def plugin(name: str) -> smi_pb2.RegisterPluginRequest:
+        return smi_pb2.RegisterPluginRequest(
+            name=name, source=smi_pb2.PluginSource(module=DOUBLE_PLUGIN)
+        )
+
+    await a.start()
+    try:
+        await b.start()
+        try:
+            assert b.reconciler is not None
+            await add_double_plugin(a, load=False)
+            # b's periodic pass is an hour away: only its catch-up shows it a's registration.
+            assert (await b.load_plugin("double")).state == smi_pb2.PLUGIN_STATE_READY
+            passes = b.reconciler.passes
+            for index in range(3):
+                await b.register_plugin(plugin(f"own-{index}"))
+            assert b.reconciler.passes == passes  # only its own writes since: nothing to read
+            await a.register_plugin(plugin("foreign"))
+            await b.register_plugin(plugin("own-3"))
+            assert b.reconciler.passes == passes + 1
+            assert "foreign" in b.plugins.entries
+        finally:
+            await b.stop()
+    finally:
+        await a.stop()

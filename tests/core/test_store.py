@@ -121,3 +121,24 @@ def test_the_postgresql_upsert_updates_every_column_but_the_key() -> None:
     assert "ON CONFLICT (name, version) DO UPDATE SET" in sql
     for column in ("plugin", "path", "config", "loaded"):
         assert f"{column} = excluded.{column}" in sql
+
+
+def test_the_change_marker_moves_for_foreign_writes_only(tmp_path: Path) -> None:
+    store = RegistryStore.sqlite(tmp_path / "registry.db")
+    other = RegistryStore.sqlite(tmp_path / "registry.db")  # another node on the same file
+    try:
+        before = store.change_marker()
+        assert before is not None
+        store.put_plugin(PluginRecord("onnx", "", "entry_point", "onnx"))
+        store.put_model(ModelRecord("m", "1", "onnx", "/models/a.onnx"))
+        store.delete_model("m", "1")
+        assert store.change_marker() == before  # its own writes are in what the reader holds
+        other.put_plugin(PluginRecord("torch", "", "entry_point", "torch"))
+        after = store.change_marker()
+        assert after != before
+        with store.engine.begin() as conn:  # a write on another connection of the same store
+            conn.execute(models_table.delete())
+        assert store.change_marker() != after
+    finally:
+        other.close()
+        store.close()
