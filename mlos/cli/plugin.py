@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 from mlos.cli import plugin_new
 from mlos.cli.context import AddAction, CommandGroup, Context
 from mlos.cli.output import Output, plugin_state, source_text
@@ -152,20 +154,25 @@ def cmd_remove(ctx: Context) -> int:
     return 0
 
 
+def _add_source(parser: argparse.ArgumentParser, version_help: str, python_help: str) -> None:
+    """The options naming a plugin's source, shared by `register` and `upgrade`."""
+    parser.add_argument("--version", metavar="V", help=version_help)
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--entry-point", metavar="E", help="entry point in group mlos.plugins")
+    source.add_argument("--module", metavar="M", help="plugin class as package.module:Class")
+    source.add_argument("--executable", metavar="X", help="executable that speaks SMI")
+    parser.add_argument("--python", metavar="PY", help=python_help)
+
+
 def _add_actions(action: AddAction) -> None:
     reg = action(
         "register", "Register a plugin (its process starts with `load`, or --load).", cmd_register
     )
     reg.add_argument("name", metavar="NAME", help="plugin name (an installed one: its entry point)")
-    reg.add_argument("--version", metavar="V", help="fail unless the plugin reports this version")
-    source = reg.add_mutually_exclusive_group()
-    source.add_argument("--entry-point", metavar="E", help="entry point in group mlos.plugins")
-    source.add_argument("--module", metavar="M", help="plugin class as package.module:Class")
-    source.add_argument("--executable", metavar="X", help="executable that speaks SMI")
-    reg.add_argument(
-        "--python", metavar="PY",
-        help="interpreter or virtual environment to run the plugin host in (allowed by the "
-        "server's plugin_executables)",
+    _add_source(
+        reg, "fail unless the plugin reports this version",
+        "interpreter or virtual environment to run the plugin host in (allowed by the server's "
+        "plugin_executables)",
     )  # fmt: skip
     reg.add_argument("--load", action="store_true", help="also start the plugin's process")
     reg.add_argument(
@@ -181,15 +188,10 @@ def _add_actions(action: AddAction) -> None:
         cmd_upgrade,
     )
     up.add_argument("name", metavar="NAME", help="plugin name")
-    up.add_argument("--version", metavar="V", help="fail unless the new one reports this version")
-    up_source = up.add_mutually_exclusive_group()
-    up_source.add_argument("--entry-point", metavar="E", help="entry point in group mlos.plugins")
-    up_source.add_argument("--module", metavar="M", help="plugin class as package.module:Class")
-    up_source.add_argument("--executable", metavar="X", help="executable that speaks SMI")
-    up.add_argument(
-        "--python", metavar="PY",
-        help="interpreter or virtual environment of the new version (default: the current one "
-        "when no source is given)",
+    _add_source(
+        up, "fail unless the new one reports this version",
+        "interpreter or virtual environment of the new version (default: the current one when "
+        "no source is given)",
     )  # fmt: skip
     up.add_argument(
         "--drain-timeout", metavar="S", type=float,

@@ -101,7 +101,6 @@ class ModelStats:
         # On every inference: plain attribute arithmetic, few method calls.
         self.last_inference_ms = time.time_ns() // 1_000_000
         self.inference_count += batch if batch > 1 else 1
-        self.execution_count += 1
         success = self.success
         success.count += 1
         success.ns += queue_ns + input_ns + infer_ns + output_ns
@@ -119,12 +118,7 @@ class ModelStats:
         compute_infer.ns += infer_ns
         compute_output.count += 1
         compute_output.ns += output_ns
-        durations = self.batches.get(batch)
-        if durations is None:
-            durations = self.batches[batch] = BatchStats()
-        durations.compute_input.add(input_ns)
-        durations.compute_infer.add(infer_ns)
-        durations.compute_output.add(output_ns)
+        self.record_execution(batch, input_ns, infer_ns, output_ns)
 
     def record_request(
         self, batch: int, queue_ns: int, input_ns: int, infer_ns: int, output_ns: int
