@@ -547,25 +547,25 @@ PluginState: TypeAlias = Literal[
 ]
 
 
-class PluginStatus(TypedDict, total=False):
+class PluginStatus(TypedDict):
     """A registered plugin."""
 
     default: bool
-    info: Required["PluginInfo"]
+    info: "PluginInfo"
     label: str
-    last_exit: Required[str]
-    limits: Required["PluginLimits"]
-    message: Required[str]
-    models: Required[list[str]]
-    name: Required[str]
-    pid: Required[int]
-    python: Required[str]
+    last_exit: str
+    limits: "PluginLimits"
+    message: str
+    models: list[str]
+    name: str
+    pid: int
+    python: str
     registered_version: str
-    restarts: Required[int]
-    sandbox: Required[str]
-    source: Required["PluginSource"]
-    state: Required["PluginState"]
-    version: Required[str]
+    restarts: int
+    sandbox: str
+    source: "PluginSource"
+    state: "PluginState"
+    version: str
 
 
 class Problem(TypedDict):
