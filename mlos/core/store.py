@@ -412,8 +412,10 @@ def upsert(dialect: str, table: Table, keys: list[str]) -> Any:
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL keeps readers off the writer's back and makes each commit a cheap append; a commit
     # is still atomic, and `synchronous=NORMAL` is durable across process crashes.
+    # The busy timeout comes first: switching to WAL needs the database's lock too, and
+    # without it a node opening the file while another migrates it failed at once.
     cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA busy_timeout=5000")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
