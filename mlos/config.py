@@ -250,15 +250,8 @@ def _env_entries(value: Any) -> tuple[str, ...]:
 
 def _plugin_limits(value: Any) -> dict[str, Limits]:
     """Limits by plugin name ("*": every plugin): a YAML mapping, or the same as YAML text."""
-    if isinstance(value, str):
-        try:
-            value = yaml.safe_load(value)
-        except yaml.YAMLError:
-            raise ValueError(f"{value!r} is not a YAML mapping of limits") from None
-    if not isinstance(value, Mapping):
-        raise ValueError(f"{value!r} is not a mapping of plugin names to limits")
     limits: dict[str, Limits] = {}
-    for name, entry in value.items():
+    for name, entry in _yaml_mapping(value, "plugin names to limits").items():
         if not isinstance(name, str) or not (name == "*" or NAME.match(name)):
             raise ValueError(f"{name!r} is not a plugin name or '*'")
         try:

@@ -74,9 +74,12 @@ class Schedulers:
         """Run a request (or a batch) in the plugin serving the version now."""
         metadata = entry.metadata
         assert metadata is not None
-        plugin = entry.record.plugin
-        client = self._plugins.client(plugin)
-        info = self._plugins.get(plugin).info
+        # As the engine does: the version serving now (a moved default moves it), and its
+        # shared-memory pool under that version's label.
+        target = self._plugins.get(entry.record.plugin)
+        plugin = target.label
+        client = self._plugins.client(entry.record.plugin)
+        info = target.info
         arenas = self._arenas
         pool = arenas.pool(plugin, info is not None and info.capabilities.shared_memory)
         if attachments:
