@@ -7,7 +7,9 @@ Generators (versions pinned in pyproject.toml's `dev` extra): grpcio-tools' prot
 protobuf messages and gRPC service bases, mypy-protobuf for typed stubs, the project's own
 protoc plugin (tools/protoc_gen_mlos_ipc.py) for IPC stubs, tools/gen_openapi.py for the REST
 types and operation table, tools/gen_manifest.py for the Axon manifest model. The output holds
-no timestamps, so the same spec always gives the same bytes.
+no timestamps, so the same spec always gives the same bytes. One more file is derived rather
+than written: mlos/client/sync.py, the blocking client, from the asyncio one
+(tools/gen_sync_client.py); it is written, and checked, here too.
 """
 
 from __future__ import annotations
@@ -115,11 +117,18 @@ def tree(folder: Path) -> dict[str, bytes]:
 
 def check() -> int:
     """Regenerate into a temporary folder and report every difference; 0 when none."""
+    sync_client = load_tool("gen_sync_client")
+    assert sync_client is not None
+    stale_client = sync_client.TARGET.read_text() != sync_client.render(
+        sync_client.SOURCE.read_text()
+    )
+    if stale_client:
+        print("mlos/client/sync.py differs from what mlos/client/aio.py gives")
     with tempfile.TemporaryDirectory() as scratch:
         fresh_dir = Path(scratch) / PACKAGE
         generate(fresh_dir)
         fresh, current = tree(fresh_dir), tree(TARGET) if TARGET.exists() else {}
-    problems = 0
+    problems = int(stale_client)
     for name in sorted(fresh.keys() | current.keys()):
         if name not in current:
             print(f"missing: generated/{PACKAGE}/{name}")
@@ -155,7 +164,10 @@ def main() -> int:
     if TARGET.exists():
         shutil.rmtree(TARGET)
     generate(TARGET)
-    print(f"regenerated generated/{PACKAGE}")
+    sync_client = load_tool("gen_sync_client")
+    assert sync_client is not None
+    sync_client.TARGET.write_text(sync_client.render(sync_client.SOURCE.read_text()))
+    print(f"regenerated generated/{PACKAGE} and mlos/client/sync.py")
     return 0
 
 

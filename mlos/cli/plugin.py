@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from mlos.cli import plugin_new
 from mlos.cli.context import AddAction, CommandGroup, Context
 from mlos.cli.output import Output, plugin_state, source_text
+from mlos.client.base import PluginSource
 from mlos_generated import smi_pb2
 
 __all__ = ["GROUP", "register"]
@@ -32,8 +34,7 @@ def cmd_register(ctx: Context) -> int:
     """Register a plugin; with --load, also start its process."""
     args = ctx.args
     status = ctx.client.register_plugin(
-        args.name, version=args.version, entry_point=args.entry_point, module=args.module,
-        executable=args.executable, python=args.python, **_default(args.default),
+        args.name, args.version, **_default(args.default), **_source(args)
     )
     if args.load:
         loaded = ctx.client.load_plugin(args.name, *_version(status.registered_version))
@@ -126,9 +127,8 @@ def cmd_upgrade(ctx: Context) -> int:
     args = ctx.args
     before = ctx.client.get_plugin(args.name)
     status = ctx.client.upgrade_plugin(
-        args.name, version=args.version, entry_point=args.entry_point, module=args.module,
-        executable=args.executable, drain_timeout=args.drain_timeout, python=args.python,
-    )  # fmt: skip
+        args.name, version=args.version, drain_timeout=args.drain_timeout, **_source(args)
+    )
     ctx.output.message(status)
     old = before.version or "-"
     ctx.output.line(f"upgraded plugin {status.name} {old} -> {_summary(status).split(' ', 1)[1]}")
@@ -154,14 +154,38 @@ def cmd_remove(ctx: Context) -> int:
     return 0
 
 
-def _add_source(parser: argparse.ArgumentParser, version_help: str, python_help: str) -> None:
+def _source(args: argparse.Namespace) -> PluginSource:
+    """The plugin source options given on the command line."""
+    return PluginSource(
+        entry_point=args.entry_point, module=args.module, executable=args.executable,
+        python=args.python,
+    )  # fmt: skip
+
+
+def _add_source(parser: argparse.ArgumentParser, *, upgrade: bool) -> None:
     """The options naming a plugin's source, shared by `register` and `upgrade`."""
-    parser.add_argument("--version", metavar="V", help=version_help)
+    which = "the new one" if upgrade else "the plugin"
+    parser.add_argument("--version", metavar="V", help=f"fail unless {which} reports this version")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--entry-point", metavar="E", help="entry point in group mlos.plugins")
     source.add_argument("--module", metavar="M", help="plugin class as package.module:Class")
     source.add_argument("--executable", metavar="X", help="executable that speaks SMI")
+    python_help = (
+        "interpreter or virtual environment of the new version (default: the current one when "
+        "no source is given)"
+        if upgrade
+        else "interpreter or virtual environment to run the plugin host in (allowed by the "
+        "server's plugin_executables)"
+    )
     parser.add_argument("--python", metavar="PY", help=python_help)
+
+
+_A_VERSION: dict[str, Any] = {"help": "a registered version"}
+_ANY_VERSION: dict[str, Any] = {
+    "nargs": "?",
+    "help": "one registered version of the plugin (default: its default version)",
+}
+"""The VERSION argument of the commands on one plugin: required, or optional."""
 
 
 def _add_actions(action: AddAction) -> None:
@@ -169,11 +193,7 @@ def _add_actions(action: AddAction) -> None:
         "register", "Register a plugin (its process starts with `load`, or --load).", cmd_register
     )
     reg.add_argument("name", metavar="NAME", help="plugin name (an installed one: its entry point)")
-    _add_source(
-        reg, "fail unless the plugin reports this version",
-        "interpreter or virtual environment to run the plugin host in (allowed by the server's "
-        "plugin_executables)",
-    )  # fmt: skip
+    _add_source(reg, upgrade=False)
     reg.add_argument("--load", action="store_true", help="also start the plugin's process")
     reg.add_argument(
         "--default", action="store_true",
@@ -188,37 +208,29 @@ def _add_actions(action: AddAction) -> None:
         cmd_upgrade,
     )
     up.add_argument("name", metavar="NAME", help="plugin name")
-    _add_source(
-        up, "fail unless the new one reports this version",
-        "interpreter or virtual environment of the new version (default: the current one when "
-        "no source is given)",
-    )  # fmt: skip
+    _add_source(up, upgrade=True)
     up.add_argument(
         "--drain-timeout", metavar="S", type=float,
         help="seconds the old process may take to finish its calls (default: the server's)",
     )  # fmt: skip
 
     action("list", "List the registered plugins (every version; the default is marked).", cmd_list)
-    default = action(
-        "default",
-        "Make a registered version the plugin's default: models registered with the bare "
-        "plugin name move to it.",
-        cmd_default,
-    )
-    default.add_argument("name", metavar="NAME", help="plugin name")
-    default.add_argument("version", metavar="VERSION", help="a registered version")
-    for name, help_text, func in (
-        ("show", "Show one plugin in detail.", cmd_show),
-        ("load", "Start a registered plugin's process.", cmd_load),
-        ("unload", "Stop a plugin's process, keeping its registration.", cmd_unload),
-        ("remove", "Stop a plugin's process and forget it.", cmd_remove),
+    for name, help_text, func, version in (
+        (
+            "default",
+            "Make a registered version the plugin's default: models registered with the bare "
+            "plugin name move to it.",
+            cmd_default,
+            _A_VERSION,
+        ),
+        ("show", "Show one plugin in detail.", cmd_show, _ANY_VERSION),
+        ("load", "Start a registered plugin's process.", cmd_load, _ANY_VERSION),
+        ("unload", "Stop a plugin's process, keeping its registration.", cmd_unload, _ANY_VERSION),
+        ("remove", "Stop a plugin's process and forget it.", cmd_remove, _ANY_VERSION),
     ):
         parser = action(name, help_text, func)
         parser.add_argument("name", metavar="NAME", help="plugin name")
-        parser.add_argument(
-            "version", metavar="VERSION", nargs="?",
-            help="one registered version of the plugin (default: its default version)",
-        )  # fmt: skip
+        parser.add_argument("version", metavar="VERSION", **version)
     plugin_new.register(action)
 
 

@@ -1,20 +1,26 @@
 """The awaitable client API: :class:`AsyncClient`, the base of every asyncio transport.
 
-The twin of :class:`mlos.client.Client`: the same methods over the same `_ops`, with `_run`
-and every call awaited. A client connects lazily, so it may be created outside an event loop;
-close it with `await client.close()` or `async with`.
+Each method is written here once, over two things a transport supplies: `_ops`, the operations
+of its wire (:class:`~mlos.client.rest.RestOperations` or :class:`~mlos.client.smi.
+SmiOperations`), and `_run`, which sends one :class:`~mlos.client.base.Op` and returns what its
+`parse` reads from the answer. An asyncio client connects lazily, so it may be created outside
+an event loop; close it with `await client.close()` or `async with`.
+
+The blocking :class:`mlos.client.Client` (:mod:`mlos.client.sync`) is generated from this file
+by `tools/generate.py` (`tools/gen_sync_client.py`): edit this one and run `make generate`.
 """
 
 from __future__ import annotations
 
 import abc
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar, Unpack
 
 from mlos.client.base import (
     Array,
     Inference,
     Op,
+    PluginSource,
     create_token_request,
     model_ref,
     register_model_request,
@@ -33,7 +39,7 @@ T = TypeVar("T")
 
 
 class AsyncClient(abc.ABC):
-    """The :class:`Client` API with every call awaited (see :func:`mlos.client.connect_async`).
+    """The typed MLOS API of one server, over one transport (see :func:`mlos.client.connect_async`).
 
     :class:`~mlos.client.AsyncHTTPClient`, :class:`~mlos.client.AsyncGRPCClient` and
     :class:`~mlos.client.AsyncIPCClient` are its transports.
@@ -78,16 +84,15 @@ class AsyncClient(abc.ABC):
         self,
         name: str,
         version: str | None = None,
-        entry_point: str | None = None,
-        module: str | None = None,
-        executable: str | None = None,
-        python: str | None = None,
+        *,
         default: bool = False,
+        **source: Unpack[PluginSource],
     ) -> smi_pb2.PluginStatus:
-        """Register a plugin and start its process; at most one of the three sources, and
-        `python`, the interpreter or virtual environment its host runs in. A name registered
-        already takes `version` beside its other versions; `default` makes it the default."""
-        request = register_plugin_request(name, version, entry_point, module, executable, python)
+        """Register a plugin and start its process, from at most one source (`entry_point`,
+        `module` or `executable`; none: the installed plugin of that name) and in `python`, the
+        interpreter or virtual environment its host runs in. A name registered already takes
+        `version` beside its other versions; `default` makes it the default."""
+        request = register_plugin_request(name, version, source)
         request.default = default
         return await self._run(self._ops.register_plugin(request))
 
@@ -120,18 +125,13 @@ class AsyncClient(abc.ABC):
         name: str,
         *,
         version: str | None = None,
-        entry_point: str | None = None,
-        module: str | None = None,
-        executable: str | None = None,
         drain_timeout: float | None = None,
-        python: str | None = None,
+        **source: Unpack[PluginSource],
     ) -> smi_pb2.PluginStatus:
         """Hot swap a plugin to a new version (or source; none keeps the current one): the
         new one loads and warms up every model before calls move to it. FailedPrecondition,
         with the reason, when it does not switch; the old version then keeps serving."""
-        request = upgrade_plugin_request(
-            name, version, entry_point, module, executable, drain_timeout, python
-        )
+        request = upgrade_plugin_request(name, version, drain_timeout, source)
         return await self._run(self._ops.upgrade_plugin(request))
 
     async def remove_plugin(self, name: str, version: str | None = None) -> None:

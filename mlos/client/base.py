@@ -15,7 +15,7 @@ import select
 import socket
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, NamedTuple, TypeVar
+from typing import Any, Generic, NamedTuple, TypedDict, TypeVar
 
 import numpy.typing as npt
 
@@ -30,6 +30,7 @@ __all__ = [
     "Array",
     "Inference",
     "Op",
+    "PluginSource",
     "Unreachable",
     "closed_by_peer",
     "model_ref",
@@ -72,47 +73,49 @@ class Unreachable(Unavailable):
     """No MLOS server answers at the client's address (refused, unresolvable, reset)."""
 
 
-def register_plugin_request(
-    name: str,
-    version: str | None,
-    entry_point: str | None,
-    module: str | None,
-    executable: str | None,
-    python: str | None = None,
-) -> smi_pb2.RegisterPluginRequest:
-    """The request of `register_plugin`; InvalidArgument when more than one source is given.
-    `python` is the interpreter or virtual environment the plugin host runs in."""
-    sources = dict(zip(PLUGIN_SOURCES, (entry_point, module, executable), strict=True))
-    given = {key: value for key, value in sources.items() if value}
+class PluginSource(TypedDict, total=False):
+    """Where a plugin's code comes from, as `register_plugin` and `upgrade_plugin` take it:
+    at most one of `entry_point` (in group mlos.plugins), `module` (package.module:Class) and
+    `executable` (a program that speaks SMI), and `python`, the interpreter or virtual
+    environment its host runs in."""
+
+    entry_point: str | None
+    module: str | None
+    executable: str | None
+    python: str | None
+
+
+def _source(source: PluginSource) -> tuple[smi_pb2.PluginSource | None, str]:
+    """The `PluginSource` message (None when no source is named) and the interpreter;
+    InvalidArgument when more than one source is given."""
+    named = (source.get("entry_point"), source.get("module"), source.get("executable"))
+    given = {key: value for key, value in zip(PLUGIN_SOURCES, named, strict=True) if value}
     if len(given) > 1:
         raise InvalidArgument(f"give at most one of {', '.join(PLUGIN_SOURCES)}")
-    request = smi_pb2.RegisterPluginRequest(name=name, version=version or "")
-    if given:
-        request.source.CopyFrom(smi_pb2.PluginSource(**given))
-    if python:
-        request.python = python
+    return (smi_pb2.PluginSource(**given) if given else None), source.get("python") or ""
+
+
+def register_plugin_request(
+    name: str, version: str | None, source: PluginSource
+) -> smi_pb2.RegisterPluginRequest:
+    """The request of `register_plugin`; InvalidArgument when more than one source is given."""
+    code, python = _source(source)
+    request = smi_pb2.RegisterPluginRequest(name=name, version=version or "", python=python)
+    if code is not None:
+        request.source.CopyFrom(code)
     return request
 
 
 def upgrade_plugin_request(
-    name: str,
-    version: str | None,
-    entry_point: str | None,
-    module: str | None,
-    executable: str | None,
-    drain_timeout: float | None = None,
-    python: str | None = None,
+    name: str, version: str | None, drain_timeout: float | None, source: PluginSource
 ) -> smi_pb2.UpgradePluginRequest:
     """The request of `upgrade_plugin`; InvalidArgument when more than one source is given."""
-    registration = register_plugin_request(name, version, entry_point, module, executable, python)
+    code, python = _source(source)
     request = smi_pb2.UpgradePluginRequest(
-        name=name,
-        version=version or "",
-        drain_timeout_seconds=drain_timeout or 0.0,
-        python=registration.python,
+        name=name, version=version or "", drain_timeout_seconds=drain_timeout or 0.0, python=python
     )
-    if registration.HasField("source"):
-        request.source.CopyFrom(registration.source)
+    if code is not None:
+        request.source.CopyFrom(code)
     return request
 
 

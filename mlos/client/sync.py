@@ -1,21 +1,24 @@
+# DO NOT EDIT — generated from mlos/client/aio.py by tools/gen_sync_client.py.
 """The blocking client API: :class:`Client`, the base of every blocking transport.
 
-Each method is written here once, over two things a transport supplies: `_ops`, the operations
-of its wire (:class:`~mlos.client.rest.RestOperations` or :class:`~mlos.client.smi.
+Each method is written once, over two things a transport supplies: `_ops`, the operations of
+its wire (:class:`~mlos.client.rest.RestOperations` or :class:`~mlos.client.smi.
 SmiOperations`), and `_run`, which sends one :class:`~mlos.client.base.Op` and returns what its
-`parse` reads from the answer. :class:`mlos.client.AsyncClient` is the same API awaited.
+`parse` reads from the answer. This module is generated from :mod:`mlos.client.aio`, the same
+API awaited: edit that one.
 """
 
 from __future__ import annotations
 
 import abc
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar, Unpack
 
 from mlos.client.base import (
     Array,
     Inference,
     Op,
+    PluginSource,
     create_token_request,
     model_ref,
     register_model_request,
@@ -79,16 +82,15 @@ class Client(abc.ABC):
         self,
         name: str,
         version: str | None = None,
-        entry_point: str | None = None,
-        module: str | None = None,
-        executable: str | None = None,
-        python: str | None = None,
+        *,
         default: bool = False,
+        **source: Unpack[PluginSource],
     ) -> smi_pb2.PluginStatus:
-        """Register a plugin and start its process; at most one of the three sources, and
-        `python`, the interpreter or virtual environment its host runs in. A name registered
-        already takes `version` beside its other versions; `default` makes it the default."""
-        request = register_plugin_request(name, version, entry_point, module, executable, python)
+        """Register a plugin and start its process, from at most one source (`entry_point`,
+        `module` or `executable`; none: the installed plugin of that name) and in `python`, the
+        interpreter or virtual environment its host runs in. A name registered already takes
+        `version` beside its other versions; `default` makes it the default."""
+        request = register_plugin_request(name, version, source)
         request.default = default
         return self._run(self._ops.register_plugin(request))
 
@@ -121,18 +123,13 @@ class Client(abc.ABC):
         name: str,
         *,
         version: str | None = None,
-        entry_point: str | None = None,
-        module: str | None = None,
-        executable: str | None = None,
         drain_timeout: float | None = None,
-        python: str | None = None,
+        **source: Unpack[PluginSource],
     ) -> smi_pb2.PluginStatus:
         """Hot swap a plugin to a new version (or source; none keeps the current one): the
         new one loads and warms up every model before calls move to it. FailedPrecondition,
         with the reason, when it does not switch; the old version then keeps serving."""
-        request = upgrade_plugin_request(
-            name, version, entry_point, module, executable, drain_timeout, python
-        )
+        request = upgrade_plugin_request(name, version, drain_timeout, source)
         return self._run(self._ops.upgrade_plugin(request))
 
     def remove_plugin(self, name: str, version: str | None = None) -> None:
@@ -171,7 +168,9 @@ class Client(abc.ABC):
         """A model with all its versions, or with only `version`."""
         return self._run(self._ops.get_model(model_ref(name, version)))
 
-    def remove_model(self, name: str, version: str | None = None) -> list[smi_pb2.ModelStatus]:
+    def remove_model(
+        self, name: str, version: str | None = None
+    ) -> list[smi_pb2.ModelStatus]:
         """Unload and forget every version of a model, or only `version`; the removed ones."""
         return self._run(self._ops.remove_model(model_ref(name, version)))
 

@@ -24,7 +24,7 @@ from mlos.core.batching import Scheduling
 from mlos.core.channels import ChannelBroker
 from mlos.core.containment import Containment
 from mlos.core.dataplane import Attachments
-from mlos.core.exchange import attach, exchange
+from mlos.core.exchange import Hop, attach, exchange
 from mlos.core.limits import Admission, Rate, RateLimiter
 from mlos.core.log_settings import LogSettings
 from mlos.core.metrics import Metrics
@@ -632,16 +632,14 @@ class Engine:
         try:
             binding = self.shm.bind(request)
             target = self.plugins.get(entry.record.plugin)
-            plugin = target.label
             # The route is chosen once; a hot swap lets this process finish the call.
             process = self.plugins.route(entry.record.plugin)
             process.in_flight.enter()
             client = process.client
             assert client is not None
-            info = target.info
-            pool = self.arenas.pool(plugin, info is not None and info.capabilities.shared_memory)
+            hop = Hop.into(target, client, self.arenas)
             # Inputs bound for the plugin's segments are measured as exchange() reads them.
-            large_from = self.arenas.threshold if pool is not None else 0
+            large_from = hop.large_from
             if attachments:
                 attachments = attach(request, attachments, large_from)
             check_infer_request(request, metadata, large_from=large_from, limits=self.limits)
@@ -659,16 +657,13 @@ class Engine:
                 pre_queue_ns = checked - started
                 return await scheduler.infer(request, binding, attachments, batch, pre_queue_ns)
             response = await exchange(
-                client,
+                hop,
                 request,
                 metadata,
-                pool=pool,
                 binding=binding,
                 attachments=attachments,
-                threshold=self.arenas.threshold,
                 timeout=INFER_TIMEOUT,
                 batch=batch,
-                plugin=plugin,
             )
             done = time.perf_counter_ns()
             if trace is not None:

@@ -26,8 +26,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from mlos.core.arena import Block, SegmentPool, align
+from mlos.core.arena import Arenas, Block, SegmentPool, align
 from mlos.core.dataplane import Attachments
+from mlos.core.plugins import PluginEntry
 from mlos.core.shm import Binding
 from mlos.errors import DeadlineExceeded, InternalError, MLOSError, Unavailable
 from mlos.validation import check_contents_size, check_infer_response
@@ -35,7 +36,32 @@ from mlos.wire.shared_memory import set_ref_parameters
 from mlos.wire.tensors import DATATYPES
 from mlos_generated import smi_ipc, smi_pb2
 
-__all__ = ["attach", "exchange"]
+__all__ = ["Hop", "attach", "exchange"]
+
+
+@dataclass(frozen=True, slots=True)
+class Hop:
+    """The way one request takes into a plugin process: the process's client, the plugin's
+    label (named in errors), its segment pool (None when it takes no shared memory) and the
+    size from which tensors travel through the pool."""
+
+    client: smi_ipc.PluginClient
+    plugin: str
+    pool: SegmentPool | None
+    threshold: int
+
+    @classmethod
+    def into(cls, target: PluginEntry, client: smi_ipc.PluginClient, arenas: Arenas) -> Hop:
+        """The hop into `client`, a process of the plugin `target`."""
+        info = target.info
+        label = target.label
+        pool = arenas.pool(label, info is not None and info.capabilities.shared_memory)
+        return cls(client, label, pool, arenas.threshold)
+
+    @property
+    def large_from(self) -> int:
+        """The size from which an input is read into the pool (0: never)."""
+        return self.threshold if self.pool is not None else 0
 
 
 @dataclass(slots=True)
@@ -47,23 +73,21 @@ class _Slot:
 
 
 async def exchange(
-    client: smi_ipc.PluginClient,
+    hop: Hop,
     request: smi_pb2.InferRequest,
     metadata: smi_pb2.ModelMetadata,
     *,
-    pool: SegmentPool | None,
     binding: Binding | None,
     attachments: Attachments | None = None,
-    threshold: int,
     timeout: float,
     batch: int,
-    plugin: str = "",
 ) -> smi_pb2.InferResponse:
-    """Run `request` in the plugin behind `client`, moving tensors as the module describes.
+    """Run `request` in the plugin process `hop` leads to, moving tensors as the module
+    describes.
 
-    `batch` is the leading dimension of the first input (1 when it has none); `plugin` names
-    the plugin in the error when its answer does not fit the model's metadata.
+    `batch` is the leading dimension of the first input (1 when it has none).
     """
+    client, plugin, pool, threshold = hop.client, hop.plugin, hop.pool, hop.threshold
     sources: Attachments = binding.inputs if binding is not None else _NONE
     if attachments:
         sources = {**sources, **attachments} if sources else attachments

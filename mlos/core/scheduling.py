@@ -15,7 +15,7 @@ from mlos.core.arena import Arenas
 from mlos.core.batcher import Scheduler
 from mlos.core.batching import Scheduling
 from mlos.core.dataplane import Attachments
-from mlos.core.exchange import attach, exchange
+from mlos.core.exchange import Hop, attach, exchange
 from mlos.core.models import ModelEntry
 from mlos.core.plugins import PluginRegistry
 from mlos.core.shm import Binding
@@ -74,27 +74,19 @@ class Schedulers:
         """Run a request (or a batch) in the plugin serving the version now."""
         metadata = entry.metadata
         assert metadata is not None
-        # As the engine does: the version serving now (a moved default moves it), and its
-        # shared-memory pool under that version's label.
-        target = self._plugins.get(entry.record.plugin)
-        plugin = target.label
-        client = self._plugins.client(entry.record.plugin)
-        info = target.info
-        arenas = self._arenas
-        pool = arenas.pool(plugin, info is not None and info.capabilities.shared_memory)
+        # As the engine does: the version serving now (a moved default moves it).
+        ref = entry.record.plugin
+        hop = Hop.into(self._plugins.get(ref), self._plugins.client(ref), self._arenas)
         if attachments:
-            attachments = attach(request, attachments, arenas.threshold if pool else 0)
+            attachments = attach(request, attachments, hop.large_from)
         return await exchange(
-            client,
+            hop,
             request,
             metadata,
-            pool=pool,
             binding=binding,
             attachments=attachments,
-            threshold=arenas.threshold,
             timeout=self._timeout,
             batch=batch,
-            plugin=plugin,
         )
 
     def drop(self, name: str, version: str) -> None:

@@ -12,10 +12,10 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from mlos.core.migrations.steps import required
+
 revision = "0001"
 down_revision = None
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
@@ -23,19 +23,14 @@ def upgrade() -> None:
     op.create_table(
         "plugins",
         sa.Column("name", sa.String(128), primary_key=True),
-        sa.Column("version", sa.String(64), nullable=False),
-        sa.Column("source_kind", sa.String(16), nullable=False),
-        sa.Column("source", sa.Text, nullable=False),
-        sa.Column("loaded", sa.Boolean, nullable=False),
+        *required(version=sa.String(64), source_kind=sa.String(16), source=sa.Text),
+        *required(loaded=sa.Boolean),
     )
     op.create_table(
         "models",
         sa.Column("name", sa.String(128), primary_key=True),
         sa.Column("version", sa.String(64), primary_key=True),
-        sa.Column("plugin", sa.String(128), nullable=False),
-        sa.Column("path", sa.Text, nullable=False),
-        sa.Column("config", sa.Text, nullable=False),
-        sa.Column("loaded", sa.Boolean, nullable=False),
+        *required(plugin=sa.String(128), path=sa.Text, config=sa.Text, loaded=sa.Boolean),
     )
 
 

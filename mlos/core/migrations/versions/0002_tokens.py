@@ -6,31 +6,23 @@ Revises: 0001
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
-from alembic import op
+
+from mlos.core.migrations.steps import required, table_created
 
 revision = "0002"
 down_revision = "0001"
-branch_labels = None
-depends_on = None
 
 
-def upgrade() -> None:
-    """Create the tokens table."""
-    op.create_table(
-        "tokens",
+def _tokens() -> list[sa.Column[Any]]:
+    return [
         sa.Column("id", sa.String(32), primary_key=True),
-        sa.Column("name", sa.String(128), nullable=False),
-        sa.Column("role", sa.String(16), nullable=False),
-        sa.Column("models", sa.Text, nullable=False),
-        sa.Column("digest", sa.String(64), nullable=False),
-        sa.Column("created_at", sa.BigInteger, nullable=False),
-        sa.Column("expires_at", sa.BigInteger, nullable=False),
-        sa.Column("revoked_at", sa.BigInteger, nullable=False),
-        sa.Column("rate_limit", sa.String(64), nullable=False),
-    )
+        *required(name=sa.String(128), role=sa.String(16), models=sa.Text, digest=sa.String(64)),
+        *required(created_at=sa.BigInteger, expires_at=sa.BigInteger, revoked_at=sa.BigInteger),
+        *required(rate_limit=sa.String(64)),
+    ]
 
 
-def downgrade() -> None:
-    """Drop the tokens table (every token with it)."""
-    op.drop_table("tokens")
+upgrade, downgrade = table_created("tokens", _tokens)

@@ -2,26 +2,18 @@
 
 Revision ID: 0004
 Revises: 0003
+
+Plugins registered before it run in the server's interpreter (""), as every plugin does again
+after a downgrade.
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alembic import op
+
+from mlos.core.migrations.steps import column_added
 
 revision = "0004"
 down_revision = "0003"
-branch_labels = None
-depends_on = None
 
-
-def upgrade() -> None:
-    """Add plugins.python; plugins registered before it run in the server's interpreter ("")."""
-    with op.batch_alter_table("plugins") as batch:
-        batch.add_column(sa.Column("python", sa.Text, nullable=False, server_default=""))
-
-
-def downgrade() -> None:
-    """Drop plugins.python (plugins then run in the server's interpreter)."""
-    with op.batch_alter_table("plugins") as batch:
-        batch.drop_column("python")
+upgrade, downgrade = column_added("plugins", "python", sa.Text, "")

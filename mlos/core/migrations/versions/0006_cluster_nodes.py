@@ -2,37 +2,31 @@
 
 Revision ID: 0006
 Revises: 0005
+
+Its rows are written by the nodes' heartbeats; after a downgrade and an upgrade, nodes write
+their rows again at their next heartbeat.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
-from alembic import op
+
+from mlos.core.migrations.steps import required, table_created
 
 revision = "0006"
 down_revision = "0005"
-branch_labels = None
-depends_on = None
 
 
-def upgrade() -> None:
-    """Create the nodes table (its rows are written by the nodes' heartbeats)."""
-    op.create_table(
-        "nodes",
+def _nodes() -> list[sa.Column[Any]]:
+    return [
         sa.Column("id", sa.String(128), primary_key=True),
-        sa.Column("address", sa.Text, nullable=False),
-        sa.Column("grpc_address", sa.Text, nullable=False),
-        sa.Column("version", sa.String(64), nullable=False),
-        sa.Column("started_at", sa.Float, nullable=False),
-        sa.Column("heartbeat_at", sa.Float, nullable=False),
-        sa.Column("ready", sa.Boolean, nullable=False),
-        sa.Column("converged", sa.Boolean, nullable=False),
-        sa.Column("draining", sa.Boolean, nullable=False),
-        sa.Column("models", sa.Text, nullable=False),
-        sa.Column("plugins", sa.Text, nullable=False),
-    )
+        *required(address=sa.Text, grpc_address=sa.Text, version=sa.String(64)),
+        *required(started_at=sa.Float, heartbeat_at=sa.Float),
+        *required(ready=sa.Boolean, converged=sa.Boolean, draining=sa.Boolean),
+        *required(models=sa.Text, plugins=sa.Text),
+    ]
 
 
-def downgrade() -> None:
-    """Drop the nodes table (nodes write their rows again at their next heartbeat)."""
-    op.drop_table("nodes")
+upgrade, downgrade = table_created("nodes", _nodes)
