@@ -8,7 +8,10 @@ plugin process alone. Whenever a channel cannot answer — the server revoked it
 unloaded or replaced, its plugin restarted, the token was revoked), the plugin process died,
 the server offers no channels, or the plugin does not serve them — the call goes through the
 server instead, with the same answer and errors, and the next call asks for a new channel
-(after :data:`RETRY_AFTER` seconds when asking failed). docs/ipc.md describes the protocol.
+(after :data:`RETRY_AFTER` seconds when asking failed). A call the plugin process refuses
+because the channel's share of the server's limits is spent (the error carries
+:data:`~mlos.errors.RELAY_DETAIL`) goes through the server, which decides it, and the channel
+stays. docs/ipc.md describes the protocol.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import Protocol
 
 from google.protobuf.message import DecodeError
 
-from mlos.errors import DeadlineExceeded, MLOSError, StatusCode
+from mlos.errors import RELAY_DETAIL, DeadlineExceeded, MLOSError, StatusCode
 from mlos.wire.framing import FLAG_CLOSING, HEADER, FrameKind, send_frame
 from mlos_generated import smi_ipc, smi_pb2
 
@@ -130,6 +133,8 @@ class DirectRoutes:
         except DecodeError:
             self._drop(key)
             return None
+        if RELAY_DETAIL in error.details:
+            return None  # over the channel's share of a limit: the server decides this call
         if error.code in _FALL_BACK:
             self._drop(key)
             return None

@@ -14,6 +14,13 @@ own inference). Inputs or outputs in shared memory are refused (they are registe
 core; such requests take the relayed path). Every request is counted; the core collects the
 counts (`ChannelStatistics`, and the last ones from `CloseChannels`) into the model's
 statistics and metrics. Bytes that break the framing close only that channel.
+
+With `limits_delegated` in the grant the host also enforces the core's rate limit and the
+model's in-flight limit with the shares the core lent the channel: a call takes one of its
+`rate_tokens` and needs a free one of its in-flight slots. A call over either share is refused
+at once with the :data:`~mlos.errors.RELAY_DETAIL` detail — the client sends it through the
+core, whose limits decide it (with their own errors). The core tops the shares up and takes
+idle slots back on each statistics collection (`ChannelStatisticsRequest.allowances`).
 """
 
 from __future__ import annotations
@@ -28,12 +35,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from mlos.errors import (
+    RELAY_DETAIL,
     FailedPrecondition,
     InvalidArgument,
     MLOSError,
     NotFound,
     PermissionDenied,
+    ResourceExhausted,
     StatusCode,
+    Unavailable,
 )
 from mlos.input_limits import InputLimits
 from mlos.validation import check_infer_request
@@ -102,11 +112,46 @@ class _ChannelServicer:
             grant.max_batch_size, grant.max_string_bytes,
         )  # fmt: skip
         self.counts = _Counts()
+        self.delegated = grant.limits_delegated
+        self.tokens = int(grant.rate_tokens)
+        """Calls left under the principal's rate limit (when `delegated`)."""
+        self.slots = int(grant.max_in_flight)
+        """Calls the channel may have in flight (when `delegated`)."""
+        self.in_flight = 0
+        self.relayed = 0
+        self.active = time.monotonic()
+        """When the channel last started or ended a call."""
+
+    def _refuse(self) -> MLOSError:
+        """The refusal of a call over the channel's shares (the client relays it)."""
+        self.relayed += 1
+        if self.tokens <= 0:
+            return ResourceExhausted(
+                "this channel's share of the rate limit is spent: send the call through the "
+                "server's socket", details={RELAY_DETAIL: "rate"},
+            )  # fmt: skip
+        return Unavailable(
+            f"this channel has {self.in_flight} calls in flight, its share of the model's "
+            "limit: send the call through the server's socket", details={RELAY_DETAIL: "in_flight"},
+        )  # fmt: skip
 
     async def infer(
         self, request: smi_pb2.InferRequest, context: CallContext
     ) -> smi_pb2.InferResponse:
-        """Check the request against the grant, run it, count it."""
+        """Check the request against the grant and its shares of the limits, run it, count
+        it."""
+        if self.delegated:
+            if self.tokens <= 0 or self.in_flight >= self.slots:
+                raise self._refuse()
+            self.tokens -= 1
+        self.in_flight += 1
+        try:
+            return await self._serve(request)
+        finally:
+            self.in_flight -= 1
+            self.active = time.monotonic()
+
+    async def _serve(self, request: smi_pb2.InferRequest) -> smi_pb2.InferResponse:
         started = time.perf_counter_ns()
         try:
             grant = self.grant
@@ -262,13 +307,33 @@ class ChannelTable:
                 if channel.connection is not None:
                     channel.connection.close()
 
-    def report(self) -> smi_pb2.ChannelStatisticsResponse:
-        """What every channel served since the last report; closed channels are forgotten."""
+    def report(
+        self, request: smi_pb2.ChannelStatisticsRequest | None = None
+    ) -> smi_pb2.ChannelStatisticsResponse:
+        """Apply the core's allowances in `request`; what every channel served since the last
+        report (and every channel `request` names); closed channels are forgotten."""
+        named: dict[int, int] = {}
+        now = time.monotonic()
+        for allowance in request.allowances if request is not None else ():
+            channel = self._channels.get(allowance.channel_id)
+            if channel is None:
+                continue
+            servicer = channel.servicer
+            servicer.tokens += allowance.rate_tokens
+            servicer.slots += allowance.in_flight_slots
+            released = 0
+            idle_ms = allowance.release_idle_ms
+            if (idle_ms and servicer.slots and not servicer.in_flight
+                    and (now - servicer.active) * 1000 >= idle_ms):
+                released, servicer.slots = servicer.slots, 0
+            named[allowance.channel_id] = released
         response = smi_pb2.ChannelStatisticsResponse()
         for channel_id in list(self._channels):
             channel = self._channels[channel_id]
-            counts = channel.servicer.counts
-            if counts.empty() and not channel.closed:
+            servicer = channel.servicer
+            counts = servicer.counts
+            if (counts.empty() and not channel.closed and not servicer.relayed
+                    and channel_id not in named):
                 continue
             grant = channel.grant
             stats = response.statistics.add(
@@ -278,14 +343,19 @@ class ChannelTable:
                 fail_ns=counts.fail_ns,
                 closed=channel.closed,
                 last_inference_ms=counts.last_inference_ms(),
+                rate_tokens_left=max(0, servicer.tokens),
+                relayed=servicer.relayed,
+                released_slots=named.get(channel_id, 0),
+                in_flight_slots=servicer.slots,
             )
+            servicer.relayed = 0
             for size, (count, input_ns, infer_ns, output_ns) in sorted(counts.batches.items()):
                 stats.batches.add(
                     batch_size=size, count=count, compute_input_ns=input_ns,
                     compute_infer_ns=infer_ns, compute_output_ns=output_ns,
                 )  # fmt: skip
             stats.failures.update(counts.failures)
-            channel.servicer.counts = _Counts()
+            servicer.counts = _Counts()
             if channel.closed:
                 del self._channels[channel_id]
         return response
