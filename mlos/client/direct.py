@@ -29,12 +29,12 @@ from mlos.errors import RELAY_DETAIL, DeadlineExceeded, MLOSError, StatusCode
 from mlos.wire.framing import FLAG_CLOSING, HEADER, FrameKind, send_frame
 from mlos_generated import smi_ipc, smi_pb2
 
-__all__ = ["RETRY_AFTER", "DirectRoutes"]
+__all__ = ["FALL_BACK", "RETRY_AFTER", "DirectRoutes"]
 
 RETRY_AFTER = 1.0
 """Seconds before a client asks again for a channel to a model after asking failed."""
 
-_FALL_BACK = frozenset(
+FALL_BACK = frozenset(
     (
         StatusCode.NOT_FOUND,
         StatusCode.UNAVAILABLE,
@@ -135,7 +135,7 @@ class DirectRoutes:
             return None
         if RELAY_DETAIL in error.details:
             return None  # over the channel's share of a limit: the server decides this call
-        if error.code in _FALL_BACK:
+        if error.code in FALL_BACK:
             self._drop(key)
             return None
         raise error
