@@ -2213,6 +2213,7 @@ class ChannelStatistics(google.protobuf.message.Message):
     RELAYED_FIELD_NUMBER: builtins.int
     RELEASED_SLOTS_FIELD_NUMBER: builtins.int
     IN_FLIGHT_SLOTS_FIELD_NUMBER: builtins.int
+    RATE_TOKENS_RETURNED_FIELD_NUMBER: builtins.int
     channel_id: builtins.int
     model_name: builtins.str
     model_version: builtins.str
@@ -2231,6 +2232,10 @@ class ChannelStatistics(google.protobuf.message.Message):
     """In-flight slots the channel gave up on this request (release_idle_ms): the core frees them."""
     in_flight_slots: builtins.int
     """In-flight slots the channel holds now."""
+    rate_tokens_returned: builtins.int
+    """Rate tokens the channel gave up on this request (rate_tokens_keep): the core takes them
+    back into the principal's bucket.
+    """
     @property
     def batches(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___ChannelBatch]:
         """Successful requests of each batch size, with the time of each phase."""
@@ -2254,8 +2259,9 @@ class ChannelStatistics(google.protobuf.message.Message):
         relayed: builtins.int = ...,
         released_slots: builtins.int = ...,
         in_flight_slots: builtins.int = ...,
+        rate_tokens_returned: builtins.int = ...,
     ) -> None: ...
-    def ClearField(self, field_name: typing.Literal["batches", b"batches", "channel_id", b"channel_id", "closed", b"closed", "fail_ns", b"fail_ns", "failures", b"failures", "in_flight_slots", b"in_flight_slots", "last_inference_ms", b"last_inference_ms", "model_name", b"model_name", "model_version", b"model_version", "rate_tokens_left", b"rate_tokens_left", "relayed", b"relayed", "released_slots", b"released_slots"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["batches", b"batches", "channel_id", b"channel_id", "closed", b"closed", "fail_ns", b"fail_ns", "failures", b"failures", "in_flight_slots", b"in_flight_slots", "last_inference_ms", b"last_inference_ms", "model_name", b"model_name", "model_version", b"model_version", "rate_tokens_left", b"rate_tokens_left", "rate_tokens_returned", b"rate_tokens_returned", "relayed", b"relayed", "released_slots", b"released_slots"]) -> None: ...
 
 global___ChannelStatistics = ChannelStatistics
 
@@ -2271,6 +2277,7 @@ class ChannelAllowance(google.protobuf.message.Message):
     RATE_TOKENS_FIELD_NUMBER: builtins.int
     IN_FLIGHT_SLOTS_FIELD_NUMBER: builtins.int
     RELEASE_IDLE_MS_FIELD_NUMBER: builtins.int
+    RATE_TOKENS_KEEP_FIELD_NUMBER: builtins.int
     channel_id: builtins.int
     rate_tokens: builtins.int
     """More calls the channel may serve under its principal's rate limit."""
@@ -2280,6 +2287,8 @@ class ChannelAllowance(google.protobuf.message.Message):
     """When set: give up every slot if the channel has nothing in flight and served nothing for
     this many milliseconds (reported as released_slots).
     """
+    rate_tokens_keep: builtins.int
+    """When set: keep at most this many rate tokens, give the rest back (rate_tokens_returned)."""
     def __init__(
         self,
         *,
@@ -2287,8 +2296,9 @@ class ChannelAllowance(google.protobuf.message.Message):
         rate_tokens: builtins.int = ...,
         in_flight_slots: builtins.int = ...,
         release_idle_ms: builtins.int = ...,
+        rate_tokens_keep: builtins.int = ...,
     ) -> None: ...
-    def ClearField(self, field_name: typing.Literal["channel_id", b"channel_id", "in_flight_slots", b"in_flight_slots", "rate_tokens", b"rate_tokens", "release_idle_ms", b"release_idle_ms"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["channel_id", b"channel_id", "in_flight_slots", b"in_flight_slots", "rate_tokens", b"rate_tokens", "rate_tokens_keep", b"rate_tokens_keep", "release_idle_ms", b"release_idle_ms"]) -> None: ...
 
 global___ChannelAllowance = ChannelAllowance
 

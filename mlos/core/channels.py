@@ -18,11 +18,12 @@ statistics and the metrics count direct calls too).
 
 The broker also lends each channel shares of the limits the call pipeline applies to relayed
 calls, which the plugin host enforces (docs/architecture.md, "Limits on direct channels"):
-tokens taken out of the principal's rate-limit bucket (:meth:`RateLimiter.lease`; topped up on
-each collection to about twice what the channel spent in the last interval), and in-flight
-slots held in the model's admission count (:meth:`Admission.reserve`; taken back from channels
-idle for :data:`IDLE_RELEASE_MS` while the model's count is at half its limit or more). A call
-over a share is relayed by the client, and the core's limits decide it.
+tokens taken out of the principal's rate-limit bucket (:meth:`RateLimiter.lease`; on each
+collection topped up, or trimmed, to twice the calls the channel had in the last interval,
+spent or relayed, and at least 100 ms of the rate), and in-flight slots held in the model's
+admission count (:meth:`Admission.reserve`; taken back from channels idle for
+:data:`IDLE_RELEASE_MS` while the model's count is at half its limit or more). A call over a
+share is relayed by the client, and the core's limits decide it.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ MAX_CHANNEL_IN_FLIGHT = 64
 """The most in-flight slots one channel is lent."""
 IDLE_RELEASE_MS = 1000
 """A channel idle this long gives its slots back when its model's slots run short."""
-_LEASE_FLOOR_S = 0.01
+_LEASE_FLOOR_S = 0.1
 """A channel's rate allowance is at least this many seconds of its principal's rate."""
 _CONTROL_TIMEOUT = 5.0
 
@@ -84,12 +85,13 @@ class _Shares:
     relayed: int = 0
     """Calls the channel refused (over a share) between the last two reports."""
 
-    def target(self, spent: int) -> int:
-        """The allowance to top a channel up to that spent `spent` tokens in an interval."""
+    def target(self, demand: int) -> int:
+        """The allowance for a channel that had `demand` calls in an interval (spent tokens,
+        or relayed for want of one)."""
         rate = self.rate
         assert rate is not None
         floor = max(1, math.ceil(rate.per_second * _LEASE_FLOOR_S))
-        return min(rate.burst, max(floor, 2 * spent))
+        return min(rate.burst, max(floor, 2 * demand))
 
 
 @dataclass(slots=True)
@@ -246,11 +248,13 @@ class ChannelBroker:
             if granted.process is not process or shares is None or shares.rate is None:
                 continue
             allowance = smi_pb2.ChannelAllowance(channel_id=granted.channel_id)
-            target = shares.target(shares.spent)
+            target = shares.target(shares.spent + shares.relayed)
             if shares.tokens < target:
                 added = rates.lease(shares.rate_key, shares.rate, target - shares.tokens)
                 shares.tokens += added
                 allowance.rate_tokens = added
+            elif shares.tokens > target:
+                allowance.rate_tokens_keep = target  # more than it needs: the rest comes back
             model = shares.admission_key
             if shares.slots:
                 if 2 * admission.in_flight(model) >= admission.max_in_flight:
@@ -405,9 +409,11 @@ class ChannelBroker:
         """What a report says of a channel's shares; a closed channel gives them back."""
         shares = granted.shares
         if shares is not None:
-            left = int(report.rate_tokens_left)
-            shares.spent = max(0, shares.tokens - left)
+            left, returned = int(report.rate_tokens_left), int(report.rate_tokens_returned)
+            shares.spent = max(0, shares.tokens - left - returned)
             shares.tokens = left
+            if returned and self._rates is not None and shares.rate is not None:
+                self._rates.give_back(shares.rate_key, shares.rate, returned)
             shares.relayed = int(report.relayed)
             released = min(int(report.released_slots), shares.slots)
             if released and self._admission is not None:

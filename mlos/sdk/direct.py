@@ -20,7 +20,8 @@ model's in-flight limit with the shares the core lent the channel: a call takes 
 `rate_tokens` and needs a free one of its in-flight slots. A call over either share is refused
 at once with the :data:`~mlos.errors.RELAY_DETAIL` detail — the client sends it through the
 core, whose limits decide it (with their own errors). The core tops the shares up and takes
-idle slots back on each statistics collection (`ChannelStatisticsRequest.allowances`).
+idle slots and unneeded tokens back on each statistics collection
+(`ChannelStatisticsRequest.allowances`).
 """
 
 from __future__ import annotations
@@ -313,6 +314,7 @@ class ChannelTable:
         """Apply the core's allowances in `request`; what every channel served since the last
         report (and every channel `request` names); closed channels are forgotten."""
         named: dict[int, int] = {}
+        returned: dict[int, int] = {}
         now = time.monotonic()
         for allowance in request.allowances if request is not None else ():
             channel = self._channels.get(allowance.channel_id)
@@ -321,6 +323,10 @@ class ChannelTable:
             servicer = channel.servicer
             servicer.tokens += allowance.rate_tokens
             servicer.slots += allowance.in_flight_slots
+            keep = allowance.rate_tokens_keep
+            if keep and servicer.tokens > keep:
+                returned[allowance.channel_id] = servicer.tokens - keep
+                servicer.tokens = keep
             released = 0
             idle_ms = allowance.release_idle_ms
             if (idle_ms and servicer.slots and not servicer.in_flight
@@ -347,6 +353,7 @@ class ChannelTable:
                 relayed=servicer.relayed,
                 released_slots=named.get(channel_id, 0),
                 in_flight_slots=servicer.slots,
+                rate_tokens_returned=returned.get(channel_id, 0),
             )
             servicer.relayed = 0
             for size, (count, input_ns, infer_ns, output_ns) in sorted(counts.batches.items()):

@@ -67,6 +67,10 @@ def test_calls_over_a_share_are_refused_for_the_server_to_decide() -> None:
         (row,) = report.statistics
         assert row.rate_tokens_left == 5 and row.in_flight_slots == 2 and row.relayed == 2
         assert servicer.relayed == 0
+        # More tokens than it needs: the excess goes back.
+        trim = smi_pb2.ChannelAllowance(channel_id=1, rate_tokens_keep=2)
+        (row,) = table.report(smi_pb2.ChannelStatisticsRequest(allowances=[trim])).statistics
+        assert row.rate_tokens_returned == 3 and row.rate_tokens_left == 2
         # Idle long enough: the slots go back.
         idle = smi_pb2.ChannelAllowance(channel_id=1, release_idle_ms=1)
         await asyncio.sleep(0.01)
