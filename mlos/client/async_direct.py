@@ -21,7 +21,7 @@ from typing import Any
 
 from google.protobuf.message import DecodeError, Message
 
-from mlos.client.direct import FALL_BACK, RETRY_AFTER
+from mlos.client.direct import FALL_BACK, RELAY_FOR, RETRY_AFTER
 from mlos.errors import RELAY_DETAIL, MLOSError
 from mlos.wire.channel import Channel
 from mlos.wire.framing import HEADER, FrameKind
@@ -41,6 +41,11 @@ class _Route:
     channel_id: int
     version: str
     max_frame: int
+    max_in_flight: int
+    """Calls the channel serves at once (0: no share announced)."""
+    in_flight: int = 0
+    relay_until: float = 0.0
+    """Until when (time.monotonic()) calls go through the server (the rate share ran out)."""
 
 
 class AsyncDirectRoutes:
@@ -75,8 +80,13 @@ class AsyncDirectRoutes:
             if route is None:
                 self._retry[key] = time.monotonic() + RETRY_AFTER
                 return None
+        if route.max_in_flight and route.in_flight >= route.max_in_flight:
+            return None  # its in-flight share is taken: the server decides this call
+        if route.relay_until and time.monotonic() < route.relay_until:
+            return None
         if HEADER.size + request.ByteSize() > route.max_frame:
             return None  # the server says why
+        route.in_flight += 1
         try:
             answer: smi_pb2.InferResponse = await route.channel.call(
                 smi_ipc.MLOS_INFER, request, timeout=self._timeout
@@ -85,12 +95,16 @@ class AsyncDirectRoutes:
             if route.channel.closed:  # lost (the server revoked it, the plugin died)
                 self._drop(key)
                 return None
-            if RELAY_DETAIL in error.details:
-                return None  # over the channel's share of a limit: the server decides
+            if RELAY_DETAIL in error.details:  # over the channel's share of a limit:
+                if error.details[RELAY_DETAIL] == "rate":  # the server decides this call
+                    route.relay_until = time.monotonic() + RELAY_FOR
+                return None
             if error.code in FALL_BACK:
                 self._drop(key)
                 return None
             raise
+        finally:
+            route.in_flight -= 1
         return answer
 
     async def _open(self, key: _Key) -> _Route | None:
@@ -107,7 +121,8 @@ class AsyncDirectRoutes:
             sock.close()
             return None
         route = _Route(channel, channel_info.channel_id, channel_info.model_version,
-                       int(channel_info.max_frame_bytes) or (64 << 20))  # fmt: skip
+                       int(channel_info.max_frame_bytes) or (64 << 20),
+                       int(channel_info.max_in_flight))  # fmt: skip
         self._routes[key] = route
         return route
 
