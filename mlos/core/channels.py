@@ -21,10 +21,11 @@ calls, which the plugin host enforces (docs/architecture.md, "Limits on direct c
 tokens taken out of the principal's rate-limit bucket (:meth:`RateLimiter.lease`; on each
 collection topped up, or trimmed, to four times the channel's recent calls per collection
 interval, spent or relayed, and at least 100 ms of the rate shared among the principal's
-channels; the next collection comes after 50 ms instead of 0.5 s when a channel was short), and
-in-flight slots held in the model's admission count (:meth:`Admission.reserve`; taken back from
-channels idle for :data:`IDLE_RELEASE_MS` while the model's count is at half its limit or
-more). A call over a share is relayed by the client, and the core's limits decide it.
+channels; the next collection comes after 50 ms instead of 0.5 s after a grant and when a
+channel was short or about to be), and in-flight slots held in the model's admission count
+(:meth:`Admission.reserve`; taken back from channels idle for :data:`IDLE_RELEASE_MS` while
+the model's count is at half its limit or more). A call over a share is relayed by the
+client, and the core's limits decide it.
 """
 
 from __future__ import annotations
@@ -135,7 +136,9 @@ class ChannelBroker:
         self._granted: dict[int, _Granted] = {}
         self._poller: asyncio.Task[None] | None = None
         self._short_of = False
-        """A channel refused calls for want of a share since the last collection."""
+        """A channel was granted, or refused calls for want of a share, since the last
+        collection."""
+        self._wake = asyncio.Event()
 
     @property
     def open_channels(self) -> int:
@@ -208,6 +211,7 @@ class ChannelBroker:
             shares,
         )  # fmt: skip
         self._short_of = True  # its first allowance is a guess: look again soon
+        self._wake.set()
         if self._poller is None or self._poller.done():
             self._poller = asyncio.ensure_future(self._poll())
         answer = smi_pb2.DirectChannel(
@@ -365,9 +369,13 @@ class ChannelBroker:
 
     async def _poll(self) -> None:
         while self._granted:
-            # Sooner when a channel was short of a share: its allowance follows its demand.
-            short, self._short_of = self._short_of, False
-            await asyncio.sleep(_SHORT_INTERVAL if short else STATS_INTERVAL)
+            if not self._short_of:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), STATS_INTERVAL)
+            self._wake.clear()
+            if self._short_of:  # a new channel, or one short of a share: size it to its
+                self._short_of = False  # demand soon
+                await asyncio.sleep(_SHORT_INTERVAL)
             try:
                 await self.collect()
                 await self._expire()
@@ -440,8 +448,8 @@ class ChannelBroker:
             shares.relayed = int(report.relayed)
             shares.demand = (spent + shares.relayed) / max(now - shares.reported, 1e-3)
             shares.tokens, shares.reported = left, now
-            if shares.relayed:
-                self._short_of = True
+            if shares.relayed or left < shares.demand * STATS_INTERVAL:
+                self._short_of = True  # short, or will be before the next collection
             if returned and self._rates is not None and shares.rate is not None:
                 self._rates.give_back(shares.rate_key, shares.rate, returned)
             released = min(int(report.released_slots), shares.slots)
