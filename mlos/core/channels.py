@@ -321,31 +321,32 @@ class ChannelBroker:
             self._give_back(granted.shares)
 
     async def _revoke(self, channels: list[_Granted]) -> None:
+        """Close `channels`. Each is forgotten when its host reports it closed (after the last
+        call it runs: its in-flight slots are freed then), or at once when its host cannot
+        answer or does not have it."""
         by_process: dict[int, tuple[PluginProcess, list[int]]] = {}
-        closing: dict[int, _Granted] = {}
         for granted in channels:
-            self._granted.pop(granted.channel_id, None)
-            closing[granted.channel_id] = granted
             found = by_process.setdefault(id(granted.process), (granted.process, []))
             found[1].append(granted.channel_id)
         for process, ids in by_process.values():
-            if not process.alive or process.channel is None:
-                for channel_id in ids:
-                    self._forget(closing.pop(channel_id))
-                continue
-            request = smi_pb2.CloseChannelsRequest(channel_ids=ids)
-            try:
-                answer = await smi_ipc.PluginChannelsClient(process.channel).close_channels(
-                    request, timeout=_CONTROL_TIMEOUT
-                )
-            except MLOSError as exc:
-                log.warning("closing direct channels of plugin %s: %s", process.launch.name, exc)
-                for channel_id in ids:
-                    self._forget(closing.pop(channel_id))
-                continue
-            self._fold(answer, closing)
-        for granted in closing.values():  # not reported closed: whatever they held is lost
-            self._forget(granted)
+            reported: set[int] = set()
+            if process.alive and process.channel is not None:
+                request = smi_pb2.CloseChannelsRequest(channel_ids=ids)
+                try:
+                    answer = await smi_ipc.PluginChannelsClient(process.channel).close_channels(
+                        request, timeout=_CONTROL_TIMEOUT
+                    )
+                except MLOSError as exc:
+                    log.warning(
+                        "closing direct channels of plugin %s: %s", process.launch.name, exc
+                    )
+                else:
+                    self._fold(answer)
+                    reported = {report.channel_id for report in answer.statistics}
+            for channel_id in ids:
+                unreported = self._granted.get(channel_id)
+                if unreported is not None and channel_id not in reported:
+                    self._forget(unreported)  # whatever it held unreported is lost
 
     # -- statistics ---------------------------------------------------------------------------
 
@@ -394,13 +395,9 @@ class ChannelBroker:
                 except Unauthenticated:
                     await self.revoke_principal(principal)
 
-    def _fold(
-        self, answer: smi_pb2.ChannelStatisticsResponse, closing: dict[int, _Granted] | None = None
-    ) -> None:
+    def _fold(self, answer: smi_pb2.ChannelStatisticsResponse) -> None:
         for report in answer.statistics:
             granted = self._granted.get(report.channel_id)
-            if granted is None and closing is not None:
-                granted = closing.pop(report.channel_id, None)
             if granted is not None:
                 self._account(granted, report)
             if not report.batches and not report.failures:

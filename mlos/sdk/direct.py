@@ -288,16 +288,19 @@ class ChannelTable:
         return smi_pb2.OpenChannelResponse()
 
     def close(self, request: smi_pb2.CloseChannelsRequest) -> smi_pb2.ChannelStatisticsResponse:
-        """Close the channels `request` names; their last statistics."""
+        """Close the channels `request` names; their last statistics (every one of them is
+        reported: closed, or not yet while it still runs a call)."""
         ids = set(request.channel_ids)
+        closing = set()
         for channel_id, channel in self._channels.items():
             grant = channel.grant
             if (request.all or channel_id in ids
                     or (request.model_name and grant.model_name == request.model_name)):
                 channel.closed = True
+                closing.add(channel_id)
                 if channel.connection is not None:
                     channel.connection.close()
-        return self.report()
+        return self.report(include=closing)
 
     def close_model(self, name: str, version: str) -> None:
         """Close the channels of a model version the host unloads."""
@@ -309,11 +312,13 @@ class ChannelTable:
                     channel.connection.close()
 
     def report(
-        self, request: smi_pb2.ChannelStatisticsRequest | None = None
+        self, request: smi_pb2.ChannelStatisticsRequest | None = None,
+        include: set[int] | frozenset[int] = frozenset(),
     ) -> smi_pb2.ChannelStatisticsResponse:
         """Apply the core's allowances in `request`; what every channel served since the last
-        report (and every channel `request` names); closed channels are forgotten."""
-        named: dict[int, int] = {}
+        report (and every channel `request` names or `include` holds); closed channels are
+        forgotten."""
+        named: dict[int, int] = dict.fromkeys(include, 0)
         returned: dict[int, int] = {}
         now = time.monotonic()
         for allowance in request.allowances if request is not None else ():
@@ -338,8 +343,10 @@ class ChannelTable:
             channel = self._channels[channel_id]
             servicer = channel.servicer
             counts = servicer.counts
-            if (counts.empty() and not channel.closed and not servicer.relayed
-                    and channel_id not in named):
+            # A closed channel is reported closed once its last call has ended: the core
+            # frees its in-flight slots then.
+            ended = channel.closed and not servicer.in_flight
+            if counts.empty() and not ended and not servicer.relayed and channel_id not in named:
                 continue
             grant = channel.grant
             stats = response.statistics.add(
@@ -347,7 +354,7 @@ class ChannelTable:
                 model_name=grant.model_name,
                 model_version=grant.model_version,
                 fail_ns=counts.fail_ns,
-                closed=channel.closed,
+                closed=ended,
                 last_inference_ms=counts.last_inference_ms(),
                 rate_tokens_left=max(0, servicer.tokens),
                 relayed=servicer.relayed,
@@ -363,7 +370,7 @@ class ChannelTable:
                 )  # fmt: skip
             stats.failures.update(counts.failures)
             servicer.counts = _Counts()
-            if channel.closed:
+            if ended:
                 del self._channels[channel_id]
         return response
 

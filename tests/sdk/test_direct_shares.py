@@ -90,3 +90,19 @@ def test_a_grant_without_delegated_limits_enforces_none() -> None:
             await servicer.infer(_request(), None)  # type: ignore[arg-type]
 
     asyncio.run(scenario())
+
+
+def test_a_closed_channel_is_reported_closed_after_its_last_call() -> None:
+    async def infer(request: smi_pb2.InferRequest) -> smi_pb2.InferResponse:
+        return smi_pb2.InferResponse(model_name="m")
+
+    servicer = _ChannelServicer(_grant(5, 1), infer, lambda: METADATA)
+    table = ChannelTable(infer, lambda name, version: METADATA, fd=None)
+    table._channels[1] = channel = _Channel(servicer.grant, servicer)
+    servicer.in_flight = 1  # a call under way when the core closes the channel
+    (row,) = table.close(smi_pb2.CloseChannelsRequest(channel_ids=[1])).statistics
+    assert channel.closed and not row.closed  # its slot is still in use
+    servicer.in_flight = 0
+    (row,) = table.report().statistics
+    assert row.closed and row.rate_tokens_left == 5
+    assert not table.report().statistics  # forgotten
