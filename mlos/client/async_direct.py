@@ -184,9 +184,7 @@ async def _call(
     try:
         while len(data) < HEADER.size or len(data) < HEADER.size + HEADER.unpack_from(data)[0]:
             try:
-                more, received, _, _ = socket.recv_fds(
-                    sock, 1 << 16, 1, socket.MSG_CMSG_CLOEXEC
-                )
+                more, received, _, _ = socket.recv_fds(sock, 1 << 16, 1, socket.MSG_CMSG_CLOEXEC)
             except BlockingIOError:
                 await _readable(loop, sock)
                 continue

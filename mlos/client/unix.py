@@ -395,6 +395,7 @@ class AsyncIPCClient(_IPCEndpoint, AsyncClient):
         self._direct = (
             AsyncDirectRoutes(str(self._path), self._url, self._token, timeout) if direct else None
         )
+
     _channel: Channel | None = None
     """Opened by the first call, and again after the connection was lost."""
     _connecting: asyncio.Lock | None = None

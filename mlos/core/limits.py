@@ -32,7 +32,6 @@ RETRY_AFTER = "retry_after"
 """Error detail: seconds after which the call would be let through (a decimal string)."""
 
 
-
 @dataclass(frozen=True, slots=True)
 class Rate:
     """A sustained rate in calls per second and the burst allowed above it."""

@@ -63,9 +63,10 @@ def test_concurrent_inference_goes_direct_same_answers_and_counted(
     before = _success_count(server)
 
     async def scenario() -> None:
-        async with AsyncIPCClient(server.ipc_url, timeout=30) as direct, AsyncIPCClient(
-            server.ipc_url, timeout=30, direct=False
-        ) as relayed:
+        async with (
+            AsyncIPCClient(server.ipc_url, timeout=30) as direct,
+            AsyncIPCClient(server.ipc_url, timeout=30, direct=False) as relayed,
+        ):
             expected = (await relayed.infer("demo", {"input": INPUT}))["output"]
             first = await direct.infer("demo", {"input": INPUT})
             assert direct.direct_channels == 1 and relayed.direct_channels == 0
@@ -135,9 +136,7 @@ def test_revoked_token_ends_its_channel(mlos_demo_server: ServerProcess) -> None
     async def scenario() -> None:
         async with AsyncIPCClient(server.ipc_url, timeout=30) as admin:
             created = await admin.create_token("reader", "inference")
-            async with AsyncIPCClient(
-                server.ipc_url, timeout=30, token=created.token
-            ) as client:
+            async with AsyncIPCClient(server.ipc_url, timeout=30, token=created.token) as client:
                 await client.infer("demo", {"input": INPUT})
                 assert client.direct_channels == 1
                 await admin.revoke_token(created.info.id)

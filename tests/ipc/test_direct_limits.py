@@ -49,9 +49,10 @@ def test_a_rate_limited_token_is_limited_over_its_channel(
     with IPCClient(server.ipc_url, timeout=30) as admin:
         direct_token = admin.create_token("direct", "inference", rate_limit="2/s:20")
         relayed_token = admin.create_token("relayed", "inference", rate_limit="2/s:20")
-    with IPCClient(server.ipc_url, timeout=30, token=direct_token.token) as direct, IPCClient(
-        server.ipc_url, timeout=30, token=relayed_token.token, direct=False
-    ) as relayed:
+    with (
+        IPCClient(server.ipc_url, timeout=30, token=direct_token.token) as direct,
+        IPCClient(server.ipc_url, timeout=30, token=relayed_token.token, direct=False) as relayed,
+    ):
         served, took, refusal = _until_refused(direct)
         assert direct.direct_channels == 1  # the channel stays; calls over its share relayed
         assert isinstance(refusal, ResourceExhausted)
@@ -104,9 +105,11 @@ def test_the_in_flight_limit_holds_across_channels_and_the_core(
 ) -> None:
     server = two_in_flight
     url, token = server.ipc_url, server.token
-    with IPCClient(url, timeout=30, token=token) as first, IPCClient(
-        url, timeout=30, token=token
-    ) as second, IPCClient(url, timeout=30, token=token) as third:
+    with (
+        IPCClient(url, timeout=30, token=token) as first,
+        IPCClient(url, timeout=30, token=token) as second,
+        IPCClient(url, timeout=30, token=token) as third,
+    ):
         first.infer("demo", {"input": INPUT})
         second.infer("demo", {"input": INPUT})
         assert first.direct_channels == second.direct_channels == 1
