@@ -296,3 +296,31 @@ def test_metrics_and_validation_errors_hold_over_a_channel(
         )
         expected = {failure: 1.0, success: 5.0}
         assert changed(expected) == expected
+
+
+def test_validation_errors_over_a_channel_are_the_relayed_ones(
+    mlos_demo_server: ServerProcess,
+) -> None:
+    server = mlos_demo_server
+    wrong_inputs: list[dict[str, np.ndarray]] = [
+        {"input": np.zeros((1, 3), np.float32)},  # shape
+        {"input": INPUT.astype(np.float64)},  # datatype
+        {"input": np.zeros((1, 64), np.int32)},  # datatype
+        {"other": INPUT},  # name
+        {"input": INPUT, "extra": INPUT},  # one input too many
+    ]
+    with (
+        IPCClient(server.ipc_url, timeout=30) as direct,
+        IPCClient(server.ipc_url, timeout=30, direct=False) as relayed,
+    ):
+        direct.infer("demo", {"input": INPUT})
+        for inputs in wrong_inputs:
+            with pytest.raises(MLOSError) as over_channel:
+                direct.infer("demo", inputs)
+            with pytest.raises(MLOSError) as over_core:
+                relayed.infer("demo", inputs)
+            assert (over_channel.value.code, over_channel.value.message) == (
+                over_core.value.code,
+                over_core.value.message,
+            ), inputs
+        assert direct.direct_channels == 1  # all of them answered by the channel
