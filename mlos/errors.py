@@ -14,6 +14,7 @@ from typing import ClassVar
 from mlos_generated import smi_pb2
 
 __all__ = [
+    "RELAY_DETAIL",
     "AlreadyExists",
     "DeadlineExceeded",
     "FailedPrecondition",
@@ -30,6 +31,10 @@ __all__ = [
     "Unavailable",
     "Unimplemented",
 ]
+
+RELAY_DETAIL = "relay"
+"""Error detail of a direct channel's refusal: its share of a server limit is spent ("rate" or
+"in_flight"), and the client is to send the call through the server, which decides it."""
 
 
 class StatusCode(enum.IntEnum):

@@ -2099,6 +2099,9 @@ class ChannelGrant(google.protobuf.message.Message):
     MAX_TENSOR_BYTES_FIELD_NUMBER: builtins.int
     MAX_BATCH_SIZE_FIELD_NUMBER: builtins.int
     MAX_STRING_BYTES_FIELD_NUMBER: builtins.int
+    LIMITS_DELEGATED_FIELD_NUMBER: builtins.int
+    RATE_TOKENS_FIELD_NUMBER: builtins.int
+    MAX_IN_FLIGHT_FIELD_NUMBER: builtins.int
     channel_id: builtins.int
     model_name: builtins.str
     model_version: builtins.str
@@ -2111,6 +2114,14 @@ class ChannelGrant(google.protobuf.message.Message):
     max_tensor_bytes: builtins.int
     max_batch_size: builtins.int
     max_string_bytes: builtins.int
+    limits_delegated: builtins.bool
+    """The core's rate limit and in-flight limit, delegated (docs/architecture.md, "Limits on
+    direct channels"). When limits_delegated is set the host serves at most rate_tokens calls
+    (topped up by ChannelStatisticsRequest.allowances) and at most max_in_flight at once; a
+    call over either is refused with the relay detail and the client sends it through the core.
+    """
+    rate_tokens: builtins.int
+    max_in_flight: builtins.int
     def __init__(
         self,
         *,
@@ -2124,8 +2135,11 @@ class ChannelGrant(google.protobuf.message.Message):
         max_tensor_bytes: builtins.int = ...,
         max_batch_size: builtins.int = ...,
         max_string_bytes: builtins.int = ...,
+        limits_delegated: builtins.bool = ...,
+        rate_tokens: builtins.int = ...,
+        max_in_flight: builtins.int = ...,
     ) -> None: ...
-    def ClearField(self, field_name: typing.Literal["channel_id", b"channel_id", "max_batch_size", b"max_batch_size", "max_frame_bytes", b"max_frame_bytes", "max_inputs", b"max_inputs", "max_string_bytes", b"max_string_bytes", "max_tensor_bytes", b"max_tensor_bytes", "max_tensor_elements", b"max_tensor_elements", "model_name", b"model_name", "model_version", b"model_version", "principal", b"principal"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["channel_id", b"channel_id", "limits_delegated", b"limits_delegated", "max_batch_size", b"max_batch_size", "max_frame_bytes", b"max_frame_bytes", "max_in_flight", b"max_in_flight", "max_inputs", b"max_inputs", "max_string_bytes", b"max_string_bytes", "max_tensor_bytes", b"max_tensor_bytes", "max_tensor_elements", b"max_tensor_elements", "model_name", b"model_name", "model_version", b"model_version", "principal", b"principal", "rate_tokens", b"rate_tokens"]) -> None: ...
 
 global___ChannelGrant = ChannelGrant
 
@@ -2195,6 +2209,11 @@ class ChannelStatistics(google.protobuf.message.Message):
     FAIL_NS_FIELD_NUMBER: builtins.int
     CLOSED_FIELD_NUMBER: builtins.int
     LAST_INFERENCE_MS_FIELD_NUMBER: builtins.int
+    RATE_TOKENS_LEFT_FIELD_NUMBER: builtins.int
+    RELAYED_FIELD_NUMBER: builtins.int
+    RELEASED_SLOTS_FIELD_NUMBER: builtins.int
+    IN_FLIGHT_SLOTS_FIELD_NUMBER: builtins.int
+    RATE_TOKENS_RETURNED_FIELD_NUMBER: builtins.int
     channel_id: builtins.int
     model_name: builtins.str
     model_version: builtins.str
@@ -2203,6 +2222,20 @@ class ChannelStatistics(google.protobuf.message.Message):
     """The channel is closed (by the client, the core or the host); this is its last report."""
     last_inference_ms: builtins.int
     """Unix time in milliseconds of its last request."""
+    rate_tokens_left: builtins.int
+    """The calls the channel may still serve under the rate limit (after this request's
+    allowances were applied).
+    """
+    relayed: builtins.int
+    """Calls refused with the relay detail since the last report (an allowance spent)."""
+    released_slots: builtins.int
+    """In-flight slots the channel gave up on this request (release_idle_ms): the core frees them."""
+    in_flight_slots: builtins.int
+    """In-flight slots the channel holds now."""
+    rate_tokens_returned: builtins.int
+    """Rate tokens the channel gave up on this request (rate_tokens_keep): the core takes them
+    back into the principal's bucket.
+    """
     @property
     def batches(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___ChannelBatch]:
         """Successful requests of each batch size, with the time of each phase."""
@@ -2222,10 +2255,52 @@ class ChannelStatistics(google.protobuf.message.Message):
         fail_ns: builtins.int = ...,
         closed: builtins.bool = ...,
         last_inference_ms: builtins.int = ...,
+        rate_tokens_left: builtins.int = ...,
+        relayed: builtins.int = ...,
+        released_slots: builtins.int = ...,
+        in_flight_slots: builtins.int = ...,
+        rate_tokens_returned: builtins.int = ...,
     ) -> None: ...
-    def ClearField(self, field_name: typing.Literal["batches", b"batches", "channel_id", b"channel_id", "closed", b"closed", "fail_ns", b"fail_ns", "failures", b"failures", "last_inference_ms", b"last_inference_ms", "model_name", b"model_name", "model_version", b"model_version"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["batches", b"batches", "channel_id", b"channel_id", "closed", b"closed", "fail_ns", b"fail_ns", "failures", b"failures", "in_flight_slots", b"in_flight_slots", "last_inference_ms", b"last_inference_ms", "model_name", b"model_name", "model_version", b"model_version", "rate_tokens_left", b"rate_tokens_left", "rate_tokens_returned", b"rate_tokens_returned", "relayed", b"relayed", "released_slots", b"released_slots"]) -> None: ...
 
 global___ChannelStatistics = ChannelStatistics
+
+@typing.final
+class ChannelAllowance(google.protobuf.message.Message):
+    """What the core adds to a channel's allowances (docs/architecture.md, "Limits on direct
+    channels").
+    """
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    CHANNEL_ID_FIELD_NUMBER: builtins.int
+    RATE_TOKENS_FIELD_NUMBER: builtins.int
+    IN_FLIGHT_SLOTS_FIELD_NUMBER: builtins.int
+    RELEASE_IDLE_MS_FIELD_NUMBER: builtins.int
+    RATE_TOKENS_KEEP_FIELD_NUMBER: builtins.int
+    channel_id: builtins.int
+    rate_tokens: builtins.int
+    """More calls the channel may serve under its principal's rate limit."""
+    in_flight_slots: builtins.int
+    """More in-flight slots (the core holds them for the channel in the model's limit)."""
+    release_idle_ms: builtins.int
+    """When set: give up every slot if the channel has nothing in flight and served nothing for
+    this many milliseconds (reported as released_slots).
+    """
+    rate_tokens_keep: builtins.int
+    """When set: keep at most this many rate tokens, give the rest back (rate_tokens_returned)."""
+    def __init__(
+        self,
+        *,
+        channel_id: builtins.int = ...,
+        rate_tokens: builtins.int = ...,
+        in_flight_slots: builtins.int = ...,
+        release_idle_ms: builtins.int = ...,
+        rate_tokens_keep: builtins.int = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["channel_id", b"channel_id", "in_flight_slots", b"in_flight_slots", "rate_tokens", b"rate_tokens", "rate_tokens_keep", b"rate_tokens_keep", "release_idle_ms", b"release_idle_ms"]) -> None: ...
+
+global___ChannelAllowance = ChannelAllowance
 
 @typing.final
 class ChannelBatch(google.protobuf.message.Message):
@@ -2258,9 +2333,19 @@ global___ChannelBatch = ChannelBatch
 class ChannelStatisticsRequest(google.protobuf.message.Message):
     DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
+    ALLOWANCES_FIELD_NUMBER: builtins.int
+    @property
+    def allowances(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___ChannelAllowance]:
+        """Added to the channels' rate allowances before the report is made; every channel named is
+        reported.
+        """
+
     def __init__(
         self,
+        *,
+        allowances: collections.abc.Iterable[global___ChannelAllowance] | None = ...,
     ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["allowances", b"allowances"]) -> None: ...
 
 global___ChannelStatisticsRequest = ChannelStatisticsRequest
 
@@ -2286,16 +2371,22 @@ class DirectChannelRequest(google.protobuf.message.Message):
 
     MODEL_NAME_FIELD_NUMBER: builtins.int
     MODEL_VERSION_FIELD_NUMBER: builtins.int
+    MAX_IN_FLIGHT_FIELD_NUMBER: builtins.int
     model_name: builtins.str
     model_version: builtins.str
     """Empty: the version that serves requests for the model now."""
+    max_in_flight: builtins.int
+    """Calls the client means to have in flight on the channel at once (0: one); the core may
+    grant fewer (DirectChannel.max_in_flight).
+    """
     def __init__(
         self,
         *,
         model_name: builtins.str = ...,
         model_version: builtins.str = ...,
+        max_in_flight: builtins.int = ...,
     ) -> None: ...
-    def ClearField(self, field_name: typing.Literal["model_name", b"model_name", "model_version", b"model_version"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["max_in_flight", b"max_in_flight", "model_name", b"model_name", "model_version", b"model_version"]) -> None: ...
 
 global___DirectChannelRequest = DirectChannelRequest
 
@@ -2309,12 +2400,15 @@ class DirectChannel(google.protobuf.message.Message):
     MODEL_NAME_FIELD_NUMBER: builtins.int
     MODEL_VERSION_FIELD_NUMBER: builtins.int
     MAX_FRAME_BYTES_FIELD_NUMBER: builtins.int
+    MAX_IN_FLIGHT_FIELD_NUMBER: builtins.int
     channel_id: builtins.int
     model_name: builtins.str
     model_version: builtins.str
     """The version the channel serves."""
     max_frame_bytes: builtins.int
     """The largest request frame the channel accepts."""
+    max_in_flight: builtins.int
+    """Calls the channel serves at once (its share of the model's in-flight limit)."""
     def __init__(
         self,
         *,
@@ -2322,8 +2416,9 @@ class DirectChannel(google.protobuf.message.Message):
         model_name: builtins.str = ...,
         model_version: builtins.str = ...,
         max_frame_bytes: builtins.int = ...,
+        max_in_flight: builtins.int = ...,
     ) -> None: ...
-    def ClearField(self, field_name: typing.Literal["channel_id", b"channel_id", "max_frame_bytes", b"max_frame_bytes", "model_name", b"model_name", "model_version", b"model_version"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["channel_id", b"channel_id", "max_frame_bytes", b"max_frame_bytes", "max_in_flight", b"max_in_flight", "model_name", b"model_name", "model_version", b"model_version"]) -> None: ...
 
 global___DirectChannel = DirectChannel
 

@@ -8,7 +8,11 @@ plugin process alone. Whenever a channel cannot answer — the server revoked it
 unloaded or replaced, its plugin restarted, the token was revoked), the plugin process died,
 the server offers no channels, or the plugin does not serve them — the call goes through the
 server instead, with the same answer and errors, and the next call asks for a new channel
-(after :data:`RETRY_AFTER` seconds when asking failed). docs/ipc.md describes the protocol.
+(after :data:`RETRY_AFTER` seconds when asking failed). A call the plugin process refuses
+because the channel's share of the server's limits is spent (the error carries
+:data:`~mlos.errors.RELAY_DETAIL`) goes through the server, which decides it, and the channel
+stays (after a spent rate share, the model's calls go through the server for
+:data:`RELAY_FOR` seconds without asking the channel). docs/ipc.md describes the protocol.
 """
 
 from __future__ import annotations
@@ -22,16 +26,19 @@ from typing import Protocol
 
 from google.protobuf.message import DecodeError
 
-from mlos.errors import DeadlineExceeded, MLOSError, StatusCode
+from mlos.errors import RELAY_DETAIL, DeadlineExceeded, MLOSError, StatusCode
 from mlos.wire.framing import FLAG_CLOSING, HEADER, FrameKind, send_frame
 from mlos_generated import smi_ipc, smi_pb2
 
-__all__ = ["RETRY_AFTER", "DirectRoutes"]
+__all__ = ["FALL_BACK", "RELAY_FOR", "RETRY_AFTER", "DirectRoutes"]
 
 RETRY_AFTER = 1.0
 """Seconds before a client asks again for a channel to a model after asking failed."""
+RELAY_FOR = 0.05
+"""Seconds a client sends a model's calls through the server after its channel's rate share
+ran out (rather than asking the channel first: the server tops shares up twice a second)."""
 
-_FALL_BACK = frozenset(
+FALL_BACK = frozenset(
     (
         StatusCode.NOT_FOUND,
         StatusCode.UNAVAILABLE,
@@ -74,6 +81,8 @@ class _Route:
     channel_id: int
     version: str
     max_frame: int
+    relay_until: float = 0.0
+    """Until when (time.monotonic()) calls go through the server (the rate share ran out)."""
 
 
 class DirectRoutes:
@@ -102,6 +111,8 @@ class DirectRoutes:
             if route is None:
                 self._retry[key] = time.monotonic() + RETRY_AFTER
                 return None
+        if route.relay_until and time.monotonic() < route.relay_until:
+            return None
         payload = request.SerializeToString()
         if HEADER.size + len(payload) > route.max_frame:
             return None  # the server says why
@@ -130,7 +141,11 @@ class DirectRoutes:
         except DecodeError:
             self._drop(key)
             return None
-        if error.code in _FALL_BACK:
+        if RELAY_DETAIL in error.details:  # over the channel's share of a limit:
+            if error.details[RELAY_DETAIL] == "rate":  # the server decides this call
+                route.relay_until = time.monotonic() + RELAY_FOR
+            return None
+        if error.code in FALL_BACK:
             self._drop(key)
             return None
         raise error

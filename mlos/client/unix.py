@@ -30,6 +30,7 @@ from typing import Any, TypeVar, cast
 from google.protobuf.message import DecodeError, Message
 
 from mlos.client.aio import AsyncClient
+from mlos.client.async_direct import AsyncDirectRoutes
 from mlos.client.base import DEFAULT_TIMEOUT, Array, Inference, Op, Unreachable, closed_by_peer
 from mlos.client.credentials import TOKEN_ENV
 from mlos.client.direct import Closed, DirectRoutes
@@ -373,9 +374,28 @@ class AsyncIPCClient(_IPCEndpoint, AsyncClient):
 
     Inputs of `shared_memory_from` bytes or more (default 64 KiB; 0: never) travel through
     shared memory the client registers with the server (:mod:`mlos.client.staging`).
+
+    With `direct` (the default), inferences go over a direct channel to the plugin process
+    that serves the model, which the server grants on the first inference on it, and through
+    the server whenever a channel cannot answer (:mod:`mlos.client.async_direct`).
     """
 
     _ops = _OPERATIONS
+
+    def __init__(
+        self,
+        url: str | Path,
+        *,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        shared_memory_from: int = DEFAULT_THRESHOLD,
+        token: str | None = None,
+        direct: bool = True,
+    ) -> None:
+        super().__init__(url, timeout=timeout, shared_memory_from=shared_memory_from, token=token)
+        self._direct = (
+            AsyncDirectRoutes(str(self._path), self._url, self._token, timeout) if direct else None
+        )
+
     _channel: Channel | None = None
     """Opened by the first call, and again after the connection was lost."""
     _connecting: asyncio.Lock | None = None
@@ -421,9 +441,31 @@ class AsyncIPCClient(_IPCEndpoint, AsyncClient):
         """Inputs of `shared_memory_from` bytes or more travel through shared memory."""
         size = self._staging.needed(call.inputs)
         if not size:
-            return await self._run(_OPERATIONS.infer(call))
+            op = _OPERATIONS.infer(call)
+            direct = self._direct
+            if direct is not None:
+                answer = await direct.infer(cast(smi_pb2.InferRequest, op.request.request))
+                if answer is not None:
+                    return op.parse(answer)
+            return await self._run(op)
         build = partial(_OPERATIONS.infer, call)
         return await self._drive(self._staging.staged(size, self._connection, build))
+
+    async def infer_message(self, request: smi_pb2.InferRequest) -> smi_pb2.InferResponse:
+        """One `Infer` of a request built by the caller: over the model's direct channel when
+        there is one (see the class), else through the server."""
+        direct = self._direct
+        if direct is not None:
+            answer = await direct.infer(request)
+            if answer is not None:
+                return answer
+        response: smi_pb2.InferResponse = await self.call(smi_ipc.MLOS_INFER, request)
+        return response
+
+    @property
+    def direct_channels(self) -> int:
+        """Direct channels open now (0 with `direct=False`)."""
+        return self._direct.open_channels if self._direct is not None else 0
 
     def _connection(self) -> object:
         """The connection staging regions belong to now (None before the first call)."""
@@ -444,8 +486,10 @@ class AsyncIPCClient(_IPCEndpoint, AsyncClient):
             return cast(R, done.value)
 
     async def close(self) -> None:
-        """Close the connection."""
+        """Close the connection and the direct channels."""
         channel, self._channel = self._channel, None
         if channel is not None:
             channel.close()
+        if self._direct is not None:
+            self._direct.close()
         self._staging.reset()

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from mlos.core.auth import Principal
-from mlos.core.pipeline import Pipeline
+from mlos.core.pipeline import Call, Pipeline
 from mlos.core.shm import Region, RegionStatus
 from mlos.core.trace_settings import TraceValue
 from mlos.wire.tensors import ATTACH_FROM
@@ -92,7 +92,8 @@ class Dataplane(Protocol):
     async def list_tokens(self) -> smi_pb2.ListTokensResponse: ...
     async def revoke_token(self, token_id: str) -> smi_pb2.TokenInfo: ...
     async def open_channel(
-        self, name: str, version: str, principal: str
+        self, name: str, version: str, principal: str, call: Call | None = None,
+        max_in_flight: int = 0,
     ) -> tuple[smi_pb2.DirectChannel, int]: ...
     def authenticate(self, token: str) -> Principal: ...
     async def scrape_metrics(self) -> bytes: ...

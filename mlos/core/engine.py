@@ -31,7 +31,7 @@ from mlos.core.metrics import Metrics
 from mlos.core.model_config import model_config
 from mlos.core.models import ModelRegistry
 from mlos.core.nodes import NodeReport
-from mlos.core.pipeline import Pipeline
+from mlos.core.pipeline import Call, Pipeline
 from mlos.core.plugins import Backoff, PluginRegistry
 from mlos.core.policy import AccessPolicy
 from mlos.core.reconcile import Reconciler
@@ -185,16 +185,15 @@ class Engine:
         if self.audit is not None:
             self.pipeline.add(self.audit, order=5)
         rates = {**DEFAULT_RATE_LIMITS, **(getattr(settings, "rate_limits", None) or {})}
-        self.pipeline.add(
-            RateLimiter(
-                {role: Rate.parse(rates[name]) for role, name in ROLE_NAMES.items()},
-                Rate.parse(rates["anonymous"]),
-                self.tokens.rate_limit_of,
-                unauthenticated_role=None if self.auth else smi_pb2.ROLE_ADMIN,
-            ),
-            order=20,
+        self.rate_limiter = RateLimiter(
+            {role: Rate.parse(rates[name]) for role, name in ROLE_NAMES.items()},
+            Rate.parse(rates["anonymous"]),
+            self.tokens.rate_limit_of,
+            unauthenticated_role=None if self.auth else smi_pb2.ROLE_ADMIN,
         )
+        self.pipeline.add(self.rate_limiter, order=20)
         self.limits = InputLimits.of(settings)
+        self.admission = Admission(int(getattr(settings, "max_in_flight_per_model", 512)))
         self.channels = ChannelBroker(
             self.plugins,
             self.models,
@@ -202,9 +201,10 @@ class Engine:
             self.limits,
             int(getattr(settings, "max_body_bytes", 64 * 2**20)),
             self.tokens,
+            self.rate_limiter,
+            self.admission,
         )
         self.upgrades.on_switch = self.channels.revoke_plugin
-        self.admission = Admission(int(getattr(settings, "max_in_flight_per_model", 512)))
         self.pipeline.add(self.admission, order=30)
         if self.auth:
             uid_roles = getattr(settings, "ipc_uid_roles", None) or {}
@@ -751,11 +751,13 @@ class Engine:
         return info
 
     async def open_channel(
-        self, name: str, version: str, principal: str
+        self, name: str, version: str, principal: str, call: Call | None = None,
+        max_in_flight: int = 0,
     ) -> tuple[smi_pb2.DirectChannel, int]:
         """A direct channel to the plugin serving a model (:mod:`mlos.core.channels`): its
-        description and the client's end of the socket (the caller owns the descriptor)."""
-        return await self.channels.open(name, version, principal)
+        description and the client's end of the socket (the caller owns the descriptor).
+        `call`, the admitted call that asks for it, lends the channel shares of its limits."""
+        return await self.channels.open(name, version, principal, call, max_in_flight)
 
     def authenticate(self, token: str) -> Principal:
         """The principal a token stands for (Unauthenticated when it is not valid)."""

@@ -8,6 +8,10 @@ wait (REST answers 429 with `Retry-After`, gRPC RESOURCE_EXHAUSTED, IPC its erro
 :class:`Admission` bounds the inference calls waiting or running per model: one over the bound
 fails at once with Unavailable (503 / UNAVAILABLE) instead of queueing, so that latency under
 overload stays bounded and a load balancer can send the call elsewhere.
+
+Both lend shares to direct channels (:mod:`mlos.core.channels`): :meth:`RateLimiter.lease`
+takes tokens out of a principal's bucket for a channel to spend, and :meth:`Admission.reserve`
+holds in-flight slots of a model for a channel while it is open.
 """
 
 from __future__ import annotations
@@ -97,6 +101,34 @@ class RateLimiter:
         self._buckets: dict[str, Bucket] = {}
         self._max_buckets = max_buckets
 
+    def rate_of(self, call: Call) -> tuple[str, Rate]:
+        """The bucket `call` takes its token from and the rate that refills it."""
+        return self._rate(call)
+
+    def _bucket(self, key: str, rate: Rate, now: float) -> Bucket:
+        bucket = self._buckets.get(key)
+        if bucket is None or bucket.rate != rate:
+            if len(self._buckets) >= self._max_buckets:
+                self._buckets.clear()  # forget idle callers rather than grow without bound
+            bucket = self._buckets[key] = Bucket(rate, now)
+        return bucket
+
+    def lease(self, key: str, rate: Rate, want: int) -> int:
+        """Take up to `want` whole tokens out of the bucket `key` now (for a direct channel
+        to spend); how many were taken."""
+        now = time.monotonic()
+        bucket = self._bucket(key, rate, now)
+        level = min(float(rate.burst), bucket.level + (now - bucket.updated) * rate.per_second)
+        taken = max(0, min(want, int(level)))
+        bucket.level, bucket.updated = level - taken, now
+        return taken
+
+    def give_back(self, key: str, rate: Rate, tokens: int) -> None:
+        """Return tokens a channel leased and did not spend (never above the burst)."""
+        bucket = self._buckets.get(key)
+        if bucket is not None and bucket.rate == rate and tokens > 0:
+            bucket.level = min(float(rate.burst), bucket.level + tokens)
+
     def _rate(self, call: Call) -> tuple[str, Rate]:
         principal = call.caller.principal
         if principal is None:
@@ -122,12 +154,7 @@ class RateLimiter:
             return await proceed(call, request)
         key, rate = self._rate(call)
         now = time.monotonic()
-        bucket = self._buckets.get(key)
-        if bucket is None or bucket.rate != rate:
-            if len(self._buckets) >= self._max_buckets:
-                self._buckets.clear()  # forget idle callers rather than grow without bound
-            bucket = self._buckets[key] = Bucket(rate, now)
-        wait = bucket.take(now)
+        wait = self._bucket(key, rate, now).take(now)
         if wait:
             raise ResourceExhausted(
                 f"rate limit of {rate} exceeded for {key}; retry in {wait:.3f} s",
@@ -146,6 +173,25 @@ class Admission:
     def in_flight(self, model: str) -> int:
         """Inference calls for `model` admitted and not yet answered."""
         return self._in_flight.get(model, 0)
+
+    def reserve(self, model: str, want: int, *, admitted: bool = True) -> int:
+        """Hold up to `want` slots of `model` for a direct channel (until :meth:`release`);
+        how many were held. `admitted`: the caller runs inside an admitted call of the model,
+        whose own slot it may count as free (it ends with the call)."""
+        count = self._in_flight.get(model, 0)
+        room = self.max_in_flight - count + (1 if admitted and count else 0)
+        held = max(0, min(want, room))
+        if held:
+            self._in_flight[model] = count + held
+        return held
+
+    def release(self, model: str, slots: int) -> None:
+        """Give back slots :meth:`reserve` held."""
+        left = self._in_flight.get(model, 0) - slots
+        if left > 0:
+            self._in_flight[model] = left
+        else:
+            self._in_flight.pop(model, None)
 
     async def __call__(self, call: Call, request: Any, proceed: Next) -> Any:
         """Admit an inference call while its model has room; shed it at once otherwise."""

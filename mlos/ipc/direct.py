@@ -55,7 +55,8 @@ class DirectIPCService(IPCService, _DirectChannelsTable):  # type: ignore[misc] 
         ) -> smi_pb2.DirectChannel:
             principal = call.caller.principal or call.caller.peer
             channel, fd = await engine.open_channel(
-                request.model_name, request.model_version, principal
+                request.model_name, request.model_version, principal, call,
+                request.max_in_flight,
             )
             opened.append(fd)
             return channel

@@ -14,6 +14,14 @@ own inference). Inputs or outputs in shared memory are refused (they are registe
 core; such requests take the relayed path). Every request is counted; the core collects the
 counts (`ChannelStatistics`, and the last ones from `CloseChannels`) into the model's
 statistics and metrics. Bytes that break the framing close only that channel.
+
+With `limits_delegated` in the grant the host also enforces the core's rate limit and the
+model's in-flight limit with the shares the core lent the channel: a call takes one of its
+`rate_tokens` and needs a free one of its in-flight slots. A call over either share is refused
+at once with the :data:`~mlos.errors.RELAY_DETAIL` detail — the client sends it through the
+core, whose limits decide it (with their own errors). The core tops the shares up and takes
+idle slots and unneeded tokens back on each statistics collection
+(`ChannelStatisticsRequest.allowances`).
 """
 
 from __future__ import annotations
@@ -28,12 +36,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from mlos.errors import (
+    RELAY_DETAIL,
     FailedPrecondition,
     InvalidArgument,
     MLOSError,
     NotFound,
     PermissionDenied,
+    ResourceExhausted,
     StatusCode,
+    Unavailable,
 )
 from mlos.input_limits import InputLimits
 from mlos.validation import check_infer_request
@@ -102,11 +113,46 @@ class _ChannelServicer:
             grant.max_batch_size, grant.max_string_bytes,
         )  # fmt: skip
         self.counts = _Counts()
+        self.delegated = grant.limits_delegated
+        self.tokens = int(grant.rate_tokens)
+        """Calls left under the principal's rate limit (when `delegated`)."""
+        self.slots = int(grant.max_in_flight)
+        """Calls the channel may have in flight (when `delegated`)."""
+        self.in_flight = 0
+        self.relayed = 0
+        self.active = time.monotonic()
+        """When the channel last started or ended a call."""
+
+    def _refuse(self) -> MLOSError:
+        """The refusal of a call over the channel's shares (the client relays it)."""
+        self.relayed += 1
+        if self.tokens <= 0:
+            return ResourceExhausted(
+                "this channel's share of the rate limit is spent: send the call through the "
+                "server's socket", details={RELAY_DETAIL: "rate"},
+            )  # fmt: skip
+        return Unavailable(
+            f"this channel has {self.in_flight} calls in flight, its share of the model's "
+            "limit: send the call through the server's socket", details={RELAY_DETAIL: "in_flight"},
+        )  # fmt: skip
 
     async def infer(
         self, request: smi_pb2.InferRequest, context: CallContext
     ) -> smi_pb2.InferResponse:
-        """Check the request against the grant, run it, count it."""
+        """Check the request against the grant and its shares of the limits, run it, count
+        it."""
+        if self.delegated:
+            if self.tokens <= 0 or self.in_flight >= self.slots:
+                raise self._refuse()
+            self.tokens -= 1
+        self.in_flight += 1
+        try:
+            return await self._serve(request)
+        finally:
+            self.in_flight -= 1
+            self.active = time.monotonic()
+
+    async def _serve(self, request: smi_pb2.InferRequest) -> smi_pb2.InferResponse:
         started = time.perf_counter_ns()
         try:
             grant = self.grant
@@ -242,16 +288,19 @@ class ChannelTable:
         return smi_pb2.OpenChannelResponse()
 
     def close(self, request: smi_pb2.CloseChannelsRequest) -> smi_pb2.ChannelStatisticsResponse:
-        """Close the channels `request` names; their last statistics."""
+        """Close the channels `request` names; their last statistics (every one of them is
+        reported: closed, or not yet while it still runs a call)."""
         ids = set(request.channel_ids)
+        closing = set()
         for channel_id, channel in self._channels.items():
             grant = channel.grant
             if (request.all or channel_id in ids
                     or (request.model_name and grant.model_name == request.model_name)):
                 channel.closed = True
+                closing.add(channel_id)
                 if channel.connection is not None:
                     channel.connection.close()
-        return self.report()
+        return self.report(include=closing)
 
     def close_model(self, name: str, version: str) -> None:
         """Close the channels of a model version the host unloads."""
@@ -262,13 +311,42 @@ class ChannelTable:
                 if channel.connection is not None:
                     channel.connection.close()
 
-    def report(self) -> smi_pb2.ChannelStatisticsResponse:
-        """What every channel served since the last report; closed channels are forgotten."""
+    def report(
+        self, request: smi_pb2.ChannelStatisticsRequest | None = None,
+        include: set[int] | frozenset[int] = frozenset(),
+    ) -> smi_pb2.ChannelStatisticsResponse:
+        """Apply the core's allowances in `request`; what every channel served since the last
+        report (and every channel `request` names or `include` holds); closed channels are
+        forgotten."""
+        named: dict[int, int] = dict.fromkeys(include, 0)
+        returned: dict[int, int] = {}
+        now = time.monotonic()
+        for allowance in request.allowances if request is not None else ():
+            channel = self._channels.get(allowance.channel_id)
+            if channel is None:
+                continue
+            servicer = channel.servicer
+            servicer.tokens += allowance.rate_tokens
+            servicer.slots += allowance.in_flight_slots
+            keep = allowance.rate_tokens_keep
+            if keep and servicer.tokens > keep:
+                returned[allowance.channel_id] = servicer.tokens - keep
+                servicer.tokens = keep
+            released = 0
+            idle_ms = allowance.release_idle_ms
+            if (idle_ms and servicer.slots and not servicer.in_flight
+                    and (now - servicer.active) * 1000 >= idle_ms):
+                released, servicer.slots = servicer.slots, 0
+            named[allowance.channel_id] = released
         response = smi_pb2.ChannelStatisticsResponse()
         for channel_id in list(self._channels):
             channel = self._channels[channel_id]
-            counts = channel.servicer.counts
-            if counts.empty() and not channel.closed:
+            servicer = channel.servicer
+            counts = servicer.counts
+            # A closed channel is reported closed once its last call has ended: the core
+            # frees its in-flight slots then.
+            ended = channel.closed and not servicer.in_flight
+            if counts.empty() and not ended and not servicer.relayed and channel_id not in named:
                 continue
             grant = channel.grant
             stats = response.statistics.add(
@@ -276,17 +354,23 @@ class ChannelTable:
                 model_name=grant.model_name,
                 model_version=grant.model_version,
                 fail_ns=counts.fail_ns,
-                closed=channel.closed,
+                closed=ended,
                 last_inference_ms=counts.last_inference_ms(),
+                rate_tokens_left=max(0, servicer.tokens),
+                relayed=servicer.relayed,
+                released_slots=named.get(channel_id, 0),
+                in_flight_slots=servicer.slots,
+                rate_tokens_returned=returned.get(channel_id, 0),
             )
+            servicer.relayed = 0
             for size, (count, input_ns, infer_ns, output_ns) in sorted(counts.batches.items()):
                 stats.batches.add(
                     batch_size=size, count=count, compute_input_ns=input_ns,
                     compute_infer_ns=infer_ns, compute_output_ns=output_ns,
                 )  # fmt: skip
             stats.failures.update(counts.failures)
-            channel.servicer.counts = _Counts()
-            if channel.closed:
+            servicer.counts = _Counts()
+            if ended:
                 del self._channels[channel_id]
         return response
 

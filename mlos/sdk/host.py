@@ -330,8 +330,9 @@ class PluginHost(
     async def channel_statistics(
         self, request: smi_pb2.ChannelStatisticsRequest, context: CallContext
     ) -> smi_pb2.ChannelStatisticsResponse:
-        """What the direct channels served since the last report."""
-        return self.channels.report()
+        """Apply the core's allowances; what the direct channels served since the last
+        report."""
+        return self.channels.report(request)
 
     async def health(
         self, request: smi_pb2.PluginHealthRequest, context: CallContext

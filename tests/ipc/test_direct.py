@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from mlos.client import IPCClient
 from mlos.errors import MLOSError, PermissionDenied, Unauthenticated
@@ -239,3 +240,87 @@ def test_malformed_frames_close_only_their_channel(mlos_demo_server: ServerProce
         answer = keeper.infer("demo", {"input": INPUT})
         assert answer["output"].shape == (1, 10)
         assert keeper.health().ready
+
+
+def _metrics(server: ServerProcess) -> dict[tuple[str, str], float]:
+    """The demo model's inference counters on /metrics: (family, reason) → value."""
+    request = urllib.request.Request(server.url + "/metrics", headers=server.auth_headers)
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        text = answer.read().decode()
+    values: dict[tuple[str, str], float] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name in ("nv_inference_request_success", "nv_inference_request_failure"):
+            for sample in family.samples:
+                if sample.labels.get("model") == "demo":
+                    values[(family.name, sample.labels.get("reason", ""))] = sample.value
+    return values
+
+
+def test_metrics_and_validation_errors_hold_over_a_channel(
+    mlos_demo_server: ServerProcess,
+) -> None:
+    server = mlos_demo_server
+    wrong = {"input": np.zeros((1, 3), np.float32)}
+    with IPCClient(server.ipc_url, timeout=30) as direct, IPCClient(
+        server.ipc_url, timeout=30, direct=False
+    ) as relayed:
+        before = _metrics(server)
+
+        def changed(expected: dict[tuple[str, str], float]) -> dict[tuple[str, str], float]:
+            """What changed since `before` once it is `expected` (or after 10 s)."""
+            deadline = time.monotonic() + 10
+            while True:
+                now = _metrics(server)
+                delta = {k: v - before.get(k, 0) for k, v in now.items() if v != before.get(k)}
+                if delta == expected or time.monotonic() > deadline:
+                    return delta
+                time.sleep(0.1)
+
+        direct.infer("demo", {"input": INPUT})  # opens the channel
+        success = ("nv_inference_request_success", "")
+        assert changed({success: 1.0}) == {success: 1.0}
+        before = _metrics(server)
+        with pytest.raises(MLOSError) as over_core:
+            relayed.infer("demo", wrong)  # counted at once: the core served it
+        now = _metrics(server)
+        (failure,) = [k for k, v in now.items() if v != before.get(k)]
+        assert failure[0] == "nv_inference_request_failure"
+        before = now
+        with pytest.raises(MLOSError) as over_channel:
+            direct.infer("demo", wrong)
+        for _ in range(5):
+            direct.infer("demo", {"input": INPUT})
+        assert direct.direct_channels == 1
+        assert (over_channel.value.code, over_channel.value.message) == (
+            over_core.value.code, over_core.value.message
+        )
+        expected = {failure: 1.0, success: 5.0}
+        assert changed(expected) == expected
+
+
+def test_validation_errors_over_a_channel_are_the_relayed_ones(
+    mlos_demo_server: ServerProcess,
+) -> None:
+    server = mlos_demo_server
+    wrong_inputs: list[dict[str, np.ndarray]] = [
+        {"input": np.zeros((1, 3), np.float32)},  # shape
+        {"input": INPUT.astype(np.float64)},  # datatype
+        {"input": np.zeros((1, 64), np.int32)},  # datatype
+        {"other": INPUT},  # name
+        {"input": INPUT, "extra": INPUT},  # one input too many
+    ]
+    with (
+        IPCClient(server.ipc_url, timeout=30) as direct,
+        IPCClient(server.ipc_url, timeout=30, direct=False) as relayed,
+    ):
+        direct.infer("demo", {"input": INPUT})
+        for inputs in wrong_inputs:
+            with pytest.raises(MLOSError) as over_channel:
+                direct.infer("demo", inputs)
+            with pytest.raises(MLOSError) as over_core:
+                relayed.infer("demo", inputs)
+            assert (over_channel.value.code, over_channel.value.message) == (
+                over_core.value.code,
+                over_core.value.message,
+            ), inputs
+        assert direct.direct_channels == 1  # all of them answered by the channel

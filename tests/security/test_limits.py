@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from mlos.core.limits import Bucket, Rate, RateLimiter
+from mlos.core.limits import Admission, Bucket, Rate, RateLimiter
 from mlos.core.operations import operation
 from mlos.core.pipeline import Call, Caller, Pipeline, Transport
 from mlos.errors import ResourceExhausted
@@ -51,3 +51,33 @@ async def test_without_auth_every_caller_gets_the_admin_rate_not_the_anonymous_o
     with pytest.raises(ResourceExhausted) as refused:  # open calls keep the anonymous rate
         await pipeline.run(live, _handler, 1)
     assert float(refused.value.details["retry_after"]) > 0
+
+
+async def test_tokens_leased_to_a_channel_are_taken_from_the_bucket_and_given_back() -> None:
+    limiter = RateLimiter({}, Rate(0.001, 10))
+    pipeline = Pipeline()
+    pipeline.add(limiter, 20)
+    call = Call(operation("infer"), Caller(Transport.IPC, peer="uid:1"))
+    key, rate = limiter.rate_of(call)
+    assert limiter.lease(key, rate, 4) == 4
+    assert limiter.lease(key, rate, 100) == 6  # what is left, no more
+    assert limiter.lease(key, rate, 1) == 0
+    with pytest.raises(ResourceExhausted):  # a relayed call finds the bucket empty
+        await pipeline.run(call, _handler, 1)
+    limiter.give_back(key, rate, 3)
+    for _ in range(3):
+        await pipeline.run(call, _handler, 1)
+    limiter.give_back(key, rate, 100)
+    assert limiter.lease(key, rate, 100) == 10  # never above the burst
+
+
+def test_slots_reserved_for_channels_count_in_the_model_limit() -> None:
+    admission = Admission(4)
+    assert admission.reserve("m", 3, admitted=False) == 3
+    assert admission.reserve("m", 3, admitted=False) == 1  # the room left
+    assert admission.reserve("m", 1, admitted=False) == 0
+    assert admission.in_flight("m") == 4
+    admission.release("m", 3)
+    assert admission.in_flight("m") == 1
+    admission.release("m", 1)
+    assert admission.in_flight("m") == 0
