@@ -21,8 +21,8 @@ from typing import Any
 
 from google.protobuf.message import DecodeError, Message
 
-from mlos.client.direct import FALL_BACK, RELAY_FOR, RETRY_AFTER
-from mlos.errors import RELAY_DETAIL, MLOSError
+from mlos.client.direct import FALL_BACK, RETRY_AFTER, RouteTable, relayed_after
+from mlos.errors import MLOSError
 from mlos.wire.channel import Channel
 from mlos.wire.framing import HEADER, FrameKind
 from mlos.wire.method import Method
@@ -47,13 +47,17 @@ class _Route:
     relay_until: float = 0.0
     """Until when (time.monotonic()) calls go through the server (the rate share ran out)."""
 
+    def close(self) -> None:
+        """Close the channel."""
+        self.channel.close()
 
-class AsyncDirectRoutes:
+
+class AsyncDirectRoutes(RouteTable[_Route]):
     """The channels of one asyncio IPC client (see the module)."""
 
     def __init__(self, path: str, url: str, token: str | None, timeout: float | None) -> None:
+        super().__init__()
         self._path, self._url, self._token, self._timeout = path, url, token, timeout
-        self._routes: dict[_Key, _Route] = {}
         self._opening: set[_Key] = set()
         self._retry: dict[_Key, float] = {}
 
@@ -95,9 +99,7 @@ class AsyncDirectRoutes:
             if route.channel.closed:  # lost (the server revoked it, the plugin died)
                 self._drop(key)
                 return None
-            if RELAY_DETAIL in error.details:  # over the channel's share of a limit:
-                if error.details[RELAY_DETAIL] == "rate":  # the server decides this call
-                    route.relay_until = time.monotonic() + RELAY_FOR
+            if relayed_after(error, route):
                 return None
             if error.code in FALL_BACK:
                 self._drop(key)
@@ -154,15 +156,6 @@ class AsyncDirectRoutes:
             _close(fds)
             raise
 
-    def _drop(self, key: _Key) -> None:
-        route = self._routes.pop(key, None)
-        if route is not None:
-            route.channel.close()
-
-    def close(self) -> None:
-        """Close every channel."""
-        for key in list(self._routes):
-            self._drop(key)
 
 
 def _close(fds: list[int]) -> None:

@@ -22,7 +22,7 @@ import itertools
 import socket
 import time
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 from google.protobuf.message import DecodeError
 
@@ -30,7 +30,15 @@ from mlos.errors import RELAY_DETAIL, DeadlineExceeded, MLOSError, StatusCode
 from mlos.wire.framing import FLAG_CLOSING, HEADER, FrameKind, send_frame
 from mlos_generated import smi_ipc, smi_pb2
 
-__all__ = ["FALL_BACK", "RELAY_FOR", "RETRY_AFTER", "DirectRoutes"]
+__all__ = [
+    "FALL_BACK",
+    "RELAY_FOR",
+    "RETRY_AFTER",
+    "DirectRoutes",
+    "Relaying",
+    "RouteTable",
+    "relayed_after",
+]
 
 RETRY_AFTER = 1.0
 """Seconds before a client asks again for a channel to a model after asking failed."""
@@ -49,6 +57,25 @@ FALL_BACK = frozenset(
     )
 )
 """Errors a channel answers that the server answers with authority: the call goes there."""
+
+
+class Relaying(Protocol):
+    """A route that can send a model's calls through the server for a while."""
+
+    relay_until: float
+    """`time.monotonic()` until which calls skip the channel (0: none)."""
+
+
+def relayed_after(error: MLOSError, route: Relaying) -> bool:
+    """Whether `error` is the plugin's refusal of a call over the channel's share of a limit,
+    so the call goes through the server, which decides it; after the rate share ran out the
+    model's next calls go there too for `RELAY_FOR` seconds."""
+    reason = error.details.get(RELAY_DETAIL)
+    if reason is None:
+        return False
+    if reason == "rate":
+        route.relay_until = time.monotonic() + RELAY_FOR
+    return True
 
 
 class Closed(Exception):
@@ -75,6 +102,30 @@ class Connection(Protocol):
         ...
 
 
+class _Closable(Protocol):
+    def close(self) -> None: ...
+
+
+RouteT = TypeVar("RouteT", bound=_Closable)
+
+
+class RouteTable(Generic[RouteT]):
+    """The channels one client holds, by (model, version); closing one drops it."""
+
+    def __init__(self) -> None:
+        self._routes: dict[tuple[str, str], RouteT] = {}
+
+    def _drop(self, key: tuple[str, str]) -> None:
+        route = self._routes.pop(key, None)
+        if route is not None:
+            route.close()
+
+    def close(self) -> None:
+        """Close every channel."""
+        for key in list(self._routes):
+            self._drop(key)
+
+
 @dataclass(slots=True)
 class _Route:
     sock: socket.socket
@@ -84,14 +135,18 @@ class _Route:
     relay_until: float = 0.0
     """Until when (time.monotonic()) calls go through the server (the rate share ran out)."""
 
+    def close(self) -> None:
+        """Close the channel's socket."""
+        self.sock.close()
 
-class DirectRoutes:
+
+class DirectRoutes(RouteTable[_Route]):
     """The channels of one blocking IPC client (see the module); used under its lock."""
 
     def __init__(self, connection: Connection, timeout_ms: int) -> None:
+        super().__init__()
         self._connection = connection
         self._timeout_ms = timeout_ms
-        self._routes: dict[tuple[str, str], _Route] = {}
         self._retry: dict[tuple[str, str], float] = {}
         self._ids = itertools.count(1)
 
@@ -141,9 +196,7 @@ class DirectRoutes:
         except DecodeError:
             self._drop(key)
             return None
-        if RELAY_DETAIL in error.details:  # over the channel's share of a limit:
-            if error.details[RELAY_DETAIL] == "rate":  # the server decides this call
-                route.relay_until = time.monotonic() + RELAY_FOR
+        if relayed_after(error, route):
             return None
         if error.code in FALL_BACK:
             self._drop(key)
@@ -189,12 +242,3 @@ class DirectRoutes:
         self._routes[key] = route
         return route
 
-    def _drop(self, key: tuple[str, str]) -> None:
-        route = self._routes.pop(key, None)
-        if route is not None:
-            route.sock.close()
-
-    def close(self) -> None:
-        """Close every channel."""
-        for key in list(self._routes):
-            self._drop(key)

@@ -89,7 +89,16 @@ _Closed = Closed
 
 class _IPCEndpoint:
     """What both IPC clients start from: the socket, the deadline, the token and the staging
-    of large inputs in shared memory."""
+    of large inputs in shared memory.
+
+    Inputs of `shared_memory_from` bytes or more (default 64 KiB; 0: never) travel through
+    shared memory the client registers with the server (:mod:`mlos.client.staging`).
+
+    With `direct` (the default), inferences go over a direct channel to the plugin process
+    that serves the model, which the server grants on the first inference on it, and through
+    the server whenever a channel cannot answer (:mod:`mlos.client.direct`,
+    :mod:`mlos.client.async_direct`).
+    """
 
     def __init__(
         self,
@@ -112,13 +121,7 @@ class IPCClient(_IPCEndpoint, Client):
     `spin` (seconds, default 0) polls for each answer without sleeping for up to that long
     before blocking. On a virtual machine, waking a process that sleeps can cost more than the
     call itself; spinning trades the client's CPU for latency. Use it from one thread.
-
-    Inputs of `shared_memory_from` bytes or more (default 64 KiB; 0: never) travel through
-    shared memory the client registers with the server (:mod:`mlos.client.staging`).
-
-    With `direct` (the default), inferences go over a direct channel to the plugin process
-    that serves the model, which the server grants on the first inference on it, and through
-    the server whenever a channel cannot answer (:mod:`mlos.client.direct`).
+    Shared memory and direct channels: see :class:`_IPCEndpoint`.
     """
 
     _ops = _OPERATIONS
@@ -372,12 +375,7 @@ class IPCClient(_IPCEndpoint, Client):
 class AsyncIPCClient(_IPCEndpoint, AsyncClient):
     """An asyncio client of the MLOS IPC socket; see :class:`mlos.client.AsyncClient`.
 
-    Inputs of `shared_memory_from` bytes or more (default 64 KiB; 0: never) travel through
-    shared memory the client registers with the server (:mod:`mlos.client.staging`).
-
-    With `direct` (the default), inferences go over a direct channel to the plugin process
-    that serves the model, which the server grants on the first inference on it, and through
-    the server whenever a channel cannot answer (:mod:`mlos.client.async_direct`).
+    Shared memory and direct channels as with the blocking client (:class:`_IPCEndpoint`).
     """
 
     _ops = _OPERATIONS
