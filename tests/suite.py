@@ -20,5 +20,6 @@ def suite_config(*model_roots: Path, executables: Sequence[Path] = ()) -> dict[s
         "model_roots": [str(root) for root in model_roots],
         "plugin_modules": ["tests.*"],
         "plugin_executables": [str(path) for path in executables],
-        "plugin_python_path": [str(REPO)],
+        # The generated SMI code and the bundled plugins of this checkout, not an install's.
+        "plugin_python_path": [str(REPO), str(REPO / "generated"), str(REPO / "plugins")],
     }

@@ -29,12 +29,24 @@ from mlos.errors import FailedPrecondition, InvalidArgument, MLOSError, NotFound
 from mlos.names import check_name
 from mlos_generated import smi_pb2
 
-__all__ = ["ModelEntry", "ModelRegistry", "version_key"]
+__all__ = ["ModelEntry", "ModelRegistry", "load_request", "version_key"]
 
 log = logging.getLogger(__name__)
 
 VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")
 LOAD_TIMEOUT = 300.0
+
+
+def load_request(record: ModelRecord, local: str) -> smi_pb2.LoadModelRequest:
+    """What the plugin is asked to load for `record` from the file `local`: its options, and
+    its instance count and declared cores when it was registered with scheduling settings."""
+    load = smi_pb2.LoadModelRequest(
+        name=record.name, version=record.version, path=local, config=record.config
+    )
+    if record.scheduling:
+        load.instance_count = Scheduling.of_json(record.scheduling).instance_count
+        load.cpus = record.resources.cpus
+    return load
 
 
 @functools.lru_cache(maxsize=4096)
@@ -315,9 +327,7 @@ class ModelRegistry:
                 )
                 pid = plugin.process.pid if plugin.process is not None else 0
                 rss_before = rss_of(pid)
-            load = smi_pb2.LoadModelRequest(
-                name=record.name, version=record.version, path=local, config=record.config
-            )
+            load = load_request(record, local)
             trace = tracing.current()
             if trace is not None:
                 trace.loading(load)
