@@ -110,7 +110,7 @@ class PluginHost(
         self.plugin = plugin
         self.exit_on_memory_error = exit_on_memory_error
         self.models: dict[tuple[str, str], tuple[LoadedModel, smi_pb2.ModelMetadata]] = {}
-        # The instances of each model loaded with instance_count >= 2 (mlos.sdk.instances);
+        # The instances of each model loaded with an instance_count (mlos.sdk.instances);
         # its entry in `models` holds the first instance.
         self.instances: dict[tuple[str, str], Instances] = {}
         self._infer_pool = ThreadPoolExecutor(
@@ -206,7 +206,7 @@ class PluginHost(
             key = (request.name, request.version)
             previous = self._release(key)
             self.models[key] = (model, metadata)
-            if count > 1:  # a shared model is listed once per instance
+            if count >= 1:  # a shared model is listed once per instance
                 models = loaded if len(loaded) > 1 else loaded * count
                 self.instances[key] = Instances(models, request.name)
             if previous is not None:

@@ -1,6 +1,6 @@
 """The instances of one model version in a plugin process (Triton's `instance_group`).
 
-A model registered with `instance_count` N (N >= 2) is served by N instances: N copies of the
+A model registered with `instance_count` N (N >= 1) is served by N instances: N copies of the
 model (the plugin's `instance_kind` is "copies", the default: each loaded with its own
 `ModelSpec.instance`) or one model shared by N (kind "shared"). Each call takes a free
 instance, runs on one of N threads of the model's own (the frameworks release the GIL while
