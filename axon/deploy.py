@@ -22,27 +22,14 @@ from google.protobuf.json_format import MessageToDict
 from axon.cache import Cache
 from axon.config import redact_url
 from axon.errors import ConflictError
-from axon.manifest import MANIFEST_NAME, Manifest, entrypoint
+from axon.manifest import MANIFEST_NAME, entrypoint, serving_fields
 from axon.mlos_api import connect, ensure_plugin, talking_to
 from axon.reference import ModelRef
 from mlos.errors import AlreadyExists
 from mlos_generated import smi_pb2
 
-__all__ = ["DeployResult", "deploy", "serving_fields"]
+__all__ = ["DeployResult", "deploy"]
 
-
-def serving_fields(manifest: Manifest) -> dict[str, Any]:
-    """The registration fields of a manifest's ``serving`` section: ``instance_count`` from
-    ``instances`` and ``dynamic_batching`` as it is (each only when the manifest has it)."""
-    serving = manifest.serving
-    fields: dict[str, Any] = {}
-    if serving is None:
-        return fields
-    if serving.instances is not None:
-        fields["instance_count"] = serving.instances
-    if serving.dynamic_batching is not None:
-        fields["dynamic_batching"] = serving.dynamic_batching.to_dict()
-    return fields
 
 
 @dataclass(frozen=True)

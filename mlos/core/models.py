@@ -14,6 +14,7 @@ import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from mlos import errors
 from mlos.core import tracing
@@ -35,6 +36,19 @@ log = logging.getLogger(__name__)
 
 VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")
 LOAD_TIMEOUT = 300.0
+
+
+def _with_serving(
+    request: smi_pb2.RegisterModelRequest, serving: dict[str, Any]
+) -> smi_pb2.RegisterModelRequest:
+    """A registration that named no scheduling, with an Axon manifest's `serving` fields."""
+    given = smi_pb2.RegisterModelRequest()
+    given.CopyFrom(request)
+    given.instance_count = int(serving.get("instance_count", 0))
+    batching = serving.get("dynamic_batching")
+    if batching is not None:
+        given.dynamic_batching.CopyFrom(smi_pb2.DynamicBatching(**batching))
+    return given
 
 
 def load_request(record: ModelRecord, local: str) -> smi_pb2.LoadModelRequest:
@@ -225,6 +239,8 @@ class ModelRegistry:
         stored = ""
         if is_reference(request.path):
             installed = await asyncio.to_thread(_install_verified, request.path)
+            if scheduling is None and installed.serving:
+                scheduling = Scheduling.of_request(_with_serving(request, installed.serving))
             path = self.policy.model_path(str(installed.entry))
             plugin = request.plugin or installed.plugin
             stored = installed.reference  # pinned: every node loads this very version
