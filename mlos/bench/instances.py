@@ -2,7 +2,8 @@
 
     python -m mlos.bench.instances [--seconds 10] [--concurrency 32] [--rounds 2] [--json out]
 
-Each round measures, one after the other on the same cores:
+Each round measures, one after the other on the same cores (the MLOS lines in reverse order
+in even rounds):
 
 * **floor**: two onnxruntime sessions (one intra-op thread each) driven by two threads in this
   process, with no transport: the most two cores give this model;
@@ -171,7 +172,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 row: dict[str, Any] = {"round": round_, "load_before": before}
                 row["floor"] = {"throughput": rate, "cpu_ms": floor_cpu}
                 print(json.dumps({"round": round_, "floor": row["floor"]}), flush=True)
-                for name in MODELS:
+                # Even rounds go the other way, so that no registration is always measured
+                # right after another's load (the x1 line's extra threads, say).
+                names = list(MODELS) if round_ % 2 else list(reversed(MODELS))
+                for name in names:
                     measured = asyncio.run(
                         grpc_load(
                             server.grpc_address, name, args.concurrency, args.seconds,
