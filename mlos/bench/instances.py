@@ -150,6 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark and print (or write) its numbers."""
     parser = argparse.ArgumentParser(prog="python -m mlos.bench.instances", description=__doc__)
     parser.add_argument("--seconds", type=float, default=10.0, help="measurement window")
+    parser.add_argument("--warmup", type=float, default=2.0, help="seconds before measuring")
     parser.add_argument("--concurrency", type=int, default=32, help="gRPC callers")
     parser.add_argument("--rounds", type=int, default=2, help="rounds of every measurement")
     parser.add_argument("--json", type=Path, help="also write the numbers to this file")
@@ -179,7 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     measured = asyncio.run(
                         grpc_load(
                             server.grpc_address, name, args.concurrency, args.seconds,
-                            server_cpu=lambda: tree_cpu(pid),
+                            warmup=args.warmup, server_cpu=lambda: tree_cpu(pid),
                         )
                     )  # fmt: skip
                     row[name] = measured
