@@ -223,6 +223,7 @@ class PluginHost(
         entry = self.models.pop(key, None)
         instances = self.instances.pop(key, None)
         if instances is not None:
+            instances.close()
             return instances.unload
         return entry[0].unload if entry is not None else None
 

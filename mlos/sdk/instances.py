@@ -14,8 +14,9 @@ import asyncio
 import contextlib
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
+from mlos.errors import NotFound
 from mlos.sdk.base import Array, LoadedModel, ModelSpec
 
 __all__ = ["Instances", "load_instances"]
@@ -46,6 +47,8 @@ class Instances:
 
     def __init__(self, models: Sequence[LoadedModel], name: str) -> None:
         self.models = tuple(models)
+        self._name = name
+        self._closed = False
         self._free: deque[int] = deque(range(len(self.models)))
         self._waiting: deque[asyncio.Future[int]] = deque()
         self._pool = ThreadPoolExecutor(
@@ -62,16 +65,32 @@ class Instances:
     async def infer(
         self, inputs: Mapping[str, Array], outputs: Sequence[str]
     ) -> Mapping[str, Array]:
-        """Run a call on a free instance (waiting for one), on the instances' threads."""
+        """Run a call on a free instance (waiting for one), on the instances' threads.
+
+        The instance is free again when its call has ended, not when the caller stops waiting:
+        a call cancelled while it computes keeps its instance until the framework returns.
+        """
         index = await self._acquire()
+        loop = asyncio.get_running_loop()
         try:
-            model = self.models[index]
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._pool, model.infer, inputs, outputs)
-        finally:
+            running = self._pool.submit(self.models[index].infer, inputs, outputs)
+        except RuntimeError:  # the threads stopped: the model was unloaded meanwhile
             self._release(index)
+            raise self._gone() from None
+
+        def ended(_: Future[Mapping[str, Array]]) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop closed first: nobody waits
+                loop.call_soon_threadsafe(self._release, index)
+
+        running.add_done_callback(ended)
+        return await asyncio.wrap_future(running)
+
+    def _gone(self) -> NotFound:
+        return NotFound(f"model {self._name!r} is not loaded")
 
     async def _acquire(self) -> int:
+        if self._closed:
+            raise self._gone()
         if self._free:
             index = self._free.popleft()
         else:
@@ -88,6 +107,8 @@ class Instances:
         return index
 
     def _release(self, index: int) -> None:
+        if self._closed:
+            return
         while self._waiting:
             waiter = self._waiting.popleft()
             if not waiter.done():
@@ -95,8 +116,18 @@ class Instances:
                 return
         self._free.append(index)
 
+    def close(self) -> None:
+        """Take no more calls: the ones waiting for an instance fail with NotFound (on the event
+        loop's thread; :meth:`unload` then waits for the running ones)."""
+        self._closed = True
+        while self._waiting:
+            waiter = self._waiting.popleft()
+            if not waiter.done():
+                waiter.set_exception(self._gone())
+
     def unload(self) -> None:
-        """Unload every distinct model (after the last call) and stop the threads."""
+        """Unload every distinct model (after the last call) and stop the threads (blocking;
+        after :meth:`close`)."""
         self._pool.shutdown(wait=True, cancel_futures=True)
         seen: set[int] = set()
         for model in self.models:
