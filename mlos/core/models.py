@@ -331,6 +331,7 @@ class ModelRegistry:
             if local is None:
                 local = await self.local_path(record)
             client = self.plugins.client(record.plugin)
+            load = load_request(record, local)
             if allocator is not None:
                 plugin = self.plugins.get(record.plugin)
                 allocator.admit(
@@ -340,10 +341,10 @@ class ModelRegistry:
                     Path(local),
                     record.resources,
                     plugin.info.name if plugin.info is not None else "",
+                    copies=load.instance_count,
                 )
                 pid = plugin.process.pid if plugin.process is not None else 0
                 rss_before = rss_of(pid)
-            load = load_request(record, local)
             trace = tracing.current()
             if trace is not None:
                 trace.loading(load)
