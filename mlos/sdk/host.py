@@ -216,7 +216,7 @@ class PluginHost(
     @property
     def _copies(self) -> bool:
         """Whether the plugin's instances are copies of the model (else one shared model)."""
-        return getattr(self.plugin, "instance_kind", "copies") != "shared"
+        return self.plugin.instance_kind != "shared"
 
     def _release(self, key: tuple[str, str]) -> Callable[[], None] | None:
         """Forget a loaded model version; what unloads it (every instance), or None."""
