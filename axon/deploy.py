@@ -6,8 +6,10 @@ plugin, version, the absolute path of its entry file in the cache, and every fil
 manifest with its size and sha256, relative to the version's directory. The server checks each
 file before the plugin loads anything, so a corrupted cache entry is refused, not served.
 ``config`` carries ``axon.manifest`` (the path of the package's ``manifest.yaml``),
-``axon.ref`` and ``axon.package_sha256``. Deploying a version that is already registered from
-the same path does nothing.
+``axon.ref`` and ``axon.package_sha256``. The manifest's ``serving.instances`` and
+``serving.dynamic_batching`` become the registration's ``instance_count`` and
+``dynamic_batching``. Deploying a version that is already registered from the same path does
+nothing.
 """
 
 from __future__ import annotations
@@ -20,13 +22,14 @@ from google.protobuf.json_format import MessageToDict
 from axon.cache import Cache
 from axon.config import redact_url
 from axon.errors import ConflictError
-from axon.manifest import MANIFEST_NAME, entrypoint
+from axon.manifest import MANIFEST_NAME, entrypoint, serving_fields
 from axon.mlos_api import connect, ensure_plugin, talking_to
 from axon.reference import ModelRef
 from mlos.errors import AlreadyExists
 from mlos_generated import smi_pb2
 
 __all__ = ["DeployResult", "deploy"]
+
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,7 @@ def deploy(cache: Cache, ref: ModelRef, server: str, name: str | None = None,
                    "axon.package_sha256": model.sha256},
         "files": [{"path": f.path, "size": f.size, "sha256": f.sha256} for f in files],
         "files_root": str(root),
+        **serving_fields(manifest),
     }
     client = connect(server, timeout, token)
     try:
@@ -70,7 +74,9 @@ def deploy(cache: Cache, ref: ModelRef, server: str, name: str | None = None,
             try:
                 answer = client.register_model(
                     request["name"], request["path"], request["plugin"], request["version"],
-                    request["config"], files, request["files_root"])
+                    request["config"], files, request["files_root"],
+                    dynamic_batching=request.get("dynamic_batching"),
+                    instance_count=request.get("instance_count", 0))
             except AlreadyExists:
                 [answer] = client.get_model(request["name"], request["version"]).versions
                 if answer.path != request["path"]:

@@ -28,6 +28,7 @@ __all__ = [
     "entrypoint",
     "load_manifest",
     "parse_manifest",
+    "serving_fields",
     "validator",
 ]
 
@@ -63,6 +64,20 @@ def load_manifest(path: pathlib.Path) -> Manifest:
     except (OSError, yaml.YAMLError) as exc:
         raise IntegrityError(f"{path}: cannot read manifest: {exc}") from exc
     return parse_manifest(data, str(path))
+
+
+def serving_fields(manifest: Manifest) -> dict[str, Any]:
+    """The registration fields of a manifest's ``serving`` section: ``instance_count`` from
+    ``instances`` and ``dynamic_batching`` as it is (each only when the manifest has it)."""
+    serving = manifest.serving
+    fields: dict[str, Any] = {}
+    if serving is None:
+        return fields
+    if serving.instances is not None:
+        fields["instance_count"] = serving.instances
+    if serving.dynamic_batching is not None:
+        fields["dynamic_batching"] = serving.dynamic_batching.to_dict()
+    return fields
 
 
 def entrypoint(manifest: Manifest) -> str:

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-__all__ = ['SCHEMA', 'Manifest', 'Author', 'File', 'Framework', 'GpuRequirement', 'Metadata', 'PluginRequirement', 'Resources', 'Serving', 'Tensor']
+__all__ = ['SCHEMA', 'Manifest', 'Author', 'DynamicBatching', 'File', 'Framework', 'GpuRequirement', 'Metadata', 'PluginRequirement', 'Resources', 'Serving', 'Tensor']
 
 SCHEMA: Final[dict[str, Any]] = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
  '$id': 'https://mlos.dev/schemas/axon/manifest/v1.json',
@@ -230,7 +230,10 @@ SCHEMA: Final[dict[str, Any]] = {'$schema': 'https://json-schema.org/draft/2020-
                                                                         'model does not batch.',
                                                          'type': 'integer',
                                                          'minimum': 0},
-                                      'instances': {'description': 'Model instances to load.',
+                                      'instances': {'description': 'Model instances to serve it as '
+                                                                   "(Triton's instance_group "
+                                                                   "count; the registration's "
+                                                                   'instance_count).',
                                                     'type': 'integer',
                                                     'minimum': 1},
                                       'timeout_ms': {'description': 'Per-request deadline in '
@@ -239,7 +242,51 @@ SCHEMA: Final[dict[str, Any]] = {'$schema': 'https://json-schema.org/draft/2020-
                                                      'minimum': 1},
                                       'warmup': {'description': 'Run one request with zeros after '
                                                                 'load.',
-                                                 'type': 'boolean'}}},
+                                                 'type': 'boolean'},
+                                      'dynamic_batching': {'$ref': '#/$defs/DynamicBatching'}}},
+           'DynamicBatching': {'description': "Gather concurrent requests into batches (Triton's "
+                                              "dynamic_batching; the registration's field of that "
+                                              'name). Present, even empty, switches batching on.',
+                               'type': 'object',
+                               'additionalProperties': False,
+                               'properties': {'preferred_batch_size': {'description': 'Batch sizes '
+                                                                                      'dispatched '
+                                                                                      'as soon as '
+                                                                                      'one is '
+                                                                                      'gathered.',
+                                                                       'type': 'array',
+                                                                       'items': {'type': 'integer',
+                                                                                 'minimum': 1}},
+                                              'max_queue_delay_us': {'description': 'Longest wait '
+                                                                                    'for more '
+                                                                                    'requests to '
+                                                                                    'join a batch, '
+                                                                                    'in '
+                                                                                    'microseconds.',
+                                                                     'type': 'integer',
+                                                                     'minimum': 0},
+                                              'priority_levels': {'description': 'Priority levels, '
+                                                                                 '1 the highest; 0 '
+                                                                                 'means one level.',
+                                                                  'type': 'integer',
+                                                                  'minimum': 0},
+                                              'default_priority_level': {'description': 'Level of '
+                                                                                        'a request '
+                                                                                        'that '
+                                                                                        'names '
+                                                                                        'none; 0 '
+                                                                                        'means the '
+                                                                                        'lowest.',
+                                                                         'type': 'integer',
+                                                                         'minimum': 0},
+                                              'max_queue_size': {'description': 'Requests a '
+                                                                                "level's queue "
+                                                                                'holds before '
+                                                                                'refusing new '
+                                                                                'ones; 0 means no '
+                                                                                'bound.',
+                                                                 'type': 'integer',
+                                                                 'minimum': 0}}},
            'Metadata': {'description': 'Where the model comes from and how it was judged.',
                         'type': 'object',
                         'additionalProperties': False,
@@ -367,6 +414,43 @@ class Author:
             out['email'] = self.email
         if self.url is not None:
             out['url'] = self.url
+        return out
+
+
+@dataclass(frozen=True)
+class DynamicBatching:
+    """Gather concurrent requests into batches (Triton's dynamic_batching; the registration's field of that name). Present, even empty, switches batching on."""
+
+    preferred_batch_size: tuple[int, ...] | None = None
+    max_queue_delay_us: int | None = None
+    priority_levels: int | None = None
+    default_priority_level: int | None = None
+    max_queue_size: int | None = None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DynamicBatching:
+        """Build from a schema-valid mapping (validate with ``SCHEMA`` first)."""
+        return cls(
+            preferred_batch_size=(tuple(item for item in data['preferred_batch_size'])) if data.get('preferred_batch_size') is not None else None,
+            max_queue_delay_us=(data['max_queue_delay_us']) if data.get('max_queue_delay_us') is not None else None,
+            priority_levels=(data['priority_levels']) if data.get('priority_levels') is not None else None,
+            default_priority_level=(data['default_priority_level']) if data.get('default_priority_level') is not None else None,
+            max_queue_size=(data['max_queue_size']) if data.get('max_queue_size') is not None else None,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict, omitting unset optional fields, in schema order."""
+        out: dict[str, Any] = {}
+        if self.preferred_batch_size is not None:
+            out['preferred_batch_size'] = [item for item in self.preferred_batch_size]
+        if self.max_queue_delay_us is not None:
+            out['max_queue_delay_us'] = self.max_queue_delay_us
+        if self.priority_levels is not None:
+            out['priority_levels'] = self.priority_levels
+        if self.default_priority_level is not None:
+            out['default_priority_level'] = self.default_priority_level
+        if self.max_queue_size is not None:
+            out['max_queue_size'] = self.max_queue_size
         return out
 
 
@@ -582,6 +666,7 @@ class Serving:
     instances: int | None = None
     timeout_ms: int | None = None
     warmup: bool | None = None
+    dynamic_batching: DynamicBatching | None = None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Serving:
@@ -591,6 +676,7 @@ class Serving:
             instances=(data['instances']) if data.get('instances') is not None else None,
             timeout_ms=(data['timeout_ms']) if data.get('timeout_ms') is not None else None,
             warmup=(data['warmup']) if data.get('warmup') is not None else None,
+            dynamic_batching=(DynamicBatching.from_dict(data['dynamic_batching'])) if data.get('dynamic_batching') is not None else None,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -604,6 +690,8 @@ class Serving:
             out['timeout_ms'] = self.timeout_ms
         if self.warmup is not None:
             out['warmup'] = self.warmup
+        if self.dynamic_batching is not None:
+            out['dynamic_batching'] = self.dynamic_batching.to_dict()
         return out
 
 

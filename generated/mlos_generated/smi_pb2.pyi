@@ -734,10 +734,23 @@ class LoadModelRequest(google.protobuf.message.Message):
     PATH_FIELD_NUMBER: builtins.int
     CONFIG_FIELD_NUMBER: builtins.int
     TRACE_CONTEXT_FIELD_NUMBER: builtins.int
+    INSTANCE_COUNT_FIELD_NUMBER: builtins.int
+    CPUS_FIELD_NUMBER: builtins.int
     name: builtins.str
     version: builtins.str
     path: builtins.str
     """A model file or directory on the local file system."""
+    instance_count: builtins.int
+    """Instances to serve the model as (Triton's instance_group count; the registration's
+    instance_count). 0: the registration named none, and the plugin serves it as before. With
+    N >= 1 the core keeps up to N calls in flight and the plugin serves each on its own
+    instance (a copy of the model, or a shared one; see the SDK's ModelPlugin.instance_kind),
+    each sized to its share of the cores.
+    """
+    cpus: builtins.float
+    """CPU cores the registration declared for the model (resources.cpus; 0: not declared, the
+    plugin process's own CPUs are its cores).
+    """
     @property
     def config(self) -> google.protobuf.internal.containers.ScalarMap[builtins.str, builtins.str]:
         """Plugin-specific options (for example {"intra_op_threads": "1"})."""
@@ -756,8 +769,10 @@ class LoadModelRequest(google.protobuf.message.Message):
         path: builtins.str = ...,
         config: collections.abc.Mapping[builtins.str, builtins.str] | None = ...,
         trace_context: collections.abc.Mapping[builtins.str, builtins.str] | None = ...,
+        instance_count: builtins.int = ...,
+        cpus: builtins.float = ...,
     ) -> None: ...
-    def ClearField(self, field_name: typing.Literal["config", b"config", "name", b"name", "path", b"path", "trace_context", b"trace_context", "version", b"version"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["config", b"config", "cpus", b"cpus", "instance_count", b"instance_count", "name", b"name", "path", b"path", "trace_context", b"trace_context", "version", b"version"]) -> None: ...
 
 global___LoadModelRequest = LoadModelRequest
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar, Unpack
 
 from mlos.client.base import (
     Array,
+    BatchingSettings,
     Inference,
     Op,
     PluginSource,
@@ -151,15 +152,21 @@ class AsyncClient(abc.ABC):
         files: Sequence[smi_pb2.ModelFile] = (),
         files_root: str | None = None,
         resources: smi_pb2.ModelResources | None = None,
+        dynamic_batching: BatchingSettings = None,
+        instance_count: int = 0,
     ) -> smi_pb2.ModelStatus:
         """Register a model version from a file or directory on the server, and load it.
 
         `files` (with sizes and sha256, relative to `files_root`) are checked by the server
         before the plugin loads anything; `resources` is what the model needs from the server's
-        resource budget (InsufficientResources when it does not fit)."""
+        resource budget (InsufficientResources when it does not fit). `dynamic_batching`
+        gathers concurrent requests into batches (a `DynamicBatching` message or its fields,
+        for example ``{"max_queue_delay_us": 500, "preferred_batch_size": [8]}``; ``{}``: on,
+        with the defaults); `instance_count` serves the model as that many instances."""
         request = register_model_request(
-            name, path, plugin, version, config, files, files_root, resources
-        )
+            name, path, plugin, version, config, files, files_root, resources,
+            dynamic_batching, instance_count,
+        )  # fmt: skip
         return await self._run(self._ops.register_model(request))
 
     async def list_models(self) -> list[smi_pb2.ModelStatus]:

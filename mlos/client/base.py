@@ -28,11 +28,13 @@ __all__ = [
     "DEFAULT_URL",
     "PLUGIN_SOURCES",
     "Array",
+    "BatchingSettings",
     "Inference",
     "Op",
     "PluginSource",
     "Unreachable",
     "closed_by_peer",
+    "dynamic_batching",
     "model_ref",
     "register_model_request",
     "register_plugin_request",
@@ -128,11 +130,14 @@ def register_model_request(
     files: Sequence[smi_pb2.ModelFile] = (),
     files_root: str | None = None,
     resources: smi_pb2.ModelResources | None = None,
+    batching: BatchingSettings = None,
+    instance_count: int = 0,
 ) -> smi_pb2.RegisterModelRequest:
     """The request of `register_model` (the path and the config's keys and values as text;
     `files`, with sizes and sha256 relative to `files_root`, for the server to check;
-    `resources` the model needs from the server's budget)."""
-    return smi_pb2.RegisterModelRequest(
+    `resources` the model needs from the server's budget; `batching` its dynamic batching
+    (see :func:`dynamic_batching`) and `instance_count` its instances)."""
+    request = smi_pb2.RegisterModelRequest(
         name=name,
         path=str(path),
         plugin=plugin or "",
@@ -141,7 +146,36 @@ def register_model_request(
         files=files,
         files_root=files_root or "",
         resources=resources,
+        instance_count=instance_count,
     )
+    settings = dynamic_batching(batching)
+    if settings is not None:
+        request.dynamic_batching.CopyFrom(settings)
+    return request
+
+
+BatchingSettings = smi_pb2.DynamicBatching | Mapping[str, Any] | None
+"""Dynamic batching as a registration takes it: the message, its fields as a mapping (an empty
+one switches batching on with the defaults), or None for none."""
+
+_BATCHING_FIELDS = frozenset(smi_pb2.DynamicBatching.DESCRIPTOR.fields_by_name)
+
+
+def dynamic_batching(settings: BatchingSettings) -> smi_pb2.DynamicBatching | None:
+    """The `DynamicBatching` message of `settings` (None: no batching); InvalidArgument for a
+    field it does not have or a value of the wrong kind."""
+    if settings is None or isinstance(settings, smi_pb2.DynamicBatching):
+        return settings
+    unknown = sorted(set(settings) - _BATCHING_FIELDS)
+    if unknown:
+        raise InvalidArgument(
+            f"dynamic_batching has no field {unknown[0]!r}; fields: "
+            f"{', '.join(sorted(_BATCHING_FIELDS))}"
+        )
+    try:
+        return smi_pb2.DynamicBatching(**settings)
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgument(f"dynamic_batching: {exc}") from None
 
 
 def create_token_request(

@@ -241,8 +241,18 @@ class RestOperations:
                     cpus=request.resources.cpus,
                     gpus=request.resources.gpus,
                 ),
+                instance_count=request.instance_count,
             ),
         }
+        if request.HasField("dynamic_batching"):  # present, even empty: batching on
+            batching = request.dynamic_batching
+            document["dynamic_batching"] = _given(
+                preferred_batch_size=list(batching.preferred_batch_size),
+                max_queue_delay_us=batching.max_queue_delay_us,
+                priority_levels=batching.priority_levels,
+                default_priority_level=batching.default_priority_level,
+                max_queue_size=batching.max_queue_size,
+            )
         return _message_op("POST", "/v1/models", smi_pb2.ModelStatus, document, (200, 201))
 
     def list_models(self) -> Op[list[smi_pb2.ModelStatus]]:

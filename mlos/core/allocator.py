@@ -175,12 +175,16 @@ class Allocator:
         path: Path,
         demand: Demand,
         framework: str = "",
+        copies: int = 1,
     ) -> ModelGrant:
         """Grant a model version its resources before it loads (InsufficientResources if they
-        do not fit)."""
+        do not fit); without declared memory the estimate counts `copies` of the model (one
+        per instance: plugins load a copy per instance unless they share one, and the
+        measurement after the load settles it either way)."""
         estimate = 0
         if not demand.memory_bytes:
-            estimate = int(files_size(path) * self.factor(plugin, framework))
+            factor = self.factor(plugin, framework)
+            estimate = int(files_size(path) * factor * max(1, copies))
         return self.budget.admit_model(name, version, plugin, demand, estimate)
 
     def loaded(self, name: str, version: str, rss_before: int, pid: int) -> None:

@@ -20,8 +20,9 @@ size and digest. No filesystem is shared between nodes.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from mlos.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
 
@@ -101,6 +102,9 @@ class AxonModel:
     """The version's directory in the cache."""
     files: tuple[tuple[str, int, str], ...]
     """Every file of the manifest: path (relative to `root`), size, sha256."""
+    serving: dict[str, Any] = field(default_factory=dict)
+    """The registration fields of the manifest's `serving` section (`instance_count`,
+    `dynamic_batching`), for a registration that names neither."""
 
 
 def install(text: str) -> AxonModel:
@@ -111,7 +115,7 @@ def install(text: str) -> AxonModel:
     from axon.config import Config
     from axon.errors import AuthError, AxonError, NotFoundError, OfflineError, RegistryError
     from axon.installer import Installer
-    from axon.manifest import entrypoint
+    from axon.manifest import entrypoint, serving_fields
     from axon.reference import ModelRef
 
     reference = AxonReference.parse(text)
@@ -141,4 +145,5 @@ def install(text: str) -> AxonModel:
         entry=root / entrypoint(manifest),
         root=root,
         files=tuple((f.path, f.size, f.sha256) for f in manifest.files),
+        serving=serving_fields(manifest),
     )

@@ -10,7 +10,11 @@ request would not fit, or at one of the preferred sizes, and otherwise waits up 
 are copied once, each into its rows of one buffer per input; the plugin runs the batch in one
 call; each caller gets its own rows of every output back (written into its shared-memory region
 when it asked for that). Without dynamic
-batching each request runs alone, at most `instance_count` at a time.
+batching each request runs alone: the plugin runs at most `instance_count` at a time, one on
+each instance, and the scheduler keeps :data:`IN_FLIGHT_PER_INSTANCE` per instance in the
+plugin, so that an instance that finishes a call starts the next one waiting there at once
+instead of idling for the round trip through the core (the plugin host queues them in arrival
+order, see :mod:`mlos.sdk.instances`).
 
 A full queue refuses a request with :class:`~mlos.core.stats.QueueFull` (UNAVAILABLE, 503).
 Statistics are counted the way Triton counts them: every request its own queue time and the
@@ -37,7 +41,12 @@ from mlos.wire.shared_memory import set_ref_parameters
 from mlos.wire.tensors import DATATYPES
 from mlos_generated import smi_pb2
 
-__all__ = ["PRIORITY", "Runner", "Scheduler"]
+__all__ = ["IN_FLIGHT_PER_INSTANCE", "PRIORITY", "Runner", "Scheduler"]
+
+IN_FLIGHT_PER_INSTANCE = 2
+"""Requests without batching the scheduler keeps in the plugin per instance: one running, one
+waiting for the instance to free. Batches go one per instance: a batch waiting in the core
+still grows."""
 
 PRIORITY = "priority"
 """The request parameter that names a request's priority level (Triton's)."""
@@ -128,8 +137,10 @@ class Scheduler:
         queue.append(pending)
         if not self._workers:
             loop = asyncio.get_running_loop()
+            depth = 1 if self._batchable else IN_FLIGHT_PER_INSTANCE
             self._workers = [
-                loop.create_task(self._work()) for _ in range(self.scheduling.instance_count)
+                loop.create_task(self._work())
+                for _ in range(self.scheduling.instance_count * depth)
             ]
         self._wake.set()
         return await pending.future

@@ -148,11 +148,13 @@ class Scheduling:
             config.default_priority_level = self.default_priority_level
             config.max_queue_size = self.max_queue_size
 
-    def to_model_config(self, config: inference_pb2.ModelConfig) -> None:
+    def to_model_config(self, config: inference_pb2.ModelConfig, gpu: bool = False) -> None:
         """Report the settings in Triton's model configuration (`dynamic_batching`,
-        `instance_group`), the way Triton's own configuration reads."""
+        `instance_group`: KIND_GPU when the model runs on a GPU), the way Triton's own
+        configuration reads."""
+        group = inference_pb2.ModelInstanceGroup
         config.instance_group.add(
-            name=config.name, kind=inference_pb2.ModelInstanceGroup.KIND_CPU,
+            name=config.name, kind=group.KIND_GPU if gpu else group.KIND_CPU,
             count=self.instance_count,
         )  # fmt: skip
         if self.batching:

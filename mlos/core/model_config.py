@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from mlos.core.batching import Scheduling
 from mlos_generated import inference_pb2, smi_pb2
 
-__all__ = ["model_config", "triton_datatype"]
+__all__ = ["model_config", "on_gpu", "triton_datatype"]
 
 
 def triton_datatype(datatype: str) -> inference_pb2.DataType.ValueType:
@@ -53,5 +53,14 @@ def model_config(
     for key, value in sorted(metadata.properties.items()):
         config.parameters[key].string_value = value
     if scheduling is not None:
-        scheduling.to_model_config(config)
+        scheduling.to_model_config(config, on_gpu(metadata))
     return config
+
+
+def on_gpu(metadata: smi_pb2.ModelMetadata) -> bool:
+    """Whether a model runs on a GPU, as its plugin reports it: the torch plugin's `device`
+    property, the onnx plugin's first `execution_providers` entry."""
+    properties = metadata.properties
+    device = properties.get("device", "").lower()
+    providers = properties.get("execution_providers", "")
+    return device.startswith(("cuda", "gpu")) or providers.startswith("CUDA")

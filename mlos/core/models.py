@@ -14,6 +14,7 @@ import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from mlos import errors
 from mlos.core import tracing
@@ -29,12 +30,37 @@ from mlos.errors import FailedPrecondition, InvalidArgument, MLOSError, NotFound
 from mlos.names import check_name
 from mlos_generated import smi_pb2
 
-__all__ = ["ModelEntry", "ModelRegistry", "version_key"]
+__all__ = ["ModelEntry", "ModelRegistry", "load_request", "version_key"]
 
 log = logging.getLogger(__name__)
 
 VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")
 LOAD_TIMEOUT = 300.0
+
+
+def _with_serving(
+    request: smi_pb2.RegisterModelRequest, serving: dict[str, Any]
+) -> smi_pb2.RegisterModelRequest:
+    """A registration that named no scheduling, with an Axon manifest's `serving` fields."""
+    given = smi_pb2.RegisterModelRequest()
+    given.CopyFrom(request)
+    given.instance_count = int(serving.get("instance_count", 0))
+    batching = serving.get("dynamic_batching")
+    if batching is not None:
+        given.dynamic_batching.CopyFrom(smi_pb2.DynamicBatching(**batching))
+    return given
+
+
+def load_request(record: ModelRecord, local: str) -> smi_pb2.LoadModelRequest:
+    """What the plugin is asked to load for `record` from the file `local`: its options, and
+    its instance count and declared cores when it was registered with scheduling settings."""
+    load = smi_pb2.LoadModelRequest(
+        name=record.name, version=record.version, path=local, config=record.config
+    )
+    if record.scheduling:
+        load.instance_count = Scheduling.of_json(record.scheduling).instance_count
+        load.cpus = record.resources.cpus
+    return load
 
 
 @functools.lru_cache(maxsize=4096)
@@ -213,6 +239,8 @@ class ModelRegistry:
         stored = ""
         if is_reference(request.path):
             installed = await asyncio.to_thread(_install_verified, request.path)
+            if scheduling is None and installed.serving:
+                scheduling = Scheduling.of_request(_with_serving(request, installed.serving))
             path = self.policy.model_path(str(installed.entry))
             plugin = request.plugin or installed.plugin
             stored = installed.reference  # pinned: every node loads this very version
@@ -303,6 +331,7 @@ class ModelRegistry:
             if local is None:
                 local = await self.local_path(record)
             client = self.plugins.client(record.plugin)
+            load = load_request(record, local)
             if allocator is not None:
                 plugin = self.plugins.get(record.plugin)
                 allocator.admit(
@@ -312,12 +341,10 @@ class ModelRegistry:
                     Path(local),
                     record.resources,
                     plugin.info.name if plugin.info is not None else "",
+                    copies=load.instance_count,
                 )
                 pid = plugin.process.pid if plugin.process is not None else 0
                 rss_before = rss_of(pid)
-            load = smi_pb2.LoadModelRequest(
-                name=record.name, version=record.version, path=local, config=record.config
-            )
             trace = tracing.current()
             if trace is not None:
                 trace.loading(load)

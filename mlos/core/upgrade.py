@@ -29,7 +29,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from mlos.core.digests import check_files
-from mlos.core.models import LOAD_TIMEOUT, ModelEntry, ModelRegistry
+from mlos.core.models import LOAD_TIMEOUT, ModelEntry, ModelRegistry, load_request
 from mlos.core.plugins import PluginEntry, PluginRegistry
 from mlos.core.policy import check_text
 from mlos.core.store import ModelRecord, PluginRecord
@@ -260,13 +260,9 @@ class PluginUpgrades:
         label = f"model {record.name!r} version {record.version!r}"
         try:
             response = await client.load_model(
-                smi_pb2.LoadModelRequest(
-                    name=record.name, version=record.version,
-                    path=await self.models.local_path(record),
-                    config=record.config,
-                ),
+                load_request(record, await self.models.local_path(record)),
                 timeout=LOAD_TIMEOUT,
-            )  # fmt: skip
+            )
         except MLOSError as exc:
             raise self._refused(plugin, f"load {label}", exc) from None
         try:

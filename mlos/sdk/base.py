@@ -21,6 +21,7 @@ any other exception is reported as an internal error of the plugin.
 from __future__ import annotations
 
 import abc
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,19 +32,59 @@ import numpy.typing as npt
 from mlos.wire.tensors import DATATYPES
 from mlos_generated import smi_pb2
 
-__all__ = ["DescribedModel", "LoadedModel", "ModelPlugin", "ModelSpec", "TensorSpec"]
+__all__ = [
+    "INSTANCE_KINDS",
+    "DescribedModel",
+    "LoadedModel",
+    "ModelPlugin",
+    "ModelSpec",
+    "TensorSpec",
+    "available_cpus",
+]
 
 Array = npt.NDArray[Any]
+
+INSTANCE_KINDS = ("copies", "shared")
+"""The values of :attr:`ModelPlugin.instance_kind`."""
 
 
 @dataclass(frozen=True, slots=True)
 class ModelSpec:
-    """What the core asks a plugin to load."""
+    """What the core asks a plugin to load.
+
+    A model registered with `instance_count` N is served as N instances: the host loads it
+    once per instance (each load's `instance` is 0..N-1) or once for all of them, as the
+    plugin's :attr:`ModelPlugin.instance_kind` says, and runs at most one call at a time on
+    each instance. :meth:`instance_threads` is the share of the cores one instance may use.
+    """
 
     name: str
     version: str
     path: Path
     config: Mapping[str, str] = field(default_factory=dict)
+    instance_count: int = 0
+    """Instances the registration asked for; 0 when it named none (served as before)."""
+    instance: int = 0
+    """Which instance this load is (0-based; 0 for a load shared by every instance)."""
+    cpus: float = 0.0
+    """Cores the registration declared for the model; 0: the process's own CPUs."""
+
+    def instance_threads(self, default: int) -> int:
+        """Threads one instance may compute with: `default` when the registration named no
+        instances, else the cores granted (declared, or this process's CPUs) split evenly
+        among the instances, at least one."""
+        if self.instance_count <= 0:
+            return default
+        cores = int(self.cpus) if self.cpus >= 1 else available_cpus()
+        return max(1, cores // self.instance_count)
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity, which the resource manager may narrow)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +186,11 @@ class ModelPlugin(abc.ABC):
     datatypes: ClassVar[tuple[str, ...]] = tuple(DATATYPES)
     #: Inference calls run at the same time (threads in the plugin process).
     max_concurrency: ClassVar[int] = 2
+    #: How a model registered with N instances is served: "copies" loads it N times (Triton's
+    #: instance_group: each copy its own state and threads, one call at a time on each);
+    #: "shared" loads it once and runs up to N calls on it at once (for frameworks whose
+    #: models are thread-safe and whose thread pools are per process).
+    instance_kind: ClassVar[str] = "copies"
     max_batch_size: ClassVar[int] = 0
     gpu: ClassVar[bool] = False
 

@@ -28,7 +28,7 @@ import socket
 import stat
 import sys
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, NoReturn
@@ -44,6 +44,7 @@ from mlos.sandbox.confine import Confinement, confine, die_with_parent
 from mlos.sandbox.exits import EXIT_MEMORY_LIMIT
 from mlos.sdk.base import LoadedModel, ModelPlugin, ModelSpec
 from mlos.sdk.direct import ChannelTable
+from mlos.sdk.instances import Instances, load_instances
 from mlos.sdk.segments import SegmentMap
 from mlos.sdk.tracing import HostTracing, log_fields
 from mlos.validation import check_infer_request
@@ -109,6 +110,9 @@ class PluginHost(
         self.plugin = plugin
         self.exit_on_memory_error = exit_on_memory_error
         self.models: dict[tuple[str, str], tuple[LoadedModel, smi_pb2.ModelMetadata]] = {}
+        # The instances of each model loaded with an instance_count (mlos.sdk.instances);
+        # its entry in `models` holds the first instance.
+        self.instances: dict[tuple[str, str], Instances] = {}
         self._infer_pool = ThreadPoolExecutor(
             max_workers=max(1, plugin.max_concurrency), thread_name_prefix="infer"
         )
@@ -158,15 +162,25 @@ class PluginHost(
         return await self._load_model(request)
 
     async def _load_model(self, request: smi_pb2.LoadModelRequest) -> smi_pb2.LoadModelResponse:
-        spec = ModelSpec(request.name, request.version, Path(request.path), dict(request.config))
+        count = int(request.instance_count)
+        specs = [
+            ModelSpec(
+                request.name, request.version, Path(request.path), dict(request.config),
+                instance_count=count, instance=index, cpus=request.cpus,
+            )
+            for index in range(count if count > 1 and self._copies else 1)
+        ]  # fmt: skip
+        spec = specs[0]
         loop = asyncio.get_running_loop()
         async with self._loading:
             started = time.perf_counter()
             try:
                 if self._load_cost < INLINE_LOAD_BELOW_SECONDS and _small_file(spec.path):
-                    model = self.plugin.load(spec)
+                    loaded = load_instances(self.plugin.load, specs)
                 else:
-                    model = await loop.run_in_executor(self._load_pool, self.plugin.load, spec)
+                    loaded = await loop.run_in_executor(
+                        self._load_pool, load_instances, self.plugin.load, specs
+                    )
             except MLOSError:
                 raise
             except MemoryError:
@@ -175,9 +189,10 @@ class PluginHost(
                 raise
             except Exception as exc:
                 raise InvalidArgument(f"cannot load {request.path}: {exc}") from exc
-            elapsed = time.perf_counter() - started
+            elapsed = (time.perf_counter() - started) / len(specs)
             cost = self._load_cost
             self._load_cost = elapsed if cost == math.inf else 0.8 * cost + 0.2 * elapsed
+            model = loaded[0]
             metadata = smi_pb2.ModelMetadata(
                 name=request.name,
                 version=request.version,
@@ -188,23 +203,41 @@ class PluginHost(
                 max_batch_size=model.max_batch_size,
                 properties=model.properties(),
             )
-            previous = self.models.get((request.name, request.version))
-            self.models[(request.name, request.version)] = (model, metadata)
+            key = (request.name, request.version)
+            previous = self._release(key)
+            self.models[key] = (model, metadata)
+            if count >= 1:  # a shared model is listed once per instance
+                models = loaded if len(loaded) > 1 else loaded * count
+                self.instances[key] = Instances(models, request.name)
             if previous is not None:
-                await loop.run_in_executor(self._load_pool, previous[0].unload)
+                await loop.run_in_executor(self._load_pool, previous)
         return smi_pb2.LoadModelResponse(metadata=metadata)
+
+    @property
+    def _copies(self) -> bool:
+        """Whether the plugin's instances are copies of the model (else one shared model)."""
+        return self.plugin.instance_kind != "shared"
+
+    def _release(self, key: tuple[str, str]) -> Callable[[], None] | None:
+        """Forget a loaded model version; what unloads it (every instance), or None."""
+        entry = self.models.pop(key, None)
+        instances = self.instances.pop(key, None)
+        if instances is not None:
+            instances.close()
+            return instances.unload
+        return entry[0].unload if entry is not None else None
 
     async def unload_model(
         self, request: smi_pb2.UnloadModelRequest, context: CallContext
     ) -> smi_pb2.UnloadModelResponse:
         """Unload a model; unknown models succeed too."""
         self.channels.close_model(request.name, request.version)
-        entry = self.models.pop((request.name, request.version), None)
+        unload = self._release((request.name, request.version))
         self._cost.pop((request.name, request.version), None)
         self._outputs.pop((request.name, request.version), None)
-        if entry is not None:
+        if unload is not None:
             loop = asyncio.get_running_loop()
-            await loop.run_in_executor(self._load_pool, entry[0].unload)
+            await loop.run_in_executor(self._load_pool, unload)
         return smi_pb2.UnloadModelResponse()
 
     def infer(
@@ -243,8 +276,11 @@ class PluginHost(
         asked = len(requested_outputs) > 0
         wanted = [output.name for output in requested_outputs] if asked else list(names)
         started = time.perf_counter()
+        instances = self.instances.get(key)
         try:
-            if self._cost.get(key, 0.0) < INLINE_BELOW_SECONDS:
+            if instances is not None:  # each call on a free instance, on its threads
+                results = await instances.infer(inputs, wanted)
+            elif self._cost.get(key, 0.0) < INLINE_BELOW_SECONDS:
                 # Fast models run on the event loop: a hand-off would cost more than the call.
                 results = model.infer(inputs, wanted)
             else:
@@ -351,10 +387,11 @@ class PluginHost(
 
     def close(self) -> None:
         """Unload every model and release the plugin."""
-        for model, _ in self.models.values():
-            with contextlib.suppress(Exception):
-                model.unload()
-        self.models.clear()
+        for key in list(self.models):
+            unload = self._release(key)
+            if unload is not None:
+                with contextlib.suppress(Exception):
+                    unload()
         self.channels.shutdown()
         self.segments.close()
         with contextlib.suppress(Exception):

@@ -12,11 +12,10 @@ the batch reported for a model whose tensors all lead with a dynamic dimension).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping, Sequence
 
 from mlos.errors import InvalidArgument
-from mlos.sdk.base import TensorSpec
+from mlos.sdk.base import TensorSpec, available_cpus
 
 __all__ = [
     "DEFAULT_MAX_BATCH_SIZE",
@@ -68,14 +67,6 @@ def count_option(config: Mapping[str, str], key: str) -> int | None:
     if value < 0:
         raise InvalidArgument(f"config {key}={raw!r}: must not be negative")
     return value
-
-
-def available_cpus() -> int:
-    """CPUs this process may run on (its affinity, which the resource manager may narrow)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
 
 
 def device_option(config: Mapping[str, str]) -> tuple[str, int]:

@@ -7,10 +7,12 @@ import pathlib
 
 import numpy as np
 import onnxruntime as ort
+import yaml
 
+from axon.package import pack
 from mlos.testing import ServerProcess
 from tests.authorized import http
-from tests.axon.conftest import Cli
+from tests.axon.conftest import Cli, make_package_dir
 
 
 def infer(url: str, name: str, x: np.ndarray) -> list[float]:
@@ -81,3 +83,33 @@ def test_deploy_reports_an_unreachable_server(cli: Cli) -> None:
     cli("install", "demo/identity")
     code, _, err = cli("deploy", "demo/identity", "--server", "http://127.0.0.1:9")
     assert code == 2 and "cannot reach MLOS at http://127.0.0.1:9" in err
+
+
+def test_deploy_maps_serving_instances_and_dynamic_batching(
+    cli: Cli, mlos_server: ServerProcess, tmp_path: pathlib.Path
+) -> None:
+    """The manifest's `serving.instances` and `serving.dynamic_batching` become the
+    registration's `instance_count` and `dynamic_batching`."""
+    source = make_package_dir(tmp_path / "src", name="batched")
+    manifest = yaml.safe_load((source / "manifest.yaml").read_text())
+    manifest["serving"] = {
+        "instances": 2,
+        "dynamic_batching": {"max_queue_delay_us": 250, "preferred_batch_size": [2, 4],
+                             "max_queue_size": 32},
+    }  # fmt: skip
+    (source / "manifest.yaml").write_text(yaml.safe_dump(manifest))
+    built = pack(source, tmp_path / "batched.axon").path
+    assert cli("install", str(built))[0] == 0
+    code, out, err = cli("deploy", "test/batched", "--server", mlos_server.url, "--json")
+    assert code == 0, err
+    sent = json.loads(out)["request"]
+    assert sent["instance_count"] == 2
+    assert sent["dynamic_batching"]["preferred_batch_size"] == [2, 4]
+    [status] = mlos_server.client().get_model("batched").versions
+    assert status.instance_count == 2
+    batching = status.dynamic_batching
+    assert (list(batching.preferred_batch_size), batching.max_queue_delay_us,
+            batching.max_queue_size) == ([2, 4], 250, 32)  # fmt: skip
+    config = http.get(f"{mlos_server.url}/v2/models/batched/config", timeout=10).json()
+    assert config["instance_group"][0]["count"] == 2
+    assert int(config["dynamic_batching"]["max_queue_delay_microseconds"]) == 250

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import importlib
+import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -44,3 +46,16 @@ def test_control_plane_measures_every_row(capsys: pytest.CaptureFixture[str]) ->
     }
     for label, (p50, _cpu) in rows.items():
         assert float(p50) > 0, label
+
+
+def test_instances_measures_the_floor_and_every_registration(tmp_path: Path) -> None:
+    from mlos.bench import instances
+
+    out = tmp_path / "instances.json"
+    args = ["--seconds", "0.5", "--warmup", "0.2", "--rounds", "1", "--concurrency", "2"]
+    assert instances.main([*args, "--json", str(out)]) == 0
+    [row] = json.loads(out.read_text())
+    assert row["floor"]["throughput"] > 0 and row["floor"]["cpu_ms"] > 0
+    for name in ("plain", "x1", "x2"):
+        assert row[name]["throughput"] > 0 and row[name]["server_cpu_ms"] > 0, name
+    assert row["x2_over_floor"] > 0

@@ -134,13 +134,20 @@ class FakeClient:
     def register_model(self, name: str, path: str, plugin: str | None = None,
                        version: str | None = None,
                        config: Mapping[str, str] | None = None,
-                       resources: smi_pb2.ModelResources | None = None) -> smi_pb2.ModelStatus:
-        self._call("register_model", name, path, plugin, version, dict(config or {}),
-                   *([resources] if resources is not None else []))
+                       resources: smi_pb2.ModelResources | None = None,
+                       dynamic_batching: Mapping[str, Any] | None = None,
+                       instance_count: int = 0) -> smi_pb2.ModelStatus:
+        extra: list[Any] = [resources] if resources is not None else []
+        if dynamic_batching is not None or instance_count:
+            extra.append({"dynamic_batching": dynamic_batching, "instance_count": instance_count})
+        self._call("register_model", name, path, plugin, version, dict(config or {}), *extra)
         status = smi_pb2.ModelStatus(
             name=name, version=version or "1", plugin=plugin or "onnx", path=path,
             state=smi_pb2.MODEL_STATE_READY, metadata=demo_metadata(name), config=config or {},
+            instance_count=instance_count or 1,
         )
+        if dynamic_batching is not None:
+            status.dynamic_batching.CopyFrom(smi_pb2.DynamicBatching(**dynamic_batching))
         self.models[(name, status.version)] = status
         return status
 

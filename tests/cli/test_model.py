@@ -59,6 +59,49 @@ def test_register_with_bad_resources_is_a_usage_error(
     assert not any(name == "register_model" for name, _ in fake.calls)
 
 
+def test_register_with_scheduling_flags(run: Run, fake: FakeClient) -> None:
+    result = run("model", "register", "m", "/m.onnx", "--instance-count", "2",
+                 "--max-batch-size", "16", "--max-queue-delay-us", "500",
+                 "--preferred-batch-size", "4", "8", "--priority-levels", "2",
+                 "--default-priority-level", "1", "--max-queue-size", "64")
+    assert result.code == 0, result.err
+    name, args = fake.calls[-1]
+    assert name == "register_model"
+    assert args[4] == {"max_batch_size": "16"}
+    assert args[-1] == {
+        "dynamic_batching": {"preferred_batch_size": [4, 8], "max_queue_delay_us": 500,
+                             "priority_levels": 2, "default_priority_level": 1,
+                             "max_queue_size": 64},
+        "instance_count": 2,
+    }  # fmt: skip
+    out = run("model", "show", "m").out
+    assert "instances:      2" in out
+    assert "on: max queue delay 500 us, preferred sizes 4,8, 2 priority levels" in out
+
+
+def test_register_dynamic_batching_alone_switches_it_on(run: Run, fake: FakeClient) -> None:
+    assert run("model", "register", "m", "/m.onnx", "--dynamic-batching").code == 0
+    assert fake.calls[-1][1][-1] == {"dynamic_batching": {}, "instance_count": 0}
+    assert run("model", "register", "p", "/p.onnx", "--instances", "3").code == 0
+    assert fake.calls[-1][1][-1] == {"dynamic_batching": None, "instance_count": 3}
+    assert "batching:       off" in run("model", "show", "p").out
+
+
+@pytest.mark.parametrize(
+    ("flags", "error"),
+    [(["--instance-count", "0"], "--instance-count: 0 is not from 1 to 64"),
+     (["--instance-count", "65"], "--instance-count: 65 is not from 1 to 64"),
+     (["--max-queue-delay-us", "-1"], "--max-queue-delay-us: must not be negative"),
+     (["--max-batch-size", "-2"], "--max-batch-size: must not be negative")],
+)
+def test_register_with_bad_scheduling_is_a_usage_error(
+    run: Run, fake: FakeClient, flags: list[str], error: str
+) -> None:
+    result = run("model", "register", "m", "/m.onnx", *flags)
+    assert result.code == 2 and error in result.err
+    assert not any(name == "register_model" for name, _ in fake.calls)
+
+
 def test_list(run: Run, fake: FakeClient) -> None:
     lines = run("model", "list").out.splitlines()
     assert lines[0].split() == ["NAME", "VERSION", "PLUGIN", "STATE", "PATH"]

@@ -166,6 +166,31 @@ def test_model_lifecycle(client: Client, protocol: str, server: ServerProcess) -
         client.register_plugin(f"evil-{protocol}", module="os:system")
 
 
+def test_registration_sets_dynamic_batching_and_instances(
+    client: Client, protocol: str, server: ServerProcess
+) -> None:
+    name = f"batched-{protocol}"
+    path = str(demo_model_path(server.home))
+    batching = {"max_queue_delay_us": 300, "preferred_batch_size": [4, 2], "priority_levels": 2,
+                "default_priority_level": 1, "max_queue_size": 16}  # fmt: skip
+    status = client.register_model(
+        name, path, plugin="onnx", config={"max_batch_size": "8"},
+        dynamic_batching=batching, instance_count=2,
+    )  # fmt: skip
+    assert status.instance_count == 2 and status.metadata.max_batch_size == 8
+    got = status.dynamic_batching
+    assert (list(got.preferred_batch_size), got.max_queue_delay_us, got.priority_levels,
+            got.default_priority_level, got.max_queue_size) == ([2, 4], 300, 2, 1, 16)  # fmt: skip
+    on = client.register_model(f"on-{protocol}", path, plugin="onnx", dynamic_batching={})
+    assert on.HasField("dynamic_batching") and on.instance_count == 1
+    plain = client.register_model(f"plain-{protocol}", path, plugin="onnx")
+    assert not plain.HasField("dynamic_batching")
+    with pytest.raises(InvalidArgument, match="no field 'delay'"):
+        client.register_model(f"bad-{protocol}", path, plugin="onnx", dynamic_batching={"delay": 1})
+    for model in (name, f"on-{protocol}", f"plain-{protocol}"):
+        client.remove_model(model)
+
+
 def test_infer_agrees_with_onnxruntime(client: Client, expected) -> None:
     x, y = expected
     outputs = client.infer("demo", {"input": x})

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 import requests
+import yaml
 
 from axon.config import Config
 from axon.package import pack
@@ -103,3 +104,42 @@ def test_a_model_registered_by_reference_is_installed_and_served_by_each_node(
     assert answer.status_code == 404, answer.text
     answer = requests.get(f"{first.url}/v1/models/missing", headers=headers, timeout=10)
     assert answer.status_code == 404
+
+
+def test_a_reference_registration_takes_the_manifest_s_serving_section(
+    tmp_path: pathlib.Path,
+) -> None:
+    """`serving.instances` and `serving.dynamic_batching` apply when the registration names
+    neither `instance_count` nor `dynamic_batching`; a registration that names one wins."""
+    registry = tmp_path / "axon-registry"
+    registry.mkdir()
+    source = make_package_dir(tmp_path / "src", name="served")
+    manifest = yaml.safe_load((source / "manifest.yaml").read_text())
+    manifest["serving"] = {"instances": 2, "dynamic_batching": {"max_queue_delay_us": 200}}
+    (source / "manifest.yaml").write_text(yaml.safe_dump(manifest))
+    RegistryStore(registry).publish_package(pack(source, tmp_path / "s.axon").path)
+    axon_home = tmp_path / "axon"
+    Config(home=axon_home, env={}).add_registry("local", registry.as_uri())
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLOS_", "AXON_"))}
+    server = ServerProcess(tmp_path / "home", env={**env, "AXON_HOME": str(axon_home)})
+    server.start()
+    try:
+        headers = server.auth_headers
+        for call in ("", "/onnx/load"):
+            answer = requests.post(
+                f"{server.url}/v1/plugins{call}", json={"name": "onnx"} if not call else None,
+                headers=headers, timeout=60,
+            )  # fmt: skip
+            assert answer.status_code in (200, 201), answer.text
+        body = {"name": "served", "path": "axon://test/served"}
+        answer = requests.post(f"{server.url}/v1/models", json=body, headers=headers, timeout=60)
+        assert answer.status_code == 201, answer.text
+        status = answer.json()
+        assert status["instance_count"] == 2
+        assert int(status["dynamic_batching"]["max_queue_delay_us"]) == 200
+        own: dict[str, object] = {"name": "own", "path": "axon://test/served", "instance_count": 1}
+        answer = requests.post(f"{server.url}/v1/models", json=own, headers=headers, timeout=60)
+        assert answer.status_code == 201, answer.text
+        assert answer.json()["instance_count"] == 1 and "dynamic_batching" not in answer.json()
+    finally:
+        server.stop()

@@ -78,6 +78,7 @@ class BatchPlugin(ModelPlugin):
     formats = ("batch",)
     file_extensions = (".batch",)
     max_concurrency = 8
+    instance_kind = "shared"  # one probe counts every execution of a model, all instances
 
     def load(self, spec: ModelSpec) -> LoadedModel:
         options = json.loads(spec.path.read_text())

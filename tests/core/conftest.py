@@ -27,7 +27,8 @@ class Settings:
     restart_backoff_stable: float = 60.0
     plugin_modules: tuple[str, ...] = ("tests.*",)
     plugin_executables: tuple[Path, ...] = ()
-    plugin_python_path: tuple[Path, ...] = (REPO,)
+    # This checkout's tests, generated SMI code and bundled plugins, not an install's.
+    plugin_python_path: tuple[Path, ...] = (REPO, REPO / "generated", REPO / "plugins")
     plugin_env: tuple[str, ...] = ()
     plugin_limits: dict[str, Limits] = field(default_factory=dict)
     plugin_cgroup: str = "auto"

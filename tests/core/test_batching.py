@@ -110,3 +110,11 @@ def test_status_and_model_config_report_the_settings_as_triton_does() -> None:
     instances_only = model_config(_metadata(0), Scheduling(instance_count=2))
     assert not instances_only.HasField("dynamic_batching")
     assert instances_only.instance_group[0].count == 2
+    on_cuda = _metadata(0)
+    on_cuda.properties["execution_providers"] = "CUDAExecutionProvider,CPUExecutionProvider"
+    (group,) = model_config(on_cuda, Scheduling(instance_count=2)).instance_group
+    assert group.kind == inference_pb2.ModelInstanceGroup.KIND_GPU
+    on_cuda = _metadata(0)
+    on_cuda.properties["device"] = "cuda:1"
+    (group,) = model_config(on_cuda, Scheduling(instance_count=2)).instance_group
+    assert group.kind == inference_pb2.ModelInstanceGroup.KIND_GPU

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from mlos.core.allocator import Allocator
 from mlos.core.budget import Budget, Demand, human_size
 from mlos.core.gpus import StaticInventory
 from mlos.errors import InsufficientResources, InvalidArgument, StatusCode
@@ -133,3 +136,14 @@ def test_versions_beside_and_upgrade_processes_get_what_their_name_is_configured
     with pytest.raises(InsufficientResources):
         b.assign_plugin("onnx@2.0+1")  # an upgrade's process of that version: none left
     assert b.assign_plugin("other").gpus == ()
+
+
+def test_an_estimate_counts_one_copy_of_the_model_per_instance(tmp_path: Path) -> None:
+    model = tmp_path / "m.onnx"
+    model.write_bytes(b"\0" * (10 * MiB))
+    allocator = Allocator(budget(memory=2**40))
+    one = allocator.admit("one", "1", "onnx", model, Demand(), "onnx")
+    two = allocator.admit("two", "1", "onnx", model, Demand(), "onnx", copies=2)
+    assert one.memory_bytes > 10 * MiB and two.memory_bytes == 2 * one.memory_bytes
+    declared = allocator.admit("declared", "1", "onnx", model, Demand(memory_bytes=MiB), copies=2)
+    assert declared.memory_bytes == MiB  # a declaration is what the model gets, copies or not

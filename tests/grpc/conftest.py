@@ -108,7 +108,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
                 restart_backoff_initial=0.05,
                 model_roots=(models,),
                 plugin_modules=("tests.*",),
-                plugin_python_path=(REPO,),
+                plugin_python_path=(REPO, REPO / "generated", REPO / "plugins"),
                 auth=False,
             )
         )

@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +110,32 @@ def test_keras_formats_match_tensorflow(
         assert status["plugin"] == "tensorflow"
         result = node.infer(f"keras-{fmt}", {"x": X})
         np.testing.assert_allclose(result[output], expected, rtol=1e-5, atol=1e-6, err_msg=fmt)
+
+
+def test_every_framework_serves_two_instances(
+    node: Served, torch_files: dict[str, Path], keras_formats: tuple[Any, dict[str, Path]]
+) -> None:
+    """instance_count 2: onnx loads two sessions, torch and tensorflow share one model; calls
+    side by side all answer what the framework computes."""
+    network, paths = keras_formats
+    with torch.no_grad():
+        torch_expected = torch_nets.SmallNet(seed=3)(torch.from_numpy(X)).numpy()
+    keras_expected = network(X).numpy()
+    cases = [
+        ("x2-onnx", torch_files["onnx"], "onnx", "output__0", torch_expected),
+        ("x2-torch", torch_files["export"], "torch", "output__0", torch_expected),
+        ("x2-savedmodel", paths["savedmodel"], "tensorflow", "output_0", keras_expected),
+        ("x2-tflite", paths["tflite"], "tensorflow", "output_0", keras_expected),
+    ]
+    for name, path, plugin, output, expected in cases:
+        body = {"name": name, "path": str(path), "plugin": plugin, "instance_count": 2}
+        assert node.request("POST", "/v1/models", body)["instance_count"] == 2
+        with ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(lambda _, m=name: node.infer(m, {"x": X}), range(4)))
+        for answer in answers:
+            np.testing.assert_allclose(answer[output], expected, rtol=1e-5, atol=1e-6,
+                                       err_msg=name)
+        node.remove_model(name)
 
 
 def test_strings_and_colon_names_through_rest(node: Served, tmp_path: Path) -> None:

@@ -17,6 +17,9 @@ Every option is a string, as `LoadModelRequest.config` carries it:
 ``max_batch_size``                the largest batch reported for a model whose inputs and
                                   outputs all lead with a dynamic dimension; ``0`` turns
                                   batching off
+``spinning``                      ``on`` (default, onnxruntime's): threads of a session with
+                                  several spin between operators; ``off`` lets them sleep,
+                                  which spends less CPU on a machine shared with other work
 ================================  ===========================================================
 
 An unknown option or a bad value is an `InvalidArgument` that names it.
@@ -42,6 +45,7 @@ OPTIONS: dict[str, str] = {
     "inter_op_threads": "threads across operators in parallel mode (default 0)",
     "graph_optimization_level": "disable | basic | extended | layout | all (default all)",
     "execution_mode": "sequential (default) | parallel",
+    "spinning": "on (default) | off: whether a session's threads spin between operators",
 }
 
 _OPTIMIZATION_LEVELS = {
@@ -52,6 +56,7 @@ _OPTIMIZATION_LEVELS = {
     "all": "ORT_ENABLE_ALL",
 }
 _EXECUTION_MODES = {"sequential": "ORT_SEQUENTIAL", "parallel": "ORT_PARALLEL"}
+_SPINNING = {"on": "1", "off": "0"}
 
 CPU_PROVIDER = "CPUExecutionProvider"
 CUDA_PROVIDER = "CUDAExecutionProvider"
@@ -85,6 +90,7 @@ class SessionConfig:
     device: str = "cpu"
     device_id: int = 0
     max_batch_size: int | None = None
+    spinning: bool = True
 
     @classmethod
     def parse(cls, config: Mapping[str, str]) -> SessionConfig:
@@ -102,6 +108,7 @@ class SessionConfig:
             device=device,
             device_id=device_id,
             max_batch_size=None if max_batch is None else _count(config, "max_batch_size", 0),
+            spinning=_choice(config, "spinning", _SPINNING, "on") == "1",
         )
 
     def session_options(self, ort: Any) -> Any:
@@ -118,6 +125,9 @@ class SessionConfig:
         options.graph_optimization_level = level
         options.execution_mode = getattr(ort.ExecutionMode, self.execution_mode)
         options.log_severity_level = 3  # errors only; failures reach the caller as typed errors
+        if not self.spinning:
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            options.add_session_config_entry("session.inter_op.allow_spinning", "0")
         return options
 
     def providers(self, available: list[str]) -> list[str | tuple[str, dict[str, str]]]:

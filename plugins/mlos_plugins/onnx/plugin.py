@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import ClassVar
@@ -21,7 +22,12 @@ __all__ = ["OnnxPlugin"]
 
 
 class OnnxPlugin(ModelPlugin):
-    """Loads ONNX models into onnxruntime sessions, one per model version.
+    """Loads ONNX models into onnxruntime sessions, one per model version and instance.
+
+    A model registered with `instance_count` N is N sessions (copies), each with the cores the
+    model was granted split among them as intra-op threads (unless `intra_op_threads` is
+    configured): two instances on two cores are two one-thread sessions, each running one
+    call at a time on its own thread.
 
     Model `config` options are listed in `mlos_plugins.onnx.options`. Every Open Inference
     Protocol datatype is served: BYTES as ONNX strings (UTF-8) and BF16 as raw bit patterns.
@@ -42,6 +48,9 @@ class OnnxPlugin(ModelPlugin):
     def load(self, spec: ModelSpec) -> OnnxModel:
         """Open `spec.path` (a file, or a directory with one model); all-or-nothing."""
         config = SessionConfig.parse(spec.config)
+        if "intra_op_threads" not in spec.config:
+            threads = spec.instance_threads(config.intra_op_threads)
+            config = dataclasses.replace(config, intra_op_threads=threads)
         file = model_file(Path(spec.path))
         session = open_session(file, config)
         try:

@@ -68,6 +68,10 @@ class TensorFlowPlugin(ModelPlugin):
     """Serves TensorFlow models: SavedModel (TF2 or TF1), Keras and TFLite.
 
     Model `config` options are listed in `mlos_plugins.tensorflow.options`.
+
+    A model registered with `instance_count` N is loaded once and shared: up to N calls run
+    on it at once (TensorFlow's functions are thread-safe and its thread pools are the
+    process's; a TFLite interpreter still runs one call at a time).
     """
 
     name: ClassVar[str] = "tensorflow"
@@ -78,6 +82,7 @@ class TensorFlowPlugin(ModelPlugin):
     file_extensions: ClassVar[tuple[str, ...]] = (".keras", ".tflite", ".pb", ".pbtxt")
     datatypes: ClassVar[tuple[str, ...]] = tuple(DATATYPES)
     max_concurrency: ClassVar[int] = 2
+    instance_kind: ClassVar[str] = "shared"
     max_batch_size: ClassVar[int] = DEFAULT_MAX_BATCH_SIZE
 
     def __init__(self) -> None:

@@ -46,13 +46,14 @@ class TorchConfig:
     max_batch_size: int | None = None
 
     @classmethod
-    def parse(cls, config: Mapping[str, str]) -> TorchConfig:
-        """Parse a model's `config`; raise InvalidArgument for unknown options or bad values."""
+    def parse(cls, config: Mapping[str, str], default_threads: int = 0) -> TorchConfig:
+        """Parse a model's `config` (`default_threads`: the intra-op threads when it names
+        none; 0: the process's CPUs); raise InvalidArgument for unknown options or bad values."""
         check_known(config, OPTIONS, "torch")
         threads = count_option(config, "intra_op_threads")
         kind, index = device_option(config)
         return cls(
-            intra_op_threads=threads or available_cpus(),
+            intra_op_threads=threads or default_threads or available_cpus(),
             device=kind if kind == "cpu" else f"{kind}:{index}",
             max_batch_size=count_option(config, "max_batch_size"),
         )

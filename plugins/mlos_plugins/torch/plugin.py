@@ -50,6 +50,11 @@ class TorchPlugin(ModelPlugin):
 
     Model `config` options are listed in `mlos_plugins.torch.options`; the tensor signature of
     TorchScript models is declared as `mlos_plugins.torch.signature` describes.
+
+    A model registered with `instance_count` N is loaded once and shared: up to N calls run
+    on it at once, each on its own thread with the cores split among the instances as its
+    intra-op threads (PyTorch's thread count is per thread; unless `intra_op_threads` is
+    configured).
     """
 
     name: ClassVar[str] = "torch"
@@ -58,6 +63,7 @@ class TorchPlugin(ModelPlugin):
     file_extensions: ClassVar[tuple[str, ...]] = EXTENSIONS
     datatypes: ClassVar[tuple[str, ...]] = tuple(DATATYPES)
     max_concurrency: ClassVar[int] = 2
+    instance_kind: ClassVar[str] = "shared"
     max_batch_size: ClassVar[int] = DEFAULT_MAX_BATCH_SIZE
     gpu: ClassVar[bool] = torch.cuda.is_available()
 
@@ -77,7 +83,7 @@ class TorchPlugin(ModelPlugin):
 
     def load(self, spec: ModelSpec) -> TorchModel:
         """Load `spec.path`; all-or-nothing, and nothing is unpickled by Python's pickle."""
-        config = TorchConfig.parse(spec.config)
+        config = TorchConfig.parse(spec.config, spec.instance_threads(0))
         _check_device(config.device)
         file = model_file(Path(spec.path))
         kind = inspect_archive(file)

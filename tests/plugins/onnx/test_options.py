@@ -29,6 +29,7 @@ def test_every_option_parses() -> None:
             "execution_mode": "parallel",
             "device": "cuda:1",
             "max_batch_size": "64",
+            "spinning": "off",
         }
     )
     assert set(OPTIONS) == {
@@ -38,8 +39,14 @@ def test_every_option_parses() -> None:
         "execution_mode",
         "device",
         "max_batch_size",
+        "spinning",
     }
-    assert config == SessionConfig(4, 2, "ORT_ENABLE_EXTENDED", "ORT_PARALLEL", "cuda", 1, 64)
+    assert config == SessionConfig(
+        4, 2, "ORT_ENABLE_EXTENDED", "ORT_PARALLEL", "cuda", 1, 64, spinning=False
+    )
+    options = config.session_options(ort)
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert SessionConfig.parse({}).spinning
 
 
 def test_onnxruntime_names_are_accepted() -> None:
@@ -58,6 +65,7 @@ def test_onnxruntime_names_are_accepted() -> None:
         ({"device": "tpu"}, "cpu, cuda or cuda:N"),
         ({"device": "cuda:x"}, "cpu, cuda or cuda:N"),
         ({"max_batch_size": "1.5"}, "whole number"),
+        ({"spinning": "maybe"}, "on, off"),
     ],
 )
 def test_bad_values_name_the_option(config: dict[str, str], message: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import importlib.metadata
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -164,3 +165,36 @@ def test_cuda_asked_for_without_cuda_runs_on_cpu(plugin: OnnxPlugin, tmp_path: P
     model = plugin.load(spec(save(mlp_model(), tmp_path / "mlp.onnx"), device="cuda"))
     assert model.session.get_providers() == ["CPUExecutionProvider"]
     model.unload()
+
+
+@pytest.mark.parametrize(
+    ("instances", "cpus", "config", "threads"),
+    [
+        (0, 4.0, {}, "1"),  # no instance count: the plugin's default, as before
+        (1, 4.0, {}, "4"),  # one instance: every granted core
+        (2, 4.0, {}, "2"),  # the cores split among the instances
+        (3, 2.0, {}, "1"),  # at least one thread each
+        (2, 4.0, {"intra_op_threads": "3"}, "3"),  # a configured count wins
+    ],
+)
+def test_an_instance_s_session_gets_its_share_of_the_cores(
+    plugin: OnnxPlugin,
+    tmp_path: Path,
+    instances: int,
+    cpus: float,
+    config: dict[str, str],
+    threads: str,
+) -> None:
+    path = save(mlp_model(), tmp_path / "m.onnx")
+    spec = ModelSpec("m", "1", path, config, instance_count=instances, instance=0, cpus=cpus)
+    model = plugin.load(spec)
+    try:
+        assert model.properties()["intra_op_threads"] == threads
+    finally:
+        model.unload()
+
+
+def test_an_instance_without_declared_cores_splits_the_process_cpus() -> None:
+    spec = ModelSpec("m", "1", Path("m.onnx"), instance_count=2)
+    assert spec.instance_threads(1) == max(1, len(os.sched_getaffinity(0)) // 2)
+    assert OnnxPlugin.instance_kind == "copies"  # one session per instance
