@@ -36,8 +36,8 @@ import numpy as np
 import requests
 
 from mlos.bench.perf_analyzer import PerfAnalyzer, PerfReport, PerfRow, PerfRun
+from mlos.bench.serving import onnx_server
 from mlos.demo import CONV_INPUT_SHAPE, build_conv_model, build_demo_model
-from mlos.testing import ServerProcess
 
 __all__ = ["engine_numbers", "main", "onnxruntime_sessions"]
 
@@ -166,23 +166,17 @@ def _serve_and_measure(
 ) -> dict[str, dict[str, float]]:
     """Start `mlos serve`, register the models, and run perf_analyzer against each."""
     results: dict[str, dict[str, float]] = {}
-    server = ServerProcess(home, "--no-auth")
-    server.start()
+    batching = {"max_queue_delay_us": args.delay_us}
+    registrations: dict[str, dict[str, Any]] = {
+        "mlp": {"path": str(mlp)},
+        "mlp_batched": {"path": str(mlp), "dynamic_batching": batching},
+    }
+    if conv is not None:
+        for name, fields in (("conv", {}), ("conv_x1", {"instance_count": 1}),
+                             ("conv_x2", {"instance_count": 2})):  # fmt: skip
+            registrations[name] = {"path": str(conv), **fields}
+    server = onnx_server(home, registrations)
     try:
-        with requests.Session() as session:
-            session.trust_env = False
-            base = server.url
-            session.post(f"{base}/v1/plugins", json={"name": "onnx"}, timeout=30)
-            session.post(f"{base}/v1/plugins/onnx/load", timeout=120)
-            plain = {"plugin": "onnx", "path": str(mlp)}
-            batching = {"max_queue_delay_us": args.delay_us}
-            _register(session, base, {"name": "mlp", **plain})
-            _register(session, base, {"name": "mlp_batched", **plain, "dynamic_batching": batching})
-            if conv is not None:
-                image = {"plugin": "onnx", "path": str(conv)}
-                _register(session, base, {"name": "conv", **image})
-                _register(session, base, {"name": "conv_x1", **image, "instance_count": 1})
-                _register(session, base, {"name": "conv_x2", **image, "instance_count": 2})
         urls = {"http": server.url.removeprefix("http://"), "grpc": server.grpc_address}
         for protocol, url in urls.items():
             for model in ("mlp", "mlp_batched"):

@@ -37,10 +37,10 @@ from typing import Any
 
 import grpc
 import numpy as np
-import requests
 
 import mlos
 from mlos.bench.batching import onnxruntime_sessions
+from mlos.bench.serving import onnx_server
 from mlos.demo import CONV_INPUT_SHAPE, build_conv_model
 from mlos.testing import ServerProcess
 
@@ -127,23 +127,8 @@ async def grpc_load(
 
 def _serve(home: Path, conv: Path) -> ServerProcess:
     """A started server with the conv net registered once per entry of MODELS."""
-    server = ServerProcess(home, "--no-auth", config={"plugin_python_path": _package_roots()})
-    server.start()
-    try:
-        with requests.Session() as session:
-            session.trust_env = False
-            base = server.url
-            session.post(f"{base}/v1/plugins", json={"name": "onnx"}, timeout=30)
-            session.post(f"{base}/v1/plugins/onnx/load", timeout=120)
-            for name, fields in MODELS.items():
-                body = {"name": name, "plugin": "onnx", "path": str(conv), **fields}
-                answer = session.post(f"{base}/v1/models", json=body, timeout=120)
-                if answer.status_code != 201:
-                    raise SystemExit(f"cannot register {name}: {answer.text}")
-    except BaseException:
-        server.stop()
-        raise
-    return server
+    registrations = {name: {"path": str(conv), **fields} for name, fields in MODELS.items()}
+    return onnx_server(home, registrations, config={"plugin_python_path": _package_roots()})
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -21,7 +21,7 @@ from typing import Any
 
 from google.protobuf.message import DecodeError, Message
 
-from mlos.client.direct import FALL_BACK, RETRY_AFTER, RouteTable, relayed_after
+from mlos.client.direct import RETRY_AFTER, RouteTable
 from mlos.errors import MLOSError
 from mlos.wire.channel import Channel
 from mlos.wire.framing import HEADER, FrameKind
@@ -99,10 +99,7 @@ class AsyncDirectRoutes(RouteTable[_Route]):
             if route.channel.closed:  # lost (the server revoked it, the plugin died)
                 self._drop(key)
                 return None
-            if relayed_after(error, route):
-                return None
-            if error.code in FALL_BACK:
-                self._drop(key)
+            if self._through_server(key, route, error):
                 return None
             raise
         finally:

@@ -102,11 +102,13 @@ class Connection(Protocol):
         ...
 
 
-class _Closable(Protocol):
+class _Channel(Protocol):
+    relay_until: float
+
     def close(self) -> None: ...
 
 
-RouteT = TypeVar("RouteT", bound=_Closable)
+RouteT = TypeVar("RouteT", bound=_Channel)
 
 
 class RouteTable(Generic[RouteT]):
@@ -124,6 +126,16 @@ class RouteTable(Generic[RouteT]):
         """Close every channel."""
         for key in list(self._routes):
             self._drop(key)
+
+    def _through_server(self, key: tuple[str, str], route: RouteT, error: MLOSError) -> bool:
+        """Whether the call the channel answered with `error` goes through the server instead
+        (the channel dropped when it can no longer serve); False: `error` is the answer."""
+        if relayed_after(error, route):
+            return True
+        if error.code in FALL_BACK:
+            self._drop(key)
+            return True
+        return False
 
 
 @dataclass(slots=True)
@@ -196,10 +208,7 @@ class DirectRoutes(RouteTable[_Route]):
         except DecodeError:
             self._drop(key)
             return None
-        if relayed_after(error, route):
-            return None
-        if error.code in FALL_BACK:
-            self._drop(key)
+        if self._through_server(key, route, error):
             return None
         raise error
 
