@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import stat
 import sys
 from collections.abc import AsyncIterator
@@ -174,7 +175,10 @@ async def test_plugins_get_a_scrubbed_environment(
         "MLOS_LOG_LEVEL", "MLOS_LOG_FORMAT", "MLOS_TRACE_ENDPOINT", "MLOS_PLUGIN_BUSY_POLL_US", "OMP_NUM_THREADS", "EXTRA", "LC_CTYPE",
     }
     assert (env["OMP_NUM_THREADS"], env["EXTRA"], env["LC_ALL"]) == ("7", "yes", "C.UTF-8")
-    assert env["PYTHONPATH"] == str(REPO)
+    # The suite's plugin_python_path (tests/core/conftest.py): this tree, its generated code
+    # and its plugins, in that order, and nothing of the server's own environment.
+    expected = (REPO, REPO / "generated", REPO / "plugins")
+    assert env["PYTHONPATH"] == os.pathsep.join(str(path) for path in expected)
 
 
 async def test_model_paths_must_lie_under_the_model_roots(tmp_path: Path) -> None:
