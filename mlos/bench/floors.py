@@ -10,6 +10,9 @@ Measures, p50/p90 in microseconds, with nothing of MLOS on the path but the piec
   and client on the same CPU (no wake-up of another vCPU);
 * ``grpc echo``: grpcio's asyncio server on uvloop answering a generic unary method with 20
   bytes, called with a 20-byte and a 602,112-byte (1x3x224x224 FP32) message;
+* ``http echo``: uvicorn (httptools, uvloop — what `mlos serve` runs REST on) with a bare ASGI
+  app that reads the body and answers 200 with a 100-byte JSON body, called over one
+  keep-alive connection with a 400-byte JSON POST (the size of a small OIP inference request);
 * ``registry write``: :meth:`mlos.core.store.RegistryStore.put_plugin` on a SQLite file, beside
   the same upsert through the `sqlite3` module; then on PostgreSQL (a private server on loopback
   from the system's packages, fsync on, as a shared registry runs), beside the same upsert
@@ -28,6 +31,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -91,6 +95,34 @@ def _grpc_server() -> None:
     uvloop.run(main())
 
 
+_HTTP_ANSWER = b'{"model_name":"floor","outputs":[' + b"0" * 64 + b"]}"
+
+
+def _http_server() -> None:
+    import uvicorn
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        more = True
+        while more:
+            message = await receive()
+            more = message.get("more_body", False)
+        headers = [(b"content-type", b"application/json")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": _HTTP_ANSWER})
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(128)
+        print(sock.getsockname()[1], flush=True)
+        config = uvicorn.Config(
+            app, loop="uvloop", http="httptools", lifespan="off", log_level="warning",
+            access_log=False,
+        )  # fmt: skip
+        uvicorn.Server(config).run(sockets=[sock])
+
+
 def _start(*args: str) -> tuple[subprocess.Popen[str], str]:
     process = subprocess.Popen(
         [sys.executable, "-m", "mlos.bench.floors", *args], stdout=subprocess.PIPE, text=True
@@ -145,6 +177,35 @@ def grpc_echo(requests: int) -> list[tuple[str, float, float]]:
                 count = requests if size == 20 else max(requests // 4, 50)
                 call = lambda message=message: method(message)  # noqa: E731
                 rows.append((f"grpc echo, {size} bytes", *_percentiles(call, count)))
+    finally:
+        process.kill()
+        process.wait()
+    return rows
+
+
+def http_echo(requests: int) -> list[tuple[str, float, float]]:
+    import http.client
+
+    process, port = _start("--serve-http")
+    body = b'{"inputs":[{"name":"input","shape":[1,64],"datatype":"FP32","data":[' + (
+        b"0.0," * 63 + b"0.0]}]}"
+    )
+    headers = {"Content-Type": "application/json"}
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", int(port), timeout=10)
+        for _ in range(100):  # until the server listens (it printed its port before running)
+            try:
+                connection.connect()
+                break
+            except ConnectionRefusedError:
+                time.sleep(0.05)
+
+        def call() -> None:
+            connection.request("POST", "/v2/models/floor/infer", body, headers)
+            connection.getresponse().read()
+
+        rows = [(f"http echo, {len(body)}-byte POST", *_percentiles(call, requests))]
+        connection.close()
     finally:
         process.kill()
         process.wait()
@@ -258,6 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=2000, help="timed calls per row")
     parser.add_argument("--serve-unix", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--serve-grpc", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--serve-http", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve_unix:
         _unix_server(args.serve_unix[0], float(args.serve_unix[1]))
@@ -265,9 +327,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.serve_grpc:
         _grpc_server()
         return 0
+    if args.serve_http:
+        _http_server()
+        return 0
     rows = [
         *unix_echo(args.requests),
         *grpc_echo(args.requests),
+        *http_echo(args.requests),
         *registry_write(args.requests),
         *registry_write_postgresql(args.requests),
         *onnx_session(args.requests),

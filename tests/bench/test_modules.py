@@ -59,3 +59,10 @@ def test_instances_measures_the_floor_and_every_registration(tmp_path: Path) -> 
     for name in ("plain", "x1", "x2"):
         assert row[name]["throughput"] > 0 and row[name]["server_cpu_ms"] > 0, name
     assert row["x2_over_floor"] > 0
+
+
+def test_the_http_floor_answers_over_uvicorn() -> None:
+    from mlos.bench import floors
+
+    [(label, p50, p90)] = floors.http_echo(20)
+    assert label.startswith("http echo, ") and 0 < p50 <= p90
