@@ -232,9 +232,9 @@ def registry_write(requests: int) -> list[tuple[str, float, float]]:
             connection.execute("BEGIN")
             connection.execute(
                 "INSERT INTO plugins (name, version, source_kind, source, loaded) "
-                "VALUES (?, '', 'entry_point', 'onnx', 0) ON CONFLICT (name) DO UPDATE SET "
-                "version = excluded.version, source_kind = excluded.source_kind, "
-                "source = excluded.source, loaded = excluded.loaded",
+                "VALUES (?, '', 'entry_point', 'onnx', 0) ON CONFLICT (name, version) DO UPDATE "
+                "SET source_kind = excluded.source_kind, source = excluded.source, "
+                "loaded = excluded.loaded",
                 (f"q{next(names)}",),
             )
             connection.execute("COMMIT")
@@ -276,9 +276,9 @@ def registry_write_postgresql(requests: int) -> list[tuple[str, float, float]]:
         with psycopg.connect(f"{dsn} dbname={server.database}", autocommit=True) as connection:
             statement = (
                 "INSERT INTO plugins (name, version, source_kind, source, loaded) "
-                "VALUES (%s, '', 'entry_point', 'onnx', false) ON CONFLICT (name) DO UPDATE SET "
-                "version = excluded.version, source_kind = excluded.source_kind, "
-                "source = excluded.source, loaded = excluded.loaded"
+                "VALUES (%s, '', 'entry_point', 'onnx', false) ON CONFLICT (name, version) "
+                "DO UPDATE SET source_kind = excluded.source_kind, source = excluded.source, "
+                "loaded = excluded.loaded"
             )
 
             def raw() -> None:

@@ -37,6 +37,9 @@ class Scheduling:
     default_priority_level: int = 0
     max_queue_size: int = 0
     instance_count: int = 1
+    instances_named: bool = False
+    """Whether the registration named `instance_count`; when it did not (batching alone), the
+    plugin serves the model as it serves a plain registration (its own thread settings)."""
 
     @property
     def levels(self) -> int:
@@ -85,6 +88,7 @@ class Scheduling:
             default_priority_level=int(config.default_priority_level),
             max_queue_size=int(config.max_queue_size),
             instance_count=max(1, int(request.instance_count)),
+            instances_named=request.instance_count > 0,
         )
 
     def check(self, metadata: smi_pb2.ModelMetadata) -> None:
@@ -109,6 +113,8 @@ class Scheduling:
     def to_json(self) -> dict[str, Any]:
         """The stored form (:attr:`mlos.core.store.ModelRecord.scheduling`)."""
         stored: dict[str, Any] = {"instance_count": self.instance_count}
+        if self.instances_named:
+            stored["instances_named"] = True
         if self.batching:
             stored["dynamic_batching"] = {
                 "preferred_batch_size": list(self.preferred_batch_sizes),
@@ -124,8 +130,10 @@ class Scheduling:
         """The settings of a stored form written by :meth:`to_json`."""
         batching = stored.get("dynamic_batching")
         instances = max(1, int(stored.get("instance_count", 1)))
+        # Stored before the flag existed: a count above one can only have been named.
+        named = bool(stored.get("instances_named", instances > 1))
         if batching is None:
-            return cls(instance_count=instances)
+            return cls(instance_count=instances, instances_named=True)  # only instances: named
         return cls(
             batching=True,
             preferred_batch_sizes=tuple(int(s) for s in batching.get("preferred_batch_size", ())),
@@ -134,6 +142,7 @@ class Scheduling:
             default_priority_level=int(batching.get("default_priority_level", 0)),
             max_queue_size=int(batching.get("max_queue_size", 0)),
             instance_count=instances,
+            instances_named=named,
         )
 
     def to_status(self, status: smi_pb2.ModelStatus) -> None:

@@ -53,13 +53,16 @@ def _with_serving(
 
 def load_request(record: ModelRecord, local: str) -> smi_pb2.LoadModelRequest:
     """What the plugin is asked to load for `record` from the file `local`: its options, and
-    its instance count and declared cores when it was registered with scheduling settings."""
+    its instance count and declared cores when it was registered with an instance count
+    (batching alone leaves the plugin's threads as a plain registration has them)."""
     load = smi_pb2.LoadModelRequest(
         name=record.name, version=record.version, path=local, config=record.config
     )
     if record.scheduling:
-        load.instance_count = Scheduling.of_json(record.scheduling).instance_count
-        load.cpus = record.resources.cpus
+        scheduling = Scheduling.of_json(record.scheduling)
+        if scheduling.instances_named:
+            load.instance_count = scheduling.instance_count
+            load.cpus = record.resources.cpus
     return load
 
 

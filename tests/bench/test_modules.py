@@ -66,3 +66,13 @@ def test_the_http_floor_answers_over_uvicorn() -> None:
 
     [(label, p50, p90)] = floors.http_echo(20)
     assert label.startswith("http echo, ") and 0 < p50 <= p90
+
+
+def test_the_registry_write_floors_run_on_todays_schema() -> None:
+    from mlos.bench import floors
+
+    rows = floors.registry_write(20)
+    assert [label for label, _, _ in rows] == [
+        "registry write, RegistryStore.put_plugin", "registry write, sqlite3 upsert",
+    ]
+    assert all(0 < p50 <= p90 for _, p50, p90 in rows)

@@ -179,3 +179,28 @@ def test_a_batch_the_next_request_does_not_fit_is_sent_without_waiting() -> None
             await four
 
     asyncio.run(scenario())
+
+
+def test_batching_alone_leaves_the_plugins_threads_and_a_named_count_reaches_it() -> None:
+    from mlos.core.models import load_request
+    from mlos.core.store import ModelRecord
+
+    def load_of(request: smi_pb2.RegisterModelRequest) -> smi_pb2.LoadModelRequest:
+        scheduling = Scheduling.of_request(request)
+        assert scheduling is not None
+        # Through the stored form, as every load after a restart reads it.
+        stored = Scheduling.of_json(scheduling.to_json()).to_json()
+        return load_request(ModelRecord("m", "1", "onnx", "/m.onnx", scheduling=stored), "/m.onnx")
+
+    batching = smi_pb2.DynamicBatching(max_queue_delay_us=500)
+    alone = load_of(smi_pb2.RegisterModelRequest(name="m", dynamic_batching=batching))
+    assert alone.instance_count == 0  # the plugin keeps the threads of a plain registration
+    both = load_of(smi_pb2.RegisterModelRequest(name="m", dynamic_batching=batching, instance_count=1))
+    assert both.instance_count == 1
+    two = load_of(smi_pb2.RegisterModelRequest(name="m", instance_count=2))
+    assert two.instance_count == 2
+    # Stored before the flag existed: counts above one were named, a count of one with
+    # batching was the default.
+    legacy = {"instance_count": 1, "dynamic_batching": {"max_queue_delay_us": 500}}
+    assert not Scheduling.of_json(legacy).instances_named
+    assert Scheduling.of_json({"instance_count": 3}).instances_named
