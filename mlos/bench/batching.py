@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import tempfile
 import threading
@@ -38,20 +39,45 @@ import requests
 from mlos.bench.perf_analyzer import PerfAnalyzer, PerfReport, PerfRow, PerfRun
 from mlos.bench.serving import onnx_server
 from mlos.demo import CONV_INPUT_SHAPE, build_conv_model, build_demo_model
+from mlos.testing import ServerProcess
 
 __all__ = ["engine_numbers", "main", "onnxruntime_sessions"]
 
 INSTALLED = Path(".perf_analyzer/bin/perf_analyzer")
 
 
-def _register(session: requests.Session, base: str, body: dict[str, Any]) -> None:
-    answer = session.post(f"{base}/v1/models", json=body, timeout=120)
-    if answer.status_code != 201:
-        raise SystemExit(f"cannot register {body['name']}: {answer.text}")
-
-
 def _row(row: PerfRow) -> dict[str, float]:
     return {"throughput": row.throughput, "p50_ms": row.p50_us / 1000, "p99_ms": row.p99_us / 1000}
+
+
+def _server_cpu(server: ServerProcess, model: str) -> tuple[float, float, int]:
+    """CPU seconds so far of the core process and of its plugin processes, and the inference
+    requests `model` has answered (its statistics)."""
+    import psutil
+
+    assert server.process is not None
+    core = psutil.Process(server.process.pid)
+    times = core.cpu_times()
+    plugins = 0.0
+    for child in core.children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            child_times = child.cpu_times()
+            plugins += child_times.user + child_times.system
+    stats = requests.get(f"{server.url}/v2/models/{model}/stats", timeout=30).json()
+    answered = int(stats["model_stats"][0]["inference_stats"]["success"]["count"])
+    return times.user + times.system, plugins, answered
+
+
+def _cpu_per_request(
+    before: tuple[float, float, int], server: ServerProcess, model: str
+) -> dict[str, float]:
+    """Microseconds of CPU per request answered since `before`, in the core and in plugins."""
+    core, plugins, answered = _server_cpu(server, model)
+    count = max(1, answered - before[2])
+    return {
+        "core_cpu_us": (core - before[0]) / count * 1e6,
+        "plugin_cpu_us": (plugins - before[1]) / count * 1e6,
+    }
 
 
 def onnxruntime_sessions(path: Path, sessions: int, seconds: float) -> float:
@@ -180,10 +206,12 @@ def _serve_and_measure(
         urls = {"http": server.url.removeprefix("http://"), "grpc": server.grpc_address}
         for protocol, url in urls.items():
             for model in ("mlp", "mlp_batched"):
-                report = _perf(analyzer, args, model, url, protocol, (8, 32), args.window_ms)
-                for row in report.rows:
-                    key = f"{model}/{protocol}/c{row.concurrency}"
-                    results[key] = _row(row)
+                for level in (8, 32):
+                    before = _server_cpu(server, model)
+                    report = _perf(analyzer, args, model, url, protocol, (level,), args.window_ms)
+                    key = f"{model}/{protocol}/c{level}"
+                    cpu = _cpu_per_request(before, server, model)
+                    results[key] = {**_row(report.rows[0]), **cpu}
                     print(key, json.dumps(results[key]), flush=True)
         if conv is not None:
             for model in ("conv", "conv_x1", "conv_x2"):

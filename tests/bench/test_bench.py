@@ -137,3 +137,22 @@ def test_call_times_warms_up_then_times_each_call() -> None:
     samples = call_times(lambda: calls.append(len(calls)), 5, warmup=3)
     assert calls == list(range(8))
     assert len(samples) == 5 and all(0 <= s < 1 for s in samples)
+
+
+def test_ipc_targets_that_name_a_client_are_judged_on_its_path() -> None:
+    verdicts = evaluate([
+        result("small inference", "IPC", 0.23),  # relayed: not what the target names
+        result("small inference", "IPC, direct", 0.15),
+        result("small inference", "IPC, direct, client spins", 0.12),
+        result("health", "IPC", 0.07),
+        result("health", "IPC, client spins", 0.04),
+        result("small inference", "gRPC", 0.79),
+    ])
+    got = {(v.operation, v.protocol, v.target): v.met for v in verdicts}
+    assert got == {
+        ("health", "IPC", "0.05 ms"): False,
+        ("health", "IPC", "0.05 ms (client spins)"): True,
+        ("small inference", "gRPC", "0.8 ms"): True,
+        ("small inference", "IPC", "0.2 ms (direct)"): True,
+        ("small inference", "IPC, polling", "0.1 ms (direct, client spins)"): False,
+    }
