@@ -32,12 +32,13 @@ from mlos.bench.timing import call_times
 from mlos.wire.framing import HEADER, FrameKind
 from mlos_generated import smi_pb2
 
-__all__ = ["main"]
+__all__ = ["main", "onnx_session", "read_frame"]
 
 _BUFFER = 1 << 16
 
 
-def _session(path: str) -> Any:
+def onnx_session(path: str) -> Any:
+    """An onnxruntime session of the model at `path` with one intra-op and one inter-op thread."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
@@ -46,8 +47,9 @@ def _session(path: str) -> Any:
     return onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
 
-def _read(sock: socket.socket, view: memoryview, poll: float) -> int:
-    """Read one frame into `view` (sleeping, or polling for up to `poll` seconds first)."""
+def read_frame(sock: socket.socket, view: memoryview, poll: float) -> int:
+    """Read one frame into `view` (sleeping, or polling for up to `poll` seconds first); its
+    length with the header, 0 when the peer closed."""
     received = 0
     if poll:
         deadline = time.perf_counter() + poll
@@ -73,7 +75,7 @@ def _read(sock: socket.socket, view: memoryview, poll: float) -> int:
 
 
 def _serve(model: str, path: str, poll: float) -> None:
-    session = _session(model)
+    session = onnx_session(model)
     names = [output.name for output in session.get_outputs()]
     listener = socket.socket(socket.AF_UNIX)
     listener.bind(path)
@@ -83,7 +85,7 @@ def _serve(model: str, path: str, poll: float) -> None:
     buffer = bytearray(_BUFFER)
     view = memoryview(buffer)
     while True:
-        total = _read(conn, view, poll)
+        total = read_frame(conn, view, poll)
         if not total:
             return
         _, _, _, method, request_id, _ = HEADER.unpack_from(view)
@@ -128,7 +130,7 @@ def _measure(model: str, folder: str, requests: int) -> list[tuple[str, float, f
 
                     def call(poll: float = poll, view: memoryview = view) -> None:
                         client.sendall(frame)
-                        total = _read(client, view, poll)
+                        total = read_frame(client, view, poll)
                         smi_pb2.InferResponse.FromString(view[HEADER.size : total])  # type: ignore[arg-type]
 
                     samples = sorted(call_times(call, requests, warmup=min(200, requests)))
@@ -140,7 +142,7 @@ def _measure(model: str, folder: str, requests: int) -> list[tuple[str, float, f
         finally:
             process.kill()
             process.wait()
-    session = _session(model)
+    session = onnx_session(model)
     names = [output.name for output in session.get_outputs()]
     x = np.random.default_rng(0).random((1, 64), np.float32)
     samples = sorted(call_times(lambda: session.run(names, {"input": x}), requests, warmup=200))

@@ -10,7 +10,10 @@ from pathlib import Path
 
 import pytest
 
-MODULES = ["control_plane", "cpu_per_call", "floors", "plugin_overhead", "shared_memory"]
+MODULES = [
+    "control_plane", "cpu_per_call", "floors", "plugin_overhead", "shared_memory",
+    "registration_floor",
+]
 
 
 @pytest.mark.parametrize("name", MODULES)
@@ -76,3 +79,18 @@ def test_the_registry_write_floors_run_on_todays_schema() -> None:
         "registry write, RegistryStore.put_plugin", "registry write, sqlite3 upsert",
     ]
     assert all(0 < p50 <= p90 for _, p50, p90 in rows)
+
+
+def test_the_registration_floor_registers_through_bare_processes(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from mlos.bench import registration_floor
+
+    assert registration_floor.main(["--requests", "5"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = {line.rsplit(None, 2)[0].strip(): float(line.split()[-2]) for line in lines[1:]}
+    assert set(rows) == {
+        "registration floor, servers sleep", "registration floor, core polls 500 us",
+        "onnxruntime session creation alone",
+    }
+    assert all(p50 > 0 for p50 in rows.values())
