@@ -20,15 +20,13 @@ from __future__ import annotations
 import argparse
 import socket
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mlos.bench.floors import print_floors
-from mlos.bench.timing import call_times
+from mlos.bench.floors import percentiles, small_model_floors
 from mlos.wire.framing import HEADER, FrameKind
 from mlos_generated import smi_pb2
 
@@ -133,24 +131,16 @@ def _measure(model: str, folder: str, requests: int) -> list[tuple[str, float, f
                         total = read_frame(client, view, poll)
                         smi_pb2.InferResponse.FromString(view[HEADER.size : total])  # type: ignore[arg-type]
 
-                    samples = sorted(call_times(call, requests, warmup=min(200, requests)))
-                    rows.append((
-                        f"direct inference floor, {client_label}, {server_label}",
-                        samples[len(samples) // 2] * 1e6,
-                        samples[int(len(samples) * 0.9)] * 1e6,
-                    ))  # fmt: skip
+                    label = f"direct inference floor, {client_label}, {server_label}"
+                    rows.append((label, *percentiles(call, requests)))
         finally:
             process.kill()
             process.wait()
     session = onnx_session(model)
     names = [output.name for output in session.get_outputs()]
     x = np.random.default_rng(0).random((1, 64), np.float32)
-    samples = sorted(call_times(lambda: session.run(names, {"input": x}), requests, warmup=200))
-    rows.append((
-        "onnxruntime session.run alone",
-        samples[len(samples) // 2] * 1e6,
-        samples[int(len(samples) * 0.9)] * 1e6,
-    ))  # fmt: skip
+    run = percentiles(lambda: session.run(names, {"input": x}), requests, warmup=200)
+    rows.append(("onnxruntime session.run alone", *run))
     return rows
 
 
@@ -163,13 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.serve:
         _serve(args.serve[0], args.serve[1], float(args.serve[2]))
         return 0
-    from mlos.demo import build_demo_model
-
-    with tempfile.TemporaryDirectory() as folder:
-        model = str(build_demo_model(Path(folder) / "small.onnx"))
-        rows = _measure(model, folder, args.requests)
-    print_floors(rows)
-    return 0
+    return small_model_floors(_measure, args.requests)
 
 
 if __name__ == "__main__":

@@ -41,8 +41,13 @@ from mlos.bench.timing import call_times
 LARGE = 602_112
 
 
-def _percentiles(call: Callable[[], object], requests: int) -> tuple[float, float]:
-    samples = sorted(call_times(call, requests, warmup=min(200, requests)))
+def percentiles(
+    call: Callable[[], object], requests: int, warmup: int | None = None
+) -> tuple[float, float]:
+    """p50 and p90 in microseconds of `requests` timed calls, after `warmup` untimed ones
+    (default: as many, at most 200)."""
+    samples = sorted(call_times(call, requests, warmup=min(200, requests) if warmup is None
+                                else warmup))  # fmt: skip
     return samples[len(samples) // 2] * 1e6, samples[int(len(samples) * 0.9)] * 1e6
 
 
@@ -155,7 +160,7 @@ def unix_echo(requests: int) -> list[tuple[str, float, float]]:
                         client.sendall(b"x" * 32)
                         client.recv(64)
 
-                    rows.append((f"unix echo, {label}", *_percentiles(call, requests)))
+                    rows.append((f"unix echo, {label}", *percentiles(call, requests)))
             finally:
                 os.sched_setaffinity(0, cpus)
                 process.kill()
@@ -176,7 +181,7 @@ def grpc_echo(requests: int) -> list[tuple[str, float, float]]:
                 message = b"x" * size
                 count = requests if size == 20 else max(requests // 4, 50)
                 call = lambda message=message: method(message)  # noqa: E731
-                rows.append((f"grpc echo, {size} bytes", *_percentiles(call, count)))
+                rows.append((f"grpc echo, {size} bytes", *percentiles(call, count)))
     finally:
         process.kill()
         process.wait()
@@ -204,7 +209,7 @@ def http_echo(requests: int) -> list[tuple[str, float, float]]:
             connection.request("POST", "/v2/models/floor/infer", body, headers)
             connection.getresponse().read()
 
-        rows = [(f"http echo, {len(body)}-byte POST", *_percentiles(call, requests))]
+        rows = [(f"http echo, {len(body)}-byte POST", *percentiles(call, requests))]
         connection.close()
     finally:
         process.kill()
@@ -222,7 +227,7 @@ def registry_write(requests: int) -> list[tuple[str, float, float]]:
         def put() -> None:
             store.put_plugin(PluginRecord(f"p{next(names)}", "", "entry_point", "onnx"))
 
-        rows = [("registry write, RegistryStore.put_plugin", *_percentiles(put, requests))]
+        rows = [("registry write, RegistryStore.put_plugin", *percentiles(put, requests))]
         store.close()
         connection = sqlite3.connect(Path(folder) / "registry.db", isolation_level=None)
         connection.execute("PRAGMA journal_mode=WAL")
@@ -239,7 +244,7 @@ def registry_write(requests: int) -> list[tuple[str, float, float]]:
             )
             connection.execute("COMMIT")
 
-        rows.append(("registry write, sqlite3 upsert", *_percentiles(raw, requests)))
+        rows.append(("registry write, sqlite3 upsert", *percentiles(raw, requests)))
         connection.close()
     return rows
 
@@ -262,14 +267,14 @@ def registry_write_postgresql(requests: int) -> list[tuple[str, float, float]]:
         def put() -> None:
             store.put_plugin(PluginRecord(f"p{next(names)}", "", "entry_point", "onnx"))
 
-        rows = [("registry write, put_plugin, PostgreSQL", *_percentiles(put, requests))]
+        rows = [("registry write, put_plugin, PostgreSQL", *percentiles(put, requests))]
         store.close()
         # The same with commits that do not wait for the WAL flush (a PostgreSQL crash may
         # lose the last fraction of a second of writes): what an operator may choose.
         store = RegistryStore(server.url + "?options=-c%20synchronous_commit%3Doff")
         rows.append(
             ("registry write, put_plugin, PostgreSQL, synchronous_commit=off",
-             *_percentiles(put, requests))
+             *percentiles(put, requests))
         )
         store.close()
         dsn = f"host=127.0.0.1 port={server.port} user={server.user} password={server.password}"
@@ -284,7 +289,7 @@ def registry_write_postgresql(requests: int) -> list[tuple[str, float, float]]:
             def raw() -> None:
                 connection.execute(statement, (f"q{next(names)}",), prepare=True)
 
-            rows.append(("registry write, psycopg upsert", *_percentiles(raw, requests)))
+            rows.append(("registry write, psycopg upsert", *percentiles(raw, requests)))
         return rows
     finally:
         server.destroy()
@@ -303,7 +308,21 @@ def onnx_session(requests: int) -> list[tuple[str, float, float]]:
         def create() -> None:
             onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
-        return [("onnxruntime session, small model", *_percentiles(create, requests // 10))]
+        return [("onnxruntime session, small model", *percentiles(create, requests // 10))]
+
+
+def small_model_floors(
+    measure: Callable[[str, str, int], list[tuple[str, float, float]]], requests: int
+) -> int:
+    """Build the small benchmark model in a temporary folder, print the rows of
+    `measure(model path, folder, requests)` as :func:`print_floors` does; 0."""
+    from mlos.demo import build_demo_model
+
+    with tempfile.TemporaryDirectory() as folder:
+        model = str(build_demo_model(Path(folder) / "small.onnx"))
+        rows = measure(model, folder, requests)
+    print_floors(rows)
+    return 0
 
 
 def print_floors(rows: list[tuple[str, float, float]]) -> None:

@@ -26,13 +26,11 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import tempfile
 from itertools import count
 from pathlib import Path
 
 from mlos.bench.direct_floor import onnx_session, read_frame
-from mlos.bench.floors import print_floors
-from mlos.bench.timing import call_times
+from mlos.bench.floors import percentiles, small_model_floors
 from mlos.wire.framing import HEADER, FrameKind
 from mlos_generated import smi_ipc, smi_pb2
 
@@ -155,23 +153,15 @@ def _measure(model: str, folder: str, requests: int) -> list[tuple[str, float, f
                     total = read_frame(client, view, 0.0)
                     smi_pb2.ModelStatus.FromString(view[HEADER.size : total])  # type: ignore[arg-type]
 
-                samples = sorted(call_times(call, requests, warmup=min(50, requests)))
-                rows.append((
-                    f"registration floor, {label}",
-                    samples[len(samples) // 2] * 1e6,
-                    samples[int(len(samples) * 0.9)] * 1e6,
-                ))  # fmt: skip
+                warmup = min(50, requests)
+                rows.append((f"registration floor, {label}", *percentiles(call, requests, warmup)))
         finally:
             for process in (core, plugin):
                 if process is not None:
                     process.kill()
                     process.wait()
-    samples = sorted(call_times(lambda: onnx_session(model), requests, warmup=min(50, requests)))
-    rows.append((
-        "onnxruntime session creation alone",
-        samples[len(samples) // 2] * 1e6,
-        samples[int(len(samples) * 0.9)] * 1e6,
-    ))  # fmt: skip
+    created = percentiles(lambda: onnx_session(model), requests, min(50, requests))
+    rows.append(("onnxruntime session creation alone", *created))
     return rows
 
 
@@ -189,13 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         path, plugin_path, registry, poll = args.serve_core
         _core(path, plugin_path, registry, float(poll))
         return 0
-    from mlos.demo import build_demo_model
-
-    with tempfile.TemporaryDirectory() as folder:
-        model = str(build_demo_model(Path(folder) / "small.onnx"))
-        rows = _measure(model, folder, args.requests)
-    print_floors(rows)
-    return 0
+    return small_model_floors(_measure, args.requests)
 
 
 if __name__ == "__main__":
