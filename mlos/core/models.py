@@ -8,6 +8,7 @@ so a failed registration leaves nothing behind. When a plugin goes down its mode
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
 import logging
@@ -275,16 +276,40 @@ class ModelRegistry:
                 record = dataclasses.replace(record, scheduling=scheduling.to_json())
             entry = ModelEntry(record, state=smi_pb2.MODEL_STATE_LOADING)
             # The path was checked against the model roots a moment ago (local ones only).
-            await self._load(entry, raise_errors=True, local=None if stored else str(path))
+            loading = asyncio.ensure_future(
+                self._load(entry, raise_errors=True, local=None if stored else str(path))
+            )
+            await asyncio.sleep(0)  # the load runs up to waiting for the plugin's answer
+            await self._persist_while_loading(entry, loading, scheduling)
+            self.entries.setdefault(name, {})[version] = entry
+        return entry
+
+    async def _persist_while_loading(
+        self, entry: ModelEntry, loading: asyncio.Future[None], scheduling: Scheduling | None
+    ) -> None:
+        """Write the registration's row while the plugin loads the model, then wait for the
+        load: the answer waits for both, not for one after the other. All or nothing: a load
+        that fails (or a model the scheduling settings do not fit) removes the row again, and
+        a row that cannot be written unloads the model."""
+        record = entry.record
+        try:
+            self.store.put_model(record)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await loading
+                await self._unload_from_plugin(entry)
+            raise
+        try:
+            await loading
             if scheduling is not None and entry.metadata is not None:
                 try:
                     scheduling.check(entry.metadata)
                 except MLOSError:
-                    await self._unload_from_plugin(entry)  # all or nothing
+                    await self._unload_from_plugin(entry)
                     raise
-            self.store.put_model(record)
-            self.entries.setdefault(name, {})[version] = entry
-        return entry
+        except BaseException:
+            self.store.delete_model(record.name, record.version)
+            raise
 
     def _choose_plugin(self, path: Path) -> str:
         """The ready plugin that claims the file's extension (or a file's inside a directory)."""

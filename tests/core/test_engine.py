@@ -284,3 +284,24 @@ def test_plugin_processes_are_told_their_busy_poll_window(tmp_path: Path) -> Non
         assert engine.containment.host_env[PLUGIN_BUSY_POLL_ENV] == "0"
     finally:
         engine.store.close()
+
+
+async def test_a_registration_that_fails_after_its_row_was_written_leaves_no_row(
+    engine: Engine, tmp_path: Path
+) -> None:
+    # The row is written while the plugin loads; the double model has no batch dimension, so
+    # dynamic batching is refused after the load, and the row must go again.
+    await add_double_plugin(engine)
+    path = model_file(tmp_path)
+    request = smi_pb2.RegisterModelRequest(
+        name="m", path=str(path), plugin="double",
+        dynamic_batching=smi_pb2.DynamicBatching(max_queue_delay_us=100),
+    )  # fmt: skip
+    with pytest.raises(InvalidArgument, match="no batch dimension"):
+        await engine.register_model(request)
+    assert engine.store.models() == []
+    # A registration that loads keeps its row, durable before the answer.
+    status = await engine.register_model(
+        smi_pb2.RegisterModelRequest(name="m", path=str(path), plugin="double")
+    )
+    assert [(r.name, r.version) for r in engine.store.models()] == [("m", status.version)]
