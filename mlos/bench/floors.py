@@ -46,8 +46,8 @@ def percentiles(
 ) -> tuple[float, float]:
     """p50 and p90 in microseconds of `requests` timed calls, after `warmup` untimed ones
     (default: as many, at most 200)."""
-    samples = sorted(call_times(call, requests, warmup=min(200, requests) if warmup is None
-                                else warmup))  # fmt: skip
+    warmup = min(200, requests) if warmup is None else warmup
+    samples = sorted(call_times(call, requests, warmup=warmup))
     return samples[len(samples) // 2] * 1e6, samples[int(len(samples) * 0.9)] * 1e6
 
 

@@ -279,7 +279,9 @@ class ModelRegistry:
             loading = asyncio.ensure_future(
                 self._load(entry, raise_errors=True, local=None if stored else str(path))
             )
-            await asyncio.sleep(0)  # the load runs up to waiting for the plugin's answer
+            # A local file's load runs up to waiting for the plugin's answer (a reference first
+            # resolves its file, and the row is then written before the request leaves).
+            await asyncio.sleep(0)
             await self._persist_while_loading(entry, loading, scheduling)
             self.entries.setdefault(name, {})[version] = entry
         return entry

@@ -8,13 +8,11 @@ its plugin dies or its token is revoked, and the client's next call is still rig
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import time
-import urllib.request
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import numpy as np
 import pytest
@@ -22,6 +20,7 @@ import pytest
 from mlos.client import AsyncIPCClient
 from mlos.errors import MLOSError, ResourceExhausted, Unauthenticated
 from mlos.testing import ServerProcess
+from tests.ipc.rest import rest, success_count
 
 INPUT = np.random.default_rng(5).random((1, 64), np.float32)
 T = TypeVar("T")
@@ -29,21 +28,6 @@ T = TypeVar("T")
 
 def _run(scenario: Callable[[], Awaitable[T]]) -> T:
     return asyncio.run(scenario())  # type: ignore[arg-type]
-
-
-def _rest(server: ServerProcess, method: str, path: str) -> Any:
-    request = urllib.request.Request(
-        server.url + path, method=method, headers=server.auth_headers,
-        data=b"" if method == "POST" else None,
-    )  # fmt: skip
-    with urllib.request.urlopen(request, timeout=30) as answer:
-        body = answer.read()
-    return json.loads(body) if body else None
-
-
-def _success_count(server: ServerProcess) -> int:
-    stats = _rest(server, "GET", "/v2/models/demo/stats")
-    return int(stats["model_stats"][0]["inference_stats"]["success"]["count"])
 
 
 async def _closed(client: AsyncIPCClient, timeout: float = 10.0) -> None:
@@ -60,7 +44,7 @@ def test_concurrent_inference_goes_direct_same_answers_and_counted(
     mlos_demo_server: ServerProcess,
 ) -> None:
     server = mlos_demo_server
-    before = _success_count(server)
+    before = success_count(server)
 
     async def scenario() -> None:
         async with (
@@ -85,9 +69,9 @@ def test_concurrent_inference_goes_direct_same_answers_and_counted(
 
     _run(scenario)
     deadline = time.monotonic() + 10
-    while _success_count(server) < before + 42 and time.monotonic() < deadline:
+    while success_count(server) < before + 42 and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert _success_count(server) == before + 42  # 1 relayed + 41 direct or relayed
+    assert success_count(server) == before + 42  # 1 relayed + 41 direct or relayed
 
 
 def test_unload_and_a_killed_plugin_end_the_channel_next_calls_right(
@@ -98,12 +82,12 @@ def test_unload_and_a_killed_plugin_end_the_channel_next_calls_right(
     async def scenario() -> None:
         async with AsyncIPCClient(server.ipc_url, timeout=30) as client:
             expected = (await client.infer("demo", {"input": INPUT}))["output"]
-            _rest(server, "POST", "/v2/repository/models/demo/unload")
+            rest(server, "POST", "/v2/repository/models/demo/unload")
             await _closed(client)
             with pytest.raises(MLOSError):  # the server's answer for an unloaded model
                 await client.infer("demo", {"input": INPUT})
             assert client.direct_channels == 0
-            _rest(server, "POST", "/v2/repository/models/demo/load")
+            rest(server, "POST", "/v2/repository/models/demo/load")
             answer = await client.infer("demo", {"input": INPUT})  # relayed while backing off
             assert np.array_equal(answer["output"], expected)
             await asyncio.sleep(1.1)

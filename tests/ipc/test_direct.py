@@ -8,13 +8,11 @@ only its model, and that bytes that break the framing close only the channel tha
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import socket
 import time
 import urllib.request
-from typing import Any
 
 import numpy as np
 import pytest
@@ -25,6 +23,7 @@ from mlos.errors import MLOSError, PermissionDenied, Unauthenticated
 from mlos.testing import ServerProcess
 from mlos.wire.framing import HEADER, FrameKind
 from mlos_generated import smi_ipc, smi_pb2
+from tests.ipc.rest import rest, success_count
 
 INPUT = np.random.default_rng(7).random((1, 64), np.float32)
 
@@ -42,21 +41,6 @@ def _fresh_channel(client: IPCClient) -> socket.socket:
         if client.direct_channels:
             return _channel(client)
     raise AssertionError("the client opened no channel")
-
-
-def _rest(server: ServerProcess, method: str, path: str) -> Any:
-    request = urllib.request.Request(
-        server.url + path, method=method, headers=server.auth_headers, data=b"" if
-        method == "POST" else None,
-    )  # fmt: skip
-    with urllib.request.urlopen(request, timeout=30) as answer:
-        body = answer.read()
-    return json.loads(body) if body else None
-
-
-def _success_count(server: ServerProcess) -> int:
-    stats = _rest(server, "GET", "/v2/models/demo/stats")
-    return int(stats["model_stats"][0]["inference_stats"]["success"]["count"])
 
 
 def _closed(sock: socket.socket, timeout: float = 10.0) -> bool:
@@ -98,7 +82,7 @@ def test_inference_goes_direct_same_answers_and_counted(mlos_demo_server: Server
     with IPCClient(server.ipc_url, timeout=30) as direct, IPCClient(
         server.ipc_url, timeout=30, direct=False
     ) as relayed:
-        before = _success_count(server)
+        before = success_count(server)
         expected = relayed.infer("demo", {"input": INPUT})
         got = direct.infer("demo", {"input": INPUT})
         assert direct.direct_channels == 1 and relayed.direct_channels == 0
@@ -113,9 +97,9 @@ def test_inference_goes_direct_same_answers_and_counted(mlos_demo_server: Server
         assert over_channel.value.code == over_core.value.code
         assert direct.direct_channels == 1
         deadline = time.monotonic() + 10
-        while _success_count(server) < before + 22 and time.monotonic() < deadline:
+        while success_count(server) < before + 22 and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert _success_count(server) == before + 22  # 1 relayed + 21 direct
+        assert success_count(server) == before + 22  # 1 relayed + 21 direct
 
 
 def test_unload_ends_the_channel_and_load_reopens_one(mlos_demo_server: ServerProcess) -> None:
@@ -123,12 +107,12 @@ def test_unload_ends_the_channel_and_load_reopens_one(mlos_demo_server: ServerPr
     with IPCClient(server.ipc_url, timeout=30) as client:
         client.infer("demo", {"input": INPUT})
         old = _channel(client)
-        _rest(server, "POST", "/v2/repository/models/demo/unload")
+        rest(server, "POST", "/v2/repository/models/demo/unload")
         assert _closed(old)
         with pytest.raises(MLOSError):  # the server's answer for an unloaded model
             client.infer("demo", {"input": INPUT})
         assert client.direct_channels == 0
-        _rest(server, "POST", "/v2/repository/models/demo/load")
+        rest(server, "POST", "/v2/repository/models/demo/load")
         time.sleep(1.1)  # past the client's back-off after the failed channel request
         answer = client.infer("demo", {"input": INPUT})
         assert answer["output"].shape == (1, 10)
