@@ -144,13 +144,14 @@ class AsyncDirectRoutes(RouteTable[_Route]):
             kind, payload, fds = await _call(sock, smi_ipc.DIRECT_CHANNELS_OPEN, request, 2)
         finally:
             sock.close()
-        if kind != FrameKind.RESPONSE or len(fds) != 1:
+        if kind != FrameKind.RESPONSE or len(fds) not in (1, 2):
             _close(fds)
             raise LookupError("no channel granted")
+        _close(fds[1:])  # the region socket: this client sends its inputs inline
         try:
             return smi_pb2.DirectChannel.FromString(payload), fds[0]
         except DecodeError:
-            _close(fds)
+            _close(fds[:1])
             raise
 
 
@@ -174,7 +175,7 @@ async def _call(
     try:
         while len(data) < HEADER.size or len(data) < HEADER.size + HEADER.unpack_from(data)[0]:
             try:
-                more, received, _, _ = socket.recv_fds(sock, 1 << 16, 1, socket.MSG_CMSG_CLOEXEC)
+                more, received, _, _ = socket.recv_fds(sock, 1 << 16, 2, socket.MSG_CMSG_CLOEXEC)
             except BlockingIOError:
                 await _readable(loop, sock)
                 continue

@@ -13,21 +13,32 @@ because the channel's share of the server's limits is spent (the error carries
 :data:`~mlos.errors.RELAY_DETAIL`) goes through the server, which decides it, and the channel
 stays (after a spent rate share, the model's calls go through the server for
 :data:`RELAY_FOR` seconds without asking the channel). docs/ipc.md describes the protocol.
+
+Large inputs go over a channel through shared memory the plugin process reads in place: the
+client writes them into a memfd of its own, sealed against shrinking, which it sends once on
+the channel's region socket (:mod:`mlos.sdk.regions`); a call then carries only where they
+lie. No byte of such an input crosses a socket or is copied by the server.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import fcntl
 import itertools
+import mmap
+import os
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
 from google.protobuf.message import DecodeError
 
+from mlos.client.staging import MIN_REGION, Lease, StagingRegion
 from mlos.errors import RELAY_DETAIL, DeadlineExceeded, MLOSError, StatusCode
 from mlos.wire.framing import FLAG_CLOSING, HEADER, FrameKind, send_frame
+from mlos.wire.handoff import channel_region_name, send_tagged
 from mlos_generated import smi_ipc, smi_pb2
 
 __all__ = [
@@ -144,12 +155,52 @@ class _Route:
     channel_id: int
     version: str
     max_frame: int
+    regions: socket.socket | None = None
+    """The channel's region socket (None: the server gave none, or sending on it failed)."""
+    region: StagingRegion | None = None
+    """The region the channel's calls put large inputs in (one call at a time)."""
+    region_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     relay_until: float = 0.0
     """Until when (time.monotonic()) calls go through the server (the rate share ran out)."""
 
     def close(self) -> None:
-        """Close the channel's socket."""
+        """Close the channel's sockets and unmap its region."""
         self.sock.close()
+        if self.regions is not None:
+            self.regions.close()
+        if self.region is not None:
+            self.region.close()
+
+    def new_region(self, size: int) -> StagingRegion | None:
+        """A sealed memfd of at least `size` bytes, sent to the plugin process as this
+        channel's region (replacing the last one); None when it cannot be made or sent."""
+        size = max(size, MIN_REGION)
+        size = -(-size // mmap.PAGESIZE) * mmap.PAGESIZE
+        if self.regions is None or size > self.max_frame:
+            return None
+        region_id = next(self.region_ids)
+        name = channel_region_name(self.channel_id, region_id)
+        try:
+            fd = os.memfd_create(name, os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+        except OSError:
+            return None
+        try:
+            os.ftruncate(fd, size)
+            seals = fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SEAL
+            fcntl.fcntl(fd, fcntl.F_ADD_SEALS, seals)
+            mapping = mmap.mmap(fd, size)
+            send_tagged(self.regions, region_id, (fd,))
+        except OSError:
+            with contextlib.suppress(OSError):
+                self.regions.close()
+            self.regions = None
+            return None
+        finally:
+            os.close(fd)
+        if self.region is not None:
+            self.region.close()
+        self.region = StagingRegion(name, size, mapping, self)
+        return self.region
 
 
 class DirectRoutes(RouteTable[_Route]):
@@ -167,9 +218,9 @@ class DirectRoutes(RouteTable[_Route]):
         """Channels open now."""
         return len(self._routes)
 
-    def infer(self, request: smi_pb2.InferRequest) -> smi_pb2.InferResponse | None:
-        """The answer over the model's channel, or None: send it through the server."""
-        key = (request.model_name, request.model_version)
+    def _route(self, key: tuple[str, str]) -> _Route | None:
+        """The model's channel, asked for if need be; None: send its calls through the server
+        for now."""
         route = self._routes.get(key)
         if route is None:
             if time.monotonic() < self._retry.get(key, 0.0):
@@ -179,6 +230,27 @@ class DirectRoutes(RouteTable[_Route]):
                 self._retry[key] = time.monotonic() + RETRY_AFTER
                 return None
         if route.relay_until and time.monotonic() < route.relay_until:
+            return None
+        return route
+
+    def lease(self, model: str, version: str, size: int, threshold: int) -> Lease | None:
+        """Room for `size` bytes of large inputs in the shared memory of the model's channel
+        (None: the call sends them otherwise); the call that uses it goes to :meth:`infer`."""
+        route = self._route((model, version))
+        if route is None:
+            return None
+        region = route.region
+        if region is None or region.size < size:
+            region = route.new_region(size)
+            if region is None:
+                return None
+        return Lease(region, threshold)
+
+    def infer(self, request: smi_pb2.InferRequest) -> smi_pb2.InferResponse | None:
+        """The answer over the model's channel, or None: send it through the server."""
+        key = (request.model_name, request.model_version)
+        route = self._route(key)
+        if route is None:
             return None
         payload = request.SerializeToString()
         if HEADER.size + len(payload) > route.max_frame:
@@ -224,7 +296,7 @@ class DirectRoutes(RouteTable[_Route]):
         fds: list[int] = []
         try:
             sock.sendall(header + payload)
-            data, fds, _, _ = socket.recv_fds(sock, 1 << 16, 1, socket.MSG_CMSG_CLOEXEC)
+            data, fds, _, _ = socket.recv_fds(sock, 1 << 16, 2, socket.MSG_CMSG_CLOEXEC)
             if not data:
                 raise Closed
             while len(data) < HEADER.size or len(data) < HEADER.size + HEADER.unpack_from(data)[0]:
@@ -235,7 +307,7 @@ class DirectRoutes(RouteTable[_Route]):
             length, kind, _, _, answer_id, _ = HEADER.unpack_from(data)
             if answer_id != request_id or len(data) != HEADER.size + length:
                 raise Closed  # out of step: the client's next call reconnects
-            if kind != FrameKind.RESPONSE or len(fds) != 1:
+            if kind != FrameKind.RESPONSE or len(fds) not in (1, 2):
                 raise LookupError
             channel = smi_pb2.DirectChannel.FromString(data[HEADER.size :])
         except (OSError, Closed, LookupError, DecodeError) as exc:
@@ -246,8 +318,9 @@ class DirectRoutes(RouteTable[_Route]):
             return None
         channel_sock = socket.socket(fileno=fds[0])
         self._connection.configure(channel_sock)
+        regions = socket.socket(fileno=fds[1]) if len(fds) == 2 else None
         route = _Route(channel_sock, channel.channel_id, channel.model_version,
-                       int(channel.max_frame_bytes) or (64 << 20))  # fmt: skip
+                       int(channel.max_frame_bytes) or (64 << 20), regions)  # fmt: skip
         self._routes[key] = route
         return route
 

@@ -326,6 +326,16 @@ class IPCClient(_IPCEndpoint, Client):
                 if answer is not None:
                     return op.parse(answer)
             return self._run(op)
+        direct = self._direct
+        if direct is not None:
+            with self._lock:
+                version = call.version or ""
+                lease = direct.lease(call.model, version, size, self._staging.threshold)
+                if lease is not None:
+                    op = _OPERATIONS.infer(call, lease)
+                    answer = direct.infer(cast(smi_pb2.InferRequest, op.request.request))
+                    if answer is not None:
+                        return op.parse(answer)
         build = partial(_OPERATIONS.infer, call)
         return self._drive(self._staging.staged(size, self._connection, build))
 

@@ -39,6 +39,7 @@ import socket
 import time
 from dataclasses import dataclass, field
 
+from mlos.core.batching import Scheduling
 from mlos.core.limits import Admission, Rate, RateLimiter
 from mlos.core.models import ModelRegistry
 from mlos.core.pipeline import Call
@@ -148,18 +149,21 @@ class ChannelBroker:
     async def open(
         self, name: str, version: str, principal: str, call: Call | None = None,
         max_in_flight: int = 0,
-    ) -> tuple[smi_pb2.DirectChannel, int]:
+    ) -> tuple[smi_pb2.DirectChannel, tuple[int, int]]:
         """A channel to the plugin serving `name` (`version`, or the one that serves now) for
-        `principal`: its description and the client's end as a file descriptor (the caller
-        owns it). With `call` (the admitted call that asks for it), the channel is lent shares
-        of the rate limit and of the model's in-flight limit (up to `max_in_flight` slots)."""
+        `principal`: its description and the client's ends of its socket and of its region
+        socket, as file descriptors (the caller owns them). With `call` (the admitted call
+        that asks for it), the channel is lent shares of the rate limit and of the model's
+        in-flight limit (up to `max_in_flight` slots)."""
         entry = self._models.ready(name, version)
-        if entry.record.scheduling:
-            # The core's scheduler gathers the calls of a batched (or multi-instance) model;
-            # a channel would pass it by. The client keeps sending them through the server.
+        if entry.record.scheduling and Scheduling.of_json(entry.record.scheduling).batching:
+            # The core's scheduler gathers the calls of a batched model into batches; a
+            # channel would pass it by. The client keeps sending them through the server.
+            # (Instances alone are the plugin host's: a call over a channel waits there for
+            # a free instance, as the scheduler's calls do.)
             raise FailedPrecondition(
-                f"model {name!r} is scheduled by the server (dynamic batching or instances); "
-                "its calls go through the server"
+                f"model {name!r} is batched by the server (dynamic batching); its calls go "
+                "through the server"
             )
         target = self._plugins.get(entry.record.plugin)
         plugin = target.label
@@ -184,15 +188,18 @@ class ChannelBroker:
             grant.limits_delegated = True
             grant.rate_tokens, grant.max_in_flight = shares.tokens, shares.slots
         client_end, plugin_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        # The client sends its shared-memory regions (sealed memfds) on the region socket.
+        regions_client, regions_plugin = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             try:
-                send_tagged(control, channel_id, plugin_end.fileno())
+                send_tagged(control, channel_id, (plugin_end.fileno(), regions_plugin.fileno()))
             except OSError as exc:
                 raise FailedPrecondition(
                     f"cannot hand a channel to plugin {plugin!r}: {exc.strerror or exc}"
                 ) from None
             finally:
                 plugin_end.close()
+                regions_plugin.close()
             try:
                 await smi_ipc.PluginChannelsClient(process.channel).open_channel(
                     grant, timeout=_CONTROL_TIMEOUT
@@ -203,6 +210,7 @@ class ChannelBroker:
                 ) from None
         except BaseException:
             client_end.close()
+            regions_client.close()
             if shares is not None:
                 self._give_back(shares)
             raise
@@ -221,7 +229,7 @@ class ChannelBroker:
             max_frame_bytes=self._max_frame,
             max_in_flight=shares.slots if shares is not None else 0,
         )
-        return answer, client_end.detach()
+        return answer, (client_end.detach(), regions_client.detach())
 
     # -- shares of the limits -----------------------------------------------------------------
 

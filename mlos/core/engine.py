@@ -753,9 +753,9 @@ class Engine:
     async def open_channel(
         self, name: str, version: str, principal: str, call: Call | None = None,
         max_in_flight: int = 0,
-    ) -> tuple[smi_pb2.DirectChannel, int]:
+    ) -> tuple[smi_pb2.DirectChannel, tuple[int, int]]:
         """A direct channel to the plugin serving a model (:mod:`mlos.core.channels`): its
-        description and the client's end of the socket (the caller owns the descriptor).
+        description and the client's ends of its socket and region socket (the caller owns them).
         `call`, the admitted call that asks for it, lends the channel shares of its limits."""
         return await self.channels.open(name, version, principal, call, max_in_flight)
 

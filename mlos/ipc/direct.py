@@ -2,8 +2,9 @@
 
 The call runs through the call pipeline as the `infer` operation on the model it names (the
 same authentication, access, model scope and rate limit as an `Infer`), then the engine grants
-the channel (:mod:`mlos.core.channels`) and the answer carries the client's end of the socket
-(`SCM_RIGHTS`, :attr:`mlos.wire.method.CallContext.pass_fds`). docs/ipc.md describes it.
+the channel (:mod:`mlos.core.channels`) and the answer carries the client's ends of the channel
+and of its region socket (`SCM_RIGHTS`, :attr:`mlos.wire.method.CallContext.pass_fds`).
+docs/ipc.md describes it.
 """
 
 from __future__ import annotations
@@ -54,11 +55,11 @@ class DirectIPCService(IPCService, _DirectChannelsTable):  # type: ignore[misc] 
             request: smi_pb2.DirectChannelRequest, call: Call
         ) -> smi_pb2.DirectChannel:
             principal = call.caller.principal or call.caller.peer
-            channel, fd = await engine.open_channel(
+            channel, fds = await engine.open_channel(
                 request.model_name, request.model_version, principal, call,
                 request.max_in_flight,
             )
-            opened.append(fd)
+            opened.extend(fds)
             return channel
 
         try:

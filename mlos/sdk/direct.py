@@ -10,8 +10,10 @@ On the channel the host answers the MLOS service's `Infer` (0x020C) in the IPC f
 the grant's model version only, with the core's checks delegated: the request frame within
 the grant's size limit, the inputs within its input limits, names, datatypes and shapes
 against the model's declaration, and the outputs checked (:class:`~mlos.sdk.host.PluginHost`'s
-own inference). Inputs or outputs in shared memory are refused (they are registered with the
-core; such requests take the relayed path). Every request is counted; the core collects the
+own inference). Inputs may lie in the client's own regions, sent on the channel's region
+socket (:mod:`mlos.sdk.regions`); inputs in regions registered with the core, and outputs in
+shared memory, are refused (such requests take the relayed path). Every request is counted;
+the core collects the
 counts (`ChannelStatistics`, and the last ones from `CloseChannels`) into the model's
 statistics and metrics. Bytes that break the framing close only that channel.
 
@@ -47,6 +49,8 @@ from mlos.errors import (
     Unavailable,
 )
 from mlos.input_limits import InputLimits
+from mlos.sdk.regions import ChannelRegions
+from mlos.sdk.segments import SegmentMap
 from mlos.validation import check_infer_request
 from mlos.wire.connection import ServerConnection
 from mlos.wire.handoff import CHANNEL_FD_ENV, receive_tagged
@@ -74,6 +78,11 @@ def _reason(error: BaseException) -> str:
     if isinstance(error, asyncio.CancelledError):
         return "CANCELED"
     return "BACKEND"
+
+
+def _close_all(fds: tuple[int, ...]) -> None:
+    for fd in fds:
+        os.close(fd)
 
 
 @dataclass(slots=True)
@@ -104,10 +113,12 @@ class _ChannelServicer:
     METHODS = (smi_ipc.MLOS_INFER,)
 
     def __init__(self, grant: smi_pb2.ChannelGrant, infer: Infer,
-                 metadata: Callable[[], smi_pb2.ModelMetadata | None]) -> None:
+                 metadata: Callable[[], smi_pb2.ModelMetadata | None],
+                 regions: ChannelRegions | None = None) -> None:
         self.grant = grant
         self._infer = infer
         self._metadata = metadata
+        self.regions = regions
         self._limits = InputLimits(
             grant.max_inputs, grant.max_tensor_elements, grant.max_tensor_bytes,
             grant.max_batch_size, grant.max_string_bytes,
@@ -168,12 +179,16 @@ class _ChannelServicer:
                 raise NotFound(
                     f"model {grant.model_name!r} version {grant.model_version!r} is not loaded"
                 )
+            regions = self.regions
             for tensor in request.inputs:
                 if tensor.HasField("shared_memory"):
-                    raise FailedPrecondition(
-                        "inputs in shared memory are registered with the server: send this "
-                        "request through the server's socket"
-                    )
+                    name = tensor.shared_memory.region
+                    if regions is None or not regions.owns(name):
+                        raise FailedPrecondition(
+                            "inputs in shared memory are registered with the server: send "
+                            "this request through the server's socket"
+                        )
+                    regions.require(name)
             if any(output.parameters for output in request.outputs):
                 raise FailedPrecondition(
                     "output parameters (shared memory) need the server's socket"
@@ -212,6 +227,12 @@ class _Channel:
         self.connection: ServerConnection | None = None
         self.closed = False
 
+    def ended(self) -> None:
+        """The channel's connection is gone: unmap the client's regions."""
+        self.closed = True
+        if self.servicer.regions is not None:
+            self.servicer.regions.close()
+
 
 class ChannelTable:
     """The direct channels of one plugin host (see the module documentation)."""
@@ -221,9 +242,11 @@ class ChannelTable:
         infer: Infer,
         metadata: Callable[[str, str], smi_pb2.ModelMetadata | None],
         fd: int | None = None,
+        segments: SegmentMap | None = None,
     ) -> None:
         self._infer = infer
         self._metadata = metadata
+        self._segments = segments
         self._socket: socket.socket | None = None
         if fd is None:
             value = os.environ.get(CHANNEL_FD_ENV, "")
@@ -236,7 +259,7 @@ class ChannelTable:
                     self._socket = sock
                 else:
                     sock.detach()
-        self._pending: dict[int, int] = {}
+        self._pending: dict[int, tuple[int, ...]] = {}
         self._channels: dict[int, _Channel] = {}
 
     @property
@@ -247,13 +270,11 @@ class ChannelTable:
     def _receive(self) -> None:
         """Take every socket the core has sent so far (without waiting)."""
         assert self._socket is not None
-        for channel_id, fd in receive_tagged(self._socket):
-            previous = self._pending.pop(channel_id, None)
-            if previous is not None:
-                os.close(previous)
-            self._pending[channel_id] = fd
+        for channel_id, fds in receive_tagged(self._socket, 2):
+            _close_all(self._pending.pop(channel_id, ()))
+            self._pending[channel_id] = fds
             while len(self._pending) > _MAX_PENDING:  # grants that never came
-                os.close(self._pending.pop(next(iter(self._pending))))
+                _close_all(self._pending.pop(next(iter(self._pending))))
 
     async def open(self, grant: smi_pb2.ChannelGrant) -> smi_pb2.OpenChannelResponse:
         """Serve the channel whose socket the core sent with `grant.channel_id`."""
@@ -266,14 +287,22 @@ class ChannelTable:
         if grant.channel_id in self._channels:
             raise InvalidArgument(f"channel {grant.channel_id} is open already")
         self._receive()
-        fd = self._pending.pop(grant.channel_id, None)
-        if fd is None:
+        fds = self._pending.pop(grant.channel_id, None)
+        if fds is None:
             raise InvalidArgument(f"no socket arrived for channel {grant.channel_id}")
-        sock = socket.socket(fileno=fd)
-        name, version = grant.model_name, grant.model_version
-        servicer = _ChannelServicer(grant, self._infer, lambda: self._metadata(name, version))
-        channel = _Channel(grant, servicer)
+        sock = socket.socket(fileno=fds[0])
         max_frame = int(grant.max_frame_bytes) or (64 << 20)
+        region_sock = socket.socket(fileno=fds[1])
+        regions = None
+        if self._segments is not None:
+            regions = ChannelRegions(grant.channel_id, region_sock, self._segments, max_frame)
+        else:
+            region_sock.close()
+        name, version = grant.model_name, grant.model_version
+        servicer = _ChannelServicer(
+            grant, self._infer, lambda: self._metadata(name, version), regions
+        )
+        channel = _Channel(grant, servicer)
         loop = asyncio.get_running_loop()
         try:
             _, connection = await loop.create_unix_connection(
@@ -281,9 +310,10 @@ class ChannelTable:
             )
         except OSError as exc:
             sock.close()
+            channel.ended()
             raise FailedPrecondition(f"cannot serve channel {grant.channel_id}: {exc}") from None
         channel.connection = connection
-        connection.lost.add_done_callback(lambda _: setattr(channel, "closed", True))
+        connection.lost.add_done_callback(lambda _: channel.ended())
         self._channels[grant.channel_id] = channel
         return smi_pb2.OpenChannelResponse()
 
@@ -379,9 +409,10 @@ class ChannelTable:
         for channel in self._channels.values():
             if channel.connection is not None:
                 channel.connection.close()
+            channel.ended()
         self._channels.clear()
-        for fd in self._pending.values():
-            os.close(fd)
+        for fds in self._pending.values():
+            _close_all(fds)
         self._pending.clear()
         if self._socket is not None:
             self._socket.close()

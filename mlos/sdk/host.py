@@ -130,7 +130,9 @@ class PluginHost(
         self.segments = SegmentMap()
         self.stopped = asyncio.Event()
         # Direct channels to IPC clients, over the channel socket the core passed (if any).
-        self.channels = ChannelTable(self.infer_checked, self._metadata_of)
+        self.channels = ChannelTable(
+            self.infer_checked, self._metadata_of, segments=self.segments
+        )
         # Spans around the loads and inferences the core traces (mlos.sdk.tracing).
         self.tracing = HostTracing(plugin.name)
 

@@ -5,7 +5,8 @@ reserves room for large outputs through the `shared_memory_*` parameters of a re
 output (see :mod:`mlos.core.exchange`). The plugin host maps each segment once, builds numpy
 arrays directly over the mapped bytes (no copy), and writes outputs into the room reserved for
 them. Only segments named like the core's own (:data:`mlos.wire.shared_memory.INTERNAL_PREFIX`) are
-ever opened.
+ever opened; a direct channel's client regions are mapped by the channel and attached here
+under their names (:mod:`mlos.sdk.regions`).
 """
 
 from __future__ import annotations
@@ -36,9 +37,21 @@ class SegmentMap:
     def __init__(self, capacity: int = MAX_MAPPINGS) -> None:
         self.capacity = capacity
         self._mappings: OrderedDict[str, mmap.mmap] = OrderedDict()
+        self._attached: dict[str, mmap.mmap] = {}
+
+    def attach(self, name: str, mapping: mmap.mmap) -> None:
+        """Resolve `name` to `mapping` (a region mapped elsewhere) until it is detached."""
+        self._attached[name] = mapping
+
+    def detach(self, name: str) -> None:
+        """Forget an attached region (arrays over it keep it mapped until they go)."""
+        self._attached.pop(name, None)
 
     def mapping(self, name: str) -> mmap.mmap:
         """The whole segment `name`, mapped read-write."""
+        attached = self._attached.get(name)
+        if attached is not None:
+            return attached
         found = self._mappings.get(name)
         if found is not None:
             self._mappings.move_to_end(name)
@@ -115,3 +128,4 @@ class SegmentMap:
     def close(self) -> None:
         """Forget every mapping."""
         self._mappings.clear()
+        self._attached.clear()

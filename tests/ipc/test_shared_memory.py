@@ -92,7 +92,11 @@ def test_client_stages_large_inputs_in_shared_memory(mlos_demo_server: ServerPro
     with IPCClient(mlos_demo_server.ipc_url, shared_memory_from=0) as inline:
         expected = inline.infer("demo", {"input": data})
     before = set(_shm_files())
-    staged = IPCClient(mlos_demo_server.ipc_url, timeout=30, shared_memory_from=1024)
+    # Through the server (a direct channel takes large inputs in memory of its own:
+    # tests/ipc/test_direct_regions.py).
+    staged = IPCClient(
+        mlos_demo_server.ipc_url, timeout=30, shared_memory_from=1024, direct=False
+    )
     try:
         for scale in (1.0, 2.0, 3.0):  # the region is reused, and holds each call's input
             got = staged.infer("demo", {"input": data * scale})
@@ -200,7 +204,9 @@ def test_a_larger_input_replaces_the_smallest_region(
     with IPCClient(mlos_demo_server.ipc_url, shared_memory_from=0) as inline:
         want_small = inline.infer("demo", {"input": small})["output"]
         want_large = inline.infer("demo", {"input": large})["output"]
-    with IPCClient(mlos_demo_server.ipc_url, timeout=30, shared_memory_from=1024) as client:
+    with IPCClient(
+        mlos_demo_server.ipc_url, timeout=30, shared_memory_from=1024, direct=False
+    ) as client:
         np.testing.assert_array_equal(client.infer("demo", {"input": small})["output"], want_small)
         first = _client_regions(mlos_demo_server)
         np.testing.assert_array_equal(client.infer("demo", {"input": large})["output"], want_large)
@@ -220,7 +226,9 @@ def test_staging_survives_a_server_restart(mlos_demo_server: ServerProcess) -> N
     data = np.random.default_rng(5).standard_normal((16, 64)).astype(np.float32)
     with IPCClient(mlos_demo_server.ipc_url, shared_memory_from=0) as inline:
         want = inline.infer("demo", {"input": data})["output"]
-    with IPCClient(mlos_demo_server.ipc_url, timeout=30, shared_memory_from=1024) as client:
+    with IPCClient(
+        mlos_demo_server.ipc_url, timeout=30, shared_memory_from=1024, direct=False
+    ) as client:
         np.testing.assert_array_equal(client.infer("demo", {"input": data})["output"], want)
         mlos_demo_server.restart()  # the region went with the old server and its connection
         for _ in range(2):
