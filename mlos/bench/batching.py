@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import resource
 import tempfile
 import threading
 import time
@@ -50,9 +51,10 @@ def _row(row: PerfRow) -> dict[str, float]:
     return {"throughput": row.throughput, "p50_ms": row.p50_us / 1000, "p99_ms": row.p99_us / 1000}
 
 
-def _server_cpu(server: ServerProcess, model: str) -> tuple[float, float, int]:
-    """CPU seconds so far of the core process and of its plugin processes, and the inference
-    requests `model` has answered (its statistics)."""
+def _server_cpu(server: ServerProcess, model: str) -> tuple[float, float, int, float]:
+    """CPU seconds so far of the core process and of its plugin processes, the inference
+    requests `model` has answered (its statistics), and the CPU seconds of this process's
+    ended children (perf_analyzer's, once it has exited)."""
     import psutil
 
     assert server.process is not None
@@ -65,18 +67,22 @@ def _server_cpu(server: ServerProcess, model: str) -> tuple[float, float, int]:
             plugins += child_times.user + child_times.system
     stats = requests.get(f"{server.url}/v2/models/{model}/stats", timeout=30).json()
     answered = int(stats["model_stats"][0]["inference_stats"]["success"]["count"])
-    return times.user + times.system, plugins, answered
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (times.user + times.system, plugins, answered,
+            children.ru_utime + children.ru_stime)  # fmt: skip
 
 
 def _cpu_per_request(
-    before: tuple[float, float, int], server: ServerProcess, model: str
+    before: tuple[float, float, int, float], server: ServerProcess, model: str
 ) -> dict[str, float]:
-    """Microseconds of CPU per request answered since `before`, in the core and in plugins."""
-    core, plugins, answered = _server_cpu(server, model)
+    """Microseconds of CPU per request answered since `before`, in the core, in plugins and
+    in the client (perf_analyzer, run and ended in between)."""
+    core, plugins, answered, client = _server_cpu(server, model)
     count = max(1, answered - before[2])
     return {
         "core_cpu_us": (core - before[0]) / count * 1e6,
         "plugin_cpu_us": (plugins - before[1]) / count * 1e6,
+        "client_cpu_us": (client - before[3]) / count * 1e6,
     }
 
 

@@ -1,6 +1,7 @@
-"""Model instances on the large conv net: MLOS over gRPC beside onnxruntime in process.
+"""Model instances on the large conv net: MLOS over gRPC and IPC beside onnxruntime in process.
 
-    python -m mlos.bench.instances [--seconds 10] [--concurrency 32] [--rounds 2] [--json out]
+    python -m mlos.bench.instances [--seconds 10] [--concurrency 32] [--rounds 2]
+                                   [--protocols grpc,ipc] [--json out]
 
 Each round measures, one after the other on the same cores (the MLOS lines in reverse order
 in even rounds):
@@ -9,13 +10,15 @@ in even rounds):
   process, with no transport: the most two cores give this model;
 * **plain**, **x1**, **x2**: one `mlos serve` (loopback, no auth, a temporary home) serving the
   conv net (1x3x224x224 FP32 in, 600 KB) registered without scheduling, with
-  `instance_count: 1` and with `instance_count: 2`, called over gRPC by `--concurrency`
-  asyncio callers on one channel (the generated stub, the input built once): throughput and
-  p50/p99 latency.
+  `instance_count: 1` and with `instance_count: 2`, called by `--concurrency` callers over
+  each protocol: over gRPC, asyncio callers on one channel (the generated stub, the input
+  built once); over IPC, threads with a blocking `IPCClient` each (a direct channel to the
+  plugin process, the input written into the channel's shared memory for every call, as the
+  public client does): throughput and p50/p99 latency.
 
-It prints one JSON line per measurement and, per round, the ratio x2 / floor (the issue's
-target: at least 0.9) with the load average before and after. Beside each throughput it gives
-the CPU milliseconds spent per inference (the floor's by this process; MLOS's by the server
+It prints one JSON line per measurement and, per round and protocol, the ratio x2 / floor (the
+issue's target: at least 0.9) with the load average before and after. Beside each throughput it
+gives the CPU milliseconds spent per inference (the floor's by this process; MLOS's by the server
 with its plugin processes, and by this client): on a machine shared with other work the
 throughputs follow the neighbours' load, the CPU per inference much less. The server's plugin
 processes import the same `mlos`, `mlos_generated` and `mlos_plugins` as this process.
@@ -30,6 +33,7 @@ import importlib
 import json
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -44,7 +48,7 @@ from mlos.bench.serving import onnx_server
 from mlos.demo import CONV_INPUT_SHAPE, build_conv_model
 from mlos.testing import ServerProcess
 
-__all__ = ["grpc_load", "main"]
+__all__ = ["grpc_load", "ipc_load", "main"]
 
 MODELS = {"plain": {}, "x1": {"instance_count": 1}, "x2": {"instance_count": 2}}
 """The registrations measured, by name: the fields beside name, plugin and path."""
@@ -110,6 +114,53 @@ async def grpc_load(
                     latencies.append(loop.time() - now)
 
         await asyncio.gather(*(caller() for _ in range(concurrency)))
+    return _summary(latencies, seconds, cpu if server_cpu is not None else {})
+
+
+def ipc_load(
+    url: str,
+    model: str,
+    concurrency: int,
+    seconds: float,
+    warmup: float = 2.0,
+    server_cpu: Callable[[], float] | None = None,
+) -> dict[str, float]:
+    """:func:`grpc_load` over IPC: `concurrency` threads, each with its own blocking
+    `IPCClient` (a direct channel; the input written into its shared memory every call)."""
+    from mlos.client import IPCClient
+
+    data = np.random.default_rng(0).random(CONV_INPUT_SHAPE, dtype=np.float32)
+    latencies: list[float] = []
+    cpu: dict[str, tuple[float, float]] = {}
+    start = time.monotonic() + warmup
+    stop = start + seconds
+
+    def snapshot(when: str) -> None:
+        used = server_cpu() if server_cpu is not None else 0.0
+        cpu[when] = (used, time.process_time())
+
+    def caller() -> None:
+        with IPCClient(url, timeout=120) as client:
+            while (now := time.monotonic()) < stop:
+                client.infer(model, {"input": data})
+                if now >= start:
+                    latencies.append(time.monotonic() - now)
+
+    timers = [threading.Timer(start - time.monotonic(), snapshot, ("start",)),
+              threading.Timer(stop - time.monotonic(), snapshot, ("stop",))]  # fmt: skip
+    callers = [threading.Thread(target=caller) for _ in range(concurrency)]
+    for thread in (*timers, *callers):
+        thread.start()
+    for thread in (*timers, *callers):
+        thread.join()
+    return _summary(latencies, seconds, cpu if server_cpu is not None else {})
+
+
+def _summary(
+    latencies: list[float], seconds: float, cpu: dict[str, tuple[float, float]]
+) -> dict[str, float]:
+    """Throughput, p50/p99 in ms, and (with `cpu` snapshots at the window's start and stop)
+    the server's and this client's CPU milliseconds per inference."""
     ordered = sorted(latencies)
     if not ordered:
         return {"throughput": 0.0, "p50_ms": 0.0, "p99_ms": 0.0}
@@ -118,7 +169,7 @@ async def grpc_load(
         "p50_ms": ordered[len(ordered) // 2] * 1000,
         "p99_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000,
     }
-    if server_cpu is not None and len(cpu) == 2:
+    if len(cpu) == 2:
         count = len(ordered)
         result["server_cpu_ms"] = (cpu["stop"][0] - cpu["start"][0]) / count * 1000
         result["client_cpu_ms"] = (cpu["stop"][1] - cpu["start"][1]) / count * 1000
@@ -131,15 +182,34 @@ def _serve(home: Path, conv: Path) -> ServerProcess:
     return onnx_server(home, registrations, config={"plugin_python_path": _package_roots()})
 
 
+def _measure(
+    server: ServerProcess, protocol: str, model: str, args: argparse.Namespace,
+    server_cpu: Callable[[], float],
+) -> dict[str, float]:
+    """One line: `model` under `args.concurrency` callers over `protocol`."""
+    if protocol == "ipc":
+        return ipc_load(server.ipc_url, model, args.concurrency, args.seconds,
+                        warmup=args.warmup, server_cpu=server_cpu)  # fmt: skip
+    load = grpc_load(server.grpc_address, model, args.concurrency, args.seconds,
+                     warmup=args.warmup, server_cpu=server_cpu)  # fmt: skip
+    return asyncio.run(load)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark and print (or write) its numbers."""
     parser = argparse.ArgumentParser(prog="python -m mlos.bench.instances", description=__doc__)
     parser.add_argument("--seconds", type=float, default=10.0, help="measurement window")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds before measuring")
-    parser.add_argument("--concurrency", type=int, default=32, help="gRPC callers")
+    parser.add_argument("--concurrency", type=int, default=32, help="callers")
+    parser.add_argument(
+        "--protocols", default="grpc,ipc", help="comma-separated subset of grpc,ipc"
+    )
     parser.add_argument("--rounds", type=int, default=2, help="rounds of every measurement")
     parser.add_argument("--json", type=Path, help="also write the numbers to this file")
     args = parser.parse_args(argv)
+    protocols = [name.strip() for name in args.protocols.split(",") if name.strip()]
+    if not protocols or set(protocols) - {"grpc", "ipc"}:
+        parser.error("--protocols: a comma-separated subset of grpc,ipc")
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as scratch:
         home = Path(scratch)
@@ -161,20 +231,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                 # Even rounds go the other way, so that no registration is always measured
                 # right after another's load (the x1 line's extra threads, say).
                 names = list(MODELS) if round_ % 2 else list(reversed(MODELS))
-                for name in names:
-                    measured = asyncio.run(
-                        grpc_load(
-                            server.grpc_address, name, args.concurrency, args.seconds,
-                            warmup=args.warmup, server_cpu=lambda: tree_cpu(pid),
-                        )
-                    )  # fmt: skip
-                    row[name] = measured
-                    print(json.dumps({"round": round_, name: measured}), flush=True)
+                for protocol in protocols:
+                    for name in names:
+                        measured = _measure(server, protocol, name, args, lambda: tree_cpu(pid))
+                        row[f"{name} {protocol}"] = measured
+                        line = {"round": round_, "protocol": protocol, name: measured}
+                        print(json.dumps(line), flush=True)
+                    x2, x1 = row[f"x2 {protocol}"], row[f"x1 {protocol}"]
+                    row[f"x2_over_floor {protocol}"] = x2["throughput"] / max(rate, 1e-9)
+                    row[f"x2_over_x1 {protocol}"] = x2["throughput"] / max(
+                        x1["throughput"], 1e-9
+                    )
                 row["load_after"] = os.getloadavg()[0]
-                row["x2_over_floor"] = row["x2"]["throughput"] / max(rate, 1e-9)
-                row["x2_over_x1"] = row["x2"]["throughput"] / max(row["x1"]["throughput"], 1e-9)
-                summary = {k: row[k] for k in ("load_before", "load_after", "x2_over_floor",
-                                               "x2_over_x1")}  # fmt: skip
+                summary = {k: v for k, v in row.items() if k.startswith(("load", "x2_over"))}
                 print(json.dumps({"round": round_, **summary}), flush=True)
                 results.append(row)
         finally:

@@ -9,6 +9,8 @@ from mlos.columns import aligned
 
 __all__ = [
     "IPC_PATHS",
+    "LARGE_CLIENT",
+    "LARGE_CLIENT_LIMIT",
     "PROTOCOLS",
     "TARGETS",
     "TRANSFER",
@@ -47,6 +49,13 @@ TRANSFER = "large input, no compute"
 
 TRANSFER_CLIENT = f"{TRANSFER} (numpy client)"
 """The same through the public client (over IPC: its inputs in shared memory)."""
+
+LARGE_CLIENT = "large inference (numpy client)"
+"""The large model through the public client (over IPC: a direct channel, its inputs in the
+channel's shared memory)."""
+LARGE_CLIENT_LIMIT = 1.0
+"""Milliseconds the public client's large inference may take above the in-process call, on
+every protocol (the throughput issue's one-client target)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +111,15 @@ def evaluate(results: list[Result], overheads: dict[str, float] | None = None) -
                 continue
             target = f"{limit:g} ms"
             verdicts.append(Verdict(operation, protocol, target, measured, measured <= limit))
+    raw_large = p50.get(("large inference", RAW))
+    for protocol in PROTOCOLS:
+        measured = p50.get((LARGE_CLIENT, protocol))
+        if measured is not None and raw_large is not None:
+            added = measured - raw_large
+            target = f"in-process + {LARGE_CLIENT_LIMIT:g} ms, numpy client ({added:.3f} ms)"
+            verdicts.append(
+                Verdict("large inference", protocol, target, measured, added <= LARGE_CLIENT_LIMIT)
+            )
     for (operation, protocol), (path, limit) in IPC_PATHS.items():
         measured = p50.get((operation, path))
         if measured is not None:

@@ -8,7 +8,14 @@ import pytest
 
 from mlos.bench.report import Result, summarize
 from mlos.bench.runner import _addresses
-from mlos.bench.targets import RAW, TRANSFER, TRANSFER_CLIENT, evaluate, verdict_table
+from mlos.bench.targets import (
+    LARGE_CLIENT,
+    RAW,
+    TRANSFER,
+    TRANSFER_CLIENT,
+    evaluate,
+    verdict_table,
+)
 from mlos.bench.timing import measure
 from mlos.cli.main import build_parser
 
@@ -155,4 +162,17 @@ def test_ipc_targets_that_name_a_client_are_judged_on_its_path() -> None:
         ("small inference", "gRPC", "0.8 ms"): True,
         ("small inference", "IPC", "0.2 ms (direct)"): True,
         ("small inference", "IPC, polling", "0.1 ms (direct, client spins)"): False,
+    }
+
+
+def test_the_public_clients_large_inference_is_judged_against_the_in_process_call() -> None:
+    verdicts = evaluate([
+        result("large inference", RAW, 17.0),
+        result(LARGE_CLIENT, "IPC", 17.9),
+        result(LARGE_CLIENT, "gRPC", 19.5),
+    ])
+    got = {(v.protocol, v.target): v.met for v in verdicts if v.operation == "large inference"}
+    assert got == {
+        ("gRPC", "in-process + 1 ms, numpy client (2.500 ms)"): False,
+        ("IPC", "in-process + 1 ms, numpy client (0.900 ms)"): True,
     }

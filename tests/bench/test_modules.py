@@ -59,9 +59,11 @@ def test_instances_measures_the_floor_and_every_registration(tmp_path: Path) -> 
     assert instances.main([*args, "--json", str(out)]) == 0
     [row] = json.loads(out.read_text())
     assert row["floor"]["throughput"] > 0 and row["floor"]["cpu_ms"] > 0
-    for name in ("plain", "x1", "x2"):
-        assert row[name]["throughput"] > 0 and row[name]["server_cpu_ms"] > 0, name
-    assert row["x2_over_floor"] > 0
+    for protocol in ("grpc", "ipc"):
+        for name in ("plain", "x1", "x2"):
+            line = row[f"{name} {protocol}"]
+            assert line["throughput"] > 0 and line["server_cpu_ms"] > 0, (name, protocol)
+        assert row[f"x2_over_floor {protocol}"] > 0
 
 
 def test_the_http_floor_answers_over_uvicorn() -> None:
