@@ -9,6 +9,7 @@ in CI, where they fail.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -229,3 +230,19 @@ def test_the_cuda_runtime_beside_the_binary_goes_on_the_library_path(
     assert found is not None and found.binary == binary
     path = found.environment()["LD_LIBRARY_PATH"].split(os.pathsep)
     assert path[0] == str((libs / "lib").resolve())
+
+
+def test_the_bare_batching_floor_serves_perf_analyzer(
+    analyzer: PerfAnalyzer, tmp_path: Path
+) -> None:
+    pytest.importorskip("onnxruntime")
+    from mlos.bench import batching_floor
+
+    out = tmp_path / "floor.json"
+    args = ["--window-ms", "300", "--concurrency", "2", "--json", str(out)]
+    assert batching_floor.main(args) == 0
+    results = json.loads(out.read_text())
+    assert set(results) == {"mlp/http/c2", "mlp_batched/http/c2"}
+    for key, row in results.items():
+        assert row["throughput"] > 0 and row["p50_ms"] > 0, key
+        assert row["frontend_cpu_us"] > 0 and row["model_cpu_us"] > 0, key
