@@ -66,6 +66,18 @@ def test_instances_measures_the_floor_and_every_registration(tmp_path: Path) -> 
         assert row[f"x2_over_floor {protocol}"] > 0
 
 
+def test_the_grpc_floor_times_large_calls_after_compute_too() -> None:
+    from mlos.bench import floors
+
+    rows = floors.grpc_echo(40)
+    assert [label for label, _, _ in rows] == [
+        "grpc echo, 20 bytes",
+        f"grpc echo, {floors.LARGE} bytes",
+        f"grpc echo, {floors.LARGE} bytes, after 17 ms of compute",
+    ]
+    assert all(0 < p50 <= p90 for _, p50, p90 in rows)
+
+
 def test_the_http_floor_answers_over_uvicorn() -> None:
     from mlos.bench import floors
 
