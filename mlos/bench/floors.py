@@ -15,7 +15,8 @@ Measures, p50/p90 in microseconds, with nothing of MLOS on the path but the piec
   has slept as long as a large model computes;
 * ``http echo``: uvicorn (httptools, uvloop — what `mlos serve` runs REST on) with a bare ASGI
   app that reads the body and answers 200 with a 100-byte JSON body, called over one
-  keep-alive connection with a 400-byte JSON POST (the size of a small OIP inference request);
+  keep-alive connection with a 400-byte JSON POST (the size of a small OIP inference request),
+  then with a 602,112-byte body, hot and after 17 ms of compute as for gRPC;
 * ``registry write``: :meth:`mlos.core.store.RegistryStore.put_plugin` on a SQLite file, beside
   the same upsert through the `sqlite3` module; then on PostgreSQL (a private server on loopback
   from the system's packages, fsync on, as a shared registry runs), beside the same upsert
@@ -237,6 +238,16 @@ def http_echo(requests: int) -> list[tuple[str, float, float]]:
             connection.getresponse().read()
 
         rows = [(f"http echo, {len(body)}-byte POST", *percentiles(call, requests))]
+        large = b"x" * LARGE
+
+        def call_large() -> None:
+            connection.request("POST", "/v2/models/floor/infer", large, headers)
+            connection.getresponse().read()
+
+        count = max(requests // 4, 50)
+        rows.append((f"http echo, {LARGE}-byte POST", *percentiles(call_large, count)))
+        label = f"http echo, {LARGE}-byte POST, after {COMPUTE_GAP * 1000:g} ms of compute"
+        rows.append((label, *after_compute(call_large, max(requests // 20, 30))))
         connection.close()
     finally:
         process.kill()

@@ -81,8 +81,10 @@ def test_the_grpc_floor_times_large_calls_after_compute_too() -> None:
 def test_the_http_floor_answers_over_uvicorn() -> None:
     from mlos.bench import floors
 
-    [(label, p50, p90)] = floors.http_echo(20)
-    assert label.startswith("http echo, ") and 0 < p50 <= p90
+    rows = floors.http_echo(20)
+    assert [label.startswith("http echo, ") for label, _, _ in rows] == [True] * 3
+    assert rows[2][0].endswith("POST, after 17 ms of compute")
+    assert all(0 < p50 <= p90 for _, p50, p90 in rows)
 
 
 def test_the_registry_write_floors_run_on_todays_schema() -> None:
