@@ -7,21 +7,26 @@ of concurrent calls are multiplexed by request id (up to the in-flight share the
 the channel; calls beyond it go through the server). A channel is asked for on a short-lived
 connection of its own — the answer carries a file descriptor (`SCM_RIGHTS`), which an asyncio
 transport cannot receive — authenticated with the client's token. While it is being opened,
-and whenever a channel cannot answer, calls go through the server.
+and whenever a channel cannot answer, calls go through the server. Large inputs go into
+regions of the channel's shared memory (:func:`mlos.client.direct.send_region`), one per call
+in flight, kept for the next calls.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import socket
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from google.protobuf.message import DecodeError, Message
 
-from mlos.client.direct import RETRY_AFTER, RouteTable
+from mlos.client.direct import RETRY_AFTER, RouteTable, send_region
+from mlos.client.staging import Lease, StagingRegion
 from mlos.errors import MLOSError
 from mlos.wire.channel import Channel
 from mlos.wire.framing import HEADER, FrameKind
@@ -43,13 +48,53 @@ class _Route:
     max_frame: int
     max_in_flight: int
     """Calls the channel serves at once (0: no share announced)."""
+    regions: socket.socket | None = None
+    """The channel's region socket (None: none given, or sending on it failed)."""
+    free: list[StagingRegion] = field(default_factory=list)
+    """Regions no call uses now."""
+    made: int = 0
+    """Regions alive (free or in use)."""
+    region_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     in_flight: int = 0
     relay_until: float = 0.0
     """Until when (time.monotonic()) calls go through the server (the rate share ran out)."""
 
     def close(self) -> None:
-        """Close the channel."""
+        """Close the channel and its region socket, and unmap the free regions."""
         self.channel.close()
+        if self.regions is not None:
+            self.regions.close()
+            self.regions = None
+        for region in self.free:
+            region.close()
+        self.free.clear()
+
+    def take_region(self, size: int) -> StagingRegion | None:
+        """A free region of `size` bytes or more, or a new one (at most one per call the
+        channel serves at once); None: the call sends its inputs otherwise."""
+        for index, region in enumerate(self.free):
+            if region.size >= size:
+                return self.free.pop(index)
+        if self.regions is None:
+            return None
+        if self.made >= max(self.max_in_flight, 1):
+            if not self.free:
+                return None
+            self.free.pop(0).close()  # every free region is too small: make a larger one
+            self.made -= 1
+        made = send_region(self.regions, self.channel_id, next(self.region_ids), size,
+                           self.max_frame)  # fmt: skip
+        if made is not None:
+            self.made += 1
+        return made
+
+    def give_back(self, region: StagingRegion, reuse: bool) -> None:
+        """The call that used `region` ended (`reuse`: cleanly, the plugin is done with it)."""
+        if reuse and not self.channel.closed:
+            self.free.append(region)
+        else:
+            region.close()
+            self.made -= 1
 
 
 class AsyncDirectRoutes(RouteTable[_Route]):
@@ -66,9 +111,29 @@ class AsyncDirectRoutes(RouteTable[_Route]):
         """Channels open now."""
         return sum(1 for route in self._routes.values() if not route.channel.closed)
 
-    async def infer(self, request: smi_pb2.InferRequest) -> smi_pb2.InferResponse | None:
-        """The answer over the model's channel, or None: send it through the server."""
-        key = (request.model_name, request.model_version)
+    async def infer_staged(
+        self, model: str, version: str, size: int, threshold: int,
+        build: Callable[[Lease], smi_pb2.InferRequest],
+    ) -> smi_pb2.InferResponse | None:
+        """The answer over the model's channel to the request `build` makes with a lease of
+        `size` bytes in the channel's shared memory; None: send the call through the server
+        (its inputs elsewhere)."""
+        route = await self._usable((model, version))
+        if route is None:
+            return None
+        region = route.take_region(size)
+        if region is None:
+            return None
+        clean = False
+        try:
+            answer = await self.infer(build(Lease(region, threshold)))
+            clean = True
+        finally:
+            route.give_back(region, reuse=clean)
+        return answer
+
+    async def _usable(self, key: _Key) -> _Route | None:
+        """The model's channel, opened if need be, when it can take one more call now."""
         route = self._routes.get(key)
         if route is not None and route.channel.closed:
             self._drop(key)
@@ -87,6 +152,14 @@ class AsyncDirectRoutes(RouteTable[_Route]):
         if route.max_in_flight and route.in_flight >= route.max_in_flight:
             return None  # its in-flight share is taken: the server decides this call
         if route.relay_until and time.monotonic() < route.relay_until:
+            return None
+        return route
+
+    async def infer(self, request: smi_pb2.InferRequest) -> smi_pb2.InferResponse | None:
+        """The answer over the model's channel, or None: send it through the server."""
+        key = (request.model_name, request.model_version)
+        route = await self._usable(key)
+        if route is None:
             return None
         if HEADER.size + request.ByteSize() > route.max_frame:
             return None  # the server says why
@@ -112,21 +185,25 @@ class AsyncDirectRoutes(RouteTable[_Route]):
             opened = await asyncio.wait_for(self._ask(key), self._timeout)
         except (TimeoutError, OSError, MLOSError, DecodeError, LookupError):
             return None
-        channel_info, fd = opened
-        sock = socket.socket(fileno=fd)
+        channel_info, fds = opened
+        sock = socket.socket(fileno=fds[0])
+        regions = socket.socket(fileno=fds[1]) if len(fds) == 2 else None
         try:
             channel = await Channel.from_socket(sock, f"the plugin serving {key[0]!r}")
         except OSError:
             sock.close()
+            if regions is not None:
+                regions.close()
             return None
         route = _Route(channel, channel_info.channel_id, channel_info.model_version,
                        int(channel_info.max_frame_bytes) or (64 << 20),
-                       int(channel_info.max_in_flight))  # fmt: skip
+                       int(channel_info.max_in_flight), regions)  # fmt: skip
         self._routes[key] = route
         return route
 
-    async def _ask(self, key: _Key) -> tuple[smi_pb2.DirectChannel, int]:
-        """`DirectChannels.Open` on a connection of its own: the answer and the socket."""
+    async def _ask(self, key: _Key) -> tuple[smi_pb2.DirectChannel, list[int]]:
+        """`DirectChannels.Open` on a connection of its own: the answer, the channel's socket
+        and (when the server sent one) its region socket."""
         loop = asyncio.get_running_loop()
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.setblocking(False)
@@ -147,11 +224,10 @@ class AsyncDirectRoutes(RouteTable[_Route]):
         if kind != FrameKind.RESPONSE or len(fds) not in (1, 2):
             _close(fds)
             raise LookupError("no channel granted")
-        _close(fds[1:])  # the region socket: this client sends its inputs inline
         try:
-            return smi_pb2.DirectChannel.FromString(payload), fds[0]
+            return smi_pb2.DirectChannel.FromString(payload), fds
         except DecodeError:
-            _close(fds[:1])
+            _close(fds)
             raise
 
 

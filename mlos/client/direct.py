@@ -22,7 +22,6 @@ lie. No byte of such an input crosses a socket or is copied by the server.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import fcntl
 import itertools
@@ -49,6 +48,7 @@ __all__ = [
     "Relaying",
     "RouteTable",
     "relayed_after",
+    "send_region",
 ]
 
 RETRY_AFTER = 1.0
@@ -172,35 +172,53 @@ class _Route:
             self.region.close()
 
     def new_region(self, size: int) -> StagingRegion | None:
-        """A sealed memfd of at least `size` bytes, sent to the plugin process as this
-        channel's region (replacing the last one); None when it cannot be made or sent."""
-        size = max(size, MIN_REGION)
-        size = -(-size // mmap.PAGESIZE) * mmap.PAGESIZE
-        if self.regions is None or size > self.max_frame:
+        """A region of at least `size` bytes sent to the plugin process as this channel's
+        (replacing the last one); None when it cannot be made or sent."""
+        if self.regions is None:
             return None
-        region_id = next(self.region_ids)
-        name = channel_region_name(self.channel_id, region_id)
-        try:
-            fd = os.memfd_create(name, os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
-        except OSError:
-            return None
-        try:
-            os.ftruncate(fd, size)
-            seals = fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SEAL
-            fcntl.fcntl(fd, fcntl.F_ADD_SEALS, seals)
-            mapping = mmap.mmap(fd, size)
-            send_tagged(self.regions, region_id, (fd,))
-        except OSError:
-            with contextlib.suppress(OSError):
-                self.regions.close()
+        region = send_region(self.regions, self.channel_id, next(self.region_ids), size,
+                             self.max_frame)  # fmt: skip
+        if region is None:
+            self.regions.close()  # the plugin process takes no more regions from us
             self.regions = None
             return None
-        finally:
-            os.close(fd)
         if self.region is not None:
             self.region.close()
-        self.region = StagingRegion(name, size, mapping, self)
-        return self.region
+        self.region = region
+        return region
+
+
+def send_region(
+    regions: socket.socket, channel_id: int, region_id: int, size: int, max_bytes: int
+) -> StagingRegion | None:
+    """A memfd of at least `size` bytes (1 MiB at least, whole pages), sealed against
+    shrinking and growing, mapped here and sent on the channel's region socket `regions` as
+    region `region_id` (:mod:`mlos.sdk.regions`); None when it is larger than `max_bytes`
+    or cannot be made or sent."""
+    size = -(-max(size, MIN_REGION) // mmap.PAGESIZE) * mmap.PAGESIZE
+    if size > max_bytes:
+        return None
+    name = channel_region_name(channel_id, region_id)
+    try:
+        fd = os.memfd_create(name, os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    except OSError:
+        return None
+    try:
+        os.ftruncate(fd, size)
+        seals = fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SEAL
+        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, seals)
+        mapping = mmap.mmap(fd, size)
+    except OSError:
+        os.close(fd)
+        return None
+    try:
+        send_tagged(regions, region_id, (fd,))
+    except OSError:
+        mapping.close()
+        return None
+    finally:
+        os.close(fd)
+    return StagingRegion(name, size, mapping, regions)
 
 
 class DirectRoutes(RouteTable[_Route]):

@@ -35,7 +35,7 @@ from mlos.client.base import DEFAULT_TIMEOUT, Array, Inference, Op, Unreachable,
 from mlos.client.credentials import TOKEN_ENV
 from mlos.client.direct import Closed, DirectRoutes
 from mlos.client.smi import SmiCall, SmiOperations
-from mlos.client.staging import DEFAULT_THRESHOLD, InputStaging
+from mlos.client.staging import DEFAULT_THRESHOLD, InputStaging, Lease
 from mlos.client.sync import Client
 from mlos.errors import (
     DeadlineExceeded,
@@ -456,6 +456,18 @@ class AsyncIPCClient(_IPCEndpoint, AsyncClient):
                 if answer is not None:
                     return op.parse(answer)
             return await self._run(op)
+        direct = self._direct
+        if direct is not None:
+            built: list[Op[dict[str, Array]]] = []
+
+            def request(lease: Lease) -> smi_pb2.InferRequest:
+                built.append(_OPERATIONS.infer(call, lease))
+                return cast(smi_pb2.InferRequest, built[-1].request.request)
+
+            version, threshold = call.version or "", self._staging.threshold
+            answer = await direct.infer_staged(call.model, version, size, threshold, request)
+            if answer is not None:
+                return built[-1].parse(answer)
         build = partial(_OPERATIONS.infer, call)
         return await self._drive(self._staging.staged(size, self._connection, build))
 

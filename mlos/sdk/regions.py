@@ -32,8 +32,8 @@ from mlos.wire.handoff import channel_region_name, receive_tagged
 
 __all__ = ["MAX_REGIONS", "ChannelRegions"]
 
-MAX_REGIONS = 4
-"""Regions one channel keeps mapped at most."""
+MAX_REGIONS = 16
+"""Regions one channel keeps mapped at most (an asyncio client uses one per call in flight)."""
 
 
 class ChannelRegions:

@@ -8,6 +8,7 @@ host's checks of what arrives on a region socket.
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import mmap
 import os
@@ -20,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mlos.client import IPCClient
+from mlos.client import AsyncIPCClient, IPCClient
 from mlos.errors import FailedPrecondition
 from mlos.sdk.regions import MAX_REGIONS, ChannelRegions
 from mlos.sdk.segments import SegmentMap
@@ -84,6 +85,29 @@ def test_large_inputs_go_over_the_channel_in_client_memory(
         # Nothing went through the server's shared memory: it registered no region.
         assert rest(server, "GET", "/v2/systemsharedmemory/status") == []
     assert _counted(server, model, 6) == 6
+
+
+def test_the_asyncio_client_gives_each_call_in_flight_a_region(
+    transfer_server: ServerProcess,
+) -> None:
+    server = transfer_server
+    images = [_image(seed) for seed in range(12)]
+
+    async def scenario() -> tuple[list[np.ndarray], int, int]:
+        async with AsyncIPCClient(server.ipc_url, timeout=60) as client:
+            await client.infer("big", {"input": images[0]})  # opens the channel
+            answers = await asyncio.gather(
+                *(client.infer("big", {"input": image}) for image in images)
+            )
+            route = client._direct._routes[("big", "")]  # type: ignore[union-attr]
+            return [a["output"] for a in answers], route.made, client.direct_channels
+
+    outputs, made, channels = asyncio.run(scenario())
+    for image, output in zip(images, outputs, strict=True):
+        assert np.array_equal(output, image.reshape(1, -1)[:, :1000])
+    assert channels == 1 and made >= 1
+    assert rest(server, "GET", "/v2/systemsharedmemory/status") == []
+    assert _counted(server, "big", 13) == 13
 
 
 def test_a_batched_model_keeps_its_calls_on_the_server(transfer_server: ServerProcess) -> None:
