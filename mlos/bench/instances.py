@@ -36,6 +36,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,7 @@ from mlos.bench.serving import onnx_server
 from mlos.demo import CONV_INPUT_SHAPE, build_conv_model
 from mlos.testing import ServerProcess
 
-__all__ = ["grpc_load", "ipc_load", "main"]
+__all__ = ["Load", "grpc_load", "ipc_load", "main"]
 
 MODELS = {"plain": {}, "x1": {"instance_count": 1}, "x2": {"instance_count": 2}}
 """The registrations measured, by name: the fields beside name, plugin and path."""
@@ -74,27 +75,33 @@ def tree_cpu(pid: int) -> float:
     return total
 
 
-async def grpc_load(
-    address: str,
-    model: str,
-    concurrency: int,
-    seconds: float,
-    warmup: float = 2.0,
-    server_cpu: Callable[[], float] | None = None,
-) -> dict[str, float]:
-    """Throughput and p50/p99 latency (ms) of `concurrency` callers of one model over gRPC,
-    measured for `seconds` after `warmup` seconds of the same load; with `server_cpu` (CPU
-    seconds the server has used so far) also the CPU milliseconds per inference of the server
-    with its plugins and of this client, over the same window."""
+@dataclass(frozen=True, slots=True)
+class Load:
+    """`concurrency` callers of `model`, measured for `seconds` after `warmup` seconds of the
+    same load; `server_cpu` (when given) reads the CPU seconds the server has used so far."""
+
+    model: str
+    concurrency: int
+    seconds: float
+    warmup: float = 2.0
+    server_cpu: Callable[[], float] | None = None
+
+
+async def grpc_load(address: str, load: Load) -> dict[str, float]:
+    """Throughput and p50/p99 latency (ms) of `load` over gRPC; with `load.server_cpu` also
+    the CPU milliseconds per inference of the server with its plugins and of this client, over
+    the measured window."""
     from mlos_generated import inference_pb2, inference_pb2_grpc
 
+    model, concurrency, seconds = load.model, load.concurrency, load.seconds
+    server_cpu = load.server_cpu
     data = np.random.default_rng(0).random(CONV_INPUT_SHAPE, dtype=np.float32)
     request = inference_pb2.ModelInferRequest(model_name=model)
     request.inputs.add(name="input", datatype="FP32", shape=list(CONV_INPUT_SHAPE))
     request.raw_input_contents.append(data.tobytes())
     latencies: list[float] = []
     loop = asyncio.get_running_loop()
-    start = loop.time() + warmup
+    start = loop.time() + load.warmup
     stop = start + seconds
     cpu: dict[str, tuple[float, float]] = {}
 
@@ -117,22 +124,16 @@ async def grpc_load(
     return _summary(latencies, seconds, cpu if server_cpu is not None else {})
 
 
-def ipc_load(
-    url: str,
-    model: str,
-    concurrency: int,
-    seconds: float,
-    warmup: float = 2.0,
-    server_cpu: Callable[[], float] | None = None,
-) -> dict[str, float]:
-    """:func:`grpc_load` over IPC: `concurrency` threads, each with its own blocking
+def ipc_load(url: str, load: Load) -> dict[str, float]:
+    """:func:`grpc_load` over IPC: `load.concurrency` threads, each with its own blocking
     `IPCClient` (a direct channel; the input written into its shared memory every call)."""
     from mlos.client import IPCClient
 
+    model, seconds, server_cpu = load.model, load.seconds, load.server_cpu
     data = np.random.default_rng(0).random(CONV_INPUT_SHAPE, dtype=np.float32)
     latencies: list[float] = []
     cpu: dict[str, tuple[float, float]] = {}
-    start = time.monotonic() + warmup
+    start = time.monotonic() + load.warmup
     stop = start + seconds
 
     def snapshot(when: str) -> None:
@@ -148,7 +149,7 @@ def ipc_load(
 
     timers = [threading.Timer(start - time.monotonic(), snapshot, ("start",)),
               threading.Timer(stop - time.monotonic(), snapshot, ("stop",))]  # fmt: skip
-    callers = [threading.Thread(target=caller) for _ in range(concurrency)]
+    callers = [threading.Thread(target=caller) for _ in range(load.concurrency)]
     for thread in (*timers, *callers):
         thread.start()
     for thread in (*timers, *callers):
@@ -187,12 +188,10 @@ def _measure(
     server_cpu: Callable[[], float],
 ) -> dict[str, float]:
     """One line: `model` under `args.concurrency` callers over `protocol`."""
+    load = Load(model, args.concurrency, args.seconds, args.warmup, server_cpu)
     if protocol == "ipc":
-        return ipc_load(server.ipc_url, model, args.concurrency, args.seconds,
-                        warmup=args.warmup, server_cpu=server_cpu)  # fmt: skip
-    load = grpc_load(server.grpc_address, model, args.concurrency, args.seconds,
-                     warmup=args.warmup, server_cpu=server_cpu)  # fmt: skip
-    return asyncio.run(load)
+        return ipc_load(server.ipc_url, load)
+    return asyncio.run(grpc_load(server.grpc_address, load))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
