@@ -35,7 +35,6 @@ from typing import Any, Protocol
 import yaml
 from connexion.middleware import ConnexionMiddleware
 from connexion.middleware.lifespan import LifespanMiddleware
-from connexion.middleware.request_validation import RequestValidationMiddleware
 from connexion.middleware.routing import RoutingMiddleware
 from connexion.validators import VALIDATOR_MAP
 from starlette.datastructures import Headers
@@ -49,6 +48,7 @@ from mlos.core.pipeline import Call, Caller, Pipeline, Transport
 from mlos.loop import keep_polling
 from mlos.rest.body import JSONBody
 from mlos.rest.cluster import Cluster
+from mlos.rest.fastlane import CachedRequestValidation, FastRoutes
 from mlos.rest.inference import Inference
 from mlos.rest.management import Management
 from mlos.rest.middleware import AllowedMethods, BodyLimit, ErrorBoundary, FormAsJSON
@@ -61,6 +61,7 @@ from mlos_generated.openapi_operations import OPERATIONS
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
+    "FAST_OPERATIONS",
     "SPEC_PATH",
     "Dispatcher",
     "RestSettings",
@@ -73,6 +74,9 @@ SPEC_PATH = Path(str(resources.files("mlos_generated").joinpath("openapi.yaml"))
 """spec/openapi.yaml, as `make generate` ships it inside the generated package."""
 
 DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
+
+FAST_OPERATIONS = frozenset(("model_infer", "model_version_infer"))
+"""Operations routed by :class:`~mlos.rest.fastlane.FastRoutes` rather than connexion's router."""
 
 _EMPTY_BODY = ParsedBody()
 _HTTP_METHODS = frozenset(("get", "put", "post", "delete", "patch", "head", "options", "trace"))
@@ -201,7 +205,7 @@ def create_app(
         Dispatcher(table, engine.pipeline),
         middlewares=[
             RoutingMiddleware,
-            RequestValidationMiddleware,
+            CachedRequestValidation,
             LifespanMiddleware,
         ],
         lifespan=lifespan,
@@ -217,9 +221,8 @@ def create_app(
         for method in item
         if method in _HTTP_METHODS
     ]
-    return RequestIds(
-        BodyLimit(ErrorBoundary(FormAsJSON(AllowedMethods(connexion_app, routes))), limit)
-    )
+    routed = FastRoutes(connexion_app, FAST_OPERATIONS)
+    return RequestIds(BodyLimit(ErrorBoundary(FormAsJSON(AllowedMethods(routed, routes))), limit))
 
 
 def _build(app: ConnexionMiddleware) -> None:
