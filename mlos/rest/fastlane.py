@@ -43,6 +43,8 @@ __all__ = ["CachedRequestValidation", "FastRoutes"]
 _log = logging.getLogger("connexion.middleware.validation")
 _CACHE_LIMIT = 32
 """Most content types remembered per operation (the header is the client's to choose)."""
+_PATHS_LIMIT = 4096
+"""Most sets of path parameters remembered as valid per operation (then it starts over)."""
 _SKIP = object()
 """A content type whose body connexion skips, logging so (no validator registered for it)."""
 _SEGMENT_CONVERTORS = frozenset(("StringConvertor", "IntegerConvertor", "FloatConvertor",
@@ -63,8 +65,49 @@ class _CachedOperation(RequestValidationOperation):  # type: ignore[misc]  # con
             strict_validation=self.strict_validation,
             security_query_params=self.security_query_params,
         )
+        # With only path parameters, the outcome depends on their values alone: a set that
+        # passed once passes again (refusals are checked again each time).
+        self._path_only = not self.strict_validation and all(
+            parameter.get("in") == "path" for parameter in operation.parameters
+        )
+        self._valid_paths: set[tuple[tuple[str, Any], ...]] = set()
+        self._content_types: dict[bytes | None, tuple[str, str]] = {}
         self._accepted: set[str] = set()
         self._bodies: dict[tuple[str, str], Any] = {}
+
+    def _validate_parameters(self, scope: Scope) -> None:
+        """Connexion's parameter validation, skipped for path parameters that passed before."""
+        if not self._path_only:
+            self._parameters.validate(scope)
+            return
+        key = tuple(scope.get("path_params", {}).items())
+        try:
+            known = key in self._valid_paths
+        except TypeError:  # a value that cannot be hashed: no shortcut
+            self._parameters.validate(scope)
+            return
+        if not known:
+            self._parameters.validate(scope)
+            if len(self._valid_paths) >= _PATHS_LIMIT:
+                self._valid_paths.clear()
+            self._valid_paths.add(key)
+
+    def extract_content_type(self, headers: list[tuple[bytes, bytes]]) -> tuple[str, str]:
+        """Connexion's mime type and encoding of the Content-Type, remembered per value."""
+        value = None
+        for name, content_type in headers:
+            # Connexion compares the latin-1 name, lowercased: the same as bytes.lower here.
+            if name.lower() == b"content-type":
+                value = content_type
+                break
+        found = self._content_types.get(value)
+        if found is None:
+            found = super().extract_content_type(
+                [] if value is None else [(b"content-type", value)]
+            )
+            if len(self._content_types) < _CACHE_LIMIT:
+                self._content_types[value] = found
+        return found
 
     def _body_validator(self, mime_type: str, encoding: str) -> Any:
         """The body validator for a content type: None without a schema, _SKIP without a
@@ -100,7 +143,7 @@ class _CachedOperation(RequestValidationOperation):  # type: ignore[misc]  # con
         return validator
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        self._parameters.validate(scope)
+        self._validate_parameters(scope)
         mime_type, encoding = self.extract_content_type(scope["headers"])
         if mime_type not in self._accepted:
             self.validate_mime_type(mime_type)

@@ -13,6 +13,7 @@ from connexion.middleware.request_validation import RequestValidationMiddleware
 from starlette.routing import Route
 
 import mlos.rest.app
+import mlos.rest.fastlane
 from mlos.rest.app import FAST_OPERATIONS, create_app
 from mlos.rest.fastlane import FastRoutes, _may_overlap
 from tests.rest.conftest import Settings, StubEngine
@@ -63,7 +64,8 @@ async def _answers(app: Any) -> list[tuple[int, dict[str, str], bytes]]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://mlos") as http:
         answers = []
-        for method, path, body, headers in CASES:
+        # Twice: what the lane remembers from the first round must not change the second.
+        for method, path, body, headers in CASES + CASES:
             response = await http.request(method, path, content=body, headers=headers)
             answers.append(_answer(response))
         return answers
@@ -88,7 +90,9 @@ async def test_same_answers_as_connexion_routing(monkeypatch: pytest.MonkeyPatch
     slow = create_app(StubEngine(), Settings())
     assert not _fast_routes(slow).operation_ids
     fast_answers, slow_answers = await _answers(fast), await _answers(slow)
-    for case, fast_answer, slow_answer in zip(CASES, fast_answers, slow_answers, strict=True):
+    for case, fast_answer, slow_answer in zip(
+        CASES + CASES, fast_answers, slow_answers, strict=True
+    ):
         assert fast_answer == slow_answer, case[:2]
     statuses = {answer[0] for answer in fast_answers}
     assert {200, 400, 404, 405, 415} <= statuses
@@ -156,3 +160,22 @@ async def test_path_parameters_reach_the_engine(fast_client: httpx.AsyncClient) 
     response = await fast_client.post("/v2/models/add/versions/1/infer", json=INFER)
     assert response.status_code == 200
     assert response.json()["model_version"] == "1"
+
+
+async def test_remembered_path_parameters_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(mlos.rest.fastlane, "_PATHS_LIMIT", 2)
+    app = create_app(StubEngine(), Settings())
+    connexion_app = _fast_routes(app).app
+    (validation,) = [
+        m for m in connexion_app.middleware_stack if isinstance(m, RequestValidationMiddleware)
+    ]
+    operation = validation.apis[""][0].operations["model_infer"]
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://mlos") as http:
+        for name in ("m1", "m2", "m3", "m4", "m5"):
+            response = await http.post(f"/v2/models/{name}/infer", json=INFER)
+            assert response.status_code == 404
+            assert len(operation._valid_paths) <= 2
+        refused = await http.post("/v2/models/a@b/infer", json=INFER)
+    assert refused.status_code == 400
+    assert ("name", "a@b") not in {item for key in operation._valid_paths for item in key}
