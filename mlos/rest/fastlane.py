@@ -245,7 +245,7 @@ class FastRoutes:
 
 def _api_routes(app: ConnexionMiddleware) -> list[Any]:
     """The routes of the one API at the root of connexion's router, in order ([] otherwise)."""
-    routing = [m for m in app.middleware_stack if isinstance(m, RoutingMiddleware)]
+    routing = [m for m in app.middleware_stack or () if isinstance(m, RoutingMiddleware)]
     if len(routing) != 1 or len(routing[0].router.routes) != 1:
         return []
     mount = routing[0].router.routes[0]
@@ -256,7 +256,8 @@ def _api_routes(app: ConnexionMiddleware) -> list[Any]:
 
 def _validation_operations(app: ConnexionMiddleware) -> dict[str, ASGIApp]:
     """The validation step of each operation of the root API, by operationId."""
-    found = [m for m in app.middleware_stack if isinstance(m, RequestValidationMiddleware)]
+    stack = app.middleware_stack or ()
+    found = [m for m in stack if isinstance(m, RequestValidationMiddleware)]
     if len(found) != 1 or list(found[0].apis) != [""] or len(found[0].apis[""]) != 1:
         return {}
     operations: dict[str, ASGIApp] = found[0].apis[""][0].operations
