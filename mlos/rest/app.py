@@ -12,7 +12,10 @@ Request path, outermost first:
    methods (204), and the full `Allow` on every 405;
 4. connexion's middleware: routing by operationId, parameter validation, and body parsing and
    validation by :class:`~mlos.rest.body.JSONBody` (not connexion's security: the spec's
-   bearer scheme is enforced once for every transport by the core's pipeline);
+   bearer scheme is enforced once for every transport by the core's pipeline); the inference
+   operations (:data:`FAST_OPERATIONS`) skip connexion's router for a direct match of their
+   route (:class:`~mlos.rest.fastlane.FastRoutes`), and every operation's validation step
+   builds its helpers once (:class:`~mlos.rest.fastlane.CachedRequestValidation`);
 5. :class:`Dispatcher` — describes the call for the core's pipeline (its operation from the
    spec's `x-mlos-operation`, the caller's address and bearer token, the model) and runs the
    operation's handler through it (:mod:`mlos.rest.management`, :mod:`mlos.rest.inference`,
