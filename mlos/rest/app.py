@@ -12,7 +12,10 @@ Request path, outermost first:
    methods (204), and the full `Allow` on every 405;
 4. connexion's middleware: routing by operationId, parameter validation, and body parsing and
    validation by :class:`~mlos.rest.body.JSONBody` (not connexion's security: the spec's
-   bearer scheme is enforced once for every transport by the core's pipeline);
+   bearer scheme is enforced once for every transport by the core's pipeline); the inference
+   operations (:data:`FAST_OPERATIONS`) skip connexion's router for a direct match of their
+   route (:class:`~mlos.rest.fastlane.FastRoutes`), and every operation's validation step
+   builds its helpers once (:class:`~mlos.rest.fastlane.CachedRequestValidation`);
 5. :class:`Dispatcher` — describes the call for the core's pipeline (its operation from the
    spec's `x-mlos-operation`, the caller's address and bearer token, the model) and runs the
    operation's handler through it (:mod:`mlos.rest.management`, :mod:`mlos.rest.inference`,
@@ -35,7 +38,6 @@ from typing import Any, Protocol
 import yaml
 from connexion.middleware import ConnexionMiddleware
 from connexion.middleware.lifespan import LifespanMiddleware
-from connexion.middleware.request_validation import RequestValidationMiddleware
 from connexion.middleware.routing import RoutingMiddleware
 from connexion.validators import VALIDATOR_MAP
 from starlette.datastructures import Headers
@@ -49,6 +51,7 @@ from mlos.core.pipeline import Call, Caller, Pipeline, Transport
 from mlos.loop import keep_polling
 from mlos.rest.body import JSONBody
 from mlos.rest.cluster import Cluster
+from mlos.rest.fastlane import CachedRequestValidation, FastRoutes
 from mlos.rest.inference import Inference
 from mlos.rest.management import Management
 from mlos.rest.middleware import AllowedMethods, BodyLimit, ErrorBoundary, FormAsJSON
@@ -61,6 +64,7 @@ from mlos_generated.openapi_operations import OPERATIONS
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
+    "FAST_OPERATIONS",
     "SPEC_PATH",
     "Dispatcher",
     "RestSettings",
@@ -73,6 +77,9 @@ SPEC_PATH = Path(str(resources.files("mlos_generated").joinpath("openapi.yaml"))
 """spec/openapi.yaml, as `make generate` ships it inside the generated package."""
 
 DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
+
+FAST_OPERATIONS = frozenset(("model_infer", "model_version_infer"))
+"""Operations routed by :class:`~mlos.rest.fastlane.FastRoutes` rather than connexion's router."""
 
 _EMPTY_BODY = ParsedBody()
 _HTTP_METHODS = frozenset(("get", "put", "post", "delete", "patch", "head", "options", "trace"))
@@ -201,7 +208,7 @@ def create_app(
         Dispatcher(table, engine.pipeline),
         middlewares=[
             RoutingMiddleware,
-            RequestValidationMiddleware,
+            CachedRequestValidation,
             LifespanMiddleware,
         ],
         lifespan=lifespan,
@@ -217,9 +224,8 @@ def create_app(
         for method in item
         if method in _HTTP_METHODS
     ]
-    return RequestIds(
-        BodyLimit(ErrorBoundary(FormAsJSON(AllowedMethods(connexion_app, routes))), limit)
-    )
+    routed = FastRoutes(connexion_app, FAST_OPERATIONS)
+    return RequestIds(BodyLimit(ErrorBoundary(FormAsJSON(AllowedMethods(routed, routes))), limit))
 
 
 def _build(app: ConnexionMiddleware) -> None:
