@@ -13,9 +13,8 @@ import fcntl
 import mmap
 import os
 import socket
-import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -192,14 +191,20 @@ def test_a_sealed_memfd_is_read_in_place(
     [
         (lambda: _memfd(4096, 0), "not sealed against shrinking"),
         (lambda: _memfd(2 << 20, fcntl.F_SEAL_SHRINK), "not within the channel's limit"),
-        (lambda: os.open(tempfile.mkstemp()[1], os.O_RDWR), "not a memfd"),
+        (None, "not a memfd"),  # a regular file
     ],
 )
 def test_unsafe_regions_are_refused(
-    regions: tuple[ChannelRegions, socket.socket, SegmentMap], make: object, reason: str
+    regions: tuple[ChannelRegions, socket.socket, SegmentMap],
+    make: Callable[[], int] | None, reason: str, tmp_path: Path,
 ) -> None:
     table, client, _ = regions
-    _send(client, 1, make())  # type: ignore[operator]
+    if make is None:
+        (tmp_path / "file").write_bytes(b"\0" * 4096)
+        fd = os.open(tmp_path / "file", os.O_RDWR)
+    else:
+        fd = make()
+    _send(client, 1, fd)
     with pytest.raises(FailedPrecondition, match=reason):
         table.require(channel_region_name(7, 1))
     with pytest.raises(FailedPrecondition, match="has not sent it"):
