@@ -24,41 +24,23 @@ from prometheus_client.parser import text_string_to_metric_families
 from mlos.client.unix import IPCClient
 from mlos.testing import ServerProcess
 from mlos_generated import inference_pb2, inference_pb2_grpc
-from tests.suite import suite_config
+from tests.core.probe_server import ProbeServer, serve_probe
 
 PLUGIN = "tests.core.batch_plugin:BatchPlugin"
 
 
-class Server:
+class Server(ProbeServer):
     """A started server with the probe plugin loaded, and helpers to talk to it."""
 
     def __init__(self, process: ServerProcess, models: Path) -> None:
-        self.process = process
-        self.models = models
-        self.session = requests.Session()
-        self.session.trust_env = False
-        self.session.headers.update(process.auth_headers)
+        super().__init__(process, models)
         self._channel = grpc.insecure_channel(process.grpc_address)
         self.grpc = inference_pb2_grpc.GRPCInferenceServiceStub(self._channel)
-        self._count = 0
-
-    @property
-    def url(self) -> str:
-        return self.process.url
 
     def register(self, seconds: float = 0.0, max_batch_size: int = 8, **body: Any) -> str:
         """Register a fresh probe model with the given registration fields; its name."""
-        self._count += 1
-        name = f"probe{self._count}"
-        path = self.models / f"{name}.batch"
-        path.write_text(json.dumps({"seconds": seconds, "max_batch_size": max_batch_size}))
-        answer = self.session.post(
-            f"{self.url}/v1/models",
-            json={"name": name, "plugin": "probe", "path": str(path), **body},
-            timeout=60,
-        )
-        assert answer.status_code == 201, answer.text
-        return name
+        options = {"seconds": seconds, "max_batch_size": max_batch_size}
+        return self.register_probe("probe", ".batch", options, **body)
 
     def rest_infer(
         self, model: str, rows: np.ndarray, priority: int = 0
@@ -109,26 +91,14 @@ class Server:
         return stats
 
     def close(self) -> None:
+        """Close the gRPC channel and the session."""
         self._channel.close()
-        self.session.close()
+        super().close()
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    home = tmp_path_factory.mktemp("batch-home")
-    models = home / "models"
-    models.mkdir()
-    process = ServerProcess(home, config=suite_config(models))
-    process.start()
-    served = Server(process, models)
-    try:
-        plugin = {"name": "probe", "module": PLUGIN}
-        assert served.session.post(f"{served.url}/v1/plugins", json=plugin).status_code == 201
-        assert served.session.post(f"{served.url}/v1/plugins/probe/load").status_code == 200
-        yield served
-    finally:
-        served.close()
-        process.stop()
+    yield from serve_probe(tmp_path_factory, PLUGIN, Server)
 
 
 def _rows(caller: int, size: int) -> np.ndarray:

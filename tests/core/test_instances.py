@@ -8,53 +8,32 @@ barrier) unless two calls really run at the same time in two copies.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
-from mlos.testing import ServerProcess
-from tests.suite import suite_config
+from tests.core.probe_server import ProbeServer, serve_probe
 
 PLUGIN = "tests.core.instance_plugin:InstancePlugin"
 
 
-class Server:
+class Server(ProbeServer):
     """A started server with the instance probe loaded."""
-
-    def __init__(self, process: ServerProcess, models: Path) -> None:
-        self.process = process
-        self.models = models
-        self.session = requests.Session()
-        self.session.trust_env = False
-        self.session.headers.update(process.auth_headers)
-        self._count = 0
 
     def register(self, *, parties: int = 1, seconds: float = 0.0, **body: Any) -> str:
         """Register a fresh probe model with these options and registration fields."""
-        self._count += 1
-        name = f"inst{self._count}"
-        path = self.models / f"{name}.inst"
-        path.write_text(json.dumps({"parties": parties, "seconds": seconds, "timeout": 20}))
-        answer = self.session.post(
-            f"{self.process.url}/v1/models",
-            json={"name": name, "plugin": "probe", "path": str(path), **body},
-            timeout=60,
-        )
-        assert answer.status_code == 201, answer.text
-        return name
+        options = {"parties": parties, "seconds": seconds, "timeout": 20}
+        return self.register_probe("inst", ".inst", options, **body)
 
     def infer(self, model: str) -> dict[str, int]:
         """One call; the instance, threads and running count it answered."""
         body = {"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 4],
                             "data": [0.0, 1.0, 2.0, 3.0]}]}  # fmt: skip
         answer = self.session.post(
-            f"{self.process.url}/v2/models/{model}/infer", json=body, timeout=60
+            f"{self.url}/v2/models/{model}/infer", json=body, timeout=60
         )
         assert answer.status_code == 200, answer.text
         return {o["name"]: int(o["data"][0]) for o in answer.json()["outputs"]}
@@ -73,21 +52,7 @@ class Server:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    home = tmp_path_factory.mktemp("instance-home")
-    models = home / "models"
-    models.mkdir()
-    process = ServerProcess(home, config=suite_config(models))
-    process.start()
-    served = Server(process, models)
-    try:
-        plugin = {"name": "probe", "module": PLUGIN}
-        url = process.url
-        assert served.session.post(f"{url}/v1/plugins", json=plugin).status_code == 201
-        assert served.session.post(f"{url}/v1/plugins/probe/load").status_code == 200
-        yield served
-    finally:
-        served.session.close()
-        process.stop()
+    yield from serve_probe(tmp_path_factory, PLUGIN, Server)
 
 
 def test_two_instances_run_two_calls_at_once_each_in_its_own_copy(server: Server) -> None:
