@@ -86,7 +86,7 @@ class _Model:
                  max_batch: int) -> None:
         self._reader, self._writer, self._max = reader, writer, max_batch
         self._ids = 0
-        self._waiting: dict[int, tuple[list[asyncio.Future[bytes]], int]] = {}
+        self._waiting: dict[int, list[asyncio.Future[bytes]]] = {}
         self._queue: list[tuple[asyncio.Future[bytes], bytes]] = []
         self._busy = False
         self._batch = 0
@@ -114,7 +114,7 @@ class _Model:
 
     def _send(self, futures: list[asyncio.Future[bytes]], rows: list[bytes]) -> int:
         self._ids += 1
-        self._waiting[self._ids] = (futures, len(rows))
+        self._waiting[self._ids] = futures
         self._writer.write(_FRAME.pack(self._ids, len(rows)) + b"".join(rows))
         return self._ids
 
@@ -122,7 +122,7 @@ class _Model:
         while True:
             request_id, rows = _FRAME.unpack(await self._reader.readexactly(_FRAME.size))
             data = await self._reader.readexactly(rows * _ROW_OUT)
-            futures, _ = self._waiting.pop(request_id)
+            futures = self._waiting.pop(request_id)
             for index, future in enumerate(futures):
                 future.set_result(data[index * _ROW_OUT : (index + 1) * _ROW_OUT])
             if request_id == self._batch:

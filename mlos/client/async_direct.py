@@ -25,7 +25,7 @@ from typing import Any
 
 from google.protobuf.message import DecodeError, Message
 
-from mlos.client.direct import RETRY_AFTER, RouteTable, send_region
+from mlos.client.direct import RETRY_AFTER, RouteTable, region_bytes, send_region
 from mlos.client.staging import Lease, StagingRegion
 from mlos.errors import MLOSError
 from mlos.wire.channel import Channel
@@ -75,7 +75,7 @@ class _Route:
         for index, region in enumerate(self.free):
             if region.size >= size:
                 return self.free.pop(index)
-        if self.regions is None:
+        if self.regions is None or region_bytes(size) > self.max_frame:
             return None
         if self.made >= max(self.max_in_flight, 1):
             if not self.free:

@@ -47,6 +47,7 @@ __all__ = [
     "DirectRoutes",
     "Relaying",
     "RouteTable",
+    "region_bytes",
     "relayed_after",
     "send_region",
 ]
@@ -174,8 +175,8 @@ class _Route:
     def new_region(self, size: int) -> StagingRegion | None:
         """A region of at least `size` bytes sent to the plugin process as this channel's
         (replacing the last one); None when it cannot be made or sent."""
-        if self.regions is None:
-            return None
+        if self.regions is None or region_bytes(size) > self.max_frame:
+            return None  # too large for the channel: this call's inputs go another way
         region = send_region(self.regions, self.channel_id, next(self.region_ids), size,
                              self.max_frame)  # fmt: skip
         if region is None:
@@ -188,14 +189,19 @@ class _Route:
         return region
 
 
+def region_bytes(size: int) -> int:
+    """The size of the region made for `size` bytes of inputs: 1 MiB at least, whole pages."""
+    return -(-max(size, MIN_REGION) // mmap.PAGESIZE) * mmap.PAGESIZE
+
+
 def send_region(
     regions: socket.socket, channel_id: int, region_id: int, size: int, max_bytes: int
 ) -> StagingRegion | None:
-    """A memfd of at least `size` bytes (1 MiB at least, whole pages), sealed against
-    shrinking and growing, mapped here and sent on the channel's region socket `regions` as
-    region `region_id` (:mod:`mlos.sdk.regions`); None when it is larger than `max_bytes`
-    or cannot be made or sent."""
-    size = -(-max(size, MIN_REGION) // mmap.PAGESIZE) * mmap.PAGESIZE
+    """A memfd of :func:`region_bytes` (`size`), sealed against shrinking and growing, mapped
+    here and sent on the channel's region socket `regions` as region `region_id`
+    (:mod:`mlos.sdk.regions`); None when it is larger than `max_bytes` or cannot be made or
+    sent."""
+    size = region_bytes(size)
     if size > max_bytes:
         return None
     name = channel_region_name(channel_id, region_id)

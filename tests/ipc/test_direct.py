@@ -23,6 +23,7 @@ from mlos.errors import MLOSError, PermissionDenied, Unauthenticated
 from mlos.testing import ServerProcess
 from mlos.wire.framing import HEADER, FrameKind
 from mlos_generated import smi_ipc, smi_pb2
+from tests.ipc.frames import answer, request_frame
 from tests.ipc.rest import rest, success_count
 
 INPUT = np.random.default_rng(7).random((1, 64), np.float32)
@@ -55,20 +56,6 @@ def _closed(sock: socket.socket, timeout: float = 10.0) -> bool:
     except TimeoutError:
         return False
     return True
-
-
-def _frame(method: int, payload: bytes, request_id: int = 1) -> bytes:
-    return HEADER.pack(len(payload), FrameKind.REQUEST, 0, method, request_id, 0) + payload
-
-
-def _answer(sock: socket.socket) -> tuple[int, bytes]:
-    sock.settimeout(10)
-    data = b""
-    while len(data) < HEADER.size or len(data) < HEADER.size + HEADER.unpack_from(data)[0]:
-        more = sock.recv(65536)
-        assert more, "the channel closed"
-        data += more
-    return HEADER.unpack_from(data)[1], data[HEADER.size :]
 
 
 def _infer_request(model: str = "demo", version: str = "") -> bytes:
@@ -114,8 +101,8 @@ def test_unload_ends_the_channel_and_load_reopens_one(mlos_demo_server: ServerPr
         assert client.direct_channels == 0
         rest(server, "POST", "/v2/repository/models/demo/load")
         time.sleep(1.1)  # past the client's back-off after the failed channel request
-        answer = client.infer("demo", {"input": INPUT})
-        assert answer["output"].shape == (1, 10)
+        outputs = client.infer("demo", {"input": INPUT})
+        assert outputs["output"].shape == (1, 10)
         assert client.direct_channels == 1 and _channel(client) is not old
 
 
@@ -132,12 +119,12 @@ def test_killed_plugin_then_calls_are_right_again(mlos_demo_server: ServerProces
         deadline = time.monotonic() + 60
         while True:
             try:
-                answer = client.infer("demo", {"input": INPUT})["output"]
+                got = client.infer("demo", {"input": INPUT})["output"]
                 break
             except MLOSError:  # while the plugin restarts
                 assert time.monotonic() < deadline, "the plugin did not come back"
                 time.sleep(0.2)
-        assert np.array_equal(answer, expected)
+        assert np.array_equal(got, expected)
         assert relayed.get_plugin("onnx").pid != pid
         deadline = time.monotonic() + 10
         while client.direct_channels == 0 and time.monotonic() < deadline:
@@ -178,18 +165,18 @@ def test_a_channel_serves_its_model_only(mlos_demo_server: ServerProcess) -> Non
         client.infer("demo", {"input": INPUT})
         sock = _channel(client)
         for model, version in (("other", ""), ("demo", "2")):
-            sock.sendall(_frame(smi_ipc.MLOS_INFER.id, _infer_request(model, version)))
-            kind, payload = _answer(sock)
+            sock.sendall(request_frame(smi_ipc.MLOS_INFER.id, _infer_request(model, version)))
+            kind, payload = answer(sock)
             assert kind == FrameKind.ERROR
             error = MLOSError.from_proto(smi_pb2.Error.FromString(payload))
             assert isinstance(error, PermissionDenied)
         # Only Infer is served on a channel.
-        sock.sendall(_frame(smi_ipc.MLOS_HEALTH.id, b""))
-        kind, payload = _answer(sock)
+        sock.sendall(request_frame(smi_ipc.MLOS_HEALTH.id, b""))
+        kind, payload = answer(sock)
         assert kind == FrameKind.ERROR
         assert smi_pb2.Error.FromString(payload).code == smi_pb2.ERROR_CODE_UNIMPLEMENTED
-        sock.sendall(_frame(smi_ipc.MLOS_INFER.id, _infer_request()))
-        assert _answer(sock)[0] == FrameKind.RESPONSE
+        sock.sendall(request_frame(smi_ipc.MLOS_INFER.id, _infer_request()))
+        assert answer(sock)[0] == FrameKind.RESPONSE
 
 
 def test_malformed_frames_close_only_their_channel(mlos_demo_server: ServerProcess) -> None:
@@ -202,12 +189,12 @@ def test_malformed_frames_close_only_their_channel(mlos_demo_server: ServerProce
             for round_ in range(30):
                 sock = _fresh_channel(client)
                 if round_ % 3 == 0:  # an undecodable payload: an error, the channel stays
-                    sock.sendall(_frame(smi_ipc.MLOS_INFER.id, rng.bytes(40)))
-                    kind, _ = _answer(sock)
+                    sock.sendall(request_frame(smi_ipc.MLOS_INFER.id, rng.bytes(40)))
+                    kind, _ = answer(sock)
                     assert kind == FrameKind.ERROR
                 elif round_ % 3 == 1:  # a frame over the limit: refused, then closed
                     sock.sendall(HEADER.pack(2**31, FrameKind.REQUEST, 0, 0x020C, 9, 0))
-                    kind, payload = _answer(sock)
+                    kind, payload = answer(sock)
                     assert kind == FrameKind.ERROR
                     code = smi_pb2.Error.FromString(payload).code
                     assert code == smi_pb2.ERROR_CODE_RESOURCE_EXHAUSTED
@@ -218,11 +205,12 @@ def test_malformed_frames_close_only_their_channel(mlos_demo_server: ServerProce
                         sock.sendall(HEADER.pack(8, 9, 0, 0, 0, 0) + b"x" * 8)
                     assert _closed(sock)
             # A half-sent frame on one channel does not stall another.
-            _fresh_channel(client).sendall(_frame(smi_ipc.MLOS_INFER.id, _infer_request())[:30])
-            kept.sendall(_frame(smi_ipc.MLOS_INFER.id, _infer_request()))
-            assert _answer(kept)[0] == FrameKind.RESPONSE
-        answer = keeper.infer("demo", {"input": INPUT})
-        assert answer["output"].shape == (1, 10)
+            half = request_frame(smi_ipc.MLOS_INFER.id, _infer_request())[:30]
+            _fresh_channel(client).sendall(half)
+            kept.sendall(request_frame(smi_ipc.MLOS_INFER.id, _infer_request()))
+            assert answer(kept)[0] == FrameKind.RESPONSE
+        outputs = keeper.infer("demo", {"input": INPUT})
+        assert outputs["output"].shape == (1, 10)
         assert keeper.health().ready
 
 

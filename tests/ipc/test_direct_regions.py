@@ -16,17 +16,20 @@ import socket
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from mlos.client import AsyncIPCClient, IPCClient
-from mlos.errors import FailedPrecondition
+from mlos.errors import FailedPrecondition, MLOSError, StatusCode
 from mlos.sdk.regions import MAX_REGIONS, ChannelRegions
 from mlos.sdk.segments import SegmentMap
 from mlos.testing import ServerProcess
+from mlos.wire.framing import FrameKind
 from mlos.wire.handoff import channel_region_name, send_tagged
-from mlos_generated import smi_pb2
+from mlos_generated import smi_ipc, smi_pb2
+from tests.ipc.frames import answer, request_frame
 from tests.ipc.rest import rest, success_count
 from tests.suite import suite_config
 
@@ -92,21 +95,47 @@ def test_the_asyncio_client_gives_each_call_in_flight_a_region(
     server = transfer_server
     images = [_image(seed) for seed in range(12)]
 
-    async def scenario() -> tuple[list[np.ndarray], int, int]:
+    async def scenario() -> tuple[list[np.ndarray], int, int, Any]:
         async with AsyncIPCClient(server.ipc_url, timeout=60) as client:
             await client.infer("big", {"input": images[0]})  # opens the channel
             answers = await asyncio.gather(
                 *(client.infer("big", {"input": image}) for image in images)
             )
             route = client._direct._routes[("big", "")]  # type: ignore[union-attr]
-            return [a["output"] for a in answers], route.made, client.direct_channels
+            # While the client is connected: no region registered with the server.
+            status = rest(server, "GET", "/v2/systemsharedmemory/status")
+            return [a["output"] for a in answers], route.made, client.direct_channels, status
 
-    outputs, made, channels = asyncio.run(scenario())
+    outputs, made, channels, status = asyncio.run(scenario())
     for image, output in zip(images, outputs, strict=True):
         assert np.array_equal(output, image.reshape(1, -1)[:, :1000])
-    assert channels == 1 and made >= 1
-    assert rest(server, "GET", "/v2/systemsharedmemory/status") == []
+    assert channels == 1 and made >= 1 and status == []
     assert _counted(server, "big", 13) == 13
+
+
+def test_a_request_naming_another_channels_region_is_refused(
+    transfer_server: ServerProcess,
+) -> None:
+    server = transfer_server
+    with IPCClient(server.ipc_url, timeout=60) as client:
+        client.infer("big", {"input": _image(0)})
+        route = client._direct._routes[("big", "")]  # type: ignore[union-attr]
+        request = smi_pb2.InferRequest(model_name="big")
+        tensor = request.inputs.add(name="input", datatype="FP32", shape=[1, 3, 224, 224])
+        tensor.shared_memory.CopyFrom(smi_pb2.SharedMemoryRef(
+            region=channel_region_name(route.channel_id + 1000, 1), offset=0,
+            byte_size=_image(0).nbytes,
+        ))  # fmt: skip
+        route.sock.sendall(request_frame(smi_ipc.MLOS_INFER.id, request.SerializeToString(), 99))
+        kind, payload = answer(route.sock)
+        assert kind == FrameKind.ERROR
+        error = MLOSError.from_proto(smi_pb2.Error.FromString(payload))
+        assert error.code is StatusCode.FAILED_PRECONDITION
+        # The channel still serves its own client.
+        image = _image(1)
+        got = client.infer("big", {"input": image})["output"]
+        assert np.array_equal(got, image.reshape(1, -1)[:, :1000])
+        assert client.direct_channels == 1
 
 
 def test_a_batched_model_keeps_its_calls_on_the_server(transfer_server: ServerProcess) -> None:
